@@ -1,0 +1,56 @@
+//! Command Center domain: the directory's types and the rules that govern them.
+//!
+//! Nothing here does IO or awaits. Validation turns loosely typed input (`New*`, `*Patch`) into
+//! values the store can write without further checks ("parse, don't validate").
+
+pub mod audit;
+pub mod device;
+pub mod group;
+pub mod page;
+pub mod patch;
+pub mod policy;
+pub mod user;
+pub mod validation;
+
+pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
+pub use device::{Compliance, Device, DevicePatch, DeviceQuery, NewDevice, Platform};
+pub use group::{Group, GroupKind, GroupPatch, GroupQuery, NewGroup};
+pub use page::{Cursor, Page, SortDir};
+pub use policy::{NewPolicy, Policy, PolicyCategory, PolicyPatch, PolicyQuery, PolicyRule, Severity};
+pub use user::{NewUser, Role, User, UserPatch, UserQuery, UserStatus};
+pub use validation::{FieldError, ValidationErrors};
+
+/// Current time truncated to microseconds: the precision both backends store, so a value read
+/// back equals the value written (the audit hash chain depends on that).
+#[must_use]
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    truncate_micros(chrono::Utc::now())
+}
+
+/// Truncates a timestamp to whole microseconds.
+#[must_use]
+pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}
+
+/// A new time-ordered identifier (UUIDv7), so ids sort by creation time.
+#[must_use]
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
+/// Who did something, and under which request: stamped on every audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `operator:<name>`, `token:<name>`, or `system:<component>`.
+    pub name: String,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    #[must_use]
+    pub fn system(component: &str) -> Self {
+        Self { name: format!("system:{component}"), request_id: None }
+    }
+}
