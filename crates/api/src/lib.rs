@@ -1,1 +1,58 @@
+//! The HTTP API: router, handlers, problem+json errors, OpenAPI.
+//!
+//! [`router`] builds the whole application; [`Server`] binds it to a listener and runs it
+//! until a shutdown signal, draining in-flight requests within a bound.
 
+pub mod error;
+pub mod extract;
+mod middleware;
+mod openapi;
+pub mod request_id;
+pub mod routes;
+mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cc_service::Directory;
+use cc_store::Store;
+
+pub use error::{ApiError, Problem};
+pub use openapi::openapi;
+pub use server::{router, Server};
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest accepted request body.
+    pub body_limit: usize,
+    /// Longest a request may take before it is answered with 503.
+    pub request_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub directory: Directory,
+    pub config: Arc<ApiConfig>,
+}
+
+impl AppState {
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, config: ApiConfig) -> Self {
+        Self { directory: Directory::new(store.clone()), store, config: Arc::new(config) }
+    }
+}

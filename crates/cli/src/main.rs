@@ -1,1 +1,78 @@
-fn main() {}
+//! `command-center`: the one binary.
+
+mod commands;
+mod config;
+mod telemetry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "command-center", version, about = "Identity and device lifecycle automation for school districts")]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "CC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL (overrides configuration and CC_DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server.
+    Serve(commands::serve::Args),
+    /// Apply, revert or inspect database migrations.
+    Migrate(commands::migrate::Args),
+    /// Load the demo data set (idempotent).
+    Seed(commands::OutputArgs),
+    /// Work with the audit trail.
+    Audit(commands::audit::Args),
+    /// Check a running server's readiness; exits non-zero when not ready.
+    Health(commands::health::Args),
+    /// Print the effective configuration with secrets redacted.
+    Config(commands::OutputArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = |k: &str| std::env::var(k).ok();
+    let mut cfg = match config::Config::load(cli.config.as_deref(), &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(url) = cli.database_url {
+        cfg.database_url = url;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(cfg, args).await,
+            Command::Migrate(args) => commands::migrate::run(&cfg, args).await,
+            Command::Seed(args) => commands::seed(&cfg, &args).await,
+            Command::Audit(args) => commands::audit::run(&cfg, args).await,
+            Command::Health(args) => commands::health::run(args).await,
+            Command::Config(args) => commands::print_config(&cfg, &args),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

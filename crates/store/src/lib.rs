@@ -1,1 +1,222 @@
+//! Persistence for Command Center.
+//!
+//! [`Store`] is the storage interface the rest of the system uses; [`Tx`] is one write
+//! transaction, in which a change, its audit event and (later) its jobs commit together.
+//! Two backends implement it — [`sqlite`] for the embedded default and [`postgres`] for
+//! scale-out — sharing their SQL where the dialects agree (see `sql/shared.rs`). The backend
+//! is chosen by the database URL's scheme in [`connect`].
 
+mod error;
+pub mod postgres;
+mod query;
+mod rows;
+pub mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cc_domain::{
+    AuditEvent, AuditQuery, Device, DeviceQuery, Group, GroupQuery, NewAuditEvent, Page, Policy, PolicyQuery,
+    User, UserQuery,
+};
+use uuid::Uuid;
+
+pub use error::StoreError;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Connection pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits for another process's write lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A pool's current occupancy, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    pub name: &'static str,
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// Applied and known schema migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// `(version, description, applied)` for every migration the binary knows, in order.
+    pub migrations: Vec<(i64, String, bool)>,
+    /// Versions applied in the database that this binary does not know (a newer binary ran).
+    pub unknown_applied: Vec<i64>,
+}
+
+impl MigrationStatus {
+    /// True when every known migration is applied and none is unknown.
+    #[must_use]
+    pub fn is_current(&self) -> bool {
+        self.unknown_applied.is_empty() && self.migrations.iter().all(|m| m.2)
+    }
+
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        self.migrations.iter().filter(|m| !m.2).count()
+    }
+}
+
+/// Members of a group, as returned by [`Store::group_members`].
+pub type MemberPage = Page<User>;
+
+/// Counts for the directory gauges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryCounts {
+    pub users_by_status: Vec<(String, i64)>,
+    pub devices_by_compliance: Vec<(String, i64)>,
+}
+
+/// The storage interface. Reads run on the pool; writes go through [`Store::begin`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Starts a write transaction.
+    async fn begin(&self) -> Result<Box<dyn Tx>>;
+
+    /// One round trip to the database.
+    async fn ping(&self) -> Result<()>;
+    async fn migration_status(&self) -> Result<MigrationStatus>;
+    /// Applies pending migrations; returns the versions applied.
+    async fn migrate_up(&self) -> Result<Vec<i64>>;
+    /// Reverts the last `steps` applied migrations; returns the versions reverted.
+    async fn migrate_down(&self, steps: u32) -> Result<Vec<i64>>;
+    fn pool_stats(&self) -> Vec<PoolStats>;
+    async fn close(&self);
+
+    async fn get_user(&self, id: Uuid) -> Result<Option<User>>;
+    async fn get_user_by_username(&self, username: &str) -> Result<Option<User>>;
+    async fn list_users(&self, q: &UserQuery) -> Result<Page<User>>;
+    async fn get_group(&self, id: Uuid) -> Result<Option<Group>>;
+    async fn get_group_by_name(&self, name: &str) -> Result<Option<Group>>;
+    async fn list_groups(&self, q: &GroupQuery) -> Result<Page<Group>>;
+    async fn group_members(&self, group_id: Uuid, q: &UserQuery) -> Result<Page<User>>;
+    async fn get_device(&self, id: Uuid) -> Result<Option<Device>>;
+    async fn list_devices(&self, q: &DeviceQuery) -> Result<Page<Device>>;
+    async fn get_policy(&self, id: Uuid) -> Result<Option<Policy>>;
+    async fn list_policies(&self, q: &PolicyQuery) -> Result<Page<Policy>>;
+    async fn directory_counts(&self) -> Result<DirectoryCounts>;
+
+    /// Audit events matching the query, newest first.
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>>;
+    /// Up to `limit` events with `seq > after_seq`, oldest first (for verification).
+    async fn audit_after(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// The chain head: the last sequence number and hash.
+    async fn audit_head(&self) -> Result<(i64, String)>;
+}
+
+/// One write transaction. Dropping it without [`Tx::commit`] rolls back.
+///
+/// `get_*` methods lock the row they read (PostgreSQL `FOR UPDATE`; SQLite transactions
+/// already hold the write lock), so read-modify-write inside a transaction is safe.
+#[async_trait]
+pub trait Tx: Send {
+    async fn get_user(&mut self, id: Uuid) -> Result<Option<User>>;
+    async fn insert_user(&mut self, u: &User) -> Result<()>;
+    /// Writes `u`, which must carry the next version; fails with `VersionConflict` otherwise.
+    async fn update_user(&mut self, u: &User) -> Result<()>;
+    async fn delete_user(&mut self, id: Uuid) -> Result<bool>;
+    /// Replaces a user's memberships with the named groups; unknown names are a validation error.
+    async fn set_user_groups(&mut self, user_id: Uuid, names: &[String]) -> Result<()>;
+
+    async fn get_group(&mut self, id: Uuid) -> Result<Option<Group>>;
+    async fn insert_group(&mut self, g: &Group) -> Result<()>;
+    async fn update_group(&mut self, g: &Group) -> Result<()>;
+    async fn delete_group(&mut self, id: Uuid) -> Result<bool>;
+    /// Adds a member; returns false when already a member.
+    async fn add_member(&mut self, group_id: Uuid, user_id: Uuid) -> Result<bool>;
+    /// Removes a member; returns false when not a member.
+    async fn remove_member(&mut self, group_id: Uuid, user_id: Uuid) -> Result<bool>;
+
+    async fn get_device(&mut self, id: Uuid) -> Result<Option<Device>>;
+    async fn insert_device(&mut self, d: &Device) -> Result<()>;
+    async fn update_device(&mut self, d: &Device) -> Result<()>;
+    async fn delete_device(&mut self, id: Uuid) -> Result<bool>;
+
+    async fn get_policy(&mut self, id: Uuid) -> Result<Option<Policy>>;
+    async fn insert_policy(&mut self, p: &Policy) -> Result<()>;
+    async fn update_policy(&mut self, p: &Policy) -> Result<()>;
+    async fn delete_policy(&mut self, id: Uuid) -> Result<bool>;
+
+    /// Appends an event to the audit chain.
+    async fn append_audit(&mut self, e: NewAuditEvent) -> Result<AuditEvent>;
+
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Opens the store a database URL names: `sqlite://path` or `sqlite::memory:`, or
+/// `postgres://…` / `postgresql://…`. Does not migrate.
+///
+/// # Errors
+/// An unsupported scheme, or the database cannot be reached.
+pub async fn connect(url: &str, pool: &PoolConfig) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, pool).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url, pool).await?))
+    } else {
+        Err(StoreError::Config(
+            "database URL must start with sqlite:// or postgres:// (see CC_DATABASE_URL)".into(),
+        ))
+    }
+}
+
+/// Removes the password from a database URL, for logs and `config` output.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((creds, host)) = rest.split_once('@') else { return url.to_owned() };
+    match creds.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact_url("postgres://cc:s3cret@db:5432/cc"), "postgres://cc:***@db:5432/cc");
+        assert_eq!(super::redact_url("postgres://cc@db/cc"), "postgres://cc@db/cc");
+        assert_eq!(super::redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

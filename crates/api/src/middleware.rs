@@ -1,0 +1,39 @@
+//! Cross-cutting layers: panics, timeouts, fallbacks.
+
+use std::any::Any;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// Turns a panic in a handler into a logged 500 problem; the server keeps serving.
+pub(crate) fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = %detail, "handler panicked");
+    ApiError::internal().into_response()
+}
+
+/// Unknown route.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::not_found("There is no such route. See /docs for the API.")
+}
+
+/// Known route, wrong method.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This route does not accept that method.")
+}
+
+/// A request that ran past the configured timeout.
+pub(crate) async fn timeout_error(err: tower::BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long and was abandoned.")
+    } else {
+        tracing::error!(error = %err, "middleware error");
+        ApiError::internal()
+    }
+}

@@ -1,0 +1,123 @@
+//! `/api/v1/users`
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cc_domain::user::UserSort;
+use cc_domain::{NewUser, Page, Role, User, UserPatch, UserQuery, UserStatus};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::{created, versioned, CommonErrors, Paging, WriteErrors};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentActor, IfMatch};
+use crate::AppState;
+
+/// Filters, sort and paging for `GET /api/v1/users`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    pub status: Option<UserStatus>,
+    pub role: Option<Role>,
+    /// -1 = pre-K, 0 = kindergarten, 1–12.
+    pub grade: Option<i16>,
+    pub school: Option<String>,
+    /// A group name.
+    pub group: Option<String>,
+    /// Free text over username, names, e-mail and external id.
+    pub q: Option<String>,
+    /// `username` (default), `family_name` or `created_at`; prefix `-` for descending.
+    pub sort: Option<String>,
+}
+
+impl UserListParams {
+    pub(crate) fn into_query(self) -> Result<UserQuery, ApiError> {
+        let paging = Paging::parse(self.limit, self.cursor.as_deref(), self.sort.as_deref(), &UserSort::NAMES)?;
+        if self.q.as_ref().is_some_and(|q| q.len() > 200) {
+            return Err(ApiError::bad_request("invalid_query", "q must be at most 200 characters"));
+        }
+        Ok(UserQuery {
+            status: self.status,
+            role: self.role,
+            grade: self.grade,
+            school: self.school,
+            group: self.group,
+            q: self.q,
+            sort: UserSort::from_name(paging.sort),
+            dir: paging.dir,
+            limit: paging.limit,
+            cursor: paging.cursor,
+        })
+    }
+}
+
+/// List people.
+#[utoipa::path(get, path = "/users", tag = "users", params(UserListParams),
+    responses((status = 200, description = "One page of people", body = Page<User>), CommonErrors))]
+pub async fn list(State(app): State<AppState>, ApiQuery(p): ApiQuery<UserListParams>) -> ApiResult<Json<Page<User>>> {
+    Ok(Json(app.store.list_users(&p.into_query()?).await?))
+}
+
+/// Create a person.
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
+    responses((status = 201, description = "Created; `Location` names the new person", body = User), WriteErrors, CommonErrors))]
+pub async fn create(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiJson(input): ApiJson<NewUser>,
+) -> ApiResult<Response> {
+    let user = app.directory.create_user(&actor, input).await?;
+    Ok(created(format!("/api/v1/users/{}", user.id), user.version, &user))
+}
+
+/// Get a person.
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The person; `ETag` carries the version", body = User),
+        (status = 404, description = "No such person", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors))]
+pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Response> {
+    let user = app.store.get_user(id).await?.ok_or_else(|| ApiError::not_found("No user with that id."))?;
+    Ok(versioned(StatusCode::OK, user.version, &user))
+}
+
+/// Update a person (merge patch: absent fields stay, `null` clears).
+///
+/// Send the version you read as `If-Match: "<version>"` (or `version` in the body) to fail
+/// with 412 instead of overwriting someone else's change.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path),
+        ("If-Match" = Option<String>, Header, description = "The version the change is based on, e.g. \"3\"")),
+    request_body = UserPatch,
+    responses((status = 200, description = "The updated person", body = User), WriteErrors, CommonErrors))]
+pub async fn update(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiPath(id): ApiPath<Uuid>,
+    IfMatch(if_match): IfMatch,
+    ApiJson(patch): ApiJson<UserPatch>,
+) -> ApiResult<Response> {
+    let user = app.directory.update_user(&actor, id, patch, if_match).await?;
+    Ok(versioned(StatusCode::OK, user.version, &user))
+}
+
+/// Delete a person from the directory.
+///
+/// This removes the record only; to remove the person's accounts use the `deprovision` action.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path),
+        ("If-Match" = Option<String>, Header, description = "The version the deletion is based on")),
+    responses((status = 204, description = "Deleted"), WriteErrors, CommonErrors))]
+pub async fn delete(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiPath(id): ApiPath<Uuid>,
+    IfMatch(if_match): IfMatch,
+) -> ApiResult<Response> {
+    app.directory.delete_user(&actor, id, if_match).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,133 @@
+//! Assembling the router and running it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::middleware::{method_not_allowed, not_found, panic_response, timeout_error};
+use crate::request_id::RequestId;
+use crate::routes::{audit, devices, groups, health, policies, users};
+use crate::AppState;
+
+/// The `/api/v1` routes, each registered with its OpenAPI operation.
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::get, groups::update, groups::delete))
+        .routes(routes!(groups::members))
+        .routes(routes!(groups::add_member, groups::remove_member))
+        .routes(routes!(devices::list, devices::create))
+        .routes(routes!(devices::get, devices::update, devices::delete))
+        .routes(routes!(policies::list, policies::create))
+        .routes(routes!(policies::get, policies::update, policies::delete))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::verify))
+}
+
+/// The whole application: API, health, docs, and the layers around them.
+pub fn router(state: AppState) -> Router {
+    let (api, mut doc) = crate::openapi::server_parts();
+    // Health routes live at the root; document them with their real paths.
+    let health_doc = OpenApiRouter::<AppState>::new().routes(routes!(health::live)).routes(routes!(health::ready));
+    let (_, health_paths) = health_doc.split_for_parts();
+    for (path, item) in health_paths.paths.paths {
+        let mut item = item;
+        for op in [&mut item.get].into_iter().flatten() {
+            op.servers = Some(vec![utoipa::openapi::Server::new("/")]);
+        }
+        doc.paths.paths.insert(path, item);
+    }
+    if let Some(c) = health_paths.components {
+        doc.components.get_or_insert_with(Default::default).schemas.extend(c.schemas);
+    }
+
+    let timeout = state.config.request_timeout;
+    let api = api
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(timeout_error))
+                .layer(tower::timeout::TimeoutLayer::new(timeout)),
+        )
+        .layer(DefaultBodyLimit::max(state.config.body_limit));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str);
+            let id = req.extensions().get::<RequestId>().map_or("", |r| r.0.as_str());
+            tracing::info_span!("request", method = %req.method(), route, request_id = id)
+        }))
+        .layer(axum::middleware::from_fn(crate::request_id::assign))
+}
+
+/// A bound listener with the application, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    app: Router,
+    grace: std::time::Duration,
+}
+
+impl Server {
+    /// Binds the address (use port 0 for an ephemeral port).
+    ///
+    /// # Errors
+    /// The address cannot be bound.
+    pub async fn bind(addr: &str, state: AppState) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let grace = state.config.shutdown_grace;
+        Ok(Self { listener, app: router(state), grace })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// The socket has no local address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and gives in-flight requests
+    /// the grace period to finish.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let token = tokio_util::sync::CancellationToken::new();
+        let signal = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            signal.cancel();
+        });
+        let stopped = token.clone();
+        let serve = axum::serve(self.listener, self.app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { stopped.cancelled().await });
+        let grace = self.grace;
+        tokio::select! {
+            r = serve => r,
+            () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time; closing");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Layered configuration: defaults < TOML file < environment < command-line flags.
+//!
+//! Every key has an environment variable: `CC_` and the key path in upper case joined by `_`
+//! (`database.max_connections` → `CC_DATABASE_MAX_CONNECTIONS`). Secrets also accept
+//! `<VAR>_FILE` naming a file that holds the value (Docker secrets), and the database and Redis
+//! URLs accept the conventional `DATABASE_URL` / `REDIS_URL` when the `CC_` form is absent.
+//! Unknown keys in the file are rejected.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+/// Keys holding secrets: redacted when printed, and readable from `<VAR>_FILE`.
+pub const SECRET_KEYS: [&str; 2] = ["database_url", "redis_url"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: String,
+    /// `sqlite://path` (embedded) or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// Redis for shared rate limits and event fan-out across replicas; empty for none.
+    pub redis_url: String,
+    /// Log filter, e.g. `info` or `info,cc_api=debug`.
+    pub log: String,
+    /// `json`, `pretty`, or `auto` (JSON unless writing to a terminal).
+    pub log_format: String,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+    /// How long SQLite waits for another process's lock.
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/command-center.db".into(),
+            redis_url: String::new(),
+            log: "info".into(),
+            log_format: "auto".into(),
+            migrate_on_start: true,
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 10, min_connections: 0, acquire_timeout_ms: 5_000, busy_timeout_ms: 5_000 }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { body_limit_bytes: 1024 * 1024, request_timeout_ms: 30_000, shutdown_grace_ms: 10_000 }
+    }
+}
+
+/// Reads environment variables; a trait object so tests can pass a map.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// Loads the configuration from the file (if any) and the environment.
+    ///
+    /// # Errors
+    /// The file cannot be read or has unknown keys or wrong types; an environment value does
+    /// not parse; a `_FILE` cannot be read.
+    pub fn load(file: Option<&Path>, env: Env<'_>) -> anyhow::Result<Self> {
+        let mut tree = toml::Value::try_from(Config::default())?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let from_file: toml::Value =
+                toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+            // Deserialize once on its own for precise errors about unknown keys.
+            let _: Config = from_file.clone().try_into().with_context(|| format!("in {}", path.display()))?;
+            merge(&mut tree, from_file);
+        }
+        apply_env(&mut tree, "", env)?;
+        let config: Config = tree.try_into().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !["auto", "json", "pretty"].contains(&self.log_format.as_str()) {
+            bail!("log_format must be auto, json or pretty (got `{}`)", self.log_format);
+        }
+        if self.database.max_connections == 0 {
+            bail!("database.max_connections must be at least 1");
+        }
+        if self.http.body_limit_bytes < 1024 {
+            bail!("http.body_limit_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML with secrets redacted.
+    #[must_use]
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        c.database_url = cc_store::redact_url(&c.database_url);
+        c.redis_url = cc_store::redact_url(&c.redis_url);
+        c
+    }
+
+    #[must_use]
+    pub fn pool(&self) -> cc_store::PoolConfig {
+        use std::time::Duration;
+        cc_store::PoolConfig {
+            max_connections: self.database.max_connections,
+            min_connections: self.database.min_connections,
+            acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
+            busy_timeout: Duration::from_millis(self.database.busy_timeout_ms),
+        }
+    }
+
+    #[must_use]
+    pub fn api(&self) -> cc_api::ApiConfig {
+        use std::time::Duration;
+        cc_api::ApiConfig {
+            body_limit: self.http.body_limit_bytes,
+            request_timeout: Duration::from_millis(self.http.request_timeout_ms),
+            shutdown_grace: Duration::from_millis(self.http.shutdown_grace_ms),
+        }
+    }
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// Overrides every key in `tree` from its `CC_*` variable (and `_FILE` / unprefixed aliases).
+fn apply_env(tree: &mut toml::Value, prefix: &str, env: Env<'_>) -> anyhow::Result<()> {
+    let toml::Value::Table(table) = tree else { return Ok(()) };
+    for (key, value) in table.iter_mut() {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}_{key}") };
+        if value.is_table() {
+            apply_env(value, &path, env)?;
+            continue;
+        }
+        let var = format!("CC_{}", path.to_ascii_uppercase());
+        let Some((source, raw)) = lookup(&var, &path, env)? else { continue };
+        *value = match value {
+            toml::Value::String(_) => toml::Value::String(raw),
+            toml::Value::Integer(_) => toml::Value::Integer(
+                raw.trim().parse().with_context(|| format!("{source} must be a whole number, got `{raw}`"))?,
+            ),
+            toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => bail!("{source} must be true or false, got `{raw}`"),
+            }),
+            other => bail!("{source}: cannot set a {} from the environment", other.type_str()),
+        };
+    }
+    Ok(())
+}
+
+/// Finds the value for one key: `CC_X`, then `CC_X_FILE` for secrets, then the conventional
+/// unprefixed name (`DATABASE_URL`, `REDIS_URL`, and their `_FILE`).
+fn lookup(var: &str, key: &str, env: Env<'_>) -> anyhow::Result<Option<(String, String)>> {
+    let secret = SECRET_KEYS.contains(&key);
+    let mut names = vec![var.to_owned()];
+    if secret {
+        let plain = key.to_ascii_uppercase();
+        names.push(plain);
+    }
+    for name in names {
+        if let Some(v) = env(&name) {
+            return Ok(Some((name, v)));
+        }
+        if secret {
+            let file_var = format!("{name}_FILE");
+            if let Some(path) = env(&file_var) {
+                let v = read_secret_file(&PathBuf::from(&path)).with_context(|| format!("{file_var}={path}"))?;
+                return Ok(Some((file_var, v)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Reads a secret from a file, trimming the trailing newline editors add.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    let v = std::fs::read_to_string(path).with_context(|| format!("cannot read secret file {}", path.display()))?;
+    Ok(v.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cc.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[database]\nmax_connections = 3\n").unwrap();
+        let c = Config::load(Some(&file), &env(&[("CC_DATABASE_MAX_CONNECTIONS", "7")])).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.database.max_connections, 7);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cc.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let e = format!("{:#}", Config::load(Some(&file), &env(&[])).unwrap_err());
+        assert!(e.contains("lisen"), "{e}");
+        let e = format!("{:#}", Config::load(None, &env(&[("CC_HTTP_BODY_LIMIT_BYTES", "lots")])).unwrap_err());
+        assert!(e.contains("CC_HTTP_BODY_LIMIT_BYTES"), "{e}");
+    }
+
+    #[test]
+    fn secrets_from_files_and_aliases() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("db");
+        std::fs::write(&secret, "postgres://cc:hunter2@db/cc\n").unwrap();
+        let c = Config::load(None, &env(&[("CC_DATABASE_URL_FILE", secret.to_str().unwrap())])).unwrap();
+        assert_eq!(c.database_url, "postgres://cc:hunter2@db/cc");
+        assert_eq!(c.redacted().database_url, "postgres://cc:***@db/cc");
+        let c = Config::load(None, &env(&[("DATABASE_URL", "postgres://a@b/c")])).unwrap();
+        assert_eq!(c.database_url, "postgres://a@b/c");
+        let c = Config::load(None, &env(&[("DATABASE_URL", "postgres://a@b/c"), ("CC_DATABASE_URL", "sqlite://x.db")]))
+            .unwrap();
+        assert_eq!(c.database_url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn example_config_is_current() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/command-center.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let example: toml::Value = toml::from_str(&text).unwrap();
+        let _: Config = example.clone().try_into().expect("example config parses with deny_unknown_fields");
+        let defaults = toml::Value::try_from(Config::default()).unwrap();
+        fn keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+            if let toml::Value::Table(t) = v {
+                for (k, v) in t {
+                    let p = format!("{prefix}{k}");
+                    out.push(p.clone());
+                    keys(v, &format!("{p}."), out);
+                }
+            }
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        keys(&defaults, "", &mut a);
+        keys(&example, "", &mut b);
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "examples/command-center.toml must list every configuration key");
+    }
+}

@@ -1,0 +1,45 @@
+//! Application services: every write to the directory goes through here, so that the change,
+//! its validation and its audit event always commit together in one store transaction.
+
+mod audit;
+mod devices;
+mod error;
+mod groups;
+mod policies;
+pub mod seed;
+mod users;
+
+use std::sync::Arc;
+
+use cc_store::Store;
+
+pub use audit::{verify_chain, VerifyReport};
+pub use error::ServiceError;
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// The directory's write paths.
+#[derive(Clone)]
+pub struct Directory {
+    store: Arc<dyn Store>,
+}
+
+impl Directory {
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}
+
+/// Checks an `If-Match` / `version` precondition against the current version.
+fn check_version(expected: Option<i64>, current: i64) -> Result<()> {
+    match expected {
+        Some(v) if v != current => Err(ServiceError::PreconditionFailed { current }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,62 @@
+//! Writing people.
+
+use cc_domain::{Actor, NewUser, User, UserPatch};
+use uuid::Uuid;
+
+use crate::audit::change_event;
+use crate::{check_version, Directory, Result, ServiceError};
+
+impl Directory {
+    /// Creates a person (and their memberships) with its audit event.
+    ///
+    /// # Errors
+    /// Validation, a unique conflict, or a store failure.
+    pub async fn create_user(&self, actor: &Actor, input: NewUser) -> Result<User> {
+        let user = input.into_user(cc_domain::new_id(), cc_domain::now())?;
+        let mut tx = self.store.begin().await?;
+        tx.insert_user(&user).await?;
+        if !user.groups.is_empty() {
+            tx.set_user_groups(user.id, &user.groups).await?;
+        }
+        tx.append_audit(change_event(actor, "user.create", "user", user.id.to_string(), None, Some(&user))).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Applies a patch under an optional version precondition (`If-Match` or `version`).
+    ///
+    /// # Errors
+    /// Not found, a stale version, validation, an illegal status change, a conflict.
+    pub async fn update_user(&self, actor: &Actor, id: Uuid, mut patch: UserPatch, if_match: Option<i64>) -> Result<User> {
+        let expected = if_match.or(patch.version.take());
+        let mut tx = self.store.begin().await?;
+        let current = tx.get_user(id).await?.ok_or(ServiceError::NotFound("user"))?;
+        check_version(expected, current.version)?;
+        let next = current.patched(patch, cc_domain::now())?;
+        if next == current {
+            return Ok(current);
+        }
+        tx.update_user(&next).await?;
+        if next.groups != current.groups {
+            tx.set_user_groups(id, &next.groups).await?;
+        }
+        tx.append_audit(change_event(actor, "user.update", "user", id.to_string(), Some(&current), Some(&next)))
+            .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    /// Deletes a person from the directory (their memberships go with them; devices are unassigned).
+    ///
+    /// # Errors
+    /// Not found, a stale version, a store failure.
+    pub async fn delete_user(&self, actor: &Actor, id: Uuid, if_match: Option<i64>) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let current = tx.get_user(id).await?.ok_or(ServiceError::NotFound("user"))?;
+        check_version(if_match, current.version)?;
+        tx.delete_user(id).await?;
+        tx.append_audit(change_event(actor, "user.delete", "user", id.to_string(), Some(&current), None)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! The scale-out backend: PostgreSQL, shared by any number of API replicas and workers.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::PoolConfig;
+
+type Db = sqlx::Postgres;
+type Store = PgStore;
+type BackendTx = PgTx;
+
+const BACKEND: crate::Backend = crate::Backend::Postgres;
+const GROUP_AGG: &str = "string_agg(g.name, ',')";
+const FOR_UPDATE: &str = " FOR UPDATE";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+fn platform_match(p: &str) -> String {
+    format!("(p.platforms = '[]'::jsonb OR p.platforms ? {p})")
+}
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// A PostgreSQL write transaction.
+pub struct PgTx(sqlx::Transaction<'static, Db>);
+
+impl PgStore {
+    /// Connects to the database named by `url`.
+    ///
+    /// # Errors
+    /// The URL is malformed or the server cannot be reached.
+    pub async fn connect(url: &str, cfg: &PoolConfig) -> Result<Self> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("command-center");
+        let pool = PgPoolOptions::new()
+            .max_connections(cfg.max_connections.max(1))
+            .min_connections(cfg.min_connections)
+            .acquire_timeout(cfg.acquire_timeout)
+            .connect_with(opts)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn migration_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    fn pool_stats_impl(&self) -> Vec<crate::PoolStats> {
+        vec![Self::pool_stats_of("postgres", &self.pool)]
+    }
+
+    async fn close_impl(&self) {
+        self.pool.close().await;
+    }
+
+    /// The connection pool, for the queue and other subsystems.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn new_tx(tx: sqlx::Transaction<'static, Db>) -> BackendTx {
+    PgTx(tx)
+}
+
+include!("sql/shared.rs");
+include!("sql/migrate.rs");

@@ -1,0 +1,137 @@
+//! Building list queries (filters, keyset pagination) as SQL text plus arguments, once for
+//! both backends. Both accept `$n` placeholders.
+
+use cc_domain::page::Cursor;
+use cc_domain::SortDir;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A bound value of one of the few types list filters use.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+    Uuid(Uuid),
+    Bool(bool),
+    Time(DateTime<Utc>),
+}
+
+/// SQL text being assembled, with its arguments.
+#[derive(Debug, Default)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub args: Vec<Arg>,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Self {
+        Self { text: text.to_owned(), args: Vec::new() }
+    }
+
+    /// Appends text.
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    /// Adds an argument and returns its placeholder.
+    pub fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+
+    /// Appends `AND <column> = <arg>`.
+    pub fn eq(&mut self, column: &str, a: Arg) -> &mut Self {
+        let p = self.arg(a);
+        self.text.push_str(&format!(" AND {column} = {p}"));
+        self
+    }
+
+    /// Appends a case-insensitive substring match over several columns.
+    pub fn text_search(&mut self, columns: &[&str], q: &str) -> &mut Self {
+        let p = self.arg(Arg::Text(like_pattern(q)));
+        let ors: Vec<String> = columns.iter().map(|c| format!("lower({c}) LIKE {p} ESCAPE '\\'")).collect();
+        self.text.push_str(&format!(" AND ({})", ors.join(" OR ")));
+        self
+    }
+
+    /// Appends the keyset condition and ORDER BY/LIMIT for a sort on `(column, id)`, or on
+    /// `id` alone when `column` is `None`. Fetches one extra row to know whether a next page exists.
+    pub fn keyset(&mut self, id_col: &str, column: Option<&str>, dir: SortDir, cursor: Option<&Cursor>, limit: u32) {
+        let (cmp, order) = match dir {
+            SortDir::Asc => (">", "ASC"),
+            SortDir::Desc => ("<", "DESC"),
+        };
+        if let Some(c) = cursor {
+            match column {
+                Some(col) => {
+                    let v = self.arg(Arg::Text(c.v.clone()));
+                    let id = self.arg(Arg::Uuid(c.id));
+                    self.text.push_str(&format!(" AND ({col}, {id_col}) {cmp} ({v}, {id})"));
+                }
+                None => {
+                    let id = self.arg(Arg::Uuid(c.id));
+                    self.text.push_str(&format!(" AND {id_col} {cmp} {id}"));
+                }
+            }
+        }
+        match column {
+            Some(col) => self.text.push_str(&format!(" ORDER BY {col} {order}, {id_col} {order}")),
+            None => self.text.push_str(&format!(" ORDER BY {id_col} {order}")),
+        }
+        let l = self.arg(Arg::Int(i64::from(limit) + 1));
+        self.text.push_str(&format!(" LIMIT {l}"));
+    }
+}
+
+/// `%q%` with LIKE wildcards escaped, lower-cased.
+fn like_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for ch in q.trim().to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// Cuts the extra row fetched by [`Sql::keyset`] and builds the next cursor from the last item.
+pub(crate) fn paginate<T>(
+    mut items: Vec<T>,
+    limit: u32,
+    sort: &str,
+    key: impl Fn(&T) -> (String, Uuid),
+) -> cc_domain::Page<T> {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = if more {
+        items.last().map(|last| {
+            let (v, id) = key(last);
+            Cursor { s: sort.to_owned(), v, id }.encode()
+        })
+    } else {
+        None
+    };
+    cc_domain::Page { items, next_cursor }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_wildcards() {
+        assert_eq!(like_pattern(" A_b%c\\ "), "%a\\_b\\%c\\\\%");
+    }
+
+    #[test]
+    fn numbers_placeholders() {
+        let mut s = Sql::new("SELECT 1 WHERE 1=1");
+        s.eq("a", Arg::Int(1)).eq("b", Arg::Bool(true));
+        s.keyset("id", Some("name"), SortDir::Desc, None, 10);
+        assert_eq!(s.text, "SELECT 1 WHERE 1=1 AND a = $1 AND b = $2 ORDER BY name DESC, id DESC LIMIT $3");
+    }
+}

@@ -1,0 +1,651 @@
+// SQL shared by the SQLite and PostgreSQL backends.
+//
+// This file is `include!`d into `sqlite.rs` and `postgres.rs`, each of which defines before the
+// include:
+//   - `type Db` (the sqlx database), `Store` (the store struct) and `BackendTx` (its transaction),
+//   - `Store::reader()` (the pool reads run on) and `Store::begin_write()`,
+//   - `platform_match(placeholder)` (SQL true when a policy applies to that platform),
+//   - `GROUP_AGG` (SQL aggregating `g.name` into a comma-separated list) and
+//     `FOR_UPDATE` (the row-lock suffix, empty on SQLite whose write transactions lock the file).
+// Everything here is ordinary Rust over those names; the dialects agree on the rest
+// (`$n` placeholders, `RETURNING`, row values, `ON CONFLICT`).
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use cc_domain::user::UserSort;
+use cc_domain::{
+    AuditEvent, AuditQuery, Device, DeviceQuery, Group, GroupQuery, NewAuditEvent, Page, Policy, PolicyQuery,
+    User, UserQuery, ValidationErrors,
+};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::query::{paginate, Arg, Sql};
+use crate::rows::{convert, AuditRow, DeviceRow, GroupRow, PolicyRow, UserRow};
+use crate::{DirectoryCounts, Result, StoreError, Tx};
+
+static USER_SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT u.id, u.external_id, u.username, u.given_name, u.family_name, u.email, u.role, u.grade, \
+         u.school, u.status, u.version, u.created_at, u.updated_at, \
+         (SELECT {GROUP_AGG} FROM group_members gm JOIN groups g ON g.id = gm.group_id WHERE gm.user_id = u.id) \
+         AS group_names FROM users u"
+    )
+});
+
+const GROUP_SELECT: &str = "SELECT g.id, g.name, g.display_name, g.kind, g.school, g.external_id, g.description, \
+     (SELECT count(*) FROM group_members gm WHERE gm.group_id = g.id) AS member_count, \
+     g.version, g.created_at, g.updated_at FROM groups g";
+
+const DEVICE_SELECT: &str = "SELECT d.id, d.serial_number, d.name, d.platform, d.model, d.os_version, \
+     d.assigned_user_id, d.facts, d.last_check_in_at, d.compliance, d.version, d.created_at, d.updated_at \
+     FROM devices d";
+
+const POLICY_SELECT: &str = "SELECT p.id, p.name, p.description, p.category, p.platforms, p.rule, p.severity, \
+     p.enabled, p.remediation, p.version, p.created_at, p.updated_at FROM policies p";
+
+const AUDIT_SELECT: &str = "SELECT seq, occurred_at, actor, action, target_type, target_id, request_id, \
+     before, after, prev_hash, hash FROM audit_events";
+
+/// Runs a built query and collects its rows.
+async fn fetch<'e, R, E>(executor: E, sql: Sql) -> Result<Vec<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    let mut q = sqlx::query_as::<Db, R>(&sql.text);
+    for a in sql.args {
+        q = match a {
+            Arg::Text(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::Uuid(v) => q.bind(v),
+            Arg::Bool(v) => q.bind(v),
+            Arg::Time(v) => q.bind(v),
+        };
+    }
+    Ok(q.fetch_all(executor).await?)
+}
+
+fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
+    let mut s = Sql::new(&USER_SELECT);
+    s.push(" WHERE 1=1");
+    if let Some(v) = q.status {
+        s.eq("u.status", Arg::Text(v.as_str().into()));
+    }
+    if let Some(v) = q.role {
+        s.eq("u.role", Arg::Text(v.as_str().into()));
+    }
+    if let Some(v) = q.grade {
+        s.eq("u.grade", Arg::Int(i64::from(v)));
+    }
+    if let Some(v) = &q.school {
+        s.eq("u.school", Arg::Text(v.clone()));
+    }
+    if let Some(v) = &q.group {
+        let p = s.arg(Arg::Text(v.clone()));
+        s.push(&format!(
+            " AND EXISTS (SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+             WHERE gm.user_id = u.id AND g.name = {p})"
+        ));
+    }
+    if let Some(gid) = member_of {
+        let p = s.arg(Arg::Uuid(gid));
+        s.push(&format!(" AND EXISTS (SELECT 1 FROM group_members gm WHERE gm.user_id = u.id AND gm.group_id = {p})"));
+    }
+    if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        s.text_search(&["u.username", "u.given_name", "u.family_name", "u.email", "u.external_id"], text);
+    }
+    let column = match q.sort {
+        UserSort::Username => Some("u.username"),
+        UserSort::FamilyName => Some("u.family_name"),
+        UserSort::CreatedAt => None,
+    };
+    s.keyset("u.id", column, q.dir, q.cursor.as_ref(), q.limit);
+    s
+}
+
+fn user_page(rows: Vec<UserRow>, q: &UserQuery) -> Result<Page<User>> {
+    let users: Vec<User> = convert(rows)?;
+    Ok(paginate(users, q.limit, q.sort.name(), |u| (q.sort.value_of(u), u.id)))
+}
+
+fn by_id_page<T>(items: Vec<T>, limit: u32, id: impl Fn(&T) -> Uuid) -> Page<T> {
+    paginate(items, limit, "id", |x| (String::new(), id(x)))
+}
+
+#[async_trait]
+impl crate::Store for Store {
+    fn backend(&self) -> crate::Backend {
+        BACKEND
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Tx>> {
+        Ok(Box::new(new_tx(self.begin_write().await?)))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(self.reader()).await?;
+        Ok(())
+    }
+
+    async fn migration_status(&self) -> Result<crate::MigrationStatus> {
+        self.migration_status_impl().await
+    }
+
+    async fn migrate_up(&self) -> Result<Vec<i64>> {
+        self.migrate_up_impl().await
+    }
+
+    async fn migrate_down(&self, steps: u32) -> Result<Vec<i64>> {
+        self.migrate_down_impl(steps).await
+    }
+
+    fn pool_stats(&self) -> Vec<crate::PoolStats> {
+        self.pool_stats_impl()
+    }
+
+    async fn close(&self) {
+        self.close_impl().await;
+    }
+
+    async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
+        let sql = format!("{} WHERE u.id = $1", *USER_SELECT);
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+        row.map(User::try_from).transpose()
+    }
+
+    async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let sql = format!("{} WHERE u.username = $1", *USER_SELECT);
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(username).fetch_optional(self.reader()).await?;
+        row.map(User::try_from).transpose()
+    }
+
+    async fn list_users(&self, q: &UserQuery) -> Result<Page<User>> {
+        let rows: Vec<UserRow> = fetch(self.reader(), user_sql(q, None)).await?;
+        user_page(rows, q)
+    }
+
+    async fn get_group(&self, id: Uuid) -> Result<Option<Group>> {
+        let sql = format!("{GROUP_SELECT} WHERE g.id = $1");
+        let row: Option<GroupRow> = sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+        row.map(Group::try_from).transpose()
+    }
+
+    async fn get_group_by_name(&self, name: &str) -> Result<Option<Group>> {
+        let sql = format!("{GROUP_SELECT} WHERE g.name = $1");
+        let row: Option<GroupRow> = sqlx::query_as(&sql).bind(name).fetch_optional(self.reader()).await?;
+        row.map(Group::try_from).transpose()
+    }
+
+    async fn list_groups(&self, q: &GroupQuery) -> Result<Page<Group>> {
+        let mut s = Sql::new(GROUP_SELECT);
+        s.push(" WHERE 1=1");
+        if let Some(v) = q.kind {
+            s.eq("g.kind", Arg::Text(v.as_str().into()));
+        }
+        if let Some(v) = &q.school {
+            s.eq("g.school", Arg::Text(v.clone()));
+        }
+        if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+            s.text_search(&["g.name", "g.display_name", "g.external_id"], text);
+        }
+        s.keyset("g.id", None, q.dir, q.cursor.as_ref(), q.limit);
+        let rows: Vec<GroupRow> = fetch(self.reader(), s).await?;
+        Ok(by_id_page(convert(rows)?, q.limit, |g: &Group| g.id))
+    }
+
+    async fn group_members(&self, group_id: Uuid, q: &UserQuery) -> Result<Page<User>> {
+        let rows: Vec<UserRow> = fetch(self.reader(), user_sql(q, Some(group_id))).await?;
+        user_page(rows, q)
+    }
+
+    async fn get_device(&self, id: Uuid) -> Result<Option<Device>> {
+        let sql = format!("{DEVICE_SELECT} WHERE d.id = $1");
+        let row: Option<DeviceRow> = sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+        row.map(Device::try_from).transpose()
+    }
+
+    async fn list_devices(&self, q: &DeviceQuery) -> Result<Page<Device>> {
+        let mut s = Sql::new(DEVICE_SELECT);
+        s.push(" WHERE 1=1");
+        if let Some(v) = q.platform {
+            s.eq("d.platform", Arg::Text(v.as_str().into()));
+        }
+        if let Some(v) = q.compliance {
+            s.eq("d.compliance", Arg::Text(v.as_str().into()));
+        }
+        if let Some(v) = q.assigned_user_id {
+            s.eq("d.assigned_user_id", Arg::Uuid(v));
+        }
+        if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+            s.text_search(&["d.serial_number", "d.name", "d.model"], text);
+        }
+        s.keyset("d.id", None, q.dir, q.cursor.as_ref(), q.limit);
+        let rows: Vec<DeviceRow> = fetch(self.reader(), s).await?;
+        Ok(by_id_page(convert(rows)?, q.limit, |d: &Device| d.id))
+    }
+
+    async fn get_policy(&self, id: Uuid) -> Result<Option<Policy>> {
+        let sql = format!("{POLICY_SELECT} WHERE p.id = $1");
+        let row: Option<PolicyRow> = sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+        row.map(Policy::try_from).transpose()
+    }
+
+    async fn list_policies(&self, q: &PolicyQuery) -> Result<Page<Policy>> {
+        let mut s = Sql::new(POLICY_SELECT);
+        s.push(" WHERE 1=1");
+        if let Some(v) = q.category {
+            s.eq("p.category", Arg::Text(v.as_str().into()));
+        }
+        if let Some(v) = q.enabled {
+            s.eq("p.enabled", Arg::Bool(v));
+        }
+        if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+            s.text_search(&["p.name", "p.description"], text);
+        }
+        if let Some(v) = q.platform {
+            let p = s.arg(Arg::Text(v.as_str().into()));
+            s.push(&format!(" AND {}", platform_match(&p)));
+        }
+        s.keyset("p.id", None, q.dir, q.cursor.as_ref(), q.limit);
+        let rows: Vec<PolicyRow> = fetch(self.reader(), s).await?;
+        Ok(by_id_page(convert(rows)?, q.limit, |p: &Policy| p.id))
+    }
+
+    async fn directory_counts(&self) -> Result<DirectoryCounts> {
+        let users: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM users GROUP BY status").fetch_all(self.reader()).await?;
+        let devices: Vec<(String, i64)> = sqlx::query_as("SELECT compliance, count(*) FROM devices GROUP BY compliance")
+            .fetch_all(self.reader())
+            .await?;
+        Ok(DirectoryCounts { users_by_status: users, devices_by_compliance: devices })
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
+        let mut s = Sql::new(AUDIT_SELECT);
+        s.push(" WHERE 1=1");
+        if let Some(v) = &q.actor {
+            s.eq("actor", Arg::Text(v.clone()));
+        }
+        if let Some(v) = &q.action {
+            if v.ends_with('.') {
+                let p = s.arg(Arg::Text(v.clone()));
+                s.push(&format!(" AND substr(action, 1, length({p})) = {p}"));
+            } else {
+                s.eq("action", Arg::Text(v.clone()));
+            }
+        }
+        if let Some(v) = &q.target_type {
+            s.eq("target_type", Arg::Text(v.clone()));
+        }
+        if let Some(v) = &q.target_id {
+            s.eq("target_id", Arg::Text(v.clone()));
+        }
+        if let Some(v) = &q.request_id {
+            s.eq("request_id", Arg::Text(v.clone()));
+        }
+        if let Some(v) = q.since {
+            let p = s.arg(Arg::Time(v));
+            s.push(&format!(" AND occurred_at >= {p}"));
+        }
+        if let Some(v) = q.until {
+            let p = s.arg(Arg::Time(v));
+            s.push(&format!(" AND occurred_at < {p}"));
+        }
+        if let Some(v) = q.before_seq {
+            let p = s.arg(Arg::Int(v));
+            s.push(&format!(" AND seq < {p}"));
+        }
+        let p = s.arg(Arg::Int(i64::from(q.limit)));
+        s.push(&format!(" ORDER BY seq DESC LIMIT {p}"));
+        let rows: Vec<AuditRow> = fetch(self.reader(), s).await?;
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+
+    async fn audit_after(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+        let sql = format!("{AUDIT_SELECT} WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows: Vec<AuditRow> =
+            sqlx::query_as(&sql).bind(after_seq).bind(i64::from(limit)).fetch_all(self.reader()).await?;
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+
+    async fn audit_head(&self) -> Result<(i64, String)> {
+        Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(self.reader()).await?)
+    }
+}
+
+/// Maps "no row changed" on a versioned update to a version conflict.
+fn expect_one(result: <Db as sqlx::Database>::QueryResult) -> Result<()> {
+    if result.rows_affected() == 1 { Ok(()) } else { Err(StoreError::VersionConflict) }
+}
+
+#[async_trait]
+impl Tx for BackendTx {
+    async fn get_user(&mut self, id: Uuid) -> Result<Option<User>> {
+        let sql = format!("{} WHERE u.id = $1{FOR_UPDATE}", *USER_SELECT);
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        row.map(User::try_from).transpose()
+    }
+
+    async fn insert_user(&mut self, u: &User) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO users (id, external_id, username, given_name, family_name, email, role, grade, school, \
+             status, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(u.id)
+        .bind(&u.external_id)
+        .bind(&u.username)
+        .bind(&u.given_name)
+        .bind(&u.family_name)
+        .bind(&u.email)
+        .bind(u.role.as_str())
+        .bind(u.grade)
+        .bind(&u.school)
+        .bind(u.status.as_str())
+        .bind(u.version)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_user(&mut self, u: &User) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE users SET external_id = $2, username = $3, given_name = $4, family_name = $5, email = $6, \
+             role = $7, grade = $8, school = $9, status = $10, version = $11, updated_at = $12 \
+             WHERE id = $1 AND version = $11 - 1",
+        )
+        .bind(u.id)
+        .bind(&u.external_id)
+        .bind(&u.username)
+        .bind(&u.given_name)
+        .bind(&u.family_name)
+        .bind(&u.email)
+        .bind(u.role.as_str())
+        .bind(u.grade)
+        .bind(&u.school)
+        .bind(u.status.as_str())
+        .bind(u.version)
+        .bind(u.updated_at)
+        .execute(&mut *self.0)
+        .await?;
+        expect_one(r)
+    }
+
+    async fn delete_user(&mut self, id: Uuid) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *self.0).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_user_groups(&mut self, user_id: Uuid, names: &[String]) -> Result<()> {
+        let mut ids = Vec::with_capacity(names.len());
+        let mut errors = ValidationErrors::default();
+        for name in names {
+            let id: Option<Uuid> =
+                sqlx::query_scalar("SELECT id FROM groups WHERE name = $1").bind(name).fetch_optional(&mut *self.0).await?;
+            match id {
+                Some(id) => ids.push(id),
+                None => errors.add("groups", format!("no group named `{name}`")),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(StoreError::Invalid(errors));
+        }
+        let current: Vec<Uuid> = sqlx::query_scalar("SELECT group_id FROM group_members WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&mut *self.0)
+            .await?;
+        for gid in current.iter().filter(|g| !ids.contains(g)) {
+            sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+                .bind(gid)
+                .bind(user_id)
+                .execute(&mut *self.0)
+                .await?;
+        }
+        for gid in ids.iter().filter(|g| !current.contains(g)) {
+            sqlx::query("INSERT INTO group_members (group_id, user_id, added_at) VALUES ($1, $2, $3)")
+                .bind(gid)
+                .bind(user_id)
+                .bind(cc_domain::now())
+                .execute(&mut *self.0)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn get_group(&mut self, id: Uuid) -> Result<Option<Group>> {
+        let sql = format!("{GROUP_SELECT} WHERE g.id = $1{FOR_UPDATE}");
+        let row: Option<GroupRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        row.map(Group::try_from).transpose()
+    }
+
+    async fn insert_group(&mut self, g: &Group) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO groups (id, name, display_name, kind, school, external_id, description, version, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(g.id)
+        .bind(&g.name)
+        .bind(&g.display_name)
+        .bind(g.kind.as_str())
+        .bind(&g.school)
+        .bind(&g.external_id)
+        .bind(&g.description)
+        .bind(g.version)
+        .bind(g.created_at)
+        .bind(g.updated_at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_group(&mut self, g: &Group) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE groups SET name = $2, display_name = $3, kind = $4, school = $5, external_id = $6, \
+             description = $7, version = $8, updated_at = $9 WHERE id = $1 AND version = $8 - 1",
+        )
+        .bind(g.id)
+        .bind(&g.name)
+        .bind(&g.display_name)
+        .bind(g.kind.as_str())
+        .bind(&g.school)
+        .bind(&g.external_id)
+        .bind(&g.description)
+        .bind(g.version)
+        .bind(g.updated_at)
+        .execute(&mut *self.0)
+        .await?;
+        expect_one(r)
+    }
+
+    async fn delete_group(&mut self, id: Uuid) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(&mut *self.0).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn add_member(&mut self, group_id: Uuid, user_id: Uuid) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO group_members (group_id, user_id, added_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(group_id)
+        .bind(user_id)
+        .bind(cc_domain::now())
+        .execute(&mut *self.0)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn remove_member(&mut self, group_id: Uuid, user_id: Uuid) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+            .bind(group_id)
+            .bind(user_id)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn get_device(&mut self, id: Uuid) -> Result<Option<Device>> {
+        let sql = format!("{DEVICE_SELECT} WHERE d.id = $1{FOR_UPDATE}");
+        let row: Option<DeviceRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        row.map(Device::try_from).transpose()
+    }
+
+    async fn insert_device(&mut self, d: &Device) -> Result<()> {
+        self.check_user_exists(d.assigned_user_id).await?;
+        sqlx::query(
+            "INSERT INTO devices (id, serial_number, name, platform, model, os_version, assigned_user_id, facts, \
+             last_check_in_at, compliance, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(d.id)
+        .bind(&d.serial_number)
+        .bind(&d.name)
+        .bind(d.platform.as_str())
+        .bind(&d.model)
+        .bind(&d.os_version)
+        .bind(d.assigned_user_id)
+        .bind(Json(&d.facts))
+        .bind(d.last_check_in_at)
+        .bind(d.compliance.as_str())
+        .bind(d.version)
+        .bind(d.created_at)
+        .bind(d.updated_at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_device(&mut self, d: &Device) -> Result<()> {
+        self.check_user_exists(d.assigned_user_id).await?;
+        let r = sqlx::query(
+            "UPDATE devices SET serial_number = $2, name = $3, platform = $4, model = $5, os_version = $6, \
+             assigned_user_id = $7, facts = $8, last_check_in_at = $9, compliance = $10, version = $11, \
+             updated_at = $12 WHERE id = $1 AND version = $11 - 1",
+        )
+        .bind(d.id)
+        .bind(&d.serial_number)
+        .bind(&d.name)
+        .bind(d.platform.as_str())
+        .bind(&d.model)
+        .bind(&d.os_version)
+        .bind(d.assigned_user_id)
+        .bind(Json(&d.facts))
+        .bind(d.last_check_in_at)
+        .bind(d.compliance.as_str())
+        .bind(d.version)
+        .bind(d.updated_at)
+        .execute(&mut *self.0)
+        .await?;
+        expect_one(r)
+    }
+
+    async fn delete_device(&mut self, id: Uuid) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM devices WHERE id = $1").bind(id).execute(&mut *self.0).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn get_policy(&mut self, id: Uuid) -> Result<Option<Policy>> {
+        let sql = format!("{POLICY_SELECT} WHERE p.id = $1{FOR_UPDATE}");
+        let row: Option<PolicyRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        row.map(Policy::try_from).transpose()
+    }
+
+    async fn insert_policy(&mut self, p: &Policy) -> Result<()> {
+        let platforms: Vec<&str> = p.platforms.iter().map(|x| x.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO policies (id, name, description, category, platforms, rule, severity, enabled, remediation, \
+             version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(p.id)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(p.category.as_str())
+        .bind(Json(platforms))
+        .bind(Json(&p.rule.0))
+        .bind(p.severity.as_str())
+        .bind(p.enabled)
+        .bind(&p.remediation)
+        .bind(p.version)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_policy(&mut self, p: &Policy) -> Result<()> {
+        let platforms: Vec<&str> = p.platforms.iter().map(|x| x.as_str()).collect();
+        let r = sqlx::query(
+            "UPDATE policies SET name = $2, description = $3, category = $4, platforms = $5, rule = $6, \
+             severity = $7, enabled = $8, remediation = $9, version = $10, updated_at = $11 \
+             WHERE id = $1 AND version = $10 - 1",
+        )
+        .bind(p.id)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(p.category.as_str())
+        .bind(Json(platforms))
+        .bind(Json(&p.rule.0))
+        .bind(p.severity.as_str())
+        .bind(p.enabled)
+        .bind(&p.remediation)
+        .bind(p.version)
+        .bind(p.updated_at)
+        .execute(&mut *self.0)
+        .await?;
+        expect_one(r)
+    }
+
+    async fn delete_policy(&mut self, id: Uuid) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM policies WHERE id = $1").bind(id).execute(&mut *self.0).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn append_audit(&mut self, e: NewAuditEvent) -> Result<AuditEvent> {
+        let head_sql = format!("SELECT seq, hash FROM audit_head WHERE id = 1{FOR_UPDATE}");
+        let (seq, hash): (i64, String) = sqlx::query_as(&head_sql).fetch_one(&mut *self.0).await?;
+        let event = e.seal(seq + 1, cc_domain::now(), &hash);
+        sqlx::query(
+            "INSERT INTO audit_events (seq, occurred_at, actor, action, target_type, target_id, request_id, before, \
+             after, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(event.seq)
+        .bind(event.occurred_at)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(&event.target_type)
+        .bind(&event.target_id)
+        .bind(&event.request_id)
+        .bind(event.before.as_ref().map(Json))
+        .bind(event.after.as_ref().map(Json))
+        .bind(&event.prev_hash)
+        .bind(&event.hash)
+        .execute(&mut *self.0)
+        .await?;
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(event.seq)
+            .bind(&event.hash)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(event)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.0.commit().await?;
+        Ok(())
+    }
+}
+
+impl BackendTx {
+    async fn check_user_exists(&mut self, id: Option<Uuid>) -> Result<()> {
+        let Some(id) = id else { return Ok(()) };
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1").bind(id).fetch_optional(&mut *self.0).await?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Invalid(ValidationErrors::single("assigned_user_id", "no such user"))),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! Writes go through a pool of exactly one connection and start with `BEGIN IMMEDIATE`, so
+//! writers queue in the pool (fairly, without busy-looping) instead of failing on lock
+//! upgrades; reads use a separate read-only pool and never block the writer.
+
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::PoolConfig;
+
+type Db = sqlx::Sqlite;
+type Store = SqliteStore;
+type BackendTx = SqliteTx;
+
+const BACKEND: crate::Backend = crate::Backend::Sqlite;
+const GROUP_AGG: &str = "group_concat(g.name, ',')";
+const FOR_UPDATE: &str = "";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+fn platform_match(p: &str) -> String {
+    format!("(p.platforms = '[]' OR EXISTS (SELECT 1 FROM json_each(p.platforms) WHERE value = {p}))")
+}
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+/// A SQLite write transaction.
+pub struct SqliteTx(sqlx::Transaction<'static, Db>);
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file named by `url`.
+    ///
+    /// # Errors
+    /// The URL is malformed or the file cannot be opened.
+    pub async fn connect(url: &str, cfg: &PoolConfig) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(cfg.busy_timeout)
+            .pragma("temp_store", "memory");
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(dir) = opts.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(cfg.acquire_timeout)
+            .connect_with(opts.clone())
+            .await?;
+        let read = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(cfg.max_connections.max(1))
+                .min_connections(cfg.min_connections)
+                .acquire_timeout(cfg.acquire_timeout)
+                .connect_with(opts.read_only(true))
+                .await?
+        };
+        Ok(Self { read, write })
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    fn migration_pool(&self) -> &SqlitePool {
+        &self.write
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    fn pool_stats_impl(&self) -> Vec<crate::PoolStats> {
+        vec![Self::pool_stats_of("sqlite_read", &self.read), Self::pool_stats_of("sqlite_write", &self.write)]
+    }
+
+    async fn close_impl(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    /// The write pool, for the queue and other subsystems that share the file.
+    #[must_use]
+    pub fn write_pool(&self) -> &SqlitePool {
+        &self.write
+    }
+
+    /// The read pool.
+    #[must_use]
+    pub fn read_pool(&self) -> &SqlitePool {
+        &self.read
+    }
+}
+
+fn new_tx(tx: sqlx::Transaction<'static, Db>) -> BackendTx {
+    SqliteTx(tx)
+}
+
+include!("sql/shared.rs");
+include!("sql/migrate.rs");
