@@ -31,30 +31,41 @@ fn json_rejection(r: &JsonRejection) -> ApiError {
             "unsupported_media_type",
             "Send the body as JSON with `Content-Type: application/json`.",
         ),
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::bad_request("malformed_json", format!("The body is not valid JSON: {}", e.body_text()))
-        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            "malformed_json",
+            format!("The body is not valid JSON: {}", e.body_text()),
+        ),
         JsonRejection::JsonDataError(e) => {
             let mut err = ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
-                format!("The body does not match the expected shape: {}", e.body_text()),
+                format!(
+                    "The body does not match the expected shape: {}",
+                    e.body_text()
+                ),
             );
-            err.errors.push(cc_domain::FieldError { field: field_of(&e.body_text()), message: e.body_text() });
+            err.errors.push(cc_domain::FieldError {
+                field: field_of(&e.body_text()),
+                message: e.body_text(),
+            });
             err
         }
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "The request body is larger than this server accepts.",
-        ),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is larger than this server accepts.",
+            )
+        }
         other => ApiError::bad_request("bad_request", other.body_text()),
     }
 }
 
 /// serde_path_to_error messages start with the path (`groups[0]: invalid type…`).
 fn field_of(msg: &str) -> String {
-    let msg = msg.strip_prefix("Failed to deserialize the JSON body into the target type: ").unwrap_or(msg);
+    let msg = msg
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(msg);
     match msg.split_once(": ") {
         Some((path, _)) if !path.contains(' ') => path.to_owned(),
         _ => "body".to_owned(),
@@ -73,7 +84,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map(|q| ApiQuery(q.0))
             .map_err(|e: QueryRejection| {
                 let text = e.body_text();
-                let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+                let text = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
                 ApiError::bad_request("invalid_query", format!("Invalid query parameters: {text}"))
             })
     }
@@ -86,9 +99,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| ApiPath(p.0)).map_err(
-            |e: PathRejection| ApiError::bad_request("invalid_path", format!("Invalid path parameter: {}", e.body_text())),
-        )
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e: PathRejection| {
+                ApiError::bad_request(
+                    "invalid_path",
+                    format!("Invalid path parameter: {}", e.body_text()),
+                )
+            })
     }
 }
 
@@ -99,14 +118,19 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let Some(v) = parts.headers.get(header::IF_MATCH) else { return Ok(IfMatch(None)) };
+        let Some(v) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
         let s = v.to_str().unwrap_or("").trim();
         if s == "*" {
             return Ok(IfMatch(None));
         }
         let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
         s.parse().map(|n| IfMatch(Some(n))).map_err(|_| {
-            ApiError::bad_request("invalid_if_match", "If-Match must be a version as returned in ETag, e.g. \"3\".")
+            ApiError::bad_request(
+                "invalid_if_match",
+                "If-Match must be a version as returned in ETag, e.g. \"3\".",
+            )
         })
     }
 }
@@ -122,7 +146,10 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentActor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let name = parts.extensions.get::<PrincipalName>().map_or_else(|| "anonymous".to_owned(), |p| p.0.clone());
+        let name = parts
+            .extensions
+            .get::<PrincipalName>()
+            .map_or_else(|| "anonymous".to_owned(), |p| p.0.clone());
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
         Ok(CurrentActor(cc_domain::Actor { name, request_id }))
     }
@@ -132,7 +159,13 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentActor {
 mod tests {
     #[test]
     fn finds_the_field_in_serde_messages() {
-        assert_eq!(super::field_of("role: unknown variant `wizard`, expected one of …"), "role");
-        assert_eq!(super::field_of("missing field `username` at line 1 column 2"), "body");
+        assert_eq!(
+            super::field_of("role: unknown variant `wizard`, expected one of …"),
+            "role"
+        );
+        assert_eq!(
+            super::field_of("missing field `username` at line 1 column 2"),
+            "body"
+        );
     }
 }

@@ -19,7 +19,12 @@ use cc_store::Store;
 
 pub use error::{ApiError, Problem};
 pub use openapi::openapi;
-pub use server::{router, Server};
+pub use server::{router, router_with, Server};
+
+/// Re-exported so test harnesses can add routes with the same axum version.
+pub mod axum_reexport {
+    pub use axum::Router;
+}
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
@@ -53,6 +58,10 @@ pub struct AppState {
 impl AppState {
     #[must_use]
     pub fn new(store: Arc<dyn Store>, config: ApiConfig) -> Self {
-        Self { directory: Directory::new(store.clone()), store, config: Arc::new(config) }
+        Self {
+            directory: Directory::new(store.clone()),
+            store,
+            config: Arc::new(config),
+        }
     }
 }

@@ -25,13 +25,21 @@ pub(crate) async fn not_found() -> ApiError {
 
 /// Known route, wrong method.
 pub(crate) async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This route does not accept that method.")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This route does not accept that method.",
+    )
 }
 
 /// A request that ran past the configured timeout.
 pub(crate) async fn timeout_error(err: tower::BoxError) -> ApiError {
     if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long and was abandoned.")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "The request took too long and was abandoned.",
+        )
     } else {
         tracing::error!(error = %err, "middleware error");
         ApiError::internal()

@@ -24,8 +24,11 @@ pub fn current_request_id() -> Option<String> {
 
 fn acceptable(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
-        .then(|| s.to_owned())
+    (!s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+    .then(|| s.to_owned())
 }
 
 /// Middleware: assigns the id and runs the rest of the stack inside its scope.

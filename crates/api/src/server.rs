@@ -39,9 +39,17 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The whole application: API, health, docs, and the layers around them.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The application with extra routes merged in before the layers (used by tests to exercise
+/// the layers, e.g. with a handler that panics).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (api, mut doc) = crate::openapi::server_parts();
     // Health routes live at the root; document them with their real paths.
-    let health_doc = OpenApiRouter::<AppState>::new().routes(routes!(health::live)).routes(routes!(health::ready));
+    let health_doc = OpenApiRouter::<AppState>::new()
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready));
     let (_, health_paths) = health_doc.split_for_parts();
     for (path, item) in health_paths.paths.paths {
         let mut item = item;
@@ -51,7 +59,10 @@ pub fn router(state: AppState) -> Router {
         doc.paths.paths.insert(path, item);
     }
     if let Some(c) = health_paths.components {
-        doc.components.get_or_insert_with(Default::default).schemas.extend(c.schemas);
+        doc.components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .extend(c.schemas);
     }
 
     let timeout = state.config.request_timeout;
@@ -68,13 +79,20 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .merge(extra)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str);
-            let id = req.extensions().get::<RequestId>().map_or("", |r| r.0.as_str());
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("", MatchedPath::as_str);
+            let id = req
+                .extensions()
+                .get::<RequestId>()
+                .map_or("", |r| r.0.as_str());
             tracing::info_span!("request", method = %req.method(), route, request_id = id)
         }))
         .layer(axum::middleware::from_fn(crate::request_id::assign))
@@ -93,9 +111,25 @@ impl Server {
     /// # Errors
     /// The address cannot be bound.
     pub async fn bind(addr: &str, state: AppState) -> std::io::Result<Self> {
+        Self::bind_with(addr, state, Router::new()).await
+    }
+
+    /// Binds with extra routes (see [`router_with`]).
+    ///
+    /// # Errors
+    /// The address cannot be bound.
+    pub async fn bind_with(
+        addr: &str,
+        state: AppState,
+        extra: Router<AppState>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let grace = state.config.shutdown_grace;
-        Ok(Self { listener, app: router(state), grace })
+        Ok(Self {
+            listener,
+            app: router_with(state, extra),
+            grace,
+        })
     }
 
     /// The bound address.
@@ -111,7 +145,10 @@ impl Server {
     ///
     /// # Errors
     /// The server failed.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let token = tokio_util::sync::CancellationToken::new();
         let signal = token.clone();
         tokio::spawn(async move {
@@ -119,8 +156,11 @@ impl Server {
             signal.cancel();
         });
         let stopped = token.clone();
-        let serve = axum::serve(self.listener, self.app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { stopped.cancelled().await });
+        let serve = axum::serve(
+            self.listener,
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stopped.cancelled().await });
         let grace = self.grace;
         tokio::select! {
             r = serve => r,

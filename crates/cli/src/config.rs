@@ -69,13 +69,22 @@ impl Default for Config {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { max_connections: 10, min_connections: 0, acquire_timeout_ms: 5_000, busy_timeout_ms: 5_000 }
+        Self {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout_ms: 5_000,
+            busy_timeout_ms: 5_000,
+        }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { body_limit_bytes: 1024 * 1024, request_timeout_ms: 30_000, shutdown_grace_ms: 10_000 }
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_ms: 30_000,
+            shutdown_grace_ms: 10_000,
+        }
     }
 }
 
@@ -91,11 +100,15 @@ impl Config {
     pub fn load(file: Option<&Path>, env: Env<'_>) -> anyhow::Result<Self> {
         let mut tree = toml::Value::try_from(Config::default())?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let from_file: toml::Value =
-                toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let from_file: toml::Value = toml::from_str(&text)
+                .with_context(|| format!("{} is not valid TOML", path.display()))?;
             // Deserialize once on its own for precise errors about unknown keys.
-            let _: Config = from_file.clone().try_into().with_context(|| format!("in {}", path.display()))?;
+            let _: Config = from_file
+                .clone()
+                .try_into()
+                .with_context(|| format!("in {}", path.display()))?;
             merge(&mut tree, from_file);
         }
         apply_env(&mut tree, "", env)?;
@@ -106,7 +119,10 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         if !["auto", "json", "pretty"].contains(&self.log_format.as_str()) {
-            bail!("log_format must be auto, json or pretty (got `{}`)", self.log_format);
+            bail!(
+                "log_format must be auto, json or pretty (got `{}`)",
+                self.log_format
+            );
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
@@ -166,26 +182,39 @@ fn merge(base: &mut toml::Value, over: toml::Value) {
 
 /// Overrides every key in `tree` from its `CC_*` variable (and `_FILE` / unprefixed aliases).
 fn apply_env(tree: &mut toml::Value, prefix: &str, env: Env<'_>) -> anyhow::Result<()> {
-    let toml::Value::Table(table) = tree else { return Ok(()) };
+    let toml::Value::Table(table) = tree else {
+        return Ok(());
+    };
     for (key, value) in table.iter_mut() {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}_{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}_{key}")
+        };
         if value.is_table() {
             apply_env(value, &path, env)?;
             continue;
         }
         let var = format!("CC_{}", path.to_ascii_uppercase());
-        let Some((source, raw)) = lookup(&var, &path, env)? else { continue };
+        let Some((source, raw)) = lookup(&var, &path, env)? else {
+            continue;
+        };
         *value = match value {
             toml::Value::String(_) => toml::Value::String(raw),
             toml::Value::Integer(_) => toml::Value::Integer(
-                raw.trim().parse().with_context(|| format!("{source} must be a whole number, got `{raw}`"))?,
+                raw.trim()
+                    .parse()
+                    .with_context(|| format!("{source} must be a whole number, got `{raw}`"))?,
             ),
             toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
                 "1" | "true" | "yes" | "on" => true,
                 "0" | "false" | "no" | "off" => false,
                 _ => bail!("{source} must be true or false, got `{raw}`"),
             }),
-            other => bail!("{source}: cannot set a {} from the environment", other.type_str()),
+            other => bail!(
+                "{source}: cannot set a {} from the environment",
+                other.type_str()
+            ),
         };
     }
     Ok(())
@@ -207,7 +236,8 @@ fn lookup(var: &str, key: &str, env: Env<'_>) -> anyhow::Result<Option<(String, 
         if secret {
             let file_var = format!("{name}_FILE");
             if let Some(path) = env(&file_var) {
-                let v = read_secret_file(&PathBuf::from(&path)).with_context(|| format!("{file_var}={path}"))?;
+                let v = read_secret_file(&PathBuf::from(&path))
+                    .with_context(|| format!("{file_var}={path}"))?;
                 return Ok(Some((file_var, v)));
             }
         }
@@ -220,7 +250,8 @@ fn lookup(var: &str, key: &str, env: Env<'_>) -> anyhow::Result<Option<(String, 
 /// # Errors
 /// The file cannot be read.
 pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
-    let v = std::fs::read_to_string(path).with_context(|| format!("cannot read secret file {}", path.display()))?;
+    let v = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read secret file {}", path.display()))?;
     Ok(v.trim_end_matches(['\n', '\r']).to_owned())
 }
 
@@ -231,7 +262,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -246,7 +280,11 @@ mod tests {
     fn env_overrides_file_overrides_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("cc.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[database]\nmax_connections = 3\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[database]\nmax_connections = 3\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&file), &env(&[("CC_DATABASE_MAX_CONNECTIONS", "7")])).unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
         assert_eq!(c.database.max_connections, 7);
@@ -259,7 +297,10 @@ mod tests {
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
         let e = format!("{:#}", Config::load(Some(&file), &env(&[])).unwrap_err());
         assert!(e.contains("lisen"), "{e}");
-        let e = format!("{:#}", Config::load(None, &env(&[("CC_HTTP_BODY_LIMIT_BYTES", "lots")])).unwrap_err());
+        let e = format!(
+            "{:#}",
+            Config::load(None, &env(&[("CC_HTTP_BODY_LIMIT_BYTES", "lots")])).unwrap_err()
+        );
         assert!(e.contains("CC_HTTP_BODY_LIMIT_BYTES"), "{e}");
     }
 
@@ -268,13 +309,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("db");
         std::fs::write(&secret, "postgres://cc:hunter2@db/cc\n").unwrap();
-        let c = Config::load(None, &env(&[("CC_DATABASE_URL_FILE", secret.to_str().unwrap())])).unwrap();
+        let c = Config::load(
+            None,
+            &env(&[("CC_DATABASE_URL_FILE", secret.to_str().unwrap())]),
+        )
+        .unwrap();
         assert_eq!(c.database_url, "postgres://cc:hunter2@db/cc");
         assert_eq!(c.redacted().database_url, "postgres://cc:***@db/cc");
         let c = Config::load(None, &env(&[("DATABASE_URL", "postgres://a@b/c")])).unwrap();
         assert_eq!(c.database_url, "postgres://a@b/c");
-        let c = Config::load(None, &env(&[("DATABASE_URL", "postgres://a@b/c"), ("CC_DATABASE_URL", "sqlite://x.db")]))
-            .unwrap();
+        let c = Config::load(
+            None,
+            &env(&[
+                ("DATABASE_URL", "postgres://a@b/c"),
+                ("CC_DATABASE_URL", "sqlite://x.db"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(c.database_url, "sqlite://x.db");
     }
 
@@ -283,7 +334,10 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/command-center.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let example: toml::Value = toml::from_str(&text).unwrap();
-        let _: Config = example.clone().try_into().expect("example config parses with deny_unknown_fields");
+        let _: Config = example
+            .clone()
+            .try_into()
+            .expect("example config parses with deny_unknown_fields");
         let defaults = toml::Value::try_from(Config::default()).unwrap();
         fn keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
             if let toml::Value::Table(t) = v {
@@ -299,6 +353,9 @@ mod tests {
         keys(&example, "", &mut b);
         a.sort();
         b.sort();
-        assert_eq!(a, b, "examples/command-center.toml must list every configuration key");
+        assert_eq!(
+            a, b,
+            "examples/command-center.toml must list every configuration key"
+        );
     }
 }

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "command-center", version, about = "Identity and device lifecycle automation for school districts")]
+#[command(
+    name = "command-center",
+    version,
+    about = "Identity and device lifecycle automation for school districts"
+)]
 struct Cli {
     /// Configuration file (TOML).
     #[arg(long, global = true, env = "CC_CONFIG")]
@@ -51,7 +55,10 @@ fn main() -> ExitCode {
     if let Some(url) = cli.database_url {
         cfg.database_url = url;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

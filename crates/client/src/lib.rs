@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use cc_domain::{
-    AuditEvent, Device, DevicePatch, Group, GroupPatch, NewDevice, NewGroup, NewPolicy, NewUser, Page, Policy,
-    PolicyPatch, User, UserPatch,
+    AuditEvent, Device, DevicePatch, Group, GroupPatch, NewDevice, NewGroup, NewPolicy, NewUser,
+    Page, Policy, PolicyPatch, User, UserPatch,
 };
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
@@ -78,9 +78,16 @@ impl Client {
     pub fn new(base: &str) -> Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientError::Url(format!("`{base}` must start with http:// or https://")));
+            return Err(ClientError::Url(format!(
+                "`{base}` must start with http:// or https://"
+            )));
         }
-        Ok(Self { http: reqwest::Client::new(), base, token: None, timeout: Duration::from_secs(30) })
+        Ok(Self {
+            http: reqwest::Client::new(),
+            base,
+            token: None,
+            timeout: Duration::from_secs(30),
+        })
     }
 
     #[must_use]
@@ -103,7 +110,10 @@ impl Client {
     /// A request to a path relative to the server root, with auth and timeout applied.
     #[must_use]
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let mut rb = self.http.request(method, format!("{}{path}", self.base)).timeout(self.timeout);
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(self.timeout);
         if let Some(t) = &self.token {
             rb = rb.bearer_auth(t);
         }
@@ -121,7 +131,11 @@ impl Client {
 
     async fn send_empty(&self, rb: RequestBuilder) -> Result<()> {
         let res = rb.send().await?;
-        if res.status().is_success() { Ok(()) } else { Err(error_from(res).await) }
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from(res).await)
+        }
     }
 
     fn api(&self, method: Method, path: &str) -> RequestBuilder {
@@ -143,7 +157,8 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn list_users(&self, query: &[(&str, &str)]) -> Result<Page<User>> {
-        self.send(self.api(Method::GET, "/users").query(query)).await
+        self.send(self.api(Method::GET, "/users").query(query))
+            .await
     }
 
     /// # Errors
@@ -155,19 +170,30 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn get_user(&self, id: Uuid) -> Result<User> {
-        self.send(self.api(Method::GET, &format!("/users/{id}"))).await
+        self.send(self.api(Method::GET, &format!("/users/{id}")))
+            .await
     }
 
     /// # Errors
     /// Any API or transport error.
-    pub async fn update_user(&self, id: Uuid, p: &UserPatch, if_match: Option<i64>) -> Result<User> {
-        self.send(with_if_match(self.api(Method::PATCH, &format!("/users/{id}")).json(p), if_match)).await
+    pub async fn update_user(
+        &self,
+        id: Uuid,
+        p: &UserPatch,
+        if_match: Option<i64>,
+    ) -> Result<User> {
+        self.send(with_if_match(
+            self.api(Method::PATCH, &format!("/users/{id}")).json(p),
+            if_match,
+        ))
+        .await
     }
 
     /// # Errors
     /// Any API or transport error.
     pub async fn delete_user(&self, id: Uuid) -> Result<()> {
-        self.send_empty(self.api(Method::DELETE, &format!("/users/{id}"))).await
+        self.send_empty(self.api(Method::DELETE, &format!("/users/{id}")))
+            .await
     }
 
     // Groups.
@@ -175,7 +201,8 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn list_groups(&self, query: &[(&str, &str)]) -> Result<Page<Group>> {
-        self.send(self.api(Method::GET, "/groups").query(query)).await
+        self.send(self.api(Method::GET, "/groups").query(query))
+            .await
     }
 
     /// # Errors
@@ -187,37 +214,54 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn get_group(&self, id: Uuid) -> Result<Group> {
-        self.send(self.api(Method::GET, &format!("/groups/{id}"))).await
+        self.send(self.api(Method::GET, &format!("/groups/{id}")))
+            .await
     }
 
     /// # Errors
     /// Any API or transport error.
-    pub async fn update_group(&self, id: Uuid, p: &GroupPatch, if_match: Option<i64>) -> Result<Group> {
-        self.send(with_if_match(self.api(Method::PATCH, &format!("/groups/{id}")).json(p), if_match)).await
+    pub async fn update_group(
+        &self,
+        id: Uuid,
+        p: &GroupPatch,
+        if_match: Option<i64>,
+    ) -> Result<Group> {
+        self.send(with_if_match(
+            self.api(Method::PATCH, &format!("/groups/{id}")).json(p),
+            if_match,
+        ))
+        .await
     }
 
     /// # Errors
     /// Any API or transport error.
     pub async fn delete_group(&self, id: Uuid) -> Result<()> {
-        self.send_empty(self.api(Method::DELETE, &format!("/groups/{id}"))).await
+        self.send_empty(self.api(Method::DELETE, &format!("/groups/{id}")))
+            .await
     }
 
     /// # Errors
     /// Any API or transport error.
     pub async fn group_members(&self, id: Uuid, query: &[(&str, &str)]) -> Result<Page<User>> {
-        self.send(self.api(Method::GET, &format!("/groups/{id}/members")).query(query)).await
+        self.send(
+            self.api(Method::GET, &format!("/groups/{id}/members"))
+                .query(query),
+        )
+        .await
     }
 
     /// # Errors
     /// Any API or transport error.
     pub async fn add_member(&self, group: Uuid, user: Uuid) -> Result<()> {
-        self.send_empty(self.api(Method::PUT, &format!("/groups/{group}/members/{user}"))).await
+        self.send_empty(self.api(Method::PUT, &format!("/groups/{group}/members/{user}")))
+            .await
     }
 
     /// # Errors
     /// Any API or transport error.
     pub async fn remove_member(&self, group: Uuid, user: Uuid) -> Result<()> {
-        self.send_empty(self.api(Method::DELETE, &format!("/groups/{group}/members/{user}"))).await
+        self.send_empty(self.api(Method::DELETE, &format!("/groups/{group}/members/{user}")))
+            .await
     }
 
     // Devices.
@@ -225,7 +269,8 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn list_devices(&self, query: &[(&str, &str)]) -> Result<Page<Device>> {
-        self.send(self.api(Method::GET, "/devices").query(query)).await
+        self.send(self.api(Method::GET, "/devices").query(query))
+            .await
     }
 
     /// # Errors
@@ -237,19 +282,30 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn get_device(&self, id: Uuid) -> Result<Device> {
-        self.send(self.api(Method::GET, &format!("/devices/{id}"))).await
+        self.send(self.api(Method::GET, &format!("/devices/{id}")))
+            .await
     }
 
     /// # Errors
     /// Any API or transport error.
-    pub async fn update_device(&self, id: Uuid, p: &DevicePatch, if_match: Option<i64>) -> Result<Device> {
-        self.send(with_if_match(self.api(Method::PATCH, &format!("/devices/{id}")).json(p), if_match)).await
+    pub async fn update_device(
+        &self,
+        id: Uuid,
+        p: &DevicePatch,
+        if_match: Option<i64>,
+    ) -> Result<Device> {
+        self.send(with_if_match(
+            self.api(Method::PATCH, &format!("/devices/{id}")).json(p),
+            if_match,
+        ))
+        .await
     }
 
     /// # Errors
     /// Any API or transport error.
     pub async fn delete_device(&self, id: Uuid) -> Result<()> {
-        self.send_empty(self.api(Method::DELETE, &format!("/devices/{id}"))).await
+        self.send_empty(self.api(Method::DELETE, &format!("/devices/{id}")))
+            .await
     }
 
     // Policies.
@@ -257,7 +313,8 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn list_policies(&self, query: &[(&str, &str)]) -> Result<Page<Policy>> {
-        self.send(self.api(Method::GET, "/policies").query(query)).await
+        self.send(self.api(Method::GET, "/policies").query(query))
+            .await
     }
 
     /// # Errors
@@ -269,19 +326,30 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn get_policy(&self, id: Uuid) -> Result<Policy> {
-        self.send(self.api(Method::GET, &format!("/policies/{id}"))).await
+        self.send(self.api(Method::GET, &format!("/policies/{id}")))
+            .await
     }
 
     /// # Errors
     /// Any API or transport error.
-    pub async fn update_policy(&self, id: Uuid, p: &PolicyPatch, if_match: Option<i64>) -> Result<Policy> {
-        self.send(with_if_match(self.api(Method::PATCH, &format!("/policies/{id}")).json(p), if_match)).await
+    pub async fn update_policy(
+        &self,
+        id: Uuid,
+        p: &PolicyPatch,
+        if_match: Option<i64>,
+    ) -> Result<Policy> {
+        self.send(with_if_match(
+            self.api(Method::PATCH, &format!("/policies/{id}")).json(p),
+            if_match,
+        ))
+        .await
     }
 
     /// # Errors
     /// Any API or transport error.
     pub async fn delete_policy(&self, id: Uuid) -> Result<()> {
-        self.send_empty(self.api(Method::DELETE, &format!("/policies/{id}"))).await
+        self.send_empty(self.api(Method::DELETE, &format!("/policies/{id}")))
+            .await
     }
 
     // Audit.
@@ -289,7 +357,8 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn list_audit(&self, query: &[(&str, &str)]) -> Result<Page<AuditEvent>> {
-        self.send(self.api(Method::GET, "/audit").query(query)).await
+        self.send(self.api(Method::GET, "/audit").query(query))
+            .await
     }
 
     /// `GET /api/v1/audit/verify`.

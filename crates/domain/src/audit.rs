@@ -150,7 +150,11 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { last_seq: 0, last_hash: GENESIS_HASH.to_owned(), checked: 0 }
+        Self {
+            last_seq: 0,
+            last_hash: GENESIS_HASH.to_owned(),
+            checked: 0,
+        }
     }
 }
 
@@ -196,7 +200,10 @@ impl ChainVerifier {
             return Err(ChainBreak {
                 seq: self.last_seq + 1,
                 kind: "truncated",
-                detail: format!("the chain head records {head_seq} events, {} found", self.last_seq),
+                detail: format!(
+                    "the chain head records {head_seq} events, {} found",
+                    self.last_seq
+                ),
             });
         }
         Ok(self.checked)
@@ -255,7 +262,10 @@ mod tests {
             v.push(e)?;
         }
         let last = events.last();
-        v.finish(last.map_or(0, |e| e.seq), last.map_or(GENESIS_HASH, |e| e.hash.as_str()))
+        v.finish(
+            last.map_or(0, |e| e.seq),
+            last.map_or(GENESIS_HASH, |e| e.hash.as_str()),
+        )
     }
 
     #[test]
@@ -295,6 +305,9 @@ mod tests {
         let a = json!({"b": 1, "a": {"y": 2, "x": 1}});
         let mut out = Vec::new();
         write_canonical(&a, &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":{"x":1,"y":2},"b":1}"#);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":{"x":1,"y":2},"b":1}"#
+        );
     }
 }

@@ -56,7 +56,10 @@ impl Platform {
 impl std::str::FromStr for Platform {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Platform::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown platform `{s}`"))
+        Platform::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown platform `{s}`"))
     }
 }
 
@@ -72,7 +75,11 @@ pub enum Compliance {
 }
 
 impl Compliance {
-    pub const ALL: [Compliance; 3] = [Compliance::Unknown, Compliance::Compliant, Compliance::Noncompliant];
+    pub const ALL: [Compliance; 3] = [
+        Compliance::Unknown,
+        Compliance::Compliant,
+        Compliance::Noncompliant,
+    ];
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -87,7 +94,10 @@ impl Compliance {
 impl std::str::FromStr for Compliance {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Compliance::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown compliance `{s}`"))
+        Compliance::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown compliance `{s}`"))
     }
 }
 
@@ -142,25 +152,45 @@ pub struct NewDevice {
 pub struct DevicePatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serial_number: Option<String>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub model: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub os_version: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<Uuid>)]
     pub assigned_user_id: Option<Option<Uuid>>,
     /// Replaces the facts document.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub facts: Option<serde_json::Value>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub last_check_in_at: Option<Option<DateTime<Utc>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -238,9 +268,15 @@ fn normalize(d: &mut Device) -> Result<(), ValidationErrors> {
     d.serial_number = d.serial_number.trim().to_ascii_uppercase();
     if d.serial_number.is_empty()
         || d.serial_number.len() > 64
-        || !d.serial_number.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        || !d
+            .serial_number
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
     {
-        e.add("serial_number", "must be 1–64 characters: letters, digits or '-'");
+        e.add(
+            "serial_number",
+            "must be 1–64 characters: letters, digits or '-'",
+        );
     }
     d.name = e.opt_text("name", d.name.as_deref(), 100);
     d.model = e.opt_text("model", d.model.as_deref(), 100);

@@ -34,7 +34,10 @@ impl GroupKind {
 impl std::str::FromStr for GroupKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        GroupKind::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown group kind `{s}`"))
+        GroupKind::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown group kind `{s}`"))
     }
 }
 
@@ -81,13 +84,25 @@ pub struct GroupPatch {
     pub display_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<GroupKind>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub school: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub external_id: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -157,7 +172,10 @@ fn normalize(g: &mut Group) -> Result<(), ValidationErrors> {
     let mut e = ValidationErrors::default();
     g.name = g.name.trim().to_owned();
     if !is_valid_name(&g.name) {
-        e.add("name", "must be 1–100 characters: letters, digits, '.', '_' or '-'");
+        e.add(
+            "name",
+            "must be 1–100 characters: letters, digits, '.', '_' or '-'",
+        );
     }
     g.display_name = e.text("display_name", &g.display_name, 200);
     g.school = e.opt_text("school", g.school.as_deref(), 100);

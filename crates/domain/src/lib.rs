@@ -16,7 +16,9 @@ pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use device::{Compliance, Device, DevicePatch, DeviceQuery, NewDevice, Platform};
 pub use group::{Group, GroupKind, GroupPatch, GroupQuery, NewGroup};
 pub use page::{Cursor, Page, SortDir};
-pub use policy::{NewPolicy, Policy, PolicyCategory, PolicyPatch, PolicyQuery, PolicyRule, Severity};
+pub use policy::{
+    NewPolicy, Policy, PolicyCategory, PolicyPatch, PolicyQuery, PolicyRule, Severity,
+};
 pub use user::{NewUser, Role, User, UserPatch, UserQuery, UserStatus};
 pub use validation::{FieldError, ValidationErrors};
 
@@ -51,6 +53,9 @@ pub struct Actor {
 impl Actor {
     #[must_use]
     pub fn system(component: &str) -> Self {
-        Self { name: format!("system:{component}"), request_id: None }
+        Self {
+            name: format!("system:{component}"),
+            request_id: None,
+        }
     }
 }

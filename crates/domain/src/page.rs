@@ -20,7 +20,10 @@ pub struct Page<T> {
 impl<T> Page<T> {
     #[must_use]
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
     }
 }
 
@@ -58,8 +61,11 @@ impl Cursor {
         if s.len() > 1024 {
             return Err("cursor is too long".into());
         }
-        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| "cursor is not valid".to_owned())?;
-        let c: Self = serde_json::from_slice(&bytes).map_err(|_| "cursor is not valid".to_owned())?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| "cursor is not valid".to_owned())?;
+        let c: Self =
+            serde_json::from_slice(&bytes).map_err(|_| "cursor is not valid".to_owned())?;
         if c.s != sort {
             return Err("cursor belongs to a different sort order".into());
         }
@@ -84,7 +90,10 @@ pub fn parse_limit(limit: Option<u32>) -> Result<u32, String> {
 ///
 /// # Errors
 /// A message naming the allowed fields.
-pub fn parse_sort(sort: Option<&str>, allowed: &[&'static str]) -> Result<(&'static str, SortDir), String> {
+pub fn parse_sort(
+    sort: Option<&str>,
+    allowed: &[&'static str],
+) -> Result<(&'static str, SortDir), String> {
     let raw = sort.unwrap_or(allowed[0]);
     let (name, dir) = match raw.strip_prefix('-') {
         Some(n) => (n, SortDir::Desc),
@@ -94,7 +103,12 @@ pub fn parse_sort(sort: Option<&str>, allowed: &[&'static str]) -> Result<(&'sta
         .iter()
         .find(|a| **a == name)
         .map(|a| (*a, dir))
-        .ok_or_else(|| format!("sort must be one of {} (prefix with - for descending)", allowed.join(", ")))
+        .ok_or_else(|| {
+            format!(
+                "sort must be one of {} (prefix with - for descending)",
+                allowed.join(", ")
+            )
+        })
 }
 
 #[cfg(test)]
@@ -104,14 +118,22 @@ mod tests {
     #[test]
     fn cursor_round_trip() {
         for v in ["", "a", "ab", "abc", "zoë — ünïcode"] {
-            let c = Cursor { s: "username".into(), v: v.into(), id: uuid::Uuid::now_v7() };
+            let c = Cursor {
+                s: "username".into(),
+                v: v.into(),
+                id: uuid::Uuid::now_v7(),
+            };
             assert_eq!(Cursor::decode(&c.encode(), "username").unwrap(), c);
         }
     }
 
     #[test]
     fn cursor_rejects_garbage_and_other_sorts() {
-        let c = Cursor { s: "username".into(), v: "x".into(), id: uuid::Uuid::nil() };
+        let c = Cursor {
+            s: "username".into(),
+            v: "x".into(),
+            id: uuid::Uuid::nil(),
+        };
         assert!(Cursor::decode(&c.encode(), "family_name").is_err());
         assert!(Cursor::decode("!!!", "username").is_err());
         assert!(Cursor::decode("eyJ", "username").is_err());
@@ -122,7 +144,10 @@ mod tests {
         assert_eq!(parse_limit(None).unwrap(), 50);
         assert!(parse_limit(Some(0)).is_err());
         assert!(parse_limit(Some(501)).is_err());
-        assert_eq!(parse_sort(Some("-username"), &["username"]).unwrap(), ("username", SortDir::Desc));
+        assert_eq!(
+            parse_sort(Some("-username"), &["username"]).unwrap(),
+            ("username", SortDir::Desc)
+        );
         assert!(parse_sort(Some("password"), &["username"]).is_err());
     }
 }

@@ -60,11 +60,27 @@ impl PolicyCategory {
 impl std::str::FromStr for PolicyCategory {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PolicyCategory::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown category `{s}`"))
+        PolicyCategory::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown category `{s}`"))
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    Default,
+    PartialOrd,
+    Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Low,
@@ -75,7 +91,12 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    pub const ALL: [Severity; 4] = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -91,7 +112,10 @@ impl Severity {
 impl std::str::FromStr for Severity {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Severity::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown severity `{s}`"))
+        Severity::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown severity `{s}`"))
     }
 }
 
@@ -120,17 +144,33 @@ impl PolicyRule {
     }
 }
 
-const OPS: [&str; 11] = ["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "exists", "version_gte", "version_lt"];
+const OPS: [&str; 11] = [
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "contains",
+    "exists",
+    "version_gte",
+    "version_lt",
+];
 
 fn check_rule(v: &Value, path: &str, depth: usize, nodes: &mut usize) -> Result<(), String> {
     *nodes += 1;
     if depth > MAX_RULE_DEPTH {
-        return Err(format!("{path}: nested deeper than {MAX_RULE_DEPTH} levels"));
+        return Err(format!(
+            "{path}: nested deeper than {MAX_RULE_DEPTH} levels"
+        ));
     }
     if *nodes > MAX_RULE_NODES {
         return Err(format!("{path}: more than {MAX_RULE_NODES} conditions"));
     }
-    let Some(obj) = v.as_object() else { return Err(format!("{path}: must be an object")) };
+    let Some(obj) = v.as_object() else {
+        return Err(format!("{path}: must be an object"));
+    };
     for key in ["all", "any"] {
         if let Some(list) = obj.get(key) {
             if obj.len() != 1 {
@@ -151,28 +191,47 @@ fn check_rule(v: &Value, path: &str, depth: usize, nodes: &mut usize) -> Result<
         }
         return check_rule(inner, &format!("{path}.not"), depth + 1, nodes);
     }
-    let fact = obj.get("fact").and_then(Value::as_str).filter(|f| !f.is_empty() && f.len() <= 200);
+    let fact = obj
+        .get("fact")
+        .and_then(Value::as_str)
+        .filter(|f| !f.is_empty() && f.len() <= 200);
     if fact.is_none() {
-        return Err(format!("{path}: needs `fact` (a non-empty string), or one of `all`, `any`, `not`"));
+        return Err(format!(
+            "{path}: needs `fact` (a non-empty string), or one of `all`, `any`, `not`"
+        ));
     }
     let Some(op) = obj.get("op").and_then(Value::as_str) else {
         return Err(format!("{path}.op: required, one of {}", OPS.join(", ")));
     };
     if !OPS.contains(&op) {
-        return Err(format!("{path}.op: `{op}` is not one of {}", OPS.join(", ")));
+        return Err(format!(
+            "{path}.op: `{op}` is not one of {}",
+            OPS.join(", ")
+        ));
     }
-    if obj.keys().any(|k| !matches!(k.as_str(), "fact" | "op" | "value")) {
-        return Err(format!("{path}: only `fact`, `op` and `value` are allowed in a condition"));
+    if obj
+        .keys()
+        .any(|k| !matches!(k.as_str(), "fact" | "op" | "value"))
+    {
+        return Err(format!(
+            "{path}: only `fact`, `op` and `value` are allowed in a condition"
+        ));
     }
     let value = obj.get("value");
     let ok = match op {
         "exists" => value.is_none_or(Value::is_boolean),
         "gt" | "gte" | "lt" | "lte" => value.is_some_and(Value::is_number),
         "in" => value.is_some_and(Value::is_array),
-        "version_gte" | "version_lt" => value.and_then(Value::as_str).is_some_and(|s| parse_version(s).is_some()),
+        "version_gte" | "version_lt" => value
+            .and_then(Value::as_str)
+            .is_some_and(|s| parse_version(s).is_some()),
         _ => value.is_some(),
     };
-    if ok { Ok(()) } else { Err(format!("{path}.value: not valid for `{op}`")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{path}.value: not valid for `{op}`"))
+    }
 }
 
 fn lookup<'a>(facts: &'a Value, path: &str) -> Option<&'a Value> {
@@ -189,8 +248,10 @@ fn eval_rule(rule: &Value, facts: &Value) -> bool {
     if let Some(inner) = rule.get("not") {
         return !eval_rule(inner, facts);
     }
-    let (Some(path), Some(op)) = (rule.get("fact").and_then(Value::as_str), rule.get("op").and_then(Value::as_str))
-    else {
+    let (Some(path), Some(op)) = (
+        rule.get("fact").and_then(Value::as_str),
+        rule.get("op").and_then(Value::as_str),
+    ) else {
         return false;
     };
     let expected = rule.get("value").unwrap_or(&Value::Null);
@@ -207,15 +268,19 @@ fn eval_rule(rule: &Value, facts: &Value) -> bool {
         "gte" => matches!((num(actual), num(expected)), (Some(a), Some(b)) if a >= b),
         "lt" => matches!((num(actual), num(expected)), (Some(a), Some(b)) if a < b),
         "lte" => matches!((num(actual), num(expected)), (Some(a), Some(b)) if a <= b),
-        "in" => expected.as_array().is_some_and(|list| list.contains(actual)),
+        "in" => expected
+            .as_array()
+            .is_some_and(|list| list.contains(actual)),
         "contains" => match actual {
             Value::String(s) => expected.as_str().is_some_and(|e| s.contains(e)),
             Value::Array(a) => a.contains(expected),
             _ => false,
         },
         "version_gte" | "version_lt" => {
-            let (Some(a), Some(b)) = (actual.as_str().and_then(parse_version), expected.as_str().and_then(parse_version))
-            else {
+            let (Some(a), Some(b)) = (
+                actual.as_str().and_then(parse_version),
+                expected.as_str().and_then(parse_version),
+            ) else {
                 return false;
             };
             (a >= b) == (op == "version_gte")
@@ -295,7 +360,11 @@ pub struct NewPolicy {
 pub struct PolicyPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -308,7 +377,11 @@ pub struct PolicyPatch {
     pub severity: Option<Severity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub remediation: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -345,7 +418,11 @@ impl Policy {
     ///
     /// # Errors
     /// Every field problem found.
-    pub fn patched(&self, patch: PolicyPatch, now: DateTime<Utc>) -> Result<Policy, ValidationErrors> {
+    pub fn patched(
+        &self,
+        patch: PolicyPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Policy, ValidationErrors> {
         let mut p = self.clone();
         if let Some(v) = patch.name {
             p.name = v;
@@ -384,7 +461,10 @@ fn normalize(p: &mut Policy) -> Result<(), ValidationErrors> {
     let mut e = ValidationErrors::default();
     p.name = p.name.trim().to_owned();
     if !is_valid_name(&p.name) {
-        e.add("name", "must be 1–100 characters: letters, digits, '.', '_' or '-'");
+        e.add(
+            "name",
+            "must be 1–100 characters: letters, digits, '.', '_' or '-'",
+        );
     }
     p.description = e.opt_text("description", p.description.as_deref(), 2000);
     p.remediation = e.opt_text("remediation", p.remediation.as_deref(), 4000);
@@ -414,12 +494,20 @@ mod tests {
 
     #[test]
     fn validates_structure() {
-        assert!(PolicyRule(json!({"fact": "a", "op": "eq", "value": 1})).validate().is_ok());
-        assert!(PolicyRule(json!({"all": [{"fact": "a", "op": "exists"}]})).validate().is_ok());
-        let e = PolicyRule(json!({"all": [{"fact": "a", "op": "bogus", "value": 1}]})).validate().unwrap_err();
+        assert!(PolicyRule(json!({"fact": "a", "op": "eq", "value": 1}))
+            .validate()
+            .is_ok());
+        assert!(PolicyRule(json!({"all": [{"fact": "a", "op": "exists"}]}))
+            .validate()
+            .is_ok());
+        let e = PolicyRule(json!({"all": [{"fact": "a", "op": "bogus", "value": 1}]}))
+            .validate()
+            .unwrap_err();
         assert!(e.starts_with("rule.all[0].op"), "{e}");
         assert!(PolicyRule(json!({"all": []})).validate().is_err());
-        assert!(PolicyRule(json!({"fact": "a", "op": "gt", "value": "x"})).validate().is_err());
+        assert!(PolicyRule(json!({"fact": "a", "op": "gt", "value": "x"}))
+            .validate()
+            .is_err());
         assert!(PolicyRule(json!("yes")).validate().is_err());
         let mut deep = json!({"fact": "a", "op": "exists"});
         for _ in 0..10 {
@@ -432,14 +520,28 @@ mod tests {
     fn evaluates() {
         let facts = json!({"disk_encryption": true, "os_version": "14.6.1", "battery": {"health": 81}, "apps": ["zoom"]});
         let t = |r: Value| PolicyRule(r).evaluate(&facts);
-        assert!(t(json!({"fact": "disk_encryption", "op": "eq", "value": true})));
-        assert!(t(json!({"fact": "os_version", "op": "version_gte", "value": "14.2"})));
-        assert!(!t(json!({"fact": "os_version", "op": "version_gte", "value": "14.10"})));
-        assert!(t(json!({"fact": "battery.health", "op": "gte", "value": 80})));
-        assert!(t(json!({"fact": "apps", "op": "contains", "value": "zoom"})));
-        assert!(t(json!({"fact": "firewall", "op": "exists", "value": false})));
+        assert!(t(
+            json!({"fact": "disk_encryption", "op": "eq", "value": true})
+        ));
+        assert!(t(
+            json!({"fact": "os_version", "op": "version_gte", "value": "14.2"})
+        ));
+        assert!(!t(
+            json!({"fact": "os_version", "op": "version_gte", "value": "14.10"})
+        ));
+        assert!(t(
+            json!({"fact": "battery.health", "op": "gte", "value": 80})
+        ));
+        assert!(t(
+            json!({"fact": "apps", "op": "contains", "value": "zoom"})
+        ));
+        assert!(t(
+            json!({"fact": "firewall", "op": "exists", "value": false})
+        ));
         assert!(!t(json!({"fact": "firewall", "op": "eq", "value": true})));
-        assert!(t(json!({"any": [{"fact": "x", "op": "exists"}, {"not": {"fact": "x", "op": "exists"}}]})));
+        assert!(t(
+            json!({"any": [{"fact": "x", "op": "exists"}, {"not": {"fact": "x", "op": "exists"}}]})
+        ));
     }
 }
 
@@ -447,6 +549,13 @@ mod tests {
 /// when it passes all of them (or none apply), noncompliant when it fails any.
 #[must_use]
 pub fn evaluate_compliance(device: &crate::Device, policies: &[Policy]) -> crate::Compliance {
-    let failing = policies.iter().filter(|p| p.applies_to(device.platform)).any(|p| !p.rule.evaluate(&device.facts));
-    if failing { crate::Compliance::Noncompliant } else { crate::Compliance::Compliant }
+    let failing = policies
+        .iter()
+        .filter(|p| p.applies_to(device.platform))
+        .any(|p| !p.rule.evaluate(&device.facts));
+    if failing {
+        crate::Compliance::Noncompliant
+    } else {
+        crate::Compliance::Compliant
+    }
 }

@@ -20,7 +20,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Student, Role::Teacher, Role::Staff, Role::Administrator];
+    pub const ALL: [Role; 4] = [
+        Role::Student,
+        Role::Teacher,
+        Role::Staff,
+        Role::Administrator,
+    ];
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -36,7 +41,10 @@ impl Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown role `{s}`"))
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}`"))
     }
 }
 
@@ -54,8 +62,12 @@ pub enum UserStatus {
 }
 
 impl UserStatus {
-    pub const ALL: [UserStatus; 4] =
-        [UserStatus::Pending, UserStatus::Active, UserStatus::Suspended, UserStatus::Deprovisioned];
+    pub const ALL: [UserStatus; 4] = [
+        UserStatus::Pending,
+        UserStatus::Active,
+        UserStatus::Suspended,
+        UserStatus::Deprovisioned,
+    ];
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -83,7 +95,10 @@ impl UserStatus {
 impl std::str::FromStr for UserStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        UserStatus::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown status `{s}`"))
+        UserStatus::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown status `{s}`"))
     }
 }
 
@@ -147,7 +162,11 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"grade": 11, "school": "lincoln-hs", "version": 3}))]
 pub struct UserPatch {
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub external_id: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,15 +175,27 @@ pub struct UserPatch {
     pub given_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<i16>)]
     pub grade: Option<Option<i16>>,
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub school: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -248,7 +279,10 @@ impl User {
         }
         if let Some(v) = p.status {
             if !self.status.can_become(v) {
-                return Err(PatchError::Transition(InvalidTransition { from: self.status, to: v }));
+                return Err(PatchError::Transition(InvalidTransition {
+                    from: self.status,
+                    to: v,
+                }));
             }
             u.status = v;
         }
@@ -288,14 +322,22 @@ fn normalize(u: &mut User) -> Result<(), ValidationErrors> {
     }
     u.given_name = e.text("given_name", &u.given_name, 100);
     u.family_name = e.text("family_name", &u.family_name, 100);
-    u.email = u.email.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_ascii_lowercase);
+    u.email = u
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_ascii_lowercase);
     if let Some(email) = &u.email {
         if !is_valid_email(email) {
             e.add("email", "must be a valid e-mail address");
         }
     }
     match (u.role, u.grade) {
-        (Role::Student, None) => e.add("grade", "is required for students (-1 = pre-K, 0 = kindergarten, 1–12)"),
+        (Role::Student, None) => e.add(
+            "grade",
+            "is required for students (-1 = pre-K, 0 = kindergarten, 1–12)",
+        ),
         (Role::Student, Some(g)) if !(MIN_GRADE..=MAX_GRADE).contains(&g) => {
             e.add("grade", "must be between -1 (pre-K) and 12");
         }
@@ -405,7 +447,12 @@ mod tests {
 
     #[test]
     fn reports_every_bad_field() {
-        let bad = NewUser { username: "".into(), given_name: " ".into(), grade: Some(13), ..student() };
+        let bad = NewUser {
+            username: "".into(),
+            given_name: " ".into(),
+            grade: Some(13),
+            ..student()
+        };
         let e = bad.into_user(Uuid::nil(), crate::now()).unwrap_err();
         let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["username", "given_name", "grade"]);
@@ -413,9 +460,18 @@ mod tests {
 
     #[test]
     fn grade_only_for_students() {
-        let t = NewUser { role: Role::Teacher, ..student() };
-        assert_eq!(t.into_user(Uuid::nil(), crate::now()).unwrap_err().0[0].field, "grade");
-        let s = NewUser { grade: None, ..student() };
+        let t = NewUser {
+            role: Role::Teacher,
+            ..student()
+        };
+        assert_eq!(
+            t.into_user(Uuid::nil(), crate::now()).unwrap_err().0[0].field,
+            "grade"
+        );
+        let s = NewUser {
+            grade: None,
+            ..student()
+        };
         assert!(s.into_user(Uuid::nil(), crate::now()).is_err());
     }
 
@@ -434,13 +490,42 @@ mod tests {
     #[test]
     fn patch_bumps_version_only_on_change() {
         let u = student().into_user(Uuid::nil(), crate::now()).unwrap();
-        let same = u.patched(UserPatch { grade: Some(Some(10)), ..UserPatch::default() }, crate::now()).unwrap();
+        let same = u
+            .patched(
+                UserPatch {
+                    grade: Some(Some(10)),
+                    ..UserPatch::default()
+                },
+                crate::now(),
+            )
+            .unwrap();
         assert_eq!(same.version, 1);
-        let moved = u.patched(UserPatch { grade: Some(Some(11)), ..UserPatch::default() }, crate::now()).unwrap();
+        let moved = u
+            .patched(
+                UserPatch {
+                    grade: Some(Some(11)),
+                    ..UserPatch::default()
+                },
+                crate::now(),
+            )
+            .unwrap();
         assert_eq!((moved.version, moved.grade), (2, Some(11)));
-        let err = u.patched(UserPatch { status: Some(UserStatus::Suspended), ..UserPatch::default() }, crate::now());
+        let err = u.patched(
+            UserPatch {
+                status: Some(UserStatus::Suspended),
+                ..UserPatch::default()
+            },
+            crate::now(),
+        );
         assert!(matches!(err, Err(PatchError::Transition(_))));
-        let cleared = u.patched(UserPatch { role: Some(Role::Staff), grade: Some(None), ..UserPatch::default() }, crate::now());
+        let cleared = u.patched(
+            UserPatch {
+                role: Some(Role::Staff),
+                grade: Some(None),
+                ..UserPatch::default()
+            },
+            crate::now(),
+        );
         assert_eq!(cleared.unwrap().grade, None);
     }
 

@@ -35,10 +35,17 @@ pub(crate) fn change_event<T: Serialize>(
 fn diff(before: Option<Value>, after: Option<Value>) -> (Option<Value>, Option<Value>) {
     match (before, after) {
         (Some(Value::Object(b)), Some(Value::Object(a))) => {
-            let keys: Vec<String> =
-                a.keys().filter(|k| *k != "updated_at" && (b.get(*k) != a.get(*k) || *k == "version")).cloned().collect();
+            let keys: Vec<String> = a
+                .keys()
+                .filter(|k| *k != "updated_at" && (b.get(*k) != a.get(*k) || *k == "version"))
+                .cloned()
+                .collect();
             let pick = |m: &serde_json::Map<String, Value>| {
-                Value::Object(keys.iter().filter_map(|k| m.get(k).map(|v| (k.clone(), v.clone()))).collect())
+                Value::Object(
+                    keys.iter()
+                        .filter_map(|k| m.get(k).map(|v| (k.clone(), v.clone())))
+                        .collect(),
+                )
             };
             (Some(pick(&b)), Some(pick(&a)))
         }
@@ -71,12 +78,20 @@ pub async fn verify_chain(store: &dyn Store) -> Result<VerifyReport> {
         after = last.seq;
         for e in &events {
             if let Err(b) = verifier.push(e) {
-                return Ok(VerifyReport { checked: verifier.checked(), head_seq, first_break: Some(b) });
+                return Ok(VerifyReport {
+                    checked: verifier.checked(),
+                    head_seq,
+                    first_break: Some(b),
+                });
             }
         }
     }
     let first_break = verifier.finish(head_seq, &head_hash).err();
-    Ok(VerifyReport { checked: verifier.checked(), head_seq, first_break })
+    Ok(VerifyReport {
+        checked: verifier.checked(),
+        head_seq,
+        first_break,
+    })
 }
 
 #[cfg(test)]

@@ -11,12 +11,19 @@ use crate::{check_version, Directory, Result, ServiceError};
 impl Directory {
     async fn enabled_policies(&self) -> Result<Vec<Policy>> {
         let mut all = Vec::new();
-        let mut q = PolicyQuery { enabled: Some(true), limit: cc_domain::page::MAX_LIMIT, ..PolicyQuery::default() };
+        let mut q = PolicyQuery {
+            enabled: Some(true),
+            limit: cc_domain::page::MAX_LIMIT,
+            ..PolicyQuery::default()
+        };
         loop {
             let page = self.store.list_policies(&q).await?;
             all.extend(page.items);
             match page.next_cursor {
-                Some(c) => q.cursor = Some(cc_domain::Cursor::decode(&c, "id").map_err(ServiceError::Internal)?),
+                Some(c) => {
+                    q.cursor =
+                        Some(cc_domain::Cursor::decode(&c, "id").map_err(ServiceError::Internal)?)
+                }
                 None => return Ok(all),
             }
         }
@@ -31,8 +38,15 @@ impl Directory {
         device.compliance = evaluate_compliance(&device, &self.enabled_policies().await?);
         let mut tx = self.store.begin().await?;
         tx.insert_device(&device).await?;
-        tx.append_audit(change_event(actor, "device.create", "device", device.id.to_string(), None, Some(&device)))
-            .await?;
+        tx.append_audit(change_event(
+            actor,
+            "device.create",
+            "device",
+            device.id.to_string(),
+            None,
+            Some(&device),
+        ))
+        .await?;
         tx.commit().await?;
         Ok(device)
     }
@@ -41,11 +55,20 @@ impl Directory {
     ///
     /// # Errors
     /// Not found, a stale version, validation, a conflict.
-    pub async fn update_device(&self, actor: &Actor, id: Uuid, mut patch: DevicePatch, if_match: Option<i64>) -> Result<Device> {
+    pub async fn update_device(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        mut patch: DevicePatch,
+        if_match: Option<i64>,
+    ) -> Result<Device> {
         let expected = if_match.or(patch.version.take());
         let policies = self.enabled_policies().await?;
         let mut tx = self.store.begin().await?;
-        let current = tx.get_device(id).await?.ok_or(ServiceError::NotFound("device"))?;
+        let current = tx
+            .get_device(id)
+            .await?
+            .ok_or(ServiceError::NotFound("device"))?;
         check_version(expected, current.version)?;
         let mut next = current.patched(patch, cc_domain::now())?;
         next.compliance = evaluate_compliance(&next, &policies);
@@ -57,8 +80,15 @@ impl Directory {
             return Ok(current);
         }
         tx.update_device(&next).await?;
-        tx.append_audit(change_event(actor, "device.update", "device", id.to_string(), Some(&current), Some(&next)))
-            .await?;
+        tx.append_audit(change_event(
+            actor,
+            "device.update",
+            "device",
+            id.to_string(),
+            Some(&current),
+            Some(&next),
+        ))
+        .await?;
         tx.commit().await?;
         Ok(next)
     }
@@ -67,12 +97,28 @@ impl Directory {
     ///
     /// # Errors
     /// Not found, a stale version, a store failure.
-    pub async fn delete_device(&self, actor: &Actor, id: Uuid, if_match: Option<i64>) -> Result<()> {
+    pub async fn delete_device(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        if_match: Option<i64>,
+    ) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        let current = tx.get_device(id).await?.ok_or(ServiceError::NotFound("device"))?;
+        let current = tx
+            .get_device(id)
+            .await?
+            .ok_or(ServiceError::NotFound("device"))?;
         check_version(if_match, current.version)?;
         tx.delete_device(id).await?;
-        tx.append_audit(change_event(actor, "device.delete", "device", id.to_string(), Some(&current), None)).await?;
+        tx.append_audit(change_event(
+            actor,
+            "device.delete",
+            "device",
+            id.to_string(),
+            Some(&current),
+            None,
+        ))
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -16,8 +16,15 @@ impl Directory {
         let group = input.into_group(cc_domain::new_id(), cc_domain::now())?;
         let mut tx = self.store.begin().await?;
         tx.insert_group(&group).await?;
-        tx.append_audit(change_event(actor, "group.create", "group", group.id.to_string(), None, Some(&group)))
-            .await?;
+        tx.append_audit(change_event(
+            actor,
+            "group.create",
+            "group",
+            group.id.to_string(),
+            None,
+            Some(&group),
+        ))
+        .await?;
         tx.commit().await?;
         Ok(group)
     }
@@ -26,18 +33,34 @@ impl Directory {
     ///
     /// # Errors
     /// Not found, a stale version, validation, a conflict.
-    pub async fn update_group(&self, actor: &Actor, id: Uuid, mut patch: GroupPatch, if_match: Option<i64>) -> Result<Group> {
+    pub async fn update_group(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        mut patch: GroupPatch,
+        if_match: Option<i64>,
+    ) -> Result<Group> {
         let expected = if_match.or(patch.version.take());
         let mut tx = self.store.begin().await?;
-        let current = tx.get_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
+        let current = tx
+            .get_group(id)
+            .await?
+            .ok_or(ServiceError::NotFound("group"))?;
         check_version(expected, current.version)?;
         let next = current.patched(patch, cc_domain::now())?;
         if next == current {
             return Ok(current);
         }
         tx.update_group(&next).await?;
-        tx.append_audit(change_event(actor, "group.update", "group", id.to_string(), Some(&current), Some(&next)))
-            .await?;
+        tx.append_audit(change_event(
+            actor,
+            "group.update",
+            "group",
+            id.to_string(),
+            Some(&current),
+            Some(&next),
+        ))
+        .await?;
         tx.commit().await?;
         Ok(next)
     }
@@ -48,10 +71,21 @@ impl Directory {
     /// Not found, a stale version, a store failure.
     pub async fn delete_group(&self, actor: &Actor, id: Uuid, if_match: Option<i64>) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        let current = tx.get_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
+        let current = tx
+            .get_group(id)
+            .await?
+            .ok_or(ServiceError::NotFound("group"))?;
         check_version(if_match, current.version)?;
         tx.delete_group(id).await?;
-        tx.append_audit(change_event(actor, "group.delete", "group", id.to_string(), Some(&current), None)).await?;
+        tx.append_audit(change_event(
+            actor,
+            "group.delete",
+            "group",
+            id.to_string(),
+            Some(&current),
+            None,
+        ))
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -60,17 +94,39 @@ impl Directory {
     ///
     /// # Errors
     /// The group or the user does not exist, or a store failure.
-    pub async fn set_membership(&self, actor: &Actor, group_id: Uuid, user_id: Uuid, member: bool) -> Result<bool> {
+    pub async fn set_membership(
+        &self,
+        actor: &Actor,
+        group_id: Uuid,
+        user_id: Uuid,
+        member: bool,
+    ) -> Result<bool> {
         let mut tx = self.store.begin().await?;
-        let group = tx.get_group(group_id).await?.ok_or(ServiceError::NotFound("group"))?;
-        tx.get_user(user_id).await?.ok_or(ServiceError::NotFound("user"))?;
-        let changed =
-            if member { tx.add_member(group_id, user_id).await? } else { tx.remove_member(group_id, user_id).await? };
+        let group = tx
+            .get_group(group_id)
+            .await?
+            .ok_or(ServiceError::NotFound("group"))?;
+        tx.get_user(user_id)
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
+        let changed = if member {
+            tx.add_member(group_id, user_id).await?
+        } else {
+            tx.remove_member(group_id, user_id).await?
+        };
         if changed {
             let (action, before, after) = if member {
-                ("group.member_add", None, Some(json!({"user_id": user_id, "group": group.name})))
+                (
+                    "group.member_add",
+                    None,
+                    Some(json!({"user_id": user_id, "group": group.name})),
+                )
             } else {
-                ("group.member_remove", Some(json!({"user_id": user_id, "group": group.name})), None)
+                (
+                    "group.member_remove",
+                    Some(json!({"user_id": user_id, "group": group.name})),
+                    None,
+                )
             };
             tx.append_audit(NewAuditEvent {
                 actor: actor.name.clone(),

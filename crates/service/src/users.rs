@@ -18,7 +18,15 @@ impl Directory {
         if !user.groups.is_empty() {
             tx.set_user_groups(user.id, &user.groups).await?;
         }
-        tx.append_audit(change_event(actor, "user.create", "user", user.id.to_string(), None, Some(&user))).await?;
+        tx.append_audit(change_event(
+            actor,
+            "user.create",
+            "user",
+            user.id.to_string(),
+            None,
+            Some(&user),
+        ))
+        .await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -27,10 +35,19 @@ impl Directory {
     ///
     /// # Errors
     /// Not found, a stale version, validation, an illegal status change, a conflict.
-    pub async fn update_user(&self, actor: &Actor, id: Uuid, mut patch: UserPatch, if_match: Option<i64>) -> Result<User> {
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        mut patch: UserPatch,
+        if_match: Option<i64>,
+    ) -> Result<User> {
         let expected = if_match.or(patch.version.take());
         let mut tx = self.store.begin().await?;
-        let current = tx.get_user(id).await?.ok_or(ServiceError::NotFound("user"))?;
+        let current = tx
+            .get_user(id)
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
         check_version(expected, current.version)?;
         let next = current.patched(patch, cc_domain::now())?;
         if next == current {
@@ -40,8 +57,15 @@ impl Directory {
         if next.groups != current.groups {
             tx.set_user_groups(id, &next.groups).await?;
         }
-        tx.append_audit(change_event(actor, "user.update", "user", id.to_string(), Some(&current), Some(&next)))
-            .await?;
+        tx.append_audit(change_event(
+            actor,
+            "user.update",
+            "user",
+            id.to_string(),
+            Some(&current),
+            Some(&next),
+        ))
+        .await?;
         tx.commit().await?;
         Ok(next)
     }
@@ -52,10 +76,21 @@ impl Directory {
     /// Not found, a stale version, a store failure.
     pub async fn delete_user(&self, actor: &Actor, id: Uuid, if_match: Option<i64>) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        let current = tx.get_user(id).await?.ok_or(ServiceError::NotFound("user"))?;
+        let current = tx
+            .get_user(id)
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
         check_version(if_match, current.version)?;
         tx.delete_user(id).await?;
-        tx.append_audit(change_event(actor, "user.delete", "user", id.to_string(), Some(&current), None)).await?;
+        tx.append_audit(change_event(
+            actor,
+            "user.delete",
+            "user",
+            id.to_string(),
+            Some(&current),
+            None,
+        ))
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -29,18 +29,29 @@ impl From<sqlx::Error> for StoreError {
         match &e {
             sqlx::Error::Database(db) => {
                 if db.is_unique_violation() {
-                    return StoreError::Conflict { field: unique_field(db.constraint(), db.message()) };
+                    return StoreError::Conflict {
+                        field: unique_field(db.constraint(), db.message()),
+                    };
                 }
                 // SQLITE_BUSY / SQLITE_LOCKED, PostgreSQL serialization failure and deadlock.
                 let code = db.code().unwrap_or_default();
-                if matches!(code.as_ref(), "5" | "6" | "517" | "40001" | "40P01" | "55P03") {
+                if matches!(
+                    code.as_ref(),
+                    "5" | "6" | "517" | "40001" | "40P01" | "55P03"
+                ) {
                     return StoreError::Unavailable("database busy, retry the request".into());
                 }
                 StoreError::Internal(e.to_string())
             }
-            sqlx::Error::PoolTimedOut => StoreError::Unavailable("timed out waiting for a database connection".into()),
-            sqlx::Error::PoolClosed => StoreError::Unavailable("the database pool is closed".into()),
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => StoreError::Unavailable("cannot reach the database".into()),
+            sqlx::Error::PoolTimedOut => {
+                StoreError::Unavailable("timed out waiting for a database connection".into())
+            }
+            sqlx::Error::PoolClosed => {
+                StoreError::Unavailable("the database pool is closed".into())
+            }
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                StoreError::Unavailable("cannot reach the database".into())
+            }
             _ => StoreError::Internal(e.to_string()),
         }
     }
@@ -75,8 +86,14 @@ mod tests {
     #[test]
     fn names_the_field() {
         assert_eq!(unique_field(Some("users_username_key"), ""), "username");
-        assert_eq!(unique_field(Some("devices_serial_number_key"), ""), "serial_number");
-        assert_eq!(unique_field(None, "UNIQUE constraint failed: users.external_id"), "external_id");
+        assert_eq!(
+            unique_field(Some("devices_serial_number_key"), ""),
+            "serial_number"
+        );
+        assert_eq!(
+            unique_field(None, "UNIQUE constraint failed: users.external_id"),
+            "external_id"
+        );
         assert_eq!(unique_field(None, "weird"), "value");
     }
 }

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cc_domain::{
-    AuditEvent, AuditQuery, Device, DeviceQuery, Group, GroupQuery, NewAuditEvent, Page, Policy, PolicyQuery,
-    User, UserQuery,
+    AuditEvent, AuditQuery, Device, DeviceQuery, Group, GroupQuery, NewAuditEvent, Page, Policy,
+    PolicyQuery, User, UserQuery,
 };
 use uuid::Uuid;
 
@@ -203,8 +203,12 @@ pub async fn connect(url: &str, pool: &PoolConfig) -> Result<Arc<dyn Store>> {
 /// Removes the password from a database URL, for logs and `config` output.
 #[must_use]
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((creds, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((creds, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match creds.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -215,8 +219,17 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact_url("postgres://cc:s3cret@db:5432/cc"), "postgres://cc:***@db:5432/cc");
-        assert_eq!(super::redact_url("postgres://cc@db/cc"), "postgres://cc@db/cc");
-        assert_eq!(super::redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+        assert_eq!(
+            super::redact_url("postgres://cc:s3cret@db:5432/cc"),
+            "postgres://cc:***@db:5432/cc"
+        );
+        assert_eq!(
+            super::redact_url("postgres://cc@db/cc"),
+            "postgres://cc@db/cc"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://data/x.db"),
+            "sqlite://data/x.db"
+        );
     }
 }

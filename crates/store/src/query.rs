@@ -25,7 +25,10 @@ pub(crate) struct Sql {
 
 impl Sql {
     pub fn new(text: &str) -> Self {
-        Self { text: text.to_owned(), args: Vec::new() }
+        Self {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
     }
 
     /// Appends text.
@@ -50,14 +53,24 @@ impl Sql {
     /// Appends a case-insensitive substring match over several columns.
     pub fn text_search(&mut self, columns: &[&str], q: &str) -> &mut Self {
         let p = self.arg(Arg::Text(like_pattern(q)));
-        let ors: Vec<String> = columns.iter().map(|c| format!("lower({c}) LIKE {p} ESCAPE '\\'")).collect();
+        let ors: Vec<String> = columns
+            .iter()
+            .map(|c| format!("lower({c}) LIKE {p} ESCAPE '\\'"))
+            .collect();
         self.text.push_str(&format!(" AND ({})", ors.join(" OR ")));
         self
     }
 
     /// Appends the keyset condition and ORDER BY/LIMIT for a sort on `(column, id)`, or on
     /// `id` alone when `column` is `None`. Fetches one extra row to know whether a next page exists.
-    pub fn keyset(&mut self, id_col: &str, column: Option<&str>, dir: SortDir, cursor: Option<&Cursor>, limit: u32) {
+    pub fn keyset(
+        &mut self,
+        id_col: &str,
+        column: Option<&str>,
+        dir: SortDir,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) {
         let (cmp, order) = match dir {
             SortDir::Asc => (">", "ASC"),
             SortDir::Desc => ("<", "DESC"),
@@ -67,7 +80,8 @@ impl Sql {
                 Some(col) => {
                     let v = self.arg(Arg::Text(c.v.clone()));
                     let id = self.arg(Arg::Uuid(c.id));
-                    self.text.push_str(&format!(" AND ({col}, {id_col}) {cmp} ({v}, {id})"));
+                    self.text
+                        .push_str(&format!(" AND ({col}, {id_col}) {cmp} ({v}, {id})"));
                 }
                 None => {
                     let id = self.arg(Arg::Uuid(c.id));
@@ -76,7 +90,9 @@ impl Sql {
             }
         }
         match column {
-            Some(col) => self.text.push_str(&format!(" ORDER BY {col} {order}, {id_col} {order}")),
+            Some(col) => self
+                .text
+                .push_str(&format!(" ORDER BY {col} {order}, {id_col} {order}")),
             None => self.text.push_str(&format!(" ORDER BY {id_col} {order}")),
         }
         let l = self.arg(Arg::Int(i64::from(limit) + 1));
@@ -110,7 +126,12 @@ pub(crate) fn paginate<T>(
     let next_cursor = if more {
         items.last().map(|last| {
             let (v, id) = key(last);
-            Cursor { s: sort.to_owned(), v, id }.encode()
+            Cursor {
+                s: sort.to_owned(),
+                v,
+                id,
+            }
+            .encode()
         })
     } else {
         None
@@ -132,6 +153,9 @@ mod tests {
         let mut s = Sql::new("SELECT 1 WHERE 1=1");
         s.eq("a", Arg::Int(1)).eq("b", Arg::Bool(true));
         s.keyset("id", Some("name"), SortDir::Desc, None, 10);
-        assert_eq!(s.text, "SELECT 1 WHERE 1=1 AND a = $1 AND b = $2 ORDER BY name DESC, id DESC LIMIT $3");
+        assert_eq!(
+            s.text,
+            "SELECT 1 WHERE 1=1 AND a = $1 AND b = $2 ORDER BY name DESC, id DESC LIMIT $3"
+        );
     }
 }

@@ -11,7 +11,8 @@ use uuid::Uuid;
 use crate::StoreError;
 
 fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, StoreError> {
-    s.parse().map_err(|e| StoreError::Internal(format!("unexpected value in database: {e}")))
+    s.parse()
+        .map_err(|e| StoreError::Internal(format!("unexpected value in database: {e}")))
 }
 
 #[derive(sqlx::FromRow)]
@@ -35,8 +36,14 @@ pub(crate) struct UserRow {
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(r: UserRow) -> Result<Self, StoreError> {
-        let mut groups: Vec<String> =
-            r.group_names.as_deref().unwrap_or("").split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let mut groups: Vec<String> = r
+            .group_names
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         groups.sort();
         Ok(User {
             id: r.id,
@@ -153,7 +160,12 @@ impl TryFrom<PolicyRow> for Policy {
             name: r.name,
             description: r.description,
             category: parse(&r.category)?,
-            platforms: r.platforms.0.iter().map(|p| parse(p)).collect::<Result<_, _>>()?,
+            platforms: r
+                .platforms
+                .0
+                .iter()
+                .map(|p| parse(p))
+                .collect::<Result<_, _>>()?,
             rule: PolicyRule(r.rule.0),
             severity: parse(&r.severity)?,
             enabled: r.enabled,
@@ -199,6 +211,8 @@ impl From<AuditRow> for AuditEvent {
 }
 
 /// Converts every row, failing on the first that does not convert.
-pub(crate) fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
+pub(crate) fn convert<R, T: TryFrom<R, Error = StoreError>>(
+    rows: Vec<R>,
+) -> Result<Vec<T>, StoreError> {
     rows.into_iter().map(T::try_from).collect()
 }

@@ -22,7 +22,9 @@ const FOR_UPDATE: &str = "";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 fn platform_match(p: &str) -> String {
-    format!("(p.platforms = '[]' OR EXISTS (SELECT 1 FROM json_each(p.platforms) WHERE value = {p}))")
+    format!(
+        "(p.platforms = '[]' OR EXISTS (SELECT 1 FROM json_each(p.platforms) WHERE value = {p}))"
+    )
 }
 
 /// The SQLite store.
@@ -51,9 +53,14 @@ impl SqliteStore {
             .pragma("temp_store", "memory");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory {
-            if let Some(dir) = opts.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+            if let Some(dir) = opts
+                .get_filename()
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                })?;
             }
         }
         let write = SqlitePoolOptions::new()
@@ -88,7 +95,10 @@ impl SqliteStore {
     }
 
     fn pool_stats_impl(&self) -> Vec<crate::PoolStats> {
-        vec![Self::pool_stats_of("sqlite_read", &self.read), Self::pool_stats_of("sqlite_write", &self.write)]
+        vec![
+            Self::pool_stats_of("sqlite_read", &self.read),
+            Self::pool_stats_of("sqlite_write", &self.write),
+        ]
     }
 
     async fn close_impl(&self) {

@@ -39,11 +39,16 @@ pub async fn list(
     State(app): State<AppState>,
     ApiQuery(p): ApiQuery<AuditListParams>,
 ) -> ApiResult<Json<Page<AuditEvent>>> {
-    let limit = cc_domain::page::parse_limit(p.limit).map_err(|m| ApiError::bad_request("invalid_query", m))?;
+    let limit = cc_domain::page::parse_limit(p.limit)
+        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
     let before_seq = p
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c, "seq").ok().and_then(|c| c.v.parse::<i64>().ok()))
+        .map(|c| {
+            Cursor::decode(c, "seq")
+                .ok()
+                .and_then(|c| c.v.parse::<i64>().ok())
+        })
         .map(|v| v.ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not valid")))
         .transpose()?;
     let q = AuditQuery {
@@ -61,7 +66,16 @@ pub async fn list(
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
     let next_cursor = more
-        .then(|| items.last().map(|e| Cursor { s: "seq".into(), v: e.seq.to_string(), id: uuid::Uuid::nil() }.encode()))
+        .then(|| {
+            items.last().map(|e| {
+                Cursor {
+                    s: "seq".into(),
+                    v: e.seq.to_string(),
+                    id: uuid::Uuid::nil(),
+                }
+                .encode()
+            })
+        })
         .flatten();
     Ok(Json(Page { items, next_cursor }))
 }
@@ -94,6 +108,10 @@ pub async fn verify(State(app): State<AppState>) -> ApiResult<Json<VerifyResult>
         intact: r.first_break.is_none(),
         checked: r.checked,
         head_seq: r.head_seq,
-        first_break: r.first_break.map(|b| BreakInfo { seq: b.seq, kind: b.kind.to_owned(), detail: b.detail }),
+        first_break: r.first_break.map(|b| BreakInfo {
+            seq: b.seq,
+            kind: b.kind.to_owned(),
+            detail: b.detail,
+        }),
     }))
 }

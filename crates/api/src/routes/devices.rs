@@ -33,7 +33,10 @@ pub struct DeviceListParams {
 /// List devices.
 #[utoipa::path(get, path = "/devices", tag = "devices", params(DeviceListParams),
     responses((status = 200, description = "One page of devices", body = Page<Device>), CommonErrors))]
-pub async fn list(State(app): State<AppState>, ApiQuery(p): ApiQuery<DeviceListParams>) -> ApiResult<Json<Page<Device>>> {
+pub async fn list(
+    State(app): State<AppState>,
+    ApiQuery(p): ApiQuery<DeviceListParams>,
+) -> ApiResult<Json<Page<Device>>> {
     let paging = Paging::parse(p.limit, p.cursor.as_deref(), p.sort.as_deref(), ID_SORT)?;
     let q = DeviceQuery {
         platform: p.platform,
@@ -65,7 +68,11 @@ pub async fn create(
         (status = 404, description = "No such device", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Response> {
-    let x = app.store.get_device(id).await?.ok_or_else(|| ApiError::not_found("No device with that id."))?;
+    let x = app
+        .store
+        .get_device(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No device with that id."))?;
     Ok(versioned(StatusCode::OK, x.version, &x))
 }
 
@@ -81,7 +88,10 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     ApiJson(patch): ApiJson<DevicePatch>,
 ) -> ApiResult<Response> {
-    let x = app.directory.update_device(&actor, id, patch, if_match).await?;
+    let x = app
+        .directory
+        .update_device(&actor, id, patch, if_match)
+        .await?;
     Ok(versioned(StatusCode::OK, x.version, &x))
 }
 

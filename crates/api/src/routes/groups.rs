@@ -33,9 +33,19 @@ pub struct GroupListParams {
 /// List groups.
 #[utoipa::path(get, path = "/groups", tag = "groups", params(GroupListParams),
     responses((status = 200, description = "One page of groups", body = Page<Group>), CommonErrors))]
-pub async fn list(State(app): State<AppState>, ApiQuery(p): ApiQuery<GroupListParams>) -> ApiResult<Json<Page<Group>>> {
+pub async fn list(
+    State(app): State<AppState>,
+    ApiQuery(p): ApiQuery<GroupListParams>,
+) -> ApiResult<Json<Page<Group>>> {
     let paging = Paging::parse(p.limit, p.cursor.as_deref(), p.sort.as_deref(), ID_SORT)?;
-    let q = GroupQuery { kind: p.kind, school: p.school, q: p.q, dir: paging.dir, limit: paging.limit, cursor: paging.cursor };
+    let q = GroupQuery {
+        kind: p.kind,
+        school: p.school,
+        q: p.q,
+        dir: paging.dir,
+        limit: paging.limit,
+        cursor: paging.cursor,
+    };
     Ok(Json(app.store.list_groups(&q).await?))
 }
 
@@ -57,7 +67,11 @@ pub async fn create(
         (status = 404, description = "No such group", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Response> {
-    let g = app.store.get_group(id).await?.ok_or_else(|| ApiError::not_found("No group with that id."))?;
+    let g = app
+        .store
+        .get_group(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No group with that id."))?;
     Ok(versioned(StatusCode::OK, g.version, &g))
 }
 
@@ -73,7 +87,10 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     ApiJson(patch): ApiJson<GroupPatch>,
 ) -> ApiResult<Response> {
-    let g = app.directory.update_group(&actor, id, patch, if_match).await?;
+    let g = app
+        .directory
+        .update_group(&actor, id, patch, if_match)
+        .await?;
     Ok(versioned(StatusCode::OK, g.version, &g))
 }
 
@@ -101,7 +118,10 @@ pub async fn members(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(p): ApiQuery<UserListParams>,
 ) -> ApiResult<Json<Page<User>>> {
-    app.store.get_group(id).await?.ok_or_else(|| ApiError::not_found("No group with that id."))?;
+    app.store
+        .get_group(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No group with that id."))?;
     Ok(Json(app.store.group_members(id, &p.into_query()?).await?))
 }
 
@@ -114,7 +134,9 @@ pub async fn add_member(
     CurrentActor(actor): CurrentActor,
     ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    app.directory.set_membership(&actor, id, user_id, true).await?;
+    app.directory
+        .set_membership(&actor, id, user_id, true)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -127,6 +149,8 @@ pub async fn remove_member(
     CurrentActor(actor): CurrentActor,
     ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    app.directory.set_membership(&actor, id, user_id, false).await?;
+    app.directory
+        .set_membership(&actor, id, user_id, false)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

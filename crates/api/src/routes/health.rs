@@ -37,7 +37,10 @@ pub struct Check {
 #[utoipa::path(get, path = "/health/live", tag = "health",
     responses((status = 200, description = "Alive", body = HealthReport)))]
 pub async fn live() -> Json<HealthReport> {
-    Json(HealthReport { status: "ok".into(), checks: BTreeMap::new() })
+    Json(HealthReport {
+        status: "ok".into(),
+        checks: BTreeMap::new(),
+    })
 }
 
 async fn timed<F, T>(fut: F) -> (Result<T, String>, f64)
@@ -65,7 +68,11 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<HealthRepor
     let (db, ms) = timed(app.store.ping()).await;
     checks.insert(
         "database".to_owned(),
-        Check { status: if db.is_ok() { "ok" } else { "fail" }.into(), latency_ms: ms, detail: db.err() },
+        Check {
+            status: if db.is_ok() { "ok" } else { "fail" }.into(),
+            latency_ms: ms,
+            detail: db.err(),
+        },
     );
     let (mig, ms) = timed(app.store.migration_status()).await;
     let check = match mig {
@@ -77,17 +84,37 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<HealthRepor
         Ok(s) if !s.unknown_applied.is_empty() => Check {
             status: "fail".into(),
             latency_ms: ms,
-            detail: Some(format!("the database has migrations this binary does not know: {:?}", s.unknown_applied)),
+            detail: Some(format!(
+                "the database has migrations this binary does not know: {:?}",
+                s.unknown_applied
+            )),
         },
         Ok(s) => Check {
             status: "fail".into(),
             latency_ms: ms,
-            detail: Some(format!("{} pending; run `command-center migrate up`", s.pending())),
+            detail: Some(format!(
+                "{} pending; run `command-center migrate up`",
+                s.pending()
+            )),
         },
-        Err(e) => Check { status: "fail".into(), latency_ms: ms, detail: Some(e) },
+        Err(e) => Check {
+            status: "fail".into(),
+            latency_ms: ms,
+            detail: Some(e),
+        },
     };
     checks.insert("migrations".to_owned(), check);
     let ok = checks.values().all(|c| c.status == "ok");
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(HealthReport { status: if ok { "ok" } else { "fail" }.into(), checks }))
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(HealthReport {
+            status: if ok { "ok" } else { "fail" }.into(),
+            checks,
+        }),
+    )
 }

@@ -47,16 +47,22 @@ impl Paging {
         sort: Option<&str>,
         allowed: &[&'static str],
     ) -> Result<Self, ApiError> {
-        let limit = cc_domain::page::parse_limit(limit).map_err(|m| ApiError::bad_request("invalid_query", m))?;
-        let (sort, dir) =
-            cc_domain::page::parse_sort(sort, allowed).map_err(|m| ApiError::bad_request("invalid_query", m))?;
+        let limit = cc_domain::page::parse_limit(limit)
+            .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+        let (sort, dir) = cc_domain::page::parse_sort(sort, allowed)
+            .map_err(|m| ApiError::bad_request("invalid_query", m))?;
         // Lists sorted by id use the cursor kind "id"; the others name their sort field.
         let cursor_kind = if allowed == ID_SORT { "id" } else { sort };
         let cursor = cursor
             .map(|c| cc_domain::Cursor::decode(c, cursor_kind))
             .transpose()
             .map_err(|m| ApiError::bad_request("invalid_cursor", m))?;
-        Ok(Self { limit, cursor, sort, dir })
+        Ok(Self {
+            limit,
+            cursor,
+            sort,
+            dir,
+        })
     }
 }
 

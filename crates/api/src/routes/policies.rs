@@ -34,7 +34,10 @@ pub struct PolicyListParams {
 /// List policies.
 #[utoipa::path(get, path = "/policies", tag = "policies", params(PolicyListParams),
     responses((status = 200, description = "One page of policies", body = Page<Policy>), CommonErrors))]
-pub async fn list(State(app): State<AppState>, ApiQuery(p): ApiQuery<PolicyListParams>) -> ApiResult<Json<Page<Policy>>> {
+pub async fn list(
+    State(app): State<AppState>,
+    ApiQuery(p): ApiQuery<PolicyListParams>,
+) -> ApiResult<Json<Page<Policy>>> {
     let paging = Paging::parse(p.limit, p.cursor.as_deref(), p.sort.as_deref(), ID_SORT)?;
     let q = PolicyQuery {
         category: p.category,
@@ -66,7 +69,11 @@ pub async fn create(
         (status = 404, description = "No such policy", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Response> {
-    let x = app.store.get_policy(id).await?.ok_or_else(|| ApiError::not_found("No policy with that id."))?;
+    let x = app
+        .store
+        .get_policy(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No policy with that id."))?;
     Ok(versioned(StatusCode::OK, x.version, &x))
 }
 
@@ -82,7 +89,10 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     ApiJson(patch): ApiJson<PolicyPatch>,
 ) -> ApiResult<Response> {
-    let x = app.directory.update_policy(&actor, id, patch, if_match).await?;
+    let x = app
+        .directory
+        .update_policy(&actor, id, patch, if_match)
+        .await?;
     Ok(versioned(StatusCode::OK, x.version, &x))
 }
 

@@ -39,9 +39,17 @@ pub struct UserListParams {
 
 impl UserListParams {
     pub(crate) fn into_query(self) -> Result<UserQuery, ApiError> {
-        let paging = Paging::parse(self.limit, self.cursor.as_deref(), self.sort.as_deref(), &UserSort::NAMES)?;
+        let paging = Paging::parse(
+            self.limit,
+            self.cursor.as_deref(),
+            self.sort.as_deref(),
+            &UserSort::NAMES,
+        )?;
         if self.q.as_ref().is_some_and(|q| q.len() > 200) {
-            return Err(ApiError::bad_request("invalid_query", "q must be at most 200 characters"));
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "q must be at most 200 characters",
+            ));
         }
         Ok(UserQuery {
             status: self.status,
@@ -61,7 +69,10 @@ impl UserListParams {
 /// List people.
 #[utoipa::path(get, path = "/users", tag = "users", params(UserListParams),
     responses((status = 200, description = "One page of people", body = Page<User>), CommonErrors))]
-pub async fn list(State(app): State<AppState>, ApiQuery(p): ApiQuery<UserListParams>) -> ApiResult<Json<Page<User>>> {
+pub async fn list(
+    State(app): State<AppState>,
+    ApiQuery(p): ApiQuery<UserListParams>,
+) -> ApiResult<Json<Page<User>>> {
     Ok(Json(app.store.list_users(&p.into_query()?).await?))
 }
 
@@ -74,7 +85,11 @@ pub async fn create(
     ApiJson(input): ApiJson<NewUser>,
 ) -> ApiResult<Response> {
     let user = app.directory.create_user(&actor, input).await?;
-    Ok(created(format!("/api/v1/users/{}", user.id), user.version, &user))
+    Ok(created(
+        format!("/api/v1/users/{}", user.id),
+        user.version,
+        &user,
+    ))
 }
 
 /// Get a person.
@@ -83,7 +98,11 @@ pub async fn create(
         (status = 404, description = "No such person", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Response> {
-    let user = app.store.get_user(id).await?.ok_or_else(|| ApiError::not_found("No user with that id."))?;
+    let user = app
+        .store
+        .get_user(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No user with that id."))?;
     Ok(versioned(StatusCode::OK, user.version, &user))
 }
 
@@ -102,7 +121,10 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<Response> {
-    let user = app.directory.update_user(&actor, id, patch, if_match).await?;
+    let user = app
+        .directory
+        .update_user(&actor, id, patch, if_match)
+        .await?;
     Ok(versioned(StatusCode::OK, user.version, &user))
 }
 

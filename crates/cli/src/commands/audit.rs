@@ -29,12 +29,19 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Output::Table => match &report.first_break {
-            None => println!("audit chain intact: {} events verified (head {})", report.checked, report.head_seq),
+            None => println!(
+                "audit chain intact: {} events verified (head {})",
+                report.checked, report.head_seq
+            ),
             Some(b) => println!(
                 "audit chain BROKEN at event {} ({}): {}\n{} events verified before the break",
                 b.seq, b.kind, b.detail, report.checked
             ),
         },
     }
-    Ok(if report.first_break.is_none() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.first_break.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

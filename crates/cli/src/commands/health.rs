@@ -23,7 +23,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if !args.quiet {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
-            Ok(if ready { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if ready {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Err(e) => {
             if !args.quiet {

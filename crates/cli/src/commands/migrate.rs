@@ -38,7 +38,10 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Action::Down { steps } => {
-            let reverted = store.migrate_down(steps).await.context("reverting migrations")?;
+            let reverted = store
+                .migrate_down(steps)
+                .await
+                .context("reverting migrations")?;
             report(args.output, "reverted", &reverted);
             ExitCode::SUCCESS
         }
@@ -68,7 +71,11 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            if status.is_current() { ExitCode::SUCCESS } else { ExitCode::from(3) }
+            if status.is_current() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
         }
     };
     store.close().await;

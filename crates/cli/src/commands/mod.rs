@@ -31,7 +31,12 @@ pub struct OutputArgs {
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     cc_store::connect(&cfg.database_url, &cfg.pool())
         .await
-        .with_context(|| format!("cannot open the database at {}", cc_store::redact_url(&cfg.database_url)))
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                cc_store::redact_url(&cfg.database_url)
+            )
+        })
 }
 
 /// Fails unless the schema is current, pointing at `migrate up`.
@@ -54,7 +59,10 @@ pub async fn seed(cfg: &Config, args: &OutputArgs) -> anyhow::Result<ExitCode> {
     store.close().await;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Output::Table => println!("demo data: {} created, {} already present", report.created, report.existing),
+        Output::Table => println!(
+            "demo data: {} created, {} already present",
+            report.created, report.existing
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -36,7 +36,14 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!("the database schema is not current; /health/ready will fail until `command-center migrate up`");
     }
     if args.demo {
-        let empty = store.list_users(&cc_domain::UserQuery { limit: 1, ..Default::default() }).await?.items.is_empty();
+        let empty = store
+            .list_users(&cc_domain::UserQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .await?
+            .items
+            .is_empty();
         if empty {
             let report = cc_service::seed::demo(&cc_service::Directory::new(store.clone())).await?;
             tracing::info!(created = report.created, "loaded demo data");
@@ -45,7 +52,9 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let state = AppState::new(store.clone(), cfg.api());
-    let server = Server::bind(&cfg.listen, state).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let server = Server::bind(&cfg.listen, state)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = server.local_addr()?;
     println!(
         "Command Center {} listening on http://{addr} ({})\n  API docs:  http://{addr}/docs\n  Readiness: http://{addr}/health/ready",
