@@ -6,6 +6,7 @@
 //! scale-out — sharing their SQL where the dialects agree (see `sql/shared.rs`). The backend
 //! is chosen by the database URL's scheme in [`connect`].
 
+pub mod auth;
 mod error;
 pub mod postgres;
 mod query;
@@ -22,6 +23,7 @@ use cc_domain::{
 };
 use uuid::Uuid;
 
+pub use auth::{AuthStore, AuthTx};
 pub use error::StoreError;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -110,6 +112,9 @@ pub struct DirectoryCounts {
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
+    /// Operators, sessions, tokens and login throttling.
+    fn auth(&self) -> &dyn AuthStore;
+
     /// Starts a write transaction.
     async fn begin(&self) -> Result<Box<dyn Tx>>;
 
@@ -150,6 +155,9 @@ pub trait Store: Send + Sync + 'static {
 /// already hold the write lock), so read-modify-write inside a transaction is safe.
 #[async_trait]
 pub trait Tx: Send {
+    /// Operator and credential writes in this transaction.
+    fn auth(&mut self) -> &mut dyn AuthTx;
+
     async fn get_user(&mut self, id: Uuid) -> Result<Option<User>>;
     async fn insert_user(&mut self, u: &User) -> Result<()>;
     /// Writes `u`, which must carry the next version; fails with `VersionConflict` otherwise.

@@ -81,3 +81,4 @@ fn new_tx(tx: sqlx::Transaction<'static, Db>) -> BackendTx {
 
 include!("sql/shared.rs");
 include!("sql/migrate.rs");
+include!("sql/auth.rs");
