@@ -119,9 +119,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             layer_state.clone(),
             crate::auth::client_addr::resolve,
         ))
-        .layer(crate::auth::headers::cors(
+        .layer(tower::util::option_layer(crate::auth::headers::cors(
             &layer_state.config.cors_allowed_origins,
-        ))
+        )))
         .layer(axum::middleware::from_fn_with_state(
             layer_state,
             crate::auth::headers::security_headers,

@@ -1,5 +1,7 @@
 //! A typed client for the Command Center HTTP API, used by the CLI and the tests.
 
+mod auth;
+
 use std::time::Duration;
 
 use cc_domain::{
@@ -60,6 +62,8 @@ impl ClientError {
 }
 
 pub type Result<T> = std::result::Result<T, ClientError>;
+
+pub use auth::{CreatedApiToken, Me, TokenResponse};
 
 /// A client bound to one server.
 #[derive(Clone)]

@@ -84,7 +84,7 @@ pub struct Operator {
 }
 
 /// `POST /api/v1/operators`.
-#[derive(Clone, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOperator {
     /// Lowercase letters, digits, `.`, `_`, `-`; up to 64 characters.
@@ -120,7 +120,7 @@ pub fn validate_operator_name(name: &str) -> Result<(), ValidationErrors> {
 }
 
 /// `PATCH /api/v1/operators/{id}`: change the role or enable/disable.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorPatch {
     pub role: Option<OperatorRole>,
@@ -152,7 +152,7 @@ impl ApiToken {
 }
 
 /// `POST /api/v1/tokens`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiToken {
     /// Unique among active tokens; recorded in the audit log as `token:<name>`.

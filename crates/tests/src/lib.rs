@@ -165,19 +165,28 @@ impl Drop for TestDb {
 }
 
 /// The application running in-process on an ephemeral port.
+///
+/// The first operator, `admin`, is created at start with [`TestApp::admin_password`], and
+/// [`TestApp::client`] is logged in as it. [`TestApp::client_as`] gives clients for other roles
+/// and [`TestApp::anonymous`] one without credentials.
 pub struct TestApp {
     pub base_url: String,
+    /// Logged in as `admin`.
     pub client: cc_client::Client,
     pub store: Arc<dyn Store>,
     pub db: TestDb,
+    pub admin_password: String,
+    /// The authentication service of the running app (for checks that bypass HTTP).
+    pub auth: cc_service::Auth,
     shutdown: tokio_util::sync::CancellationToken,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestApp {
-    /// Starts the app with default settings on a fresh database.
+    /// Starts the app with default settings on a fresh database (rate limits off, so tests
+    /// may send as many requests as they like; see [`test_config`]).
     pub async fn spawn(backend: Backend) -> Self {
-        Self::spawn_with(backend, cc_api::ApiConfig::default(), None).await
+        Self::spawn_with(backend, test_config(), None).await
     }
 
     /// Starts the app with the given settings and optional extra routes (merged before the
@@ -193,6 +202,13 @@ impl TestApp {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
         let state = cc_api::AppState::new(store.clone(), config);
+        let admin_password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        state
+            .auth
+            .bootstrap_admin(Some(&admin_password))
+            .await
+            .expect("bootstrap admin");
+        let auth = state.auth.clone();
         let server = cc_api::Server::bind_with("127.0.0.1:0", state, extra.unwrap_or_default())
             .await
             .expect("bind");
@@ -206,15 +222,79 @@ impl TestApp {
                 .expect("server");
         });
         let base_url = format!("http://{addr}");
-        let client = cc_client::Client::new(&base_url).expect("client");
+        let anonymous = cc_client::Client::new(&base_url).expect("client");
+        let (client, _) = anonymous
+            .logged_in("admin", &admin_password)
+            .await
+            .expect("log in as admin");
         Self {
             base_url,
             client,
             store,
             db,
+            admin_password,
+            auth,
             shutdown,
             handle: Some(handle),
         }
+    }
+
+    /// A client without credentials.
+    ///
+    /// # Panics
+    /// Never for the app's own URL.
+    #[must_use]
+    pub fn anonymous(&self) -> cc_client::Client {
+        cc_client::Client::new(&self.base_url).expect("client")
+    }
+
+    /// Creates an operator with `role` (named after it plus a random suffix) and returns a
+    /// client logged in as it, with its name and password.
+    ///
+    /// # Panics
+    /// When the operator cannot be created or log in.
+    pub async fn operator_with_role(
+        &self,
+        role: cc_domain::OperatorRole,
+    ) -> (cc_client::Client, String, String) {
+        let username = format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        self.client
+            .create_operator(&cc_domain::NewOperator {
+                username: username.clone(),
+                password: password.clone(),
+                role,
+            })
+            .await
+            .expect("create operator");
+        let (client, _) = self
+            .anonymous()
+            .logged_in(&username, &password)
+            .await
+            .expect("log in");
+        (client, username, password)
+    }
+
+    /// A client logged in as a new operator with `role`.
+    pub async fn client_as(&self, role: cc_domain::OperatorRole) -> cc_client::Client {
+        self.operator_with_role(role).await.0
+    }
+
+    /// A new API token with `role`, created by `admin`: its secret.
+    ///
+    /// # Panics
+    /// When the token cannot be created.
+    pub async fn api_token(&self, role: cc_domain::OperatorRole) -> String {
+        let name = format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        self.client
+            .create_token(&cc_domain::NewApiToken {
+                name,
+                role,
+                expires_in_days: None,
+            })
+            .await
+            .expect("create API token")
+            .secret
     }
 
     /// Stops the server and waits for it to finish.
@@ -233,6 +313,14 @@ impl Drop for TestApp {
 }
 
 pub use cc_api::axum_reexport as axum;
+
+/// The settings [`TestApp::spawn`] uses: the defaults with rate limits off.
+#[must_use]
+pub fn test_config() -> cc_api::ApiConfig {
+    let mut c = cc_api::ApiConfig::default();
+    c.rate_limit.enabled = false;
+    c
+}
 
 /// Waits until `check` returns `Some`, polling every 10 ms, failing after `deadline`.
 ///

@@ -41,15 +41,18 @@ pub async fn security_headers(State(app): State<AppState>, req: Request, next: N
     res
 }
 
-/// CORS for the configured origins; with none configured, no cross-origin request is allowed
-/// (no CORS headers are sent).
+/// CORS for the configured origins; with none configured there is no CORS layer at all, so
+/// browsers refuse every cross-origin call.
 #[must_use]
-pub fn cors(origins: &[String]) -> CorsLayer {
+pub fn cors(origins: &[String]) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
         .collect();
-    CorsLayer::new()
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([
             Method::GET,
@@ -70,5 +73,6 @@ pub fn cors(origins: &[String]) -> CorsLayer {
             header::RETRY_AFTER,
             HeaderName::from_static("x-request-id"),
         ])
-        .max_age(std::time::Duration::from_secs(600))
+        .max_age(std::time::Duration::from_secs(600));
+    Some(layer)
 }

@@ -3,7 +3,10 @@
 pub mod audit;
 pub mod health;
 pub mod migrate;
+pub mod operator;
+pub mod remote;
 pub mod serve;
+pub mod token;
 
 use std::process::ExitCode;
 use std::sync::Arc;
