@@ -19,11 +19,11 @@ use std::time::Duration;
 use cc_service::Directory;
 use cc_store::Store;
 
-pub use error::{ApiError, Problem};
-pub use openapi::openapi;
 pub use auth::metrics::{metrics_guard, MetricsAccess};
 pub use auth::permissions::{Access, RoutePermission, PERMISSIONS};
 pub use auth::rate_limit::RateLimitConfig;
+pub use error::{ApiError, Problem};
+pub use openapi::openapi;
 pub use server::{router, router_with, Server};
 
 /// Re-exported so test harnesses can add routes with the same axum version.

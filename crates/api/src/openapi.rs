@@ -60,7 +60,9 @@ pub(crate) fn secure(doc: &mut utoipa::openapi::OpenApi) {
             Http::builder()
                 .scheme(HttpAuthScheme::Bearer)
                 .bearer_format("JWT")
-                .description(Some("An access token from `POST /api/v1/auth/login` (15 minutes)."))
+                .description(Some(
+                    "An access token from `POST /api/v1/auth/login` (15 minutes).",
+                ))
                 .build(),
         ),
     );
@@ -101,9 +103,11 @@ pub(crate) fn secure(doc: &mut utoipa::openapi::OpenApi) {
                     SecurityRequirement::new(API_TOKEN, Vec::<String>::new()),
                 ],
             });
-            op.extensions
-                .get_or_insert_with(Default::default)
-                .merge(ExtensionsBuilder::new().add("x-required-role", role).build());
+            op.extensions.get_or_insert_with(Default::default).merge(
+                ExtensionsBuilder::new()
+                    .add("x-required-role", role)
+                    .build(),
+            );
             let note = match access {
                 Access::Public => "**Access:** public (no credentials).".to_owned(),
                 _ => format!("**Required role:** `{role}` or higher."),

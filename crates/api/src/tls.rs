@@ -49,12 +49,12 @@ pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> io::Result<Arc<ServerCo
 }
 
 async fn read_pair(files: &TlsFiles) -> io::Result<(Vec<u8>, Vec<u8>)> {
-    let cert = tokio::fs::read(&files.cert).await.map_err(|e| {
-        io::Error::new(e.kind(), format!("{}: {e}", files.cert.display()))
-    })?;
-    let key = tokio::fs::read(&files.key).await.map_err(|e| {
-        io::Error::new(e.kind(), format!("{}: {e}", files.key.display()))
-    })?;
+    let cert = tokio::fs::read(&files.cert)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", files.cert.display())))?;
+    let key = tokio::fs::read(&files.key)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", files.key.display())))?;
     Ok((cert, key))
 }
 

@@ -88,11 +88,16 @@ impl Keyring {
     /// No keys, or two keys share an id.
     pub fn new(keys: Vec<SigningKey>) -> Result<Self, JwtError> {
         if keys.is_empty() {
-            return Err(JwtError::BadKey("at least one signing key is needed".into()));
+            return Err(JwtError::BadKey(
+                "at least one signing key is needed".into(),
+            ));
         }
         for (i, k) in keys.iter().enumerate() {
             if keys[..i].iter().any(|o| o.kid == k.kid) {
-                return Err(JwtError::BadKey(format!("key id `{}` is listed twice", k.kid)));
+                return Err(JwtError::BadKey(format!(
+                    "key id `{}` is listed twice",
+                    k.kid
+                )));
             }
         }
         Ok(Self { keys })
@@ -162,7 +167,8 @@ impl Keyring {
         else {
             return Err(JwtError::Malformed);
         };
-        let header: Header = serde_json::from_slice(&decode(h)?).map_err(|_| JwtError::Malformed)?;
+        let header: Header =
+            serde_json::from_slice(&decode(h)?).map_err(|_| JwtError::Malformed)?;
         if header.alg != "HS256" {
             return Err(JwtError::UnsupportedAlgorithm);
         }
@@ -193,7 +199,9 @@ impl Keyring {
 }
 
 fn decode(part: &str) -> Result<Vec<u8>, JwtError> {
-    URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed)
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| JwtError::Malformed)
 }
 
 /// The JOSE header. Unknown fields (`jwk`, `jku`, `x5u`, `crit`, …) are refused.
@@ -226,7 +234,13 @@ pub struct AccessClaims {
 impl AccessClaims {
     /// Claims for a token valid from `now` for `ttl_secs`.
     #[must_use]
-    pub fn new(operator: Uuid, session: Uuid, name: &str, now: DateTime<Utc>, ttl_secs: i64) -> Self {
+    pub fn new(
+        operator: Uuid,
+        session: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+        ttl_secs: i64,
+    ) -> Self {
         let t = now.timestamp();
         Self {
             iss: ISSUER.into(),
@@ -268,7 +282,8 @@ mod tests {
     use super::*;
 
     fn ring() -> Keyring {
-        Keyring::parse("k2:0123456789abcdef0123456789abcdef, k1:fedcba9876543210fedcba9876543210").unwrap()
+        Keyring::parse("k2:0123456789abcdef0123456789abcdef, k1:fedcba9876543210fedcba9876543210")
+            .unwrap()
     }
 
     fn claims(now: DateTime<Utc>) -> AccessClaims {
@@ -281,9 +296,16 @@ mod tests {
         let c = claims(now);
         let t = ring().sign(&c);
         assert_eq!(ring().verify(&t, now).unwrap(), c);
-        let old = Keyring::parse("k1:fedcba9876543210fedcba9876543210").unwrap().sign(&c);
+        let old = Keyring::parse("k1:fedcba9876543210fedcba9876543210")
+            .unwrap()
+            .sign(&c);
         assert_eq!(ring().verify(&old, now).unwrap(), c);
-        let header = String::from_utf8(URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap()).unwrap();
+        let header = String::from_utf8(
+            URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(header, r#"{"alg":"HS256","typ":"JWT","kid":"k2"}"#);
     }
 
@@ -292,18 +314,36 @@ mod tests {
         let now = Utc::now();
         let r = ring();
         let t = r.sign(&claims(now));
-        assert_eq!(r.verify(&t, now + chrono::Duration::seconds(2000)), Err(JwtError::Expired));
-        assert_eq!(r.verify(&t, now - chrono::Duration::seconds(2000)), Err(JwtError::NotYetValid));
+        assert_eq!(
+            r.verify(&t, now + chrono::Duration::seconds(2000)),
+            Err(JwtError::Expired)
+        );
+        assert_eq!(
+            r.verify(&t, now - chrono::Duration::seconds(2000)),
+            Err(JwtError::NotYetValid)
+        );
         assert_eq!(r.verify("a.b", now), Err(JwtError::Malformed));
         let other = Keyring::parse("k2:another-secret-that-is-long-enough!!").unwrap();
-        assert_eq!(r.verify(&other.sign(&claims(now)), now), Err(JwtError::BadSignature));
+        assert_eq!(
+            r.verify(&other.sign(&claims(now)), now),
+            Err(JwtError::BadSignature)
+        );
         let unknown = Keyring::parse("k9:0123456789abcdef0123456789abcdef").unwrap();
-        assert_eq!(r.verify(&unknown.sign(&claims(now)), now), Err(JwtError::UnknownKey));
+        assert_eq!(
+            r.verify(&unknown.sign(&claims(now)), now),
+            Err(JwtError::UnknownKey)
+        );
         let parts: Vec<&str> = t.split('.').collect();
         let none = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","kid":"k2"}"#);
-        assert_eq!(r.verify(&format!("{none}.{}.", parts[1]), now), Err(JwtError::UnsupportedAlgorithm));
+        assert_eq!(
+            r.verify(&format!("{none}.{}.", parts[1]), now),
+            Err(JwtError::UnsupportedAlgorithm)
+        );
         let jwk = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","kid":"k2","jwk":{}}"#);
-        assert_eq!(r.verify(&format!("{jwk}.{}.{}", parts[1], parts[2]), now), Err(JwtError::Malformed));
+        assert_eq!(
+            r.verify(&format!("{jwk}.{}.{}", parts[1], parts[2]), now),
+            Err(JwtError::Malformed)
+        );
     }
 
     #[test]
@@ -311,7 +351,10 @@ mod tests {
         assert!(Keyring::parse("k1:short").is_err());
         assert!(Keyring::parse("").is_err());
         assert!(Keyring::parse("nocolon").is_err());
-        assert!(Keyring::parse("a:0123456789abcdef0123456789abcdef,a:0123456789abcdef0123456789abcdef").is_err());
+        assert!(Keyring::parse(
+            "a:0123456789abcdef0123456789abcdef,a:0123456789abcdef0123456789abcdef"
+        )
+        .is_err());
         let dbg = format!("{:?}", ring());
         assert!(!dbg.contains("0123456789abcdef"), "{dbg}");
     }

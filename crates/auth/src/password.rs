@@ -63,7 +63,7 @@ fn is_repetition(s: &str) -> bool {
     let chars: Vec<char> = s.chars().collect();
     (1..=4).any(|unit| {
         chars.len() > unit
-            && chars.len() % unit == 0
+            && chars.len().is_multiple_of(unit)
             && chars.chunks(unit).all(|c| c == &chars[..unit])
     })
 }
@@ -136,7 +136,10 @@ mod tests {
     fn hashes_with_owasp_parameters_and_verifies() {
         let h = PasswordHasher::new();
         let stored = h.hash("correct horse battery").unwrap();
-        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
         assert!(h.verify("correct horse battery", &stored));
         assert!(!h.verify("correct horse batterY", &stored));
         assert!(!h.verify("x", "not a hash"));
@@ -146,15 +149,30 @@ mod tests {
     #[test]
     fn policy() {
         assert_eq!(check_policy("short", "ada"), Err(PasswordError::TooShort));
-        assert_eq!(check_policy("baseball1234", "ada"), Err(PasswordError::Common));
-        assert_eq!(check_policy("Password123!", "ada"), Err(PasswordError::Common));
-        assert_eq!(check_policy("aaaaaaaaaaaaaa", "ada"), Err(PasswordError::Common));
-        assert_eq!(check_policy("abcabcabcabc", "ada"), Err(PasswordError::Common));
+        assert_eq!(
+            check_policy("baseball1234", "ada"),
+            Err(PasswordError::Common)
+        );
+        assert_eq!(
+            check_policy("Password123!", "ada"),
+            Err(PasswordError::Common)
+        );
+        assert_eq!(
+            check_policy("aaaaaaaaaaaaaa", "ada"),
+            Err(PasswordError::Common)
+        );
+        assert_eq!(
+            check_policy("abcabcabcabc", "ada"),
+            Err(PasswordError::Common)
+        );
         assert_eq!(
             check_policy("admin-rules-the-district", "admin"),
             Err(PasswordError::ContainsUsername)
         );
-        assert_eq!(check_policy(&"x".repeat(300), "ada"), Err(PasswordError::TooLong));
+        assert_eq!(
+            check_policy(&"x".repeat(300), "ada"),
+            Err(PasswordError::TooLong)
+        );
         assert_eq!(check_policy("violet kettle ocean 42", "ada"), Ok(()));
     }
 }

@@ -257,11 +257,18 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("auth.signing_keys: {e}"))?;
         }
         let a = &self.auth;
-        if a.access_token_ttl_secs < 60 || a.refresh_token_ttl_secs < 60 || a.session_max_age_secs < 60 {
+        if a.access_token_ttl_secs < 60
+            || a.refresh_token_ttl_secs < 60
+            || a.session_max_age_secs < 60
+        {
             bail!("auth.*_ttl_secs and auth.session_max_age_secs must be at least 60");
         }
-        if a.login_throttle_after < 1 || a.login_lockout_after < 1 || a.address_throttle_after < 1
-            || a.address_lockout_after < 1 || a.lockout_secs < 1 || a.failure_window_secs < 1
+        if a.login_throttle_after < 1
+            || a.login_lockout_after < 1
+            || a.address_throttle_after < 1
+            || a.address_lockout_after < 1
+            || a.lockout_secs < 1
+            || a.failure_window_secs < 1
         {
             bail!("auth throttling thresholds and periods must be at least 1");
         }
@@ -284,7 +291,9 @@ impl Config {
                 let s = s.trim();
                 s.parse::<ipnet::IpNet>()
                     .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| anyhow::anyhow!("http.trusted_proxies: `{s}` is not an IP address or CIDR"))
+                    .map_err(|_| {
+                        anyhow::anyhow!("http.trusted_proxies: `{s}` is not an IP address or CIDR")
+                    })
             })
             .collect()
     }
@@ -602,7 +611,10 @@ mod security_tests {
             p.to_str().unwrap().to_owned()
         };
         let pw = write("pw", "violet kettle ocean 42\n");
-        let keys = write("keys", "new:0123456789abcdef0123456789abcdef\nold:fedcba9876543210fedcba9876543210\n");
+        let keys = write(
+            "keys",
+            "new:0123456789abcdef0123456789abcdef\nold:fedcba9876543210fedcba9876543210\n",
+        );
         let metrics = write("metrics", "scrape-secret-0123456789\n");
         let c = Config::load(
             None,
@@ -614,7 +626,12 @@ mod security_tests {
         )
         .unwrap();
         assert_eq!(c.bootstrap_admin_password, "violet kettle ocean 42");
-        assert_eq!(cc_auth::Keyring::parse(&c.auth.signing_keys).unwrap().kids(), ["new", "old"]);
+        assert_eq!(
+            cc_auth::Keyring::parse(&c.auth.signing_keys)
+                .unwrap()
+                .kids(),
+            ["new", "old"]
+        );
         assert_eq!(c.metrics.token, "scrape-secret-0123456789");
         let printed = toml::to_string_pretty(&c.redacted()).unwrap();
         for secret in ["violet", "0123456789abcdef", "scrape-secret"] {
@@ -637,7 +654,8 @@ mod security_tests {
         .unwrap();
         assert_eq!(c.trusted_proxies().unwrap().len(), 2);
         assert_eq!(c.http.cors_allowed_origins, ["https://a.example.org"]);
-        let bad = |pairs: &[(&str, &str)]| format!("{:#}", Config::load(None, &env(pairs)).unwrap_err());
+        let bad =
+            |pairs: &[(&str, &str)]| format!("{:#}", Config::load(None, &env(pairs)).unwrap_err());
         assert!(bad(&[("CC_HTTP_TRUSTED_PROXIES", "nope")]).contains("trusted_proxies"));
         assert!(bad(&[("CC_AUTH_SIGNING_KEYS", "k:short")]).contains("signing_keys"));
         assert!(bad(&[("CC_TLS_CERT_FILE", "/x.pem")]).contains("tls"));

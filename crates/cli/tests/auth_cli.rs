@@ -1,5 +1,8 @@
 //! Bootstrapping the first operator and managing operators from the command line.
 
+// A failed unwrap is a test failure with its location; that is the report we want.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -12,7 +15,10 @@ fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
         .env_clear()
-        .env("CC_DATABASE_URL", format!("sqlite://{}/cc.db", dir.display()))
+        .env(
+            "CC_DATABASE_URL",
+            format!("sqlite://{}/cc.db", dir.display()),
+        )
         .env("CC_LOG_FORMAT", "json");
     for (k, v) in env {
         cmd.env(k, v);
@@ -28,12 +34,21 @@ fn run_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run the binary");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A running `serve`: its address, the stdout lines read up to the address, and the process.
@@ -51,13 +66,19 @@ impl Drop for Served {
 }
 
 fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
-    let mut child = command(dir, env)
+    let child = command(dir, env)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start serve");
-    let stdout = child.stdout.take().unwrap();
+    // Owned by `Served` from here on, so it is killed and reaped whatever happens.
+    let mut served = Served {
+        child,
+        url: String::new(),
+        stdout: Vec::new(),
+    };
+    let stdout = served.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -66,17 +87,16 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
             }
         }
     });
-    let mut lines = Vec::new();
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("serve prints where it listens");
         if let Some(rest) = line.split("listening on ").nth(1) {
-            let url = rest.split_whitespace().next().unwrap().to_owned();
-            lines.push(line);
-            return Served { child, url, stdout: lines };
+            served.url = rest.split_whitespace().next().unwrap().to_owned();
+            served.stdout.push(line);
+            return served;
         }
-        lines.push(line);
+        served.stdout.push(line);
     }
 }
 
@@ -142,7 +162,10 @@ async fn bootstrap_password_from_a_secret_file() {
         .unwrap();
     assert_ne!(out.status.code(), Some(0));
     let t = text(&out);
-    assert!(t.contains("CC_BOOTSTRAP_ADMIN_PASSWORD") && t.contains("at least 12"), "{t}");
+    assert!(
+        t.contains("CC_BOOTSTRAP_ADMIN_PASSWORD") && t.contains("at least 12"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -152,7 +175,15 @@ fn operator_commands_work_on_the_database() {
     let create = |name: &str, role: &str, password: &str| {
         run_with_stdin(
             d,
-            &["operator", "create", "--username", name, "--role", role, "--password-stdin"],
+            &[
+                "operator",
+                "create",
+                "--username",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
             password,
         )
     };
@@ -160,11 +191,26 @@ fn operator_commands_work_on_the_database() {
     assert!(out.status.success(), "{}", text(&out));
     let out = create("weak", "auditor", "password123\n");
     assert!(!out.status.success());
-    assert!(text(&out).contains("password: must be at least 12"), "{}", text(&out));
+    assert!(
+        text(&out).contains("password: must be at least 12"),
+        "{}",
+        text(&out)
+    );
     let out = create("ada", "auditor", "quiet harbour lamp 9\n");
     assert!(out.status.success(), "{}", text(&out));
     // Without a terminal and without --password-stdin there is nothing to prompt on.
-    let out = run_with_stdin(d, &["operator", "create", "--username", "bob", "--role", "auditor"], "");
+    let out = run_with_stdin(
+        d,
+        &[
+            "operator",
+            "create",
+            "--username",
+            "bob",
+            "--role",
+            "auditor",
+        ],
+        "",
+    );
     assert!(text(&out).contains("--password-stdin"), "{}", text(&out));
 
     let ok = |args: &[&str]| {
@@ -172,11 +218,23 @@ fn operator_commands_work_on_the_database() {
         assert!(out.status.success(), "{args:?}: {}", text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    ok(&["operator", "set-role", "--username", "ada", "--role", "operator"]);
+    ok(&[
+        "operator",
+        "set-role",
+        "--username",
+        "ada",
+        "--role",
+        "operator",
+    ]);
     ok(&["operator", "disable", "--username", "ada"]);
     let list: serde_json::Value =
         serde_json::from_str(&ok(&["operator", "list", "--output", "json"])).unwrap();
-    let ada = list.as_array().unwrap().iter().find(|o| o["username"] == "ada").unwrap();
+    let ada = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["username"] == "ada")
+        .unwrap();
     assert_eq!(
         (ada["role"].as_str(), ada["disabled"].as_bool()),
         (Some("operator"), Some(true))
@@ -185,23 +243,38 @@ fn operator_commands_work_on_the_database() {
     ok(&["operator", "enable", "--username", "ada"]);
     let out = run_with_stdin(
         d,
-        &["operator", "reset-password", "--username", "ada", "--password-stdin"],
+        &[
+            "operator",
+            "reset-password",
+            "--username",
+            "ada",
+            "--password-stdin",
+        ],
         "a brand new passphrase\n",
     );
     assert!(out.status.success(), "{}", text(&out));
     // The last admin stays.
-    let out = command(d, &[]).args(["operator", "disable", "--username", "admin"]).output().unwrap();
+    let out = command(d, &[])
+        .args(["operator", "disable", "--username", "admin"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("last enabled admin"), "{}", text(&out));
     // Secrets are redacted in `config`.
     let out = command(
         d,
-        &[("CC_BOOTSTRAP_ADMIN_PASSWORD", "violet kettle ocean 42"), ("CC_METRICS_TOKEN", "m-secret-123")],
+        &[
+            ("CC_BOOTSTRAP_ADMIN_PASSWORD", "violet kettle ocean 42"),
+            ("CC_METRICS_TOKEN", "m-secret-123"),
+        ],
     )
     .args(["config"])
     .output()
     .unwrap();
     let printed = text(&out);
     assert!(out.status.success(), "{printed}");
-    assert!(!printed.contains("violet") && !printed.contains("m-secret-123"), "{printed}");
+    assert!(
+        !printed.contains("violet") && !printed.contains("m-secret-123"),
+        "{printed}"
+    );
 }

@@ -79,7 +79,11 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::login`].
-    pub async fn logged_in(&self, username: &str, password: &str) -> Result<(Client, TokenResponse)> {
+    pub async fn logged_in(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(Client, TokenResponse)> {
         let tokens = self.login(username, password).await?;
         Ok((self.clone().with_token(tokens.access_token.clone()), tokens))
     }
@@ -101,7 +105,8 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn logout(&self) -> Result<()> {
-        self.send_empty(self.api(Method::POST, "/auth/logout")).await
+        self.send_empty(self.api(Method::POST, "/auth/logout"))
+            .await
     }
 
     /// `GET /api/v1/auth/me`.
@@ -144,7 +149,8 @@ impl Client {
         if_match: Option<i64>,
     ) -> Result<Operator> {
         self.send(with_if_match(
-            self.api(Method::PATCH, &format!("/operators/{id}")).json(patch),
+            self.api(Method::PATCH, &format!("/operators/{id}"))
+                .json(patch),
             if_match,
         ))
         .await
@@ -170,7 +176,8 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn create_token(&self, input: &NewApiToken) -> Result<CreatedApiToken> {
-        self.send(self.api(Method::POST, "/tokens").json(input)).await
+        self.send(self.api(Method::POST, "/tokens").json(input))
+            .await
     }
 
     /// # Errors

@@ -76,7 +76,12 @@ pub trait AuthTx: Send {
     async fn insert_operator(&mut self, op: &Operator, password_hash: &str) -> Result<()>;
     /// Writes role, disabled and timestamps; `op` must carry the next version.
     async fn update_operator(&mut self, op: &Operator) -> Result<()>;
-    async fn set_password(&mut self, id: Uuid, password_hash: &str, at: DateTime<Utc>) -> Result<()>;
+    async fn set_password(
+        &mut self,
+        id: Uuid,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     async fn record_login(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
     async fn count_enabled_admins(&mut self) -> Result<i64>;
 
@@ -84,7 +89,12 @@ pub trait AuthTx: Send {
     /// Revokes one session; false when it was already revoked or does not exist.
     async fn revoke_session(&mut self, id: Uuid, reason: &str, at: DateTime<Utc>) -> Result<bool>;
     /// Revokes every active session of an operator; returns how many.
-    async fn revoke_operator_sessions(&mut self, operator_id: Uuid, reason: &str, at: DateTime<Utc>) -> Result<u64>;
+    async fn revoke_operator_sessions(
+        &mut self,
+        operator_id: Uuid,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
     async fn insert_refresh_token(&mut self, hash: &str, t: &RefreshToken) -> Result<()>;
     async fn get_refresh_token(&mut self, hash: &str) -> Result<Option<RefreshToken>>;
     /// Marks a refresh token used; false when it already was (reuse).
@@ -94,7 +104,12 @@ pub trait AuthTx: Send {
     async fn revoke_api_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
 
     /// Stores a generated signing key unless one with that id exists.
-    async fn insert_signing_key(&mut self, kid: &str, secret: &str, at: DateTime<Utc>) -> Result<()>;
+    async fn insert_signing_key(
+        &mut self,
+        kid: &str,
+        secret: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
 
     async fn get_throttle(&mut self, key: &str) -> Result<Option<Throttle>>;
     async fn put_throttle(&mut self, t: &Throttle) -> Result<()>;

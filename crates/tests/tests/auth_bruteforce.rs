@@ -1,5 +1,8 @@
 //! Login throttling and lockout, and that a login answer never tells whether a name exists.
 
+// A failed unwrap is a test failure with its location; that is the report we want.
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use cc_domain::{NewOperator, OperatorRole};
@@ -50,17 +53,25 @@ async fn app_with_lockout(backend: Backend, lockout_secs: i64) -> TestApp {
 
 async fn create(app: &TestApp, username: &str, password: &str) {
     app.client
-        .create_operator(&NewOperator { username: username.into(), password: password.into(), role: OperatorRole::Operator })
+        .create_operator(&NewOperator {
+            username: username.into(),
+            password: password.into(),
+            role: OperatorRole::Operator,
+        })
         .await
         .unwrap();
 }
 
 /// Waits out a throttle, then makes one counted (wrong) attempt.
 async fn failed_attempt_after_waiting(app: &TestApp, username: &str) {
-    let a = wait_for("the throttle to let an attempt through", Duration::from_secs(20), || async {
-        let a = attempt(app, username, "wrong password 123").await;
-        (a.code != "login_throttled").then_some(a)
-    })
+    let a = wait_for(
+        "the throttle to let an attempt through",
+        Duration::from_secs(20),
+        || async {
+            let a = attempt(app, username, "wrong password 123").await;
+            (a.code != "login_throttled").then_some(a)
+        },
+    )
     .await;
     assert_eq!((a.status, a.code.as_str()), (401, "invalid_credentials"));
 }
@@ -76,8 +87,17 @@ async fn failures_slow_down_then_lock_even_the_right_password(backend: Backend) 
     }
     // Slowed down: refused before the password is checked, with Retry-After.
     let a = attempt(&app, "mallory-target", password).await;
-    assert_eq!((a.status, a.code.as_str()), (429, "login_throttled"), "{}", a.detail);
-    assert!(matches!(a.retry_after, Some(1..=2)), "Retry-After {:?}", a.retry_after);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (429, "login_throttled"),
+        "{}",
+        a.detail
+    );
+    assert!(
+        matches!(a.retry_after, Some(1..=2)),
+        "Retry-After {:?}",
+        a.retry_after
+    );
 
     failed_attempt_after_waiting(&app, "mallory-target").await;
     failed_attempt_after_waiting(&app, "mallory-target").await;
@@ -88,15 +108,42 @@ async fn failures_slow_down_then_lock_even_the_right_password(backend: Backend) 
         (a.code != "login_throttled").then_some(a)
     })
     .await;
-    assert_eq!((a.status, a.code.as_str()), (429, "login_locked"), "{}", a.detail);
-    assert!(matches!(a.retry_after, Some(1..=3)), "Retry-After {:?}", a.retry_after);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (429, "login_locked"),
+        "{}",
+        a.detail
+    );
+    assert!(
+        matches!(a.retry_after, Some(1..=3)),
+        "Retry-After {:?}",
+        a.retry_after
+    );
 
-    let locks = app.client.list_audit(&[("action", "auth.lockout")]).await.unwrap();
+    let locks = app
+        .client
+        .list_audit(&[("action", "auth.lockout")])
+        .await
+        .unwrap();
     assert_eq!(locks.items.len(), 1);
-    assert_eq!(locks.items[0].target_id.as_deref(), Some("operator:mallory-target"));
-    let failures = app.client.list_audit(&[("action", "auth.login_failed")]).await.unwrap();
-    assert_eq!(failures.items.len(), 5, "throttled and locked attempts are not counted as failures");
-    assert!(failures.items.iter().all(|e| e.actor == "operator:mallory-target"));
+    assert_eq!(
+        locks.items[0].target_id.as_deref(),
+        Some("operator:mallory-target")
+    );
+    let failures = app
+        .client
+        .list_audit(&[("action", "auth.login_failed")])
+        .await
+        .unwrap();
+    assert_eq!(
+        failures.items.len(),
+        5,
+        "throttled and locked attempts are not counted as failures"
+    );
+    assert!(failures
+        .items
+        .iter()
+        .all(|e| e.actor == "operator:mallory-target"));
 
     // After the lock the right password works, and the end of the lock is audited.
     let started = Instant::now();
@@ -107,9 +154,16 @@ async fn failures_slow_down_then_lock_even_the_right_password(backend: Backend) 
     .await;
     assert_eq!(ok.status, 200);
     assert!(started.elapsed() < Duration::from_secs(15));
-    let ended = app.client.list_audit(&[("action", "auth.lockout_ended")]).await.unwrap();
+    let ended = app
+        .client
+        .list_audit(&[("action", "auth.lockout_ended")])
+        .await
+        .unwrap();
     assert_eq!(ended.items.len(), 1);
-    assert_eq!(ended.items[0].target_id.as_deref(), Some("operator:mallory-target"));
+    assert_eq!(
+        ended.items[0].target_id.as_deref(),
+        Some("operator:mallory-target")
+    );
     // A success forgets earlier failures.
     let a = attempt(&app, "mallory-target", "wrong password 123").await;
     assert_eq!(a.status, 401);
@@ -122,11 +176,19 @@ async fn unknown_names_are_throttled_and_locked_alike(backend: Backend) {
     for name in ["known-op", "no-such-op"] {
         for _ in 0..3 {
             let a = attempt(&app, name, "wrong password 123").await;
-            assert_eq!((a.status, a.code.as_str()), (401, "invalid_credentials"), "{name}");
+            assert_eq!(
+                (a.status, a.code.as_str()),
+                (401, "invalid_credentials"),
+                "{name}"
+            );
             assert_eq!(a.detail, "The username or password is wrong.");
         }
         let a = attempt(&app, name, "wrong password 123").await;
-        assert_eq!((a.status, a.code.as_str()), (429, "login_throttled"), "{name}");
+        assert_eq!(
+            (a.status, a.code.as_str()),
+            (429, "login_throttled"),
+            "{name}"
+        );
         failed_attempt_after_waiting(&app, name).await;
         failed_attempt_after_waiting(&app, name).await;
         let a = wait_for("the lock", Duration::from_secs(20), || async {
@@ -140,9 +202,17 @@ async fn unknown_names_are_throttled_and_locked_alike(backend: Backend) {
     let events = app.client.list_audit(&[("limit", "500")]).await.unwrap();
     let text = serde_json::to_string(&events.items).unwrap();
     assert!(!text.contains("no-such-op"), "{text}");
-    let locks = app.client.list_audit(&[("action", "auth.lockout")]).await.unwrap();
+    let locks = app
+        .client
+        .list_audit(&[("action", "auth.lockout")])
+        .await
+        .unwrap();
     assert_eq!(locks.items.len(), 2);
-    assert!(locks.items[0].target_id.as_deref().unwrap().starts_with("unknown:"));
+    assert!(locks.items[0]
+        .target_id
+        .as_deref()
+        .unwrap()
+        .starts_with("unknown:"));
     app.stop().await;
 }
 
@@ -153,13 +223,21 @@ async fn expired_locks_end_without_another_attempt(backend: Backend) {
     }
     failed_attempt_after_waiting(&app, "ghost").await;
     failed_attempt_after_waiting(&app, "ghost").await;
-    let ended = wait_for("the sweeper to end the lock", Duration::from_secs(20), || async {
-        let n = app.auth.end_expired_lockouts().await.unwrap();
-        (n > 0).then_some(n)
-    })
+    let ended = wait_for(
+        "the sweeper to end the lock",
+        Duration::from_secs(20),
+        || async {
+            let n = app.auth.end_expired_lockouts().await.unwrap();
+            (n > 0).then_some(n)
+        },
+    )
     .await;
     assert_eq!(ended, 1);
-    let events = app.client.list_audit(&[("action", "auth.lockout_ended")]).await.unwrap();
+    let events = app
+        .client
+        .list_audit(&[("action", "auth.lockout_ended")])
+        .await
+        .unwrap();
     assert_eq!(events.items.len(), 1);
     assert_eq!(events.items[0].actor, "system:auth");
     app.stop().await;
@@ -180,16 +258,29 @@ async fn unknown_names_take_as_long_as_wrong_passwords(backend: Backend) {
     let mut unknown = Vec::new();
     for i in 0..7 {
         let t = Instant::now();
-        assert_eq!(attempt(&app, "timing-op", "wrong password 123").await.status, 401);
+        assert_eq!(
+            attempt(&app, "timing-op", "wrong password 123")
+                .await
+                .status,
+            401
+        );
         known.push(t.elapsed());
         let t = Instant::now();
-        assert_eq!(attempt(&app, &format!("nobody-{i}"), "wrong password 123").await.status, 401);
+        assert_eq!(
+            attempt(&app, &format!("nobody-{i}"), "wrong password 123")
+                .await
+                .status,
+            401
+        );
         unknown.push(t.elapsed());
     }
     known.sort();
     unknown.sort();
     let (k, u) = (known[3], unknown[3]);
-    assert!(u * 4 >= k, "unknown names answered in {u:?}, wrong passwords in {k:?}");
+    assert!(
+        u * 4 >= k,
+        "unknown names answered in {u:?}, wrong passwords in {k:?}"
+    );
     app.stop().await;
 }
 

@@ -4,6 +4,9 @@
 //! Redis is required (at `CC_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`): the tests fail,
 //! never skip, when it is missing.
 
+// A failed unwrap is a test failure with its location; that is the report we want.
+#![allow(clippy::unwrap_used)]
+
 use cc_tests::{backend_tests, test_config, Backend, TestApp};
 use reqwest::Method;
 use serde_json::Value;
@@ -18,7 +21,10 @@ async fn require_redis() -> String {
     let mut conn = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| {
         panic!("Redis is required for this test and is not reachable at {url} ({e}). Run scripts/test.sh, which starts it, or set CC_TEST_REDIS_URL.")
     });
-    let pong: String = redis::cmd("PING").query_async(&mut conn).await.expect("PING");
+    let pong: String = redis::cmd("PING")
+        .query_async(&mut conn)
+        .await
+        .expect("PING");
     assert_eq!(pong, "PONG");
     url
 }
@@ -26,7 +32,11 @@ async fn require_redis() -> String {
 async fn get(client: &cc_client::Client, path: &str) -> (u16, Option<u64>, Value) {
     let res = client.request(Method::GET, path).send().await.unwrap();
     let status = res.status().as_u16();
-    let retry = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
     (status, retry, res.json().await.unwrap_or(Value::Null))
 }
 
@@ -71,9 +81,20 @@ async fn per_principal_limit_is_separate_for_each_caller(backend: Backend) {
 async fn logins_have_a_stricter_limit(backend: Backend) {
     let app = TestApp::spawn_with(backend, limited(0, 0, 3), None).await;
     // One login was spent starting the app.
-    app.anonymous().login("admin", &app.admin_password).await.unwrap();
-    let _ = app.anonymous().login("admin", "wrong password 123").await.unwrap_err();
-    let err = app.anonymous().login("admin", &app.admin_password).await.unwrap_err();
+    app.anonymous()
+        .login("admin", &app.admin_password)
+        .await
+        .unwrap();
+    let _ = app
+        .anonymous()
+        .login("admin", "wrong password 123")
+        .await
+        .unwrap_err();
+    let err = app
+        .anonymous()
+        .login("admin", &app.admin_password)
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(429));
     assert_eq!(err.problem().unwrap().code, "rate_limited");
     // Other routes are not affected by the login limit.

@@ -5,6 +5,9 @@
 //! (health, docs, OpenAPI, metrics), so routes added later are covered without touching this
 //! file; an API route missing from the table fails here.
 
+// A failed unwrap is a test failure with its location; that is the report we want.
+#![allow(clippy::unwrap_used)]
+
 use cc_api::{Access, PERMISSIONS};
 use cc_domain::OperatorRole;
 use cc_tests::{backend_tests, Backend, TestApp};
@@ -74,17 +77,25 @@ async fn documented_operations(app: &TestApp) -> Vec<Op> {
                 continue;
             }
             let Some(access) = declared(&method, &template) else {
-                problems.push(format!("{method} {template} is not in the permission table"));
+                problems.push(format!(
+                    "{method} {template} is not in the permission table"
+                ));
                 continue;
             };
             let role = op["x-required-role"].as_str().unwrap_or("(none)");
             if role != cc_api::auth::permissions::describe(access) {
-                problems.push(format!("{method} {template}: x-required-role is {role}, the table says {access:?}"));
+                problems.push(format!(
+                    "{method} {template}: x-required-role is {role}, the table says {access:?}"
+                ));
             }
             let security = &op["security"];
-            let public_security = security.as_array().is_some_and(|s| s.len() == 1 && s[0] == serde_json::json!({}));
+            let public_security = security
+                .as_array()
+                .is_some_and(|s| s.len() == 1 && s[0] == serde_json::json!({}));
             if (access == Access::Public) != public_security {
-                problems.push(format!("{method} {template}: security {security} does not match {access:?}"));
+                problems.push(format!(
+                    "{method} {template}: security {security} does not match {access:?}"
+                ));
             }
             ops.push(Op {
                 path: concrete(&template),
@@ -95,25 +106,46 @@ async fn documented_operations(app: &TestApp) -> Vec<Op> {
         }
     }
     for p in PERMISSIONS.iter().filter(|p| p.path.starts_with("/api/")) {
-        if !ops.iter().any(|o| o.method.as_str() == p.method && o.template == p.path) {
-            problems.push(format!("{} {} is in the permission table but not in the OpenAPI document", p.method, p.path));
+        if !ops
+            .iter()
+            .any(|o| o.method.as_str() == p.method && o.template == p.path)
+        {
+            problems.push(format!(
+                "{} {} is in the permission table but not in the OpenAPI document",
+                p.method, p.path
+            ));
         }
     }
-    assert!(problems.is_empty(), "permission table and routes disagree:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "permission table and routes disagree:\n{}",
+        problems.join("\n")
+    );
     ops
 }
 
 /// The table's routes outside the API (probes, docs, metrics) that this server has.
 async fn other_routes(app: &TestApp) -> Vec<Op> {
     let mut ops = Vec::new();
-    for p in PERMISSIONS.iter().filter(|p| !p.path.starts_with("/api/") && !p.path.starts_with("/health")) {
+    for p in PERMISSIONS
+        .iter()
+        .filter(|p| !p.path.starts_with("/api/") && !p.path.starts_with("/health"))
+    {
         let method: Method = p.method.parse().expect("method");
         let path = concrete(p.path);
         // A declared route this build does not serve yet (e.g. /metrics before it exists).
-        let probe = app.client.request(method.clone(), &path).send().await.expect("probe");
+        let probe = app
+            .client
+            .request(method.clone(), &path)
+            .send()
+            .await
+            .expect("probe");
         let body: Value = probe.json().await.unwrap_or(Value::Null);
         if body["code"] == "not_found" {
-            eprintln!("note: {} {} is declared but not served by this build", p.method, p.path);
+            eprintln!(
+                "note: {} {} is declared but not served by this build",
+                p.method, p.path
+            );
             continue;
         }
         ops.push(Op {
@@ -144,9 +176,18 @@ async fn every_route_answers_as_declared(backend: Backend) {
 
     let anonymous = app.anonymous();
     let clients = [
-        (OperatorRole::Auditor, app.client_as(OperatorRole::Auditor).await),
-        (OperatorRole::Operator, app.client_as(OperatorRole::Operator).await),
-        (OperatorRole::Admin, app.client_as(OperatorRole::Admin).await),
+        (
+            OperatorRole::Auditor,
+            app.client_as(OperatorRole::Auditor).await,
+        ),
+        (
+            OperatorRole::Operator,
+            app.client_as(OperatorRole::Operator).await,
+        ),
+        (
+            OperatorRole::Admin,
+            app.client_as(OperatorRole::Admin).await,
+        ),
     ];
     let metrics_token = "not-configured";
     let mut failures = Vec::new();
@@ -161,14 +202,18 @@ async fn every_route_answers_as_declared(backend: Backend) {
                 continue;
             }
             _ if unauth != StatusCode::UNAUTHORIZED => {
-                failures.push(format!("{name}: {unauth} without credentials, expected 401"));
+                failures.push(format!(
+                    "{name}: {unauth} without credentials, expected 401"
+                ));
             }
             _ => {}
         }
         let bogus = anonymous.clone().with_token(metrics_token);
         let with_bogus = status_of(&bogus, op).await;
         if with_bogus != StatusCode::UNAUTHORIZED {
-            failures.push(format!("{name}: {with_bogus} with a bogus token, expected 401"));
+            failures.push(format!(
+                "{name}: {with_bogus} with a bogus token, expected 401"
+            ));
         }
         let required = match op.access {
             Access::Role(r) => r,
@@ -186,30 +231,60 @@ async fn every_route_answers_as_declared(backend: Backend) {
             }
         }
     }
-    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 
     // Denials are audited with the operator as actor.
-    let denials = app.client.list_audit(&[("action", "auth.denied")]).await.unwrap();
+    let denials = app
+        .client
+        .list_audit(&[("action", "auth.denied")])
+        .await
+        .unwrap();
     assert!(!denials.items.is_empty());
-    assert!(denials.items.iter().all(|e| e.actor.starts_with("operator:")), "{:?}", denials.items);
+    assert!(
+        denials
+            .items
+            .iter()
+            .all(|e| e.actor.starts_with("operator:")),
+        "{:?}",
+        denials.items
+    );
     app.stop().await;
 }
 
 async fn problem_bodies_and_challenges(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let res = app.anonymous().request(Method::GET, "/api/v1/users").send().await.unwrap();
+    let res = app
+        .anonymous()
+        .request(Method::GET, "/api/v1/users")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
-    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"command-center\"");
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer realm=\"command-center\""
+    );
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "unauthenticated");
 
     let auditor = app.client_as(OperatorRole::Auditor).await;
-    let err = auditor.create_user(&cc_tests::student("ada")).await.unwrap_err();
+    let err = auditor
+        .create_user(&cc_tests::student("ada"))
+        .await
+        .unwrap_err();
     let p = err.problem().expect("problem");
     assert_eq!((p.status, p.code.as_str()), (403, "forbidden"));
     assert!(p.detail.contains("operator"), "{}", p.detail);
     app.stop().await;
 }
 
-backend_tests!(every_route_answers_as_declared, problem_bodies_and_challenges);
+backend_tests!(
+    every_route_answers_as_declared,
+    problem_bodies_and_challenges
+);

@@ -1,6 +1,9 @@
 //! No password or token appears in the audit log, the server's logs or error responses, in
 //! any authentication flow. Logs are captured at `trace` for our crates.
 
+// A failed unwrap is a test failure with its location; that is the report we want.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
@@ -70,23 +73,38 @@ async fn no_secret_in_audit_logs_or_errors(backend: Backend) {
     secrets.push(op_password.into());
     let op = app
         .client
-        .create_operator(&NewOperator { username: "ops".into(), password: op_password.into(), role: OperatorRole::Operator })
+        .create_operator(&NewOperator {
+            username: "ops".into(),
+            password: op_password.into(),
+            role: OperatorRole::Operator,
+        })
         .await
         .unwrap();
     let reset = "another quiet harbour 7";
     secrets.push(reset.into());
-    app.client.reset_operator_password(op.id, reset).await.unwrap();
+    app.client
+        .reset_operator_password(op.id, reset)
+        .await
+        .unwrap();
     let weak = "Password123!";
     let e4 = app
         .client
-        .create_operator(&NewOperator { username: "weak".into(), password: weak.into(), role: OperatorRole::Auditor })
+        .create_operator(&NewOperator {
+            username: "weak".into(),
+            password: weak.into(),
+            role: OperatorRole::Auditor,
+        })
         .await
         .unwrap_err();
 
     // API tokens: create, use, revoke, use after revocation.
     let token = app
         .client
-        .create_token(&NewApiToken { name: "bot".into(), role: OperatorRole::Operator, expires_in_days: None })
+        .create_token(&NewApiToken {
+            name: "bot".into(),
+            role: OperatorRole::Operator,
+            expires_in_days: None,
+        })
         .await
         .unwrap();
     secrets.push(token.secret.clone());
@@ -111,9 +129,15 @@ async fn no_secret_in_audit_logs_or_errors(backend: Backend) {
     let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
     assert!(logs.contains("login failed"), "the capture works");
     for secret in &secrets {
-        assert!(!audit_text.contains(secret.as_str()), "a secret is in the audit log: {audit_text}");
+        assert!(
+            !audit_text.contains(secret.as_str()),
+            "a secret is in the audit log: {audit_text}"
+        );
         assert!(!logs.contains(secret.as_str()), "a secret is in the logs");
-        assert!(!errors.contains(secret.as_str()), "a secret is in an error response: {errors}");
+        assert!(
+            !errors.contains(secret.as_str()),
+            "a secret is in an error response: {errors}"
+        );
     }
     assert!(!errors.contains(weak));
 }

@@ -1,6 +1,9 @@
 //! Transport: TLS served by the app (with HSTS, and a renewed certificate picked up without a
 //! restart), the client address behind trusted proxies, security headers, CORS.
 
+// A failed unwrap is a test failure with its location; that is the report we want.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -13,18 +16,37 @@ fn make_cert(dir: &Path, name: &str) -> (Vec<u8>, Vec<u8>) {
     let crt = dir.join(format!("{name}.crt"));
     let key = dir.join(format!("{name}.key"));
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
         .args(["-subj", &format!("/CN={name}")])
         .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
         .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .args(["-addext", "extendedKeyUsage=serverAuth", "-addext", "keyUsage=digitalSignature"])
+        .args([
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-addext",
+            "keyUsage=digitalSignature",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
         .arg(&crt)
         .output()
         .expect("openssl is required for the TLS tests (apt-get install openssl)");
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (std::fs::read(crt).unwrap(), std::fs::read(key).unwrap())
 }
 
@@ -61,17 +83,29 @@ async fn serves_tls_with_hsts_and_reloads_a_renewed_certificate(backend: Backend
             key: key_path.clone(),
             reload_interval: Duration::from_millis(100),
         });
-    let url = format!("https://127.0.0.1:{}/health/live", server.local_addr().unwrap().port());
+    let url = format!(
+        "https://127.0.0.1:{}/health/live",
+        server.local_addr().unwrap().port()
+    );
     let stop = tokio_util::sync::CancellationToken::new();
     let token = stop.clone();
     let handle = tokio::spawn(server.run(async move { token.cancelled().await }));
 
     let a = trusting(&cert_a);
     let b = trusting(&cert_b);
-    let res = wait_for("the TLS server", Duration::from_secs(10), || async { a.get(&url).send().await.ok() }).await;
+    let res = wait_for("the TLS server", Duration::from_secs(10), || async {
+        a.get(&url).send().await.ok()
+    })
+    .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["strict-transport-security"], "max-age=63072000; includeSubDomains");
-    assert!(b.get(&url).send().await.is_err(), "the second certificate is not served yet");
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=63072000; includeSubDomains"
+    );
+    assert!(
+        b.get(&url).send().await.is_err(),
+        "the second certificate is not served yet"
+    );
     // Plain HTTP on the TLS port gets nowhere.
     let plain = reqwest::get(url.replace("https", "http")).await;
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
@@ -79,8 +113,16 @@ async fn serves_tls_with_hsts_and_reloads_a_renewed_certificate(backend: Backend
     // Renewal: new files are picked up without a restart.
     std::fs::write(&key_path, &key_b).unwrap();
     std::fs::write(&cert_path, &cert_b).unwrap();
-    wait_for("the renewed certificate", Duration::from_secs(10), || async { b.get(&url).send().await.ok() }).await;
-    assert!(a.get(&url).send().await.is_err(), "the first certificate is no longer served");
+    wait_for(
+        "the renewed certificate",
+        Duration::from_secs(10),
+        || async { b.get(&url).send().await.ok() },
+    )
+    .await;
+    assert!(
+        a.get(&url).send().await.is_err(),
+        "the first certificate is no longer served"
+    );
     // A broken renewal keeps the current certificate (observed over several reload periods).
     std::fs::write(&cert_path, b"not a certificate").unwrap();
     let since = std::time::Instant::now();
@@ -100,11 +142,19 @@ async fn client_address_comes_from_trusted_proxies_only(backend: Backend) {
         c
     };
     let get = |app: &TestApp, xff: &'static str| {
-        let rb = app.client.request(Method::GET, "/api/v1/users").header("x-forwarded-for", xff);
+        let rb = app
+            .client
+            .request(Method::GET, "/api/v1/users")
+            .header("x-forwarded-for", xff);
         async move { rb.send().await.unwrap().status().as_u16() }
     };
     // Behind a trusted proxy: each forwarded client has its own budget.
-    let app = TestApp::spawn_with(backend, limited(vec!["127.0.0.1/32".parse().unwrap()]), None).await;
+    let app = TestApp::spawn_with(
+        backend,
+        limited(vec!["127.0.0.1/32".parse().unwrap()]),
+        None,
+    )
+    .await;
     for _ in 0..3 {
         assert_eq!(get(&app, "203.0.113.1").await, 200);
     }
@@ -120,8 +170,15 @@ async fn client_address_comes_from_trusted_proxies_only(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    let failed = app.client.list_audit(&[("action", "auth.login_failed")]).await.unwrap();
-    assert_eq!(failed.items[0].after.as_ref().unwrap()["client_addr"], "192.0.2.44");
+    let failed = app
+        .client
+        .list_audit(&[("action", "auth.login_failed")])
+        .await
+        .unwrap();
+    assert_eq!(
+        failed.items[0].after.as_ref().unwrap()["client_addr"],
+        "192.0.2.44"
+    );
     app.stop().await;
 
     // Untrusted peer: X-Forwarded-For is ignored, so it cannot dodge the limit.
@@ -130,25 +187,54 @@ async fn client_address_comes_from_trusted_proxies_only(backend: Backend) {
     for xff in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
         statuses.push(get(&app, xff).await);
     }
-    assert_eq!(statuses, [200, 200, 429], "the app's own login counted once");
+    assert_eq!(
+        statuses,
+        [200, 200, 429],
+        "the app's own login counted once"
+    );
     app.stop().await;
 }
 
 async fn security_headers_and_cors(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let res = app.client.request(Method::GET, "/api/v1/users").send().await.unwrap();
+    let res = app
+        .client
+        .request(Method::GET, "/api/v1/users")
+        .send()
+        .await
+        .unwrap();
     let h = res.headers();
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["x-frame-options"], "DENY");
-    assert_eq!(h["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
-    assert!(h.get("strict-transport-security").is_none(), "no HSTS over plain HTTP");
-    let docs = app.anonymous().request(Method::GET, "/docs/").send().await.unwrap();
+    assert_eq!(
+        h["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    assert!(
+        h.get("strict-transport-security").is_none(),
+        "no HSTS over plain HTTP"
+    );
+    let docs = app
+        .anonymous()
+        .request(Method::GET, "/docs/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(docs.status(), 200);
-    let csp = docs.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    let csp = docs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
     let html = docs.text().await.unwrap();
-    assert!(!html.contains("<script>"), "Swagger UI must not need inline scripts: {html}");
+    assert!(
+        !html.contains("<script>"),
+        "Swagger UI must not need inline scripts: {html}"
+    );
     // No CORS by default.
     let preflight = |app: &TestApp, origin: &'static str| {
         let rb = app
@@ -167,8 +253,14 @@ async fn security_headers_and_cors(backend: Backend) {
     config.cors_allowed_origins = vec!["https://admin.example.org".into()];
     let app = TestApp::spawn_with(backend, config, None).await;
     let res = preflight(&app, "https://admin.example.org").await;
-    assert_eq!(res.headers()["access-control-allow-origin"], "https://admin.example.org");
-    assert!(res.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://admin.example.org"
+    );
+    assert!(res.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("authorization"));
     let res = preflight(&app, "https://evil.example").await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
     app.stop().await;

@@ -43,7 +43,11 @@ pub fn client_address(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> I
         return peer;
     }
     let mut client = peer;
-    for hop in forwarded_for.rsplit(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for hop in forwarded_for
+        .rsplit(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let Ok(ip) = hop.parse::<IpAddr>() else {
             break;
         };
@@ -63,13 +67,22 @@ mod tests {
     fn believes_forwarded_for_only_from_trusted_proxies() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(client_address(ip("203.0.113.9"), "1.2.3.4", &trusted), ip("203.0.113.9"));
-        assert_eq!(client_address(ip("10.0.0.2"), "198.51.100.7", &trusted), ip("198.51.100.7"));
+        assert_eq!(
+            client_address(ip("203.0.113.9"), "1.2.3.4", &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), "198.51.100.7", &trusted),
+            ip("198.51.100.7")
+        );
         assert_eq!(
             client_address(ip("10.0.0.2"), "6.6.6.6, 198.51.100.7, 10.0.0.5", &trusted),
             ip("198.51.100.7")
         );
         assert_eq!(client_address(ip("10.0.0.2"), "", &trusted), ip("10.0.0.2"));
-        assert_eq!(client_address(ip("10.0.0.2"), "garbage", &trusted), ip("10.0.0.2"));
+        assert_eq!(
+            client_address(ip("10.0.0.2"), "garbage", &trusted),
+            ip("10.0.0.2")
+        );
     }
 }

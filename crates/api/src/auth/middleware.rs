@@ -70,7 +70,9 @@ pub fn auth_error(e: AuthError) -> Response {
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "login_throttled",
-                format!("Too many failed logins; wait {retry_after_secs} seconds before trying again."),
+                format!(
+                    "Too many failed logins; wait {retry_after_secs} seconds before trying again."
+                ),
             );
             e.retry_after = Some(retry_after_secs);
             e.into_response()

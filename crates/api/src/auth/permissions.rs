@@ -123,6 +123,21 @@ pub fn describe(access: Access) -> &'static str {
     }
 }
 
+/// The table as Markdown rows (`| method | path | access |`), as `docs/security.md` shows it.
+#[must_use]
+pub fn markdown_table() -> String {
+    let mut out = String::from("| Method | Route | Who may call it |\n|---|---|---|\n");
+    for p in PERMISSIONS {
+        let who = match p.access {
+            Public => "public".to_owned(),
+            Metrics => "metrics guard (see below)".to_owned(),
+            Access::Role(r) => format!("`{r}` and above"),
+        };
+        out.push_str(&format!("| {} | `{}` | {who} |\n", p.method, p.path));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,19 +157,4 @@ mod tests {
         assert_eq!(lookup(&Method::HEAD, "/health/live"), Some(Public));
         assert_eq!(lookup(&Method::GET, "/nope"), None);
     }
-}
-
-/// The table as Markdown rows (`| method | path | access |`), as `docs/security.md` shows it.
-#[must_use]
-pub fn markdown_table() -> String {
-    let mut out = String::from("| Method | Route | Who may call it |\n|---|---|---|\n");
-    for p in PERMISSIONS {
-        let who = match p.access {
-            Public => "public".to_owned(),
-            Metrics => "metrics guard (see below)".to_owned(),
-            Access::Role(r) => format!("`{r}` and above"),
-        };
-        out.push_str(&format!("| {} | `{}` | {who} |\n", p.method, p.path));
-    }
-    out
 }

@@ -70,10 +70,7 @@ impl RateLimiter {
         } else {
             Some(
                 RedisLimiter::new(&cfg.redis_url, &cfg.redis_key_prefix).map_err(|e| {
-                    cc_service::ServiceError::Validation(ValidationErrors::single(
-                        "redis_url",
-                        e,
-                    ))
+                    cc_service::ServiceError::Validation(ValidationErrors::single("redis_url", e))
                 })?,
             )
         };

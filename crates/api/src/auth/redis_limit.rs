@@ -105,9 +105,15 @@ impl RedisLimiter {
         let mut st = self.state();
         st.conn = None;
         st.down_until = Some(now + RETRY_AFTER);
-        if st.last_warning.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
+        if st
+            .last_warning
+            .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
+        {
             st.last_warning = Some(now);
-            tracing::warn!(error = why, "Redis unreachable; counting rate limits on this instance only until it is back");
+            tracing::warn!(
+                error = why,
+                "Redis unreachable; counting rate limits on this instance only until it is back"
+            );
         }
         None
     }

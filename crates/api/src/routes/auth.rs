@@ -91,7 +91,11 @@ pub async fn login(
         }
     }
     let rid = request_id.map(|r| r.0 .0);
-    match app.auth.login(&body.username, &body.password, addr.0, rid).await {
+    match app
+        .auth
+        .login(&body.username, &body.password, addr.0, rid)
+        .await
+    {
         Ok(outcome) => token_response(outcome.tokens),
         Err(e) => auth_error(e),
     }
@@ -111,12 +115,20 @@ pub async fn refresh(
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Response {
     if let Some(ip) = addr.0 {
-        let limit = app.config.rate_limit.login_per_address_per_minute.saturating_mul(6);
+        let limit = app
+            .config
+            .rate_limit
+            .login_per_address_per_minute
+            .saturating_mul(6);
         if let Err(secs) = app.limiter.hit(&format!("refresh:{ip}"), limit).await {
             return too_many(secs, "refreshes from this address").into_response();
         }
     }
-    match app.auth.refresh(&body.refresh_token, request_id.map(|r| r.0 .0)).await {
+    match app
+        .auth
+        .refresh(&body.refresh_token, request_id.map(|r| r.0 .0))
+        .await
+    {
         Ok(t) => token_response(t),
         Err(e) => auth_error(e),
     }

@@ -45,7 +45,11 @@ pub async fn create(
     ApiJson(input): ApiJson<NewOperator>,
 ) -> ApiResult<Response> {
     let op = app.auth.create_operator(&actor, input).await?;
-    Ok(created(format!("/api/v1/operators/{}", op.id), op.version, &op))
+    Ok(created(
+        format!("/api/v1/operators/{}", op.id),
+        op.version,
+        &op,
+    ))
 }
 
 /// Get an operator.
@@ -78,7 +82,10 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     ApiJson(patch): ApiJson<OperatorPatch>,
 ) -> ApiResult<Response> {
-    let op = app.auth.update_operator(&actor, id, patch, if_match).await?;
+    let op = app
+        .auth
+        .update_operator(&actor, id, patch, if_match)
+        .await?;
     Ok(versioned(StatusCode::OK, op.version, &op))
 }
 

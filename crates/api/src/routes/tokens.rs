@@ -75,7 +75,10 @@ pub async fn create(
     responses((status = 200, description = "The token", body = ApiToken),
         (status = 404, description = "No such token", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
-pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<ApiToken>> {
+pub async fn get(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<ApiToken>> {
     app.auth
         .get_api_token(id)
         .await?

@@ -112,7 +112,10 @@ async fn act(auth: &Auth, actor: &Actor, action: Action) -> anyhow::Result<ExitC
                 role: Some(role),
                 disabled: None,
             };
-            let op = auth.update_operator(actor, op.id, patch, None).await.map_err(explain)?;
+            let op = auth
+                .update_operator(actor, op.id, patch, None)
+                .await
+                .map_err(explain)?;
             println!("{} is now {}", op.username, op.role);
         }
         Action::Disable { username } => set_disabled(auth, actor, &username, true).await?,
@@ -123,21 +126,38 @@ async fn act(auth: &Auth, actor: &Actor, action: Action) -> anyhow::Result<ExitC
         } => {
             let op = find(auth, &username).await?;
             let password = read_password(password_stdin, true)?;
-            auth.reset_password(actor, op.id, &password).await.map_err(explain)?;
-            println!("password of {} changed; its sessions were ended", op.username);
+            auth.reset_password(actor, op.id, &password)
+                .await
+                .map_err(explain)?;
+            println!(
+                "password of {} changed; its sessions were ended",
+                op.username
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn set_disabled(auth: &Auth, actor: &Actor, username: &str, disabled: bool) -> anyhow::Result<()> {
+async fn set_disabled(
+    auth: &Auth,
+    actor: &Actor,
+    username: &str,
+    disabled: bool,
+) -> anyhow::Result<()> {
     let op = find(auth, username).await?;
     let patch = OperatorPatch {
         role: None,
         disabled: Some(disabled),
     };
-    let op = auth.update_operator(actor, op.id, patch, None).await.map_err(explain)?;
-    println!("{} is {}", op.username, if op.disabled { "disabled" } else { "enabled" });
+    let op = auth
+        .update_operator(actor, op.id, patch, None)
+        .await
+        .map_err(explain)?;
+    println!(
+        "{} is {}",
+        op.username,
+        if op.disabled { "disabled" } else { "enabled" }
+    );
     Ok(())
 }
 
@@ -157,20 +177,26 @@ fn explain(e: ServiceError) -> anyhow::Error {
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
-        ServiceError::Conflict { field } => anyhow::anyhow!("an operator with this {field} exists already"),
+        ServiceError::Conflict { field } => {
+            anyhow::anyhow!("an operator with this {field} exists already")
+        }
         other => other.into(),
     }
 }
 
 fn print_table(ops: &[Operator]) {
-    println!("{:<24} {:<9} {:<9} {:<26}", "USERNAME", "ROLE", "STATUS", "LAST LOGIN");
+    println!(
+        "{:<24} {:<9} {:<9} {:<26}",
+        "USERNAME", "ROLE", "STATUS", "LAST LOGIN"
+    );
     for o in ops {
         println!(
             "{:<24} {:<9} {:<9} {:<26}",
             o.username,
             o.role,
             if o.disabled { "disabled" } else { "enabled" },
-            o.last_login_at.map_or_else(|| "never".to_owned(), |t| t.to_rfc3339())
+            o.last_login_at
+                .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339())
         );
     }
 }

@@ -20,7 +20,8 @@ pub struct RemoteArgs {
 impl RemoteArgs {
     /// A client for the server, sending the token when given.
     pub fn client(&self) -> anyhow::Result<cc_client::Client> {
-        let mut c = cc_client::Client::new(&self.url)?.with_timeout(Duration::from_secs(self.timeout));
+        let mut c =
+            cc_client::Client::new(&self.url)?.with_timeout(Duration::from_secs(self.timeout));
         if let Some(t) = self.token.as_deref().filter(|t| !t.is_empty()) {
             c = c.with_token(t);
         }
@@ -56,7 +57,8 @@ pub fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<String> 
     );
     let pw = rpassword::prompt_password("Password: ").context("reading the password")?;
     if confirm {
-        let again = rpassword::prompt_password("Password (again): ").context("reading the password")?;
+        let again =
+            rpassword::prompt_password("Password (again): ").context("reading the password")?;
         anyhow::ensure!(pw == again, "the passwords differ");
     }
     Ok(pw)

@@ -109,7 +109,9 @@ async fn bootstrap(state: &AppState, cfg: &Config) -> anyhow::Result<()> {
     match state.auth.bootstrap_admin(configured).await {
         Ok(cc_service::auth::Bootstrap::NotNeeded) => {}
         Ok(cc_service::auth::Bootstrap::Configured) => {
-            tracing::info!("created the first operator `admin` with the configured bootstrap password");
+            tracing::info!(
+                "created the first operator `admin` with the configured bootstrap password"
+            );
         }
         Ok(cc_service::auth::Bootstrap::Generated(password)) => {
             tracing::warn!("created the first operator `admin` with a generated password, shown once on standard output");

@@ -72,7 +72,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&tokens)?),
                 Output::Table => {
-                    println!("{:<36} {:<20} {:<9} {:<8} {:<26}", "ID", "NAME", "ROLE", "STATUS", "EXPIRES");
+                    println!(
+                        "{:<36} {:<20} {:<9} {:<8} {:<26}",
+                        "ID", "NAME", "ROLE", "STATUS", "EXPIRES"
+                    );
                     let now = chrono::Utc::now();
                     for t in tokens {
                         let status = if t.revoked_at.is_some() {
@@ -82,7 +85,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                         } else {
                             "active"
                         };
-                        println!("{:<36} {:<20} {:<9} {:<8} {:<26}", t.id, t.name, t.role, status, t.expires_at.to_rfc3339());
+                        println!(
+                            "{:<36} {:<20} {:<9} {:<8} {:<26}",
+                            t.id,
+                            t.name,
+                            t.role,
+                            status,
+                            t.expires_at.to_rfc3339()
+                        );
                     }
                 }
             }
@@ -110,7 +120,11 @@ pub struct LoginArgs {
 /// `export CC_TOKEN=$(command-center login --username admin)`.
 pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     let password = read_password(args.password_stdin, false)?;
-    let tokens = args.remote.client()?.login(&args.username, &password).await?;
+    let tokens = args
+        .remote
+        .client()?
+        .login(&args.username, &password)
+        .await?;
     println!("{}", tokens.access_token);
     eprintln!("access token valid for {} seconds", tokens.expires_in);
     Ok(ExitCode::SUCCESS)

@@ -41,9 +41,14 @@ async fn load_or_generate(store: &dyn Store) -> Result<Keyring, ServiceError> {
         let kid = format!("db-{}", &cc_auth::secret::random_b64(6));
         let secret = cc_auth::secret::random_b64(48);
         let mut tx = store.begin().await?;
-        tx.auth().insert_signing_key(&kid, &secret, cc_domain::now()).await?;
+        tx.auth()
+            .insert_signing_key(&kid, &secret, cc_domain::now())
+            .await?;
         tx.commit().await?;
-        tracing::info!(kid, "generated an access-token signing key and stored it in the database");
+        tracing::info!(
+            kid,
+            "generated an access-token signing key and stored it in the database"
+        );
         // Another replica may have raced us: everyone signs with the oldest stored key.
         stored = store.auth().signing_keys().await?;
     }

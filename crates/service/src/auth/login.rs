@@ -84,9 +84,21 @@ impl Auth {
                 self.record_failure(tx.as_mut(), &subjects, request_id.as_ref())
                     .await?;
                 let (actor, target, reason) = match &other {
-                    Some(op) if op.disabled => (format!("operator:{}", op.username), op.id.to_string(), "disabled"),
-                    Some(op) => (format!("operator:{}", op.username), op.id.to_string(), "wrong_password"),
-                    None => ("anonymous".to_owned(), format!("unknown:{}", digest(&username.to_lowercase())), "unknown_operator"),
+                    Some(op) if op.disabled => (
+                        format!("operator:{}", op.username),
+                        op.id.to_string(),
+                        "disabled",
+                    ),
+                    Some(op) => (
+                        format!("operator:{}", op.username),
+                        op.id.to_string(),
+                        "wrong_password",
+                    ),
+                    None => (
+                        "anonymous".to_owned(),
+                        format!("unknown:{}", digest(&username.to_lowercase())),
+                        "unknown_operator",
+                    ),
                 };
                 tx.append_audit(NewAuditEvent {
                     actor,
@@ -95,7 +107,9 @@ impl Auth {
                     target_id: Some(target),
                     request_id: request_id.clone(),
                     before: None,
-                    after: Some(json!({"reason": reason, "client_addr": addr.map(|a| a.to_string())})),
+                    after: Some(
+                        json!({"reason": reason, "client_addr": addr.map(|a| a.to_string())}),
+                    ),
                 })
                 .await?;
                 tx.commit().await?;
@@ -121,7 +135,9 @@ impl Auth {
             target_id: Some(operator.id.to_string()),
             request_id,
             before: None,
-            after: Some(json!({"session_id": session.id, "client_addr": addr.map(|a| a.to_string())})),
+            after: Some(
+                json!({"session_id": session.id, "client_addr": addr.map(|a| a.to_string())}),
+            ),
         })
         .await?;
         tx.commit().await?;
@@ -139,7 +155,11 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::InvalidToken`] for unknown, used, expired or revoked tokens.
-    pub async fn refresh(&self, refresh_token: &str, request_id: Option<String>) -> Result<TokenPair, AuthError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        request_id: Option<String>,
+    ) -> Result<TokenPair, AuthError> {
         let hash = hash_secret(refresh_token);
         let now = cc_domain::now();
         let mut tx = self.store.begin().await?;
@@ -158,7 +178,11 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         if stored.used_at.is_some() || !tx.auth().use_refresh_token(&hash, now).await? {
-            if tx.auth().revoke_session(session.id, "refresh_token_reuse", now).await? {
+            if tx
+                .auth()
+                .revoke_session(session.id, "refresh_token_reuse", now)
+                .await?
+            {
                 tx.append_audit(NewAuditEvent {
                     actor: format!("operator:{}", operator.username),
                     action: "auth.refresh_reuse".into(),
@@ -187,12 +211,20 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::InvalidToken`] for API tokens (revoke those at `/api/v1/tokens`).
-    pub async fn logout(&self, principal: &Principal, request_id: Option<String>) -> Result<(), AuthError> {
+    pub async fn logout(
+        &self,
+        principal: &Principal,
+        request_id: Option<String>,
+    ) -> Result<(), AuthError> {
         let PrincipalKind::Session { session_id } = principal.kind else {
             return Err(AuthError::InvalidToken);
         };
         let mut tx = self.store.begin().await?;
-        if tx.auth().revoke_session(session_id, "logout", cc_domain::now()).await? {
+        if tx
+            .auth()
+            .revoke_session(session_id, "logout", cc_domain::now())
+            .await?
+        {
             tx.append_audit(NewAuditEvent {
                 actor: principal.name.clone(),
                 action: "auth.logout".into(),
@@ -224,8 +256,18 @@ impl Auth {
             AuthError::InvalidToken
         })?;
         let now = cc_domain::now();
-        let op = self.store.auth().get_operator(claims.sub).await?.ok_or(AuthError::InvalidToken)?;
-        let session = self.store.auth().get_session(claims.sid).await?.ok_or(AuthError::InvalidToken)?;
+        let op = self
+            .store
+            .auth()
+            .get_operator(claims.sub)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let session = self
+            .store
+            .auth()
+            .get_session(claims.sid)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
         if op.disabled || session.operator_id != op.id || !session.is_active(now) {
             return Err(AuthError::InvalidToken);
         }
@@ -234,7 +276,9 @@ impl Auth {
             operator_id: op.id,
             username: op.username,
             role: op.role,
-            kind: PrincipalKind::Session { session_id: session.id },
+            kind: PrincipalKind::Session {
+                session_id: session.id,
+            },
         })
     }
 
@@ -249,7 +293,10 @@ impl Auth {
         if !token.is_active(now) || creator.disabled {
             return Err(AuthError::InvalidToken);
         }
-        if token.last_used_at.is_none_or(|t| now - t > Duration::seconds(TOUCH_INTERVAL_SECS)) {
+        if token
+            .last_used_at
+            .is_none_or(|t| now - t > Duration::seconds(TOUCH_INTERVAL_SECS))
+        {
             let store = self.store.clone();
             let id = token.id;
             tokio::spawn(async move {
@@ -274,7 +321,8 @@ impl Auth {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<String, ServiceError> {
         let secret = new_secret(SecretKind::RefreshToken);
-        let expires_at = (now + Duration::seconds(self.settings.refresh_token_ttl_secs)).min(session.expires_at);
+        let expires_at =
+            (now + Duration::seconds(self.settings.refresh_token_ttl_secs)).min(session.expires_at);
         tx.auth()
             .insert_refresh_token(
                 &hash_secret(&secret),

@@ -2,7 +2,9 @@
 
 use cc_auth::password::{check_policy, PasswordError};
 use cc_domain::operator::validate_operator_name;
-use cc_domain::{Actor, NewAuditEvent, NewOperator, Operator, OperatorPatch, OperatorRole, ValidationErrors};
+use cc_domain::{
+    Actor, NewAuditEvent, NewOperator, Operator, OperatorPatch, OperatorRole, ValidationErrors,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -64,21 +66,30 @@ impl Auth {
             password,
             role: OperatorRole::Admin,
         };
-        match self.create_operator(&Actor::system("bootstrap"), input).await {
+        match self
+            .create_operator(&Actor::system("bootstrap"), input)
+            .await
+        {
             Ok(_) => Ok(outcome),
             // Another replica bootstrapped at the same moment.
             Err(ServiceError::Conflict { .. }) => Ok(Bootstrap::NotNeeded),
-            Err(ServiceError::Validation(v)) => Err(ServiceError::Validation(ValidationErrors::single(
-                "bootstrap_admin_password",
-                v.0.first().map_or_else(String::new, |e| e.message.clone()),
-            ))),
+            Err(ServiceError::Validation(v)) => {
+                Err(ServiceError::Validation(ValidationErrors::single(
+                    "bootstrap_admin_password",
+                    v.0.first().map_or_else(String::new, |e| e.message.clone()),
+                )))
+            }
             Err(e) => Err(e),
         }
     }
 
     /// # Errors
     /// Invalid name or password, a taken name, or a store failure.
-    pub async fn create_operator(&self, actor: &Actor, input: NewOperator) -> Result<Operator, ServiceError> {
+    pub async fn create_operator(
+        &self,
+        actor: &Actor,
+        input: NewOperator,
+    ) -> Result<Operator, ServiceError> {
         let username = input.username.trim().to_owned();
         validate_operator_name(&username)?;
         check_policy(&input.password, &username).map_err(|e| password_error(&e))?;
@@ -97,8 +108,14 @@ impl Auth {
         };
         let mut tx = self.store.begin().await?;
         tx.auth().insert_operator(&op, &hash).await?;
-        tx.append_audit(event(actor, "operator.create", &op, None, Some(audit_view(&op))))
-            .await?;
+        tx.append_audit(event(
+            actor,
+            "operator.create",
+            &op,
+            None,
+            Some(audit_view(&op)),
+        ))
+        .await?;
         tx.commit().await?;
         Ok(op)
     }
@@ -131,7 +148,11 @@ impl Auth {
     ) -> Result<Operator, ServiceError> {
         let now = cc_domain::now();
         let mut tx = self.store.begin().await?;
-        let current = tx.auth().get_operator(id).await?.ok_or(ServiceError::NotFound("operator"))?;
+        let current = tx
+            .auth()
+            .get_operator(id)
+            .await?
+            .ok_or(ServiceError::NotFound("operator"))?;
         check_version(if_match, current.version)?;
         let mut next = current.clone();
         if let Some(role) = patch.role {
@@ -165,7 +186,11 @@ impl Auth {
             .await?;
         }
         if next.disabled != current.disabled {
-            let action = if next.disabled { "operator.disable" } else { "operator.enable" };
+            let action = if next.disabled {
+                "operator.disable"
+            } else {
+                "operator.enable"
+            };
             tx.append_audit(event(
                 actor,
                 action,
@@ -175,7 +200,9 @@ impl Auth {
             ))
             .await?;
             if next.disabled {
-                tx.auth().revoke_operator_sessions(id, "operator_disabled", now).await?;
+                tx.auth()
+                    .revoke_operator_sessions(id, "operator_disabled", now)
+                    .await?;
             }
         }
         tx.commit().await?;
@@ -186,15 +213,32 @@ impl Auth {
     ///
     /// # Errors
     /// Not found, a password that breaks the policy, a store failure.
-    pub async fn reset_password(&self, actor: &Actor, id: Uuid, password: &str) -> Result<Operator, ServiceError> {
-        let op = self.store.auth().get_operator(id).await?.ok_or(ServiceError::NotFound("operator"))?;
+    pub async fn reset_password(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        password: &str,
+    ) -> Result<Operator, ServiceError> {
+        let op = self
+            .store
+            .auth()
+            .get_operator(id)
+            .await?
+            .ok_or(ServiceError::NotFound("operator"))?;
         check_policy(password, &op.username).map_err(|e| password_error(&e))?;
         let hash = self.hash_password(password).await?;
         let now = cc_domain::now();
         let mut tx = self.store.begin().await?;
         tx.auth().set_password(id, &hash, now).await?;
-        let ended = tx.auth().revoke_operator_sessions(id, "password_reset", now).await?;
-        let op = tx.auth().get_operator(id).await?.ok_or(ServiceError::NotFound("operator"))?;
+        let ended = tx
+            .auth()
+            .revoke_operator_sessions(id, "password_reset", now)
+            .await?;
+        let op = tx
+            .auth()
+            .get_operator(id)
+            .await?
+            .ok_or(ServiceError::NotFound("operator"))?;
         tx.append_audit(event(
             actor,
             "operator.password_reset",

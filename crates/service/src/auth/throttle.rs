@@ -57,7 +57,12 @@ pub(super) struct Subject {
 
 impl Auth {
     /// The name and address subjects of a login attempt. The name is kept only as a digest.
-    pub(super) fn subjects(&self, username: &str, known: bool, addr: Option<IpAddr>) -> Vec<Subject> {
+    pub(super) fn subjects(
+        &self,
+        username: &str,
+        known: bool,
+        addr: Option<IpAddr>,
+    ) -> Vec<Subject> {
         let p = &self.settings.throttle;
         let lower = username.to_lowercase();
         let mut out = vec![Subject {
@@ -107,7 +112,10 @@ impl Auth {
             if t.failures >= s.throttle_after {
                 let wait = backoff(t.failures - s.throttle_after);
                 let next = t.last_failure_at + wait;
-                if next > now && t.last_failure_at > now - Duration::seconds(self.settings.throttle.window_secs) {
+                if next > now
+                    && t.last_failure_at
+                        > now - Duration::seconds(self.settings.throttle.window_secs)
+                {
                     refusal = refusal.or(Some(AuthError::Throttled {
                         retry_after_secs: secs_until(now, next),
                     }));
@@ -163,7 +171,10 @@ impl Auth {
     }
 
     /// Forgets the name subject's failures after a successful login.
-    pub(super) async fn clear_name_throttle(tx: &mut dyn Tx, subjects: &[Subject]) -> Result<(), ServiceError> {
+    pub(super) async fn clear_name_throttle(
+        tx: &mut dyn Tx,
+        subjects: &[Subject],
+    ) -> Result<(), ServiceError> {
         if let Some(s) = subjects.first() {
             tx.auth().delete_throttle(&s.key).await?;
         }
@@ -202,7 +213,11 @@ impl Auth {
     }
 }
 
-async fn end_lock(tx: &mut dyn Tx, t: &Throttle, request_id: Option<&String>) -> Result<(), ServiceError> {
+async fn end_lock(
+    tx: &mut dyn Tx,
+    t: &Throttle,
+    request_id: Option<&String>,
+) -> Result<(), ServiceError> {
     if tx.auth().delete_throttle(&t.key).await? {
         tx.append_audit(NewAuditEvent {
             actor: "system:auth".into(),

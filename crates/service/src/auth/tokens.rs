@@ -45,14 +45,23 @@ impl Auth {
         let mut errors = ValidationErrors::default();
         let name = input.name.trim().to_owned();
         if !cc_domain::validation::is_valid_username(&name) {
-            errors.add("name", "must be 1-64 lowercase letters, digits, '.', '_' or '-'");
+            errors.add(
+                "name",
+                "must be 1-64 lowercase letters, digits, '.', '_' or '-'",
+            );
         }
         if !creator.role.allows(input.role) {
-            errors.add("role", format!("cannot be above your own role ({})", creator.role));
+            errors.add(
+                "role",
+                format!("cannot be above your own role ({})", creator.role),
+            );
         }
         let days = input.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
         if !(1..=MAX_TOKEN_DAYS).contains(&days) {
-            errors.add("expires_in_days", format!("must be between 1 and {MAX_TOKEN_DAYS}"));
+            errors.add(
+                "expires_in_days",
+                format!("must be between 1 and {MAX_TOKEN_DAYS}"),
+            );
         }
         if !errors.is_empty() {
             return Err(errors.into());
@@ -70,10 +79,15 @@ impl Auth {
         };
         let secret = new_secret(SecretKind::ApiToken);
         let mut tx = self.store.begin().await?;
-        tx.auth().insert_api_token(&token, &hash_secret(&secret)).await.map_err(|e| match e {
-            cc_store::StoreError::Conflict { .. } => ServiceError::Conflict { field: "name".into() },
-            other => other.into(),
-        })?;
+        tx.auth()
+            .insert_api_token(&token, &hash_secret(&secret))
+            .await
+            .map_err(|e| match e {
+                cc_store::StoreError::Conflict { .. } => ServiceError::Conflict {
+                    field: "name".into(),
+                },
+                other => other.into(),
+            })?;
         tx.append_audit(NewAuditEvent {
             actor: creator.name.clone(),
             action: "token.create".into(),
@@ -81,7 +95,9 @@ impl Auth {
             target_id: Some(token.id.to_string()),
             request_id,
             before: None,
-            after: Some(json!({"name": token.name, "role": token.role, "expires_at": token.expires_at})),
+            after: Some(
+                json!({"name": token.name, "role": token.role, "expires_at": token.expires_at}),
+            ),
         })
         .await?;
         tx.commit().await?;
@@ -126,6 +142,10 @@ impl Auth {
             .await?;
             tx.commit().await?;
         }
-        self.store.auth().get_api_token(id).await?.ok_or(ServiceError::NotFound("API token"))
+        self.store
+            .auth()
+            .get_api_token(id)
+            .await?
+            .ok_or(ServiceError::NotFound("API token"))
     }
 }
