@@ -40,6 +40,8 @@ enum Command {
     Health(commands::health::Args),
     /// Print the effective configuration with secrets redacted.
     Config(commands::OutputArgs),
+    /// Measure performance (see docs/performance.md).
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
             Command::Audit(args) => commands::audit::run(&cfg, args).await,
             Command::Health(args) => commands::health::run(args).await,
             Command::Config(args) => commands::print_config(&cfg, &args),
+            Command::Bench(args) => commands::bench::run(&cfg, args).await,
         }
     });
     match result {

@@ -97,11 +97,11 @@ fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
         s.text_search(&["u.username", "u.given_name", "u.family_name", "u.email", "u.external_id"], text);
     }
     let column = match q.sort {
-        UserSort::Username => Some("u.username"),
-        UserSort::FamilyName => Some("u.family_name"),
+        UserSort::Username => Some(("u.username", true)),
+        UserSort::FamilyName => Some(("u.family_name", false)),
         UserSort::CreatedAt => None,
     };
-    s.keyset("u.id", column, q.dir, q.cursor.as_ref(), q.limit);
+    s.keyset_on("u.id", column, q.dir, q.cursor.as_ref(), q.limit);
     s
 }
 
