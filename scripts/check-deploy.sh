@@ -511,7 +511,7 @@ rm -f "$tmp/ctx/deploy/.env"
 placeholder_secrets "$tmp/ctx/deploy/secrets"
 compose_config() {
   env -u COMPOSE_FILE -u COMPOSE_PROFILES -u COMPOSE_PROJECT_NAME \
-    "${COMPOSE[@]}" --project-directory "$tmp/ctx/deploy" --env-file "$tmp/ctx/deploy/.env.example" \
+    "${COMPOSE[@]}" --project-directory "$tmp/ctx/deploy" --env-file "$root/$DEPLOY/.env.example" \
     "$@" --profile monitoring --profile backup config -q
 }
 run compose_config -f "$tmp/ctx/deploy/docker-compose.yml"
