@@ -39,7 +39,7 @@ run *args:
 test *args:
     #!/usr/bin/env bash
     set -euo pipefail
-    if [ -x scripts/test.sh ] || [ -f scripts/test.sh ]; then
+    if [ -f scripts/test.sh ]; then
         exec bash scripts/test.sh {{args}}
     fi
     echo "scripts/test.sh not found; running cargo test --workspace" >&2
