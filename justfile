@@ -108,7 +108,9 @@ status:
     {{compose}} --profile monitoring --profile backup ps
     echo
     if [ -n "$({{compose}} ps -q api 2>/dev/null)" ]; then
-        {{compose}} exec -T api command-center check
+        # `check` reports configuration and every dependency; `health` (the
+        # readiness report) is shown as well when `check` fails.
+        {{compose}} exec -T api command-center check || {{compose}} exec -T api command-center health
     else
         echo "api is not running (just up)"
     fi
