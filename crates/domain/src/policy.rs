@@ -487,6 +487,21 @@ pub struct PolicyQuery {
     pub cursor: Option<Cursor>,
 }
 
+/// A device's compliance against the enabled policies that apply to its platform: compliant
+/// when it passes all of them (or none apply), noncompliant when it fails any.
+#[must_use]
+pub fn evaluate_compliance(device: &crate::Device, policies: &[Policy]) -> crate::Compliance {
+    let failing = policies
+        .iter()
+        .filter(|p| p.applies_to(device.platform))
+        .any(|p| !p.rule.evaluate(&device.facts));
+    if failing {
+        crate::Compliance::Noncompliant
+    } else {
+        crate::Compliance::Compliant
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,20 +557,5 @@ mod tests {
         assert!(t(
             json!({"any": [{"fact": "x", "op": "exists"}, {"not": {"fact": "x", "op": "exists"}}]})
         ));
-    }
-}
-
-/// A device's compliance against the enabled policies that apply to its platform: compliant
-/// when it passes all of them (or none apply), noncompliant when it fails any.
-#[must_use]
-pub fn evaluate_compliance(device: &crate::Device, policies: &[Policy]) -> crate::Compliance {
-    let failing = policies
-        .iter()
-        .filter(|p| p.applies_to(device.platform))
-        .any(|p| !p.rule.evaluate(&device.facts));
-    if failing {
-        crate::Compliance::Noncompliant
-    } else {
-        crate::Compliance::Compliant
     }
 }
