@@ -472,6 +472,8 @@ fn normalize(p: &mut Policy) -> Result<(), ValidationErrors> {
     p.platforms.dedup();
     if let Err(msg) = p.rule.validate() {
         e.add("rule", msg);
+    } else if crate::validation::contains_nul(&p.rule.0) {
+        e.add("rule", "must not contain NUL characters");
     }
     e.into_result(())
 }
