@@ -201,11 +201,8 @@ async fn a_sane_request_id_is_echoed_and_an_insane_one_replaced(backend: Backend
         "ünï",
         &"x".repeat(129) as &str,
     ] {
-        let rb = api(&app, Method::GET, "/users/bad");
-        let rb = match reqwest::header::HeaderValue::from_bytes(insane.as_bytes()) {
-            Ok(v) => rb.header("x-request-id", v),
-            Err(_) => continue,
-        };
+        let value = reqwest::header::HeaderValue::from_bytes(insane.as_bytes()).expect("sendable");
+        let rb = api(&app, Method::GET, "/users/bad").header("x-request-id", value);
         let r = call(rb).await;
         assert_ne!(r.request_id(), insane);
         assert!(
