@@ -514,6 +514,16 @@ async fn config_prints_toml_with_the_database_password_redacted() {
     assert_eq!(printed["listen"].as_str(), Some("0.0.0.0:9000"));
     assert!(printed["database"]["max_connections"].is_integer());
 
+    // A password may itself contain `@` (and other URL delimiters); none of it is printed.
+    let env = [("CC_DATABASE_URL", "postgres://u:hunter2@home/x@h/db")];
+    let r = run(dir.path(), &env, &["config"]).await;
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        !r.stdout.contains("hunter2") && !r.stdout.contains("home/x"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("postgres://u:***@h/db"), "{r:?}");
+
     let secret = dir.path().join("db-url");
     std::fs::write(&secret, "postgres://u:hunter2@h/db\n").expect("write secret");
     let file_env = [("CC_DATABASE_URL_FILE", secret.to_str().expect("utf-8 path"))];
