@@ -347,6 +347,51 @@ async fn json_log_format_writes_one_json_object_per_line_on_stderr() {
     assert!(lines.iter().any(|l| l.contains("shutting down")), "{logs}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_errors_are_logged_with_the_request_id_and_not_sent() {
+    let dir = temp_dir();
+    let serve = Serve::start(dir.path(), &[("CC_LOG_FORMAT", "json")], &[]).await;
+    // Take the schema away underneath the running server.
+    ok(dir.path(), &[], &["migrate", "down"]).await;
+    let r = serve
+        .client()
+        .request(reqwest::Method::GET, "/api/v1/users")
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(r.status().as_u16(), 500);
+    let body = r.text().await.expect("body");
+    assert!(!body.contains("no such table"), "{body}");
+    let (_, logs) = serve.stop().await;
+    let line = logs
+        .lines()
+        .find(|l| l.contains("\"ERROR\"") && l.contains("internal error"))
+        .unwrap_or_else(|| panic!("no error logged: {logs}"));
+    assert!(
+        line.contains("trace-me-42"),
+        "the log line carries the request id: {line}"
+    );
+    assert!(
+        line.contains("no such table"),
+        "the log line carries the detail: {line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_exits_non_zero_when_the_address_is_taken() {
+    let dir = temp_dir();
+    let first = Serve::start(dir.path(), &[], &[]).await;
+    let r = run(dir.path(), &[], &["serve", "--listen", &first.addr]).await;
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("cannot listen on {}", first.addr)),
+        "{r:?}"
+    );
+    first.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // health
 // ---------------------------------------------------------------------------------------------

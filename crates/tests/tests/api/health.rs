@@ -127,6 +127,13 @@ async fn openapi_documents_every_route_with_resolvable_schemas(backend: Backend)
         doc["openapi"]
     );
     assert_eq!(doc["servers"][0]["url"], "/api/v1");
+    for probe in ["/health/live", "/health/ready"] {
+        let servers = &doc["paths"][probe]["get"]["servers"];
+        assert_eq!(
+            servers[0]["url"], "/",
+            "{probe} is documented at the root, not under /api/v1"
+        );
+    }
     let schemas = doc["components"]["schemas"]
         .as_object()
         .expect("component schemas");
