@@ -60,6 +60,19 @@ async fn unique_violations_name_the_field(backend: Backend) {
     drop(tx);
 
     let mut tx = store.begin().await.expect("begin");
+    let mut tagged = group("tagged");
+    tagged.external_id = Some("CLS-1".into());
+    tx.insert_group(&tagged).await.expect("insert tagged group");
+    let mut same_tag = group("also-tagged");
+    same_tag.external_id = Some("CLS-1".into());
+    let err = tx
+        .insert_group(&same_tag)
+        .await
+        .expect_err("group external id");
+    assert_conflict_on(&err, "external_id");
+    drop(tx);
+
+    let mut tx = store.begin().await.expect("begin");
     let err = tx
         .insert_device(&Device {
             id: new_id(),
