@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+mod metrics;
 mod middleware;
 mod openapi;
 pub mod request_id;
@@ -19,10 +20,11 @@ use std::time::Duration;
 use cc_service::Directory;
 use cc_store::Store;
 
-pub use auth::metrics::{metrics_guard, MetricsAccess};
+pub use auth::metrics::{metrics_guard, metrics_router, MetricsAccess};
 pub use auth::permissions::{Access, RoutePermission, PERMISSIONS};
 pub use auth::rate_limit::RateLimitConfig;
 pub use error::{ApiError, Problem};
+pub use metrics::handle as metrics_handle;
 pub use openapi::openapi;
 pub use server::{router, router_with, Server};
 

@@ -46,6 +46,8 @@ enum Command {
     Token(commands::token::Args),
     /// Log in to a running server and print an access token.
     Login(commands::token::LoginArgs),
+    /// Measure performance (see docs/performance.md).
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
             Command::Operator(args) => commands::operator::run(&cfg, args).await,
             Command::Token(args) => commands::token::run(args).await,
             Command::Login(args) => commands::token::login(args).await,
+            Command::Bench(args) => commands::bench::run(&cfg, args).await,
         }
     });
     match result {

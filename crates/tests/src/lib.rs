@@ -166,8 +166,9 @@ impl Drop for TestDb {
 
 /// The application running in-process on an ephemeral port.
 ///
-/// The first operator, `admin`, is created at start with [`TestApp::admin_password`], and
-/// [`TestApp::client`] is logged in as it. [`TestApp::client_as`] gives clients for other roles
+/// The first operator, `admin`, exists from the start with [`TestApp::admin_password`], and
+/// [`TestApp::client`] holds an access token for it. Both are written as fixtures, so the audit
+/// log starts empty. [`TestApp::client_as`] gives clients for other roles
 /// and [`TestApp::anonymous`] one without credentials.
 pub struct TestApp {
     pub base_url: String,
@@ -199,15 +200,16 @@ impl TestApp {
         config: cc_api::ApiConfig,
         extra: Option<axum::Router<cc_api::AppState>>,
     ) -> Self {
+        let mut config = config;
+        if config.auth.signing_keys.is_empty() {
+            config.auth.signing_keys = format!("harness:{}", uuid::Uuid::new_v4().simple());
+        }
+        let keys = cc_auth::Keyring::parse(&config.auth.signing_keys).expect("signing keys");
         let db = TestDb::new(backend).await;
         let store = db.store().await;
-        let state = cc_api::AppState::new(store.clone(), config);
         let admin_password = format!("pw-{}", uuid::Uuid::new_v4().simple());
-        state
-            .auth
-            .bootstrap_admin(Some(&admin_password))
-            .await
-            .expect("bootstrap admin");
+        let admin_token = seed_admin(store.as_ref(), &admin_password, &keys).await;
+        let state = cc_api::AppState::new(store.clone(), config);
         let auth = state.auth.clone();
         let server = cc_api::Server::bind_with("127.0.0.1:0", state, extra.unwrap_or_default())
             .await
@@ -222,11 +224,9 @@ impl TestApp {
                 .expect("server");
         });
         let base_url = format!("http://{addr}");
-        let anonymous = cc_client::Client::new(&base_url).expect("client");
-        let (client, _) = anonymous
-            .logged_in("admin", &admin_password)
-            .await
-            .expect("log in as admin");
+        let client = cc_client::Client::new(&base_url)
+            .expect("client")
+            .with_token(admin_token);
         Self {
             base_url,
             client,
@@ -313,6 +313,47 @@ impl Drop for TestApp {
 }
 
 pub use cc_api::axum_reexport as axum;
+
+/// Writes the operator `admin` and a login session for it straight into the database, as a
+/// fixture (so a test starts with an empty audit log and no request spent), and returns an
+/// access token for that session signed with the app's key.
+async fn seed_admin(store: &dyn Store, password: &str, keys: &cc_auth::Keyring) -> String {
+    let now = cc_domain::now();
+    let admin = cc_domain::Operator {
+        id: cc_domain::new_id(),
+        username: "admin".into(),
+        role: cc_domain::OperatorRole::Admin,
+        disabled: false,
+        last_login_at: None,
+        password_changed_at: now,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let hash = cc_auth::PasswordHasher::new()
+        .hash(password)
+        .expect("hash the admin password");
+    let session = cc_store::auth::Session {
+        id: cc_domain::new_id(),
+        operator_id: admin.id,
+        created_at: now,
+        expires_at: now + chrono::Duration::days(1),
+        revoked_at: None,
+    };
+    let mut tx = store.begin().await.expect("begin");
+    tx.auth()
+        .insert_operator(&admin, &hash)
+        .await
+        .expect("insert admin");
+    tx.auth()
+        .insert_session(&session)
+        .await
+        .expect("insert session");
+    tx.commit().await.expect("commit");
+    let claims =
+        cc_auth::AccessClaims::new(admin.id, session.id, "admin", chrono::Utc::now(), 86_400);
+    keys.sign(&claims)
+}
 
 /// The settings [`TestApp::spawn`] uses: the defaults with rate limits off.
 #[must_use]

@@ -1,24 +1,15 @@
 //! The `/metrics` guard: operator credentials by default, a scrape token when configured,
-//! nothing when public; the same rules for a metrics router served on its own address.
+//! nothing when public; the same rules on the separate metrics address.
 
 // A failed unwrap is a test failure with its location; that is the report we want.
 #![allow(clippy::unwrap_used)]
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::routing::get;
 use cc_domain::OperatorRole;
 use cc_tests::{backend_tests, test_config, Backend, TestApp};
 use reqwest::Method;
 use tower::ServiceExt;
-
-async fn metrics() -> &'static str {
-    "# HELP up 1\n"
-}
-
-fn extra() -> cc_tests::axum::Router<cc_api::AppState> {
-    cc_tests::axum::Router::new().route("/metrics", get(metrics))
-}
 
 async fn status(client: &cc_client::Client) -> u16 {
     client
@@ -31,7 +22,7 @@ async fn status(client: &cc_client::Client) -> u16 {
 }
 
 async fn metrics_need_credentials_unless_configured_otherwise(backend: Backend) {
-    let app = TestApp::spawn_with(backend, test_config(), Some(extra())).await;
+    let app = TestApp::spawn_with(backend, test_config(), None).await;
     assert_eq!(status(&app.anonymous()).await, 401);
     assert_eq!(status(&app.anonymous().with_token("guess")).await, 401);
     assert_eq!(
@@ -44,7 +35,7 @@ async fn metrics_need_credentials_unless_configured_otherwise(backend: Backend) 
 
     let mut config = test_config();
     config.metrics.token = "scrape-0123456789abcdef".into();
-    let app = TestApp::spawn_with(backend, config, Some(extra())).await;
+    let app = TestApp::spawn_with(backend, config, None).await;
     assert_eq!(
         status(&app.anonymous().with_token("scrape-0123456789abcdef")).await,
         200
@@ -59,23 +50,26 @@ async fn metrics_need_credentials_unless_configured_otherwise(backend: Backend) 
 
     let mut config = test_config();
     config.metrics.public = true;
-    let app = TestApp::spawn_with(backend, config, Some(extra())).await;
+    let app = TestApp::spawn_with(backend, config, None).await;
     assert_eq!(status(&app.anonymous()).await, 200);
     app.stop().await;
 }
 
-async fn the_guard_protects_a_separate_metrics_router(backend: Backend) {
-    let db = cc_tests::TestDb::new(backend).await;
+async fn the_separate_metrics_address_has_the_same_guard(backend: Backend) {
     let mut config = test_config();
     config.metrics.token = "scrape-0123456789abcdef".into();
-    let state = cc_api::AppState::new(db.store().await, config);
-    let router = cc_tests::axum::Router::new()
-        .route("/metrics", get(metrics))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            cc_api::metrics_guard,
-        ))
-        .with_state(state);
+    config.metrics.listen = "127.0.0.1:0".into();
+    let app = TestApp::spawn_with(backend, config.clone(), None).await;
+    // The API listener no longer serves metrics.
+    let res = app
+        .client
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let state = cc_api::AppState::new(app.store.clone(), config);
+    let router = cc_api::metrics_router(state);
     let call = |auth: Option<&'static str>| {
         let mut req = Request::get("/metrics");
         if let Some(a) = auth {
@@ -88,16 +82,13 @@ async fn the_guard_protects_a_separate_metrics_router(backend: Backend) {
         call(Some("Bearer nope")).await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(
-        call(Some("Bearer scrape-0123456789abcdef"))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    let ok = call(Some("Bearer scrape-0123456789abcdef")).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.headers()["x-content-type-options"], "nosniff");
+    app.stop().await;
 }
 
 backend_tests!(
     metrics_need_credentials_unless_configured_otherwise,
-    the_guard_protects_a_separate_metrics_router,
+    the_separate_metrics_address_has_the_same_guard,
 );

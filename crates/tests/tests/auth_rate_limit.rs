@@ -50,9 +50,8 @@ fn limited(per_address: u32, per_principal: u32, login: u32) -> cc_api::ApiConfi
 }
 
 async fn per_address_limit_answers_429_with_retry_after(backend: Backend) {
-    // Starting the app logs in once: one request from this address.
     let app = TestApp::spawn_with(backend, limited(5, 0, 0), None).await;
-    for _ in 0..4 {
+    for _ in 0..5 {
         assert_eq!(get(&app.client, "/api/v1/users").await.0, 200);
     }
     let (status, retry, body) = get(&app.client, "/api/v1/users").await;
@@ -80,11 +79,12 @@ async fn per_principal_limit_is_separate_for_each_caller(backend: Backend) {
 
 async fn logins_have_a_stricter_limit(backend: Backend) {
     let app = TestApp::spawn_with(backend, limited(0, 0, 3), None).await;
-    // One login was spent starting the app.
-    app.anonymous()
-        .login("admin", &app.admin_password)
-        .await
-        .unwrap();
+    for _ in 0..2 {
+        app.anonymous()
+            .login("admin", &app.admin_password)
+            .await
+            .unwrap();
+    }
     let _ = app
         .anonymous()
         .login("admin", "wrong password 123")
@@ -107,7 +107,6 @@ async fn two_instances_share_the_limit_through_redis(backend: Backend) {
     let mut config = limited(10, 0, 0);
     config.rate_limit.redis_url = url;
     config.rate_limit.redis_key_prefix = format!("cc-test:{}:", uuid::Uuid::new_v4().simple());
-    // Each start logs in once: two requests counted.
     let a = TestApp::spawn_with(backend, config.clone(), None).await;
     let b = TestApp::spawn_with(backend, config, None).await;
     let mut seen = [0u32; 2];
@@ -123,10 +122,10 @@ async fn two_instances_share_the_limit_through_redis(backend: Backend) {
         assert_eq!(status, 200);
         seen[which] += 1;
     }
-    // 2 logins + 8 requests = 10 allowed in total, split across the two instances: neither
+    // 10 requests allowed in total, split across the two instances: neither
     // instance reached the limit alone.
     let (_, i) = refused_by.expect("the shared limit was reached");
-    assert_eq!(i, 8, "requests allowed before the limit: {seen:?}");
+    assert_eq!(i, 10, "requests allowed before the limit: {seen:?}");
     assert!(seen.iter().all(|n| *n < 10), "{seen:?}");
     a.stop().await;
     b.stop().await;
@@ -137,7 +136,7 @@ async fn unreachable_redis_falls_back_to_local_limits(backend: Backend) {
     // Nothing listens on port 1.
     config.rate_limit.redis_url = "redis://127.0.0.1:1".into();
     let app = TestApp::spawn_with(backend, config, None).await;
-    for _ in 0..3 {
+    for _ in 0..4 {
         assert_eq!(get(&app.client, "/api/v1/users").await.0, 200);
     }
     assert_eq!(get(&app.client, "/api/v1/users").await.0, 429);

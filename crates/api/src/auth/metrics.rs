@@ -56,6 +56,23 @@ pub(crate) async fn allowed(app: &AppState, headers: &HeaderMap) -> bool {
     app.auth.authenticate(presented).await.is_ok()
 }
 
+/// The router served on `metrics.listen`: `/metrics` behind [`metrics_guard`], with request ids
+/// and the security headers.
+pub fn metrics_router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(crate::metrics::scrape))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::headers::security_headers,
+        ))
+        .layer(axum::middleware::from_fn(crate::request_id::assign))
+        .with_state(state)
+}
+
 /// Middleware for a metrics route outside the main router (e.g. on `metrics.listen`).
 pub async fn metrics_guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
     if allowed(&app, req.headers()).await {

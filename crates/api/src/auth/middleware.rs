@@ -108,6 +108,13 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
     let required = match access {
         Access::Public => return next.run(req).await,
         Access::Metrics => {
+            // With a separate metrics address, the API listener does not serve metrics at all.
+            if !app.config.metrics.listen.is_empty() {
+                return ApiError::not_found(
+                    "Metrics are served on the separate metrics address (metrics.listen).",
+                )
+                .into_response();
+            }
             return if super::metrics::allowed(&app, req.headers()).await {
                 next.run(req).await
             } else {

@@ -1,6 +1,7 @@
 //! Subcommands.
 
 pub mod audit;
+pub mod bench;
 pub mod health;
 pub mod migrate;
 pub mod operator;

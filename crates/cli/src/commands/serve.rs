@@ -52,8 +52,13 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let state = AppState::try_new(store.clone(), cfg.api()).context("invalid security settings")?;
-    bootstrap(&state, &cfg).await?;
+    if store.migration_status().await?.is_current() {
+        bootstrap(&state, &cfg).await?;
+    } else {
+        tracing::warn!("not creating the first operator until the schema is current");
+    }
     let stop_sweeper = spawn_lockout_sweeper(state.auth.clone());
+    let stop_metrics = serve_metrics_separately(&cfg, &state).await?;
     let tls = cfg.tls_files();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut server = Server::bind(&cfg.listen, state)
@@ -74,6 +79,7 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     tracing::info!(%addr, backend = store.backend().as_str(), "serving");
     server.run(shutdown_signal()).await?;
     stop_sweeper.cancel();
+    stop_metrics.cancel();
     tracing::info!("shutting down: closing the database pool");
     store.close().await;
     Ok(ExitCode::SUCCESS)
@@ -150,4 +156,32 @@ fn spawn_lockout_sweeper(auth: cc_service::Auth) -> tokio_util::sync::Cancellati
         }
     });
     stop
+}
+
+/// Serves `/metrics` on `metrics.listen` when set (the API listener then does not serve it).
+async fn serve_metrics_separately(
+    cfg: &Config,
+    state: &AppState,
+) -> anyhow::Result<tokio_util::sync::CancellationToken> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    if cfg.metrics.listen.is_empty() {
+        return Ok(stop);
+    }
+    let listener = tokio::net::TcpListener::bind(&cfg.metrics.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (metrics.listen)", cfg.metrics.listen))?;
+    let addr = listener.local_addr()?;
+    let app = cc_api::metrics_router(state.clone());
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    });
+    println!("  Metrics:   http://{addr}/metrics");
+    tracing::info!(%addr, "serving metrics on a separate address");
+    Ok(stop)
 }

@@ -1,0 +1,27 @@
+//! `command-center bench …`: measurements for docs/performance.md. Benchmarks, not tests:
+//! they report figures and never fail on a threshold.
+
+mod api;
+mod load;
+
+use std::process::ExitCode;
+
+use crate::config::Config;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// HTTP throughput and latency: list and create users, against a minimal endpoint as the ceiling.
+    Api(api::Args),
+}
+
+pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
+    match args.what {
+        What::Api(a) => api::run(cfg, a).await,
+    }
+}
