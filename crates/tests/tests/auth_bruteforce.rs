@@ -243,6 +243,49 @@ async fn expired_locks_end_without_another_attempt(backend: Backend) {
     app.stop().await;
 }
 
+async fn an_admin_password_reset_lifts_the_lock(backend: Backend) {
+    let app = app_with_lockout(backend, 600).await;
+    create(&app, "locked-out", "violet kettle ocean 42").await;
+    for _ in 0..3 {
+        attempt(&app, "locked-out", "wrong password 123").await;
+    }
+    failed_attempt_after_waiting(&app, "locked-out").await;
+    failed_attempt_after_waiting(&app, "locked-out").await;
+    let a = wait_for("the lock", Duration::from_secs(20), || async {
+        let a = attempt(&app, "locked-out", "violet kettle ocean 42").await;
+        (a.code != "login_throttled").then_some(a)
+    })
+    .await;
+    assert_eq!(a.code, "login_locked");
+    let id = app
+        .client
+        .list_operators()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.username == "locked-out")
+        .unwrap()
+        .id;
+    app.client
+        .reset_operator_password(id, "a fresh start passphrase")
+        .await
+        .unwrap();
+    assert_eq!(
+        attempt(&app, "locked-out", "a fresh start passphrase")
+            .await
+            .status,
+        200
+    );
+    let ended = app
+        .client
+        .list_audit(&[("action", "auth.lockout_ended")])
+        .await
+        .unwrap();
+    assert_eq!(ended.items.len(), 1);
+    assert_eq!(ended.items[0].actor, "operator:admin");
+    app.stop().await;
+}
+
 /// Unknown names cost a password verification too (against a dummy hash), so they are not
 /// measurably faster to refuse. The bound is loose: it only catches a skipped verification,
 /// which is tens of times faster.
@@ -288,5 +331,6 @@ backend_tests!(
     failures_slow_down_then_lock_even_the_right_password,
     unknown_names_are_throttled_and_locked_alike,
     expired_locks_end_without_another_attempt,
+    an_admin_password_reset_lifts_the_lock,
     unknown_names_take_as_long_as_wrong_passwords,
 );

@@ -82,8 +82,8 @@ pub fn auth_error(e: AuthError) -> Response {
                 StatusCode::TOO_MANY_REQUESTS,
                 "login_locked",
                 format!(
-                    "Logins are locked after repeated failures; try again in {retry_after_secs} seconds \
-                     or ask an admin."
+                    "Logins are locked after repeated failures; try again in {retry_after_secs} seconds, \
+                     or ask an admin to reset the password."
                 ),
             );
             e.retry_after = Some(retry_after_secs);

@@ -209,7 +209,7 @@ impl Auth {
         Ok(next)
     }
 
-    /// Sets a new password and ends the operator's sessions.
+    /// Sets a new password, ends the operator's sessions, and lifts a login lock on its name.
     ///
     /// # Errors
     /// Not found, a password that breaks the policy, a store failure.
@@ -234,6 +234,7 @@ impl Auth {
             .auth()
             .revoke_operator_sessions(id, "password_reset", now)
             .await?;
+        Self::lift_name_lock(tx.as_mut(), &op.username, actor).await?;
         let op = tx
             .auth()
             .get_operator(id)

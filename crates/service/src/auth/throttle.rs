@@ -181,6 +181,33 @@ impl Auth {
         Ok(())
     }
 
+    /// Forgets the failures and lock of an operator name (after an admin reset its password),
+    /// auditing the end of a lock.
+    pub(super) async fn lift_name_lock(
+        tx: &mut dyn Tx,
+        username: &str,
+        actor: &cc_domain::Actor,
+    ) -> Result<(), ServiceError> {
+        let key = format!("name:{}", digest(&username.to_lowercase()));
+        let Some(t) = tx.auth().get_throttle(&key).await? else {
+            return Ok(());
+        };
+        tx.auth().delete_throttle(&key).await?;
+        if t.locked_until.is_some() {
+            tx.append_audit(NewAuditEvent {
+                actor: actor.name.clone(),
+                action: "auth.lockout_ended".into(),
+                target_type: "login".into(),
+                target_id: Some(t.label.clone()),
+                request_id: actor.request_id.clone(),
+                before: Some(json!({"failures": t.failures, "locked_until": t.locked_until})),
+                after: Some(json!({"reason": "password_reset"})),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Ends every lock whose period is over, auditing each end. Runs periodically in `serve`
     /// (and for a subject whenever it tries to log in), so the end is recorded even when nobody
     /// tries again. Returns how many locks ended.
