@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod check;
 pub mod health;
 pub mod migrate;
 pub mod serve;
