@@ -54,7 +54,7 @@ pub async fn require_current_schema(store: &dyn Store) -> anyhow::Result<()> {
 }
 
 pub async fn seed(cfg: &Config, args: &OutputArgs) -> anyhow::Result<ExitCode> {
-    let _telemetry = crate::telemetry::init(&cfg);
+    let _telemetry = crate::telemetry::init(cfg);
     let store = open_store(cfg).await?;
     store.migrate_up().await.context("applying migrations")?;
     let report = cc_service::seed::demo(&cc_service::Directory::new(store.clone())).await?;
