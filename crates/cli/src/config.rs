@@ -47,6 +47,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub tls: TlsConfig,
     pub metrics: MetricsConfig,
+    pub telemetry: TelemetryConfig,
 }
 
 /// Token lifetimes, signing keys and login throttling.
@@ -123,6 +124,30 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<String>,
 }
 
+/// OpenTelemetry trace export (off unless an endpoint is set).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP collector base URL, e.g. `http://otel-collector:4318`; empty disables export.
+    pub otlp_endpoint: String,
+    pub otlp_timeout_ms: u64,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// Share of traces sampled, 0.0–1.0 (child spans follow their parent's decision).
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            otlp_timeout_ms: 10_000,
+            service_name: "command-center".into(),
+            sample_ratio: 1.0,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -139,6 +164,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             tls: TlsConfig::default(),
             metrics: MetricsConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -244,6 +270,9 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
+            bail!("telemetry.sample_ratio must be between 0.0 and 1.0");
         }
         if self.http.body_limit_bytes < 1024 {
             bail!("http.body_limit_bytes must be at least 1024");
@@ -425,6 +454,11 @@ fn apply_env(tree: &mut toml::Value, prefix: &str, env: Env<'_>) -> anyhow::Resu
                 raw.trim()
                     .parse()
                     .with_context(|| format!("{source} must be a whole number, got `{raw}`"))?,
+            ),
+            toml::Value::Float(_) => toml::Value::Float(
+                raw.trim()
+                    .parse()
+                    .with_context(|| format!("{source} must be a number, got `{raw}`"))?,
             ),
             toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
                 "1" | "true" | "yes" | "on" => true,

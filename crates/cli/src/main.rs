@@ -46,6 +46,8 @@ enum Command {
     Token(commands::token::Args),
     /// Log in to a running server and print an access token.
     Login(commands::token::LoginArgs),
+    /// Validate a running deployment: about fifteen checks, a pass/fail table, exit 1 on failure.
+    Check(commands::check::Args),
     /// Measure performance (see docs/performance.md).
     Bench(commands::bench::Args),
 }
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
             Command::Operator(args) => commands::operator::run(&cfg, args).await,
             Command::Token(args) => commands::token::run(args).await,
             Command::Login(args) => commands::token::login(args).await,
+            Command::Check(args) => commands::check::run(args).await,
             Command::Bench(args) => commands::bench::run(&cfg, args).await,
         }
     });
