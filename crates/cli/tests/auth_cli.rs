@@ -81,10 +81,10 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
     let stdout = served.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // Keep draining after the caller stops listening: a closed pipe would fail the
+        // server's next write to stdout.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     loop {
@@ -277,4 +277,83 @@ fn operator_commands_work_on_the_database() {
         !printed.contains("violet") && !printed.contains("m-secret-123"),
         "{printed}"
     );
+}
+
+#[tokio::test]
+async fn login_and_token_commands_talk_to_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(
+        dir.path(),
+        &[("CC_BOOTSTRAP_ADMIN_PASSWORD", "violet kettle ocean 42")],
+    );
+    let url = served.url.clone();
+    let run = |args: &[&str], env: &[(&str, &str)], stdin: &str| {
+        let mut child = command(dir.path(), env)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        &[
+            "login",
+            "--username",
+            "admin",
+            "--password-stdin",
+            "--url",
+            &url,
+        ],
+        &[],
+        "violet kettle ocean 42\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let access = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(access.split('.').count(), 3, "a JWT on stdout");
+
+    let env = [("CC_URL", url.as_str()), ("CC_TOKEN", access.as_str())];
+    let out = run(
+        &["token", "create", "--name", "ci", "--role", "operator"],
+        &env,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(secret.starts_with("cct_"), "{secret}");
+    let me = cc_client::Client::new(&url)
+        .unwrap()
+        .with_token(&secret)
+        .me()
+        .await
+        .unwrap();
+    assert_eq!(me.name, "token:ci");
+
+    let out = run(&["token", "list", "--output", "json"], &env, "");
+    assert!(out.status.success(), "{}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert!(!list.to_string().contains(&secret[4..]));
+    let out = run(&["token", "revoke", &id], &env, "");
+    assert!(out.status.success(), "{}", text(&out));
+    let err = cc_client::Client::new(&url)
+        .unwrap()
+        .with_token(&secret)
+        .me()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401));
+
+    // Without a token the commands say how to get one.
+    let out = run(&["token", "list", "--url", &url], &[], "");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("CC_TOKEN"), "{}", text(&out));
+    drop(served);
 }

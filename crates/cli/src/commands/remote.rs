@@ -7,13 +7,18 @@ use anyhow::Context;
 #[derive(clap::Args, Clone)]
 pub struct RemoteArgs {
     /// Base URL of the server.
-    #[arg(long, env = "CC_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "CC_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub url: String,
     /// An access token or API token (`command-center login` prints one).
-    #[arg(long, env = "CC_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "CC_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     /// Give up on a request after this many seconds.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, global = true)]
     pub timeout: u64,
 }
 
