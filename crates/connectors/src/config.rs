@@ -25,7 +25,7 @@ use crate::{ConfigError, Operation, Target};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TargetConfig {
-    Ldap(LdapConfig),
+    Ldap(Box<LdapConfig>),
     Script(ScriptConfig),
     Webhook(WebhookConfig),
 }
@@ -292,5 +292,40 @@ mod tests {
         assert!(!printed.contains("s3cret-value"), "{printed}");
         assert!(printed.contains("[REDACTED]"));
         assert!(!format!("{c:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn the_example_configurations_build() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/targets");
+        let secrets = tempfile::tempdir().unwrap();
+        let secret = secrets.path().join("secret");
+        std::fs::write(&secret, "example-secret\n").unwrap();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Point every secret file at one that exists.
+            let text = regex_free_replace(&text, "/run/secrets/", &secret.display().to_string());
+            let file: File =
+                toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            build_targets(&file.targets).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+        assert!(seen >= 5, "examples/targets has the five samples");
+    }
+
+    /// Replaces each `prefix<name>"` with `replacement"`.
+    fn regex_free_replace(text: &str, prefix: &str, replacement: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find(prefix) {
+            out.push_str(&rest[..i]);
+            out.push_str(replacement);
+            let after = &rest[i + prefix.len()..];
+            let end = after.find('"').unwrap_or(after.len());
+            rest = &after[end..];
+        }
+        out.push_str(rest);
+        out
     }
 }

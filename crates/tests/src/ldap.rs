@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use ldap3::{LdapConnAsync, Scope, SearchEntry};
 
+/// Attributes of an entry to add: (name, values).
+pub type Attrs<'a> = Vec<(&'a str, Vec<&'a str>)>;
+
 pub const BASE_DN: &str = "dc=example,dc=org";
 pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
 pub const ADMIN_PASSWORD: &str = "admin-secret-Zq7";
@@ -146,7 +149,7 @@ impl TestLdap {
     }
 
     async fn load_base(&self) {
-        let entries: [(&str, Vec<(&str, Vec<&str>)>); 5] = [
+        let entries: [(&str, Attrs<'_>); 5] = [
             (
                 BASE_DN,
                 vec![

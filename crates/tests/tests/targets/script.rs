@@ -24,7 +24,8 @@ fn target(extra: &str) -> ScriptTarget {
 /// A target running `body` as a bash script file in `dir` (`$DIR` in the script).
 fn inline(dir: &Path, body: &str, extra: &str) -> ScriptTarget {
     let path = dir.join("script.sh");
-    std::fs::write(&path, format!("set -u\nDIR={}\n{body}\n", dir.display())).unwrap();
+    std::fs::write(&path, format!("set -u\nDIR={}\n{body}\n", dir.display()))
+        .expect("write the script");
     target(&format!(
         "command = [\"bash\", \"{}\"]\n{extra}",
         path.display()

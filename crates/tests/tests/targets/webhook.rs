@@ -17,11 +17,16 @@ use super::user;
 
 const SECRET: &str = "whsec-test-0123456789";
 
+/// A request the receiver saw.
+type Seen = (HeaderMap, Vec<u8>);
+/// An answer to give: status, Retry-After, body, delay.
+type Answer = (u16, Option<&'static str>, &'static str, Duration);
+
 #[derive(Clone, Default)]
 struct Receiver {
-    seen: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
-    /// Answers to give, in order (status, Retry-After, body, delay); 200 when empty.
-    answers: Arc<Mutex<VecDeque<(u16, Option<&'static str>, &'static str, Duration)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// Answers to give, in order; 200 when empty.
+    answers: Arc<Mutex<VecDeque<Answer>>>,
 }
 
 async fn receive(
@@ -29,15 +34,20 @@ async fn receive(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    r.seen.lock().unwrap().push((headers, body.to_vec()));
-    let answer = r.answers.lock().unwrap().pop_front();
+    r.seen.lock().expect("lock").push((headers, body.to_vec()));
+    let answer = r.answers.lock().expect("lock").pop_front();
     let (status, retry_after, body, delay) = answer.unwrap_or((200, None, "", Duration::ZERO));
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let mut res = (StatusCode::from_u16(status).unwrap(), body.to_owned()).into_response();
+    let mut res = (
+        StatusCode::from_u16(status).expect("status"),
+        body.to_owned(),
+    )
+        .into_response();
     if let Some(v) = retry_after {
-        res.headers_mut().insert("retry-after", v.parse().unwrap());
+        res.headers_mut()
+            .insert("retry-after", v.parse().expect("header value"));
     }
     res
 }
@@ -47,9 +57,11 @@ async fn start() -> (String, Receiver) {
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
         .with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     (format!("http://{addr}/hook"), r)
 }
 
@@ -60,8 +72,8 @@ fn target(url: &str, extra: &str) -> WebhookTarget {
         "timeout_ms = 2000\n"
     };
     let text = format!("name = \"hook\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n{timeout}{extra}");
-    let c: WebhookConfig = toml::from_str(&text).unwrap();
-    WebhookTarget::new(&c).unwrap()
+    let c: WebhookConfig = toml::from_str(&text).expect("valid TOML");
+    WebhookTarget::new(&c).expect("valid config")
 }
 
 #[tokio::test]
