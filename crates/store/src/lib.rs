@@ -7,6 +7,8 @@
 //! is chosen by the database URL's scheme in [`connect`].
 
 mod error;
+mod job_rows;
+pub mod jobs;
 pub mod postgres;
 mod query;
 mod rows;
@@ -23,6 +25,7 @@ use cc_domain::{
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use jobs::{JobStore, JobTx};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -107,7 +110,7 @@ pub struct DirectoryCounts {
 
 /// The storage interface. Reads run on the pool; writes go through [`Store::begin`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: JobStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Starts a write transaction.
@@ -149,7 +152,7 @@ pub trait Store: Send + Sync + 'static {
 /// `get_*` methods lock the row they read (PostgreSQL `FOR UPDATE`; SQLite transactions
 /// already hold the write lock), so read-modify-write inside a transaction is safe.
 #[async_trait]
-pub trait Tx: Send {
+pub trait Tx: JobTx + Send {
     async fn get_user(&mut self, id: Uuid) -> Result<Option<User>>;
     async fn insert_user(&mut self, u: &User) -> Result<()>;
     /// Writes `u`, which must carry the next version; fails with `VersionConflict` otherwise.

@@ -11,6 +11,8 @@ use sqlx::SqlitePool;
 
 use crate::PoolConfig;
 
+mod jobs;
+
 type Db = sqlx::Sqlite;
 type Store = SqliteStore;
 type BackendTx = SqliteTx;
@@ -32,10 +34,12 @@ fn platform_match(p: &str) -> String {
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    /// Raised when a transaction enqueues a job, waking this process's workers.
+    wakeup: jobs::Wakeup,
 }
 
 /// A SQLite write transaction.
-pub struct SqliteTx(sqlx::Transaction<'static, Db>);
+pub struct SqliteTx(sqlx::Transaction<'static, Db>, jobs::Wakeup);
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file named by `url`.
@@ -52,6 +56,7 @@ impl SqliteStore {
             .busy_timeout(cfg.busy_timeout)
             .pragma("temp_store", "memory");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let wakeup = jobs::wakeup_for((!in_memory).then(|| opts.get_filename().to_path_buf()));
         if !in_memory {
             if let Some(dir) = opts
                 .get_filename()
@@ -79,7 +84,7 @@ impl SqliteStore {
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        Ok(Self { read, write })
+        Ok(Self { read, write, wakeup })
     }
 
     fn reader(&self) -> &SqlitePool {
@@ -119,8 +124,10 @@ impl SqliteStore {
     }
 }
 
-fn new_tx(tx: sqlx::Transaction<'static, Db>) -> BackendTx {
-    SqliteTx(tx)
+impl SqliteStore {
+    fn new_tx(&self, tx: sqlx::Transaction<'static, Db>) -> BackendTx {
+        SqliteTx(tx, self.wakeup.clone())
+    }
 }
 
 include!("sql/shared.rs");

@@ -121,7 +121,7 @@ impl crate::Store for Store {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(new_tx(self.begin_write().await?)))
+        Ok(Box::new(self.new_tx(self.begin_write().await?)))
     }
 
     async fn ping(&self) -> Result<()> {
