@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         (name = "devices", description = "Devices and their reported facts"),
         (name = "policies", description = "Device policies"),
         (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "jobs", description = "The job queue: jobs, batches and the live event stream"),
         (name = "health", description = "Liveness and readiness probes (served at the root, not under /api/v1)"),
     )
 )]

@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+mod queue;
+
+pub use queue::QueueSettings;
+
 /// Keys holding secrets: redacted when printed, and readable from `<VAR>_FILE`.
 pub const SECRET_KEYS: [&str; 2] = ["database_url", "redis_url"];
 
@@ -31,6 +35,7 @@ pub struct Config {
     pub migrate_on_start: bool,
     pub database: DatabaseConfig,
     pub http: HttpConfig,
+    pub queue: QueueSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +68,7 @@ impl Default for Config {
             migrate_on_start: true,
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
+            queue: QueueSettings::default(),
         }
     }
 }
@@ -129,6 +135,9 @@ impl Config {
         }
         if self.http.body_limit_bytes < 1024 {
             bail!("http.body_limit_bytes must be at least 1024");
+        }
+        if let Err(e) = self.queue.runtime().validate() {
+            bail!("{e}");
         }
         Ok(())
     }

@@ -1,5 +1,9 @@
 //! A typed client for the Command Center HTTP API, used by the CLI and the tests.
 
+mod jobs;
+
+pub use jobs::JobEventStream;
+
 use std::time::Duration;
 
 use cc_domain::{

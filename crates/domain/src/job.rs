@@ -15,7 +15,7 @@ use crate::validation::ValidationErrors;
 ///
 /// `scheduled`, `available` and `retryable` are waiting (claimable once `run_at` has passed);
 /// `running` is leased by a worker; `completed`, `cancelled` and `discarded` are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Scheduled,
@@ -284,4 +284,26 @@ pub struct WorkerInfo {
     pub queues: Vec<String>,
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
+}
+
+/// A job with its recorded history, as `GET /api/v1/jobs/{id}` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobDetail {
+    #[serde(flatten)]
+    pub job: Job,
+    /// Every state change, oldest first.
+    pub history: Vec<JobEvent>,
+}
+
+/// How far a batch has got: job counts by state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"batch_id": "01936b6e-8f2a-7c3e-9a51-3f1c2d4e5f60", "total": 3,
+    "counts": {"completed": 2, "running": 1}, "finished": false}))]
+pub struct BatchProgress {
+    pub batch_id: Uuid,
+    pub total: i64,
+    /// Jobs per state; states with no jobs are left out.
+    pub counts: std::collections::BTreeMap<JobState, i64>,
+    /// True when every job is completed, cancelled or discarded.
+    pub finished: bool,
 }

@@ -16,7 +16,9 @@ pub mod validation;
 pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use device::{Compliance, Device, DevicePatch, DeviceQuery, NewDevice, Platform};
 pub use group::{Group, GroupKind, GroupPatch, GroupQuery, NewGroup};
-pub use job::{Job, JobAttemptError, JobEvent, JobQuery, JobState, NewJob, WorkerInfo};
+pub use job::{
+    BatchProgress, Job, JobAttemptError, JobDetail, JobEvent, JobQuery, JobState, NewJob, WorkerInfo,
+};
 pub use page::{Cursor, Page, SortDir};
 pub use policy::{
     NewPolicy, Policy, PolicyCategory, PolicyPatch, PolicyQuery, PolicyRule, Severity,

@@ -107,6 +107,31 @@ pub enum CancelOutcome {
     AlreadyFinal(Job),
 }
 
+/// Aggregate figures for one queue (benchmarks, checks).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueStats {
+    pub counts: Vec<(JobState, i64)>,
+    /// The earliest first-attempt time and the latest finish time of the queue's jobs.
+    pub first_attempted_at: Option<DateTime<Utc>>,
+    pub last_finalized_at: Option<DateTime<Utc>>,
+    /// `completed` events recorded for the queue's jobs (equals the completed jobs unless a
+    /// job was recorded completed twice).
+    pub completed_events: i64,
+}
+
+impl QueueStats {
+    /// Jobs in `state`.
+    #[must_use]
+    pub fn count(&self, state: JobState) -> i64 {
+        self.counts.iter().filter(|(s, _)| *s == state).map(|(_, n)| n).sum()
+    }
+
+    #[must_use]
+    pub fn total(&self) -> i64 {
+        self.counts.iter().map(|(_, n)| n).sum()
+    }
+}
+
 /// A wake-up source: resolves when jobs may have become available.
 #[async_trait]
 pub trait JobSignals: Send {
@@ -158,6 +183,8 @@ pub trait JobStore: Send + Sync {
     async fn job_events_after(&self, after: i64, limit: u32) -> Result<Vec<JobEvent>>;
     /// The newest event's sequence number (0 when none).
     async fn last_job_event(&self) -> Result<i64>;
+    /// Counts and timings of one queue.
+    async fn queue_stats(&self, queue: &str) -> Result<QueueStats>;
 
     /// A wake-up source for workers: PostgreSQL `LISTEN`, or in-process signals on SQLite.
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>>;

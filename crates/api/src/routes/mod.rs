@@ -2,8 +2,10 @@
 
 pub mod audit;
 pub mod devices;
+pub mod events;
 pub mod groups;
 pub mod health;
+pub mod jobs;
 pub mod policies;
 pub mod users;
 

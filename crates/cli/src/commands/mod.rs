@@ -4,6 +4,8 @@ pub mod audit;
 pub mod health;
 pub mod migrate;
 pub mod serve;
+pub mod worker;
+pub mod bench;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -278,6 +278,10 @@ impl JobStore for PgStore {
         read_last_event(&self.pool).await
     }
 
+    async fn queue_stats(&self, queue: &str) -> Result<crate::jobs::QueueStats> {
+        read_queue_stats(&self.pool, queue).await
+    }
+
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(JOBS_CHANNEL).await?;

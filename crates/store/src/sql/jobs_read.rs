@@ -127,6 +127,36 @@ async fn read_workers(pool: &Pool, since: DateTime<Utc>) -> Result<Vec<WorkerInf
     Ok(rows.into_iter().map(WorkerInfo::from).collect())
 }
 
+async fn read_queue_stats(pool: &Pool, queue: &str) -> Result<crate::jobs::QueueStats> {
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state, count(*) FROM jobs WHERE queue = $1 GROUP BY state")
+        .bind(queue)
+        .fetch_all(pool)
+        .await?;
+    let counts = rows
+        .into_iter()
+        .map(|(s, n)| {
+            s.parse::<JobState>()
+                .map(|st| (st, n))
+                .map_err(|e| crate::StoreError::Internal(format!("unexpected value in database: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (first, last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT (SELECT e.at FROM job_events e JOIN jobs j ON j.id = e.job_id \
+           WHERE j.queue = $1 AND e.state = 'running' ORDER BY e.at LIMIT 1), \
+         (SELECT max(finalized_at) FROM jobs WHERE queue = $1)",
+    )
+    .bind(queue)
+    .fetch_one(pool)
+    .await?;
+    let completed_events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE j.queue = $1 AND e.state = 'completed'",
+    )
+    .bind(queue)
+    .fetch_one(pool)
+    .await?;
+    Ok(crate::jobs::QueueStats { counts, first_attempted_at: first, last_finalized_at: last, completed_events })
+}
+
 /// The text form of a timestamp stored inside JSON (error records).
 fn json_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

@@ -345,6 +345,10 @@ impl JobStore for SqliteStore {
         read_last_event(self.reader()).await
     }
 
+    async fn queue_stats(&self, queue: &str) -> Result<crate::jobs::QueueStats> {
+        read_queue_stats(self.reader(), queue).await
+    }
+
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
         Ok(Box::new(SqliteSignals(self.wakeup.subscribe())))
     }
