@@ -39,10 +39,17 @@ impl CronSchedule {
             .map_err(|e| format!("`{s}` is not a valid schedule: {e}"))
     }
 
-    /// The first tick strictly after `t`.
+    /// The first tick strictly after `t`, on a whole second (so every instance computes the
+    /// same tick whatever its clock's sub-second part).
     #[must_use]
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.0.find_next_occurrence(&t, false).ok()
+        use chrono::SubsecRound;
+        let tick = self.0.find_next_occurrence(&t.trunc_subsecs(0), false).ok()?.trunc_subsecs(0);
+        if tick > t {
+            Some(tick)
+        } else {
+            self.next_after(tick)
+        }
     }
 }
 
@@ -99,6 +106,9 @@ mod tests {
         let five = CronSchedule::parse("*/15 * * * *").unwrap();
         assert_eq!(five.next_after(t).unwrap().to_rfc3339(), "2026-01-01T10:15:00+00:00");
         let six = CronSchedule::parse("*/10 * * * * *").unwrap();
+        let every = CronSchedule::parse("* * * * * *").unwrap();
+        let odd: DateTime<Utc> = "2026-01-01T10:00:30.123456Z".parse().unwrap();
+        assert_eq!(every.next_after(odd).unwrap().to_rfc3339(), "2026-01-01T10:00:31+00:00");
         assert_eq!(six.next_after(t).unwrap().to_rfc3339(), "2026-01-01T10:00:40+00:00");
         assert!(CronSchedule::parse("* * *").is_err());
         assert!(CronSchedule::parse("61 * * * *").is_err());
