@@ -35,9 +35,12 @@ async fn beat(shared: &Shared) {
     };
     match shared.store.heartbeat(&hb).await {
         Ok(reply) => {
+            // A job that finished after the heartbeat read its lease shows as lost; only jobs
+            // still running here really lost theirs.
             for lease in reply.lost {
-                tracing::warn!(job_id = lease.job_id, "lease lost; stopping the job");
-                shared.stop(lease, StopReason::LeaseLost);
+                if shared.stop(lease, StopReason::LeaseLost) {
+                    tracing::warn!(job_id = lease.job_id, "lease lost; stopping the job");
+                }
             }
             for lease in reply.cancel_requested {
                 shared.stop(lease, StopReason::Cancelled);
@@ -55,8 +58,9 @@ async fn poll_cancels(shared: &Shared) {
     match shared.store.cancel_requests(&leases).await {
         Ok(cancel) => {
             for lease in cancel {
-                tracing::info!(job_id = lease.job_id, "cancel requested; stopping the job");
-                shared.stop(lease, StopReason::Cancelled);
+                if shared.stop(lease, StopReason::Cancelled) {
+                    tracing::info!(job_id = lease.job_id, "cancel requested; stopping the job");
+                }
             }
         }
         Err(e) => tracing::debug!(error = %e, "polling cancel requests failed"),

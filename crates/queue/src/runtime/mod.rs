@@ -71,12 +71,15 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Fires the cancellation of the running job holding `lease`, if any.
-    pub(crate) fn stop(&self, lease: Lease, reason: StopReason) {
-        if let Some(r) = self.lock_running().get(&lease.job_id) {
-            if r.lease == lease {
+    /// Fires the cancellation of the running job holding `lease`; false when the job is no
+    /// longer running here (it finished meanwhile).
+    pub(crate) fn stop(&self, lease: Lease, reason: StopReason) -> bool {
+        match self.lock_running().get(&lease.job_id) {
+            Some(r) if r.lease == lease => {
                 r.stop(reason);
+                true
             }
+            _ => false,
         }
     }
 
