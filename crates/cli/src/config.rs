@@ -339,6 +339,44 @@ mod tests {
     }
 
     #[test]
+    fn queue_section_with_cron_and_env_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cc.toml");
+        std::fs::write(
+            &file,
+            "[queue]\nlease_ttl_ms = 10000\n[[queue.cron]]\nname = \"sync\"\nschedule = \"0 2 * * *\"\n\
+             kind = \"system.noop\"\nargs = { full = true }\n[queue.queues.lifecycle]\nconcurrency = 4\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            &env(&[
+                ("CC_QUEUE_QUEUES_DEFAULT_CONCURRENCY", "7"),
+                ("CC_QUEUE_POLL_ONLY", "true"),
+            ]),
+        )
+        .unwrap();
+        let rc = c.queue.runtime();
+        assert!(rc.poll_only);
+        assert_eq!(rc.lease_ttl, std::time::Duration::from_secs(10));
+        let queues: Vec<(String, u32)> = rc
+            .queues
+            .iter()
+            .map(|q| (q.name.clone(), q.concurrency))
+            .collect();
+        assert_eq!(queues, [("default".into(), 7), ("lifecycle".into(), 4)]);
+        assert_eq!(rc.cron[0].args, serde_json::json!({"full": true}));
+        assert_eq!(rc.cron[0].queue, "default");
+        std::fs::write(
+            &file,
+            "[[queue.cron]]\nname = \"x\"\nschedule = \"every day\"\nkind = \"k\"\n",
+        )
+        .unwrap();
+        let e = format!("{:#}", Config::load(Some(&file), &env(&[])).unwrap_err());
+        assert!(e.contains("queue.cron `x`"), "{e}");
+    }
+
+    #[test]
     fn example_config_is_current() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/command-center.toml");
         let text = std::fs::read_to_string(&path).unwrap();

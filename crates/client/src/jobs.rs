@@ -20,7 +20,8 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn get_job(&self, id: i64) -> Result<JobDetail> {
-        self.send(self.api(Method::GET, &format!("/jobs/{id}"))).await
+        self.send(self.api(Method::GET, &format!("/jobs/{id}")))
+            .await
     }
 
     /// `POST /api/v1/jobs/{id}/cancel`.

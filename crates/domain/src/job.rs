@@ -15,7 +15,9 @@ use crate::validation::ValidationErrors;
 ///
 /// `scheduled`, `available` and `retryable` are waiting (claimable once `run_at` has passed);
 /// `running` is leased by a worker; `completed`, `cancelled` and `discarded` are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Scheduled,
@@ -238,7 +240,11 @@ impl NewJob {
         if !(1..=1000).contains(&self.max_attempts) {
             errors.add("max_attempts", "must be between 1 and 1000");
         }
-        if self.unique_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 500) {
+        if self
+            .unique_key
+            .as_ref()
+            .is_some_and(|k| k.is_empty() || k.len() > 500)
+        {
             errors.add("unique_key", "must be 1 to 500 characters");
         }
         errors.into_result(())

@@ -17,7 +17,8 @@ pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use device::{Compliance, Device, DevicePatch, DeviceQuery, NewDevice, Platform};
 pub use group::{Group, GroupKind, GroupPatch, GroupQuery, NewGroup};
 pub use job::{
-    BatchProgress, Job, JobAttemptError, JobDetail, JobEvent, JobQuery, JobState, NewJob, WorkerInfo,
+    BatchProgress, Job, JobAttemptError, JobDetail, JobEvent, JobQuery, JobState, NewJob,
+    WorkerInfo,
 };
 pub use page::{Cursor, Page, SortDir};
 pub use policy::{

@@ -83,14 +83,19 @@ impl QueueConfig {
         }
         for q in &self.queues {
             if q.name.is_empty() || q.concurrency == 0 {
-                return Err(format!("queue `{}`: concurrency must be at least 1", q.name));
+                return Err(format!(
+                    "queue `{}`: concurrency must be at least 1",
+                    q.name
+                ));
             }
         }
         if self.claim_batch == 0 {
             return Err("queue.claim_batch must be at least 1".into());
         }
         if self.heartbeat_interval >= self.lease_ttl {
-            return Err("queue.heartbeat_interval_ms must be shorter than queue.lease_ttl_ms".into());
+            return Err(
+                "queue.heartbeat_interval_ms must be shorter than queue.lease_ttl_ms".into(),
+            );
         }
         let mut names = std::collections::HashSet::new();
         for c in &self.cron {

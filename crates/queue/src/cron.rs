@@ -44,7 +44,11 @@ impl CronSchedule {
     #[must_use]
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         use chrono::SubsecRound;
-        let tick = self.0.find_next_occurrence(&t.trunc_subsecs(0), false).ok()?.trunc_subsecs(0);
+        let tick = self
+            .0
+            .find_next_occurrence(&t.trunc_subsecs(0), false)
+            .ok()?
+            .trunc_subsecs(0);
         if tick > t {
             Some(tick)
         } else {
@@ -70,9 +74,15 @@ pub(crate) async fn run_entry(store: Arc<dyn Store>, entry: CronEntry, stop: Can
             () = tokio::time::sleep(wait) => {}
         }
         match fire(store.as_ref(), &entry, tick).await {
-            Ok(Some(id)) => tracing::info!(name = %entry.name, %tick, job_id = id, "cron tick fired"),
-            Ok(None) => tracing::debug!(name = %entry.name, %tick, "cron tick fired by another instance"),
-            Err(e) => tracing::warn!(name = %entry.name, %tick, error = %e, "cron tick failed; not retried"),
+            Ok(Some(id)) => {
+                tracing::info!(name = %entry.name, %tick, job_id = id, "cron tick fired")
+            }
+            Ok(None) => {
+                tracing::debug!(name = %entry.name, %tick, "cron tick fired by another instance")
+            }
+            Err(e) => {
+                tracing::warn!(name = %entry.name, %tick, error = %e, "cron tick failed; not retried")
+            }
         }
         after = tick;
     }
@@ -82,9 +92,16 @@ pub(crate) async fn run_entry(store: Arc<dyn Store>, entry: CronEntry, stop: Can
 ///
 /// # Errors
 /// The store failed.
-pub async fn fire(store: &dyn Store, entry: &CronEntry, tick: DateTime<Utc>) -> cc_store::Result<Option<i64>> {
+pub async fn fire(
+    store: &dyn Store,
+    entry: &CronEntry,
+    tick: DateTime<Utc>,
+) -> cc_store::Result<Option<i64>> {
     let mut tx = store.begin().await?;
-    if !tx.claim_cron_tick(&entry.name, tick, cc_domain::now()).await? {
+    if !tx
+        .claim_cron_tick(&entry.name, tick, cc_domain::now())
+        .await?
+    {
         return Ok(None);
     }
     let job = NewJob::new(entry.kind.clone(), entry.args.clone())
@@ -104,12 +121,21 @@ mod tests {
     fn parses_five_and_six_fields() {
         let t: DateTime<Utc> = "2026-01-01T10:00:30Z".parse().unwrap();
         let five = CronSchedule::parse("*/15 * * * *").unwrap();
-        assert_eq!(five.next_after(t).unwrap().to_rfc3339(), "2026-01-01T10:15:00+00:00");
+        assert_eq!(
+            five.next_after(t).unwrap().to_rfc3339(),
+            "2026-01-01T10:15:00+00:00"
+        );
         let six = CronSchedule::parse("*/10 * * * * *").unwrap();
         let every = CronSchedule::parse("* * * * * *").unwrap();
         let odd: DateTime<Utc> = "2026-01-01T10:00:30.123456Z".parse().unwrap();
-        assert_eq!(every.next_after(odd).unwrap().to_rfc3339(), "2026-01-01T10:00:31+00:00");
-        assert_eq!(six.next_after(t).unwrap().to_rfc3339(), "2026-01-01T10:00:40+00:00");
+        assert_eq!(
+            every.next_after(odd).unwrap().to_rfc3339(),
+            "2026-01-01T10:00:31+00:00"
+        );
+        assert_eq!(
+            six.next_after(t).unwrap().to_rfc3339(),
+            "2026-01-01T10:00:40+00:00"
+        );
         assert!(CronSchedule::parse("* * *").is_err());
         assert!(CronSchedule::parse("61 * * * *").is_err());
     }

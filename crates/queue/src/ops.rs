@@ -38,7 +38,9 @@ fn audit(actor: &Actor, action: &str, before: &Job, after: &Job) -> NewAuditEven
         target_type: "job".into(),
         target_id: Some(before.id.to_string()),
         request_id: actor.request_id.clone(),
-        before: Some(json!({"state": before.state, "attempt": before.attempt, "kind": before.kind})),
+        before: Some(
+            json!({"state": before.state, "attempt": before.attempt, "kind": before.kind}),
+        ),
         after: Some(json!({"state": after.state, "cancel_requested": after.cancel_requested})),
     }
 }
@@ -60,7 +62,8 @@ pub async fn cancel(store: &dyn Store, actor: &Actor, id: i64) -> Result<Job, Op
         CancelOutcome::AlreadyFinal(job) => return Ok(job),
         CancelOutcome::Cancelled(job) | CancelOutcome::Requested(job) => job,
     };
-    tx.append_audit(audit(actor, "job.cancel", &before, &job)).await?;
+    tx.append_audit(audit(actor, "job.cancel", &before, &job))
+        .await?;
     tx.commit().await?;
     Ok(job)
 }
@@ -84,7 +87,8 @@ pub async fn retry(store: &dyn Store, actor: &Actor, id: i64) -> Result<Job, OpE
         .redrive_job(id, cc_domain::now())
         .await?
         .ok_or(OpError::NotFound)?;
-    tx.append_audit(audit(actor, "job.retry", &before, &job)).await?;
+    tx.append_audit(audit(actor, "job.retry", &before, &job))
+        .await?;
     tx.commit().await?;
     Ok(job)
 }

@@ -45,7 +45,9 @@ impl RetryPolicy {
     /// The wait before the attempt after `attempt` (1-based) failed.
     #[must_use]
     pub fn delay(&self, attempt: i32) -> Duration {
-        let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
+        let exp = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(30);
         let raw = self.base.saturating_mul(1_u32 << exp).min(self.max);
         let jitter = self.jitter.clamp(0.0, 1.0);
         if jitter == 0.0 {
@@ -73,7 +75,10 @@ mod tests {
         let j = RetryPolicy { jitter: 0.5, ..p };
         for _ in 0..100 {
             let d = j.delay(2);
-            assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(3), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(1) && d <= Duration::from_secs(3),
+                "{d:?}"
+            );
         }
     }
 }

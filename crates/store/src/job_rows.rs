@@ -14,7 +14,8 @@ fn parse_state(s: &str) -> Result<cc_domain::JobState, StoreError> {
 }
 
 /// The columns every job read selects, in this order.
-pub(crate) const JOB_COLUMNS: &str = "id, queue, kind, args, priority, state, attempt, max_attempts, run_at, \
+pub(crate) const JOB_COLUMNS: &str =
+    "id, queue, kind, args, priority, state, attempt, max_attempts, run_at, \
      errors, result, progress, unique_key, batch_id, parent_id, created_by, request_id, worker_id, \
      cancel_requested, created_at, attempted_at, finalized_at";
 
@@ -75,7 +76,8 @@ impl TryFrom<JobRow> for Job {
 }
 
 /// Event columns joined with the job's kind and queue (`e` events, `j` jobs).
-pub(crate) const EVENT_SELECT: &str = "SELECT e.seq, e.job_id, e.at, e.state, e.attempt, e.worker_id, e.note, \
+pub(crate) const EVENT_SELECT: &str =
+    "SELECT e.seq, e.job_id, e.at, e.state, e.attempt, e.worker_id, e.note, \
      j.kind, j.queue FROM job_events e LEFT JOIN jobs j ON j.id = e.job_id";
 
 #[derive(sqlx::FromRow)]

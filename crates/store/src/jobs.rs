@@ -123,7 +123,11 @@ impl QueueStats {
     /// Jobs in `state`.
     #[must_use]
     pub fn count(&self, state: JobState) -> i64 {
-        self.counts.iter().filter(|(s, _)| *s == state).map(|(_, n)| n).sum()
+        self.counts
+            .iter()
+            .filter(|(s, _)| *s == state)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     #[must_use]
@@ -206,9 +210,19 @@ pub trait JobTx: Send {
     /// Returns `None` when there is no such job; the caller checks the state first.
     async fn redrive_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<Job>>;
     /// Records that cron entry `name` fired for `tick`; false when another instance already did.
-    async fn claim_cron_tick(&mut self, name: &str, tick: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool>;
+    async fn claim_cron_tick(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Links a fired tick to the job it enqueued.
-    async fn set_cron_tick_job(&mut self, name: &str, tick: DateTime<Utc>, job_id: i64) -> Result<()>;
+    async fn set_cron_tick_job(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        job_id: i64,
+    ) -> Result<()>;
 }
 
 /// The state a new job starts in.

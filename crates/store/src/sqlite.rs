@@ -84,7 +84,11 @@ impl SqliteStore {
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        Ok(Self { read, write, wakeup })
+        Ok(Self {
+            read,
+            write,
+            wakeup,
+        })
     }
 
     fn reader(&self) -> &SqlitePool {

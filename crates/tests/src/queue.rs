@@ -56,10 +56,7 @@ impl RunningWorker {
     /// When the worker failed.
     pub async fn stop(self) {
         self.token.cancel();
-        self.handle
-            .await
-            .expect("worker task")
-            .expect("worker ran");
+        self.handle.await.expect("worker task").expect("worker ran");
     }
 }
 
@@ -97,7 +94,13 @@ impl WorkerProcess {
     /// # Panics
     /// When the process cannot start.
     #[must_use]
-    pub fn spawn(url: &str, id: &str, queues: &str, concurrency: u32, env: &[(&str, &str)]) -> Self {
+    pub fn spawn(
+        url: &str,
+        id: &str,
+        queues: &str,
+        concurrency: u32,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut cmd = Command::new(command_center_bin());
         cmd.args(["worker", "--id", id, "--queues", queues, "--concurrency"])
             .arg(concurrency.to_string())

@@ -57,7 +57,12 @@ pub async fn stream(
             v.to_str()
                 .ok()
                 .and_then(|s| s.trim().parse::<i64>().ok())
-                .ok_or_else(|| ApiError::bad_request("invalid_last_event_id", "Last-Event-ID must be an event sequence number"))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_last_event_id",
+                        "Last-Event-ID must be an event sequence number",
+                    )
+                })
         })
         .transpose()?;
     let after = match from_header.or(p.after) {
@@ -121,5 +126,8 @@ impl Reader {
 
 fn render(e: &JobEvent) -> Result<Event, Infallible> {
     let data = serde_json::to_string(e).unwrap_or_default();
-    Ok(Event::default().event("job").id(e.seq.to_string()).data(data))
+    Ok(Event::default()
+        .event("job")
+        .id(e.seq.to_string())
+        .data(data))
 }

@@ -63,7 +63,10 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     store.purge_queue(QUEUE).await?;
 
     let started = Instant::now();
-    for chunk in (0..a.jobs).collect::<Vec<_>>().chunks(a.enqueue_batch.max(1)) {
+    for chunk in (0..a.jobs)
+        .collect::<Vec<_>>()
+        .chunks(a.enqueue_batch.max(1))
+    {
         let jobs: Vec<NewJob> = chunk
             .iter()
             .map(|i| NewJob::new("system.noop", serde_json::json!({"n": i})).with_queue(QUEUE))
@@ -160,18 +163,27 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
 /// The workers under test: child processes, or one in-process worker.
 enum Workers {
     Processes(Vec<Child>),
-    InProcess(CancellationToken, tokio::task::JoinHandle<Result<(), String>>),
+    InProcess(
+        CancellationToken,
+        tokio::task::JoinHandle<Result<(), String>>,
+    ),
 }
 
 impl Workers {
     async fn start(cfg: &Config, a: &QueueArgs, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         if a.worker_processes == 0 {
             let mut rc = cfg.queue.runtime();
-            rc.queues = vec![cc_queue::QueueSpec { name: QUEUE.into(), concurrency: a.concurrency }];
+            rc.queues = vec![cc_queue::QueueSpec {
+                name: QUEUE.into(),
+                concurrency: a.concurrency,
+            }];
             rc.claim_batch = a.claim_batch;
             let token = CancellationToken::new();
             let worker = cc_queue::Worker::new(store, super::worker::registry(), rc);
-            return Ok(Workers::InProcess(token.clone(), tokio::spawn(worker.run(token))));
+            return Ok(Workers::InProcess(
+                token.clone(),
+                tokio::spawn(worker.run(token)),
+            ));
         }
         let exe = std::env::current_exe()?;
         let mut children = Vec::new();
@@ -196,7 +208,11 @@ impl Workers {
             Workers::Processes(children) => {
                 for c in children.iter_mut() {
                     if let Some(pid) = c.id() {
-                        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+                        let _ = Command::new("kill")
+                            .arg("-TERM")
+                            .arg(pid.to_string())
+                            .status()
+                            .await;
                     }
                 }
                 for c in children.iter_mut() {

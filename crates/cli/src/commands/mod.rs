@@ -1,11 +1,11 @@
 //! Subcommands.
 
 pub mod audit;
+pub mod bench;
 pub mod health;
 pub mod migrate;
 pub mod serve;
 pub mod worker;
-pub mod bench;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -71,7 +71,10 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         let rc = super::worker::runtime_config(&cfg, &super::worker::Args::default());
         let worker = cc_queue::Worker::new(store.clone(), super::worker::registry(), rc);
-        tracing::info!(worker_id = worker.id(), "running job workers in this process");
+        tracing::info!(
+            worker_id = worker.id(),
+            "running job workers in this process"
+        );
         Some(tokio::spawn(worker.run(token.clone())))
     };
     let stop = token.clone();

@@ -50,7 +50,9 @@ pub(crate) async fn run(
         };
         let got = claimed.len();
         for job in claimed {
-            let Some(permit) = permits.split(1) else { break };
+            let Some(permit) = permits.split(1) else {
+                break;
+            };
             execute::start(&shared, job, permit);
         }
         drop(permits);

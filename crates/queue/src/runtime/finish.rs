@@ -62,7 +62,9 @@ async fn write(
             Err(e) => {
                 tracing::warn!(error = %e, pending = done.len() + failed.len() + cancelled.len(), "recording job outcomes failed; retrying");
                 if stopping && delay > Duration::from_secs(2) {
-                    tracing::warn!("giving up on recording outcomes at shutdown; the jobs will be rescued");
+                    tracing::warn!(
+                        "giving up on recording outcomes at shutdown; the jobs will be rescued"
+                    );
                     return;
                 }
                 tokio::time::sleep(delay).await;
@@ -83,7 +85,11 @@ async fn write_once(
     if !done.is_empty() {
         let ids = shared
             .store
-            .complete_jobs(Finish { worker_id, now, items: done })
+            .complete_jobs(Finish {
+                worker_id,
+                now,
+                items: done,
+            })
             .await?;
         report_rejected("completion", done.len(), ids.len());
         done.clear();
@@ -91,7 +97,11 @@ async fn write_once(
     if !failed.is_empty() {
         let ids = shared
             .store
-            .fail_jobs(Finish { worker_id, now, items: failed })
+            .fail_jobs(Finish {
+                worker_id,
+                now,
+                items: failed,
+            })
             .await?;
         report_rejected("failure", failed.len(), ids.len());
         failed.clear();
@@ -99,7 +109,11 @@ async fn write_once(
     if !cancelled.is_empty() {
         let ids = shared
             .store
-            .cancel_running(Finish { worker_id, now, items: cancelled })
+            .cancel_running(Finish {
+                worker_id,
+                now,
+                items: cancelled,
+            })
             .await?;
         report_rejected("cancellation", cancelled.len(), ids.len());
         cancelled.clear();

@@ -85,8 +85,11 @@ pub(crate) async fn prune(shared: Arc<Shared>, stop: CancellationToken) {
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let retention = chrono::Duration::from_std(shared.config.retention).unwrap_or(chrono::Duration::MAX);
-        let Some(before) = cc_domain::now().checked_sub_signed(retention) else { continue };
+        let retention =
+            chrono::Duration::from_std(shared.config.retention).unwrap_or(chrono::Duration::MAX);
+        let Some(before) = cc_domain::now().checked_sub_signed(retention) else {
+            continue;
+        };
         loop {
             match shared.store.prune_jobs(before, BATCH).await {
                 Ok(n) if n > 0 => {

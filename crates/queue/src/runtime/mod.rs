@@ -151,7 +151,12 @@ impl Worker {
             id: self.id.clone(),
             hostname: hostname(),
             pid: i64::from(std::process::id()),
-            queues: shared.config.queues.iter().map(|q| q.name.clone()).collect(),
+            queues: shared
+                .config
+                .queues
+                .iter()
+                .map(|q| q.name.clone())
+                .collect(),
             started_at: now,
             heartbeat_at: now,
         };
@@ -220,7 +225,10 @@ async fn drain(shared: &Arc<Shared>, semaphores: &[(Arc<Semaphore>, u32)]) {
             }
         }
     };
-    if tokio::time::timeout(shared.config.shutdown_timeout, all_idle).await.is_ok() {
+    if tokio::time::timeout(shared.config.shutdown_timeout, all_idle)
+        .await
+        .is_ok()
+    {
         return;
     }
     let leases: Vec<Lease> = {
@@ -240,7 +248,9 @@ async fn drain(shared: &Arc<Shared>, semaphores: &[(Arc<Semaphore>, u32)]) {
     };
     match shared.store.release_jobs(batch).await {
         Ok(ids) => tracing::info!(released = ids.len(), "released unfinished jobs"),
-        Err(e) => tracing::warn!(error = %e, "could not release jobs; their leases will expire and they will be rescued"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not release jobs; their leases will expire and they will be rescued")
+        }
     }
 }
 

@@ -10,8 +10,8 @@ use sqlx::postgres::PgListener;
 use super::{PgStore, PgTx};
 use crate::job_rows::ClaimRow;
 use crate::jobs::{
-    initial_state, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued, Failure, Finish, Heartbeat,
-    HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
+    initial_state, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued, Failure, Finish,
+    Heartbeat, HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
 };
 
 type Db = sqlx::Postgres;
@@ -21,7 +21,8 @@ include!("../sql/jobs_read.rs");
 /// The channel enqueueing transactions notify, with the queue name as payload.
 pub const JOBS_CHANNEL: &str = "cc_jobs";
 
-const UNFINISHED: &str = "unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable')";
+const UNFINISHED: &str =
+    "unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable')";
 
 fn split(leases: &[Lease]) -> (Vec<i64>, Vec<i64>) {
     leases.iter().map(|l| (l.job_id, l.token)).unzip()
@@ -62,7 +63,11 @@ impl JobStore for PgStore {
         }
         let ids: Vec<i64> = b.items.iter().map(|c| c.lease.job_id).collect();
         let tokens: Vec<i64> = b.items.iter().map(|c| c.lease.token).collect();
-        let results: Vec<Option<String>> = b.items.iter().map(|c| c.result.as_ref().map(Value::to_string)).collect();
+        let results: Vec<Option<String>> = b
+            .items
+            .iter()
+            .map(|c| c.result.as_ref().map(Value::to_string))
+            .collect();
         Ok(sqlx::query_scalar(
             "WITH done AS ( \
                UPDATE jobs j SET state = 'completed', result = u.result::jsonb, finalized_at = $4, lease_expires_at = NULL \
@@ -90,7 +95,8 @@ impl JobStore for PgStore {
         let ids: Vec<i64> = b.items.iter().map(|f| f.lease.job_id).collect();
         let tokens: Vec<i64> = b.items.iter().map(|f| f.lease.token).collect();
         let errors: Vec<String> = b.items.iter().map(|f| f.error.clone()).collect();
-        let retry: Vec<Option<chrono::DateTime<chrono::Utc>>> = b.items.iter().map(|f| f.retry_at).collect();
+        let retry: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+            b.items.iter().map(|f| f.retry_at).collect();
         Ok(sqlx::query_scalar(
             "WITH failed AS ( \
                UPDATE jobs j SET \
@@ -120,7 +126,12 @@ impl JobStore for PgStore {
     }
 
     async fn cancel_running(&self, b: Finish<'_, Lease>) -> Result<Vec<i64>> {
-        self.finish_leases(b, "state = 'cancelled', finalized_at = $3, lease_expires_at = NULL", "cancelled by request").await
+        self.finish_leases(
+            b,
+            "state = 'cancelled', finalized_at = $3, lease_expires_at = NULL",
+            "cancelled by request",
+        )
+        .await
     }
 
     async fn release_jobs(&self, b: Finish<'_, Lease>) -> Result<Vec<i64>> {
@@ -169,7 +180,10 @@ impl JobStore for PgStore {
         .bind(tokens)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(job_id, token)| Lease { job_id, token }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(job_id, token)| Lease { job_id, token })
+            .collect())
     }
 
     async fn report_progress(&self, lease: Lease, progress: &Value) -> Result<bool> {
@@ -226,18 +240,29 @@ impl JobStore for PgStore {
         .bind(i64::from(limit))
         .fetch_one(&self.pool)
         .await?;
-        sqlx::query("DELETE FROM cron_ticks WHERE fired_at < $1").bind(before).execute(&self.pool).await?;
-        sqlx::query("DELETE FROM job_workers WHERE heartbeat_at < $1").bind(before).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM cron_ticks WHERE fired_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM job_workers WHERE heartbeat_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn purge_queue(&self, queue: &str) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs WHERE queue = $1)")
+        sqlx::query(
+            "DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs WHERE queue = $1)",
+        )
+        .bind(queue)
+        .execute(&mut *tx)
+        .await?;
+        let r = sqlx::query("DELETE FROM jobs WHERE queue = $1")
             .bind(queue)
             .execute(&mut *tx)
             .await?;
-        let r = sqlx::query("DELETE FROM jobs WHERE queue = $1").bind(queue).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(r.rows_affected())
     }
@@ -319,20 +344,31 @@ impl PgStore {
     }
 
     async fn notify_any(&self) -> Result<()> {
-        sqlx::query("SELECT pg_notify($1, '')").bind(JOBS_CHANNEL).execute(&self.pool).await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(JOBS_CHANNEL)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
 
 /// Which of the worker's leases a heartbeat kept, and which carry a cancel request.
 fn reply(sent: &[Lease], held: &[(i64, i64, bool)]) -> HeartbeatReply {
-    let kept: std::collections::HashSet<(i64, i64)> = held.iter().map(|(id, t, _)| (*id, *t)).collect();
+    let kept: std::collections::HashSet<(i64, i64)> =
+        held.iter().map(|(id, t, _)| (*id, *t)).collect();
     HeartbeatReply {
-        lost: sent.iter().filter(|l| !kept.contains(&(l.job_id, l.token))).copied().collect(),
+        lost: sent
+            .iter()
+            .filter(|l| !kept.contains(&(l.job_id, l.token)))
+            .copied()
+            .collect(),
         cancel_requested: held
             .iter()
             .filter(|(_, _, c)| *c)
-            .map(|(job_id, token, _)| Lease { job_id: *job_id, token: *token })
+            .map(|(job_id, token, _)| Lease {
+                job_id: *job_id,
+                token: *token,
+            })
             .collect(),
     }
 }
@@ -356,7 +392,11 @@ const INSERT_COLUMNS: &str =
 
 impl PgTx {
     async fn notify(&mut self, queue: &str) -> Result<()> {
-        sqlx::query("SELECT pg_notify($1, $2)").bind(JOBS_CHANNEL).bind(queue).execute(&mut *self.0).await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(JOBS_CHANNEL)
+            .bind(queue)
+            .execute(&mut *self.0)
+            .await?;
         Ok(())
     }
 
@@ -400,18 +440,28 @@ impl JobTx for PgTx {
         let now = cc_domain::now();
         for _ in 0..3 {
             if let Some(id) = self.insert_one(job, now).await? {
-                return Ok(Enqueued { id, duplicate: false });
+                return Ok(Enqueued {
+                    id,
+                    duplicate: false,
+                });
             }
-            let existing: Option<i64> = sqlx::query_scalar(&format!("SELECT id FROM jobs WHERE unique_key = $1 AND {UNFINISHED}"))
-                .bind(&job.unique_key)
-                .fetch_optional(&mut *self.0)
-                .await?;
+            let existing: Option<i64> = sqlx::query_scalar(&format!(
+                "SELECT id FROM jobs WHERE unique_key = $1 AND {UNFINISHED}"
+            ))
+            .bind(&job.unique_key)
+            .fetch_optional(&mut *self.0)
+            .await?;
             if let Some(id) = existing {
-                return Ok(Enqueued { id, duplicate: true });
+                return Ok(Enqueued {
+                    id,
+                    duplicate: true,
+                });
             }
             // The holder of the key finished between the two statements: try again.
         }
-        Err(crate::StoreError::Unavailable("unique job key is contended; retry".into()))
+        Err(crate::StoreError::Unavailable(
+            "unique job key is contended; retry".into(),
+        ))
     }
 
     async fn enqueue_many(&mut self, jobs: &[NewJob]) -> Result<Vec<i64>> {
@@ -427,8 +477,13 @@ impl JobTx for PgTx {
             }
         }
         for chunk in bulk.chunks(10_000) {
-            let pick = |f: &dyn Fn(&NewJob) -> String| chunk.iter().map(|&i| f(&jobs[i])).collect::<Vec<String>>();
-            let states: Vec<&str> = chunk.iter().map(|&i| initial_state(&jobs[i], now).as_str()).collect();
+            let pick = |f: &dyn Fn(&NewJob) -> String| {
+                chunk.iter().map(|&i| f(&jobs[i])).collect::<Vec<String>>()
+            };
+            let states: Vec<&str> = chunk
+                .iter()
+                .map(|&i| initial_state(&jobs[i], now).as_str())
+                .collect();
             let new_ids: Vec<i64> = sqlx::query_scalar(&format!(
                 "WITH ins AS ( \
                    INSERT INTO jobs ({INSERT_COLUMNS}) \
@@ -474,32 +529,56 @@ impl JobTx for PgTx {
 
     async fn get_job_for_update(&mut self, id: i64) -> Result<Option<Job>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE");
-        let row: Option<JobRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
         row.map(Job::try_from).transpose()
     }
 
     async fn cancel_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<CancelOutcome>> {
-        let Some(job) = self.get_job_for_update(id).await? else { return Ok(None) };
+        let Some(job) = self.get_job_for_update(id).await? else {
+            return Ok(None);
+        };
         let (set, state, note, requested) = match job.state {
             s if s.is_final() => return Ok(Some(CancelOutcome::AlreadyFinal(job))),
-            JobState::Running => ("cancel_requested = true", "running", "cancel requested", true),
-            _ => ("state = 'cancelled', finalized_at = $2", "cancelled", "cancelled by operator", false),
+            JobState::Running => (
+                "cancel_requested = true",
+                "running",
+                "cancel requested",
+                true,
+            ),
+            _ => (
+                "state = 'cancelled', finalized_at = $2",
+                "cancelled",
+                "cancelled by operator",
+                false,
+            ),
         };
         sqlx::query(&format!("UPDATE jobs SET {set} WHERE id = $1"))
             .bind(id)
             .bind(now)
             .execute(&mut *self.0)
             .await?;
-        sqlx::query("INSERT INTO job_events (job_id, at, state, attempt, note) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(now)
-            .bind(state)
-            .bind(job.attempt)
-            .bind(note)
-            .execute(&mut *self.0)
-            .await?;
-        let job = self.get_job_for_update(id).await?.ok_or(crate::StoreError::VersionConflict)?;
-        Ok(Some(if requested { CancelOutcome::Requested(job) } else { CancelOutcome::Cancelled(job) }))
+        sqlx::query(
+            "INSERT INTO job_events (job_id, at, state, attempt, note) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(state)
+        .bind(job.attempt)
+        .bind(note)
+        .execute(&mut *self.0)
+        .await?;
+        let job = self
+            .get_job_for_update(id)
+            .await?
+            .ok_or(crate::StoreError::VersionConflict)?;
+        Ok(Some(if requested {
+            CancelOutcome::Requested(job)
+        } else {
+            CancelOutcome::Cancelled(job)
+        }))
     }
 
     async fn redrive_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<Job>> {
@@ -526,7 +605,12 @@ impl JobTx for PgTx {
         Ok(job)
     }
 
-    async fn claim_cron_tick(&mut self, name: &str, tick: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
+    async fn claim_cron_tick(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let r = sqlx::query("INSERT INTO cron_ticks (name, tick, fired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(name)
             .bind(tick)
@@ -536,7 +620,12 @@ impl JobTx for PgTx {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn set_cron_tick_job(&mut self, name: &str, tick: DateTime<Utc>, job_id: i64) -> Result<()> {
+    async fn set_cron_tick_job(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        job_id: i64,
+    ) -> Result<()> {
         sqlx::query("UPDATE cron_ticks SET job_id = $3 WHERE name = $1 AND tick = $2")
             .bind(name)
             .bind(tick)

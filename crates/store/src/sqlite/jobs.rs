@@ -15,27 +15,31 @@ use tokio::sync::watch;
 use super::{SqliteStore, SqliteTx};
 use crate::job_rows::ClaimRow;
 use crate::jobs::{
-    initial_state, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued, Failure, Finish, Heartbeat,
-    HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
+    initial_state, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued, Failure, Finish,
+    Heartbeat, HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
 };
 
 type Db = sqlx::Sqlite;
 
 include!("../sql/jobs_read.rs");
 
-const UNFINISHED: &str = "unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable')";
+const UNFINISHED: &str =
+    "unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable')";
 
 /// The wake-up signal shared by every store on one database file in this process.
 pub(crate) type Wakeup = Arc<watch::Sender<u64>>;
 
-static WAKEUPS: LazyLock<Mutex<HashMap<PathBuf, Wakeup>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static WAKEUPS: LazyLock<Mutex<HashMap<PathBuf, Wakeup>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// The signal for a database file (a private one for in-memory databases).
 pub(crate) fn wakeup_for(path: Option<PathBuf>) -> Wakeup {
     let fresh = || Arc::new(watch::channel(0_u64).0);
     let Some(path) = path else { return fresh() };
     let key = std::fs::canonicalize(&path).unwrap_or(path);
-    let mut map = WAKEUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut map = WAKEUPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     map.entry(key).or_insert_with(fresh).clone()
 }
 
@@ -44,7 +48,13 @@ fn raise(w: &Wakeup) {
 }
 
 fn lease_json(leases: &[Lease]) -> String {
-    Value::Array(leases.iter().map(|l| json!({"id": l.job_id, "token": l.token})).collect()).to_string()
+    Value::Array(
+        leases
+            .iter()
+            .map(|l| json!({"id": l.job_id, "token": l.token}))
+            .collect(),
+    )
+    .to_string()
 }
 
 fn ids_json(ids: &[i64]) -> String {
@@ -54,7 +64,13 @@ fn ids_json(ids: &[i64]) -> String {
 type WriteTx = sqlx::Transaction<'static, Db>;
 
 /// Appends one event per job in `ids_json`, reading each job's new state and attempt.
-async fn record_events(tx: &mut WriteTx, ids: &[i64], at: DateTime<Utc>, worker: Option<&str>, note: Option<&str>) -> Result<()> {
+async fn record_events(
+    tx: &mut WriteTx,
+    ids: &[i64],
+    at: DateTime<Utc>,
+    worker: Option<&str>,
+    note: Option<&str>,
+) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -155,13 +171,25 @@ impl JobStore for SqliteStore {
         .bind(Value::Array(items).to_string())
         .fetch_all(&mut *tx)
         .await?;
-        record_events(&mut tx, &ids, b.now, Some(b.worker_id), Some("attempt failed")).await?;
+        record_events(
+            &mut tx,
+            &ids,
+            b.now,
+            Some(b.worker_id),
+            Some("attempt failed"),
+        )
+        .await?;
         tx.commit().await?;
         Ok(ids)
     }
 
     async fn cancel_running(&self, b: Finish<'_, Lease>) -> Result<Vec<i64>> {
-        self.finish_leases(b, "state = 'cancelled', finalized_at = $1, lease_expires_at = NULL", "cancelled by request").await
+        self.finish_leases(
+            b,
+            "state = 'cancelled', finalized_at = $1, lease_expires_at = NULL",
+            "cancelled by request",
+        )
+        .await
     }
 
     async fn release_jobs(&self, b: Finish<'_, Lease>) -> Result<Vec<i64>> {
@@ -200,13 +228,22 @@ impl JobStore for SqliteStore {
             .await?
         };
         tx.commit().await?;
-        let kept: std::collections::HashSet<(i64, i64)> = held.iter().map(|(id, t, _)| (*id, *t)).collect();
+        let kept: std::collections::HashSet<(i64, i64)> =
+            held.iter().map(|(id, t, _)| (*id, *t)).collect();
         Ok(HeartbeatReply {
-            lost: hb.leases.iter().filter(|l| !kept.contains(&(l.job_id, l.token))).copied().collect(),
+            lost: hb
+                .leases
+                .iter()
+                .filter(|l| !kept.contains(&(l.job_id, l.token)))
+                .copied()
+                .collect(),
             cancel_requested: held
                 .iter()
                 .filter(|(_, _, c)| *c)
-                .map(|(job_id, token, _)| Lease { job_id: *job_id, token: *token })
+                .map(|(job_id, token, _)| Lease {
+                    job_id: *job_id,
+                    token: *token,
+                })
                 .collect(),
         })
     }
@@ -224,7 +261,10 @@ impl JobStore for SqliteStore {
         .bind(lease_json(leases))
         .fetch_all(self.reader())
         .await?;
-        Ok(rows.into_iter().map(|(job_id, token)| Lease { job_id, token }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(job_id, token)| Lease { job_id, token })
+            .collect())
     }
 
     async fn report_progress(&self, lease: Lease, progress: &Value) -> Result<bool> {
@@ -292,19 +332,30 @@ impl JobStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM cron_ticks WHERE fired_at < $1").bind(before).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM job_workers WHERE heartbeat_at < $1").bind(before).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM cron_ticks WHERE fired_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM job_workers WHERE heartbeat_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(ids.len() as u64)
     }
 
     async fn purge_queue(&self, queue: &str) -> Result<u64> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs WHERE queue = $1)")
+        sqlx::query(
+            "DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs WHERE queue = $1)",
+        )
+        .bind(queue)
+        .execute(&mut *tx)
+        .await?;
+        let r = sqlx::query("DELETE FROM jobs WHERE queue = $1")
             .bind(queue)
             .execute(&mut *tx)
             .await?;
-        let r = sqlx::query("DELETE FROM jobs WHERE queue = $1").bind(queue).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(r.rows_affected())
     }
@@ -430,14 +481,22 @@ impl JobTx for SqliteTx {
         job.validate().map_err(crate::StoreError::Invalid)?;
         let now = cc_domain::now();
         if let Some(id) = self.insert_one(job, now).await? {
-            return Ok(Enqueued { id, duplicate: false });
+            return Ok(Enqueued {
+                id,
+                duplicate: false,
+            });
         }
         // SQLite transactions hold the write lock: the holder of the key cannot finish meanwhile.
-        let id: i64 = sqlx::query_scalar(&format!("SELECT id FROM jobs WHERE unique_key = $1 AND {UNFINISHED}"))
-            .bind(&job.unique_key)
-            .fetch_one(&mut *self.0)
-            .await?;
-        Ok(Enqueued { id, duplicate: true })
+        let id: i64 = sqlx::query_scalar(&format!(
+            "SELECT id FROM jobs WHERE unique_key = $1 AND {UNFINISHED}"
+        ))
+        .bind(&job.unique_key)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(Enqueued {
+            id,
+            duplicate: true,
+        })
     }
 
     async fn enqueue_many(&mut self, jobs: &[NewJob]) -> Result<Vec<i64>> {
@@ -460,9 +519,24 @@ impl JobTx for SqliteTx {
                     let j = &jobs[i];
                     let state = initial_state(j, now);
                     any_available |= state == JobState::Available;
-                    let run_at = j.run_at.unwrap_or(now).max(now).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
-                    json!([j.queue, j.kind, j.args.to_string(), j.priority, state.as_str(), j.max_attempts, run_at,
-                        j.batch_id.map(|b| b.simple().to_string()), j.parent_id, j.created_by, j.request_id])
+                    let run_at = j
+                        .run_at
+                        .unwrap_or(now)
+                        .max(now)
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+                    json!([
+                        j.queue,
+                        j.kind,
+                        j.args.to_string(),
+                        j.priority,
+                        state.as_str(),
+                        j.max_attempts,
+                        run_at,
+                        j.batch_id.map(|b| b.simple().to_string()),
+                        j.parent_id,
+                        j.created_by,
+                        j.request_id
+                    ])
                 })
                 .collect();
             let mut new_ids: Vec<i64> = sqlx::query_scalar(&format!(
@@ -497,16 +571,25 @@ impl JobTx for SqliteTx {
 
     async fn get_job_for_update(&mut self, id: i64) -> Result<Option<Job>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let row: Option<JobRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
         row.map(Job::try_from).transpose()
     }
 
     async fn cancel_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<CancelOutcome>> {
-        let Some(job) = self.get_job_for_update(id).await? else { return Ok(None) };
+        let Some(job) = self.get_job_for_update(id).await? else {
+            return Ok(None);
+        };
         let (set, note, requested) = match job.state {
             s if s.is_final() => return Ok(Some(CancelOutcome::AlreadyFinal(job))),
             JobState::Running => ("cancel_requested = 1", "cancel requested", true),
-            _ => ("state = 'cancelled', finalized_at = $2", "cancelled by operator", false),
+            _ => (
+                "state = 'cancelled', finalized_at = $2",
+                "cancelled by operator",
+                false,
+            ),
         };
         sqlx::query(&format!("UPDATE jobs SET {set} WHERE id = $1"))
             .bind(id)
@@ -514,8 +597,15 @@ impl JobTx for SqliteTx {
             .execute(&mut *self.0)
             .await?;
         record_events(&mut self.0, &[id], now, None, Some(note)).await?;
-        let job = self.get_job_for_update(id).await?.ok_or(crate::StoreError::VersionConflict)?;
-        Ok(Some(if requested { CancelOutcome::Requested(job) } else { CancelOutcome::Cancelled(job) }))
+        let job = self
+            .get_job_for_update(id)
+            .await?
+            .ok_or(crate::StoreError::VersionConflict)?;
+        Ok(Some(if requested {
+            CancelOutcome::Requested(job)
+        } else {
+            CancelOutcome::Cancelled(job)
+        }))
     }
 
     async fn redrive_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<Job>> {
@@ -535,7 +625,12 @@ impl JobTx for SqliteTx {
         self.get_job_for_update(id).await
     }
 
-    async fn claim_cron_tick(&mut self, name: &str, tick: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
+    async fn claim_cron_tick(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let r = sqlx::query("INSERT INTO cron_ticks (name, tick, fired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(name)
             .bind(tick)
@@ -545,7 +640,12 @@ impl JobTx for SqliteTx {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn set_cron_tick_job(&mut self, name: &str, tick: DateTime<Utc>, job_id: i64) -> Result<()> {
+    async fn set_cron_tick_job(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        job_id: i64,
+    ) -> Result<()> {
         sqlx::query("UPDATE cron_ticks SET job_id = $3 WHERE name = $1 AND tick = $2")
             .bind(name)
             .bind(tick)
