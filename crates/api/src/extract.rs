@@ -72,13 +72,24 @@ fn field_of(msg: &str) -> String {
     }
 }
 
-/// Query parameters; malformed or unknown ones → 400.
+/// Query parameters; malformed or unknown ones → 400, and so is a NUL character (`%00`),
+/// which PostgreSQL refuses in text and would otherwise fail the query with a 500.
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts
+            .uri
+            .query()
+            .is_some_and(|q| q.to_ascii_lowercase().contains("%00"))
+        {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "Query parameters must not contain NUL characters.",
+            ));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod extract;
+mod metrics;
 mod middleware;
 mod openapi;
 pub mod request_id;
@@ -18,6 +19,7 @@ use cc_service::Directory;
 use cc_store::Store;
 
 pub use error::{ApiError, Problem};
+pub use metrics::handle as metrics_handle;
 pub use openapi::openapi;
 pub use server::{router, router_with, Server};
 

@@ -72,6 +72,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             .extend(c.schemas);
     }
 
+    crate::metrics::handle();
     let timeout = state.config.request_timeout;
     let api = api
         .layer(
@@ -85,12 +86,14 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .nest("/api/v1", api)
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route("/metrics", get(crate::metrics::scrape))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .merge(extra)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()

@@ -32,8 +32,6 @@ enum Command {
     Serve(commands::serve::Args),
     /// Run job workers only.
     Worker(commands::worker::Args),
-    /// Measure performance (see docs/performance.md).
-    Bench(commands::bench::Args),
     /// Apply, revert or inspect database migrations.
     Migrate(commands::migrate::Args),
     /// Load the demo data set (idempotent).
@@ -44,6 +42,8 @@ enum Command {
     Health(commands::health::Args),
     /// Print the effective configuration with secrets redacted.
     Config(commands::OutputArgs),
+    /// Measure performance (see docs/performance.md).
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,12 +73,12 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => commands::serve::run(cfg, args).await,
             Command::Worker(args) => commands::worker::run(cfg, args).await,
-            Command::Bench(args) => commands::bench::run(cfg, args).await,
             Command::Migrate(args) => commands::migrate::run(&cfg, args).await,
             Command::Seed(args) => commands::seed(&cfg, &args).await,
             Command::Audit(args) => commands::audit::run(&cfg, args).await,
             Command::Health(args) => commands::health::run(args).await,
             Command::Config(args) => commands::print_config(&cfg, &args),
+            Command::Bench(args) => commands::bench::run(&cfg, args).await,
         }
     });
     match result {

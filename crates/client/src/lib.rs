@@ -31,9 +31,9 @@ pub struct Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The server answered with an error.
+    /// The server answered with an error (boxed: problems are large, results are common).
     #[error("{} {}: {}", .0.status, .0.code, .0.detail)]
-    Api(Problem),
+    Api(Box<Problem>),
     /// The server answered with an error that is not problem+json.
     #[error("HTTP {0}: {1}")]
     Status(u16, String),
@@ -57,7 +57,7 @@ impl ClientError {
     #[must_use]
     pub fn problem(&self) -> Option<&Problem> {
         match self {
-            ClientError::Api(p) => Some(p),
+            ClientError::Api(p) => Some(p.as_ref()),
             _ => None,
         }
     }
@@ -112,7 +112,6 @@ impl Client {
     }
 
     /// A request to a path relative to the server root, with auth and timeout applied.
-    #[must_use]
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let mut rb = self
             .http
@@ -385,7 +384,7 @@ async fn error_from(res: reqwest::Response) -> ClientError {
     let status = res.status().as_u16();
     let text = res.text().await.unwrap_or_default();
     match serde_json::from_str::<Problem>(&text) {
-        Ok(p) => ClientError::Api(p),
+        Ok(p) => ClientError::Api(Box::new(p)),
         Err(_) => ClientError::Status(status, text.chars().take(500).collect()),
     }
 }

@@ -98,6 +98,10 @@ impl AuditEvent {
 
 /// Writes JSON with object keys sorted and no insignificant whitespace, independent of how
 /// `serde_json` was built (the `preserve_order` feature would otherwise change key order).
+///
+/// Numbers are written by value (see [`canonical_number`]), because a database may hand back
+/// another spelling of the number that was sealed: PostgreSQL `jsonb` turns `-0.0` into `0.0`
+/// and `1e16` into `10000000000000000`, which `serde_json` then reads as an integer.
 fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
@@ -124,7 +128,26 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
+        Value::Number(n) => out.extend_from_slice(canonical_number(n).as_bytes()),
         scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
+}
+
+/// A float with an integral value that fits a 64-bit integer is written as that integer
+/// (so `-0.0`, `0.0` and `0` are all `0`, and `1e16` is `10000000000000000`); every other
+/// number as `serde_json` writes it.
+fn canonical_number(n: &serde_json::Number) -> String {
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < TWO_POW_64 && f >= -TWO_POW_63 => {
+            if f < 0.0 {
+                (f as i64).to_string()
+            } else {
+                (f.abs() as u64).to_string()
+            }
+        }
+        _ => n.to_string(),
     }
 }
 
@@ -298,6 +321,30 @@ mod tests {
             v.push(e).unwrap();
         }
         assert_eq!(v.finish(5, &c[4].hash).unwrap_err().kind, "truncated");
+    }
+
+    #[test]
+    fn numbers_hash_by_value_whatever_their_spelling() {
+        let canonical = |text: &str| {
+            let mut out = Vec::new();
+            write_canonical(&serde_json::from_str(text).unwrap(), &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        // What PostgreSQL jsonb hands back for what serde_json wrote.
+        assert_eq!(canonical("-0.0"), canonical("0.0"));
+        assert_eq!(canonical("0.0"), "0");
+        assert_eq!(canonical("1e16"), canonical("10000000000000000"));
+        assert_eq!(canonical("-1e16"), canonical("-10000000000000000"));
+        assert_eq!(canonical("[1.0, 2]"), "[1,2]");
+        // Values that are not integers, or do not fit one, keep serde_json's spelling.
+        assert_eq!(canonical("0.1"), "0.1");
+        assert_eq!(
+            canonical("1e300"),
+            canonical(&format!("1{}", "0".repeat(300)))
+        );
+        assert_eq!(canonical("1e300"), "1e+300");
+        assert_eq!(canonical("18446744073709551615"), "18446744073709551615");
+        assert_ne!(canonical("1.5"), canonical("1"));
     }
 
     #[test]

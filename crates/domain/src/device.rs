@@ -283,6 +283,8 @@ fn normalize(d: &mut Device) -> Result<(), ValidationErrors> {
     d.os_version = e.opt_text("os_version", d.os_version.as_deref(), 64);
     if !d.facts.is_object() {
         e.add("facts", "must be a JSON object");
+    } else if crate::validation::contains_nul(&d.facts) {
+        e.add("facts", "must not contain NUL characters");
     } else if serde_json::to_vec(&d.facts).map_or(0, |v| v.len()) > MAX_FACTS_BYTES {
         e.add("facts", format!("must be at most {MAX_FACTS_BYTES} bytes"));
     }

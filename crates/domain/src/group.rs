@@ -186,6 +186,16 @@ fn normalize(g: &mut Group) -> Result<(), ValidationErrors> {
             e.add("description", "must be at most 2000 characters");
             None
         }
+        Some(d)
+            if d.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+        {
+            e.add(
+                "description",
+                "must not contain control characters other than line breaks and tabs",
+            );
+            None
+        }
         Some(d) => Some(d.to_owned()),
     };
     e.into_result(())

@@ -69,6 +69,10 @@ impl Cursor {
         if c.s != sort {
             return Err("cursor belongs to a different sort order".into());
         }
+        // Cursors come back from clients; a forged NUL would fail the query in PostgreSQL.
+        if c.v.contains('\0') {
+            return Err("cursor is not valid".into());
+        }
         Ok(c)
     }
 }
@@ -137,6 +141,12 @@ mod tests {
         assert!(Cursor::decode(&c.encode(), "family_name").is_err());
         assert!(Cursor::decode("!!!", "username").is_err());
         assert!(Cursor::decode("eyJ", "username").is_err());
+        let nul = Cursor {
+            s: "username".into(),
+            v: "a\0".into(),
+            id: uuid::Uuid::nil(),
+        };
+        assert!(Cursor::decode(&nul.encode(), "username").is_err());
     }
 
     #[test]

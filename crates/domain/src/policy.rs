@@ -472,6 +472,8 @@ fn normalize(p: &mut Policy) -> Result<(), ValidationErrors> {
     p.platforms.dedup();
     if let Err(msg) = p.rule.validate() {
         e.add("rule", msg);
+    } else if crate::validation::contains_nul(&p.rule.0) {
+        e.add("rule", "must not contain NUL characters");
     }
     e.into_result(())
 }
@@ -485,6 +487,21 @@ pub struct PolicyQuery {
     pub dir: SortDir,
     pub limit: u32,
     pub cursor: Option<Cursor>,
+}
+
+/// A device's compliance against the enabled policies that apply to its platform: compliant
+/// when it passes all of them (or none apply), noncompliant when it fails any.
+#[must_use]
+pub fn evaluate_compliance(device: &crate::Device, policies: &[Policy]) -> crate::Compliance {
+    let failing = policies
+        .iter()
+        .filter(|p| p.applies_to(device.platform))
+        .any(|p| !p.rule.evaluate(&device.facts));
+    if failing {
+        crate::Compliance::Noncompliant
+    } else {
+        crate::Compliance::Compliant
+    }
 }
 
 #[cfg(test)]
@@ -542,20 +559,5 @@ mod tests {
         assert!(t(
             json!({"any": [{"fact": "x", "op": "exists"}, {"not": {"fact": "x", "op": "exists"}}]})
         ));
-    }
-}
-
-/// A device's compliance against the enabled policies that apply to its platform: compliant
-/// when it passes all of them (or none apply), noncompliant when it fails any.
-#[must_use]
-pub fn evaluate_compliance(device: &crate::Device, policies: &[Policy]) -> crate::Compliance {
-    let failing = policies
-        .iter()
-        .filter(|p| p.applies_to(device.platform))
-        .any(|p| !p.rule.evaluate(&device.facts));
-    if failing {
-        crate::Compliance::Noncompliant
-    } else {
-        crate::Compliance::Compliant
     }
 }

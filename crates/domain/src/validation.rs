@@ -82,6 +82,19 @@ impl std::fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
+/// Whether a JSON document holds a NUL character in any string or key. PostgreSQL cannot
+/// store one in `jsonb` (or `text`), so free-form documents are checked before they are written.
+#[must_use]
+pub fn contains_nul(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
 /// A username: lower-case ASCII letters, digits, `.`, `_`, `-`; starts with a letter or digit.
 #[must_use]
 pub fn is_valid_username(s: &str) -> bool {
@@ -141,6 +154,15 @@ mod tests {
         assert!(!is_valid_email("a b@x.org"));
         assert!(!is_valid_email("a@@x.org"));
         assert!(!is_valid_email("a@x..org"));
+    }
+
+    #[test]
+    fn finds_nul_anywhere_in_a_document() {
+        use serde_json::json;
+        assert!(!contains_nul(&json!({"a": ["b", {"c": 1}]})));
+        assert!(contains_nul(&json!({"a": ["b", {"c": "x\0"}]})));
+        assert!(contains_nul(&json!({"a\0": true})));
+        assert!(contains_nul(&json!("\0")));
     }
 
     #[test]

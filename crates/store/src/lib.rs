@@ -204,12 +204,15 @@ pub async fn connect(url: &str, pool: &PoolConfig) -> Result<Arc<dyn Store>> {
 }
 
 /// Removes the password from a database URL, for logs and `config` output.
+///
+/// Credentials end at the last `@`, as URL parsers read them, so a password that itself holds
+/// an `@` is removed whole.
 #[must_use]
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let Some((creds, host)) = rest.split_once('@') else {
+    let Some((creds, host)) = rest.rsplit_once('@') else {
         return url.to_owned();
     };
     match creds.split_once(':') {
@@ -233,6 +236,10 @@ mod tests {
         assert_eq!(
             super::redact_url("sqlite://data/x.db"),
             "sqlite://data/x.db"
+        );
+        assert_eq!(
+            super::redact_url("postgres://cc:p@ss/w@rd@db/cc"),
+            "postgres://cc:***@db/cc"
         );
     }
 }

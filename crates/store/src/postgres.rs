@@ -16,6 +16,8 @@ type BackendTx = PgTx;
 
 const BACKEND: crate::Backend = crate::Backend::Postgres;
 const GROUP_AGG: &str = "string_agg(g.name, ',')";
+const READ_POOL: &str = "postgres";
+const WRITE_POOL: &str = "postgres";
 const FOR_UPDATE: &str = " FOR UPDATE";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -71,13 +71,30 @@ impl Sql {
         cursor: Option<&Cursor>,
         limit: u32,
     ) {
+        self.keyset_on(id_col, column.map(|c| (c, false)), dir, cursor, limit);
+    }
+
+    /// Like [`Sql::keyset`]; a sort column flagged unique is ordered on alone, so its own
+    /// index serves the ORDER BY without a sort step.
+    pub fn keyset_on(
+        &mut self,
+        id_col: &str,
+        column: Option<(&str, bool)>,
+        dir: SortDir,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) {
         let (cmp, order) = match dir {
             SortDir::Asc => (">", "ASC"),
             SortDir::Desc => ("<", "DESC"),
         };
         if let Some(c) = cursor {
             match column {
-                Some(col) => {
+                Some((col, true)) => {
+                    let v = self.arg(Arg::Text(c.v.clone()));
+                    self.text.push_str(&format!(" AND {col} {cmp} {v}"));
+                }
+                Some((col, false)) => {
                     let v = self.arg(Arg::Text(c.v.clone()));
                     let id = self.arg(Arg::Uuid(c.id));
                     self.text
@@ -90,7 +107,8 @@ impl Sql {
             }
         }
         match column {
-            Some(col) => self
+            Some((col, true)) => self.text.push_str(&format!(" ORDER BY {col} {order}")),
+            Some((col, false)) => self
                 .text
                 .push_str(&format!(" ORDER BY {col} {order}, {id_col} {order}")),
             None => self.text.push_str(&format!(" ORDER BY {id_col} {order}")),

@@ -19,6 +19,8 @@ type BackendTx = SqliteTx;
 
 const BACKEND: crate::Backend = crate::Backend::Sqlite;
 const GROUP_AGG: &str = "group_concat(g.name, ',')";
+const READ_POOL: &str = "sqlite_read";
+const WRITE_POOL: &str = "sqlite_write";
 const FOR_UPDATE: &str = "";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -4,8 +4,12 @@ use cc_tests::{backend_tests, student, Backend, TestApp};
 
 async fn create_and_read_back(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let created = app.client.create_user(&student("ada")).await.unwrap();
-    let read = app.client.get_user(created.id).await.unwrap();
+    let created = app
+        .client
+        .create_user(&student("ada"))
+        .await
+        .expect("create");
+    let read = app.client.get_user(created.id).await.expect("read back");
     assert_eq!(created, read);
     app.stop().await;
 }

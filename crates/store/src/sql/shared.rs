@@ -4,6 +4,7 @@
 // include:
 //   - `type Db` (the sqlx database), `Store` (the store struct) and `BackendTx` (its transaction),
 //   - `Store::reader()` (the pool reads run on) and `Store::begin_write()`,
+//   - `READ_POOL` / `WRITE_POOL` (pool names for metrics),
 //   - `platform_match(placeholder)` (SQL true when a policy applies to that platform),
 //   - `GROUP_AGG` (SQL aggregating `g.name` into a comma-separated list) and
 //     `FOR_UPDATE` (the row-lock suffix, empty on SQLite whose write transactions lock the file).
@@ -97,11 +98,11 @@ fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
         s.text_search(&["u.username", "u.given_name", "u.family_name", "u.email", "u.external_id"], text);
     }
     let column = match q.sort {
-        UserSort::Username => Some("u.username"),
-        UserSort::FamilyName => Some("u.family_name"),
+        UserSort::Username => Some(("u.username", true)),
+        UserSort::FamilyName => Some(("u.family_name", false)),
         UserSort::CreatedAt => None,
     };
-    s.keyset("u.id", column, q.dir, q.cursor.as_ref(), q.limit);
+    s.keyset_on("u.id", column, q.dir, q.cursor.as_ref(), q.limit);
     s
 }
 
@@ -121,11 +122,11 @@ impl crate::Store for Store {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(self.new_tx(self.begin_write().await?)))
+        Ok(Box::new(self.new_tx(self.timed_begin().await?)))
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(self.reader()).await?;
+        sqlx::query("SELECT 1").execute(&mut *self.read_conn().await?).await?;
         Ok(())
     }
 
@@ -151,30 +152,30 @@ impl crate::Store for Store {
 
     async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("{} WHERE u.id = $1", *USER_SELECT);
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.read_conn().await?).await?;
         row.map(User::try_from).transpose()
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
         let sql = format!("{} WHERE u.username = $1", *USER_SELECT);
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(username).fetch_optional(self.reader()).await?;
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(username).fetch_optional(&mut *self.read_conn().await?).await?;
         row.map(User::try_from).transpose()
     }
 
     async fn list_users(&self, q: &UserQuery) -> Result<Page<User>> {
-        let rows: Vec<UserRow> = fetch(self.reader(), user_sql(q, None)).await?;
+        let rows: Vec<UserRow> = fetch(&mut *self.read_conn().await?, user_sql(q, None)).await?;
         user_page(rows, q)
     }
 
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>> {
         let sql = format!("{GROUP_SELECT} WHERE g.id = $1");
-        let row: Option<GroupRow> = sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+        let row: Option<GroupRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.read_conn().await?).await?;
         row.map(Group::try_from).transpose()
     }
 
     async fn get_group_by_name(&self, name: &str) -> Result<Option<Group>> {
         let sql = format!("{GROUP_SELECT} WHERE g.name = $1");
-        let row: Option<GroupRow> = sqlx::query_as(&sql).bind(name).fetch_optional(self.reader()).await?;
+        let row: Option<GroupRow> = sqlx::query_as(&sql).bind(name).fetch_optional(&mut *self.read_conn().await?).await?;
         row.map(Group::try_from).transpose()
     }
 
@@ -191,18 +192,18 @@ impl crate::Store for Store {
             s.text_search(&["g.name", "g.display_name", "g.external_id"], text);
         }
         s.keyset("g.id", None, q.dir, q.cursor.as_ref(), q.limit);
-        let rows: Vec<GroupRow> = fetch(self.reader(), s).await?;
+        let rows: Vec<GroupRow> = fetch(&mut *self.read_conn().await?, s).await?;
         Ok(by_id_page(convert(rows)?, q.limit, |g: &Group| g.id))
     }
 
     async fn group_members(&self, group_id: Uuid, q: &UserQuery) -> Result<Page<User>> {
-        let rows: Vec<UserRow> = fetch(self.reader(), user_sql(q, Some(group_id))).await?;
+        let rows: Vec<UserRow> = fetch(&mut *self.read_conn().await?, user_sql(q, Some(group_id))).await?;
         user_page(rows, q)
     }
 
     async fn get_device(&self, id: Uuid) -> Result<Option<Device>> {
         let sql = format!("{DEVICE_SELECT} WHERE d.id = $1");
-        let row: Option<DeviceRow> = sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+        let row: Option<DeviceRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.read_conn().await?).await?;
         row.map(Device::try_from).transpose()
     }
 
@@ -222,13 +223,13 @@ impl crate::Store for Store {
             s.text_search(&["d.serial_number", "d.name", "d.model"], text);
         }
         s.keyset("d.id", None, q.dir, q.cursor.as_ref(), q.limit);
-        let rows: Vec<DeviceRow> = fetch(self.reader(), s).await?;
+        let rows: Vec<DeviceRow> = fetch(&mut *self.read_conn().await?, s).await?;
         Ok(by_id_page(convert(rows)?, q.limit, |d: &Device| d.id))
     }
 
     async fn get_policy(&self, id: Uuid) -> Result<Option<Policy>> {
         let sql = format!("{POLICY_SELECT} WHERE p.id = $1");
-        let row: Option<PolicyRow> = sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+        let row: Option<PolicyRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.read_conn().await?).await?;
         row.map(Policy::try_from).transpose()
     }
 
@@ -249,15 +250,15 @@ impl crate::Store for Store {
             s.push(&format!(" AND {}", platform_match(&p)));
         }
         s.keyset("p.id", None, q.dir, q.cursor.as_ref(), q.limit);
-        let rows: Vec<PolicyRow> = fetch(self.reader(), s).await?;
+        let rows: Vec<PolicyRow> = fetch(&mut *self.read_conn().await?, s).await?;
         Ok(by_id_page(convert(rows)?, q.limit, |p: &Policy| p.id))
     }
 
     async fn directory_counts(&self) -> Result<DirectoryCounts> {
         let users: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, count(*) FROM users GROUP BY status").fetch_all(self.reader()).await?;
+            sqlx::query_as("SELECT status, count(*) FROM users GROUP BY status").fetch_all(&mut *self.read_conn().await?).await?;
         let devices: Vec<(String, i64)> = sqlx::query_as("SELECT compliance, count(*) FROM devices GROUP BY compliance")
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.read_conn().await?)
             .await?;
         Ok(DirectoryCounts { users_by_status: users, devices_by_compliance: devices })
     }
@@ -299,19 +300,39 @@ impl crate::Store for Store {
         }
         let p = s.arg(Arg::Int(i64::from(q.limit)));
         s.push(&format!(" ORDER BY seq DESC LIMIT {p}"));
-        let rows: Vec<AuditRow> = fetch(self.reader(), s).await?;
+        let rows: Vec<AuditRow> = fetch(&mut *self.read_conn().await?, s).await?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
 
     async fn audit_after(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
         let sql = format!("{AUDIT_SELECT} WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows: Vec<AuditRow> =
-            sqlx::query_as(&sql).bind(after_seq).bind(i64::from(limit)).fetch_all(self.reader()).await?;
+            sqlx::query_as(&sql).bind(after_seq).bind(i64::from(limit)).fetch_all(&mut *self.read_conn().await?).await?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
 
     async fn audit_head(&self) -> Result<(i64, String)> {
-        Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(self.reader()).await?)
+        Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *self.read_conn().await?).await?)
+    }
+}
+
+impl Store {
+    /// A pooled read connection; the wait is recorded as `cc_db_pool_acquire_duration_seconds`.
+    async fn read_conn(&self) -> Result<sqlx::pool::PoolConnection<Db>> {
+        let start = std::time::Instant::now();
+        let conn = self.reader().acquire().await?;
+        metrics::histogram!("cc_db_pool_acquire_duration_seconds", "pool" => READ_POOL)
+            .record(start.elapsed().as_secs_f64());
+        Ok(conn)
+    }
+
+    /// Starts a write transaction, recording the wait for the connection.
+    async fn timed_begin(&self) -> Result<sqlx::Transaction<'static, Db>> {
+        let start = std::time::Instant::now();
+        let tx = self.begin_write().await?;
+        metrics::histogram!("cc_db_pool_acquire_duration_seconds", "pool" => WRITE_POOL)
+            .record(start.elapsed().as_secs_f64());
+        Ok(tx)
     }
 }
 

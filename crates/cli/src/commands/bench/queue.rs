@@ -14,25 +14,13 @@ use cc_store::Store;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use super::open_store;
+use crate::commands::open_store;
 use crate::config::Config;
 
 const QUEUE: &str = "bench";
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[command(subcommand)]
-    what: What,
-}
-
-#[derive(clap::Subcommand)]
-enum What {
-    /// Benchmark the job queue on the configured database (`--database-url`).
-    Queue(QueueArgs),
-}
-
-#[derive(clap::Args)]
-struct QueueArgs {
     /// Jobs to enqueue and burn down.
     #[arg(long, default_value_t = 100_000)]
     jobs: usize,
@@ -56,9 +44,8 @@ struct QueueArgs {
     json: bool,
 }
 
-pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
-    let What::Queue(a) = args.what;
-    let store = open_store(&cfg).await?;
+pub async fn run(cfg: &Config, a: Args) -> anyhow::Result<ExitCode> {
+    let store = open_store(cfg).await?;
     store.migrate_up().await.context("applying migrations")?;
     store.purge_queue(QUEUE).await?;
 
@@ -77,7 +64,7 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     }
     let enqueue_secs = started.elapsed().as_secs_f64();
 
-    let mut workers = Workers::start(&cfg, &a, store.clone()).await?;
+    let mut workers = Workers::start(cfg, &a, store.clone()).await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     let stats = loop {
         let s = store.queue_stats(QUEUE).await?;
@@ -170,7 +157,7 @@ enum Workers {
 }
 
 impl Workers {
-    async fn start(cfg: &Config, a: &QueueArgs, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    async fn start(cfg: &Config, a: &Args, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         if a.worker_processes == 0 {
             let mut rc = cfg.queue.runtime();
             rc.queues = vec![cc_queue::QueueSpec {
@@ -179,7 +166,7 @@ impl Workers {
             }];
             rc.claim_batch = a.claim_batch;
             let token = CancellationToken::new();
-            let worker = cc_queue::Worker::new(store, super::worker::registry(), rc);
+            let worker = cc_queue::Worker::new(store, crate::commands::worker::registry(), rc);
             return Ok(Workers::InProcess(
                 token.clone(),
                 tokio::spawn(worker.run(token)),

@@ -1,0 +1,177 @@
+//! Prometheus metrics: the recorder, HTTP instrumentation, and `/metrics`.
+//!
+//! Counters and histograms are recorded where things happen (HTTP here, the pool in the store,
+//! jobs in the queue). Gauges that describe state — pool occupancy, database readiness,
+//! directory counts, process figures — are sampled when `/metrics` is scraped.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+
+/// Latency buckets in seconds, 1 ms to 30 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// How often the directory gauges (two `GROUP BY` counts) may be recomputed.
+const DIRECTORY_REFRESH: Duration = Duration::from_secs(10);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once and returns its handle.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (when embedded); then this handle renders
+        // only what this recorder sees.
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics may be incomplete");
+        }
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "cc_http_requests_total",
+        "HTTP requests by method, route template and status."
+    );
+    describe_histogram!(
+        "cc_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency."
+    );
+    describe_gauge!("cc_http_requests_in_flight", "HTTP requests being served.");
+    describe_gauge!(
+        "cc_db_pool_connections",
+        "Database pool connections by state (idle, in_use)."
+    );
+    describe_gauge!("cc_db_pool_max_connections", "Database pool size limit.");
+    describe_histogram!(
+        "cc_db_pool_acquire_duration_seconds",
+        Unit::Seconds,
+        "Wait for a pooled connection."
+    );
+    describe_gauge!(
+        "cc_db_ready",
+        "1 when the database answered the last check, else 0."
+    );
+    describe_gauge!("cc_directory_users", "People in the directory by status.");
+    describe_gauge!("cc_directory_devices", "Devices by compliance.");
+    describe_gauge!("cc_build_info", "Build information; always 1.");
+}
+
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        metrics::gauge!("cc_http_requests_in_flight").increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("cc_http_requests_in_flight").decrement(1.0);
+    }
+}
+
+/// Middleware: counts and times every request by its route template (never the raw path,
+/// which would explode cardinality with ids).
+pub(crate) async fn track_http(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let _guard = InFlight::enter();
+    let start = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::histogram!("cc_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+        .record(start.elapsed().as_secs_f64());
+    metrics::counter!("cc_http_requests_total", "method" => method, "route" => route, "status" => status).increment(1);
+    res
+}
+
+/// When the directory gauges were last computed.
+static DIRECTORY_SAMPLED: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Refreshes the sampled gauges.
+pub(crate) async fn sample(app: &AppState) {
+    for p in app.store.pool_stats() {
+        let pool = p.name;
+        metrics::gauge!("cc_db_pool_connections", "pool" => pool, "state" => "idle")
+            .set(f64::from(p.idle));
+        metrics::gauge!("cc_db_pool_connections", "pool" => pool, "state" => "in_use")
+            .set(f64::from(p.size.saturating_sub(p.idle)));
+        metrics::gauge!("cc_db_pool_max_connections", "pool" => pool).set(f64::from(p.max));
+    }
+    let ready = tokio::time::timeout(Duration::from_secs(2), app.store.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    metrics::gauge!("cc_db_ready").set(if ready { 1.0 } else { 0.0 });
+    metrics::gauge!("cc_build_info", "version" => env!("CARGO_PKG_VERSION"), "backend" => app.store.backend().as_str())
+        .set(1.0);
+    metrics_process::Collector::default().collect();
+
+    let due = {
+        let mut last = DIRECTORY_SAMPLED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = last.is_none_or(|t| t.elapsed() >= DIRECTORY_REFRESH);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    };
+    if due && ready {
+        if let Ok(counts) = app.store.directory_counts().await {
+            for s in cc_domain::UserStatus::ALL {
+                let n = counts
+                    .users_by_status
+                    .iter()
+                    .find(|(k, _)| k == s.as_str())
+                    .map_or(0, |(_, n)| *n);
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!("cc_directory_users", "status" => s.as_str()).set(n as f64);
+            }
+            for c in cc_domain::Compliance::ALL {
+                let n = counts
+                    .devices_by_compliance
+                    .iter()
+                    .find(|(k, _)| k == c.as_str())
+                    .map_or(0, |(_, n)| *n);
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!("cc_directory_devices", "compliance" => c.as_str()).set(n as f64);
+            }
+        }
+    }
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub(crate) async fn scrape(State(app): State<AppState>) -> Response {
+    sample(&app).await;
+    let body = handle().render();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,31 @@
+//! `command-center bench …`: measurements for docs/performance.md. Benchmarks, not tests:
+//! they report figures and never fail on a threshold.
+
+mod api;
+mod load;
+mod queue;
+
+use std::process::ExitCode;
+
+use crate::config::Config;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// HTTP throughput and latency: list and create users, against a minimal endpoint as the ceiling.
+    Api(api::Args),
+    /// Job queue: enqueue rate, burn-down rate and idle enqueue-to-start latency.
+    Queue(queue::Args),
+}
+
+pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
+    match args.what {
+        What::Api(a) => api::run(cfg, a).await,
+        What::Queue(a) => queue::run(cfg, a).await,
+    }
+}

@@ -1,0 +1,315 @@
+//! Every list filter, on every kind of record. Each check names the records a query returns.
+
+use super::*;
+
+/// ada (9, lincoln, active, class-a), ben (10, roosevelt, pending, class-a + class-b),
+/// cy (10, lincoln, suspended), dee (teacher, lincoln, active, class-b),
+/// eve (administrator, roosevelt, active). Returns class-b.
+async fn five_people_in_two_classes(store: &Arc<dyn Store>) -> Group {
+    let mut ada = user("ada");
+    ada.status = UserStatus::Active;
+    let mut ben = user("ben");
+    ben.grade = Some(10);
+    ben.school = Some("roosevelt-hs".into());
+    let mut cy = user("cy");
+    cy.grade = Some(10);
+    cy.status = UserStatus::Suspended;
+    let mut dee = staff("dee", Role::Teacher);
+    dee.status = UserStatus::Active;
+    let mut eve = staff("eve", Role::Administrator);
+    eve.status = UserStatus::Active;
+    eve.school = Some("roosevelt-hs".into());
+    insert_users(store, &[&ada, &ben, &cy, &dee, &eve]).await;
+    let (a, b) = (group("class-a"), group("class-b"));
+    insert_groups(store, &[&a, &b]).await;
+    set_groups(store, ada.id, &["class-a"]).await;
+    set_groups(store, ben.id, &["class-a", "class-b"]).await;
+    set_groups(store, dee.id, &["class-b"]).await;
+    b
+}
+
+async fn users_where(store: &Arc<dyn Store>, set: impl FnOnce(&mut UserQuery)) -> Vec<String> {
+    let mut q = user_query();
+    set(&mut q);
+    usernames(&store.list_users(&q).await.expect("list users"))
+}
+
+async fn list_users_applies_every_filter(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    five_people_in_two_classes(&store).await;
+    let s = &store;
+
+    assert_eq!(
+        users_where(s, |_| {}).await,
+        ["ada", "ben", "cy", "dee", "eve"]
+    );
+    let active = users_where(s, |q| q.status = Some(UserStatus::Active)).await;
+    assert_eq!(active, ["ada", "dee", "eve"]);
+    let students = users_where(s, |q| q.role = Some(Role::Student)).await;
+    assert_eq!(students, ["ada", "ben", "cy"]);
+    let teachers = users_where(s, |q| q.role = Some(Role::Teacher)).await;
+    assert_eq!(teachers, ["dee"]);
+    assert_eq!(users_where(s, |q| q.grade = Some(10)).await, ["ben", "cy"]);
+    let lincoln = users_where(s, |q| q.school = Some("lincoln-hs".into())).await;
+    assert_eq!(lincoln, ["ada", "cy", "dee"]);
+    let class_a = users_where(s, |q| q.group = Some("class-a".into())).await;
+    assert_eq!(class_a, ["ada", "ben"]);
+    let class_b = users_where(s, |q| q.group = Some("class-b".into())).await;
+    assert_eq!(class_b, ["ben", "dee"]);
+    assert!(users_where(s, |q| q.group = Some("nope".into()))
+        .await
+        .is_empty());
+    let combined = users_where(s, |q| {
+        q.role = Some(Role::Student);
+        q.school = Some("lincoln-hs".into());
+        q.status = Some(UserStatus::Active);
+    })
+    .await;
+    assert_eq!(combined, ["ada"]);
+}
+
+async fn free_text_matches_names_email_and_external_id_ignoring_case(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let mut ada = user("ada");
+    ada.given_name = "Augusta".into();
+    ada.family_name = "Lovelace".into();
+    ada.email = Some("countess@example.org".into());
+    ada.external_id = Some("SIS-1815".into());
+    insert_users(&store, &[&ada, &user("ben")]).await;
+    let s = &store;
+    for text in ["ADA", "augUSTA", "lovelace", "COUNTESS@", "sis-18", " ada "] {
+        let found = users_where(s, |q| q.q = Some(text.into())).await;
+        assert_eq!(found, ["ada"], "q={text:?}");
+    }
+    assert_eq!(
+        users_where(s, |q| q.q = Some("   ".into())).await.len(),
+        2,
+        "blank q is no filter"
+    );
+    assert!(users_where(s, |q| q.q = Some("nobody".into()))
+        .await
+        .is_empty());
+}
+
+async fn text_search_treats_like_wildcards_literally(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let named = |username: &str, given: &str| {
+        let mut u = user(username);
+        u.given_name = given.into();
+        u
+    };
+    let people = [
+        named("p1", "Percent100%"),
+        named("p2", "Percent1000"),
+        named("p3", "Under_score"),
+        named("p4", "Underxscore"),
+        named("p5", "Back\\slash"),
+        named("p6", "Backxslash"),
+    ];
+    insert_users(&store, &people.iter().collect::<Vec<_>>()).await;
+    let s = &store;
+    for (text, expected) in [
+        ("%", vec!["p1"]),
+        ("100%", vec!["p1"]),
+        ("_", vec!["p3"]),
+        ("under_", vec!["p3"]),
+        ("\\", vec!["p5"]),
+        ("k\\s", vec!["p5"]),
+        ("percent", vec!["p1", "p2"]),
+    ] {
+        let found = users_where(s, |q| q.q = Some(text.into())).await;
+        assert_eq!(found, expected, "q={text:?}");
+    }
+}
+
+async fn group_members_take_the_same_filters(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let class_b = five_people_in_two_classes(&store).await;
+    let members = |set: fn(&mut UserQuery)| {
+        let store = store.clone();
+        async move {
+            let mut q = user_query();
+            set(&mut q);
+            usernames(&store.group_members(class_b.id, &q).await.expect("members"))
+        }
+    };
+    assert_eq!(members(|_| {}).await, ["ben", "dee"]);
+    assert_eq!(members(|q| q.role = Some(Role::Teacher)).await, ["dee"]);
+    assert_eq!(members(|q| q.q = Some("BEN".into())).await, ["ben"]);
+    assert!(members(|q| q.status = Some(UserStatus::Suspended))
+        .await
+        .is_empty());
+}
+
+async fn devices_where(store: &Arc<dyn Store>, set: impl FnOnce(&mut DeviceQuery)) -> Vec<String> {
+    let mut q = DeviceQuery {
+        limit: 100,
+        ..DeviceQuery::default()
+    };
+    set(&mut q);
+    let page = store.list_devices(&q).await.expect("list devices");
+    sorted(page.items.into_iter().map(|d| d.serial_number).collect())
+}
+
+async fn list_devices_applies_every_filter(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let (ada, ben) = (user("ada"), user("ben"));
+    insert_users(&store, &[&ada, &ben]).await;
+    let mut win1 = device("WIN-1");
+    win1.compliance = Compliance::Compliant;
+    win1.assigned_user_id = Some(ada.id);
+    let mut mac2 = device("MAC-2");
+    mac2.platform = Platform::Macos;
+    mac2.model = Some("MacBook Air".into());
+    mac2.compliance = Compliance::Noncompliant;
+    mac2.assigned_user_id = Some(ben.id);
+    let win3 = device("WIN-3");
+    let mut cb4 = device("CB-4");
+    cb4.platform = Platform::Chromeos;
+    cb4.compliance = Compliance::Noncompliant;
+    cb4.assigned_user_id = Some(ada.id);
+    insert_devices(&store, &[&win1, &mac2, &win3, &cb4]).await;
+    let s = &store;
+
+    assert_eq!(
+        devices_where(s, |_| {}).await,
+        ["CB-4", "MAC-2", "WIN-1", "WIN-3"]
+    );
+    let windows = devices_where(s, |q| q.platform = Some(Platform::Windows)).await;
+    assert_eq!(windows, ["WIN-1", "WIN-3"]);
+    assert!(devices_where(s, |q| q.platform = Some(Platform::Linux))
+        .await
+        .is_empty());
+    let failing = devices_where(s, |q| q.compliance = Some(Compliance::Noncompliant)).await;
+    assert_eq!(failing, ["CB-4", "MAC-2"]);
+    let unknown = devices_where(s, |q| q.compliance = Some(Compliance::Unknown)).await;
+    assert_eq!(unknown, ["WIN-3"]);
+    let adas = devices_where(s, |q| q.assigned_user_id = Some(ada.id)).await;
+    assert_eq!(adas, ["CB-4", "WIN-1"]);
+    let adas_failing = devices_where(s, |q| {
+        q.assigned_user_id = Some(ada.id);
+        q.compliance = Some(Compliance::Noncompliant);
+    })
+    .await;
+    assert_eq!(adas_failing, ["CB-4"]);
+    // Free text: serial number, name and model.
+    assert_eq!(
+        devices_where(s, |q| q.q = Some("macbook".into())).await,
+        ["MAC-2"]
+    );
+    assert_eq!(
+        devices_where(s, |q| q.q = Some("lab-win".into())).await,
+        ["WIN-1", "WIN-3"]
+    );
+    assert_eq!(
+        devices_where(s, |q| q.q = Some("cb-4".into())).await,
+        ["CB-4"]
+    );
+}
+
+async fn policies_where(store: &Arc<dyn Store>, set: impl FnOnce(&mut PolicyQuery)) -> Vec<String> {
+    let mut q = PolicyQuery {
+        limit: 100,
+        ..PolicyQuery::default()
+    };
+    set(&mut q);
+    let page = store.list_policies(&q).await.expect("list policies");
+    sorted(page.items.into_iter().map(|p| p.name).collect())
+}
+
+async fn list_policies_applies_every_filter(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let encryption = policy("disk-encryption"); // security, windows + macos
+    let mut firewall = policy("firewall");
+    firewall.category = PolicyCategory::Network;
+    firewall.platforms = vec![];
+    firewall.description = Some("Firewall everywhere".into());
+    let mut current = policy("windows-current");
+    current.category = PolicyCategory::Updates;
+    current.platforms = vec![Platform::Windows];
+    current.enabled = false;
+    let mut lock = policy("chrome-lock");
+    lock.platforms = vec![Platform::Chromeos];
+    insert_policies(&store, &[&encryption, &firewall, &current, &lock]).await;
+    let s = &store;
+
+    assert_eq!(policies_where(s, |_| {}).await.len(), 4);
+    let security = policies_where(s, |q| q.category = Some(PolicyCategory::Security)).await;
+    assert_eq!(security, ["chrome-lock", "disk-encryption"]);
+    // A policy without platforms applies to every platform.
+    let windows = policies_where(s, |q| q.platform = Some(Platform::Windows)).await;
+    assert_eq!(windows, ["disk-encryption", "firewall", "windows-current"]);
+    let chromeos = policies_where(s, |q| q.platform = Some(Platform::Chromeos)).await;
+    assert_eq!(chromeos, ["chrome-lock", "firewall"]);
+    let linux = policies_where(s, |q| q.platform = Some(Platform::Linux)).await;
+    assert_eq!(linux, ["firewall"]);
+    let disabled = policies_where(s, |q| q.enabled = Some(false)).await;
+    assert_eq!(disabled, ["windows-current"]);
+    assert_eq!(policies_where(s, |q| q.enabled = Some(true)).await.len(), 3);
+    let text = policies_where(s, |q| q.q = Some("FIREWALL EVERY".into())).await;
+    assert_eq!(text, ["firewall"]);
+    let combined = policies_where(s, |q| {
+        q.platform = Some(Platform::Windows);
+        q.enabled = Some(true);
+        q.category = Some(PolicyCategory::Security);
+    })
+    .await;
+    assert_eq!(combined, ["disk-encryption"]);
+}
+
+async fn groups_where(store: &Arc<dyn Store>, set: impl FnOnce(&mut GroupQuery)) -> Vec<String> {
+    let mut q = GroupQuery {
+        limit: 100,
+        ..GroupQuery::default()
+    };
+    set(&mut q);
+    let page = store.list_groups(&q).await.expect("list groups");
+    sorted(page.items.into_iter().map(|g| g.name).collect())
+}
+
+async fn list_groups_applies_every_filter(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let mut school = group("lincoln-hs");
+    school.kind = GroupKind::School;
+    let mut class = group("algebra-2");
+    class.display_name = "Algebra II".into();
+    class.external_id = Some("CLS-9".into());
+    let mut other = group("chemistry");
+    other.school = Some("roosevelt-hs".into());
+    let mut security = group("all-staff");
+    security.kind = GroupKind::Security;
+    security.school = None;
+    insert_groups(&store, &[&school, &class, &other, &security]).await;
+    let s = &store;
+
+    assert_eq!(groups_where(s, |_| {}).await.len(), 4);
+    let classes = groups_where(s, |q| q.kind = Some(GroupKind::Class)).await;
+    assert_eq!(classes, ["algebra-2", "chemistry"]);
+    let security = groups_where(s, |q| q.kind = Some(GroupKind::Security)).await;
+    assert_eq!(security, ["all-staff"]);
+    let lincoln = groups_where(s, |q| q.school = Some("lincoln-hs".into())).await;
+    assert_eq!(lincoln, ["algebra-2", "lincoln-hs"]);
+    // Free text: name, display name and external id.
+    assert_eq!(
+        groups_where(s, |q| q.q = Some("algebra ii".into())).await,
+        ["algebra-2"]
+    );
+    assert_eq!(
+        groups_where(s, |q| q.q = Some("cls-9".into())).await,
+        ["algebra-2"]
+    );
+    assert_eq!(
+        groups_where(s, |q| q.q = Some("CHEM".into())).await,
+        ["chemistry"]
+    );
+}
+
+backend_tests!(
+    list_users_applies_every_filter,
+    free_text_matches_names_email_and_external_id_ignoring_case,
+    text_search_treats_like_wildcards_literally,
+    group_members_take_the_same_filters,
+    list_devices_applies_every_filter,
+    list_policies_applies_every_filter,
+    list_groups_applies_every_filter,
+);

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every test against real services. On a machine that lacks them, installs and starts
+# PostgreSQL and Redis (Debian packages) on loopback first; where they already run, uses them.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh -p cc-domain    # extra arguments go to the test runner
+#
+# Environment: CC_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
+#              CC_TEST_REDIS_URL (default redis://127.0.0.1:6379).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+  echo "need root to run: $*" >&2; return 1; fi; }
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+export CC_TEST_POSTGRES_URL="${CC_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export CC_TEST_REDIS_URL="${CC_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+
+pg_up() { command -v psql >/dev/null && psql "$CC_TEST_POSTGRES_URL" -Atqc 'select 1' >/dev/null 2>&1; }
+
+ensure_postgres() {
+  if pg_up; then log "PostgreSQL: using the server at ${CC_TEST_POSTGRES_URL%%\?*}"; return; fi
+  if ! command -v pg_ctlcluster >/dev/null; then log "PostgreSQL: installing"; apt_install postgresql postgresql-client; fi
+  local version; version=$(ls /etc/postgresql | sort -V | tail -1)
+  if ! pg_lsclusters -h | grep -q "^$version main"; then as_root pg_createcluster "$version" main >/dev/null; fi
+  log "PostgreSQL $version: starting"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+  if ! pg_up; then
+    # A fresh Debian cluster asks for a password over TCP: give the test role one.
+    as_root runuser -u postgres -- psql -qc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null
+    export CC_TEST_POSTGRES_URL="postgres://postgres:postgres@127.0.0.1:5432/postgres"
+  fi
+  pg_up || { echo "PostgreSQL did not come up at $CC_TEST_POSTGRES_URL" >&2; exit 1; }
+}
+
+redis_up() { command -v redis-cli >/dev/null && [ "$(redis-cli -u "$CC_TEST_REDIS_URL" ping 2>/dev/null)" = PONG ]; }
+
+ensure_redis() {
+  if redis_up; then log "Redis: using the server at $CC_TEST_REDIS_URL"; return; fi
+  if ! command -v redis-server >/dev/null; then log "Redis: installing"; apt_install redis-server; fi
+  log "Redis: starting on 127.0.0.1:6379"
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 50); do redis_up && break; sleep 0.2; done
+  redis_up || { echo "Redis did not come up at $CC_TEST_REDIS_URL" >&2; exit 1; }
+}
+
+ensure_postgres
+ensure_redis
+
+if cargo nextest --version >/dev/null 2>&1; then
+  log "Running the tests (cargo nextest)"
+  cargo nextest run --workspace --no-fail-fast "$@"
+  # nextest does not run doctests; run them when the whole suite was asked for.
+  if [ $# -eq 0 ]; then cargo test --workspace --doc --quiet; fi
+else
+  log "Running the tests (cargo test)"
+  cargo test --workspace --no-fail-fast "$@"
+fi
