@@ -41,6 +41,7 @@ pub(crate) async fn run(
             now,
             lease_expires_at: now + lease_ttl,
         };
+        let started = std::time::Instant::now();
         let claimed = match shared.store.claim_jobs(&req).await {
             Ok(jobs) => jobs,
             Err(e) => {
@@ -49,6 +50,7 @@ pub(crate) async fn run(
             }
         };
         let got = claimed.len();
+        tracing::trace!(%queue, wanted, got, elapsed_us = started.elapsed().as_micros(), "claimed jobs");
         for job in claimed {
             let Some(permit) = permits.split(1) else {
                 break;

@@ -82,6 +82,8 @@ async fn write_once(
 ) -> cc_store::Result<()> {
     let now = cc_domain::now();
     let worker_id = &*shared.id;
+    let started = std::time::Instant::now();
+    let n = done.len() + failed.len() + cancelled.len();
     if !done.is_empty() {
         let ids = shared
             .store
@@ -118,6 +120,11 @@ async fn write_once(
         report_rejected("cancellation", cancelled.len(), ids.len());
         cancelled.clear();
     }
+    tracing::trace!(
+        n,
+        elapsed_us = started.elapsed().as_micros(),
+        "recorded outcomes"
+    );
     Ok(())
 }
 
