@@ -38,6 +38,8 @@ pub struct SqliteStore {
     write: SqlitePool,
     /// Raised when a transaction enqueues a job, waking this process's workers.
     wakeup: jobs::Wakeup,
+    /// How to open the connection that notices other processes' commits (none in memory).
+    probe: Option<SqliteConnectOptions>,
 }
 
 /// A SQLite write transaction.
@@ -59,6 +61,7 @@ impl SqliteStore {
             .pragma("temp_store", "memory");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let wakeup = jobs::wakeup_for((!in_memory).then(|| opts.get_filename().to_path_buf()));
+        let probe = (!in_memory).then(|| opts.clone().read_only(true));
         if !in_memory {
             if let Some(dir) = opts
                 .get_filename()
@@ -90,6 +93,7 @@ impl SqliteStore {
             read,
             write,
             wakeup,
+            probe,
         })
     }
 

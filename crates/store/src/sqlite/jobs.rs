@@ -1,7 +1,9 @@
 //! Jobs on SQLite: one writer (`BEGIN IMMEDIATE` on the one-connection write pool), claims
 //! as `UPDATE … RETURNING`, bulk transitions driven by a JSON array (`json_each`), history
-//! written in the same transaction, and in-process wake-ups: every store opened on the same
-//! file in this process shares one signal, raised when a transaction enqueues a job.
+//! written in the same transaction, and wake-ups: every store opened on the same file in this
+//! process shares one signal, raised when a transaction enqueues a job; commits by other
+//! processes (a separate `command-center worker`) are noticed through `PRAGMA data_version`,
+//! probed every few milliseconds on a connection of its own.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -401,7 +403,16 @@ impl JobStore for SqliteStore {
     }
 
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
-        Ok(Box::new(SqliteSignals(self.wakeup.subscribe())))
+        let probe = match &self.probe {
+            Some(opts) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::SqliteConnection::connect_with(opts).await?;
+                let version: i64 = sqlx::query_scalar("PRAGMA data_version").fetch_one(&mut conn).await?;
+                Some((conn, version))
+            }
+            None => None,
+        };
+        Ok(Box::new(SqliteSignals { local: self.wakeup.subscribe(), probe }))
     }
 }
 
@@ -427,16 +438,37 @@ impl SqliteStore {
     }
 }
 
-struct SqliteSignals(watch::Receiver<u64>);
+/// How often another process's commits are looked for.
+const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
+
+struct SqliteSignals {
+    local: watch::Receiver<u64>,
+    probe: Option<(sqlx::SqliteConnection, i64)>,
+}
 
 #[async_trait]
 impl JobSignals for SqliteSignals {
     async fn next(&mut self) -> Result<Option<String>> {
-        self.0
-            .changed()
-            .await
-            .map_err(|_| crate::StoreError::Unavailable("the store was closed".into()))?;
-        Ok(None)
+        let closed = |_| crate::StoreError::Unavailable("the store was closed".into());
+        let Some((conn, seen)) = &mut self.probe else {
+            self.local.changed().await.map_err(closed)?;
+            return Ok(None);
+        };
+        loop {
+            tokio::select! {
+                r = self.local.changed() => {
+                    r.map_err(closed)?;
+                    return Ok(None);
+                }
+                () = tokio::time::sleep(PROBE_INTERVAL) => {
+                    let version: i64 = sqlx::query_scalar("PRAGMA data_version").fetch_one(&mut *conn).await?;
+                    if version != *seen {
+                        *seen = version;
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 }
 

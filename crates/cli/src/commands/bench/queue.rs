@@ -28,10 +28,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     worker_processes: u32,
     /// Jobs each worker process runs at once.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 4000)]
     concurrency: u32,
     /// Jobs claimed per round trip.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 2000)]
     claim_batch: u32,
     /// Jobs per enqueue transaction.
     #[arg(long, default_value_t = 5000)]
