@@ -51,7 +51,13 @@ pub(crate) async fn run(
         };
         let got = claimed.len();
         tracing::trace!(%queue, wanted, got, elapsed_us = started.elapsed().as_micros(), "claimed jobs");
+        metrics::counter!("cc_jobs_claimed_total", "queue" => queue.clone()).increment(got as u64);
         for job in claimed {
+            if job.attempt == 1 {
+                let delay = (now - job.created_at).to_std().unwrap_or_default();
+                metrics::histogram!("cc_job_start_delay_seconds", "queue" => queue.clone())
+                    .record(delay.as_secs_f64());
+            }
             let Some(permit) = permits.split(1) else {
                 break;
             };

@@ -46,6 +46,7 @@ async fn run(
     let span = tracing::info_span!("job", job_id = job.lease.job_id, kind = %job.kind, attempt = job.attempt, queue = %job.queue);
     let lease = job.lease;
     let handler = shared.registry.get(&job.kind);
+    let started = std::time::Instant::now();
     let policy = handler.as_ref().map(|h| h.policy()).unwrap_or_default();
     let result = match handler {
         None => Err(JobError::Retryable(format!(
@@ -84,6 +85,16 @@ async fn run(
         }
     };
     let _enter = span.enter();
+    metrics::histogram!("cc_job_duration_seconds", "kind" => job.kind.clone())
+        .record(started.elapsed().as_secs_f64());
+    let outcome = match &result {
+        Ok(_) => "completed",
+        Err(JobError::Cancelled) => "cancelled",
+        Err(JobError::Permanent(_)) => "failed_permanently",
+        Err(JobError::Retryable(_)) => "failed",
+    };
+    metrics::counter!("cc_job_attempts_total", "kind" => job.kind.clone(), "outcome" => outcome)
+        .increment(1);
     match (reason.get(), result) {
         (Some(StopReason::LeaseLost), _) => {
             tracing::warn!("lease lost while running; the outcome is not recorded");

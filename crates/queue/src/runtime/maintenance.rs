@@ -59,6 +59,7 @@ pub(crate) async fn rescue(shared: Arc<Shared>, stop: CancellationToken) {
             match shared.store.rescue_expired(cc_domain::now(), BATCH).await {
                 Ok(n) => {
                     if n > 0 {
+                        metrics::counter!("cc_jobs_rescued_total").increment(n);
                         tracing::warn!(rescued = n, "rescued jobs whose lease expired");
                         shared.wake_all();
                     }

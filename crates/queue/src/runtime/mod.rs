@@ -162,6 +162,7 @@ impl Worker {
         };
         retry_until(&shutdown, || shared.store.register_worker(&info)).await;
         tracing::info!(worker_id = %self.id, queues = ?info.queues, "worker started");
+        describe_metrics();
 
         // Tasks that run until `stop_claiming` (claimers, wake-ups, maintenance) and those
         // that outlive it to see running jobs through (finisher, lease keeper).
@@ -214,6 +215,29 @@ impl Worker {
         tracing::info!(worker_id = %self.id, "worker stopped");
         Ok(())
     }
+}
+
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_histogram, Unit};
+    describe_counter!(
+        "cc_jobs_claimed_total",
+        "Jobs claimed by this process's workers, by queue."
+    );
+    describe_counter!("cc_job_attempts_total", "Finished job attempts by kind and outcome (completed, failed, failed_permanently, cancelled).");
+    describe_counter!(
+        "cc_jobs_rescued_total",
+        "Jobs returned to the queue after their worker's lease expired."
+    );
+    describe_histogram!(
+        "cc_job_duration_seconds",
+        Unit::Seconds,
+        "Handler run time per attempt, by kind."
+    );
+    describe_histogram!(
+        "cc_job_start_delay_seconds",
+        Unit::Seconds,
+        "From enqueue to the first attempt's start, by queue."
+    );
 }
 
 /// Waits for running jobs to finish within the shutdown bound, then releases the rest.

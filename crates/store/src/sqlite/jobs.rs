@@ -407,12 +407,17 @@ impl JobStore for SqliteStore {
             Some(opts) => {
                 use sqlx::Connection;
                 let mut conn = sqlx::SqliteConnection::connect_with(opts).await?;
-                let version: i64 = sqlx::query_scalar("PRAGMA data_version").fetch_one(&mut conn).await?;
+                let version: i64 = sqlx::query_scalar("PRAGMA data_version")
+                    .fetch_one(&mut conn)
+                    .await?;
                 Some((conn, version))
             }
             None => None,
         };
-        Ok(Box::new(SqliteSignals { local: self.wakeup.subscribe(), probe }))
+        Ok(Box::new(SqliteSignals {
+            local: self.wakeup.subscribe(),
+            probe,
+        }))
     }
 }
 
