@@ -36,6 +36,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub queue: QueueSettings,
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +58,30 @@ pub struct HttpConfig {
     pub shutdown_grace_ms: u64,
 }
 
+/// OpenTelemetry trace export (off unless an endpoint is set).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP collector base URL, e.g. `http://otel-collector:4318`; empty disables export.
+    pub otlp_endpoint: String,
+    pub otlp_timeout_ms: u64,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// Share of traces sampled, 0.0–1.0 (child spans follow their parent's decision).
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            otlp_timeout_ms: 10_000,
+            service_name: "command-center".into(),
+            sample_ratio: 1.0,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -69,6 +94,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             queue: QueueSettings::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -132,6 +158,9 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
+            bail!("telemetry.sample_ratio must be between 0.0 and 1.0");
         }
         if self.http.body_limit_bytes < 1024 {
             bail!("http.body_limit_bytes must be at least 1024");
@@ -214,6 +243,11 @@ fn apply_env(tree: &mut toml::Value, prefix: &str, env: Env<'_>) -> anyhow::Resu
                 raw.trim()
                     .parse()
                     .with_context(|| format!("{source} must be a whole number, got `{raw}`"))?,
+            ),
+            toml::Value::Float(_) => toml::Value::Float(
+                raw.trim()
+                    .parse()
+                    .with_context(|| format!("{source} must be a number, got `{raw}`"))?,
             ),
             toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
                 "1" | "true" | "yes" | "on" => true,

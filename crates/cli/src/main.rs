@@ -42,6 +42,8 @@ enum Command {
     Health(commands::health::Args),
     /// Print the effective configuration with secrets redacted.
     Config(commands::OutputArgs),
+    /// Validate a running deployment: about fifteen checks, a pass/fail table, exit 1 on failure.
+    Check(commands::check::Args),
     /// Measure performance (see docs/performance.md).
     Bench(commands::bench::Args),
 }
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
             Command::Audit(args) => commands::audit::run(&cfg, args).await,
             Command::Health(args) => commands::health::run(args).await,
             Command::Config(args) => commands::print_config(&cfg, &args),
+            Command::Check(args) => commands::check::run(args).await,
             Command::Bench(args) => commands::bench::run(&cfg, args).await,
         }
     });

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod check;
 pub mod health;
 pub mod migrate;
 pub mod serve;
@@ -54,7 +55,7 @@ pub async fn require_current_schema(store: &dyn Store) -> anyhow::Result<()> {
 }
 
 pub async fn seed(cfg: &Config, args: &OutputArgs) -> anyhow::Result<ExitCode> {
-    crate::telemetry::init(&cfg.log, &cfg.log_format);
+    let _telemetry = crate::telemetry::init(cfg);
     let store = open_store(cfg).await?;
     store.migrate_up().await.context("applying migrations")?;
     let report = cc_service::seed::demo(&cc_service::Directory::new(store.clone())).await?;

@@ -28,7 +28,7 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         cfg.listen = listen;
     }
-    crate::telemetry::init(&cfg.log, &cfg.log_format);
+    let _telemetry = crate::telemetry::init(&cfg);
     let store = open_store(&cfg).await?;
     if cfg.migrate_on_start && !args.no_migrate {
         let applied = store.migrate_up().await.context("applying migrations")?;

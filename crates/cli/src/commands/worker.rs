@@ -50,7 +50,7 @@ pub fn registry() -> Registry {
 }
 
 pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
-    crate::telemetry::init(&cfg.log, &cfg.log_format);
+    let _telemetry = crate::telemetry::init(&cfg);
     let rc = runtime_config(&cfg, &args);
     rc.validate().map_err(anyhow::Error::msg)?;
     let store = open_store(&cfg).await?;

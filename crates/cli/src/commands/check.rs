@@ -1,0 +1,446 @@
+//! `command-center check`: the system validator. Runs a set of checks against a running
+//! deployment and prints a pass/fail table (or JSON); exits 1 when any check fails.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Output;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Base URL of the server.
+    #[arg(long, env = "CC_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// API token (operator or admin role).
+    #[arg(long, env = "CC_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Prometheus base URL; when given, checks that it is ready and scrapes Command Center.
+    #[arg(long, env = "CC_PROMETHEUS_URL")]
+    prometheus_url: Option<String>,
+    /// Grafana base URL; when given, checks its health.
+    #[arg(long, env = "CC_GRAFANA_URL")]
+    grafana_url: Option<String>,
+    /// Per-check timeout in seconds.
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub name: &'static str,
+    /// `pass`, `fail` or `skip`.
+    pub status: &'static str,
+    pub detail: String,
+    pub ms: f64,
+}
+
+struct Checker {
+    client: cc_client::Client,
+    http: reqwest::Client,
+    timeout: Duration,
+    results: Vec<CheckResult>,
+}
+
+impl Checker {
+    fn record(&mut self, name: &'static str, start: Instant, r: Result<String, String>) {
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        let (status, detail) = match r {
+            Ok(d) => ("pass", d),
+            Err(d) => ("fail", d),
+        };
+        self.results.push(CheckResult {
+            name,
+            status,
+            detail,
+            ms,
+        });
+    }
+
+    fn skip(&mut self, name: &'static str, why: &str) {
+        self.results.push(CheckResult {
+            name,
+            status: "skip",
+            detail: why.to_owned(),
+            ms: 0.0,
+        });
+    }
+
+    async fn get(&self, path: &str, auth: bool) -> Result<reqwest::Response, String> {
+        let rb = if auth {
+            self.client.request(Method::GET, path)
+        } else {
+            self.http
+                .get(format!("{}{path}", self.client.base_url()))
+                .timeout(self.timeout)
+        };
+        rb.send().await.map_err(|e| format!("request failed: {e}"))
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let timeout = Duration::from_secs(args.timeout);
+    let mut client = cc_client::Client::new(&args.url)?.with_timeout(timeout);
+    if let Some(t) = &args.token {
+        client = client.with_token(t.clone());
+    }
+    let mut c = Checker {
+        client,
+        http: reqwest::Client::new(),
+        timeout,
+        results: Vec::new(),
+    };
+
+    // 1. Liveness.
+    let t = Instant::now();
+    let r = match c.get("/health/live", false).await {
+        Ok(res) if res.status() == StatusCode::OK => Ok("process up".to_owned()),
+        Ok(res) => Err(format!("HTTP {}", res.status())),
+        Err(e) => Err(e),
+    };
+    let reachable = r.is_ok();
+    c.record("live", t, r);
+    if !reachable {
+        for name in [
+            "ready",
+            "database",
+            "migrations",
+            "request id",
+            "errors",
+            "openapi",
+            "docs",
+            "metrics",
+            "api",
+            "audit chain",
+        ] {
+            c.skip(name, "server unreachable");
+        }
+        return finish(&c.results, args.output);
+    }
+
+    // 2–4. Readiness and its parts.
+    let t = Instant::now();
+    let ready: Result<Value, String> = match c.get("/health/ready", false).await {
+        Ok(res) => {
+            let ok = res.status() == StatusCode::OK;
+            match res.json::<Value>().await {
+                Ok(body) if ok => Ok(body),
+                Ok(body) => Err(body.to_string()),
+                Err(e) => Err(format!("not JSON: {e}")),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    c.record(
+        "ready",
+        t,
+        ready
+            .as_ref()
+            .map(|_| "ready".to_owned())
+            .map_err(Clone::clone),
+    );
+    let body = match &ready {
+        Ok(b) => b.clone(),
+        Err(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+    };
+    for (name, key) in [("database", "database"), ("migrations", "migrations")] {
+        let check = &body["checks"][key];
+        if check.is_null() {
+            c.skip(name, "not reported by /health/ready");
+            continue;
+        }
+        let detail = format!(
+            "{} ({:.2} ms){}",
+            check["status"].as_str().unwrap_or("?"),
+            check["latency_ms"].as_f64().unwrap_or(0.0),
+            check["detail"]
+                .as_str()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        );
+        let ok = check["status"] == "ok";
+        c.results.push(CheckResult {
+            name,
+            status: if ok { "pass" } else { "fail" },
+            detail,
+            ms: check["latency_ms"].as_f64().unwrap_or(0.0),
+        });
+    }
+
+    // 5. Request ids.
+    let t = Instant::now();
+    let r = c.get("/health/live", false).await.and_then(|res| {
+        res.headers()
+            .get("x-request-id")
+            .map(|_| "x-request-id present".to_owned())
+            .ok_or_else(|| "no x-request-id".into())
+    });
+    c.record("request id", t, r);
+
+    // 6. Errors are problem+json.
+    let t = Instant::now();
+    let r = c
+        .get("/api/v1/__check_unknown_route", true)
+        .await
+        .and_then(|res| {
+            let ct = res
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            if res.status() == StatusCode::NOT_FOUND && ct.starts_with("application/problem+json") {
+                Ok("404 as application/problem+json".to_owned())
+            } else if res.status() == StatusCode::UNAUTHORIZED {
+                Ok("401 before routing (authentication required)".to_owned())
+            } else {
+                Err(format!("HTTP {} {ct}", res.status()))
+            }
+        });
+    c.record("errors", t, r);
+
+    // 7–8. Documentation.
+    let t = Instant::now();
+    let r = match c.get("/openapi.json", false).await {
+        Ok(res) => match res.json::<Value>().await {
+            Ok(doc)
+                if doc["openapi"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("3.1")) =>
+            {
+                Ok(format!(
+                    "OpenAPI {} with {} paths",
+                    doc["openapi"],
+                    doc["paths"].as_object().map_or(0, |p| p.len())
+                ))
+            }
+            Ok(doc) => Err(format!("unexpected document version {}", doc["openapi"])),
+            Err(e) => Err(format!("not JSON: {e}")),
+        },
+        Err(e) => Err(e),
+    };
+    c.record("openapi", t, r);
+    let t = Instant::now();
+    let r = c.get("/docs/", false).await.and_then(|res| {
+        if res.status() == StatusCode::OK {
+            Ok("Swagger UI served".to_owned())
+        } else {
+            Err(format!("HTTP {}", res.status()))
+        }
+    });
+    c.record("docs", t, r);
+
+    // 9. Metrics.
+    let t = Instant::now();
+    let r = match c.get("/metrics", true).await {
+        Ok(res) if res.status() == StatusCode::OK => {
+            let text = res.text().await.unwrap_or_default();
+            match validate_exposition(&text) {
+                Ok(n) if text.contains("cc_build_info") => {
+                    Ok(format!("{n} samples, exposition valid"))
+                }
+                Ok(_) => Err("cc_build_info missing".into()),
+                Err(e) => Err(e),
+            }
+        }
+        Ok(res) => Err(format!("HTTP {} (is --token set?)", res.status())),
+        Err(e) => Err(e),
+    };
+    c.record("metrics", t, r);
+
+    // 10. The API answers with the token given.
+    let t = Instant::now();
+    let r = c
+        .client
+        .list_users(&[("limit", "1")])
+        .await
+        .map(|_| "GET /api/v1/users answered".to_owned())
+        .map_err(|e| e.to_string());
+    c.record("api", t, r);
+
+    // 11. Audit chain.
+    let t = Instant::now();
+    let r = match c.client.verify_audit().await {
+        Ok(v) if v["intact"] == true => Ok(format!("intact, {} events", v["checked"])),
+        Ok(v) => Err(format!("BROKEN: {}", v["first_break"])),
+        Err(e) => Err(e.to_string()),
+    };
+    c.record("audit chain", t, r);
+
+    // Optional: Prometheus and Grafana.
+    match &args.prometheus_url {
+        Some(url) => {
+            let t = Instant::now();
+            let r = check_prometheus(&c.http, url, timeout).await;
+            c.record("prometheus", t, r);
+        }
+        None => c.skip("prometheus", "no --prometheus-url"),
+    }
+    match &args.grafana_url {
+        Some(url) => {
+            let t = Instant::now();
+            let r = check_grafana(&c.http, url, timeout).await;
+            c.record("grafana", t, r);
+        }
+        None => c.skip("grafana", "no --grafana-url"),
+    }
+
+    finish(&c.results, args.output)
+}
+
+async fn check_prometheus(
+    http: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let base = url.trim_end_matches('/');
+    let res = http
+        .get(format!("{base}/-/ready"))
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("/-/ready answered {}", res.status()));
+    }
+    let q = r#"up{job=~"command-center.*"}"#;
+    let v: Value = http
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", q)])
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let results = v["data"]["result"].as_array().cloned().unwrap_or_default();
+    let up = results.iter().filter(|r| r["value"][1] == "1").count();
+    if up == 0 {
+        Err(format!(
+            "ready, but no Command Center target is up ({} known)",
+            results.len()
+        ))
+    } else {
+        Ok(format!(
+            "ready; {up}/{} Command Center targets up",
+            results.len()
+        ))
+    }
+}
+
+async fn check_grafana(
+    http: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let base = url.trim_end_matches('/');
+    let res = http
+        .get(format!("{base}/api/health"))
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = res.status();
+    let v: Value = res.json().await.map_err(|e| e.to_string())?;
+    if status.is_success() && v["database"] == "ok" {
+        Ok(format!(
+            "healthy, version {}",
+            v["version"].as_str().unwrap_or("?")
+        ))
+    } else {
+        Err(format!("HTTP {status}: {v}"))
+    }
+}
+
+/// A light validator of the Prometheus text format: every sample line is
+/// `name[{labels}] value [timestamp]` with a valid metric name and a float value.
+fn validate_exposition(text: &str) -> Result<usize, String> {
+    let mut samples = 0;
+    for (i, line) in text.lines().enumerate() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name_labels, rest) = match line.rfind('}') {
+            Some(end) => (&line[..=end], line[end + 1..].trim()),
+            None => line
+                .split_once(' ')
+                .map(|(a, b)| (a, b.trim()))
+                .ok_or(format!("line {}: no value", i + 1))?,
+        };
+        let name = name_labels.split('{').next().unwrap_or("");
+        let valid_name = name.chars().enumerate().all(|(j, ch)| {
+            ch.is_ascii_alphabetic() || ch == '_' || ch == ':' || (j > 0 && ch.is_ascii_digit())
+        });
+        if name.is_empty() || !valid_name {
+            return Err(format!("line {}: invalid metric name `{name}`", i + 1));
+        }
+        let value = rest.split_whitespace().next().unwrap_or("");
+        let numeric = value.parse::<f64>().is_ok() || matches!(value, "NaN" | "+Inf" | "-Inf");
+        if !numeric {
+            return Err(format!("line {}: invalid value `{value}`", i + 1));
+        }
+        samples += 1;
+    }
+    Ok(samples)
+}
+
+fn finish(results: &[CheckResult], output: Output) -> anyhow::Result<ExitCode> {
+    let failed = results.iter().filter(|r| r.status == "fail").count();
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"ok": failed == 0, "checks": results})
+            )?
+        ),
+        Output::Table => {
+            let color = std::io::stdout().is_terminal();
+            let paint = |s: &str, code: &str| {
+                if color {
+                    format!("\x1b[{code}m{s}\x1b[0m")
+                } else {
+                    s.to_owned()
+                }
+            };
+            println!("{:<14} {:<6} {:>9}  DETAIL", "CHECK", "RESULT", "MS");
+            for r in results {
+                let status = match r.status {
+                    "pass" => paint("PASS  ", "32"),
+                    "fail" => paint("FAIL  ", "31;1"),
+                    _ => paint("skip  ", "2"),
+                };
+                println!("{:<14} {status} {:>9.2}  {}", r.name, r.ms, r.detail);
+            }
+            let passed = results.iter().filter(|r| r.status == "pass").count();
+            println!(
+                "\n{passed} passed, {failed} failed, {} skipped",
+                results.len() - passed - failed
+            );
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn validates_exposition() {
+        let ok =
+            "# HELP a x\n# TYPE a counter\na 1\nb{x=\"y z\"} 2.5 123\nc_bucket{le=\"+Inf\"} 3\n";
+        assert_eq!(super::validate_exposition(ok).unwrap(), 3);
+        assert!(super::validate_exposition("9bad 1\n").is_err());
+        assert!(super::validate_exposition("good{a=\"b\"} notanumber\n").is_err());
+    }
+}
