@@ -25,6 +25,7 @@ use utoipa::OpenApi;
         (name = "auth", description = "Logging in: access tokens (JWT, 15 minutes) and single-use refresh tokens"),
         (name = "operators", description = "The people who use Command Center, and their roles (admin only)"),
         (name = "tokens", description = "API tokens for automation (admin only)"),
+        (name = "jobs", description = "The job queue: jobs, batches and the live event stream"),
         (name = "health", description = "Liveness and readiness probes (served at the root, not under /api/v1)"),
     )
 )]

@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+mod queue;
+
+pub use queue::QueueSettings;
+
 /// Keys holding secrets: redacted when printed, and readable from `<VAR>_FILE`.
 pub const SECRET_KEYS: [&str; 5] = [
     "database_url",
@@ -47,6 +51,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub tls: TlsConfig,
     pub metrics: MetricsConfig,
+    pub queue: QueueSettings,
     pub telemetry: TelemetryConfig,
 }
 
@@ -164,6 +169,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             tls: TlsConfig::default(),
             metrics: MetricsConfig::default(),
+            queue: QueueSettings::default(),
             telemetry: TelemetryConfig::default(),
         }
     }
@@ -276,6 +282,9 @@ impl Config {
         }
         if self.http.body_limit_bytes < 1024 {
             bail!("http.body_limit_bytes must be at least 1024");
+        }
+        if let Err(e) = self.queue.runtime().validate() {
+            bail!("{e}");
         }
         self.validate_security()
     }
@@ -589,6 +598,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.database_url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn queue_section_with_cron_and_env_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cc.toml");
+        std::fs::write(
+            &file,
+            "[queue]\nlease_ttl_ms = 10000\n[[queue.cron]]\nname = \"sync\"\nschedule = \"0 2 * * *\"\n\
+             kind = \"system.noop\"\nargs = { full = true }\n[queue.queues.lifecycle]\nconcurrency = 4\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            &env(&[
+                ("CC_QUEUE_QUEUES_DEFAULT_CONCURRENCY", "7"),
+                ("CC_QUEUE_POLL_ONLY", "true"),
+            ]),
+        )
+        .unwrap();
+        let rc = c.queue.runtime();
+        assert!(rc.poll_only);
+        assert_eq!(rc.lease_ttl, std::time::Duration::from_secs(10));
+        let queues: Vec<(String, u32)> = rc
+            .queues
+            .iter()
+            .map(|q| (q.name.clone(), q.concurrency))
+            .collect();
+        assert_eq!(queues, [("default".into(), 7), ("lifecycle".into(), 4)]);
+        assert_eq!(rc.cron[0].args, serde_json::json!({"full": true}));
+        assert_eq!(rc.cron[0].queue, "default");
+        std::fs::write(
+            &file,
+            "[[queue.cron]]\nname = \"x\"\nschedule = \"every day\"\nkind = \"k\"\n",
+        )
+        .unwrap();
+        let e = format!("{:#}", Config::load(Some(&file), &env(&[])).unwrap_err());
+        assert!(e.contains("queue.cron `x`"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,9 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod jobs;
+
+pub use jobs::JobEventStream;
 
 use std::time::Duration;
 

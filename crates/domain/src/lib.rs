@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod device;
 pub mod group;
+pub mod job;
 pub mod operator;
 pub mod page;
 pub mod patch;
@@ -16,6 +17,10 @@ pub mod validation;
 pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use device::{Compliance, Device, DevicePatch, DeviceQuery, NewDevice, Platform};
 pub use group::{Group, GroupKind, GroupPatch, GroupQuery, NewGroup};
+pub use job::{
+    BatchProgress, Job, JobAttemptError, JobDetail, JobEvent, JobQuery, JobState, NewJob,
+    WorkerInfo,
+};
 pub use operator::{ApiToken, NewApiToken, NewOperator, Operator, OperatorPatch, OperatorRole};
 pub use page::{Cursor, Page, SortDir};
 pub use policy::{

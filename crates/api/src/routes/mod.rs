@@ -3,8 +3,10 @@
 pub mod audit;
 pub mod auth;
 pub mod devices;
+pub mod events;
 pub mod groups;
 pub mod health;
+pub mod jobs;
 pub mod operators;
 pub mod policies;
 pub mod tokens;

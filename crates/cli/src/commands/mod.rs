@@ -9,6 +9,7 @@ pub mod operator;
 pub mod remote;
 pub mod serve;
 pub mod token;
+pub mod worker;
 
 use std::process::ExitCode;
 use std::sync::Arc;

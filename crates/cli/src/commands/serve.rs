@@ -19,6 +19,9 @@ pub struct Args {
     /// Do not apply pending migrations at start (readiness reports them instead).
     #[arg(long)]
     no_migrate: bool,
+    /// Serve the API only; run no job workers in this process.
+    #[arg(long)]
+    no_workers: bool,
 }
 
 pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
@@ -77,7 +80,29 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         cc_store::redact_url(&cfg.database_url),
     );
     tracing::info!(%addr, backend = store.backend().as_str(), "serving");
-    server.run(shutdown_signal()).await?;
+    let token = tokio_util::sync::CancellationToken::new();
+    let workers = if args.no_workers {
+        None
+    } else {
+        let rc = super::worker::runtime_config(&cfg, &super::worker::Args::default());
+        let worker = cc_queue::Worker::new(store.clone(), super::worker::registry(), rc);
+        tracing::info!(
+            worker_id = worker.id(),
+            "running job workers in this process"
+        );
+        Some(tokio::spawn(worker.run(token.clone())))
+    };
+    let stop = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.cancel();
+    });
+    server.run(async move { token.cancelled().await }).await?;
+    if let Some(w) = workers {
+        if let Ok(Err(e)) = w.await {
+            tracing::error!(error = %e, "job workers failed");
+        }
+    }
     stop_sweeper.cancel();
     stop_metrics.cancel();
     tracing::info!("shutting down: closing the database pool");
@@ -86,7 +111,7 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

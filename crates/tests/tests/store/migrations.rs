@@ -23,26 +23,18 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
     );
     insert_users(&store, &[&user("ada")]).await;
 
-    let last = *known.last().expect("a migration");
-    assert_eq!(store.migrate_down(1).await.expect("down"), [last]);
+    let mut newest_first = known.clone();
+    newest_first.reverse();
+    let all = u32::try_from(known.len()).expect("few migrations");
+    assert_eq!(store.migrate_down(all).await.expect("down"), newest_first);
     let status = store.migration_status().await.expect("status");
     assert!(!status.is_current());
-    assert_eq!(status.pending(), 1);
-    assert_eq!(store.migrate_up().await.expect("up"), [last]);
-
-    // All the way down and up again.
-    let steps = u32::try_from(known.len()).expect("few migrations");
-    let mut reverted = store.migrate_down(steps).await.expect("down");
-    reverted.reverse();
-    assert_eq!(reverted, known);
-    assert_eq!(
-        store.migration_status().await.expect("status").pending(),
-        known.len()
-    );
+    assert_eq!(status.pending(), known.len());
     assert!(
         store.list_users(&user_query()).await.is_err(),
         "the directory tables are gone"
     );
+
     assert_eq!(store.migrate_up().await.expect("up"), known);
     assert!(store.migration_status().await.expect("status").is_current());
     assert!(store

@@ -3,6 +3,7 @@
 
 mod api;
 mod load;
+mod queue;
 
 use std::process::ExitCode;
 
@@ -18,10 +19,13 @@ pub struct Args {
 enum What {
     /// HTTP throughput and latency: list and create users, against a minimal endpoint as the ceiling.
     Api(api::Args),
+    /// Job queue: enqueue rate, burn-down rate and idle enqueue-to-start latency.
+    Queue(queue::Args),
 }
 
 pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Api(a) => api::run(cfg, a).await,
+        What::Queue(a) => queue::run(cfg, a).await,
     }
 }
