@@ -203,13 +203,9 @@ impl TestApp {
         config: cc_api::ApiConfig,
         extra: Option<axum::Router<cc_api::AppState>>,
     ) -> Self {
-        let mut config = config;
-        if config.auth.signing_keys.is_empty() {
-            config.auth.signing_keys = format!("harness:{}", uuid::Uuid::new_v4().simple());
-        }
-        let keys = cc_auth::Keyring::parse(&config.auth.signing_keys).expect("signing keys");
         let db = TestDb::new(backend).await;
         let store = db.store().await;
+        let keys = signing_keys(store.as_ref(), &config).await;
         let admin_password = format!("pw-{}", uuid::Uuid::new_v4().simple());
         let admin_token = seed_admin(store.as_ref(), &admin_password, &keys).await;
         let state = cc_api::AppState::new(store.clone(), config);
@@ -316,6 +312,22 @@ impl Drop for TestApp {
 }
 
 pub use cc_api::axum_reexport as axum;
+
+/// The keys the app will sign with: the configured ones, or else one stored in the database the
+/// way the server generates it (so any replica on the same database accepts the same tokens).
+async fn signing_keys(store: &dyn Store, config: &cc_api::ApiConfig) -> cc_auth::Keyring {
+    if !config.auth.signing_keys.is_empty() {
+        return cc_auth::Keyring::parse(&config.auth.signing_keys).expect("signing keys");
+    }
+    let secret = uuid::Uuid::new_v4().simple().to_string();
+    let mut tx = store.begin().await.expect("begin");
+    tx.auth()
+        .insert_signing_key("harness", &secret, cc_domain::now())
+        .await
+        .expect("store a signing key");
+    tx.commit().await.expect("commit");
+    cc_auth::Keyring::parse(&format!("harness:{secret}")).expect("signing key")
+}
 
 /// Writes the operator `admin` and a login session for it straight into the database, as a
 /// fixture (so a test starts with an empty audit log and no request spent), and returns an
