@@ -75,6 +75,8 @@ ensure_jq() {
 
 ensure_postgres
 ensure_redis
+# The TLS tests make their certificates with openssl.
+command -v openssl >/dev/null || { log "openssl: installing"; apt_install openssl; }
 ensure_slapd
 ensure_jq
 

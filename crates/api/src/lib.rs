@@ -3,6 +3,7 @@
 //! [`router`] builds the whole application; [`Server`] binds it to a listener and runs it
 //! until a shutdown signal, draining in-flight requests within a bound.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 mod metrics;
@@ -11,6 +12,7 @@ mod openapi;
 pub mod request_id;
 pub mod routes;
 mod server;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,9 @@ use std::time::Duration;
 use cc_service::Directory;
 use cc_store::Store;
 
+pub use auth::metrics::{metrics_guard, metrics_router, MetricsAccess};
+pub use auth::permissions::{Access, RoutePermission, PERMISSIONS};
+pub use auth::rate_limit::RateLimitConfig;
 pub use error::{ApiError, Problem};
 pub use metrics::handle as metrics_handle;
 pub use openapi::openapi;
@@ -37,6 +42,17 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Token lifetimes, signing keys, login throttling.
+    pub auth: cc_service::AuthSettings,
+    pub rate_limit: RateLimitConfig,
+    /// Origins allowed to call the API from a browser (CORS); empty for none.
+    pub cors_allowed_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed when taking the client address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Served over TLS: adds `Strict-Transport-Security`.
+    pub hsts: bool,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsAccess,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +61,12 @@ impl Default for ApiConfig {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            auth: cc_service::AuthSettings::default(),
+            rate_limit: RateLimitConfig::default(),
+            cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            hsts: false,
+            metrics: MetricsAccess::default(),
         }
     }
 }
@@ -55,15 +77,33 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub directory: Directory,
     pub config: Arc<ApiConfig>,
+    pub auth: cc_service::Auth,
+    pub limiter: Arc<auth::rate_limit::RateLimiter>,
 }
 
 impl AppState {
+    /// # Panics
+    /// When the configured signing keys do not parse; use [`AppState::try_new`] to handle that.
     #[must_use]
     pub fn new(store: Arc<dyn Store>, config: ApiConfig) -> Self {
-        Self {
+        #[allow(clippy::expect_used)]
+        Self::try_new(store, config).expect("valid authentication settings")
+    }
+
+    /// # Errors
+    /// The configured signing keys or Redis URL are invalid.
+    pub fn try_new(
+        store: Arc<dyn Store>,
+        config: ApiConfig,
+    ) -> Result<Self, cc_service::ServiceError> {
+        let auth = cc_service::Auth::new(store.clone(), config.auth.clone())?;
+        let limiter = Arc::new(auth::rate_limit::RateLimiter::new(&config.rate_limit)?);
+        Ok(Self {
             directory: Directory::new(store.clone()),
             store,
             config: Arc::new(config),
-        }
+            auth,
+            limiter,
+        })
     }
 }

@@ -9,7 +9,10 @@ use utoipa::OpenApi;
         description = "Identity and device lifecycle automation for school districts.\n\n\
             Errors are RFC 9457 `application/problem+json` with a stable `code` and the `request_id`. \
             Lists take `limit` (1–500, default 50) and an opaque `cursor`, and answer \
-            `{\"items\": [...], \"next_cursor\": ...}`. Updates accept `If-Match: \"<version>\"`.",
+            `{\"items\": [...], \"next_cursor\": ...}`. Updates accept `If-Match: \"<version>\"`.\n\n\
+            Authenticate with `Authorization: Bearer <token>`: an access token from `POST /auth/login` \
+            or an API token. Each operation states the role it needs (`x-required-role`): \
+            `auditor` < `operator` < `admin`, each including the ones before it.",
         license(name = "Apache-2.0")
     ),
     servers((url = "/api/v1", description = "This server")),
@@ -20,6 +23,9 @@ use utoipa::OpenApi;
         (name = "policies", description = "Device policies"),
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "jobs", description = "The job queue: jobs, batches and the live event stream"),
+        (name = "auth", description = "Logging in: access tokens (JWT, 15 minutes) and single-use refresh tokens"),
+        (name = "operators", description = "The people who use Command Center, and their roles (admin only)"),
+        (name = "tokens", description = "API tokens for automation (admin only)"),
         (name = "health", description = "Liveness and readiness probes (served at the root, not under /api/v1)"),
     )
 )]
@@ -33,4 +39,84 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub(crate) fn server_parts() -> (axum::Router<crate::AppState>, utoipa::openapi::OpenApi) {
     crate::server::api_routes().split_for_parts()
+}
+
+/// Names of the two security schemes.
+pub const BEARER_JWT: &str = "bearer_jwt";
+pub const API_TOKEN: &str = "api_token";
+
+/// Declares the security schemes and annotates every operation from the permission table:
+/// its security requirement (none for public routes), `x-required-role`, and a line in its
+/// description.
+pub(crate) fn secure(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::extensions::ExtensionsBuilder;
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+
+    use crate::auth::permissions::{describe, lookup, Access};
+
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        BEARER_JWT,
+        SecurityScheme::Http(
+            Http::builder()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "An access token from `POST /api/v1/auth/login` (15 minutes).",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        API_TOKEN,
+        SecurityScheme::Http(
+            Http::builder()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("cct_…")
+                .description(Some("An API token from `POST /api/v1/tokens` (`cct_…`)."))
+                .build(),
+        ),
+    );
+    for (path, item) in &mut doc.paths.paths {
+        let full = if path.starts_with("/health") {
+            path.clone()
+        } else {
+            format!("/api/v1{path}")
+        };
+        let ops = [
+            ("GET", &mut item.get),
+            ("POST", &mut item.post),
+            ("PUT", &mut item.put),
+            ("PATCH", &mut item.patch),
+            ("DELETE", &mut item.delete),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            let Ok(m) = method.parse::<axum::http::Method>() else {
+                continue;
+            };
+            let access = lookup(&m, &full).unwrap_or(Access::Role(cc_domain::OperatorRole::Admin));
+            let role = describe(access);
+            op.security = Some(match access {
+                Access::Public => vec![SecurityRequirement::default()],
+                _ => vec![
+                    SecurityRequirement::new(BEARER_JWT, Vec::<String>::new()),
+                    SecurityRequirement::new(API_TOKEN, Vec::<String>::new()),
+                ],
+            });
+            op.extensions.get_or_insert_with(Default::default).merge(
+                ExtensionsBuilder::new()
+                    .add("x-required-role", role)
+                    .build(),
+            );
+            let note = match access {
+                Access::Public => "**Access:** public (no credentials).".to_owned(),
+                _ => format!("**Required role:** `{role}` or higher."),
+            };
+            op.description = Some(match op.description.take() {
+                Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
+                _ => note,
+            });
+        }
+    }
 }

@@ -19,6 +19,7 @@ use crate::middleware::{method_not_allowed, not_found, panic_response, timeout_e
 use crate::request_id::RequestId;
 use crate::routes::{audit, devices, groups, health, policies, users};
 use crate::routes::{events, jobs};
+use crate::routes::{auth as auth_routes, operators, tokens};
 use crate::AppState;
 
 /// The `/api/v1` routes, each registered with its OpenAPI operation.
@@ -42,6 +43,15 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::batch))
         .routes(routes!(events::stream))
+        .routes(routes!(auth_routes::login))
+        .routes(routes!(auth_routes::refresh))
+        .routes(routes!(auth_routes::logout))
+        .routes(routes!(auth_routes::me))
+        .routes(routes!(operators::list, operators::create))
+        .routes(routes!(operators::get, operators::update))
+        .routes(routes!(operators::reset_password))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::get, tokens::revoke))
 }
 
 /// The whole application: API, health, docs, and the layers around them.
@@ -71,6 +81,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             .schemas
             .extend(c.schemas);
     }
+    crate::openapi::secure(&mut doc);
+    let layer_state = state.clone();
 
     crate::metrics::handle();
     let timeout = state.config.request_timeout;
@@ -89,6 +101,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/metrics", get(crate::metrics::scrape))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .merge(extra)
+        .route_layer(axum::middleware::from_fn_with_state(
+            layer_state.clone(),
+            crate::auth::middleware::authorize,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -105,6 +121,21 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
                 .map_or("", |r| r.0.as_str());
             tracing::info_span!("request", method = %req.method(), route, request_id = id)
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            layer_state.clone(),
+            crate::auth::rate_limit::per_address,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            layer_state.clone(),
+            crate::auth::client_addr::resolve,
+        ))
+        .layer(tower::util::option_layer(crate::auth::headers::cors(
+            &layer_state.config.cors_allowed_origins,
+        )))
+        .layer(axum::middleware::from_fn_with_state(
+            layer_state,
+            crate::auth::headers::security_headers,
+        ))
         .layer(axum::middleware::from_fn(crate::request_id::assign))
 }
 
@@ -113,6 +144,7 @@ pub struct Server {
     listener: TcpListener,
     app: Router,
     grace: std::time::Duration,
+    tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Server {
@@ -139,7 +171,15 @@ impl Server {
             listener,
             app: router_with(state, extra),
             grace,
+            tls: None,
         })
+    }
+
+    /// Terminates TLS with these files (reloaded when they change) instead of serving plain HTTP.
+    #[must_use]
+    pub fn with_tls(mut self, files: crate::tls::TlsFiles) -> Self {
+        self.tls = Some(files);
+        self
     }
 
     /// The bound address.
@@ -165,6 +205,9 @@ impl Server {
             shutdown.await;
             signal.cancel();
         });
+        if let Some(files) = self.tls {
+            return run_tls(self.listener, self.app, files, self.grace, token).await;
+        }
         let stopped = token.clone();
         let serve = axum::serve(
             self.listener,
@@ -180,4 +223,31 @@ impl Server {
             }
         }
     }
+}
+
+/// Serves with rustls until `token` is cancelled, then drains within `grace`.
+async fn run_tls(
+    listener: TcpListener,
+    app: Router,
+    files: crate::tls::TlsFiles,
+    grace: std::time::Duration,
+    token: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let (config, loaded) = crate::tls::load(&files).await?;
+    tokio::spawn(crate::tls::watch(
+        config.clone(),
+        files,
+        loaded,
+        token.child_token(),
+    ));
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        h.graceful_shutdown(Some(grace));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, config)?
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
 }

@@ -16,7 +16,16 @@ mod queue;
 pub use queue::QueueSettings;
 
 /// Keys holding secrets: redacted when printed, and readable from `<VAR>_FILE`.
-pub const SECRET_KEYS: [&str; 2] = ["database_url", "redis_url"];
+pub const SECRET_KEYS: [&str; 5] = [
+    "database_url",
+    "redis_url",
+    "bootstrap_admin_password",
+    "auth_signing_keys",
+    "metrics_token",
+];
+
+/// Secrets that also answer to their conventional unprefixed variable (`DATABASE_URL`).
+const UNPREFIXED_ALIASES: [&str; 2] = ["database_url", "redis_url"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,10 +42,68 @@ pub struct Config {
     pub log_format: String,
     /// Apply pending migrations when `serve` starts.
     pub migrate_on_start: bool,
+    /// Password of the first operator, `admin`, created when no operator exists. Empty: `serve`
+    /// generates one and prints it once on standard output.
+    pub bootstrap_admin_password: String,
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub queue: QueueSettings,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+    pub tls: TlsConfig,
+    pub metrics: MetricsConfig,
     pub telemetry: TelemetryConfig,
+}
+
+/// Token lifetimes, signing keys and login throttling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub session_max_age_secs: i64,
+    /// `kid:secret` entries separated by commas or newlines; the first signs, all verify.
+    /// Empty: one key is generated and kept in the database.
+    pub signing_keys: String,
+    pub login_throttle_after: i32,
+    pub login_lockout_after: i32,
+    pub address_throttle_after: i32,
+    pub address_lockout_after: i32,
+    pub lockout_secs: i64,
+    pub failure_window_secs: i64,
+}
+
+/// Requests per minute; 0 turns a limit off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub per_address_per_minute: u32,
+    pub per_principal_per_minute: u32,
+    pub login_per_address_per_minute: u32,
+}
+
+/// Terminating TLS in `serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain; with `key_file`, `serve` speaks HTTPS only.
+    pub cert_file: String,
+    pub key_file: String,
+    /// How often the files are checked for a renewed certificate.
+    pub reload_interval_secs: u64,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Bearer token for scrapers (secret).
+    pub token: String,
+    /// Serve metrics without credentials.
+    pub public: bool,
+    /// A separate address for `/metrics`; empty to serve it with the API.
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +123,10 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_ms: u64,
+    /// Browser origins allowed to call the API (CORS), e.g. `https://admin.example.org`.
+    pub cors_allowed_origins: Vec<String>,
+    /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// OpenTelemetry trace export (off unless an endpoint is set).
@@ -91,10 +162,55 @@ impl Default for Config {
             log: "info".into(),
             log_format: "auto".into(),
             migrate_on_start: true,
+            bootstrap_admin_password: String::new(),
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             queue: QueueSettings::default(),
+            auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            tls: TlsConfig::default(),
+            metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        let s = cc_service::AuthSettings::default();
+        Self {
+            access_token_ttl_secs: s.access_token_ttl_secs,
+            refresh_token_ttl_secs: s.refresh_token_ttl_secs,
+            session_max_age_secs: s.session_max_age_secs,
+            signing_keys: String::new(),
+            login_throttle_after: s.throttle.name_throttle_after,
+            login_lockout_after: s.throttle.name_lockout_after,
+            address_throttle_after: s.throttle.address_throttle_after,
+            address_lockout_after: s.throttle.address_lockout_after,
+            lockout_secs: s.throttle.lockout_secs,
+            failure_window_secs: s.throttle.window_secs,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        let r = cc_api::RateLimitConfig::default();
+        Self {
+            enabled: r.enabled,
+            per_address_per_minute: r.per_address_per_minute,
+            per_principal_per_minute: r.per_principal_per_minute,
+            login_per_address_per_minute: r.login_per_address_per_minute,
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: String::new(),
+            key_file: String::new(),
+            reload_interval_secs: 60,
         }
     }
 }
@@ -116,6 +232,8 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,
+            cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -168,7 +286,64 @@ impl Config {
         if let Err(e) = self.queue.runtime().validate() {
             bail!("{e}");
         }
+        self.validate_security()
+    }
+
+    fn validate_security(&self) -> anyhow::Result<()> {
+        if !self.auth.signing_keys.trim().is_empty() {
+            cc_auth::Keyring::parse(&self.auth.signing_keys)
+                .map_err(|e| anyhow::anyhow!("auth.signing_keys: {e}"))?;
+        }
+        let a = &self.auth;
+        if a.access_token_ttl_secs < 60
+            || a.refresh_token_ttl_secs < 60
+            || a.session_max_age_secs < 60
+        {
+            bail!("auth.*_ttl_secs and auth.session_max_age_secs must be at least 60");
+        }
+        if a.login_throttle_after < 1
+            || a.login_lockout_after < 1
+            || a.address_throttle_after < 1
+            || a.address_lockout_after < 1
+            || a.lockout_secs < 1
+            || a.failure_window_secs < 1
+        {
+            bail!("auth throttling thresholds and periods must be at least 1");
+        }
+        self.trusted_proxies()?;
+        if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
+            bail!("tls.cert_file and tls.key_file must be set together");
+        }
         Ok(())
+    }
+
+    /// The trusted proxies as networks; a bare address is a single-host network.
+    ///
+    /// # Errors
+    /// An entry is neither an IP address nor a CIDR.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        self.http
+            .trusted_proxies
+            .iter()
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        anyhow::anyhow!("http.trusted_proxies: `{s}` is not an IP address or CIDR")
+                    })
+            })
+            .collect()
+    }
+
+    /// Serving TLS: the certificate and key files and the reload interval.
+    #[must_use]
+    pub fn tls_files(&self) -> Option<cc_api::tls::TlsFiles> {
+        (!self.tls.cert_file.is_empty()).then(|| cc_api::tls::TlsFiles {
+            cert: PathBuf::from(&self.tls.cert_file),
+            key: PathBuf::from(&self.tls.key_file),
+            reload_interval: std::time::Duration::from_secs(self.tls.reload_interval_secs.max(1)),
+        })
     }
 
     /// The configuration as TOML with secrets redacted.
@@ -177,6 +352,15 @@ impl Config {
         let mut c = self.clone();
         c.database_url = cc_store::redact_url(&c.database_url);
         c.redis_url = cc_store::redact_url(&c.redis_url);
+        for secret in [
+            &mut c.bootstrap_admin_password,
+            &mut c.auth.signing_keys,
+            &mut c.metrics.token,
+        ] {
+            if !secret.is_empty() {
+                "***".clone_into(secret);
+            }
+        }
         c
     }
 
@@ -198,6 +382,42 @@ impl Config {
             body_limit: self.http.body_limit_bytes,
             request_timeout: Duration::from_millis(self.http.request_timeout_ms),
             shutdown_grace: Duration::from_millis(self.http.shutdown_grace_ms),
+            auth: self.auth_settings(),
+            rate_limit: cc_api::RateLimitConfig {
+                enabled: self.rate_limit.enabled,
+                per_address_per_minute: self.rate_limit.per_address_per_minute,
+                per_principal_per_minute: self.rate_limit.per_principal_per_minute,
+                login_per_address_per_minute: self.rate_limit.login_per_address_per_minute,
+                redis_url: self.redis_url.clone(),
+                ..cc_api::RateLimitConfig::default()
+            },
+            cors_allowed_origins: self.http.cors_allowed_origins.clone(),
+            trusted_proxies: self.trusted_proxies().unwrap_or_default(),
+            hsts: self.tls_files().is_some(),
+            metrics: cc_api::MetricsAccess {
+                token: self.metrics.token.clone(),
+                public: self.metrics.public,
+                listen: self.metrics.listen.clone(),
+            },
+        }
+    }
+
+    #[must_use]
+    pub fn auth_settings(&self) -> cc_service::AuthSettings {
+        let a = &self.auth;
+        cc_service::AuthSettings {
+            access_token_ttl_secs: a.access_token_ttl_secs,
+            refresh_token_ttl_secs: a.refresh_token_ttl_secs,
+            session_max_age_secs: a.session_max_age_secs,
+            signing_keys: a.signing_keys.clone(),
+            throttle: cc_service::auth::ThrottlePolicy {
+                name_throttle_after: a.login_throttle_after,
+                name_lockout_after: a.login_lockout_after,
+                address_throttle_after: a.address_throttle_after,
+                address_lockout_after: a.address_lockout_after,
+                lockout_secs: a.lockout_secs,
+                window_secs: a.failure_window_secs,
+            },
         }
     }
 }
@@ -254,6 +474,14 @@ fn apply_env(tree: &mut toml::Value, prefix: &str, env: Env<'_>) -> anyhow::Resu
                 "0" | "false" | "no" | "off" => false,
                 _ => bail!("{source} must be true or false, got `{raw}`"),
             }),
+            // Lists: comma-separated.
+            toml::Value::Array(_) => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_owned()))
+                    .collect(),
+            ),
             other => bail!(
                 "{source}: cannot set a {} from the environment",
                 other.type_str()
@@ -268,7 +496,7 @@ fn apply_env(tree: &mut toml::Value, prefix: &str, env: Env<'_>) -> anyhow::Resu
 fn lookup(var: &str, key: &str, env: Env<'_>) -> anyhow::Result<Option<(String, String)>> {
     let secret = SECRET_KEYS.contains(&key);
     let mut names = vec![var.to_owned()];
-    if secret {
+    if UNPREFIXED_ALIASES.contains(&key) {
         let plain = key.to_ascii_uppercase();
         names.push(plain);
     }
@@ -438,5 +666,79 @@ mod tests {
             a, b,
             "examples/command-center.toml must list every configuration key"
         );
+    }
+}
+
+#[cfg(test)]
+mod security_tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn security_secrets_come_from_files_and_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, value: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, value).unwrap();
+            p.to_str().unwrap().to_owned()
+        };
+        let pw = write("pw", "violet kettle ocean 42\n");
+        let keys = write(
+            "keys",
+            "new:0123456789abcdef0123456789abcdef\nold:fedcba9876543210fedcba9876543210\n",
+        );
+        let metrics = write("metrics", "scrape-secret-0123456789\n");
+        let c = Config::load(
+            None,
+            &env(&[
+                ("CC_BOOTSTRAP_ADMIN_PASSWORD_FILE", &pw),
+                ("CC_AUTH_SIGNING_KEYS_FILE", &keys),
+                ("CC_METRICS_TOKEN_FILE", &metrics),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.bootstrap_admin_password, "violet kettle ocean 42");
+        assert_eq!(
+            cc_auth::Keyring::parse(&c.auth.signing_keys)
+                .unwrap()
+                .kids(),
+            ["new", "old"]
+        );
+        assert_eq!(c.metrics.token, "scrape-secret-0123456789");
+        let printed = toml::to_string_pretty(&c.redacted()).unwrap();
+        for secret in ["violet", "0123456789abcdef", "scrape-secret"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        // Only the database and Redis URLs answer to unprefixed names.
+        let c = Config::load(None, &env(&[("METRICS_TOKEN", "x")])).unwrap();
+        assert_eq!(c.metrics.token, "");
+    }
+
+    #[test]
+    fn lists_from_the_environment_and_validation() {
+        let c = Config::load(
+            None,
+            &env(&[
+                ("CC_HTTP_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
+                ("CC_HTTP_CORS_ALLOWED_ORIGINS", "https://a.example.org"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies().unwrap().len(), 2);
+        assert_eq!(c.http.cors_allowed_origins, ["https://a.example.org"]);
+        let bad =
+            |pairs: &[(&str, &str)]| format!("{:#}", Config::load(None, &env(pairs)).unwrap_err());
+        assert!(bad(&[("CC_HTTP_TRUSTED_PROXIES", "nope")]).contains("trusted_proxies"));
+        assert!(bad(&[("CC_AUTH_SIGNING_KEYS", "k:short")]).contains("signing_keys"));
+        assert!(bad(&[("CC_TLS_CERT_FILE", "/x.pem")]).contains("tls"));
     }
 }

@@ -42,6 +42,12 @@ enum Command {
     Health(commands::health::Args),
     /// Print the effective configuration with secrets redacted.
     Config(commands::OutputArgs),
+    /// Manage operators directly in the database.
+    Operator(commands::operator::Args),
+    /// Manage API tokens through a running server.
+    Token(commands::token::Args),
+    /// Log in to a running server and print an access token.
+    Login(commands::token::LoginArgs),
     /// Validate a running deployment: about fifteen checks, a pass/fail table, exit 1 on failure.
     Check(commands::check::Args),
     /// Measure performance (see docs/performance.md).
@@ -80,6 +86,9 @@ fn main() -> ExitCode {
             Command::Audit(args) => commands::audit::run(&cfg, args).await,
             Command::Health(args) => commands::health::run(args).await,
             Command::Config(args) => commands::print_config(&cfg, &args),
+            Command::Operator(args) => commands::operator::run(&cfg, args).await,
+            Command::Token(args) => commands::token::run(args).await,
+            Command::Login(args) => commands::token::login(args).await,
             Command::Check(args) => commands::check::run(args).await,
             Command::Bench(args) => commands::bench::run(&cfg, args).await,
         }

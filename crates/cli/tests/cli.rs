@@ -20,10 +20,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_command-center");
 /// How long a server may take to start or to stop; generous for a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// The binary, run in `dir` with only the given environment.
+/// The password `serve` gives the first operator, `admin`, in these tests.
+const ADMIN_PASSWORD: &str = "cli-test-passphrase-7";
+
+/// The binary, run in `dir` with only the given environment (and the bootstrap password).
 fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir).env_clear().kill_on_drop(true);
+    cmd.env("CC_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -61,6 +65,8 @@ async fn ok(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
 struct Serve {
     child: Child,
     addr: String,
+    /// An access token for `admin`, when the server could log it in.
+    token: Option<String>,
     stderr: Arc<Mutex<String>>,
     stderr_reader: tokio::task::JoinHandle<()>,
 }
@@ -105,9 +111,16 @@ impl Serve {
             });
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = out_lines.next_line().await {} });
+        let token = cc_client::Client::new(&format!("http://{addr}"))
+            .expect("client")
+            .login("admin", ADMIN_PASSWORD)
+            .await
+            .ok()
+            .map(|t| t.access_token);
         Self {
             child,
             addr,
+            token,
             stderr,
             stderr_reader,
         }
@@ -117,8 +130,13 @@ impl Serve {
         format!("http://{}", self.addr)
     }
 
+    /// A client logged in as `admin` (when the server could log it in).
     fn client(&self) -> cc_client::Client {
-        cc_client::Client::new(&self.url()).expect("client")
+        let c = cc_client::Client::new(&self.url()).expect("client");
+        match &self.token {
+            Some(t) => c.with_token(t),
+            None => c,
+        }
     }
 
     fn send_sigterm(&self) {
@@ -160,9 +178,14 @@ async fn user_count(client: &cc_client::Client) -> usize {
         .len()
 }
 
+/// The sequence number of the newest audit event that is not a login (each `Serve::start`
+/// logs `admin` in, which is itself audited).
 async fn audit_head(client: &cc_client::Client) -> i64 {
-    let page = client.list_audit(&[("limit", "1")]).await.expect("audit");
-    page.items.first().map_or(0, |e| e.seq)
+    let page = client.list_audit(&[("limit", "50")]).await.expect("audit");
+    page.items
+        .iter()
+        .find(|e| e.action != "auth.login")
+        .map_or(0, |e| e.seq)
 }
 
 /// Changes one audit event behind the application's back.
@@ -267,8 +290,9 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
         .expect("connect");
     let head = format!(
         "POST /api/v1/users HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+         Authorization: Bearer {}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         serve.addr,
+        serve.token.as_deref().expect("logged in"),
         body.len()
     );
     conn.write_all(head.as_bytes()).await.expect("send headers");
@@ -320,8 +344,9 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     let (status, _) = serve.wait().await;
     assert_eq!(status.code(), Some(0), "{status}");
     let out = ok(dir.path(), &[], &["audit", "verify"]).await;
+    // The first operator's creation, its login, and the in-flight write.
     assert!(
-        out.contains("1 events verified"),
+        out.contains("3 events verified"),
         "the in-flight write committed: {out}"
     );
 }

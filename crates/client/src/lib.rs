@@ -1,5 +1,9 @@
 //! A typed client for the Command Center HTTP API, used by the CLI and the tests.
 
+// `ClientError::Api` carries the whole problem body on purpose: callers inspect it.
+#![allow(clippy::result_large_err)]
+
+mod auth;
 mod jobs;
 
 pub use jobs::JobEventStream;
@@ -64,6 +68,8 @@ impl ClientError {
 }
 
 pub type Result<T> = std::result::Result<T, ClientError>;
+
+pub use auth::{CreatedApiToken, Me, TokenResponse};
 
 /// A client bound to one server.
 #[derive(Clone)]

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod device;
 pub mod group;
 pub mod job;
+pub mod operator;
 pub mod page;
 pub mod patch;
 pub mod policy;
@@ -20,6 +21,7 @@ pub use job::{
     BatchProgress, Job, JobAttemptError, JobDetail, JobEvent, JobQuery, JobState, NewJob,
     WorkerInfo,
 };
+pub use operator::{ApiToken, NewApiToken, NewOperator, Operator, OperatorPatch, OperatorRole};
 pub use page::{Cursor, Page, SortDir};
 pub use policy::{
     NewPolicy, Policy, PolicyCategory, PolicyPatch, PolicyQuery, PolicyRule, Severity,

@@ -2,6 +2,7 @@
 //! its validation and its audit event always commit together in one store transaction.
 
 mod audit;
+pub mod auth;
 mod devices;
 mod error;
 mod groups;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use cc_store::Store;
 
 pub use audit::{verify_chain, VerifyReport};
+pub use auth::{Auth, AuthError, AuthSettings, Principal};
 pub use error::ServiceError;
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

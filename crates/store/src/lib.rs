@@ -6,6 +6,7 @@
 //! scale-out — sharing their SQL where the dialects agree (see `sql/shared.rs`). The backend
 //! is chosen by the database URL's scheme in [`connect`].
 
+pub mod auth;
 mod error;
 mod job_rows;
 pub mod jobs;
@@ -24,6 +25,7 @@ use cc_domain::{
 };
 use uuid::Uuid;
 
+pub use auth::{AuthStore, AuthTx};
 pub use error::StoreError;
 pub use jobs::{JobStore, JobTx};
 
@@ -113,6 +115,9 @@ pub struct DirectoryCounts {
 pub trait Store: JobStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
+    /// Operators, sessions, tokens and login throttling.
+    fn auth(&self) -> &dyn AuthStore;
+
     /// Starts a write transaction.
     async fn begin(&self) -> Result<Box<dyn Tx>>;
 
@@ -153,6 +158,9 @@ pub trait Store: JobStore + Send + Sync + 'static {
 /// already hold the write lock), so read-modify-write inside a transaction is safe.
 #[async_trait]
 pub trait Tx: JobTx + Send {
+    /// Operator and credential writes in this transaction.
+    fn auth(&mut self) -> &mut dyn AuthTx;
+
     async fn get_user(&mut self, id: Uuid) -> Result<Option<User>>;
     async fn insert_user(&mut self, u: &User) -> Result<()>;
     /// Writes `u`, which must carry the next version; fails with `VersionConflict` otherwise.

@@ -88,3 +88,4 @@ impl PgStore {
 
 include!("sql/shared.rs");
 include!("sql/migrate.rs");
+include!("sql/auth.rs");

@@ -142,3 +142,4 @@ impl SqliteStore {
 
 include!("sql/shared.rs");
 include!("sql/migrate.rs");
+include!("sql/auth.rs");

@@ -168,19 +168,29 @@ impl Drop for TestDb {
 }
 
 /// The application running in-process on an ephemeral port.
+///
+/// The first operator, `admin`, exists from the start with [`TestApp::admin_password`], and
+/// [`TestApp::client`] holds an access token for it. Both are written as fixtures, so the audit
+/// log starts empty. [`TestApp::client_as`] gives clients for other roles
+/// and [`TestApp::anonymous`] one without credentials.
 pub struct TestApp {
     pub base_url: String,
+    /// Logged in as `admin`.
     pub client: cc_client::Client,
     pub store: Arc<dyn Store>,
     pub db: TestDb,
+    pub admin_password: String,
+    /// The authentication service of the running app (for checks that bypass HTTP).
+    pub auth: cc_service::Auth,
     shutdown: tokio_util::sync::CancellationToken,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestApp {
-    /// Starts the app with default settings on a fresh database.
+    /// Starts the app with default settings on a fresh database (rate limits off, so tests
+    /// may send as many requests as they like; see [`test_config`]).
     pub async fn spawn(backend: Backend) -> Self {
-        Self::spawn_with(backend, cc_api::ApiConfig::default(), None).await
+        Self::spawn_with(backend, test_config(), None).await
     }
 
     /// Starts the app with the given settings and optional extra routes (merged before the
@@ -193,9 +203,17 @@ impl TestApp {
         config: cc_api::ApiConfig,
         extra: Option<axum::Router<cc_api::AppState>>,
     ) -> Self {
+        let mut config = config;
+        if config.auth.signing_keys.is_empty() {
+            config.auth.signing_keys = format!("harness:{}", uuid::Uuid::new_v4().simple());
+        }
+        let keys = cc_auth::Keyring::parse(&config.auth.signing_keys).expect("signing keys");
         let db = TestDb::new(backend).await;
         let store = db.store().await;
+        let admin_password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        let admin_token = seed_admin(store.as_ref(), &admin_password, &keys).await;
         let state = cc_api::AppState::new(store.clone(), config);
+        let auth = state.auth.clone();
         let server = cc_api::Server::bind_with("127.0.0.1:0", state, extra.unwrap_or_default())
             .await
             .expect("bind");
@@ -209,15 +227,77 @@ impl TestApp {
                 .expect("server");
         });
         let base_url = format!("http://{addr}");
-        let client = cc_client::Client::new(&base_url).expect("client");
+        let client = cc_client::Client::new(&base_url)
+            .expect("client")
+            .with_token(admin_token);
         Self {
             base_url,
             client,
             store,
             db,
+            admin_password,
+            auth,
             shutdown,
             handle: Some(handle),
         }
+    }
+
+    /// A client without credentials.
+    ///
+    /// # Panics
+    /// Never for the app's own URL.
+    #[must_use]
+    pub fn anonymous(&self) -> cc_client::Client {
+        cc_client::Client::new(&self.base_url).expect("client")
+    }
+
+    /// Creates an operator with `role` (named after it plus a random suffix) and returns a
+    /// client logged in as it, with its name and password.
+    ///
+    /// # Panics
+    /// When the operator cannot be created or log in.
+    pub async fn operator_with_role(
+        &self,
+        role: cc_domain::OperatorRole,
+    ) -> (cc_client::Client, String, String) {
+        let username = format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        self.client
+            .create_operator(&cc_domain::NewOperator {
+                username: username.clone(),
+                password: password.clone(),
+                role,
+            })
+            .await
+            .expect("create operator");
+        let (client, _) = self
+            .anonymous()
+            .logged_in(&username, &password)
+            .await
+            .expect("log in");
+        (client, username, password)
+    }
+
+    /// A client logged in as a new operator with `role`.
+    pub async fn client_as(&self, role: cc_domain::OperatorRole) -> cc_client::Client {
+        self.operator_with_role(role).await.0
+    }
+
+    /// A new API token with `role`, created by `admin`: its secret.
+    ///
+    /// # Panics
+    /// When the token cannot be created.
+    pub async fn api_token(&self, role: cc_domain::OperatorRole) -> String {
+        let name = format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        self.client
+            .create_token(&cc_domain::NewApiToken {
+                name,
+                role,
+                expires_in_days: None,
+            })
+            .await
+            .expect("create API token")
+            .secret
     }
 
     /// Stops the server and waits for it to finish.
@@ -236,6 +316,55 @@ impl Drop for TestApp {
 }
 
 pub use cc_api::axum_reexport as axum;
+
+/// Writes the operator `admin` and a login session for it straight into the database, as a
+/// fixture (so a test starts with an empty audit log and no request spent), and returns an
+/// access token for that session signed with the app's key.
+async fn seed_admin(store: &dyn Store, password: &str, keys: &cc_auth::Keyring) -> String {
+    let now = cc_domain::now();
+    let admin = cc_domain::Operator {
+        id: cc_domain::new_id(),
+        username: "admin".into(),
+        role: cc_domain::OperatorRole::Admin,
+        disabled: false,
+        last_login_at: None,
+        password_changed_at: now,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let hash = cc_auth::PasswordHasher::new()
+        .hash(password)
+        .expect("hash the admin password");
+    let session = cc_store::auth::Session {
+        id: cc_domain::new_id(),
+        operator_id: admin.id,
+        created_at: now,
+        expires_at: now + chrono::Duration::days(1),
+        revoked_at: None,
+    };
+    let mut tx = store.begin().await.expect("begin");
+    tx.auth()
+        .insert_operator(&admin, &hash)
+        .await
+        .expect("insert admin");
+    tx.auth()
+        .insert_session(&session)
+        .await
+        .expect("insert session");
+    tx.commit().await.expect("commit");
+    let claims =
+        cc_auth::AccessClaims::new(admin.id, session.id, "admin", chrono::Utc::now(), 86_400);
+    keys.sign(&claims)
+}
+
+/// The settings [`TestApp::spawn`] uses: the defaults with rate limits off.
+#[must_use]
+pub fn test_config() -> cc_api::ApiConfig {
+    let mut c = cc_api::ApiConfig::default();
+    c.rate_limit.enabled = false;
+    c
+}
 
 /// Waits until `check` returns `Some`, polling every 10 ms, failing after `deadline`.
 ///

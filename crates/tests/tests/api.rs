@@ -15,8 +15,8 @@ use uuid::Uuid;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// The audit actor of requests without a principal (authentication is not wired in yet).
-const ANONYMOUS: &str = "anonymous";
+/// The audit actor of requests made by `app.client`, which is logged in as `admin`.
+const ANONYMOUS: &str = "operator:admin";
 
 /// A response, read whole.
 #[derive(Debug)]

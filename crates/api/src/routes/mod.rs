@@ -1,12 +1,15 @@
 //! Handlers, one module per resource.
 
 pub mod audit;
+pub mod auth;
 pub mod devices;
 pub mod events;
 pub mod groups;
 pub mod health;
 pub mod jobs;
+pub mod operators;
 pub mod policies;
+pub mod tokens;
 pub mod users;
 
 use axum::http::{header, HeaderValue, StatusCode};

@@ -5,8 +5,11 @@ pub mod bench;
 pub mod check;
 pub mod health;
 pub mod migrate;
+pub mod operator;
+pub mod remote;
 pub mod serve;
 pub mod worker;
+pub mod token;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -54,13 +54,28 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
             tracing::info!("directory is not empty; demo data not loaded again");
         }
     }
-    let state = AppState::new(store.clone(), cfg.api());
-    let server = Server::bind(&cfg.listen, state)
+    let state = AppState::try_new(store.clone(), cfg.api()).context("invalid security settings")?;
+    if store.migration_status().await?.is_current() {
+        bootstrap(&state, &cfg).await?;
+    } else {
+        tracing::warn!("not creating the first operator until the schema is current");
+    }
+    let stop_sweeper = spawn_lockout_sweeper(state.auth.clone());
+    let stop_metrics = serve_metrics_separately(&cfg, &state).await?;
+    let tls = cfg.tls_files();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut server = Server::bind(&cfg.listen, state)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    if let Some(files) = tls {
+        cc_api::tls::load(&files)
+            .await
+            .context("cannot use the TLS certificate and key")?;
+        server = server.with_tls(files);
+    }
     let addr = server.local_addr()?;
     println!(
-        "Command Center {} listening on http://{addr} ({})\n  API docs:  http://{addr}/docs\n  Readiness: http://{addr}/health/ready",
+        "Command Center {} listening on {scheme}://{addr} ({})\n  API docs:  {scheme}://{addr}/docs\n  Readiness: {scheme}://{addr}/health/ready",
         env!("CARGO_PKG_VERSION"),
         cc_store::redact_url(&cfg.database_url),
     );
@@ -83,6 +98,8 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         stop.cancel();
     });
     server.run(async move { token.cancelled().await }).await?;
+    stop_sweeper.cancel();
+    stop_metrics.cancel();
     if let Some(w) = workers {
         if let Ok(Err(e)) = w.await {
             tracing::error!(error = %e, "job workers failed");
@@ -114,4 +131,82 @@ pub(crate) async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received; draining in-flight requests");
+}
+
+/// Creates the first operator, `admin`, when there is none: with the configured password, or
+/// with a generated one printed once on standard output (never to the log).
+async fn bootstrap(state: &AppState, cfg: &Config) -> anyhow::Result<()> {
+    let configured = Some(cfg.bootstrap_admin_password.as_str()).filter(|p| !p.is_empty());
+    match state.auth.bootstrap_admin(configured).await {
+        Ok(cc_service::auth::Bootstrap::NotNeeded) => {}
+        Ok(cc_service::auth::Bootstrap::Configured) => {
+            tracing::info!(
+                "created the first operator `admin` with the configured bootstrap password"
+            );
+        }
+        Ok(cc_service::auth::Bootstrap::Generated(password)) => {
+            tracing::warn!("created the first operator `admin` with a generated password, shown once on standard output");
+            println!(
+                "\n==============================================================================\n\
+                 First start: created the operator `admin` with this one-time password:\n\n    {password}\n\n\
+                 It is shown only now and stored only as a hash. Log in as `admin`, then create\n\
+                 named operators, or set your own password with\n\
+                 `command-center operator reset-password --username admin`.\n\
+                 To choose it up front, set CC_BOOTSTRAP_ADMIN_PASSWORD_FILE (or _PASSWORD).\n\
+                 ==============================================================================\n"
+            );
+        }
+        Err(cc_service::ServiceError::Validation(v)) => {
+            let why = v.0.first().map_or_else(String::new, |e| e.message.clone());
+            anyhow::bail!("bootstrap_admin_password (CC_BOOTSTRAP_ADMIN_PASSWORD) is not acceptable: it {why}");
+        }
+        Err(e) => return Err(e).context("creating the first operator"),
+    }
+    Ok(())
+}
+
+/// Ends expired login locks every 30 seconds (auditing each end), until cancelled.
+fn spawn_lockout_sweeper(auth: cc_service::Auth) -> tokio_util::sync::CancellationToken {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = token.cancelled() => return,
+                () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            }
+            if let Err(e) = auth.end_expired_lockouts().await {
+                tracing::warn!(error = %e, "could not end expired login locks");
+            }
+        }
+    });
+    stop
+}
+
+/// Serves `/metrics` on `metrics.listen` when set (the API listener then does not serve it).
+async fn serve_metrics_separately(
+    cfg: &Config,
+    state: &AppState,
+) -> anyhow::Result<tokio_util::sync::CancellationToken> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    if cfg.metrics.listen.is_empty() {
+        return Ok(stop);
+    }
+    let listener = tokio::net::TcpListener::bind(&cfg.metrics.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (metrics.listen)", cfg.metrics.listen))?;
+    let addr = listener.local_addr()?;
+    let app = cc_api::metrics_router(state.clone());
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    });
+    println!("  Metrics:   http://{addr}/metrics");
+    tracing::info!(%addr, "serving metrics on a separate address");
+    Ok(stop)
 }

@@ -121,6 +121,10 @@ impl crate::Store for Store {
         BACKEND
     }
 
+    fn auth(&self) -> &dyn crate::AuthStore {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         Ok(Box::new(self.new_tx(self.timed_begin().await?)))
     }
@@ -343,6 +347,10 @@ fn expect_one(result: <Db as sqlx::Database>::QueryResult) -> Result<()> {
 
 #[async_trait]
 impl Tx for BackendTx {
+    fn auth(&mut self) -> &mut dyn crate::AuthTx {
+        self
+    }
+
     async fn get_user(&mut self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("{} WHERE u.id = $1{FOR_UPDATE}", *USER_SELECT);
         let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;

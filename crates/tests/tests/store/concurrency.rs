@@ -105,6 +105,9 @@ impl Store for WritesAfterHead {
     fn backend(&self) -> cc_store::Backend {
         self.0.backend()
     }
+    fn auth(&self) -> &dyn cc_store::AuthStore {
+        self.0.auth()
+    }
     async fn begin(&self) -> cc_store::Result<Box<dyn cc_store::Tx>> {
         self.0.begin().await
     }

@@ -58,7 +58,13 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
             .await?;
     }
 
-    let server = Server::bind("127.0.0.1:0", AppState::new(store.clone(), cfg.api())).await?;
+    // The benchmark measures throughput, not the rate limits; requests carry an API token, so
+    // authentication is part of what is measured.
+    let mut api = cfg.api();
+    api.rate_limit.enabled = false;
+    let state = AppState::new(store.clone(), api);
+    let token = bench_token(&state.auth).await?;
+    let server = Server::bind("127.0.0.1:0", state).await?;
     let base = format!("http://{}", server.local_addr()?);
     let stop = tokio_util::sync::CancellationToken::new();
     let s = stop.clone();
@@ -96,7 +102,9 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     results.push(load::run("GET /health/live", args.connections, warmup, duration, live).await);
 
     let b = base.clone();
-    let list: MakeRequest = Arc::new(move |c, _, _| c.get(format!("{b}/api/v1/users?limit=50")));
+    let t = token.clone();
+    let list: MakeRequest =
+        Arc::new(move |c, _, _| c.get(format!("{b}/api/v1/users?limit=50")).bearer_auth(&t));
     results.push(
         load::run(
             "GET /api/v1/users?limit=50",
@@ -109,8 +117,10 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     );
 
     let b = base.clone();
+    let t = token.clone();
     let create: MakeRequest = Arc::new(move |c, conn, n| {
         c.post(format!("{b}/api/v1/users"))
+            .bearer_auth(&t)
             .json(&bench_user(&format!("b{conn:03}x{n:09}")))
     });
     results.push(
@@ -171,4 +181,40 @@ fn bench_user(username: &str) -> cc_domain::NewUser {
         status: None,
         groups: vec![],
     }
+}
+
+/// An operator-role API token for the benchmark's requests, created by a `bench` admin.
+async fn bench_token(auth: &cc_service::Auth) -> anyhow::Result<String> {
+    let actor = cc_domain::Actor::system("bench");
+    let admin = auth
+        .create_operator(
+            &actor,
+            cc_domain::NewOperator {
+                username: "bench".into(),
+                password: cc_auth::secret::random_b64(24),
+                role: cc_domain::OperatorRole::Admin,
+            },
+        )
+        .await?;
+    let principal = cc_service::Principal {
+        name: "operator:bench".into(),
+        operator_id: admin.id,
+        username: admin.username,
+        role: admin.role,
+        kind: cc_service::auth::PrincipalKind::Session {
+            session_id: uuid::Uuid::nil(),
+        },
+    };
+    let token = auth
+        .create_api_token(
+            &principal,
+            cc_domain::NewApiToken {
+                name: "bench".into(),
+                role: cc_domain::OperatorRole::Operator,
+                expires_in_days: Some(1),
+            },
+            None,
+        )
+        .await?;
+    Ok(token.secret)
 }

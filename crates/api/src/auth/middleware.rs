@@ -1,0 +1,198 @@
+//! Authentication and authorisation for every matched route, from the permission table.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cc_domain::OperatorRole;
+use cc_service::{AuthError, Principal};
+
+use super::permissions::{self, Access};
+use super::rate_limit::too_many;
+use crate::error::ApiError;
+use crate::extract::PrincipalName;
+use crate::request_id::RequestId;
+use crate::AppState;
+
+/// The bearer token in `Authorization`, if any.
+#[must_use]
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// 401 for missing credentials.
+#[must_use]
+pub fn unauthenticated() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "This route needs credentials: `Authorization: Bearer <access token or API token>`. \
+         Log in at POST /api/v1/auth/login.",
+    )
+}
+
+fn with_challenge(err: ApiError, error: Option<&str>) -> Response {
+    let mut res = err.into_response();
+    let value = match error {
+        Some(e) => format!("Bearer realm=\"command-center\", error=\"{e}\""),
+        None => "Bearer realm=\"command-center\"".to_owned(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+/// Maps an authentication failure to its response.
+#[must_use]
+pub fn auth_error(e: AuthError) -> Response {
+    match e {
+        AuthError::InvalidToken => with_challenge(
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "The token is invalid, expired or revoked. Log in again or refresh.",
+            ),
+            Some("invalid_token"),
+        ),
+        AuthError::InvalidCredentials => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "The username or password is wrong.",
+        )
+        .into_response(),
+        AuthError::Throttled { retry_after_secs } => {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login_throttled",
+                format!(
+                    "Too many failed logins; wait {retry_after_secs} seconds before trying again."
+                ),
+            );
+            e.retry_after = Some(retry_after_secs);
+            e.into_response()
+        }
+        AuthError::Locked { retry_after_secs } => {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login_locked",
+                format!(
+                    "Logins are locked after repeated failures; try again in {retry_after_secs} seconds, \
+                     or ask an admin to reset the password."
+                ),
+            );
+            e.retry_after = Some(retry_after_secs);
+            e.into_response()
+        }
+        AuthError::Service(s) => ApiError::from(s).into_response(),
+    }
+}
+
+/// Route middleware: enforces the permission table, sets the principal for handlers and the
+/// audit log, and applies the per-principal rate limit.
+pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    let access = permissions::lookup(req.method(), &path).unwrap_or_else(|| {
+        tracing::error!(method = %req.method(), route = %path, "route missing from the permission table; treating it as admin-only");
+        Access::Role(OperatorRole::Admin)
+    });
+    let required = match access {
+        Access::Public => return next.run(req).await,
+        Access::Metrics => {
+            // With a separate metrics address, the API listener does not serve metrics at all.
+            if !app.config.metrics.listen.is_empty() {
+                return ApiError::not_found(
+                    "Metrics are served on the separate metrics address (metrics.listen).",
+                )
+                .into_response();
+            }
+            return if super::metrics::allowed(&app, req.headers()).await {
+                next.run(req).await
+            } else {
+                with_challenge(unauthenticated(), None)
+            };
+        }
+        Access::Role(r) => r,
+    };
+    let Some(token) = bearer(req.headers()) else {
+        return with_challenge(unauthenticated(), None);
+    };
+    let principal = match app.auth.authenticate(token).await {
+        Ok(p) => p,
+        Err(e) => return auth_error(e),
+    };
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    if !principal.role.allows(required) {
+        let route = format!("{} {path}", req.method());
+        deny(&app, &principal, &route, required, request_id).await;
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "This route needs the {required} role; you have {}.",
+                principal.role
+            ),
+        )
+        .into_response();
+    }
+    let limit = app.config.rate_limit.per_principal_per_minute;
+    if let Err(secs) = app
+        .limiter
+        .hit(&format!("principal:{}", principal.name), limit)
+        .await
+    {
+        return too_many(secs, "requests for this operator or token").into_response();
+    }
+    req.extensions_mut()
+        .insert(PrincipalName(principal.name.clone()));
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// Audits a permission denial (best effort: a failure to audit is logged, and the request is
+/// refused either way).
+async fn deny(
+    app: &AppState,
+    principal: &Principal,
+    route: &str,
+    required: OperatorRole,
+    request_id: Option<String>,
+) {
+    tracing::info!(principal = %principal.name, route, %required, "permission denied");
+    if let Err(e) = app
+        .auth
+        .record_denial(principal, route, required, request_id)
+        .await
+    {
+        tracing::warn!(error = %e, "could not audit a permission denial");
+    }
+}
+
+/// The authenticated caller, set by [`authorize`]. Handlers of non-public routes take it to
+/// know who acts; it is never missing there.
+pub struct Authenticated(pub Principal);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Authenticated)
+            .ok_or_else(unauthenticated)
+    }
+}

@@ -1,0 +1,160 @@
+//! The permission table: for every route (method and path template), who may call it.
+//!
+//! This is the one place access is declared. [`crate::auth::middleware::authorize`] enforces
+//! it for every matched route, the OpenAPI document is annotated from it (security
+//! requirements and `x-required-role`), `docs/security.md`'s roles table is checked against it,
+//! and a test walks every route of the router to prove each answers as declared. A route that
+//! is missing here is treated as admin-only, and that test fails until it is declared.
+
+use axum::http::Method;
+use cc_domain::OperatorRole;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without credentials.
+    Public,
+    /// An operator session or API token whose role is at least this.
+    Role(OperatorRole),
+    /// `/metrics`: see [`crate::auth::metrics::MetricsAccess`].
+    Metrics,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutePermission {
+    pub method: &'static str,
+    /// The full path template, as axum matches it (`/api/v1/users/{id}`).
+    pub path: &'static str,
+    pub access: Access,
+}
+
+const fn route(method: &'static str, path: &'static str, access: Access) -> RoutePermission {
+    RoutePermission {
+        method,
+        path,
+        access,
+    }
+}
+
+use Access::{Metrics, Public};
+const AUDITOR: Access = Access::Role(OperatorRole::Auditor);
+const OPERATOR: Access = Access::Role(OperatorRole::Operator);
+const ADMIN: Access = Access::Role(OperatorRole::Admin);
+
+/// Every route and who may call it.
+pub const PERMISSIONS: &[RoutePermission] = &[
+    // Probes, documentation and metrics.
+    route("GET", "/health/live", Public),
+    route("GET", "/health/ready", Public),
+    route("GET", "/openapi.json", Public),
+    route("GET", "/docs", Public),
+    route("GET", "/docs/", Public),
+    route("GET", "/docs/{*rest}", Public),
+    route("GET", "/metrics", Metrics),
+    // Authentication.
+    route("POST", "/api/v1/auth/login", Public),
+    route("POST", "/api/v1/auth/refresh", Public),
+    route("POST", "/api/v1/auth/logout", AUDITOR),
+    route("GET", "/api/v1/auth/me", AUDITOR),
+    // The directory.
+    route("GET", "/api/v1/users", AUDITOR),
+    route("POST", "/api/v1/users", OPERATOR),
+    route("GET", "/api/v1/users/{id}", AUDITOR),
+    route("PATCH", "/api/v1/users/{id}", OPERATOR),
+    route("DELETE", "/api/v1/users/{id}", OPERATOR),
+    route("GET", "/api/v1/groups", AUDITOR),
+    route("POST", "/api/v1/groups", OPERATOR),
+    route("GET", "/api/v1/groups/{id}", AUDITOR),
+    route("PATCH", "/api/v1/groups/{id}", OPERATOR),
+    route("DELETE", "/api/v1/groups/{id}", OPERATOR),
+    route("GET", "/api/v1/groups/{id}/members", AUDITOR),
+    route("PUT", "/api/v1/groups/{id}/members/{user_id}", OPERATOR),
+    route("DELETE", "/api/v1/groups/{id}/members/{user_id}", OPERATOR),
+    route("GET", "/api/v1/devices", AUDITOR),
+    route("POST", "/api/v1/devices", OPERATOR),
+    route("GET", "/api/v1/devices/{id}", AUDITOR),
+    route("PATCH", "/api/v1/devices/{id}", OPERATOR),
+    route("DELETE", "/api/v1/devices/{id}", OPERATOR),
+    route("GET", "/api/v1/policies", AUDITOR),
+    route("POST", "/api/v1/policies", OPERATOR),
+    route("GET", "/api/v1/policies/{id}", AUDITOR),
+    route("PATCH", "/api/v1/policies/{id}", OPERATOR),
+    route("DELETE", "/api/v1/policies/{id}", OPERATOR),
+    // The audit trail.
+    route("GET", "/api/v1/audit", AUDITOR),
+    route("GET", "/api/v1/audit/verify", AUDITOR),
+    // Operators and API tokens.
+    route("GET", "/api/v1/operators", ADMIN),
+    route("POST", "/api/v1/operators", ADMIN),
+    route("GET", "/api/v1/operators/{id}", ADMIN),
+    route("PATCH", "/api/v1/operators/{id}", ADMIN),
+    route("POST", "/api/v1/operators/{id}/password", ADMIN),
+    route("GET", "/api/v1/tokens", ADMIN),
+    route("POST", "/api/v1/tokens", ADMIN),
+    route("GET", "/api/v1/tokens/{id}", ADMIN),
+    route("DELETE", "/api/v1/tokens/{id}", ADMIN),
+];
+
+/// The declared access for a method and path template; `HEAD` is `GET`'s. `None` when the
+/// route is not declared.
+#[must_use]
+pub fn lookup(method: &Method, path: &str) -> Option<Access> {
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    PERMISSIONS
+        .iter()
+        .find(|p| p.method == method && p.path == path)
+        .map(|p| p.access)
+}
+
+/// What the table says about a route, in words (for the OpenAPI document and the docs).
+#[must_use]
+pub fn describe(access: Access) -> &'static str {
+    match access {
+        Public => "public",
+        Access::Role(OperatorRole::Auditor) => "auditor",
+        Access::Role(OperatorRole::Operator) => "operator",
+        Access::Role(OperatorRole::Admin) => "admin",
+        Metrics => "metrics",
+    }
+}
+
+/// The table as Markdown rows (`| method | path | access |`), as `docs/security.md` shows it.
+#[must_use]
+pub fn markdown_table() -> String {
+    let mut out = String::from("| Method | Route | Who may call it |\n|---|---|---|\n");
+    for p in PERMISSIONS {
+        let who = match p.access {
+            Public => "public".to_owned(),
+            Metrics => "metrics guard (see below)".to_owned(),
+            Access::Role(r) => format!("`{r}` and above"),
+        };
+        out.push_str(&format!("| {} | `{}` | {who} |\n", p.method, p.path));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_route_is_declared_twice() {
+        for (i, p) in PERMISSIONS.iter().enumerate() {
+            assert!(
+                !PERMISSIONS[..i]
+                    .iter()
+                    .any(|o| o.method == p.method && o.path == p.path),
+                "{} {} is declared twice",
+                p.method,
+                p.path
+            );
+        }
+        assert_eq!(lookup(&Method::HEAD, "/health/live"), Some(Public));
+        assert_eq!(lookup(&Method::GET, "/nope"), None);
+    }
+}

@@ -1,0 +1,360 @@
+//! Logging in, refreshing, logging out, and authenticating bearer tokens.
+
+use std::net::IpAddr;
+
+use cc_auth::{hash_secret, new_secret, AccessClaims, SecretKind};
+use cc_domain::{NewAuditEvent, Operator};
+use cc_store::auth::{RefreshToken, Session};
+use chrono::Duration;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::principal::{Principal, PrincipalKind};
+use super::{digest, Auth, AuthError};
+use crate::ServiceError;
+
+/// How often an API token's `last_used_at` is written at most.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// What a login or refresh answers.
+#[derive(Clone, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"***")
+            .field("refresh_token", &"***")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    pub tokens: TokenPair,
+    pub operator: Operator,
+}
+
+impl Auth {
+    /// Checks a name and password and opens a session.
+    ///
+    /// Unknown names, wrong passwords and disabled operators get the same error after the same
+    /// work (a dummy hash is verified for unknown names). Throttled or locked names and
+    /// addresses are refused before the password is looked at.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidCredentials`], [`AuthError::Throttled`], [`AuthError::Locked`], or a
+    /// store failure.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        addr: Option<IpAddr>,
+        request_id: Option<String>,
+    ) -> Result<LoginOutcome, AuthError> {
+        let username = username.trim();
+        let creds = if username.is_empty() || username.len() > 64 {
+            None
+        } else {
+            self.store.auth().operator_credentials(username).await?
+        };
+        let subjects = self.subjects(username, creds.is_some(), addr);
+        self.check_throttle(&subjects, request_id.as_ref()).await?;
+
+        let (operator, stored) = match creds {
+            Some((op, hash)) => (Some(op), Some(hash)),
+            None => (None, None),
+        };
+        let ok = self.verify_password(password, stored).await;
+        let now = cc_domain::now();
+        let mut tx = self.store.begin().await?;
+        let operator = match operator {
+            Some(op) if ok && !op.disabled => op,
+            other => {
+                self.record_failure(tx.as_mut(), &subjects, request_id.as_ref())
+                    .await?;
+                let (actor, target, reason) = match &other {
+                    Some(op) if op.disabled => (
+                        format!("operator:{}", op.username),
+                        op.id.to_string(),
+                        "disabled",
+                    ),
+                    Some(op) => (
+                        format!("operator:{}", op.username),
+                        op.id.to_string(),
+                        "wrong_password",
+                    ),
+                    None => (
+                        "anonymous".to_owned(),
+                        format!("unknown:{}", digest(&username.to_lowercase())),
+                        "unknown_operator",
+                    ),
+                };
+                tx.append_audit(NewAuditEvent {
+                    actor,
+                    action: "auth.login_failed".into(),
+                    target_type: "operator".into(),
+                    target_id: Some(target),
+                    request_id: request_id.clone(),
+                    before: None,
+                    after: Some(
+                        json!({"reason": reason, "client_addr": addr.map(|a| a.to_string())}),
+                    ),
+                })
+                .await?;
+                tx.commit().await?;
+                tracing::info!(reason, "login failed");
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        Self::clear_name_throttle(tx.as_mut(), &subjects).await?;
+        tx.auth().record_login(operator.id, now).await?;
+        let session = Session {
+            id: cc_domain::new_id(),
+            operator_id: operator.id,
+            created_at: now,
+            expires_at: now + Duration::seconds(self.settings.session_max_age_secs),
+            revoked_at: None,
+        };
+        tx.auth().insert_session(&session).await?;
+        let refresh_token = self.issue_refresh(tx.as_mut(), &session, now).await?;
+        tx.append_audit(NewAuditEvent {
+            actor: format!("operator:{}", operator.username),
+            action: "auth.login".into(),
+            target_type: "operator".into(),
+            target_id: Some(operator.id.to_string()),
+            request_id,
+            before: None,
+            after: Some(
+                json!({"session_id": session.id, "client_addr": addr.map(|a| a.to_string())}),
+            ),
+        })
+        .await?;
+        tx.commit().await?;
+        let access_token = self.sign_access(&operator, session.id).await?;
+        tracing::info!(operator = %operator.username, "login");
+        Ok(LoginOutcome {
+            tokens: self.pair(access_token, refresh_token),
+            operator,
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair. A refresh token works once: presenting a used
+    /// one again means it was copied, so the whole session (every token of the family) is
+    /// revoked and the reuse audited.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] for unknown, used, expired or revoked tokens.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        request_id: Option<String>,
+    ) -> Result<TokenPair, AuthError> {
+        let hash = hash_secret(refresh_token);
+        let now = cc_domain::now();
+        let mut tx = self.store.begin().await?;
+        let Some(stored) = tx.auth().get_refresh_token(&hash).await? else {
+            return Err(AuthError::InvalidToken);
+        };
+        let session = self
+            .store
+            .auth()
+            .get_session(stored.session_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let operator = tx
+            .auth()
+            .get_operator(session.operator_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if stored.used_at.is_some() || !tx.auth().use_refresh_token(&hash, now).await? {
+            if tx
+                .auth()
+                .revoke_session(session.id, "refresh_token_reuse", now)
+                .await?
+            {
+                tx.append_audit(NewAuditEvent {
+                    actor: format!("operator:{}", operator.username),
+                    action: "auth.refresh_reuse".into(),
+                    target_type: "session".into(),
+                    target_id: Some(session.id.to_string()),
+                    request_id,
+                    before: None,
+                    after: Some(json!({"revoked": "session"})),
+                })
+                .await?;
+                tracing::warn!(operator = %operator.username, session = %session.id, "refresh token reused; session revoked");
+            }
+            tx.commit().await?;
+            return Err(AuthError::InvalidToken);
+        }
+        if stored.expires_at <= now || !session.is_active(now) || operator.disabled {
+            return Err(AuthError::InvalidToken);
+        }
+        let refresh_token = self.issue_refresh(tx.as_mut(), &session, now).await?;
+        tx.commit().await?;
+        let access_token = self.sign_access(&operator, session.id).await?;
+        Ok(self.pair(access_token, refresh_token))
+    }
+
+    /// Ends the caller's session: its refresh tokens and access tokens stop working.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] for API tokens (revoke those at `/api/v1/tokens`).
+    pub async fn logout(
+        &self,
+        principal: &Principal,
+        request_id: Option<String>,
+    ) -> Result<(), AuthError> {
+        let PrincipalKind::Session { session_id } = principal.kind else {
+            return Err(AuthError::InvalidToken);
+        };
+        let mut tx = self.store.begin().await?;
+        if tx
+            .auth()
+            .revoke_session(session_id, "logout", cc_domain::now())
+            .await?
+        {
+            tx.append_audit(NewAuditEvent {
+                actor: principal.name.clone(),
+                action: "auth.logout".into(),
+                target_type: "session".into(),
+                target_id: Some(session_id.to_string()),
+                request_id,
+                before: None,
+                after: None,
+            })
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Who a bearer token belongs to, with the role it may act with now. Re-reads the operator
+    /// and session (or token) on every call, so disabling an operator, lowering a role, logging
+    /// out or revoking a token takes effect at once.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`], or a store failure.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+        if bearer.starts_with(SecretKind::ApiToken.prefix()) {
+            return self.authenticate_api_token(bearer).await;
+        }
+        let keys = self.keys.get(self.store.as_ref()).await?;
+        let claims = keys.verify(bearer, chrono::Utc::now()).map_err(|e| {
+            tracing::debug!(error = %e, "access token refused");
+            AuthError::InvalidToken
+        })?;
+        let now = cc_domain::now();
+        let op = self
+            .store
+            .auth()
+            .get_operator(claims.sub)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let session = self
+            .store
+            .auth()
+            .get_session(claims.sid)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if op.disabled || session.operator_id != op.id || !session.is_active(now) {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(Principal {
+            name: format!("operator:{}", op.username),
+            operator_id: op.id,
+            username: op.username,
+            role: op.role,
+            kind: PrincipalKind::Session {
+                session_id: session.id,
+            },
+        })
+    }
+
+    async fn authenticate_api_token(&self, secret: &str) -> Result<Principal, AuthError> {
+        let now = cc_domain::now();
+        let (token, creator) = self
+            .store
+            .auth()
+            .api_token_by_hash(&hash_secret(secret))
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if !token.is_active(now) || creator.disabled {
+            return Err(AuthError::InvalidToken);
+        }
+        if token
+            .last_used_at
+            .is_none_or(|t| now - t > Duration::seconds(TOUCH_INTERVAL_SECS))
+        {
+            let store = self.store.clone();
+            let id = token.id;
+            tokio::spawn(async move {
+                if let Err(e) = store.auth().touch_api_token(id, now).await {
+                    tracing::warn!(error = %e, "could not record API token use");
+                }
+            });
+        }
+        Ok(Principal {
+            name: format!("token:{}", token.name),
+            operator_id: creator.id,
+            username: creator.username,
+            role: token.role.min(creator.role),
+            kind: PrincipalKind::ApiToken { token_id: token.id },
+        })
+    }
+
+    async fn issue_refresh(
+        &self,
+        tx: &mut dyn cc_store::Tx,
+        session: &Session,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, ServiceError> {
+        let secret = new_secret(SecretKind::RefreshToken);
+        let expires_at =
+            (now + Duration::seconds(self.settings.refresh_token_ttl_secs)).min(session.expires_at);
+        tx.auth()
+            .insert_refresh_token(
+                &hash_secret(&secret),
+                &RefreshToken {
+                    session_id: session.id,
+                    created_at: now,
+                    expires_at,
+                    used_at: None,
+                },
+            )
+            .await?;
+        Ok(secret)
+    }
+
+    async fn sign_access(&self, op: &Operator, session: Uuid) -> Result<String, ServiceError> {
+        let keys = self.keys.get(self.store.as_ref()).await?;
+        let claims = AccessClaims::new(
+            op.id,
+            session,
+            &op.username,
+            chrono::Utc::now(),
+            self.settings.access_token_ttl_secs,
+        );
+        Ok(keys.sign(&claims))
+    }
+
+    fn pair(&self, access_token: String, refresh_token: String) -> TokenPair {
+        TokenPair {
+            access_token,
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_token_ttl_secs,
+        }
+    }
+}

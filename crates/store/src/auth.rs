@@ -1,0 +1,117 @@
+//! Storage for operators and their credentials, behind [`crate::Store::auth`] (reads) and
+//! [`crate::Tx::auth`] (writes, which commit with their audit events).
+
+use async_trait::async_trait;
+use cc_domain::{ApiToken, Operator};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::Result;
+
+/// A login session: one refresh-token family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: Uuid,
+    pub operator_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Session {
+    #[must_use]
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// A stored refresh token (its hash is the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub session_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// Recent login failures for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttle {
+    /// `name:<sha256 of the name>` or `addr:<ip>`.
+    pub key: String,
+    /// What the audit log calls it (`operator:<name>`, `address:<ip>`, `unknown:<digest>`).
+    pub label: String,
+    pub failures: i32,
+    pub first_failure_at: DateTime<Utc>,
+    pub last_failure_at: DateTime<Utc>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// Reads.
+#[async_trait]
+pub trait AuthStore: Send + Sync {
+    async fn count_operators(&self) -> Result<i64>;
+    async fn list_operators(&self) -> Result<Vec<Operator>>;
+    async fn get_operator(&self, id: Uuid) -> Result<Option<Operator>>;
+    async fn get_operator_by_name(&self, username: &str) -> Result<Option<Operator>>;
+    /// The operator and its password hash, for logging in.
+    async fn operator_credentials(&self, username: &str) -> Result<Option<(Operator, String)>>;
+    async fn get_session(&self, id: Uuid) -> Result<Option<Session>>;
+    /// The token with this hash and the operator who created it.
+    async fn api_token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, Operator)>>;
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>>;
+    async fn get_api_token(&self, id: Uuid) -> Result<Option<ApiToken>>;
+    /// Records use of a token (not audited; callers throttle how often).
+    async fn touch_api_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
+    /// Generated signing keys, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<(String, String)>>;
+    /// Throttle rows with a lock set.
+    async fn locked_throttles(&self) -> Result<Vec<Throttle>>;
+}
+
+/// Writes, inside a [`crate::Tx`].
+#[async_trait]
+pub trait AuthTx: Send {
+    async fn get_operator(&mut self, id: Uuid) -> Result<Option<Operator>>;
+    async fn insert_operator(&mut self, op: &Operator, password_hash: &str) -> Result<()>;
+    /// Writes role, disabled and timestamps; `op` must carry the next version.
+    async fn update_operator(&mut self, op: &Operator) -> Result<()>;
+    async fn set_password(
+        &mut self,
+        id: Uuid,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn record_login(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
+    async fn count_enabled_admins(&mut self) -> Result<i64>;
+
+    async fn insert_session(&mut self, s: &Session) -> Result<()>;
+    /// Revokes one session; false when it was already revoked or does not exist.
+    async fn revoke_session(&mut self, id: Uuid, reason: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Revokes every active session of an operator; returns how many.
+    async fn revoke_operator_sessions(
+        &mut self,
+        operator_id: Uuid,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
+    async fn insert_refresh_token(&mut self, hash: &str, t: &RefreshToken) -> Result<()>;
+    async fn get_refresh_token(&mut self, hash: &str) -> Result<Option<RefreshToken>>;
+    /// Marks a refresh token used; false when it already was (reuse).
+    async fn use_refresh_token(&mut self, hash: &str, at: DateTime<Utc>) -> Result<bool>;
+
+    async fn insert_api_token(&mut self, t: &ApiToken, hash: &str) -> Result<()>;
+    async fn revoke_api_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
+
+    /// Stores a generated signing key unless one with that id exists.
+    async fn insert_signing_key(
+        &mut self,
+        kid: &str,
+        secret: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    async fn get_throttle(&mut self, key: &str) -> Result<Option<Throttle>>;
+    async fn put_throttle(&mut self, t: &Throttle) -> Result<()>;
+    async fn delete_throttle(&mut self, key: &str) -> Result<bool>;
+}
