@@ -31,7 +31,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Out
         let Some(first) = rx.recv().await else { break };
         // Wait for a write slot before collecting: meanwhile outcomes pile up in the channel,
         // so batches grow with load and latency stays low when idle.
-        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
         let (mut done, mut failed, mut cancelled) = (Vec::new(), Vec::new(), Vec::new());
         let mut next = Some(first);
         let mut n = 0;
