@@ -22,10 +22,10 @@ use utoipa::OpenApi;
         (name = "devices", description = "Devices and their reported facts"),
         (name = "policies", description = "Device policies"),
         (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "jobs", description = "The job queue: jobs, batches and the live event stream"),
         (name = "auth", description = "Logging in: access tokens (JWT, 15 minutes) and single-use refresh tokens"),
         (name = "operators", description = "The people who use Command Center, and their roles (admin only)"),
         (name = "tokens", description = "API tokens for automation (admin only)"),
-        (name = "jobs", description = "The job queue: jobs, batches and the live event stream"),
         (name = "health", description = "Liveness and readiness probes (served at the root, not under /api/v1)"),
     )
 )]

@@ -18,8 +18,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::middleware::{method_not_allowed, not_found, panic_response, timeout_error};
 use crate::request_id::RequestId;
 use crate::routes::{audit, devices, groups, health, policies, users};
-use crate::routes::{auth as auth_routes, operators, tokens};
 use crate::routes::{events, jobs};
+use crate::routes::{auth as auth_routes, operators, tokens};
 use crate::AppState;
 
 /// The `/api/v1` routes, each registered with its OpenAPI operation.
@@ -37,6 +37,12 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::get, policies::update, policies::delete))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::batch))
+        .routes(routes!(events::stream))
         .routes(routes!(auth_routes::login))
         .routes(routes!(auth_routes::refresh))
         .routes(routes!(auth_routes::logout))
@@ -46,12 +52,6 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operators::reset_password))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::get, tokens::revoke))
-        .routes(routes!(jobs::list))
-        .routes(routes!(jobs::get))
-        .routes(routes!(jobs::cancel))
-        .routes(routes!(jobs::retry))
-        .routes(routes!(jobs::batch))
-        .routes(routes!(events::stream))
 }
 
 /// The whole application: API, health, docs, and the layers around them.

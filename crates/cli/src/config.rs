@@ -47,11 +47,11 @@ pub struct Config {
     pub bootstrap_admin_password: String,
     pub database: DatabaseConfig,
     pub http: HttpConfig,
+    pub queue: QueueSettings,
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub tls: TlsConfig,
     pub metrics: MetricsConfig,
-    pub queue: QueueSettings,
     pub telemetry: TelemetryConfig,
 }
 
@@ -165,11 +165,11 @@ impl Default for Config {
             bootstrap_admin_password: String::new(),
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
+            queue: QueueSettings::default(),
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
             tls: TlsConfig::default(),
             metrics: MetricsConfig::default(),
-            queue: QueueSettings::default(),
             telemetry: TelemetryConfig::default(),
         }
     }

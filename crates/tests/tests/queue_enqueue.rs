@@ -220,12 +220,9 @@ async fn scheduled_jobs_wait_for_run_at_and_priority_orders_claims(backend: Back
     let claimed_soon = wait_for(
         "the scheduled job to become due",
         Duration::from_secs(5),
-        || {
-            let claim = claim.clone();
-            async move {
-                let got = claim(10).await;
-                (!got.is_empty()).then_some(got)
-            }
+        || async move {
+            let got = claim(10).await;
+            (!got.is_empty()).then_some(got)
         },
     )
     .await;

@@ -131,7 +131,55 @@ async fn a_worker_process_shuts_down_cleanly_on_sigterm(backend: Backend) {
     assert!(job.errors.is_empty());
 }
 
+async fn a_job_running_in_another_process_is_cancelled(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut worker = WorkerProcess::spawn(&db.url, "remote", "default", 4, &[]);
+    let id = cc_queue::ops::enqueue(
+        store.as_ref(),
+        &NewJob::new("system.sleep", json!({"ms": 600_000})),
+    )
+    .await
+    .unwrap()
+    .id;
+    wait_for(
+        "the child worker to run the job",
+        Duration::from_secs(30),
+        || {
+            let store = store.clone();
+            async move {
+                store
+                    .get_job(id)
+                    .await
+                    .unwrap()
+                    .filter(|j| j.state == JobState::Running)
+            }
+        },
+    )
+    .await;
+    let asked = Instant::now();
+    cc_queue::ops::cancel(store.as_ref(), &cc_domain::Actor::system("test"), id)
+        .await
+        .unwrap();
+    // `system.sleep` returns as soon as its token fires; the worker then records `cancelled`.
+    let job = wait_for("the remote handler to stop", Duration::from_secs(5), || {
+        let store = store.clone();
+        async move {
+            store
+                .get_job(id)
+                .await
+                .unwrap()
+                .filter(|j| j.state == JobState::Cancelled)
+        }
+    })
+    .await;
+    eprintln!("cancelled in another process after {:?}", asked.elapsed());
+    assert_eq!(job.worker_id.as_deref(), Some("remote"));
+    assert!(worker.terminate().await);
+}
+
 backend_tests!(
+    a_job_running_in_another_process_is_cancelled,
     a_killed_worker_process_has_its_job_rescued_and_completed,
     a_worker_process_shuts_down_cleanly_on_sigterm,
 );

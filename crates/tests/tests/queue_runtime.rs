@@ -75,6 +75,19 @@ async fn runs_jobs_and_records_history(backend: Backend) {
     .await;
     assert_eq!(registered.id, worker.id);
     assert_eq!(registered.queues, ["default"]);
+    wait_for("the worker to heartbeat", WAIT, || {
+        let store = store.clone();
+        let started = registered.started_at;
+        async move {
+            store
+                .list_workers(since)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|w| w.heartbeat_at > started)
+        }
+    })
+    .await;
 
     let mut tx = store.begin().await.unwrap();
     let noops = tx
@@ -622,7 +635,19 @@ async fn cron_fires_once_per_tick_across_instances(backend: Backend) {
     ));
 }
 
+async fn poll_only_workers_still_run_jobs(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut config = fast_config(&[("default", 4)]);
+    config.poll_only = true;
+    let worker = RunningWorker::start(store.clone(), Registry::with_builtins(), config);
+    let id = enqueue(&store, NewJob::new("system.noop", json!({}))).await;
+    wait_state(&store, id, JobState::Completed).await;
+    worker.stop().await;
+}
+
 backend_tests!(
+    poll_only_workers_still_run_jobs,
     runs_jobs_and_records_history,
     retries_with_backoff_then_dead_letters_and_redrives,
     timeouts_fail_the_attempt,

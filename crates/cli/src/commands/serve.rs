@@ -98,13 +98,13 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         stop.cancel();
     });
     server.run(async move { token.cancelled().await }).await?;
+    stop_sweeper.cancel();
+    stop_metrics.cancel();
     if let Some(w) = workers {
         if let Ok(Err(e)) = w.await {
             tracing::error!(error = %e, "job workers failed");
         }
     }
-    stop_sweeper.cancel();
-    stop_metrics.cancel();
     tracing::info!("shutting down: closing the database pool");
     store.close().await;
     Ok(ExitCode::SUCCESS)

@@ -19,17 +19,24 @@ pub(crate) enum Outcome {
 }
 
 const MAX_BATCH: usize = 2_000;
+/// Batches being written at once: while one waits for its commit (a WAL flush), the next is
+/// already on its way, and the database can flush both with one sync.
+const WRITES_IN_FLIGHT: usize = 2;
 
 pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Outcome>) {
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
-    let mut cancelled = Vec::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(WRITES_IN_FLIGHT));
+    let mut writes = tokio::task::JoinSet::new();
     let mut stopping = false;
     while !stopping {
         let Some(first) = rx.recv().await else { break };
+        // Wait for a write slot before collecting: meanwhile outcomes pile up in the channel,
+        // so batches grow with load and latency stays low when idle.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let (mut done, mut failed, mut cancelled) = (Vec::new(), Vec::new(), Vec::new());
         let mut next = Some(first);
         let mut n = 0;
-        // Take whatever else is already waiting: batches grow with load, latency stays low.
         while let Some(o) = next.take() {
             match o {
                 Outcome::Completed(c) => done.push(c),
@@ -42,8 +49,14 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Out
                 next = rx.try_recv().ok();
             }
         }
-        write(&shared, &mut done, &mut failed, &mut cancelled, stopping).await;
+        let shared = shared.clone();
+        writes.spawn(async move {
+            write(&shared, &mut done, &mut failed, &mut cancelled, stopping).await;
+            drop(slot);
+        });
+        while writes.try_join_next().is_some() {}
     }
+    while writes.join_next().await.is_some() {}
 }
 
 /// Writes the batches, retrying while the store is unavailable (the outcomes are kept; if the
