@@ -84,6 +84,13 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     // The audit trail.
     route("GET", "/api/v1/audit", AUDITOR),
     route("GET", "/api/v1/audit/verify", AUDITOR),
+    // The job queue.
+    route("GET", "/api/v1/jobs", AUDITOR),
+    route("GET", "/api/v1/jobs/{id}", AUDITOR),
+    route("POST", "/api/v1/jobs/{id}/cancel", OPERATOR),
+    route("POST", "/api/v1/jobs/{id}/retry", OPERATOR),
+    route("GET", "/api/v1/batches/{id}", AUDITOR),
+    route("GET", "/api/v1/events", AUDITOR),
     // Operators and API tokens.
     route("GET", "/api/v1/operators", ADMIN),
     route("POST", "/api/v1/operators", ADMIN),
