@@ -18,8 +18,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::middleware::{method_not_allowed, not_found, panic_response, timeout_error};
 use crate::request_id::RequestId;
 use crate::routes::{audit, devices, groups, health, policies, users};
-use crate::routes::{events, jobs};
 use crate::routes::{auth as auth_routes, operators, tokens};
+use crate::routes::{events, jobs};
 use crate::AppState;
 
 /// The `/api/v1` routes, each registered with its OpenAPI operation.

@@ -8,8 +8,8 @@ pub mod migrate;
 pub mod operator;
 pub mod remote;
 pub mod serve;
-pub mod worker;
 pub mod token;
+pub mod worker;
 
 use std::process::ExitCode;
 use std::sync::Arc;

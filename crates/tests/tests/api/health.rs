@@ -182,7 +182,8 @@ async fn openapi_documents_every_route_with_resolvable_schemas(backend: Backend)
             }
             // Actions on a job take no body; a POST may take no body (e.g. logout); one that takes a body documents it.
             let bodyless = ["/jobs/{id}/cancel", "/jobs/{id}/retry"].contains(&path.as_str());
-            if method == "patch" || (method == "post" && !bodyless && !op["requestBody"].is_null()) {
+            if method == "patch" || (method == "post" && !bodyless && !op["requestBody"].is_null())
+            {
                 let body = &op["requestBody"]["content"]["application/json"]["schema"];
                 assert!(body.is_object(), "{method} {path} documents its JSON body");
             }
