@@ -20,7 +20,7 @@ use std::time::Duration;
 use cc_service::Directory;
 use cc_store::Store;
 
-pub use auth::metrics::{metrics_guard, metrics_router, MetricsAccess};
+pub use auth::metrics::{metrics_guard, metrics_router, probe_router, MetricsAccess};
 pub use auth::permissions::{Access, RoutePermission, PERMISSIONS};
 pub use auth::rate_limit::RateLimitConfig;
 pub use error::{ApiError, Problem};

@@ -187,9 +187,10 @@ async fn event_stream_resumes_and_outlives_the_request_timeout(backend: Backend)
     let stop = tokio_util::sync::CancellationToken::new();
     let stopped = stop.clone();
     tokio::spawn(async move { replica.run(async move { stopped.cancelled().await }).await });
+    let token = app.api_token(cc_domain::OperatorRole::Auditor).await;
     let replica_client = cc_client::Client::new(&replica_url)
         .unwrap()
-        .with_token(app.client.token().unwrap());
+        .with_token(token);
 
     let mut stream = replica_client.job_events(None).await.unwrap();
     let a = cc_queue::ops::enqueue(app.store.as_ref(), &NewJob::new("demo.a", json!({})))

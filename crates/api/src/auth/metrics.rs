@@ -73,6 +73,22 @@ pub fn metrics_router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
+/// What a process without the API serves (e.g. `command-center worker`): the health probes
+/// (public) and `/metrics` (guarded like the API's).
+pub fn probe_router(state: AppState) -> axum::Router {
+    let probes = axum::Router::new()
+        .route(
+            "/health/live",
+            axum::routing::get(crate::routes::health::live),
+        )
+        .route(
+            "/health/ready",
+            axum::routing::get(crate::routes::health::ready),
+        )
+        .with_state(state.clone());
+    metrics_router(state).merge(probes)
+}
+
 /// Middleware for a metrics route outside the main router (e.g. on `metrics.listen`).
 pub async fn metrics_guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
     if allowed(&app, req.headers()).await {

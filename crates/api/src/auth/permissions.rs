@@ -84,7 +84,7 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     // The audit trail.
     route("GET", "/api/v1/audit", AUDITOR),
     route("GET", "/api/v1/audit/verify", AUDITOR),
-    // Jobs and their live events.
+    // The job queue.
     route("GET", "/api/v1/jobs", AUDITOR),
     route("GET", "/api/v1/jobs/{id}", AUDITOR),
     route("POST", "/api/v1/jobs/{id}/cancel", OPERATOR),

@@ -1,5 +1,6 @@
 //! `command-center worker`: run job workers only (no HTTP server).
 
+use anyhow::Context;
 use std::process::ExitCode;
 
 use cc_queue::{QueueConfig, QueueSpec, Registry, Worker};
@@ -19,6 +20,10 @@ pub struct Args {
     /// This worker's id (default: `<host>-<pid>-<random>`).
     #[arg(long)]
     pub id: Option<String>,
+    /// Serve `/health/live`, `/health/ready` and `/metrics` on this address (for container
+    /// health checks and Prometheus). Off by default so a worker can run beside `serve`.
+    #[arg(long, env = "CC_WORKER_LISTEN")]
+    pub listen: Option<String>,
 }
 
 /// The runtime configuration for a worker started with `args`.
@@ -61,6 +66,24 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("Command Center worker {} started", worker.id());
     let token = CancellationToken::new();
+    if let Some(addr) = &args.listen {
+        let state = cc_api::AppState::try_new(store.clone(), cfg.api())
+            .context("invalid security settings")?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        println!("  Probes and metrics: http://{}", listener.local_addr()?);
+        let app = cc_api::probe_router(state);
+        let stop = token.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the probe listener failed");
+            }
+        });
+    }
     let signal = token.clone();
     tokio::spawn(async move {
         super::serve::shutdown_signal().await;
