@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod device;
 pub mod group;
+pub mod import;
 pub mod page;
 pub mod patch;
 pub mod policy;
@@ -15,6 +16,7 @@ pub mod validation;
 pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use device::{Compliance, Device, DevicePatch, DeviceQuery, NewDevice, Platform};
 pub use group::{Group, GroupKind, GroupPatch, GroupQuery, NewGroup};
+pub use import::{ImportRun, ImportStatus, LifecycleIntent, LifecycleOperation};
 pub use page::{Cursor, Page, SortDir};
 pub use policy::{
     NewPolicy, Policy, PolicyCategory, PolicyPatch, PolicyQuery, PolicyRule, Severity,

@@ -1,8 +1,8 @@
 //! What an export says, once read: people, schools, classes, and what was wrong with it.
 
 use cc_domain::{Role, UserStatus};
+pub use cc_domain::{LifecycleIntent, LifecycleOperation};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// The export formats the importer reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,34 +237,6 @@ impl RosterError {
             RosterError::Io { .. } => "unreadable_file",
         }
     }
-}
-
-/// A lifecycle operation an import asks the targets to carry out. The names match the
-/// connectors' operations (`provision`, `update`, `suspend`, `deprovision`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LifecycleOperation {
-    Provision,
-    Update,
-    Suspend,
-}
-
-impl LifecycleOperation {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LifecycleOperation::Provision => "provision",
-            LifecycleOperation::Update => "update",
-            LifecycleOperation::Suspend => "suspend",
-        }
-    }
-}
-
-/// One lifecycle job an applied import enqueues (in the same transaction as its changes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LifecycleIntent {
-    pub user_id: Uuid,
-    pub operation: LifecycleOperation,
 }
 
 impl DesiredStatus {

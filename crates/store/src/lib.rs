@@ -7,6 +7,7 @@
 //! is chosen by the database URL's scheme in [`connect`].
 
 mod error;
+pub mod imports;
 pub mod postgres;
 mod query;
 mod rows;
@@ -23,6 +24,7 @@ use cc_domain::{
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use imports::{DirectorySnapshot, GroupRef, ImportStore, ImportTx, LifecycleBatch};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -142,6 +144,11 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_after(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
     /// The chain head: the last sequence number and hash.
     async fn audit_head(&self) -> Result<(i64, String)>;
+
+    /// Roster import storage; `None` for stores that do not support imports.
+    fn imports(&self) -> Option<&dyn ImportStore> {
+        None
+    }
 }
 
 /// One write transaction. Dropping it without [`Tx::commit`] rolls back.

@@ -127,3 +127,4 @@ fn new_tx(tx: sqlx::Transaction<'static, Db>) -> BackendTx {
 
 include!("sql/shared.rs");
 include!("sql/migrate.rs");
+include!("sql/imports.rs");
