@@ -5,6 +5,7 @@ mod audit;
 mod devices;
 mod error;
 mod groups;
+pub mod imports;
 mod policies;
 pub mod seed;
 mod users;

@@ -98,7 +98,20 @@ pub(crate) fn read(mut t: Table<'_>, ctx: &mut Ctx<'_>) -> Result<(), crate::Ros
             schools_seen.entry(school_name.to_owned()).or_insert(());
         }
         let mut member_of = Vec::new();
-        for g in row.get(groups).split(';').map(str::trim).filter(|g| !g.is_empty()) {
+        let listed: Vec<&str> = row.get(groups).split(';').map(str::trim).filter(|g| !g.is_empty()).collect();
+        if listed.iter().any(|g| !cc_domain::validation::is_valid_name(g)) {
+            errors.push(RowError {
+                file: file.clone(),
+                line,
+                field: "groups".into(),
+                message: "group names are letters, digits, '.', '_' or '-', separated by ';'".into(),
+            });
+            if !row.get(ext).is_empty() {
+                errored.push(row.get(ext).to_owned());
+            }
+            return;
+        }
+        for g in listed {
             let idx = *class_index.entry(g.to_owned()).or_insert_with(|| {
                 classes.push(ClassInfo {
                     name: g.to_owned(),
