@@ -209,7 +209,8 @@ pub struct Plan {
     pub counts: PlanCounts,
     /// Problems found while planning (e.g. a username another person holds).
     pub errors: Vec<RowError>,
-    /// Schools found through the directory for people whose org the export did not describe.
+    /// Schools found through the directory (by org id) for people whose school the export
+    /// names differently or does not describe.
     pub org_schools: HashMap<u32, String>,
 }
 
@@ -270,6 +271,15 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
         .filter_map(|g| g.external_id.as_deref().map(|x| (x, g.name.as_str())))
         .collect();
 
+    // A school the directory already holds under the same org id keeps the directory's name.
+    let school_rename: HashMap<&str, &str> = roster
+        .schools
+        .iter()
+        .filter_map(|s| {
+            let existing = school_by_ext.get(s.external_id.as_deref()?)?;
+            (*existing != s.name).then_some((s.name.as_str(), *existing))
+        })
+        .collect();
     let mut out = Plan::default();
     let mut names = Interner { names: Vec::new(), index: HashMap::new() };
     let mut new_groups: Vec<NewGroupPlan> = Vec::new();
@@ -326,7 +336,13 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
         // The school the person belongs to, by name.
         let school: Option<String> = match &p.school {
             None => None,
-            Some(SchoolRef::Name(n)) => Some(n.clone()),
+            Some(SchoolRef::Name(n)) => match school_rename.get(n.as_str()) {
+                Some(existing) => {
+                    out.org_schools.insert(pi, (*existing).to_owned());
+                    Some((*existing).to_owned())
+                }
+                None => Some(n.clone()),
+            },
             Some(SchoolRef::Org(x)) => match school_by_ext.get(x.as_str()) {
                 Some(n) => {
                     out.org_schools.insert(pi, (*n).to_owned());
@@ -606,6 +622,11 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
             });
         }
     }
+    for g in &mut new_groups {
+        if g.external_id.as_deref().is_some_and(|x| class_by_ext.contains_key(x)) {
+            g.external_id = None;
+        }
+    }
     counts.groups_created = new_groups.len() as u64;
     counts.errors = (roster.errors.len() + out.errors.len()) as u64;
     counts.lifecycle_jobs = out
@@ -633,7 +654,12 @@ impl Plan {
         let person = change.person.map(|i| &roster.people[i as usize]);
         let school_of = |p: &RosterPerson| match &p.school {
             None => None,
-            Some(SchoolRef::Name(n)) => Some(n.clone()),
+            Some(SchoolRef::Name(n)) => Some(
+                change
+                    .person
+                    .and_then(|i| self.org_schools.get(&i).cloned())
+                    .unwrap_or_else(|| n.clone()),
+            ),
             Some(SchoolRef::Org(_)) => change.person.and_then(|i| self.org_schools.get(&i).cloned()),
         };
         match change.existing {
