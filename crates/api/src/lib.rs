@@ -28,6 +28,26 @@ pub mod axum_reexport {
     pub use axum::Router;
 }
 
+/// Roster import settings for `POST /api/v1/imports`.
+#[derive(Debug, Clone)]
+pub struct ImportApiConfig {
+    pub settings: cc_service::imports::ImportSettings,
+    /// Largest upload (the import routes do not use `body_limit`).
+    pub max_upload_bytes: usize,
+    /// How long a request waits for planning or applying before answering 202.
+    pub sync_wait: Duration,
+}
+
+impl Default for ImportApiConfig {
+    fn default() -> Self {
+        Self {
+            settings: cc_service::imports::ImportSettings::default(),
+            max_upload_bytes: 256 * 1024 * 1024,
+            sync_wait: Duration::from_secs(5),
+        }
+    }
+}
+
 /// HTTP settings.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -37,6 +57,7 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    pub import: ImportApiConfig,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +66,7 @@ impl Default for ApiConfig {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            import: ImportApiConfig::default(),
         }
     }
 }
@@ -55,6 +77,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub directory: Directory,
     pub config: Arc<ApiConfig>,
+    /// Import runs planning or applying in this process, with their progress.
+    pub import_tasks: Arc<routes::imports::ImportTasks>,
 }
 
 impl AppState {
@@ -64,6 +88,7 @@ impl AppState {
             directory: Directory::new(store.clone()),
             store,
             config: Arc::new(config),
+            import_tasks: Arc::default(),
         }
     }
 }

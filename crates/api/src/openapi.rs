@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         (name = "devices", description = "Devices and their reported facts"),
         (name = "policies", description = "Device policies"),
         (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "imports", description = "Roster imports: upload an SIS export, preview the plan, apply it"),
         (name = "health", description = "Liveness and readiness probes (served at the root, not under /api/v1)"),
     )
 )]

@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::middleware::{method_not_allowed, not_found, panic_response, timeout_error};
 use crate::request_id::RequestId;
-use crate::routes::{audit, devices, groups, health, policies, users};
+use crate::routes::{audit, devices, groups, health, imports, policies, users};
 use crate::AppState;
 
 /// The `/api/v1` routes, each registered with its OpenAPI operation.
@@ -35,6 +35,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::get, policies::update, policies::delete))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
+        .merge(imports::routes())
 }
 
 /// The whole application: API, health, docs, and the layers around them.

@@ -44,6 +44,10 @@ enum Command {
     Check(commands::check::Args),
     /// Measure performance (see docs/performance.md).
     Bench(commands::bench::Args),
+    /// Import a roster export (own CSV, OneRoster 1.1/1.2, SDS v2.1): preview, then apply.
+    Import(commands::import::Args),
+    /// Roster tools: generate synthetic rosters.
+    Roster(commands::roster::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +83,8 @@ fn main() -> ExitCode {
             Command::Config(args) => commands::print_config(&cfg, &args),
             Command::Check(args) => commands::check::run(args).await,
             Command::Bench(args) => commands::bench::run(&cfg, args).await,
+            Command::Import(args) => commands::import::run(&cfg, args).await,
+            Command::Roster(args) => commands::roster::run(args),
         }
     });
     match result {

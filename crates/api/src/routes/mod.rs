@@ -4,6 +4,7 @@ pub mod audit;
 pub mod devices;
 pub mod groups;
 pub mod health;
+pub mod imports;
 pub mod policies;
 pub mod users;
 

@@ -4,7 +4,9 @@ pub mod audit;
 pub mod bench;
 pub mod check;
 pub mod health;
+pub mod import;
 pub mod migrate;
+pub mod roster;
 pub mod serve;
 
 use std::process::ExitCode;
