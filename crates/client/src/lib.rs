@@ -1,5 +1,7 @@
 //! A typed client for the Command Center HTTP API, used by the CLI and the tests.
 
+mod imports;
+
 use std::time::Duration;
 
 use cc_domain::{

@@ -88,20 +88,13 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
 
     let input = Input::Path(args.path.clone());
     let file_name = input.display_name();
-    let (format, limits, p) = (args.format, settings.limits, progress.clone());
-    let read_input = input.clone();
-    let roster = tokio::task::spawn_blocking(move || imports::read(&read_input, format, limits, &p))
-        .await
-        .context("reading the export")?;
-    let roster = match roster {
-        Ok(r) => r,
-        Err(e) => {
+    let preview = imports::preview_input(store.as_ref(), input, args.format, &settings, &overrides, progress.clone()).await;
+    let preview = match preview {
+        Ok(p) => p,
+        Err(ImportError::Unreadable(e)) => {
             bar.finish();
             anyhow::bail!("{}: {e}", args.path.display());
         }
-    };
-    let preview = match imports::preview(store.as_ref(), roster, &settings, &overrides, &progress).await {
-        Ok(p) => p,
         Err(e) => {
             bar.finish();
             return Err(e.into());

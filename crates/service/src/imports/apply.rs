@@ -29,6 +29,9 @@ pub struct ApplyOutcome {
     pub intents: Vec<LifecycleIntent>,
     /// How many jobs the queue accepted (0 until the queue is wired; see `ImportTx::enqueue_lifecycle`).
     pub jobs_enqueued: u64,
+    /// Seconds spent per step: snapshot, plan, prepare (records and audit events), users,
+    /// memberships, audit, commit.
+    pub timings: Vec<(&'static str, f64)>,
 }
 
 /// Applies a roster. `run` is the run record: stored already (`stored = true`, the API) or
@@ -49,9 +52,12 @@ pub async fn apply(
     stored: bool,
     progress: &Progress,
 ) -> Result<ApplyOutcome, ImportError> {
+    let mut clock = Clock::default();
+    clock.lap("start");
     let mut tx = import_store(store)?.begin_import().await?;
     progress.phase("loading the directory");
     let view = view_of(tx.directory_snapshot().await?);
+    clock.lap("snapshot");
     progress.phase("planning");
     let p = plan(roster, &view, settings.plan);
     let fingerprint = p.fingerprint(roster, &view);
@@ -62,6 +68,7 @@ pub async fn apply(
     if !refusals.is_empty() {
         return Err(ImportError::Refused(refusals));
     }
+    clock.lap("plan");
     progress.phase("applying");
     let now = cc_domain::now();
     progress.set_total(p.changes.len() as u64);
@@ -136,11 +143,15 @@ pub async fn apply(
                 }
             }
         }
+        clock.lap("prepare");
         tx.update_users_bulk(&updates).await?;
         tx.insert_users_bulk(&inserts).await?;
+        clock.lap("users");
         tx.remove_members_bulk(&remove).await?;
         tx.add_members_bulk(&add).await?;
+        clock.lap("memberships");
         tx.append_audit_bulk(events).await?;
+        clock.lap("audit");
         progress.add_written(chunk.len() as u64);
     }
 
@@ -175,14 +186,17 @@ pub async fn apply(
         tx.insert_import_run(&run, &[], &serde_json::to_value(errors).unwrap_or_default()).await?;
     }
     tx.append_audit(run_event(actor, "import.apply", &run)).await?;
+    clock.lap("run");
     progress.phase("committing");
     tx.commit().await?;
+    clock.lap("commit");
     progress.phase("done");
     Ok(ApplyOutcome {
         run,
         counts: p.counts,
         intents,
         jobs_enqueued: jobs,
+        timings: clock.laps,
     })
 }
 
@@ -230,4 +244,23 @@ pub async fn apply_preview(
         progress,
     )
     .await
+}
+
+/// Accumulates time per named step.
+#[derive(Default)]
+struct Clock {
+    last: Option<std::time::Instant>,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Clock {
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        let secs = self.last.map_or(0.0, |l| (now - l).as_secs_f64());
+        self.last = Some(now);
+        match self.laps.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, t)) => *t += secs,
+            None => self.laps.push((name, secs)),
+        }
+    }
 }

@@ -119,7 +119,12 @@ impl ImportStore for Store {
     }
 
     async fn begin_import(&self) -> Result<Box<dyn ImportTx>> {
-        Ok(Box::new(new_tx(self.timed_begin().await?)))
+        let mut tx = self.timed_begin().await?;
+        if BACKEND == crate::Backend::Sqlite {
+            // Bulk writes touch every index page; the default 2 MB page cache thrashes on them.
+            sqlx::query("PRAGMA cache_size = -131072").execute(&mut *tx).await?;
+        }
+        Ok(Box::new(new_tx(tx)))
     }
 
     async fn get_import_run(&self, id: Uuid) -> Result<Option<ImportRun>> {

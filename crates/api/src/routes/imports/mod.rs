@@ -162,10 +162,28 @@ fn with_location(status: StatusCode, run: &ImportRun) -> Response {
 }
 
 /// Waits for a background step; answers with its result, or 202 with the run as it stands.
-async fn wait(app: &AppState, id: Uuid, handle: tokio::task::JoinHandle<Outcome>, done: StatusCode) -> ApiResult<Response> {
+async fn wait(app: &AppState, id: Uuid, handle: tokio::task::JoinHandle<Outcome>, done: StatusCode, applying: bool) -> ApiResult<Response> {
     let wait = app.config.import.sync_wait;
     match tokio::time::timeout(wait, handle).await {
         Ok(Ok(Outcome::Done(run))) => Ok(with_location(done, &run)),
+        Ok(Ok(Outcome::Refused(run))) if applying => {
+            let refusals: Vec<cc_roster::Refusal> = serde_json::from_value(run.refusals.clone()).unwrap_or_default();
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "import_refused",
+                format!(
+                    "The import was refused and nothing was changed: {}",
+                    refusals.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("; ")
+                ),
+            );
+            for r in refusals {
+                e.errors.push(FieldError {
+                    field: r.override_flag.map_or_else(|| r.code.clone(), |f| f.trim_start_matches("--").replace('-', "_")),
+                    message: r.message,
+                });
+            }
+            Err(e)
+        }
         Ok(Ok(Outcome::Refused(run) | Outcome::Failed(run))) => Ok(with_location(done, &run)),
         Ok(Ok(Outcome::Stale)) => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -241,7 +259,7 @@ pub async fn create(
         tasks.end(id);
         out
     });
-    wait(&app, id, handle, StatusCode::CREATED).await
+    wait(&app, id, handle, StatusCode::CREATED, false).await
 }
 
 /// Apply a previewed import run.
@@ -255,7 +273,7 @@ pub async fn create(
         (status = 200, description = "Applied (or refused again: see `status`)", body = ImportRun),
         (status = 202, description = "Applying; poll `Location`", body = ImportRun),
         (status = 404, description = "No such run", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run is not `planned`/`refused`, or the plan is stale", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run is not `planned`/`refused` (`import_not_applicable`), a guard refused it (`import_refused`; `errors` name the parameter that overrides each refusal), or the plan is stale (`plan_stale`)", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn apply(
     State(app): State<AppState>,
@@ -287,7 +305,7 @@ pub async fn apply(
         tasks.end(id);
         out
     });
-    wait(&app, id, handle, StatusCode::OK).await
+    wait(&app, id, handle, StatusCode::OK, true).await
 }
 
 /// Paging for `GET /api/v1/imports`.

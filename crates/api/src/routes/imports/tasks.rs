@@ -74,16 +74,10 @@ pub(crate) async fn plan_then_maybe_apply(
     progress: Arc<Progress>,
 ) -> Outcome {
     let settings = app.config.import.settings;
-    let name = run.file_name.clone();
-    let (a, p) = (app.clone(), progress.clone());
-    let read = tokio::task::spawn_blocking(move || read_stored(content, &name, format, &a, &p)).await;
-    let roster = match read {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return fail(&app, &actor, run, format!("{} ({})", e, e.code())).await,
-        Err(e) => return fail(&app, &actor, run, format!("reading the file stopped: {e}")).await,
-    };
-    let preview = match imports::preview(app.store.as_ref(), roster, &settings, &overrides, &progress).await {
+    let input = Input::Bytes { name: run.file_name.clone(), data: Arc::new(content) };
+    let preview = match imports::preview_input(app.store.as_ref(), input, format, &settings, &overrides, progress.clone()).await {
         Ok(p) => p,
+        Err(ImportError::Unreadable(e)) => return fail(&app, &actor, run, format!("{} ({})", e, e.code())).await,
         Err(e) => {
             tracing::error!(error = %e, run = %run.id, "planning an import failed");
             return fail(&app, &actor, run, "planning failed; see the server log".into()).await;
