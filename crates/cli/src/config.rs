@@ -199,7 +199,9 @@ impl Config {
         if !(0.0..=100.0).contains(&self.import.max_suspend_percent)
             || !(0.0..=100.0).contains(&self.import.min_row_percent)
         {
-            bail!("import.max_suspend_percent and import.min_row_percent must be between 0 and 100");
+            bail!(
+                "import.max_suspend_percent and import.min_row_percent must be between 0 and 100"
+            );
         }
         if self.import.max_row_bytes < 256 || self.import.max_upload_bytes < 1024 {
             bail!("import.max_row_bytes must be at least 256 and import.max_upload_bytes at least 1024");

@@ -40,7 +40,10 @@ impl Client {
     ) -> Result<(u16, ImportRun)> {
         let part = reqwest::multipart::Part::bytes(content).file_name(file_name.to_owned());
         let form = reqwest::multipart::Form::new().part("file", part);
-        let rb = self.request(Method::POST, "/api/v1/imports").query(query).multipart(form);
+        let rb = self
+            .request(Method::POST, "/api/v1/imports")
+            .query(query)
+            .multipart(form);
         status_and_run(rb).await
     }
 
@@ -49,20 +52,24 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn apply_import(&self, id: Uuid, query: &[(&str, &str)]) -> Result<(u16, ImportRun)> {
-        let rb = self.request(Method::POST, &format!("/api/v1/imports/{id}/apply")).query(query);
+        let rb = self
+            .request(Method::POST, &format!("/api/v1/imports/{id}/apply"))
+            .query(query);
         status_and_run(rb).await
     }
 
     /// # Errors
     /// Any API or transport error.
     pub async fn get_import(&self, id: Uuid) -> Result<ImportRun> {
-        self.send(self.api(Method::GET, &format!("/imports/{id}"))).await
+        self.send(self.api(Method::GET, &format!("/imports/{id}")))
+            .await
     }
 
     /// # Errors
     /// Any API or transport error.
     pub async fn list_imports(&self, query: &[(&str, &str)]) -> Result<Page<ImportRun>> {
-        self.send(self.api(Method::GET, "/imports").query(query)).await
+        self.send(self.api(Method::GET, "/imports").query(query))
+            .await
     }
 
     /// `GET /api/v1/imports/{id}/errors.csv`.
@@ -70,7 +77,10 @@ impl Client {
     /// # Errors
     /// Any API or transport error.
     pub async fn import_errors_csv(&self, id: Uuid) -> Result<String> {
-        let res = self.request(Method::GET, &format!("/api/v1/imports/{id}/errors.csv")).send().await?;
+        let res = self
+            .request(Method::GET, &format!("/api/v1/imports/{id}/errors.csv"))
+            .send()
+            .await?;
         if res.status().is_success() {
             Ok(res.text().await?)
         } else {

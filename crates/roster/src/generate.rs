@@ -52,16 +52,60 @@ impl Default for GenOptions {
 }
 
 const GIVEN: [&str; 24] = [
-    "Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances",
-    "Edsger", "Radia", "Donald", "Hedy", "Niklaus", "Shafi", "Tim", "Mary", "John", "Sophie",
-    "Leslie", "Adele", "Guido", "Carol",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Katherine",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Frances",
+    "Edsger",
+    "Radia",
+    "Donald",
+    "Hedy",
+    "Niklaus",
+    "Shafi",
+    "Tim",
+    "Mary",
+    "John",
+    "Sophie",
+    "Leslie",
+    "Adele",
+    "Guido",
+    "Carol",
 ];
 const FAMILY: [&str; 24] = [
-    "Lovelace", "Hopper", "Turing", "Johnson", "Torvalds", "Hamilton", "Ritchie", "Liskov",
-    "Thompson", "Allen", "Dijkstra", "Perlman", "Knuth", "Lamarr", "Wirth", "Goldwasser",
-    "Berners", "Keller", "McCarthy", "Wilson", "Lamport", "Goldberg", "Rossum", "Shaw",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Johnson",
+    "Torvalds",
+    "Hamilton",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Allen",
+    "Dijkstra",
+    "Perlman",
+    "Knuth",
+    "Lamarr",
+    "Wirth",
+    "Goldwasser",
+    "Berners",
+    "Keller",
+    "McCarthy",
+    "Wilson",
+    "Lamport",
+    "Goldberg",
+    "Rossum",
+    "Shaw",
 ];
-const GRADES: [&str; 14] = ["PK", "KG", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12"];
+const GRADES: [&str; 14] = [
+    "PK", "KG", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12",
+];
 
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -102,7 +146,11 @@ impl GenOptions {
             school = (school + 1) % self.schools.max(1);
             grade_idx += 1;
         }
-        let username = format!("{}.{}{i}", given.to_ascii_lowercase(), family.to_ascii_lowercase());
+        let username = format!(
+            "{}.{}{i}",
+            given.to_ascii_lowercase(),
+            family.to_ascii_lowercase()
+        );
         Person {
             id: format!("u{i:08}"),
             email: format!("{username}@example.org"),
@@ -126,7 +174,11 @@ pub fn generate(opts: &GenOptions, out: &Path) -> std::io::Result<()> {
             let f = BufWriter::with_capacity(1 << 20, File::create(out)?);
             write_own(opts, f)
         }
-        GenFormat::OneRoster12 if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) => {
+        GenFormat::OneRoster12
+            if out
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("zip")) =>
+        {
             let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(out)?));
             let o = zip::write::SimpleFileOptions::default()
                 .compression_method(zip::CompressionMethod::Deflated)
@@ -161,10 +213,24 @@ const PARTS: [(&str, Part); 4] = [
 fn write_manifest(_: &GenOptions, w: &mut dyn Write) -> std::io::Result<()> {
     let mut s = String::from("propertyName,value\nmanifest.version,1.0\noneroster.version,1.2\n");
     for f in [
-        "academicSessions", "categories", "classes", "classResources", "courses", "courseResources",
-        "demographics", "enrollments", "lineItemLearningObjectiveIds", "lineItems",
-        "lineItemScoreScales", "resources", "resultLearningObjectiveIds", "results",
-        "resultScoreScales", "scoreScales", "userProfiles", "userResources",
+        "academicSessions",
+        "categories",
+        "classes",
+        "classResources",
+        "courses",
+        "courseResources",
+        "demographics",
+        "enrollments",
+        "lineItemLearningObjectiveIds",
+        "lineItems",
+        "lineItemScoreScales",
+        "resources",
+        "resultLearningObjectiveIds",
+        "results",
+        "resultScoreScales",
+        "scoreScales",
+        "userProfiles",
+        "userResources",
     ] {
         s.push_str(&format!("file.{f},absent\n"));
     }
@@ -173,7 +239,10 @@ fn write_manifest(_: &GenOptions, w: &mut dyn Write) -> std::io::Result<()> {
 }
 
 fn write_orgs(o: &GenOptions, w: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(w, "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId")?;
+    writeln!(
+        w,
+        "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId"
+    )?;
     writeln!(w, "d0,,,Generated Unified School District,district,gusd,")?;
     for k in 0..o.schools.max(1) {
         writeln!(w, "s{k},,,Generated School {k},school,school-{k},d0")?;
@@ -188,7 +257,14 @@ fn write_users(o: &GenOptions, w: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             w,
             "{},,,true,{},,{},{},,{},{},,,,{},,,,,,,s{},",
-            p.id, p.username, p.given, p.family, p.id, p.email, p.grade.unwrap_or(""), p.school
+            p.id,
+            p.username,
+            p.given,
+            p.family,
+            p.id,
+            p.email,
+            p.grade.unwrap_or(""),
+            p.school
         )?;
     }
     Ok(())
@@ -214,7 +290,14 @@ fn write_own(o: &GenOptions, mut w: impl Write) -> std::io::Result<()> {
         writeln!(
             w,
             "{},{},{},{},{},{},{},school-{},,active",
-            p.id, p.username, p.given, p.family, p.email, role, p.grade.unwrap_or(""), p.school
+            p.id,
+            p.username,
+            p.given,
+            p.family,
+            p.email,
+            role,
+            p.grade.unwrap_or(""),
+            p.school
         )?;
     }
     w.flush()

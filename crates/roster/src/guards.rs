@@ -81,7 +81,10 @@ pub fn check(
         match issue.kind {
             IssueKind::Truncated if !allow.allow_truncated => out.push(refusal(
                 "truncated",
-                format!("{} looks truncated: {}. Nothing was changed.", issue.file, issue.detail),
+                format!(
+                    "{} looks truncated: {}. Nothing was changed.",
+                    issue.file, issue.detail
+                ),
                 Some("--allow-truncated"),
             )),
             IssueKind::MissingFile if !allow.allow_missing_files => out.push(refusal(
@@ -119,7 +122,11 @@ pub fn check(
     let suspended = plan.counts.suspended;
     let active = dir.active();
     #[allow(clippy::cast_precision_loss)]
-    let share = if active == 0 { 0.0 } else { suspended as f64 * 100.0 / active as f64 };
+    let share = if active == 0 {
+        0.0
+    } else {
+        suspended as f64 * 100.0 / active as f64
+    };
     if suspended > 0
         && !allow.allow_mass_suspend
         && (share > settings.max_suspend_percent || suspended > settings.max_suspend_count)

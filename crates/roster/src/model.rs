@@ -1,7 +1,7 @@
 //! What an export says, once read: people, schools, classes, and what was wrong with it.
 
-use cc_domain::{Role, UserStatus};
 pub use cc_domain::{LifecycleIntent, LifecycleOperation};
+use cc_domain::{Role, UserStatus};
 use serde::{Deserialize, Serialize};
 
 /// The export formats the importer reads.
@@ -210,7 +210,11 @@ pub enum RosterError {
     #[error("{file} is larger than the limit of {limit} bytes (import.max_file_bytes)")]
     FileTooLarge { file: String, limit: u64 },
     #[error("{file} line {line}: the row is longer than the limit of {limit} bytes (import.max_row_bytes)")]
-    RowTooLong { file: String, line: u64, limit: usize },
+    RowTooLong {
+        file: String,
+        line: u64,
+        limit: usize,
+    },
     #[error("{file} has more than {limit} rows (import.max_rows)")]
     TooManyRows { file: String, limit: u64 },
     #[error("{file}: missing required columns: {}", columns.join(", "))]

@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(slug("Lincoln High School").as_deref(), Some("lincoln-high-school"));
+        assert_eq!(
+            slug("Lincoln High School").as_deref(),
+            Some("lincoln-high-school")
+        );
         assert_eq!(slug("  St. Mary's  ").as_deref(), Some("st-mary-s"));
         assert_eq!(slug("LHS_01").as_deref(), Some("lhs-01"));
         assert_eq!(slug("---"), None);

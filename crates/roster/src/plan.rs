@@ -16,8 +16,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::model::{
-    DesiredStatus, FileMode, Format, LifecycleOperation, Roster, RosterPerson, RowError,
-    SchoolRef,
+    DesiredStatus, FileMode, Format, LifecycleOperation, Roster, RosterPerson, RowError, SchoolRef,
 };
 
 /// A group as the plan needs it.
@@ -150,7 +149,9 @@ impl UserChange {
             ChangeKind::Reactivate => Some(LifecycleOperation::Provision),
             ChangeKind::Suspend => Some(LifecycleOperation::Suspend),
             ChangeKind::Update | ChangeKind::Move => match current {
-                Some(UserStatus::Active | UserStatus::Suspended) => Some(LifecycleOperation::Update),
+                Some(UserStatus::Active | UserStatus::Suspended) => {
+                    Some(LifecycleOperation::Update)
+                }
                 _ => None,
             },
             ChangeKind::Blocked => None,
@@ -195,7 +196,13 @@ impl PlanCounts {
     /// Whether applying would change nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.created + self.updated + self.moved + self.suspended + self.reactivated + self.groups_created == 0
+        self.created
+            + self.updated
+            + self.moved
+            + self.suspended
+            + self.reactivated
+            + self.groups_created
+            == 0
     }
 }
 
@@ -257,8 +264,11 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
             by_email.insert(e, i);
         }
     }
-    let group_kind: HashMap<&str, GroupKind> =
-        dir.groups.iter().map(|g| (g.name.as_str(), g.kind)).collect();
+    let group_kind: HashMap<&str, GroupKind> = dir
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.kind))
+        .collect();
     let school_by_ext: HashMap<&str, &str> = dir
         .groups
         .iter()
@@ -281,7 +291,10 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
         })
         .collect();
     let mut out = Plan::default();
-    let mut names = Interner { names: Vec::new(), index: HashMap::new() };
+    let mut names = Interner {
+        names: Vec::new(),
+        index: HashMap::new(),
+    };
     let mut new_groups: Vec<NewGroupPlan> = Vec::new();
     let mut new_group_names: HashSet<String> = HashSet::new();
 
@@ -343,17 +356,19 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
                 }
                 None => Some(n.clone()),
             },
-            Some(SchoolRef::Org(x)) => match school_by_ext.get(x.as_str()) {
-                Some(n) => {
-                    out.org_schools.insert(pi, (*n).to_owned());
-                    Some((*n).to_owned())
+            Some(SchoolRef::Org(x)) => {
+                match school_by_ext.get(x.as_str()) {
+                    Some(n) => {
+                        out.org_schools.insert(pi, (*n).to_owned());
+                        Some((*n).to_owned())
+                    }
+                    None if p.status == DesiredStatus::Deleted => None,
+                    None => {
+                        out.errors.push(err(p.line, org_field, "names an org that is neither in orgs.csv nor a school in the directory"));
+                        continue;
+                    }
                 }
-                None if p.status == DesiredStatus::Deleted => None,
-                None => {
-                    out.errors.push(err(p.line, org_field, "names an org that is neither in orgs.csv nor a school in the directory"));
-                    continue;
-                }
-            },
+            }
         };
 
         let Some(ei) = matched else {
@@ -367,12 +382,20 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
             }
             if let Some(&other) = by_username.get(p.username.as_str()) {
                 let _ = other;
-                out.errors.push(err(p.line, "username", "is already used by another person in the directory"));
+                out.errors.push(err(
+                    p.line,
+                    "username",
+                    "is already used by another person in the directory",
+                ));
                 continue;
             }
             if let Some(e) = &p.email {
                 if by_email.contains_key(e.as_str()) {
-                    out.errors.push(err(p.line, "email", "is already used by another person in the directory"));
+                    out.errors.push(err(
+                        p.line,
+                        "email",
+                        "is already used by another person in the directory",
+                    ));
                     continue;
                 }
             }
@@ -398,7 +421,11 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
                 status: Some(status),
                 groups_add: add,
                 groups_remove: Vec::new(),
-                reason: if status == UserStatus::Active { Reason::InFile } else { Reason::Disabled },
+                reason: if status == UserStatus::Active {
+                    Reason::InFile
+                } else {
+                    Reason::Disabled
+                },
             });
             continue;
         };
@@ -423,8 +450,12 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
             continue;
         }
         let next_status = match (p.status, e.status) {
-            (DesiredStatus::Active, UserStatus::Pending | UserStatus::Suspended) => Some(UserStatus::Active),
-            (DesiredStatus::Disabled | DesiredStatus::Deleted, UserStatus::Active) => Some(UserStatus::Suspended),
+            (DesiredStatus::Active, UserStatus::Pending | UserStatus::Suspended) => {
+                Some(UserStatus::Active)
+            }
+            (DesiredStatus::Disabled | DesiredStatus::Deleted, UserStatus::Active) => {
+                Some(UserStatus::Suspended)
+            }
             _ => None,
         }
         .filter(|s| e.status.can_become(*s));
@@ -454,8 +485,15 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
             fields |= 1;
         }
         if p.username != e.username {
-            if by_username.get(p.username.as_str()).is_some_and(|&o| o != ei) {
-                out.errors.push(err(p.line, "username", "is already used by another person in the directory"));
+            if by_username
+                .get(p.username.as_str())
+                .is_some_and(|&o| o != ei)
+            {
+                out.errors.push(err(
+                    p.line,
+                    "username",
+                    "is already used by another person in the directory",
+                ));
                 continue;
             }
             fields |= 1 << 1;
@@ -469,7 +507,11 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
         if p.email != e.email {
             if let Some(m) = &p.email {
                 if by_email.get(m.as_str()).is_some_and(|&o| o != ei) {
-                    out.errors.push(err(p.line, "email", "is already used by another person in the directory"));
+                    out.errors.push(err(
+                        p.line,
+                        "email",
+                        "is already used by another person in the directory",
+                    ));
                     continue;
                 }
             }
@@ -560,7 +602,11 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
             status: next_status,
             groups_add: add,
             groups_remove: remove,
-            reason: if kind == ChangeKind::Suspend { Reason::Disabled } else { Reason::InFile },
+            reason: if kind == ChangeKind::Suspend {
+                Reason::Disabled
+            } else {
+                Reason::InFile
+            },
         });
     }
 
@@ -587,7 +633,10 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
 
     // Groups to create: schools and classes people are placed in that the directory lacks.
     for s in &roster.schools {
-        if schools_used.contains(&s.name) && !group_kind.contains_key(s.name.as_str()) && new_group_names.insert(s.name.clone()) {
+        if schools_used.contains(&s.name)
+            && !group_kind.contains_key(s.name.as_str())
+            && new_group_names.insert(s.name.clone())
+        {
             new_groups.push(NewGroupPlan {
                 name: s.name.clone(),
                 display_name: s.display_name.clone(),
@@ -612,7 +661,10 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
     }
     for (ci, c) in roster.classes.iter().enumerate() {
         let name = &class_names[ci];
-        if class_used[ci] && !group_kind.contains_key(name.as_str()) && new_group_names.insert(name.clone()) {
+        if class_used[ci]
+            && !group_kind.contains_key(name.as_str())
+            && new_group_names.insert(name.clone())
+        {
             new_groups.push(NewGroupPlan {
                 name: name.clone(),
                 display_name: c.display_name.clone(),
@@ -623,7 +675,10 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
         }
     }
     for g in &mut new_groups {
-        if g.external_id.as_deref().is_some_and(|x| class_by_ext.contains_key(x)) {
+        if g.external_id
+            .as_deref()
+            .is_some_and(|x| class_by_ext.contains_key(x))
+        {
             g.external_id = None;
         }
     }
@@ -632,7 +687,14 @@ pub fn plan(roster: &Roster, dir: &DirectoryView, opts: PlanOptions) -> Plan {
     counts.lifecycle_jobs = out
         .changes
         .iter()
-        .filter(|c| c.operation(c.existing.map(|i| dir.users[i as usize].status).or(c.status)).is_some())
+        .filter(|c| {
+            c.operation(
+                c.existing
+                    .map(|i| dir.users[i as usize].status)
+                    .or(c.status),
+            )
+            .is_some()
+        })
         .count() as u64;
     out.counts = counts;
     out.group_names = names.names;
@@ -660,13 +722,18 @@ impl Plan {
                     .and_then(|i| self.org_schools.get(&i).cloned())
                     .unwrap_or_else(|| n.clone()),
             ),
-            Some(SchoolRef::Org(_)) => change.person.and_then(|i| self.org_schools.get(&i).cloned()),
+            Some(SchoolRef::Org(_)) => change
+                .person
+                .and_then(|i| self.org_schools.get(&i).cloned()),
         };
         match change.existing {
             None => {
                 let p = person.expect("a create has a person");
-                let mut groups: Vec<String> =
-                    change.groups_add.iter().map(|&g| self.group_names[g as usize].clone()).collect();
+                let mut groups: Vec<String> = change
+                    .groups_add
+                    .iter()
+                    .map(|&g| self.group_names[g as usize].clone())
+                    .collect();
                 groups.sort();
                 User {
                     id,
@@ -676,7 +743,11 @@ impl Plan {
                     family_name: p.family_name.clone(),
                     email: p.email.clone(),
                     role: p.role,
-                    grade: if p.role == Role::Student { p.grade } else { None },
+                    grade: if p.role == Role::Student {
+                        p.grade
+                    } else {
+                        None
+                    },
                     school: school_of(p),
                     status: change.status.unwrap_or(UserStatus::Active),
                     groups,
@@ -707,10 +778,18 @@ impl Plan {
                     u.status = s;
                 }
                 if !change.groups_add.is_empty() || !change.groups_remove.is_empty() {
-                    let remove: HashSet<&str> =
-                        change.groups_remove.iter().map(|&g| self.group_names[g as usize].as_str()).collect();
+                    let remove: HashSet<&str> = change
+                        .groups_remove
+                        .iter()
+                        .map(|&g| self.group_names[g as usize].as_str())
+                        .collect();
                     u.groups.retain(|g| !remove.contains(g.as_str()));
-                    u.groups.extend(change.groups_add.iter().map(|&g| self.group_names[g as usize].clone()));
+                    u.groups.extend(
+                        change
+                            .groups_add
+                            .iter()
+                            .map(|&g| self.group_names[g as usize].clone()),
+                    );
                     u.groups.sort();
                     u.groups.dedup();
                 }
@@ -730,11 +809,24 @@ impl Plan {
         let epoch = DateTime::<Utc>::UNIX_EPOCH;
         for c in &self.changes {
             let t = self.target(c, roster, dir, Uuid::nil(), epoch);
-            let before = c.existing.map(|i| (dir.users[i as usize].id, dir.users[i as usize].version));
+            let before = c
+                .existing
+                .map(|i| (dir.users[i as usize].id, dir.users[i as usize].version));
             let line = format!(
                 "{:?}|{:?}|{}|{:?}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}\n",
-                c.kind, before, c.fields, c.status, t.external_id, t.username, t.given_name,
-                t.family_name, t.email, t.role, t.grade, t.school, t.groups
+                c.kind,
+                before,
+                c.fields,
+                c.status,
+                t.external_id,
+                t.username,
+                t.given_name,
+                t.family_name,
+                t.email,
+                t.role,
+                t.grade,
+                t.school,
+                t.groups
             );
             h.update(line.as_bytes());
         }

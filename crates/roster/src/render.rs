@@ -41,11 +41,19 @@ pub fn summary_table(c: &PlanCounts) -> String {
 ///
 /// # Errors
 /// Writing fails.
-pub fn errors_csv<'e, W: Write>(errors: impl Iterator<Item = &'e RowError>, w: W) -> std::io::Result<()> {
+pub fn errors_csv<'e, W: Write>(
+    errors: impl Iterator<Item = &'e RowError>,
+    w: W,
+) -> std::io::Result<()> {
     let mut wr = csv::Writer::from_writer(w);
     wr.write_record(["file", "line", "field", "message"])?;
     for e in errors {
-        wr.write_record([e.file.as_str(), &e.line.to_string(), e.field.as_str(), e.message.as_str()])?;
+        wr.write_record([
+            e.file.as_str(),
+            &e.line.to_string(),
+            e.field.as_str(),
+            e.message.as_str(),
+        ])?;
     }
     wr.flush()
 }
@@ -81,11 +89,18 @@ pub fn change_json(plan: &Plan, c: &UserChange, roster: &Roster, dir: &Directory
         }
         (_, Some(b)) => {
             for f in c.field_names() {
-                fields.insert(f.into(), json!({"before": user_value(b, f), "after": user_value(&after, f)}));
+                fields.insert(
+                    f.into(),
+                    json!({"before": user_value(b, f), "after": user_value(&after, f)}),
+                );
             }
         }
     }
-    let names = |v: &[u32]| v.iter().map(|&g| plan.group_names[g as usize].clone()).collect::<Vec<_>>();
+    let names = |v: &[u32]| {
+        v.iter()
+            .map(|&g| plan.group_names[g as usize].clone())
+            .collect::<Vec<_>>()
+    };
     let person = c.person.map(|i| &roster.people[i as usize]);
     json!({
         "kind": c.kind,
@@ -128,7 +143,13 @@ impl Serialize for Changes<'_> {
 impl Serialize for PlanDocument<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let limit = self.limit.unwrap_or(usize::MAX);
-        let errors: Vec<&RowError> = self.roster.errors.iter().chain(self.plan.errors.iter()).take(limit).collect();
+        let errors: Vec<&RowError> = self
+            .roster
+            .errors
+            .iter()
+            .chain(self.plan.errors.iter())
+            .take(limit)
+            .collect();
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("format", &self.roster.format)?;
         m.serialize_entry("users_mode", &self.roster.users_mode)?;

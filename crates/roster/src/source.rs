@@ -22,9 +22,10 @@ impl Input {
     #[must_use]
     pub fn display_name(&self) -> String {
         match self {
-            Input::Path(p) => p
-                .file_name()
-                .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            Input::Path(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
             Input::Bytes { name, .. } => name.clone(),
         }
     }
@@ -68,7 +69,10 @@ pub fn open_source(input: &Input) -> Result<Box<dyn SourceFiles>, RosterError> {
         }
         Input::Bytes { name, data } => {
             if data.starts_with(b"PK\x03\x04") {
-                Ok(Box::new(ZipSource::new(Cursor::new(SharedBytes(data.clone())), name)?))
+                Ok(Box::new(ZipSource::new(
+                    Cursor::new(SharedBytes(data.clone())),
+                    name,
+                )?))
             } else {
                 Ok(Box::new(SingleFile::Bytes(data.clone())))
             }
@@ -112,7 +116,10 @@ impl SourceFiles for DirSource {
             return Ok(None);
         };
         let f = File::open(path).map_err(|e| io_err(path, &e))?;
-        Ok(Some(Box::new(std::io::BufReader::with_capacity(256 * 1024, f))))
+        Ok(Some(Box::new(std::io::BufReader::with_capacity(
+            256 * 1024,
+            f,
+        ))))
     }
 }
 
@@ -172,7 +179,10 @@ impl<R: Read + Seek + Send> SourceFiles for ZipSource<R> {
             file: format!("{label}:{name}"),
             detail: e.to_string(),
         })?;
-        Ok(Some(Box::new(std::io::BufReader::with_capacity(256 * 1024, file))))
+        Ok(Some(Box::new(std::io::BufReader::with_capacity(
+            256 * 1024,
+            file,
+        ))))
     }
 }
 
@@ -197,7 +207,10 @@ impl SourceFiles for SingleFile {
         match self {
             SingleFile::Path(p) => {
                 let f = File::open(&*p).map_err(|e| io_err(p, &e))?;
-                Ok(Some(Box::new(std::io::BufReader::with_capacity(256 * 1024, f))))
+                Ok(Some(Box::new(std::io::BufReader::with_capacity(
+                    256 * 1024,
+                    f,
+                ))))
             }
             SingleFile::Bytes(b) => Ok(Some(Box::new(Cursor::new(SharedBytes(b.clone()))))),
         }

@@ -82,9 +82,18 @@ pub trait ImportTx: Tx {
         Ok(0)
     }
 
-    async fn insert_import_run(&mut self, run: &ImportRun, content: &[u8], row_errors: &Value) -> Result<()>;
+    async fn insert_import_run(
+        &mut self,
+        run: &ImportRun,
+        content: &[u8],
+        row_errors: &Value,
+    ) -> Result<()>;
     /// Stores a run's status, counts, plan and refusals (and its row errors when given).
-    async fn update_import_run(&mut self, run: &ImportRun, row_errors: Option<&Value>) -> Result<()>;
+    async fn update_import_run(
+        &mut self,
+        run: &ImportRun,
+        row_errors: Option<&Value>,
+    ) -> Result<()>;
     /// Reads a run and locks it for the rest of the transaction.
     async fn lock_import_run(&mut self, id: Uuid) -> Result<Option<ImportRun>>;
 }

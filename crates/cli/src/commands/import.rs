@@ -88,7 +88,15 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
 
     let input = Input::Path(args.path.clone());
     let file_name = input.display_name();
-    let preview = imports::preview_input(store.as_ref(), input, args.format, &settings, &overrides, progress.clone()).await;
+    let preview = imports::preview_input(
+        store.as_ref(),
+        input,
+        args.format,
+        &settings,
+        &overrides,
+        progress.clone(),
+    )
+    .await;
     let preview = match preview {
         Ok(p) => p,
         Err(ImportError::Unreadable(e)) => {
@@ -103,7 +111,8 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     bar.finish();
 
     if let Some(path) = &args.errors_csv {
-        let f = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let f = std::fs::File::create(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         cc_roster::render::errors_csv(preview.errors(), std::io::BufWriter::new(f))?;
     }
     show(&preview, &args)?;
@@ -112,9 +121,19 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     if !preview.refusals.is_empty() {
         print_refusals(&preview.refusals);
         if !args.dry_run {
-            let mut run = imports::new_run(&actor, &file_name, &[], false, &ImportOptions { format: args.format, overrides });
+            let mut run = imports::new_run(
+                &actor,
+                &file_name,
+                &[],
+                false,
+                &ImportOptions {
+                    format: args.format,
+                    overrides,
+                },
+            );
             imports::fill(&mut run, &preview);
-            imports::record_refusal(store.as_ref(), &actor, &run, &imports::row_errors(&preview)).await?;
+            imports::record_refusal(store.as_ref(), &actor, &run, &imports::row_errors(&preview))
+                .await?;
         }
         store.close().await;
         return Ok(ExitCode::from(REFUSED));
@@ -143,9 +162,27 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(NOT_CONFIRMED));
         }
     }
-    let run = imports::new_run(&actor, &file_name, &[], false, &ImportOptions { format: args.format, overrides });
+    let run = imports::new_run(
+        &actor,
+        &file_name,
+        &[],
+        false,
+        &ImportOptions {
+            format: args.format,
+            overrides,
+        },
+    );
     let bar = ProgressBar::start(progress.clone());
-    let result = imports::apply_preview(store.as_ref(), &actor, &preview, &settings, &overrides, run, &progress).await;
+    let result = imports::apply_preview(
+        store.as_ref(),
+        &actor,
+        &preview,
+        &settings,
+        &overrides,
+        run,
+        &progress,
+    )
+    .await;
     bar.finish();
     store.close().await;
     match result {
@@ -218,10 +255,19 @@ fn show(p: &Preview, args: &Args) -> anyhow::Result<()> {
                 let v = cc_roster::render::change_json(&p.plan, c, &p.roster, &p.view);
                 let who = v["username"].as_str().unwrap_or("");
                 let detail = detail(&v);
-                writeln!(out, "{:<11} {:<32} {detail}", v["kind"].as_str().unwrap_or(""), who)?;
+                writeln!(
+                    out,
+                    "{:<11} {:<32} {detail}",
+                    v["kind"].as_str().unwrap_or(""),
+                    who
+                )?;
             }
             if p.plan.changes.len() > SHOWN {
-                writeln!(out, "… and {} more changes (--output json lists them all)", p.plan.changes.len() - SHOWN)?;
+                writeln!(
+                    out,
+                    "… and {} more changes (--output json lists them all)",
+                    p.plan.changes.len() - SHOWN
+                )?;
             }
             let errors: Vec<_> = p.errors().collect();
             if !errors.is_empty() {
@@ -230,7 +276,11 @@ fn show(p: &Preview, args: &Args) -> anyhow::Result<()> {
                     writeln!(out, "{}:{}  {}: {}", e.file, e.line, e.field, e.message)?;
                 }
                 if errors.len() > SHOWN {
-                    writeln!(out, "… and {} more (--errors-csv FILE writes them all)", errors.len() - SHOWN)?;
+                    writeln!(
+                        out,
+                        "… and {} more (--errors-csv FILE writes them all)",
+                        errors.len() - SHOWN
+                    )?;
                 }
             }
         }
@@ -252,13 +302,28 @@ fn detail(v: &serde_json::Value) -> String {
         parts.push(format!("status: {} → {}", s["before"], s["after"]));
     }
     if let Some(a) = v["groups_add"].as_array().filter(|a| !a.is_empty()) {
-        parts.push(format!("+{}", a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(",")));
+        parts.push(format!(
+            "+{}",
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
     }
     if let Some(r) = v["groups_remove"].as_array().filter(|a| !a.is_empty()) {
-        parts.push(format!("-{}", r.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(",")));
+        parts.push(format!(
+            "-{}",
+            r.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
     }
     if v["reason"] != "in_file" {
-        parts.push(format!("({})", v["reason"].as_str().unwrap_or("").replace('_', " ")));
+        parts.push(format!(
+            "({})",
+            v["reason"].as_str().unwrap_or("").replace('_', " ")
+        ));
     }
     parts.join("; ").replace('"', "")
 }
@@ -282,7 +347,10 @@ struct ProgressBar {
 impl ProgressBar {
     fn start(progress: Arc<Progress>) -> Self {
         if !std::io::stderr().is_terminal() {
-            return Self { stop: None, task: None };
+            return Self {
+                stop: None,
+                task: None,
+            };
         }
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
@@ -307,7 +375,10 @@ impl ProgressBar {
             }
             bar.finish_and_clear();
         });
-        Self { stop: Some(tx), task: Some(task) }
+        Self {
+            stop: Some(tx),
+            task: Some(task),
+        }
     }
 
     fn finish(mut self) {

@@ -33,8 +33,11 @@ pub(crate) fn map_role(role: &str) -> Mapped {
     match role.trim().to_ascii_lowercase().as_str() {
         "student" => Mapped::Person(Role::Student),
         "teacher" => Mapped::Person(Role::Teacher),
-        "administrator" | "districtadministrator" | "siteadministrator"
-        | "systemadministrator" | "principal" => Mapped::Person(Role::Administrator),
+        "administrator"
+        | "districtadministrator"
+        | "siteadministrator"
+        | "systemadministrator"
+        | "principal" => Mapped::Person(Role::Administrator),
         "aide" | "proctor" | "counselor" => Mapped::Person(Role::Staff),
         "guardian" | "parent" | "relative" => Mapped::NotAPerson,
         _ => Mapped::Unknown,
@@ -109,7 +112,9 @@ pub(crate) fn read(
             ctx.roster.issues.push(FileIssue {
                 kind: IssueKind::MissingFile,
                 file: file.clone(),
-                detail: format!("manifest.csv declares `{key}={value}` but {file} is not in the export"),
+                detail: format!(
+                    "manifest.csv declares `{key}={value}` but {file} is not in the export"
+                ),
             });
             modes.insert(file, FileMode::Absent);
         } else {
@@ -145,7 +150,11 @@ pub(crate) fn read(
         Table::open("users.csv", read, limits)?,
         format,
         ctx,
-        &Lookups { orgs: &orgs, orgs_complete, roles: &roles },
+        &Lookups {
+            orgs: &orgs,
+            orgs_complete,
+            roles: &roles,
+        },
         mode("enrollments.csv") != FileMode::Absent,
     )?;
     drop(roles);
@@ -154,7 +163,12 @@ pub(crate) fn read(
     if enrollments != FileMode::Absent && mode("classes.csv") != FileMode::Absent {
         let mut class_index = HashMap::new();
         if let Some(read) = files.open("classes.csv")? {
-            read_classes(Table::open("classes.csv", read, limits)?, ctx, &orgs, &mut class_index)?;
+            read_classes(
+                Table::open("classes.csv", read, limits)?,
+                ctx,
+                &orgs,
+                &mut class_index,
+            )?;
         }
         if let Some(read) = files.open("enrollments.csv")? {
             read_enrollments(
@@ -205,7 +219,11 @@ fn read_orgs(
         };
         let is_school = row.get(kind).eq_ignore_ascii_case("school");
         if is_school {
-            let display = if row.get(name).is_empty() { short.clone() } else { row.get(name).to_owned() };
+            let display = if row.get(name).is_empty() {
+                short.clone()
+            } else {
+                row.get(name).to_owned()
+            };
             schools.push(SchoolInfo {
                 name: short.clone(),
                 display_name: display,
@@ -244,11 +262,19 @@ fn read_roles(
         match entry {
             std::collections::hash_map::Entry::Occupied(mut o) => {
                 if primary && !o.get().primary {
-                    o.insert(PrimaryRole { role: row.get(role).to_owned(), org: row.get(org).to_owned(), primary });
+                    o.insert(PrimaryRole {
+                        role: row.get(role).to_owned(),
+                        org: row.get(org).to_owned(),
+                        primary,
+                    });
                 }
             }
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(PrimaryRole { role: row.get(role).to_owned(), org: row.get(org).to_owned(), primary });
+                v.insert(PrimaryRole {
+                    role: row.get(role).to_owned(),
+                    org: row.get(org).to_owned(),
+                    primary,
+                });
             }
         }
     })?;
@@ -295,7 +321,14 @@ fn read_users(
 ) -> Result<HashMap<String, u32>, RosterError> {
     let v11 = format == Format::OneRoster11;
     if v11 {
-        t.require(&["sourcedId", "username", "givenName", "familyName", "role", "orgSourcedIds"])?;
+        t.require(&[
+            "sourcedId",
+            "username",
+            "givenName",
+            "familyName",
+            "role",
+            "orgSourcedIds",
+        ])?;
     } else {
         t.require(&["sourcedId", "username", "givenName", "familyName"])?;
     }
@@ -313,26 +346,42 @@ fn read_users(
         c("grades"),
         c("primaryOrgSourcedId"),
     );
-    let mut people = People::new(&t.name, Columns {
-        external_id: "sourcedId",
-        username: "username",
-        given_name: "givenName",
-        family_name: "familyName",
-        email: "email",
-        role: if v11 { "role" } else { "roles.csv" },
-        grade: "grades",
-        school: if v11 { "orgSourcedIds" } else { "primaryOrgSourcedId" },
-    });
+    let mut people = People::new(
+        &t.name,
+        Columns {
+            external_id: "sourcedId",
+            username: "username",
+            given_name: "givenName",
+            family_name: "familyName",
+            email: "email",
+            role: if v11 { "role" } else { "roles.csv" },
+            grade: "grades",
+            school: if v11 {
+                "orgSourcedIds"
+            } else {
+                "primaryOrgSourcedId"
+            },
+        },
+    );
     let file = t.name.clone();
-    let (mut errors, mut issues, mut errored, mut found) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut errors, mut issues, mut errored, mut found) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut index = HashMap::new();
     let mut skipped = 0u64;
     let progress = &mut ctx.progress;
     let rows = t.for_each(&mut errors, &mut issues, |row, errors| {
         let line = row.line;
         let id = row.get(sid);
-        let fail = |errors: &mut Vec<RowError>, errored: &mut Vec<String>, field: &str, message: String| {
-            errors.push(RowError { file: file.clone(), line, field: field.to_owned(), message });
+        let fail = |errors: &mut Vec<RowError>,
+                    errored: &mut Vec<String>,
+                    field: &str,
+                    message: String| {
+            errors.push(RowError {
+                file: file.clone(),
+                line,
+                field: field.to_owned(),
+                message,
+            });
             if !id.is_empty() {
                 errored.push(id.to_owned());
             }
@@ -352,7 +401,12 @@ fn read_users(
         } else if deleted {
             (String::from("student"), None)
         } else {
-            return fail(errors, &mut errored, "roles.csv", "no role for this user in roles.csv".into());
+            return fail(
+                errors,
+                &mut errored,
+                "roles.csv",
+                "no role for this user in roles.csv".into(),
+            );
         };
         let role = match map_role(&role_text) {
             Mapped::Person(r) => r,
@@ -362,23 +416,49 @@ fn read_users(
             }
             Mapped::Unknown => {
                 let field = if v11 { "role" } else { "roles.csv" };
-                return fail(errors, &mut errored, field, "is not a OneRoster role".into());
+                return fail(
+                    errors,
+                    &mut errored,
+                    field,
+                    "is not a OneRoster role".into(),
+                );
             }
         };
         let org_ids: Vec<&str> = if v11 {
-            row.get(orgs_col).split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+            row.get(orgs_col)
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
         } else {
             let p = row.get(primary_org);
-            if p.is_empty() { role_org.into_iter().filter(|s| !s.is_empty()).collect() } else { vec![p] }
+            if p.is_empty() {
+                role_org.into_iter().filter(|s| !s.is_empty()).collect()
+            } else {
+                vec![p]
+            }
         };
         let school = match look.school(&org_ids) {
             Ok(s) => s,
             Err(()) => {
-                let field = if v11 { "orgSourcedIds" } else { "primaryOrgSourcedId" };
-                return fail(errors, &mut errored, field, "names an org that is not in orgs.csv".into());
+                let field = if v11 {
+                    "orgSourcedIds"
+                } else {
+                    "primaryOrgSourcedId"
+                };
+                return fail(
+                    errors,
+                    &mut errored,
+                    field,
+                    "names an org that is not in orgs.csv".into(),
+                );
             }
         };
-        let grade = row.get(grades).split(',').map(str::trim).find(|g| !g.is_empty());
+        let grade = row
+            .get(grades)
+            .split(',')
+            .map(str::trim)
+            .find(|g| !g.is_empty());
         let status = if deleted {
             DesiredStatus::Deleted
         } else if enabled {
@@ -424,7 +504,10 @@ fn read_users(
             return;
         }
         if keep_index {
-            index.insert(id.to_owned(), u32::try_from(found.len() - 1).unwrap_or(u32::MAX));
+            index.insert(
+                id.to_owned(),
+                u32::try_from(found.len() - 1).unwrap_or(u32::MAX),
+            );
         }
     })?;
     let r = &mut *ctx.roster;
@@ -473,9 +556,21 @@ fn read_classes(
         }
         name.truncate(100);
         names.insert(name.clone(), ());
-        let display = if row.get(title).is_empty() { name.clone() } else { row.get(title).to_owned() };
-        classes.push(ClassInfo { name, display_name: display, school: school_short, external_id: Some(id.to_owned()) });
-        index.insert(id.to_owned(), u32::try_from(classes.len() - 1).unwrap_or(u32::MAX));
+        let display = if row.get(title).is_empty() {
+            name.clone()
+        } else {
+            row.get(title).to_owned()
+        };
+        classes.push(ClassInfo {
+            name,
+            display_name: display,
+            school: school_short,
+            external_id: Some(id.to_owned()),
+        });
+        index.insert(
+            id.to_owned(),
+            u32::try_from(classes.len() - 1).unwrap_or(u32::MAX),
+        );
     })?;
     ctx.roster.classes = classes;
     ctx.roster.errors.extend(errors);
@@ -490,7 +585,11 @@ fn read_enrollments(
     people: &HashMap<String, u32>,
 ) -> Result<(), RosterError> {
     t.require(&["classSourcedId", "userSourcedId"])?;
-    let (class, user, status) = (t.col("classSourcedId"), t.col("userSourcedId"), t.col("status"));
+    let (class, user, status) = (
+        t.col("classSourcedId"),
+        t.col("userSourcedId"),
+        t.col("status"),
+    );
     let file = t.name.clone();
     let (mut errors, mut issues) = (Vec::new(), Vec::new());
     let mut removals = Vec::new();

@@ -34,7 +34,13 @@ pub(crate) fn read(mut t: Table<'_>, ctx: &mut Ctx<'_>) -> Result<(), crate::Ros
                 .into(),
         ));
     }
-    t.require(&["external_id", "username", "given_name", "family_name", "role"])?;
+    t.require(&[
+        "external_id",
+        "username",
+        "given_name",
+        "family_name",
+        "role",
+    ])?;
     let c = |n: &str| t.col(n);
     let (ext, user, given, family, email, role, grade, school, groups, status) = (
         c("external_id"),
@@ -70,7 +76,12 @@ pub(crate) fn read(mut t: Table<'_>, ctx: &mut Ctx<'_>) -> Result<(), crate::Ros
         let role = match parse_role(row.get(role)) {
             Ok(r) => r,
             Err(m) => {
-                errors.push(RowError { file: file.clone(), line, field: "role".into(), message: m });
+                errors.push(RowError {
+                    file: file.clone(),
+                    line,
+                    field: "role".into(),
+                    message: m,
+                });
                 if !row.get(ext).is_empty() {
                     errored.push(row.get(ext).to_owned());
                 }
@@ -98,13 +109,22 @@ pub(crate) fn read(mut t: Table<'_>, ctx: &mut Ctx<'_>) -> Result<(), crate::Ros
             schools_seen.entry(school_name.to_owned()).or_insert(());
         }
         let mut member_of = Vec::new();
-        let listed: Vec<&str> = row.get(groups).split(';').map(str::trim).filter(|g| !g.is_empty()).collect();
-        if listed.iter().any(|g| !cc_domain::validation::is_valid_name(g)) {
+        let listed: Vec<&str> = row
+            .get(groups)
+            .split(';')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .collect();
+        if listed
+            .iter()
+            .any(|g| !cc_domain::validation::is_valid_name(g))
+        {
             errors.push(RowError {
                 file: file.clone(),
                 line,
                 field: "groups".into(),
-                message: "group names are letters, digits, '.', '_' or '-', separated by ';'".into(),
+                message: "group names are letters, digits, '.', '_' or '-', separated by ';'"
+                    .into(),
             });
             if !row.get(ext).is_empty() {
                 errored.push(row.get(ext).to_owned());

@@ -108,7 +108,11 @@ impl People {
             family_name: d.family_name.to_owned(),
             email,
             role: d.role,
-            grade: grade.or(if d.role == Role::Student { Some(0) } else { None }),
+            grade: grade.or(if d.role == Role::Student {
+                Some(0)
+            } else {
+                None
+            }),
             school,
             status: None,
             groups: Vec::new(),
@@ -144,7 +148,13 @@ impl People {
                 self.cols.external_id,
                 &mut errs,
             );
-            self.check_dup(DupKind::Username, &u.username, d.line, self.cols.username, &mut errs);
+            self.check_dup(
+                DupKind::Username,
+                &u.username,
+                d.line,
+                self.cols.username,
+                &mut errs,
+            );
             if let Some(e) = &u.email {
                 self.check_dup(DupKind::Email, e, d.line, self.cols.email, &mut errs);
             }
@@ -175,7 +185,14 @@ impl People {
         })
     }
 
-    fn check_dup(&mut self, kind: DupKind, value: &str, line: u64, col: &str, errs: &mut Vec<RowError>) {
+    fn check_dup(
+        &mut self,
+        kind: DupKind,
+        value: &str,
+        line: u64,
+        col: &str,
+        errs: &mut Vec<RowError>,
+    ) {
         let map = match kind {
             DupKind::Id => &mut self.seen_ids,
             DupKind::Username => &mut self.seen_usernames,

@@ -11,7 +11,9 @@ use cc_domain::Role;
 use super::people::{Columns, Draft, People};
 use super::table::Table;
 use super::Ctx;
-use crate::model::{ClassInfo, DesiredStatus, FileMode, RosterError, RowError, SchoolInfo, SchoolRef};
+use crate::model::{
+    ClassInfo, DesiredStatus, FileMode, RosterError, RowError, SchoolInfo, SchoolRef,
+};
 use crate::names::slug;
 use crate::source::SourceFiles;
 
@@ -29,10 +31,23 @@ fn map_role(role: &str) -> Option<Mapped> {
         "teacher" | "faculty" | "instructor" | "lecturer" | "professor" | "substitute"
         | "adjunct" => Mapped::Person(Role::Teacher),
         "principal" | "administrator" | "itadmin" => Mapped::Person(Role::Administrator),
-        "chair" | "researcher" | "affiliate" | "occupationaltherapist" | "physicaltherapist"
-        | "speechtherapist" | "visiontherapist" | "paraprofessional" | "specialservices"
-        | "advisor" | "proctor" | "nurse" | "officestaff" | "staff" | "teacherassistant"
-        | "assistant" | "coach" => Mapped::Person(Role::Staff),
+        "chair"
+        | "researcher"
+        | "affiliate"
+        | "occupationaltherapist"
+        | "physicaltherapist"
+        | "speechtherapist"
+        | "visiontherapist"
+        | "paraprofessional"
+        | "specialservices"
+        | "advisor"
+        | "proctor"
+        | "nurse"
+        | "officestaff"
+        | "staff"
+        | "teacherassistant"
+        | "assistant"
+        | "coach" => Mapped::Person(Role::Staff),
         "other" | "alumni" | "guardian" | "parent" | "relative" => Mapped::NotAPerson,
         _ => return None,
     })
@@ -119,17 +134,21 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
         t.col("familyName"),
         t.col("email"),
     );
-    let mut people = People::new("users.csv", Columns {
-        external_id: "sourcedId",
-        username: "username",
-        given_name: "givenName",
-        family_name: "familyName",
-        email: "email",
-        role: "roles.csv",
-        grade: "roles.csv:grade",
-        school: "roles.csv:orgSourcedId",
-    });
-    let (mut errors, mut issues, mut errored, mut found) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut people = People::new(
+        "users.csv",
+        Columns {
+            external_id: "sourcedId",
+            username: "username",
+            given_name: "givenName",
+            family_name: "familyName",
+            email: "email",
+            role: "roles.csv",
+            grade: "roles.csv:grade",
+            school: "roles.csv:orgSourcedId",
+        },
+    );
+    let (mut errors, mut issues, mut errored, mut found) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut index = HashMap::new();
     let mut skipped = 0u64;
     let progress = &mut ctx.progress;
@@ -137,13 +156,23 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
         progress(1);
         let id = row.get(sid);
         let fail = |errors: &mut Vec<RowError>, errored: &mut Vec<String>, field: &str, m: &str| {
-            errors.push(RowError { file: "users.csv".into(), line: row.line, field: field.into(), message: m.into() });
+            errors.push(RowError {
+                file: "users.csv".into(),
+                line: row.line,
+                field: field.into(),
+                message: m.into(),
+            });
             if !id.is_empty() {
                 errored.push(id.to_owned());
             }
         };
         let Some(r) = roles.get(id) else {
-            return fail(errors, &mut errored, "roles.csv", "no role for this user in roles.csv");
+            return fail(
+                errors,
+                &mut errored,
+                "roles.csv",
+                "no role for this user in roles.csv",
+            );
         };
         let role = match map_role(&r.role) {
             Some(Mapped::Person(role)) => role,
@@ -156,7 +185,14 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
         let school = match orgs.get(&r.org) {
             Some((short, true)) => Some(SchoolRef::Name(short.clone())),
             Some((_, false)) => None,
-            None => return fail(errors, &mut errored, "roles.csv:orgSourcedId", "names an org that is not in orgs.csv"),
+            None => {
+                return fail(
+                    errors,
+                    &mut errored,
+                    "roles.csv:orgSourcedId",
+                    "names an org that is not in orgs.csv",
+                )
+            }
         };
         let draft = Draft {
             line: row.line,
@@ -173,7 +209,10 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
         };
         if let Some(p) = people.accept(draft, errors, &mut errored) {
             found.push(p);
-            index.insert(id.to_owned(), u32::try_from(found.len() - 1).unwrap_or(u32::MAX));
+            index.insert(
+                id.to_owned(),
+                u32::try_from(found.len() - 1).unwrap_or(u32::MAX),
+            );
         }
     })?;
     drop(roles);
@@ -199,14 +238,26 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
     t.for_each(&mut errors, &mut issues, |row, _| {
         let id = row.get(sid);
         let school = orgs.get(row.get(org)).map(|o| o.0.clone());
-        let base = slug(row.get(title)).or_else(|| slug(id)).unwrap_or_else(|| "class".into());
-        let mut name = school.as_ref().map_or_else(|| base.clone(), |s| format!("{s}-{base}"));
+        let base = slug(row.get(title))
+            .or_else(|| slug(id))
+            .unwrap_or_else(|| "class".into());
+        let mut name = school
+            .as_ref()
+            .map_or_else(|| base.clone(), |s| format!("{s}-{base}"));
         if names.contains_key(&name) {
             name = format!("{name}-{}", slug(id).unwrap_or_default());
         }
         names.insert(name.clone(), ());
-        classes.push(ClassInfo { name, display_name: row.get(title).to_owned(), school, external_id: Some(id.to_owned()) });
-        class_index.insert(id.to_owned(), u32::try_from(classes.len() - 1).unwrap_or(u32::MAX));
+        classes.push(ClassInfo {
+            name,
+            display_name: row.get(title).to_owned(),
+            school,
+            external_id: Some(id.to_owned()),
+        });
+        class_index.insert(
+            id.to_owned(),
+            u32::try_from(classes.len() - 1).unwrap_or(u32::MAX),
+        );
     })?;
     drop(t);
     ctx.roster.classes = classes;
@@ -220,7 +271,12 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
         let people = &mut ctx.roster.people;
         t.for_each(&mut errors, &mut issues, |row, errors| {
             let Some(&ci) = class_index.get(row.get(class)) else {
-                errors.push(RowError { file: "enrollments.csv".into(), line: row.line, field: "classSourcedId".into(), message: "names a class that is not in classes.csv".into() });
+                errors.push(RowError {
+                    file: "enrollments.csv".into(),
+                    line: row.line,
+                    field: "classSourcedId".into(),
+                    message: "names a class that is not in classes.csv".into(),
+                });
                 return;
             };
             if let Some(&pi) = index.get(row.get(user)) {

@@ -95,7 +95,12 @@ impl<'a> Table<'a> {
         let cols = headers
             .iter()
             .enumerate()
-            .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase(), i))
+            .map(|(i, h)| {
+                (
+                    h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase(),
+                    i,
+                )
+            })
             .collect();
         Ok(Self {
             name: name.to_owned(),
@@ -182,11 +187,7 @@ impl<'a> Table<'a> {
                     file: self.name.clone(),
                     line,
                     field: "row".into(),
-                    message: format!(
-                        "has {} fields, the header has {}",
-                        rec.len(),
-                        self.width
-                    ),
+                    message: format!("has {} fields, the header has {}", rec.len(), self.width),
                 });
                 continue;
             }
@@ -210,7 +211,12 @@ impl<'a> Table<'a> {
     }
 }
 
-fn fatal<R: Read>(name: &str, reader: &csv::Reader<Tracker<R>>, e: &csv::Error, limits: Limits) -> RosterError {
+fn fatal<R: Read>(
+    name: &str,
+    reader: &csv::Reader<Tracker<R>>,
+    e: &csv::Error,
+    limits: Limits,
+) -> RosterError {
     if reader.get_ref().over {
         return RosterError::FileTooLarge {
             file: name.to_owned(),

@@ -74,7 +74,11 @@ pub async fn apply(
     progress.set_total(p.changes.len() as u64);
 
     // Groups first, so memberships can refer to them.
-    let mut group_ids: HashMap<&str, Uuid> = view.groups.iter().map(|g| (g.name.as_str(), g.id)).collect();
+    let mut group_ids: HashMap<&str, Uuid> = view
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.id))
+        .collect();
     let new_groups: Vec<Group> = p
         .new_groups
         .iter()
@@ -96,7 +100,16 @@ pub async fn apply(
         tx.insert_groups_bulk(&new_groups).await?;
         let events = new_groups
             .iter()
-            .map(|g| change_event(actor, "group.create", "group", g.id.to_string(), None, Some(g)))
+            .map(|g| {
+                change_event(
+                    actor,
+                    "group.create",
+                    "group",
+                    g.id.to_string(),
+                    None,
+                    Some(g),
+                )
+            })
             .collect();
         tx.append_audit_bulk(events).await?;
     }
@@ -106,7 +119,9 @@ pub async fn apply(
     let gid = |i: &u32| -> Result<Uuid, ImportError> {
         let name = p.group_names[*i as usize].as_str();
         group_ids.get(name).copied().ok_or_else(|| {
-            ImportError::Service(crate::ServiceError::Internal(format!("group `{name}` vanished during the import")))
+            ImportError::Service(crate::ServiceError::Internal(format!(
+                "group `{name}` vanished during the import"
+            )))
         })
     };
 
@@ -130,15 +145,32 @@ pub async fn apply(
                 remove.push((gid(g)?, after.id));
             }
             if let Some(op) = c.operation(before.map(|b| b.status).or(c.status)) {
-                intents.push(LifecycleIntent { user_id: after.id, operation: op });
+                intents.push(LifecycleIntent {
+                    user_id: after.id,
+                    operation: op,
+                });
             }
             match before {
                 None => {
-                    events.push(change_event(actor, "user.create", "user", after.id.to_string(), None, Some(&after)));
+                    events.push(change_event(
+                        actor,
+                        "user.create",
+                        "user",
+                        after.id.to_string(),
+                        None,
+                        Some(&after),
+                    ));
                     inserts.push(after);
                 }
                 Some(b) => {
-                    events.push(change_event(actor, "user.update", "user", after.id.to_string(), Some(b), Some(&after)));
+                    events.push(change_event(
+                        actor,
+                        "user.update",
+                        "user",
+                        after.id.to_string(),
+                        Some(b),
+                        Some(&after),
+                    ));
                     updates.push(after);
                 }
             }
@@ -182,10 +214,17 @@ pub async fn apply(
     if stored {
         tx.update_import_run(&run, None).await?;
     } else {
-        let errors: Vec<&cc_roster::RowError> = roster.errors.iter().chain(p.errors.iter()).take(super::runs::STORED_ERRORS).collect();
-        tx.insert_import_run(&run, &[], &serde_json::to_value(errors).unwrap_or_default()).await?;
+        let errors: Vec<&cc_roster::RowError> = roster
+            .errors
+            .iter()
+            .chain(p.errors.iter())
+            .take(super::runs::STORED_ERRORS)
+            .collect();
+        tx.insert_import_run(&run, &[], &serde_json::to_value(errors).unwrap_or_default())
+            .await?;
     }
-    tx.append_audit(run_event(actor, "import.apply", &run)).await?;
+    tx.append_audit(run_event(actor, "import.apply", &run))
+        .await?;
     clock.lap("run");
     progress.phase("committing");
     tx.commit().await?;

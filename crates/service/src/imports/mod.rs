@@ -9,8 +9,8 @@ mod progress;
 mod runs;
 
 use cc_roster::{
-    guards, open_source, plan, read_roster, DirectoryView, ExistingGroup, FormatChoice, GuardSettings,
-    Input, Limits, Overrides, Plan, PlanOptions, Refusal, Roster, RosterError,
+    guards, open_source, plan, read_roster, DirectoryView, ExistingGroup, FormatChoice,
+    GuardSettings, Input, Limits, Overrides, Plan, PlanOptions, Refusal, Roster, RosterError,
 };
 use cc_store::{DirectorySnapshot, ImportStore, Store};
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,10 @@ use sha2::{Digest, Sha256};
 
 pub use apply::{apply, apply_preview, ApplyOutcome, CHUNK};
 pub use progress::Progress;
-pub use runs::{fill, insert as insert_run, new_run, record_outcome, record_refusal, row_errors, STORED_CHANGES, STORED_ERRORS};
+pub use runs::{
+    fill, insert as insert_run, new_run, record_outcome, record_refusal, row_errors,
+    STORED_CHANGES, STORED_ERRORS,
+};
 
 use crate::ServiceError;
 
@@ -172,7 +175,8 @@ pub async fn preview_input(
     let p = progress.clone();
     let reading = tokio::task::spawn_blocking(move || read(&input, format, limits, &p));
     let (snapshot, roster) = tokio::join!(imports.directory_snapshot(), reading);
-    let roster = roster.map_err(|e| ServiceError::Internal(format!("reading the export stopped: {e}")))??;
+    let roster = roster
+        .map_err(|e| ServiceError::Internal(format!("reading the export stopped: {e}")))??;
     let view = view_of(snapshot?);
     progress.phase("planning");
     Ok(plan_with(roster, view, settings, overrides))
@@ -180,7 +184,12 @@ pub async fn preview_input(
 
 /// Plans against a given view.
 #[must_use]
-pub fn plan_with(roster: Roster, view: DirectoryView, settings: &ImportSettings, overrides: &Overrides) -> Preview {
+pub fn plan_with(
+    roster: Roster,
+    view: DirectoryView,
+    settings: &ImportSettings,
+    overrides: &Overrides,
+) -> Preview {
     let plan = plan(&roster, &view, settings.plan);
     let refusals = guards::check(&roster, &plan, &view, &settings.guards, overrides);
     let fingerprint = plan.fingerprint(&roster, &view);

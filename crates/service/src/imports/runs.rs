@@ -28,7 +28,11 @@ pub fn new_run(
         id: cc_domain::new_id(),
         actor: actor.name.clone(),
         request_id: actor.request_id.clone(),
-        file_name: file_name.chars().filter(|c| !c.is_control()).take(255).collect(),
+        file_name: file_name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(255)
+            .collect(),
         sha256: super::sha256_hex(content),
         size_bytes: i64::try_from(content.len()).unwrap_or(i64::MAX),
         format: None,
@@ -139,10 +143,16 @@ pub async fn record_outcome(
 ///
 /// # Errors
 /// The store fails.
-pub async fn record_refusal(store: &dyn Store, actor: &Actor, run: &ImportRun, row_errors: &Value) -> Result<Uuid> {
+pub async fn record_refusal(
+    store: &dyn Store,
+    actor: &Actor,
+    run: &ImportRun,
+    row_errors: &Value,
+) -> Result<Uuid> {
     let mut tx = import_store(store)?.begin_import().await?;
     tx.insert_import_run(run, &[], row_errors).await?;
-    tx.append_audit(run_event(actor, "import.refuse", run)).await?;
+    tx.append_audit(run_event(actor, "import.refuse", run))
+        .await?;
     tx.commit().await?;
     Ok(run.id)
 }

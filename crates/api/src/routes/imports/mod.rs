@@ -97,7 +97,11 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// Reads the upload: the `file` part of a multipart form, or the raw body.
-async fn read_upload(app: &AppState, req: Request, name: Option<String>) -> Result<(String, Vec<u8>), ApiError> {
+async fn read_upload(
+    app: &AppState,
+    req: Request,
+    name: Option<String>,
+) -> Result<(String, Vec<u8>), ApiError> {
     let limit = app.config.import.max_upload_bytes;
     let is_multipart = req
         .headers()
@@ -116,7 +120,11 @@ async fn read_upload(app: &AppState, req: Request, name: Option<String>) -> Resu
             if field.name() != Some("file") {
                 continue;
             }
-            let file_name = field.file_name().map(str::to_owned).or(name).unwrap_or_else(|| "upload".into());
+            let file_name = field
+                .file_name()
+                .map(str::to_owned)
+                .or(name)
+                .unwrap_or_else(|| "upload".into());
             let mut data = Vec::new();
             while let Some(chunk) = field
                 .chunk()
@@ -130,11 +138,20 @@ async fn read_upload(app: &AppState, req: Request, name: Option<String>) -> Resu
             }
             return Ok((file_name, data));
         }
-        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "The form has no `file` part.");
-        e.errors.push(FieldError { field: "file".into(), message: "is required".into() });
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "The form has no `file` part.",
+        );
+        e.errors.push(FieldError {
+            field: "file".into(),
+            message: "is required".into(),
+        });
         return Err(e);
     }
-    let data = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| too_large(limit))?;
+    let data = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| too_large(limit))?;
     Ok((name.unwrap_or_else(|| "upload".into()), data.to_vec()))
 }
 
@@ -162,7 +179,13 @@ fn with_location(status: StatusCode, run: &ImportRun) -> Response {
 }
 
 /// Waits for a background step; answers with its result, or 202 with the run as it stands.
-async fn wait(app: &AppState, id: Uuid, handle: tokio::task::JoinHandle<Outcome>, done: StatusCode, applying: bool) -> ApiResult<Response> {
+async fn wait(
+    app: &AppState,
+    id: Uuid,
+    handle: tokio::task::JoinHandle<Outcome>,
+    done: StatusCode,
+    applying: bool,
+) -> ApiResult<Response> {
     let wait = app.config.import.sync_wait;
     match tokio::time::timeout(wait, handle).await {
         Ok(Ok(Outcome::Done(run))) => Ok(with_location(done, &run)),
@@ -204,7 +227,9 @@ async fn wait(app: &AppState, id: Uuid, handle: tokio::task::JoinHandle<Outcome>
 
 async fn fetch(app: &AppState, id: Uuid) -> ApiResult<ImportRun> {
     let s = app.store.imports().ok_or_else(ApiError::internal)?;
-    s.get_import_run(id).await?.ok_or_else(|| ApiError::not_found("No import run with that id."))
+    s.get_import_run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No import run with that id."))
 }
 
 /// Upload a roster export and plan it.
@@ -230,14 +255,25 @@ pub async fn create(
     let format: FormatChoice = match p.format.as_deref() {
         None => FormatChoice::Auto,
         Some(f) => f.parse().map_err(|m: String| {
-            let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", m.clone());
-            e.errors.push(FieldError { field: "format".into(), message: m });
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                m.clone(),
+            );
+            e.errors.push(FieldError {
+                field: "format".into(),
+                message: m,
+            });
             e
         })?,
     };
     let (file_name, content) = read_upload(&app, req, p.file_name.clone()).await?;
     if content.is_empty() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_upload", "The upload is empty."));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_upload",
+            "The upload is empty.",
+        ));
     }
     let dry_run = p.dry_run.unwrap_or(true);
     let flags = ApplyParams {
@@ -248,14 +284,23 @@ pub async fn create(
         allow_empty: p.allow_empty,
     };
     let overrides = overrides(p.strict, &flags);
-    let run = imports::new_run(&actor, &file_name, &content, dry_run, &ImportOptions { format, overrides });
+    let run = imports::new_run(
+        &actor,
+        &file_name,
+        &content,
+        dry_run,
+        &ImportOptions { format, overrides },
+    );
     imports::insert_run(app.store.as_ref(), &run, &content).await?;
     let id = run.id;
     let progress = app.import_tasks.start(id);
     let task_app = app.clone();
     let handle = tokio::spawn(async move {
         let tasks = task_app.import_tasks.clone();
-        let out = tasks::plan_then_maybe_apply(task_app, actor, run, content, format, overrides, progress).await;
+        let out = tasks::plan_then_maybe_apply(
+            task_app, actor, run, content, format, overrides, progress,
+        )
+        .await;
         tasks.end(id);
         out
     });
@@ -283,15 +328,25 @@ pub async fn apply(
 ) -> ApiResult<Response> {
     let store = app.store.imports().ok_or_else(ApiError::internal)?;
     let mut tx = store.begin_import().await?;
-    let mut run = tx.lock_import_run(id).await?.ok_or_else(|| ApiError::not_found("No import run with that id."))?;
+    let mut run = tx
+        .lock_import_run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No import run with that id."))?;
     if !matches!(run.status, ImportStatus::Planned | ImportStatus::Refused) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "import_not_applicable",
-            format!("The run is {}; only planned or refused runs can be applied.", run.status.as_str()),
+            format!(
+                "The run is {}; only planned or refused runs can be applied.",
+                run.status.as_str()
+            ),
         ));
     }
-    let strict = run.options.pointer("/overrides/strict").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let strict = run
+        .options
+        .pointer("/overrides/strict")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
     let overrides = overrides(strict, &p);
     run.status = ImportStatus::Applying;
     run.updated_at = cc_domain::now();
@@ -322,12 +377,23 @@ pub struct ListParams {
 /// List import runs, newest first.
 #[utoipa::path(get, path = "/imports", tag = "imports", params(ListParams),
     responses((status = 200, description = "One page of import runs (without plans)", body = Page<ImportRun>), CommonErrors))]
-pub async fn list(State(app): State<AppState>, ApiQuery(p): ApiQuery<ListParams>) -> ApiResult<Json<Page<ImportRun>>> {
-    let limit = cc_domain::page::parse_limit(p.limit).map_err(|m| ApiError::bad_request("invalid_query", m))?;
+pub async fn list(
+    State(app): State<AppState>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Json<Page<ImportRun>>> {
+    let limit = cc_domain::page::parse_limit(p.limit)
+        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
     let before = p
         .cursor
         .as_deref()
-        .map(|c| c.parse::<Uuid>().map_err(|_| ApiError::bad_request("invalid_cursor", "The cursor is not one this server issued.")))
+        .map(|c| {
+            c.parse::<Uuid>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_cursor",
+                    "The cursor is not one this server issued.",
+                )
+            })
+        })
         .transpose()?;
     let s = app.store.imports().ok_or_else(ApiError::internal)?;
     let mut items = s.list_import_runs(limit + 1, before).await?;
@@ -337,7 +403,11 @@ pub async fn list(State(app): State<AppState>, ApiQuery(p): ApiQuery<ListParams>
         r.plan = None;
         r.progress = app.import_tasks.progress(r.id);
     }
-    let next_cursor = if more { items.last().map(|r| r.id.to_string()) } else { None };
+    let next_cursor = if more {
+        items.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
     Ok(Json(Page { items, next_cursor }))
 }
 
@@ -346,11 +416,25 @@ pub async fn list(State(app): State<AppState>, ApiQuery(p): ApiQuery<ListParams>
     responses((status = 200, description = "The run", body = ImportRun),
         (status = 404, description = "No such run", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
-pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<ImportRun>> {
+pub async fn get(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<ImportRun>> {
     let mut run = fetch(&app, id).await?;
     run.progress = app.import_tasks.progress(id);
-    if let Some(errors) = app.store.imports().ok_or_else(ApiError::internal)?.import_row_errors(id).await? {
-        run.errors = serde_json::Value::Array(errors.as_array().map(|a| a.iter().take(100).cloned().collect()).unwrap_or_default());
+    if let Some(errors) = app
+        .store
+        .imports()
+        .ok_or_else(ApiError::internal)?
+        .import_row_errors(id)
+        .await?
+    {
+        run.errors = serde_json::Value::Array(
+            errors
+                .as_array()
+                .map(|a| a.iter().take(100).cloned().collect())
+                .unwrap_or_default(),
+        );
     }
     Ok(Json(run))
 }
@@ -360,7 +444,10 @@ pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Api
     responses((status = 200, description = "The row errors", body = String, content_type = "text/csv"),
         (status = 404, description = "No such run", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
-pub async fn errors_csv(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Response> {
+pub async fn errors_csv(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
     let errors = app
         .store
         .imports()
@@ -372,7 +459,9 @@ pub async fn errors_csv(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>)
     let mut out = Vec::new();
     cc_roster::render::errors_csv(rows.iter(), &mut out).map_err(|_| ApiError::internal())?;
     let mut res = (StatusCode::OK, out).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
     Ok(res)
 }
-

@@ -48,8 +48,17 @@ pub(crate) enum Outcome {
     Failed(Box<ImportRun>),
 }
 
-fn read_stored(content: Vec<u8>, file_name: &str, format: FormatChoice, app: &AppState, progress: &Progress) -> Result<cc_roster::Roster, cc_roster::RosterError> {
-    let input = Input::Bytes { name: file_name.to_owned(), data: Arc::new(content) };
+fn read_stored(
+    content: Vec<u8>,
+    file_name: &str,
+    format: FormatChoice,
+    app: &AppState,
+    progress: &Progress,
+) -> Result<cc_roster::Roster, cc_roster::RosterError> {
+    let input = Input::Bytes {
+        name: file_name.to_owned(),
+        data: Arc::new(content),
+    };
     imports::read(&input, format, app.config.import.settings.limits, progress)
 }
 
@@ -74,20 +83,46 @@ pub(crate) async fn plan_then_maybe_apply(
     progress: Arc<Progress>,
 ) -> Outcome {
     let settings = app.config.import.settings;
-    let input = Input::Bytes { name: run.file_name.clone(), data: Arc::new(content) };
-    let preview = match imports::preview_input(app.store.as_ref(), input, format, &settings, &overrides, progress.clone()).await {
+    let input = Input::Bytes {
+        name: run.file_name.clone(),
+        data: Arc::new(content),
+    };
+    let preview = match imports::preview_input(
+        app.store.as_ref(),
+        input,
+        format,
+        &settings,
+        &overrides,
+        progress.clone(),
+    )
+    .await
+    {
         Ok(p) => p,
-        Err(ImportError::Unreadable(e)) => return fail(&app, &actor, run, format!("{} ({})", e, e.code())).await,
+        Err(ImportError::Unreadable(e)) => {
+            return fail(&app, &actor, run, format!("{} ({})", e, e.code())).await
+        }
         Err(e) => {
             tracing::error!(error = %e, run = %run.id, "planning an import failed");
-            return fail(&app, &actor, run, "planning failed; see the server log".into()).await;
+            return fail(
+                &app,
+                &actor,
+                run,
+                "planning failed; see the server log".into(),
+            )
+            .await;
         }
     };
     imports::fill(&mut run, &preview);
     let errors = imports::row_errors(&preview);
     if let Err(e) = imports::record_outcome(app.store.as_ref(), &actor, &run, Some(&errors)).await {
         tracing::error!(error = %e, run = %run.id, "cannot record an import plan");
-        return fail(&app, &actor, run, "storing the plan failed; see the server log".into()).await;
+        return fail(
+            &app,
+            &actor,
+            run,
+            "storing the plan failed; see the server log".into(),
+        )
+        .await;
     }
     if run.dry_run || run.status == ImportStatus::Refused {
         return if run.status == ImportStatus::Refused {
@@ -98,24 +133,67 @@ pub(crate) async fn plan_then_maybe_apply(
     }
     run.status = ImportStatus::Applying;
     let fp = preview.fingerprint.clone();
-    apply_roster(&app, &actor, run, &preview.roster, &overrides, &fp, &progress).await
+    apply_roster(
+        &app,
+        &actor,
+        run,
+        &preview.roster,
+        &overrides,
+        &fp,
+        &progress,
+    )
+    .await
 }
 
 /// Applies a run whose file is stored (status already `applying`).
-pub(crate) async fn apply_stored(app: AppState, actor: Actor, run: ImportRun, overrides: Overrides, progress: Arc<Progress>) -> Outcome {
+pub(crate) async fn apply_stored(
+    app: AppState,
+    actor: Actor,
+    run: ImportRun,
+    overrides: Overrides,
+    progress: Arc<Progress>,
+) -> Outcome {
     let content = match app.store.imports().map(|s| s.import_file(run.id)) {
         Some(f) => match f.await {
             Ok(Some(c)) => c,
-            Ok(None) => return fail(&app, &actor, run, "the uploaded file is no longer stored; upload it again".into()).await,
+            Ok(None) => {
+                return fail(
+                    &app,
+                    &actor,
+                    run,
+                    "the uploaded file is no longer stored; upload it again".into(),
+                )
+                .await
+            }
             Err(e) => {
                 tracing::error!(error = %e, "reading a stored import file");
-                return fail(&app, &actor, run, "reading the stored file failed; see the server log".into()).await;
+                return fail(
+                    &app,
+                    &actor,
+                    run,
+                    "reading the stored file failed; see the server log".into(),
+                )
+                .await;
             }
         },
-        None => return fail(&app, &actor, run, "this store does not support imports".into()).await,
+        None => {
+            return fail(
+                &app,
+                &actor,
+                run,
+                "this store does not support imports".into(),
+            )
+            .await
+        }
     };
     if imports::sha256_hex(&content) != run.sha256 {
-        return fail(&app, &actor, run, "the stored file does not match its SHA-256; upload it again".into()).await;
+        return fail(
+            &app,
+            &actor,
+            run,
+            "the stored file does not match its SHA-256; upload it again".into(),
+        )
+        .await;
     }
     let format: FormatChoice = run
         .options
@@ -124,7 +202,11 @@ pub(crate) async fn apply_stored(app: AppState, actor: Actor, run: ImportRun, ov
         .unwrap_or_default();
     let name = run.file_name.clone();
     let (a, p) = (app.clone(), progress.clone());
-    let roster = match tokio::task::spawn_blocking(move || read_stored(content, &name, format, &a, &p)).await {
+    let roster = match tokio::task::spawn_blocking(move || {
+        read_stored(content, &name, format, &a, &p)
+    })
+    .await
+    {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return fail(&app, &actor, run, e.to_string()).await,
         Err(e) => return fail(&app, &actor, run, format!("reading the file stopped: {e}")).await,
@@ -146,7 +228,19 @@ async fn apply_roster(
 ) -> Outcome {
     let settings = app.config.import.settings;
     let before = run.clone();
-    match imports::apply(app.store.as_ref(), actor, roster, &settings, overrides, Some(fingerprint), run, true, progress).await {
+    match imports::apply(
+        app.store.as_ref(),
+        actor,
+        roster,
+        &settings,
+        overrides,
+        Some(fingerprint),
+        run,
+        true,
+        progress,
+    )
+    .await
+    {
         Ok(out) => Outcome::Done(Box::new(out.run)),
         Err(ImportError::Refused(r)) => {
             let mut run = before;
@@ -159,7 +253,14 @@ async fn apply_roster(
             Outcome::Refused(Box::new(run))
         }
         Err(ImportError::Stale) => {
-            let out = fail(app, actor, before, "the directory changed since the plan was made; upload the file again to re-plan".into()).await;
+            let out = fail(
+                app,
+                actor,
+                before,
+                "the directory changed since the plan was made; upload the file again to re-plan"
+                    .into(),
+            )
+            .await;
             match out {
                 Outcome::Failed(_) => Outcome::Stale,
                 other => other,
@@ -167,7 +268,13 @@ async fn apply_roster(
         }
         Err(e) => {
             tracing::error!(error = %e, "applying an import failed");
-            fail(app, actor, before, "applying failed and nothing was written; see the server log".into()).await
+            fail(
+                app,
+                actor,
+                before,
+                "applying failed and nothing was written; see the server log".into(),
+            )
+            .await
         }
     }
 }

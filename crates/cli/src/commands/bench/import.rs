@@ -52,7 +52,13 @@ struct Measured {
 }
 
 /// Measures one run in this process: read + (snapshot, plan, guards) or read + apply.
-async fn measure_one(cfg: &Config, what: &str, url: &str, file: std::path::PathBuf, rows: u64) -> anyhow::Result<Measured> {
+async fn measure_one(
+    cfg: &Config,
+    what: &str,
+    url: &str,
+    file: std::path::PathBuf,
+    rows: u64,
+) -> anyhow::Result<Measured> {
     let mut settings = cfg.import.settings();
     settings.limits.max_rows = settings.limits.max_rows.max(rows + 1);
     let actor = cc_domain::Actor::system("bench");
@@ -61,40 +67,98 @@ async fn measure_one(cfg: &Config, what: &str, url: &str, file: std::path::PathB
     let start = Instant::now();
     let limits = settings.limits;
     let (counts, read_seconds) = if what == "apply" {
-        let roster = tokio::task::spawn_blocking(move || imports::read(&Input::Path(file), FormatChoice::Auto, limits, &Progress::default())).await??;
+        let roster = tokio::task::spawn_blocking(move || {
+            imports::read(
+                &Input::Path(file),
+                FormatChoice::Auto,
+                limits,
+                &Progress::default(),
+            )
+        })
+        .await??;
         let read_seconds = start.elapsed().as_secs_f64();
         let run = imports::new_run(&actor, "bench", &[], false, &ImportOptions::default());
-        let out = imports::apply(store.as_ref(), &actor, &roster, &settings, &Overrides::default(), None, run, false, &Progress::default())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        eprintln!("    apply steps: {}", out.timings.iter().map(|(n, t)| format!("{n} {t:.1}s")).collect::<Vec<_>>().join(", "));
+        let out = imports::apply(
+            store.as_ref(),
+            &actor,
+            &roster,
+            &settings,
+            &Overrides::default(),
+            None,
+            run,
+            false,
+            &Progress::default(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!(
+            "    apply steps: {}",
+            out.timings
+                .iter()
+                .map(|(n, t)| format!("{n} {t:.1}s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         (serde_json::to_value(out.counts)?, read_seconds)
     } else {
         // Reading and loading the directory run at the same time, as the CLI's dry run does.
-        let overrides = Overrides { allow_mass_suspend: true, ..Overrides::default() };
+        let overrides = Overrides {
+            allow_mass_suspend: true,
+            ..Overrides::default()
+        };
         let progress = std::sync::Arc::new(Progress::default());
-        let p = imports::preview_input(store.as_ref(), Input::Path(file), FormatChoice::Auto, &settings, &overrides, progress)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let p = imports::preview_input(
+            store.as_ref(),
+            Input::Path(file),
+            FormatChoice::Auto,
+            &settings,
+            &overrides,
+            progress,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         (serde_json::to_value(p.plan.counts)?, 0.0)
     };
     let seconds = start.elapsed().as_secs_f64();
     let peak_rss_mb = peak_rss_mb();
     store.close().await;
-    Ok(Measured { seconds, read_seconds, peak_rss_mb, counts })
+    Ok(Measured {
+        seconds,
+        read_seconds,
+        peak_rss_mb,
+        counts,
+    })
 }
 
 /// Runs one measurement in a child process, so its peak memory is its own.
-async fn measure_in_child(what: &str, url: &str, file: &std::path::Path, rows: u64) -> anyhow::Result<Measured> {
+async fn measure_in_child(
+    what: &str,
+    url: &str,
+    file: &std::path::Path,
+    rows: u64,
+) -> anyhow::Result<Measured> {
     let exe = std::env::current_exe()?;
     let out = tokio::process::Command::new(exe)
-        .args(["bench", "import", "--rows", &rows.to_string(), "--measure", what, "--measure-database", url])
+        .args([
+            "bench",
+            "import",
+            "--rows",
+            &rows.to_string(),
+            "--measure",
+            what,
+            "--measure-database",
+            url,
+        ])
         .arg("--measure-file")
         .arg(file)
         .stderr(std::process::Stdio::inherit())
         .output()
         .await?;
-    anyhow::ensure!(out.status.success(), "the measuring process failed ({})", out.status);
+    anyhow::ensure!(
+        out.status.success(),
+        "the measuring process failed ({})",
+        out.status
+    );
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
@@ -151,9 +215,11 @@ fn summarize(name: &'static str, backend: &str, rows: u64, runs: &[Measured]) ->
 async fn wipe_postgres(url: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await?;
-    sqlx::query("TRUNCATE group_members, users, groups, audit_events, import_files, import_runs CASCADE")
-        .execute(&mut conn)
-        .await?;
+    sqlx::query(
+        "TRUNCATE group_members, users, groups, audit_events, import_files, import_runs CASCADE",
+    )
+    .execute(&mut conn)
+    .await?;
     sqlx::query("UPDATE audit_head SET seq = 0, hash = $1 WHERE id = 1")
         .bind(cc_domain::audit::GENESIS_HASH)
         .execute(&mut conn)
@@ -165,7 +231,8 @@ async fn wipe_postgres(url: &str) -> anyhow::Result<()> {
 #[allow(clippy::too_many_lines)]
 pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(what) = &args.measure {
-        let (Some(url), Some(file)) = (args.measure_database.as_deref(), args.measure_file.clone()) else {
+        let (Some(url), Some(file)) = (args.measure_database.as_deref(), args.measure_file.clone())
+        else {
             anyhow::bail!("--measure needs --measure-database and --measure-file");
         };
         let m = measure_one(cfg, what, url, file, args.rows).await?;
@@ -175,15 +242,32 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let base = dir.path().join("base");
     let drift = dir.path().join("drift");
-    eprintln!("bench import: generating {} people (OneRoster 1.2)…", args.rows);
-    let gen = GenOptions { rows: args.rows, seed: args.seed, ..GenOptions::default() };
+    eprintln!(
+        "bench import: generating {} people (OneRoster 1.2)…",
+        args.rows
+    );
+    let gen = GenOptions {
+        rows: args.rows,
+        seed: args.seed,
+        ..GenOptions::default()
+    };
     let (b, d) = (base.clone(), drift.clone());
     tokio::task::spawn_blocking(move || {
         generate(&gen, &b)?;
-        generate(&GenOptions { drift_percent: 2, ..gen }, &d)
+        generate(
+            &GenOptions {
+                drift_percent: 2,
+                ..gen
+            },
+            &d,
+        )
     })
     .await??;
-    let backend = if args.bench_database_url.is_some() { "postgres" } else { "sqlite" };
+    let backend = if args.bench_database_url.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
 
     // Apply into an empty directory.
     let mut apply_runs = Vec::new();
@@ -194,13 +278,24 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
                 wipe_postgres_after_migrating(cfg, u).await?;
                 u.clone()
             }
-            None => format!("sqlite://{}", dir.path().join(format!("apply-{i}.db")).display()),
+            None => format!(
+                "sqlite://{}",
+                dir.path().join(format!("apply-{i}.db")).display()
+            ),
         };
-        let store = cc_store::connect(&url, &cfg.pool()).await.context("opening the benchmark database")?;
+        let store = cc_store::connect(&url, &cfg.pool())
+            .await
+            .context("opening the benchmark database")?;
         store.migrate_up().await?;
         store.close().await;
         let m = measure_in_child("apply", &url, &base, args.rows).await?;
-        eprintln!("  apply run {}: {:.1} s (reading {:.1} s), peak {:.0} MB", i + 1, m.seconds, m.read_seconds, m.peak_rss_mb);
+        eprintln!(
+            "  apply run {}: {:.1} s (reading {:.1} s), peak {:.0} MB",
+            i + 1,
+            m.seconds,
+            m.read_seconds,
+            m.peak_rss_mb
+        );
         apply_runs.push(m);
         last_url = url;
     }
@@ -208,24 +303,54 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     let mut dry_runs = Vec::new();
     for i in 0..args.runs.max(1) {
         let m = measure_in_child("dry-run", &last_url, &drift, args.rows).await?;
-        eprintln!("  dry run {}: {:.1} s (reading {:.1} s), peak {:.0} MB", i + 1, m.seconds, m.read_seconds, m.peak_rss_mb);
+        eprintln!(
+            "  dry run {}: {:.1} s (reading {:.1} s), peak {:.0} MB",
+            i + 1,
+            m.seconds,
+            m.read_seconds,
+            m.peak_rss_mb
+        );
         dry_runs.push(m);
     }
     let results = [
-        summarize("dry run against the same size", backend, args.rows, &dry_runs),
-        summarize("apply into an empty directory", backend, args.rows, &apply_runs),
+        summarize(
+            "dry run against the same size",
+            backend,
+            args.rows,
+            &dry_runs,
+        ),
+        summarize(
+            "apply into an empty directory",
+            backend,
+            args.rows,
+            &apply_runs,
+        ),
     ];
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
         Output::Table => {
             println!(
                 "{:<32} {:<9} {:>9} {:>9} {:>7} {:>7} {:>10} {:>12}",
-                "scenario", "backend", "rows", "median s", "min s", "max s", "reading s", "peak RSS MB"
+                "scenario",
+                "backend",
+                "rows",
+                "median s",
+                "min s",
+                "max s",
+                "reading s",
+                "peak RSS MB"
             );
             for r in &results {
                 println!(
                     "{:<32} {:<9} {:>9} {:>9.1} {:>7.1} {:>7.1} {:>10.1} {:>12.0}",
-                    r.name, r.backend, r.rows, r.median_s, r.min_s, r.max_s, r.median_read_s, r.peak_rss_mb
+                    r.name,
+                    r.backend,
+                    r.rows,
+                    r.median_s,
+                    r.min_s,
+                    r.max_s,
+                    r.median_read_s,
+                    r.peak_rss_mb
                 );
             }
         }
@@ -234,7 +359,9 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn wipe_postgres_after_migrating(cfg: &Config, url: &str) -> anyhow::Result<()> {
-    let store = cc_store::connect(url, &cfg.pool()).await.context("opening the benchmark database")?;
+    let store = cc_store::connect(url, &cfg.pool())
+        .await
+        .context("opening the benchmark database")?;
     store.migrate_up().await?;
     store.close().await;
     wipe_postgres(url).await
