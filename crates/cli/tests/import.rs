@@ -1,6 +1,8 @@
 //! `command-center import` and `roster generate` as an operator runs them: exit codes,
 //! what they print, and what they change (nothing on a dry run).
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is how a test fails.
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The readers, the plan and the guards on fixtures written from the published column lists
 //! (OneRoster 1.1 and 1.2 CSV, School Data Sync v2.1 CSV, and the project's own CSV).
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is how a test fails.
+
 use std::path::PathBuf;
 
 use cc_domain::{GroupKind, Role, UserStatus};

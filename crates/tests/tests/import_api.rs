@@ -1,6 +1,8 @@
 //! `/api/v1/imports` end to end: upload → plan → apply, guards, stale plans, row errors,
 //! limits and background runs — on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is how a test fails.
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -260,10 +262,15 @@ async fn row_errors_are_listed_and_downloadable(backend: Backend) {
 }
 
 async fn uploads_have_their_own_size_limit_and_long_runs_answer_202(backend: Backend) {
-    let mut config = cc_api::ApiConfig::default();
-    config.body_limit = 1024;
-    config.import.max_upload_bytes = 8 * 1024 * 1024;
-    config.import.sync_wait = Duration::ZERO;
+    let config = cc_api::ApiConfig {
+        body_limit: 1024,
+        import: cc_api::ImportApiConfig {
+            max_upload_bytes: 8 * 1024 * 1024,
+            sync_wait: Duration::ZERO,
+            ..cc_api::ImportApiConfig::default()
+        },
+        ..cc_api::ApiConfig::default()
+    };
     let app = TestApp::spawn_with(backend, config, None).await;
     let big = vec![b'x'; 8 * 1024 * 1024 + 1];
     let err = app

@@ -1,6 +1,8 @@
 //! Roster imports applied to a real database, on SQLite and PostgreSQL: one transaction per
 //! import, bulk writes, audit events, guards, idempotent re-imports and the job seam.
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is how a test fails.
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
