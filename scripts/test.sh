@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test against real services. On a machine that lacks them, installs and starts
 # PostgreSQL and Redis (Debian packages) on loopback first; where they already run, uses them.
+# Installs OpenLDAP's slapd (the LDAP tests start their own on a free loopback port) and jq
+# (used by the example bash script target).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p cc-domain    # extra arguments go to the test runner
@@ -54,8 +56,27 @@ ensure_redis() {
   redis_up || { echo "Redis did not come up at $CC_TEST_REDIS_URL" >&2; exit 1; }
 }
 
+# The LDAP tests run their own slapd per test (crates/tests/src/ldap.rs); they only need the
+# binary, the mdb and ppolicy modules and the schema files. A system slapd the package starts
+# is left alone: the tests use other ports.
+ensure_slapd() {
+  if [ -x /usr/sbin/slapd ] && [ -f /etc/ldap/schema/inetorgperson.schema ]; then
+    log "OpenLDAP: using $(/usr/sbin/slapd -VV 2>&1 | head -1 | sed 's/^.*slapd/slapd/;s/ (.*//')"
+  else
+    log "OpenLDAP: installing slapd and ldap-utils"
+    apt_install slapd ldap-utils
+  fi
+  [ -x /usr/sbin/slapd ] || { echo "slapd is not installed at /usr/sbin/slapd" >&2; exit 1; }
+}
+
+ensure_jq() {
+  command -v jq >/dev/null || { log "jq: installing"; apt_install jq; }
+}
+
 ensure_postgres
 ensure_redis
+ensure_slapd
+ensure_jq
 
 if cargo nextest --version >/dev/null 2>&1; then
   log "Running the tests (cargo nextest)"

@@ -20,6 +20,7 @@ use utoipa::OpenApi;
         (name = "policies", description = "Device policies"),
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "imports", description = "Roster imports: upload an SIS export, preview the plan, apply it"),
+        (name = "jobs", description = "The job queue: jobs, batches and the live event stream"),
         (name = "health", description = "Liveness and readiness probes (served at the root, not under /api/v1)"),
     )
 )]

@@ -18,6 +18,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::middleware::{method_not_allowed, not_found, panic_response, timeout_error};
 use crate::request_id::RequestId;
 use crate::routes::{audit, devices, groups, health, imports, policies, users};
+use crate::routes::{events, jobs};
 use crate::AppState;
 
 /// The `/api/v1` routes, each registered with its OpenAPI operation.
@@ -36,6 +37,12 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
         .merge(imports::routes())
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::batch))
+        .routes(routes!(events::stream))
 }
 
 /// The whole application: API, health, docs, and the layers around them.

@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+mod queue;
+
+pub use queue::QueueSettings;
+
 /// Keys holding secrets: redacted when printed, and readable from `<VAR>_FILE`.
 pub const SECRET_KEYS: [&str; 2] = ["database_url", "redis_url"];
 
@@ -32,6 +36,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub import: ImportConfig,
+    pub queue: QueueSettings,
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +123,30 @@ impl ImportConfig {
     }
 }
 
+/// OpenTelemetry trace export (off unless an endpoint is set).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP collector base URL, e.g. `http://otel-collector:4318`; empty disables export.
+    pub otlp_endpoint: String,
+    pub otlp_timeout_ms: u64,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// Share of traces sampled, 0.0–1.0 (child spans follow their parent's decision).
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            otlp_timeout_ms: 10_000,
+            service_name: "command-center".into(),
+            sample_ratio: 1.0,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -129,6 +159,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             import: ImportConfig::default(),
+            queue: QueueSettings::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -193,6 +225,9 @@ impl Config {
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
         }
+        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
+            bail!("telemetry.sample_ratio must be between 0.0 and 1.0");
+        }
         if self.http.body_limit_bytes < 1024 {
             bail!("http.body_limit_bytes must be at least 1024");
         }
@@ -205,6 +240,9 @@ impl Config {
         }
         if self.import.max_row_bytes < 256 || self.import.max_upload_bytes < 1024 {
             bail!("import.max_row_bytes must be at least 256 and import.max_upload_bytes at least 1024");
+        }
+        if let Err(e) = self.queue.runtime().validate() {
+            bail!("{e}");
         }
         Ok(())
     }
@@ -413,6 +451,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.database_url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn queue_section_with_cron_and_env_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cc.toml");
+        std::fs::write(
+            &file,
+            "[queue]\nlease_ttl_ms = 10000\n[[queue.cron]]\nname = \"sync\"\nschedule = \"0 2 * * *\"\n\
+             kind = \"system.noop\"\nargs = { full = true }\n[queue.queues.lifecycle]\nconcurrency = 4\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            &env(&[
+                ("CC_QUEUE_QUEUES_DEFAULT_CONCURRENCY", "7"),
+                ("CC_QUEUE_POLL_ONLY", "true"),
+            ]),
+        )
+        .unwrap();
+        let rc = c.queue.runtime();
+        assert!(rc.poll_only);
+        assert_eq!(rc.lease_ttl, std::time::Duration::from_secs(10));
+        let queues: Vec<(String, u32)> = rc
+            .queues
+            .iter()
+            .map(|q| (q.name.clone(), q.concurrency))
+            .collect();
+        assert_eq!(queues, [("default".into(), 7), ("lifecycle".into(), 4)]);
+        assert_eq!(rc.cron[0].args, serde_json::json!({"full": true}));
+        assert_eq!(rc.cron[0].queue, "default");
+        std::fs::write(
+            &file,
+            "[[queue.cron]]\nname = \"x\"\nschedule = \"every day\"\nkind = \"k\"\n",
+        )
+        .unwrap();
+        let e = format!("{:#}", Config::load(Some(&file), &env(&[])).unwrap_err());
+        assert!(e.contains("queue.cron `x`"), "{e}");
     }
 
     #[test]

@@ -33,8 +33,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the API server.
+    /// Run the API server (and, unless --no-workers, job workers).
     Serve(commands::serve::Args),
+    /// Run job workers only.
+    Worker(commands::worker::Args),
     /// Apply, revert or inspect database migrations.
     Migrate(commands::migrate::Args),
     /// Load the demo data set (idempotent).
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => commands::serve::run(cfg, args).await,
+            Command::Worker(args) => commands::worker::run(cfg, args).await,
             Command::Migrate(args) => commands::migrate::run(&cfg, args).await,
             Command::Seed(args) => commands::seed(&cfg, &args).await,
             Command::Audit(args) => commands::audit::run(&cfg, args).await,

@@ -603,3 +603,121 @@ async fn config_with_an_unknown_key_exits_2_naming_the_key() {
     assert_eq!(r.code, Some(2), "{r:?}");
     assert!(r.stderr.contains("CC_HTTP_BODY_LIMIT_BYTES"), "{r:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// observability
+// ---------------------------------------------------------------------------------------------
+
+/// A minimal OTLP/HTTP receiver: records the body of every `POST /v1/traces`.
+async fn otlp_receiver() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let bodies: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let sink = bodies.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().expect("bodies").push(body.to_vec());
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("receiver") });
+    (url, bodies)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_export_sends_request_spans_to_the_configured_collector() {
+    let dir = temp_dir();
+    let (collector, bodies) = otlp_receiver().await;
+    let env = [
+        ("CC_TELEMETRY_OTLP_ENDPOINT", collector.as_str()),
+        ("CC_TELEMETRY_SERVICE_NAME", "cc-otlp-test"),
+    ];
+    let serve = Serve::start(dir.path(), &env, &[]).await;
+    serve
+        .client()
+        .list_users(&[])
+        .await
+        .expect("a request to trace");
+    let (status, _) = serve.stop().await;
+    assert!(status.success());
+    // Shutdown flushes the batch; the spans carry the service name and the request span.
+    wait_for("spans at the collector", DEADLINE, || async {
+        let got = bodies.lock().expect("bodies");
+        got.iter()
+            .any(|b| contains(b, b"cc-otlp-test") && contains(b, b"request"))
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_endpoint_nothing_is_exported() {
+    let dir = temp_dir();
+    let serve = Serve::start(dir.path(), &[("CC_LOG", "debug")], &[]).await;
+    serve.client().list_users(&[]).await.expect("request");
+    let (status, log) = serve.stop().await;
+    assert!(status.success());
+    assert!(!log.contains("exporting traces"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_password_never_reaches_the_log() {
+    const SECRET: &str = "S3cretDbPassw0rd";
+    // The test server trusts local connections, so any password is accepted.
+    let db = TestDb::new(Backend::Postgres).await;
+    let with_password = db.url.replacen(
+        "postgres://postgres@",
+        &format!("postgres://postgres:{SECRET}@"),
+        1,
+    );
+    assert!(
+        with_password.contains(SECRET),
+        "test URL must carry the password: {with_password}"
+    );
+    let dir = temp_dir();
+    let env = [
+        ("CC_DATABASE_URL", with_password.as_str()),
+        ("CC_LOG", "trace"),
+        ("CC_LOG_FORMAT", "json"),
+    ];
+    let serve = Serve::start(dir.path(), &env, &["--demo"]).await;
+    let client = serve.client();
+    client.list_users(&[("limit", "5")]).await.expect("list");
+    let _ = client.get_user(uuid::Uuid::nil()).await;
+    let (status, log) = serve.stop().await;
+    assert!(status.success());
+    assert!(log.len() > 1000, "trace logging produced output");
+    assert!(
+        !log.contains(SECRET),
+        "the database password leaked into the log"
+    );
+
+    // And when the connection fails, the error names the database without the password.
+    let bad = format!("postgres://cc:{SECRET}@127.0.0.1:1/cc");
+    let r = run(
+        dir.path(),
+        &[("CC_DATABASE_URL", &bad), ("CC_LOG", "trace")],
+        &["serve", "--listen", "127.0.0.1:0"],
+    )
+    .await;
+    assert_ne!(r.code, Some(0));
+    assert!(
+        r.stderr.contains("postgres://cc:***@127.0.0.1:1/cc"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains(SECRET) && !r.stdout.contains(SECRET),
+        "{r:?}"
+    );
+}

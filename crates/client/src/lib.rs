@@ -1,6 +1,9 @@
 //! A typed client for the Command Center HTTP API, used by the CLI and the tests.
 
 mod imports;
+mod jobs;
+
+pub use jobs::JobEventStream;
 
 use std::time::Duration;
 

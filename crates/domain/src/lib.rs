@@ -7,6 +7,7 @@ pub mod audit;
 pub mod device;
 pub mod group;
 pub mod import;
+pub mod job;
 pub mod page;
 pub mod patch;
 pub mod policy;
@@ -17,6 +18,10 @@ pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use device::{Compliance, Device, DevicePatch, DeviceQuery, NewDevice, Platform};
 pub use group::{Group, GroupKind, GroupPatch, GroupQuery, NewGroup};
 pub use import::{ImportRun, ImportStatus, LifecycleIntent, LifecycleOperation};
+pub use job::{
+    BatchProgress, Job, JobAttemptError, JobDetail, JobEvent, JobQuery, JobState, NewJob,
+    WorkerInfo,
+};
 pub use page::{Cursor, Page, SortDir};
 pub use policy::{
     NewPolicy, Policy, PolicyCategory, PolicyPatch, PolicyQuery, PolicyRule, Severity,

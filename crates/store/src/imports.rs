@@ -71,12 +71,16 @@ pub trait ImportTx: Tx {
 
     /// SEAM(queue): enqueues the lifecycle jobs of an import as one batch, in this transaction.
     ///
-    /// The job queue is built in parallel (`crates/queue`, `JobTx::enqueue_many`). Until it
-    /// is merged this enqueues nothing and returns 0; the import records how many jobs it
-    /// planned (`counts.lifecycle_jobs`) and how many were enqueued (`jobs_enqueued`). To wire
-    /// it: map each intent to `NewJob::new(intent.operation.as_str(), json!({"user_id": …}))`
-    /// with `batch_id`, `created_by` and `request_id` from the batch, and call
-    /// `JobTx::enqueue_many(self, &jobs)`; return the number enqueued.
+    /// The job queue has landed (`JobTx::enqueue_many`, a supertrait of [`Tx`]), but no
+    /// lifecycle job kind or handler is registered yet, so enqueued jobs would only be
+    /// discarded as unknown. Until that handler lands this enqueues nothing and returns 0; the
+    /// import records how many jobs it planned (`counts.lifecycle_jobs`) and how many were
+    /// enqueued (`counts.jobs_enqueued`). To wire it, override this method for `BackendTx` in
+    /// `sql/imports.rs`: map each intent to
+    /// `NewJob { batch_id: Some(batch.batch_id), created_by: Some(batch.actor.into()),
+    /// request_id: batch.request_id.map(Into::into), ..NewJob::new(<the lifecycle kind>,
+    /// json!({"user_id": intent.user_id, "operation": intent.operation})) }`, call
+    /// `JobTx::enqueue_many(self, &jobs)` and return the number enqueued.
     async fn enqueue_lifecycle(&mut self, batch: LifecycleBatch<'_>) -> Result<u64> {
         let _ = batch;
         Ok(0)

@@ -8,6 +8,8 @@
 
 mod error;
 pub mod imports;
+mod job_rows;
+pub mod jobs;
 pub mod postgres;
 mod query;
 mod rows;
@@ -25,6 +27,7 @@ use uuid::Uuid;
 
 pub use error::StoreError;
 pub use imports::{DirectorySnapshot, GroupRef, ImportStore, ImportTx, LifecycleBatch};
+pub use jobs::{JobStore, JobTx};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -109,7 +112,7 @@ pub struct DirectoryCounts {
 
 /// The storage interface. Reads run on the pool; writes go through [`Store::begin`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: JobStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Starts a write transaction.
@@ -156,7 +159,7 @@ pub trait Store: Send + Sync + 'static {
 /// `get_*` methods lock the row they read (PostgreSQL `FOR UPDATE`; SQLite transactions
 /// already hold the write lock), so read-modify-write inside a transaction is safe.
 #[async_trait]
-pub trait Tx: Send {
+pub trait Tx: JobTx + Send {
     async fn get_user(&mut self, id: Uuid) -> Result<Option<User>>;
     async fn insert_user(&mut self, u: &User) -> Result<()>;
     /// Writes `u`, which must carry the next version; fails with `VersionConflict` otherwise.

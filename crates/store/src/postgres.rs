@@ -7,6 +7,9 @@ use sqlx::PgPool;
 
 use crate::PoolConfig;
 
+mod jobs;
+pub use jobs::JOBS_CHANNEL;
+
 type Db = sqlx::Postgres;
 type Store = PgStore;
 type BackendTx = PgTx;
@@ -77,8 +80,10 @@ impl PgStore {
     }
 }
 
-fn new_tx(tx: sqlx::Transaction<'static, Db>) -> BackendTx {
-    PgTx(tx)
+impl PgStore {
+    fn new_tx(&self, tx: sqlx::Transaction<'static, Db>) -> BackendTx {
+        PgTx(tx)
+    }
 }
 
 include!("sql/shared.rs");

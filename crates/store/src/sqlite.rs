@@ -11,6 +11,8 @@ use sqlx::SqlitePool;
 
 use crate::PoolConfig;
 
+mod jobs;
+
 type Db = sqlx::Sqlite;
 type Store = SqliteStore;
 type BackendTx = SqliteTx;
@@ -34,10 +36,14 @@ fn platform_match(p: &str) -> String {
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    /// Raised when a transaction enqueues a job, waking this process's workers.
+    wakeup: jobs::Wakeup,
+    /// How to open the connection that notices other processes' commits (none in memory).
+    probe: Option<SqliteConnectOptions>,
 }
 
 /// A SQLite write transaction.
-pub struct SqliteTx(sqlx::Transaction<'static, Db>);
+pub struct SqliteTx(sqlx::Transaction<'static, Db>, jobs::Wakeup);
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file named by `url`.
@@ -54,6 +60,8 @@ impl SqliteStore {
             .busy_timeout(cfg.busy_timeout)
             .pragma("temp_store", "memory");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let wakeup = jobs::wakeup_for((!in_memory).then(|| opts.get_filename().to_path_buf()));
+        let probe = (!in_memory).then(|| opts.clone().read_only(true));
         if !in_memory {
             if let Some(dir) = opts
                 .get_filename()
@@ -81,7 +89,12 @@ impl SqliteStore {
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            write,
+            wakeup,
+            probe,
+        })
     }
 
     fn reader(&self) -> &SqlitePool {
@@ -121,8 +134,10 @@ impl SqliteStore {
     }
 }
 
-fn new_tx(tx: sqlx::Transaction<'static, Db>) -> BackendTx {
-    SqliteTx(tx)
+impl SqliteStore {
+    fn new_tx(&self, tx: sqlx::Transaction<'static, Db>) -> BackendTx {
+        SqliteTx(tx, self.wakeup.clone())
+    }
 }
 
 include!("sql/shared.rs");

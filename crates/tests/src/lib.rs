@@ -6,6 +6,9 @@
 //! afterwards. When that server is unreachable the test fails loudly: `scripts/test.sh` starts
 //! one on a machine that lacks it.
 
+pub mod ldap;
+pub mod queue;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

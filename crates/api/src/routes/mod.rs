@@ -2,9 +2,11 @@
 
 pub mod audit;
 pub mod devices;
+pub mod events;
 pub mod groups;
 pub mod health;
 pub mod imports;
+pub mod jobs;
 pub mod policies;
 pub mod users;
 

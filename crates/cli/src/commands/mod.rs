@@ -8,6 +8,7 @@ pub mod import;
 pub mod migrate;
 pub mod roster;
 pub mod serve;
+pub mod worker;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,7 +57,7 @@ pub async fn require_current_schema(store: &dyn Store) -> anyhow::Result<()> {
 }
 
 pub async fn seed(cfg: &Config, args: &OutputArgs) -> anyhow::Result<ExitCode> {
-    crate::telemetry::init(&cfg.log, &cfg.log_format);
+    let _telemetry = crate::telemetry::init(cfg);
     let store = open_store(cfg).await?;
     store.migrate_up().await.context("applying migrations")?;
     let report = cc_service::seed::demo(&cc_service::Directory::new(store.clone())).await?;

@@ -19,13 +19,16 @@ pub struct Args {
     /// Do not apply pending migrations at start (readiness reports them instead).
     #[arg(long)]
     no_migrate: bool,
+    /// Serve the API only; run no job workers in this process.
+    #[arg(long)]
+    no_workers: bool,
 }
 
 pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         cfg.listen = listen;
     }
-    crate::telemetry::init(&cfg.log, &cfg.log_format);
+    let _telemetry = crate::telemetry::init(&cfg);
     let store = open_store(&cfg).await?;
     if cfg.migrate_on_start && !args.no_migrate {
         let applied = store.migrate_up().await.context("applying migrations")?;
@@ -62,14 +65,36 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         cc_store::redact_url(&cfg.database_url),
     );
     tracing::info!(%addr, backend = store.backend().as_str(), "serving");
-    server.run(shutdown_signal()).await?;
+    let token = tokio_util::sync::CancellationToken::new();
+    let workers = if args.no_workers {
+        None
+    } else {
+        let rc = super::worker::runtime_config(&cfg, &super::worker::Args::default());
+        let worker = cc_queue::Worker::new(store.clone(), super::worker::registry(), rc);
+        tracing::info!(
+            worker_id = worker.id(),
+            "running job workers in this process"
+        );
+        Some(tokio::spawn(worker.run(token.clone())))
+    };
+    let stop = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.cancel();
+    });
+    server.run(async move { token.cancelled().await }).await?;
+    if let Some(w) = workers {
+        if let Ok(Err(e)) = w.await {
+            tracing::error!(error = %e, "job workers failed");
+        }
+    }
     tracing::info!("shutting down: closing the database pool");
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

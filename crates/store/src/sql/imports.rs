@@ -124,7 +124,7 @@ impl ImportStore for Store {
             // Bulk writes touch every index page; the default 2 MB page cache thrashes on them.
             sqlx::query("PRAGMA cache_size = -131072").execute(&mut *tx).await?;
         }
-        Ok(Box::new(new_tx(tx)))
+        Ok(Box::new(self.new_tx(tx)))
     }
 
     async fn get_import_run(&self, id: Uuid) -> Result<Option<ImportRun>> {

@@ -122,7 +122,7 @@ impl crate::Store for Store {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {
-        Ok(Box::new(new_tx(self.timed_begin().await?)))
+        Ok(Box::new(self.new_tx(self.timed_begin().await?)))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -1,6 +1,8 @@
 //! Many writers at once.
 
 use super::*;
+use cc_store::jobs;
+use chrono::{DateTime, Utc};
 
 async fn concurrent_writers_all_succeed_and_the_chain_stays_gapless(backend: Backend) {
     let (_db, store) = fresh(backend).await;
@@ -170,6 +172,94 @@ impl Store for WritesAfterHead {
         let head = self.0.audit_head().await?;
         append(&self.0, vec![event("user.update", "concurrent")]).await;
         Ok(head)
+    }
+}
+
+/// The job operations, delegated unchanged.
+#[async_trait::async_trait]
+impl cc_store::JobStore for WritesAfterHead {
+    async fn claim_jobs(
+        &self,
+        r: &jobs::ClaimRequest<'_>,
+    ) -> cc_store::Result<Vec<jobs::ClaimedJob>> {
+        self.0.claim_jobs(r).await
+    }
+    async fn complete_jobs(
+        &self,
+        b: jobs::Finish<'_, jobs::Completion>,
+    ) -> cc_store::Result<Vec<i64>> {
+        self.0.complete_jobs(b).await
+    }
+    async fn fail_jobs(&self, b: jobs::Finish<'_, jobs::Failure>) -> cc_store::Result<Vec<i64>> {
+        self.0.fail_jobs(b).await
+    }
+    async fn cancel_running(&self, b: jobs::Finish<'_, jobs::Lease>) -> cc_store::Result<Vec<i64>> {
+        self.0.cancel_running(b).await
+    }
+    async fn release_jobs(&self, b: jobs::Finish<'_, jobs::Lease>) -> cc_store::Result<Vec<i64>> {
+        self.0.release_jobs(b).await
+    }
+    async fn heartbeat(&self, hb: &jobs::Heartbeat<'_>) -> cc_store::Result<jobs::HeartbeatReply> {
+        self.0.heartbeat(hb).await
+    }
+    async fn cancel_requests(&self, l: &[jobs::Lease]) -> cc_store::Result<Vec<jobs::Lease>> {
+        self.0.cancel_requests(l).await
+    }
+    async fn report_progress(
+        &self,
+        l: jobs::Lease,
+        p: &serde_json::Value,
+    ) -> cc_store::Result<bool> {
+        self.0.report_progress(l, p).await
+    }
+    async fn rescue_expired(&self, now: DateTime<Utc>, limit: u32) -> cc_store::Result<u64> {
+        self.0.rescue_expired(now, limit).await
+    }
+    async fn prune_jobs(&self, before: DateTime<Utc>, limit: u32) -> cc_store::Result<u64> {
+        self.0.prune_jobs(before, limit).await
+    }
+    async fn purge_queue(&self, queue: &str) -> cc_store::Result<u64> {
+        self.0.purge_queue(queue).await
+    }
+    async fn register_worker(&self, w: &cc_domain::WorkerInfo) -> cc_store::Result<()> {
+        self.0.register_worker(w).await
+    }
+    async fn deregister_worker(&self, id: &str) -> cc_store::Result<()> {
+        self.0.deregister_worker(id).await
+    }
+    async fn list_workers(
+        &self,
+        since: DateTime<Utc>,
+    ) -> cc_store::Result<Vec<cc_domain::WorkerInfo>> {
+        self.0.list_workers(since).await
+    }
+    async fn get_job(&self, id: i64) -> cc_store::Result<Option<cc_domain::Job>> {
+        self.0.get_job(id).await
+    }
+    async fn list_jobs(&self, q: &cc_domain::JobQuery) -> cc_store::Result<Page<cc_domain::Job>> {
+        self.0.list_jobs(q).await
+    }
+    async fn job_history(&self, id: i64) -> cc_store::Result<Vec<cc_domain::JobEvent>> {
+        self.0.job_history(id).await
+    }
+    async fn batch_counts(&self, b: Uuid) -> cc_store::Result<Vec<(cc_domain::JobState, i64)>> {
+        self.0.batch_counts(b).await
+    }
+    async fn job_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> cc_store::Result<Vec<cc_domain::JobEvent>> {
+        self.0.job_events_after(after, limit).await
+    }
+    async fn last_job_event(&self) -> cc_store::Result<i64> {
+        self.0.last_job_event().await
+    }
+    async fn queue_stats(&self, queue: &str) -> cc_store::Result<jobs::QueueStats> {
+        self.0.queue_stats(queue).await
+    }
+    async fn job_signals(&self) -> cc_store::Result<Box<dyn jobs::JobSignals>> {
+        self.0.job_signals().await
     }
 }
 

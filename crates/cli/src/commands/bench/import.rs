@@ -297,6 +297,12 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
             m.peak_rss_mb
         );
         apply_runs.push(m);
+        // Keep only the newest SQLite file: a million people take about a gigabyte.
+        if let Some(old) = last_url.strip_prefix("sqlite://") {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{old}{suffix}"));
+            }
+        }
         last_url = url;
     }
     // Dry run against the directory the last apply left: the same size, 2% of students moved.

@@ -4,6 +4,7 @@
 mod api;
 mod import;
 mod load;
+mod queue;
 
 use std::process::ExitCode;
 
@@ -21,11 +22,14 @@ enum What {
     Api(api::Args),
     /// Roster import: dry run and apply of a synthetic OneRoster 1.2 export (default 1,000,000 people).
     Import(import::Args),
+    /// Job queue: enqueue rate, burn-down rate and idle enqueue-to-start latency.
+    Queue(queue::Args),
 }
 
 pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Api(a) => api::run(cfg, a).await,
         What::Import(a) => import::run(cfg, a).await,
+        What::Queue(a) => queue::run(cfg, a).await,
     }
 }

@@ -1,0 +1,116 @@
+//! Jobs, batches and the job event stream.
+
+use cc_domain::{BatchProgress, Job, JobDetail, JobEvent, Page};
+use reqwest::Method;
+use uuid::Uuid;
+
+use crate::{error_from, Client, ClientError, Result};
+
+impl Client {
+    /// `GET /api/v1/jobs` with filters such as `[("state", "completed"), ("kind", "system.noop")]`.
+    ///
+    /// # Errors
+    /// Any API or transport error.
+    pub async fn list_jobs(&self, query: &[(&str, &str)]) -> Result<Page<Job>> {
+        self.send(self.api(Method::GET, "/jobs").query(query)).await
+    }
+
+    /// `GET /api/v1/jobs/{id}`: the job with its history.
+    ///
+    /// # Errors
+    /// Any API or transport error.
+    pub async fn get_job(&self, id: i64) -> Result<JobDetail> {
+        self.send(self.api(Method::GET, &format!("/jobs/{id}")))
+            .await
+    }
+
+    /// `POST /api/v1/jobs/{id}/cancel`.
+    ///
+    /// # Errors
+    /// Any API or transport error.
+    pub async fn cancel_job(&self, id: i64) -> Result<Job> {
+        self.send(self.api(Method::POST, &format!("/jobs/{id}/cancel")))
+            .await
+    }
+
+    /// `POST /api/v1/jobs/{id}/retry`.
+    ///
+    /// # Errors
+    /// Any API or transport error.
+    pub async fn retry_job(&self, id: i64) -> Result<Job> {
+        self.send(self.api(Method::POST, &format!("/jobs/{id}/retry")))
+            .await
+    }
+
+    /// `GET /api/v1/batches/{id}`.
+    ///
+    /// # Errors
+    /// Any API or transport error.
+    pub async fn get_batch(&self, id: Uuid) -> Result<BatchProgress> {
+        self.send(self.api(Method::GET, &format!("/batches/{id}")))
+            .await
+    }
+
+    /// Opens `GET /api/v1/events`, resuming after `last_event_id` when given. The stream has
+    /// no request timeout.
+    ///
+    /// # Errors
+    /// Any API or transport error while opening.
+    pub async fn job_events(&self, last_event_id: Option<i64>) -> Result<JobEventStream> {
+        let mut rb = self
+            .http
+            .get(format!("{}/api/v1/events", self.base))
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(id) = last_event_id {
+            rb = rb.header("last-event-id", id.to_string());
+        }
+        let res = rb.send().await?;
+        if !res.status().is_success() {
+            return Err(error_from(res).await);
+        }
+        Ok(JobEventStream {
+            res,
+            buf: String::new(),
+        })
+    }
+}
+
+/// An open event stream; read it with [`JobEventStream::next`].
+pub struct JobEventStream {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl JobEventStream {
+    /// The next job event, or `None` when the server closed the stream.
+    ///
+    /// # Errors
+    /// Transport errors, or an event whose data is not a job event.
+    pub async fn next(&mut self) -> Result<Option<JobEvent>> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let data: Vec<&str> = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                    .collect();
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return serde_json::from_str(&data.join("\n"))
+                    .map(Some)
+                    .map_err(|e| ClientError::Status(200, format!("bad event: {e}")));
+            }
+            match self.res.chunk().await? {
+                Some(bytes) => self
+                    .buf
+                    .push_str(&String::from_utf8_lossy(&bytes).replace("\r\n", "\n")),
+                None => return Ok(None),
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Group membership: mirror the user's groups onto the groups under the configured base.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::config::MemberStyle;
+use super::dn;
+use super::planner::Plan;
+use super::session::Session;
+use super::steps::Step;
+use super::LdapTarget;
+use crate::{OperationRequest, TargetError};
+
+impl LdapTarget {
+    /// Adds the membership steps that leave the account (ending at `final_dn`, previously
+    /// `old_dn`) in exactly the `wanted` groups among those under the groups base. Memberships
+    /// under the old DN or old username are replaced.
+    pub(crate) async fn group_steps(
+        &self,
+        s: &mut Session,
+        req: &OperationRequest,
+        old_dn: Option<&str>,
+        final_dn: &str,
+        wanted: &[String],
+        plan: &mut Plan,
+    ) -> Result<(), TargetError> {
+        let Some(g) = &self.groups else {
+            return Ok(());
+        };
+        let attr = g.style.attribute();
+        let name_attr = g.name_attribute.as_str();
+        let (final_value, mut known): (String, Vec<String>) = if g.style.by_dn() {
+            (
+                final_dn.to_owned(),
+                old_dn.into_iter().map(str::to_owned).collect(),
+            )
+        } else {
+            (
+                req.user.username.clone(),
+                req.previous.iter().map(|p| p.username.clone()).collect(),
+            )
+        };
+        let same_value = |a: &str, b: &str| {
+            if g.style.by_dn() {
+                dn::same(a, b)
+            } else {
+                a == b
+            }
+        };
+        if !known.iter().any(|k| same_value(k, &final_value)) {
+            known.push(final_value.clone());
+        }
+
+        // Groups that list the account now, with the values they list it under.
+        let mut member_of: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+        for value in &known {
+            let filter = format!("({attr}={})", dn::escape_filter(value));
+            for e in s.search(&g.base, &filter, &["1.1"]).await? {
+                member_of
+                    .entry(dn::normalize(&e.dn))
+                    .or_insert_with(|| (e.dn.clone(), Vec::new()))
+                    .1
+                    .push(value.clone());
+            }
+        }
+        // The wanted groups that exist, by lower-cased name.
+        let mut existing: BTreeMap<String, String> = BTreeMap::new();
+        if !wanted.is_empty() {
+            let filter = format!(
+                "(|{})",
+                wanted
+                    .iter()
+                    .map(|w| format!("({name_attr}={})", dn::escape_filter(w)))
+                    .collect::<String>()
+            );
+            for e in s.search(&g.base, &filter, &[name_attr]).await? {
+                if let Some(name) = first_value(&e.attrs, name_attr) {
+                    existing.entry(name.to_lowercase()).or_insert(e.dn);
+                }
+            }
+        }
+        let wanted_dns: BTreeSet<String> = existing.values().map(|d| dn::normalize(d)).collect();
+
+        for (key, (group_dn, values)) in &member_of {
+            if wanted_dns.contains(key) {
+                if !values.iter().any(|v| same_value(v, &final_value)) {
+                    plan.steps.push(Step::AddMember {
+                        group: group_dn.clone(),
+                        attribute: attr.into(),
+                        value: final_value.clone(),
+                    });
+                }
+                for v in values.iter().filter(|v| !same_value(v, &final_value)) {
+                    plan.steps.push(Step::RemoveMember {
+                        group: group_dn.clone(),
+                        attribute: attr.into(),
+                        value: v.clone(),
+                    });
+                }
+            } else {
+                for v in values {
+                    plan.steps.push(Step::RemoveMember {
+                        group: group_dn.clone(),
+                        attribute: attr.into(),
+                        value: v.clone(),
+                    });
+                }
+            }
+        }
+        for name in wanted {
+            let key = name.to_lowercase();
+            if let Some(group_dn) = existing.get(&key) {
+                if !member_of.contains_key(&dn::normalize(group_dn)) {
+                    plan.steps.push(Step::AddMember {
+                        group: group_dn.clone(),
+                        attribute: attr.into(),
+                        value: final_value.clone(),
+                    });
+                }
+            } else if g.create_missing {
+                plan.steps.push(Step::CreateGroup {
+                    dn: format!("{name_attr}={},{}", dn::escape_value(name), g.base),
+                    object_class: g
+                        .object_class
+                        .clone()
+                        .unwrap_or_else(|| default_group_class(g.style, self.schema).into()),
+                    name_attribute: name_attr.into(),
+                    name: name.clone(),
+                    member_attribute: attr.into(),
+                    member: final_value.clone(),
+                });
+            } else {
+                plan.skipped_groups.push(name.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_group_class(style: MemberStyle, schema: super::Schema) -> &'static str {
+    match (style, schema) {
+        (_, super::Schema::ActiveDirectory) => "group",
+        (MemberStyle::UniqueMember, _) => "groupOfUniqueNames",
+        (MemberStyle::MemberUid, _) => "posixGroup",
+        (MemberStyle::Member, _) => "groupOfNames",
+    }
+}
+
+fn first_value(
+    attrs: &std::collections::HashMap<String, Vec<String>>,
+    name: &str,
+) -> Option<String> {
+    attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.first().cloned())
+}

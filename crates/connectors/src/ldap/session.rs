@@ -1,0 +1,263 @@
+//! One bound LDAP connection per operation, with a timeout on every request, and the mapping
+//! of LDAP failures to retryable or permanent errors.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ldap3::exop::PasswordModify;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry};
+
+use crate::TargetError;
+
+/// How to reach and bind to the directory.
+pub(crate) struct Endpoint {
+    pub url: String,
+    pub starttls: bool,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub insecure: bool,
+    pub timeout: Duration,
+}
+
+impl Endpoint {
+    /// Whether the connection is encrypted (ldaps:// or StartTLS).
+    pub fn encrypted(&self) -> bool {
+        self.url.starts_with("ldaps://") || self.starttls
+    }
+
+    fn settings(&self) -> LdapConnSettings {
+        let mut s = LdapConnSettings::new()
+            .set_conn_timeout(self.timeout)
+            .set_starttls(self.starttls)
+            .set_no_tls_verify(self.insecure);
+        if let Some(tls) = &self.tls {
+            s = s.set_config(tls.clone());
+        }
+        s
+    }
+
+    /// Connects and binds.
+    pub async fn bind(&self, dn: &str, password: &str) -> Result<Session, TargetError> {
+        let (conn, ldap) = LdapConnAsync::with_settings(self.settings(), &self.url)
+            .await
+            .map_err(|e| classify(e).context(format!("connect to {}", self.url)))?;
+        ldap3::drive!(conn);
+        let mut session = Session {
+            ldap,
+            timeout: self.timeout,
+        };
+        session
+            .ldap
+            .with_timeout(self.timeout)
+            .simple_bind(dn, password)
+            .await
+            .and_then(ldap3::LdapResult::success)
+            .map_err(|e| classify(e).context(format!("bind as {dn}")))?;
+        Ok(session)
+    }
+
+    /// Whether `dn` can bind with `password` (on a connection of its own). Connection
+    /// failures are errors; a rejected bind is `false`.
+    pub async fn can_bind(&self, dn: &str, password: &str) -> Result<bool, TargetError> {
+        match self.bind(dn, password).await {
+            Ok(mut s) => {
+                s.close().await;
+                Ok(true)
+            }
+            Err(TargetError::Permanent { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A bound connection.
+pub(crate) struct Session {
+    ldap: Ldap,
+    timeout: Duration,
+}
+
+/// The result codes worth retrying: timeLimitExceeded, busy, unavailable.
+const RETRYABLE_CODES: [u32; 3] = [3, 51, 52];
+/// noSuchObject.
+pub(crate) const NO_SUCH_OBJECT: u32 = 32;
+
+/// Maps an LDAP failure to a target error. Transport problems and "busy/unavailable" are
+/// retryable; everything the server refused for a reason is permanent.
+pub(crate) fn classify(e: LdapError) -> TargetError {
+    match e {
+        LdapError::LdapResult { result } => {
+            let text = if result.text.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", result.text.trim())
+            };
+            let message = format!("{} (code {}){text}", rc_name(result.rc), result.rc);
+            if RETRYABLE_CODES.contains(&result.rc) {
+                TargetError::retryable(message)
+            } else {
+                TargetError::permanent(message)
+            }
+        }
+        LdapError::Io { .. }
+        | LdapError::Timeout { .. }
+        | LdapError::OpSend { .. }
+        | LdapError::ResultRecv { .. }
+        | LdapError::IdScrubSend { .. }
+        | LdapError::MiscSend { .. }
+        | LdapError::EndOfStream => TargetError::retryable(e.to_string()),
+        other => TargetError::permanent(other.to_string()),
+    }
+}
+
+fn rc_name(rc: u32) -> &'static str {
+    match rc {
+        1 => "operations error",
+        3 => "time limit exceeded",
+        16 => "no such attribute",
+        17 => "undefined attribute type",
+        19 => "constraint violation",
+        20 => "attribute or value exists",
+        21 => "invalid attribute syntax",
+        32 => "no such object",
+        34 => "invalid DN syntax",
+        49 => "invalid credentials",
+        50 => "insufficient access rights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwilling to perform",
+        64 => "naming violation",
+        65 => "object class violation",
+        66 => "not allowed on non-leaf",
+        68 => "entry already exists",
+        _ => "LDAP error",
+    }
+}
+
+type Attrs = Vec<(Vec<u8>, HashSet<Vec<u8>>)>;
+
+impl Session {
+    fn ldap(&mut self) -> &mut Ldap {
+        self.ldap.with_timeout(self.timeout)
+    }
+
+    /// Reads one entry by DN; `None` when it does not exist.
+    pub async fn read(
+        &mut self,
+        dn: &str,
+        attrs: &[&str],
+    ) -> Result<Option<SearchEntry>, TargetError> {
+        let res = self
+            .ldap()
+            .search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec())
+            .await
+            .map_err(|e| classify(e).context(format!("read {dn}")))?;
+        if res.1.rc == NO_SUCH_OBJECT {
+            return Ok(None);
+        }
+        let (entries, _) = res
+            .success()
+            .map_err(|e| classify(e).context(format!("read {dn}")))?;
+        Ok(entries.into_iter().next().map(SearchEntry::construct))
+    }
+
+    /// Searches the subtree under `base`; a missing base yields no entries.
+    pub async fn search(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, TargetError> {
+        let res = self
+            .ldap()
+            .search(base, Scope::Subtree, filter, attrs.to_vec())
+            .await
+            .map_err(|e| classify(e).context(format!("search {base} for {filter}")))?;
+        if res.1.rc == NO_SUCH_OBJECT {
+            return Ok(Vec::new());
+        }
+        let (entries, _) = res
+            .success()
+            .map_err(|e| classify(e).context(format!("search {base} for {filter}")))?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .map(SearchEntry::construct)
+            .collect())
+    }
+
+    pub async fn add(&mut self, dn: &str, attrs: Attrs) -> Result<(), TargetError> {
+        self.ldap()
+            .add(dn, attrs)
+            .await
+            .and_then(ldap3::LdapResult::success)
+            .map(drop)
+            .map_err(|e| classify(e).context(format!("add {dn}")))
+    }
+
+    pub async fn modify(&mut self, dn: &str, mods: Vec<Mod<Vec<u8>>>) -> Result<(), TargetError> {
+        if mods.is_empty() {
+            return Ok(());
+        }
+        self.ldap()
+            .modify(dn, mods)
+            .await
+            .and_then(ldap3::LdapResult::success)
+            .map(drop)
+            .map_err(|e| classify(e).context(format!("modify {dn}")))
+    }
+
+    pub async fn rename(
+        &mut self,
+        dn: &str,
+        new_rdn: &str,
+        new_parent: &str,
+    ) -> Result<(), TargetError> {
+        self.ldap()
+            .modifydn(dn, new_rdn, true, Some(new_parent))
+            .await
+            .and_then(ldap3::LdapResult::success)
+            .map(drop)
+            .map_err(|e| classify(e).context(format!("move {dn} to {new_rdn},{new_parent}")))
+    }
+
+    pub async fn delete(&mut self, dn: &str) -> Result<(), TargetError> {
+        let res = self
+            .ldap()
+            .delete(dn)
+            .await
+            .map_err(|e| classify(e).context(format!("delete {dn}")))?;
+        if res.rc == NO_SUCH_OBJECT {
+            return Ok(());
+        }
+        res.success()
+            .map(drop)
+            .map_err(|e| classify(e).context(format!("delete {dn}")))
+    }
+
+    /// Sets a password with the Password Modify extended operation (RFC 3062).
+    pub async fn password_modify(&mut self, dn: &str, password: &str) -> Result<(), TargetError> {
+        self.ldap()
+            .extended(PasswordModify {
+                user_id: Some(dn),
+                old_pass: None,
+                new_pass: Some(password),
+            })
+            .await
+            .and_then(ldap3::result::ExopResult::success)
+            .map(drop)
+            .map_err(|e| classify(e).context(format!("set the password of {dn}")))
+    }
+
+    pub async fn close(&mut self) {
+        let _ = self.ldap.unbind().await;
+    }
+}
+
+/// Attribute values of an entry, by lower-cased attribute name.
+pub(crate) fn attr_map(entry: &SearchEntry) -> HashMap<String, Vec<String>> {
+    entry
+        .attrs
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect()
+}

@@ -1,0 +1,110 @@
+//! Runtime settings of a worker (the CLI builds them from the `[queue]` configuration).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// One queue a worker serves and how many of its jobs may run at once in this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub name: String,
+    pub concurrency: u32,
+}
+
+/// A cron entry: enqueue a job of `kind` on every tick of `schedule`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CronEntry {
+    /// Unique name; ticks are recorded under it so each fires once across instances.
+    pub name: String,
+    /// Five fields (minute granularity), or six with leading seconds.
+    pub schedule: String,
+    pub kind: String,
+    pub args: Value,
+    pub queue: String,
+}
+
+/// Worker runtime settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    pub queues: Vec<QueueSpec>,
+    /// Most jobs claimed per round trip.
+    pub claim_batch: u32,
+    /// A lease not renewed for this long expires and its job is rescued.
+    pub lease_ttl: Duration,
+    /// How often a worker renews all its leases (one statement for all of them).
+    pub heartbeat_interval: Duration,
+    /// How often a worker checks its running jobs for cancel requests.
+    pub cancel_poll_interval: Duration,
+    /// How often an idle worker looks for due jobs without a wake-up (scheduled and retried
+    /// jobs, other processes on SQLite, poll-only mode).
+    pub poll_interval: Duration,
+    /// Never `LISTEN` (for connection poolers in transaction mode): poll only.
+    pub poll_only: bool,
+    /// How often expired leases are looked for.
+    pub rescue_interval: Duration,
+    /// On shutdown, how long running jobs may take before they are released.
+    pub shutdown_timeout: Duration,
+    /// Finished jobs and their history are deleted this long after they finished.
+    pub retention: Duration,
+    pub prune_interval: Duration,
+    pub cron: Vec<CronEntry>,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            queues: vec![QueueSpec {
+                name: cc_domain::job::DEFAULT_QUEUE.into(),
+                concurrency: 20,
+            }],
+            claim_batch: 200,
+            lease_ttl: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(5),
+            cancel_poll_interval: Duration::from_millis(500),
+            poll_interval: Duration::from_secs(1),
+            poll_only: false,
+            rescue_interval: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(10),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            prune_interval: Duration::from_secs(60),
+            cron: Vec::new(),
+        }
+    }
+}
+
+impl QueueConfig {
+    /// Checks the settings hang together.
+    ///
+    /// # Errors
+    /// A message naming the bad setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.queues.is_empty() {
+            return Err("queue: at least one queue is needed".into());
+        }
+        for q in &self.queues {
+            if q.name.is_empty() || q.concurrency == 0 {
+                return Err(format!(
+                    "queue `{}`: concurrency must be at least 1",
+                    q.name
+                ));
+            }
+        }
+        if self.claim_batch == 0 {
+            return Err("queue.claim_batch must be at least 1".into());
+        }
+        if self.heartbeat_interval >= self.lease_ttl {
+            return Err(
+                "queue.heartbeat_interval_ms must be shorter than queue.lease_ttl_ms".into(),
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for c in &self.cron {
+            if !names.insert(c.name.as_str()) {
+                return Err(format!("queue.cron: the name `{}` is used twice", c.name));
+            }
+            crate::CronSchedule::parse(&c.schedule)
+                .map_err(|e| format!("queue.cron `{}`: {e}", c.name))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+/// Why a handler's attempt did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Worth another attempt (after the kind's backoff), e.g. a target was unreachable.
+    #[error("{0}")]
+    Retryable(String),
+    /// Will never succeed (bad arguments, a target refused for good): discard the job now.
+    #[error("{0}")]
+    Permanent(String),
+    /// The handler stopped because its cancellation token fired.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl JobError {
+    /// A retryable failure with the error's text.
+    pub fn retryable(e: impl std::fmt::Display) -> Self {
+        JobError::Retryable(e.to_string())
+    }
+
+    /// A permanent failure with the error's text.
+    pub fn permanent(e: impl std::fmt::Display) -> Self {
+        JobError::Permanent(e.to_string())
+    }
+}

@@ -1,0 +1,94 @@
+//! Operator actions on jobs. Each change and its audit event commit in one transaction.
+
+use cc_domain::{Actor, Job, JobState, NewAuditEvent, NewJob};
+use cc_store::jobs::{CancelOutcome, Enqueued};
+use cc_store::{Store, StoreError};
+use serde_json::json;
+
+/// Why an operator action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("no job with that id")]
+    NotFound,
+    /// The job is in a state the action does not apply to.
+    #[error("{0}")]
+    InvalidState(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The states an operator may re-drive a job from.
+pub const REDRIVABLE: [JobState; 2] = [JobState::Discarded, JobState::Cancelled];
+
+/// Enqueues one job in its own transaction (for callers with no other write to join).
+///
+/// # Errors
+/// Validation or a store failure.
+pub async fn enqueue(store: &dyn Store, job: &NewJob) -> Result<Enqueued, StoreError> {
+    let mut tx = store.begin().await?;
+    let e = tx.enqueue(job).await?;
+    tx.commit().await?;
+    Ok(e)
+}
+
+fn audit(actor: &Actor, action: &str, before: &Job, after: &Job) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: actor.name.clone(),
+        action: action.to_owned(),
+        target_type: "job".into(),
+        target_id: Some(before.id.to_string()),
+        request_id: actor.request_id.clone(),
+        before: Some(
+            json!({"state": before.state, "attempt": before.attempt, "kind": before.kind}),
+        ),
+        after: Some(json!({"state": after.state, "cancel_requested": after.cancel_requested})),
+    }
+}
+
+/// Cancels a waiting job at once; asks the worker of a running one to stop (its handler's
+/// cancellation token fires within a second and the job ends `cancelled`). A finished job is
+/// left as it is and returned unchanged (no audit event).
+///
+/// # Errors
+/// The job does not exist, or the store failed.
+pub async fn cancel(store: &dyn Store, actor: &Actor, id: i64) -> Result<Job, OpError> {
+    let mut tx = store.begin().await?;
+    let before = tx.get_job_for_update(id).await?.ok_or(OpError::NotFound)?;
+    let outcome = tx
+        .cancel_job(id, cc_domain::now())
+        .await?
+        .ok_or(OpError::NotFound)?;
+    let job = match outcome {
+        CancelOutcome::AlreadyFinal(job) => return Ok(job),
+        CancelOutcome::Cancelled(job) | CancelOutcome::Requested(job) => job,
+    };
+    tx.append_audit(audit(actor, "job.cancel", &before, &job))
+        .await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// Re-drives a discarded or cancelled job: it becomes `available` again with a fresh set of
+/// attempts (its error history is kept). Completed jobs are not re-run: enqueue a new job.
+///
+/// # Errors
+/// The job does not exist or is not in a re-drivable state; a unique-key conflict with an
+/// unfinished job; a store failure.
+pub async fn retry(store: &dyn Store, actor: &Actor, id: i64) -> Result<Job, OpError> {
+    let mut tx = store.begin().await?;
+    let before = tx.get_job_for_update(id).await?.ok_or(OpError::NotFound)?;
+    if !REDRIVABLE.contains(&before.state) {
+        return Err(OpError::InvalidState(format!(
+            "only discarded or cancelled jobs can be retried; this job is {}",
+            before.state
+        )));
+    }
+    let job = tx
+        .redrive_job(id, cc_domain::now())
+        .await?
+        .ok_or(OpError::NotFound)?;
+    tx.append_audit(audit(actor, "job.retry", &before, &job))
+        .await?;
+    tx.commit().await?;
+    Ok(job)
+}

@@ -1,0 +1,234 @@
+//! Job persistence: the operations the worker runtime and the API need, implemented by both
+//! backends (`sqlite/jobs.rs`, `postgres/jobs.rs`).
+//!
+//! Every transition is guarded: a worker presents the job's fencing token ([`Lease`]) and a
+//! write whose token no longer matches a `running` job changes nothing. Bulk operations take
+//! slices and run as a handful of statements, never one transaction per job. Each transition
+//! appends to `job_events` in the same transaction.
+
+use async_trait::async_trait;
+use cc_domain::{Job, JobEvent, JobQuery, JobState, NewJob, Page, WorkerInfo};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::Result;
+
+/// A worker's claim on one running job: the job and the fencing token it was claimed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub job_id: i64,
+    pub token: i64,
+}
+
+/// What a worker asks for when claiming.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    pub worker_id: &'a str,
+    pub queue: &'a str,
+    pub limit: u32,
+    pub now: DateTime<Utc>,
+    /// When the lease ends unless renewed.
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+/// A job a worker now holds.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub lease: Lease,
+    pub queue: String,
+    pub kind: String,
+    pub args: Value,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub batch_id: Option<Uuid>,
+}
+
+/// A successful attempt.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub lease: Lease,
+    pub result: Option<Value>,
+}
+
+/// A failed attempt.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub lease: Lease,
+    pub error: String,
+    /// When to try again; `None` discards the job (permanent failure). A job whose attempts
+    /// are spent is discarded either way.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// A bulk transition by one worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Finish<'a, T> {
+    pub worker_id: &'a str,
+    pub now: DateTime<Utc>,
+    pub items: &'a [T],
+}
+
+/// One heartbeat of a worker: its registration and all its leases, renewed in one round trip.
+#[derive(Debug, Clone)]
+pub struct Heartbeat<'a> {
+    pub worker_id: &'a str,
+    pub now: DateTime<Utc>,
+    pub lease_expires_at: DateTime<Utc>,
+    pub leases: &'a [Lease],
+}
+
+/// What a heartbeat learned about the worker's leases.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeartbeatReply {
+    /// Leases the worker no longer holds (rescued, or finished by someone else).
+    pub lost: Vec<Lease>,
+    /// Leases whose job an operator asked to cancel.
+    pub cancel_requested: Vec<Lease>,
+}
+
+/// The outcome of enqueueing one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    pub id: i64,
+    /// True when an unfinished job with the same unique key already existed; `id` is that job.
+    pub duplicate: bool,
+}
+
+/// What [`JobTx::cancel_job`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    /// The job was waiting and is now cancelled.
+    Cancelled(Job),
+    /// The job is running; its worker has been asked to stop.
+    Requested(Job),
+    /// The job had already finished; nothing changed.
+    AlreadyFinal(Job),
+}
+
+/// Aggregate figures for one queue (benchmarks, checks).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueStats {
+    pub counts: Vec<(JobState, i64)>,
+    /// The earliest first-attempt time and the latest finish time of the queue's jobs.
+    pub first_attempted_at: Option<DateTime<Utc>>,
+    pub last_finalized_at: Option<DateTime<Utc>>,
+    /// `completed` events recorded for the queue's jobs (equals the completed jobs unless a
+    /// job was recorded completed twice).
+    pub completed_events: i64,
+}
+
+impl QueueStats {
+    /// Jobs in `state`.
+    #[must_use]
+    pub fn count(&self, state: JobState) -> i64 {
+        self.counts
+            .iter()
+            .filter(|(s, _)| *s == state)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    #[must_use]
+    pub fn total(&self) -> i64 {
+        self.counts.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// A wake-up source: resolves when jobs may have become available.
+#[async_trait]
+pub trait JobSignals: Send {
+    /// The queue that has new jobs, or `None` for "any queue" (e.g. after a reconnect).
+    /// Returns an error only when the source is gone for good.
+    async fn next(&mut self) -> Result<Option<String>>;
+}
+
+/// Job operations that run on the pool (each its own short transaction where it writes).
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Claims up to `limit` due jobs of one queue for a worker, highest priority first.
+    async fn claim_jobs(&self, req: &ClaimRequest<'_>) -> Result<Vec<ClaimedJob>>;
+    /// Completes the jobs whose lease still matches; returns the ids completed.
+    async fn complete_jobs(&self, batch: Finish<'_, Completion>) -> Result<Vec<i64>>;
+    /// Records failed attempts (to `retryable` or `discarded`); returns the ids changed.
+    async fn fail_jobs(&self, batch: Finish<'_, Failure>) -> Result<Vec<i64>>;
+    /// Marks running jobs cancelled after their handler stopped on request.
+    async fn cancel_running(&self, batch: Finish<'_, Lease>) -> Result<Vec<i64>>;
+    /// Returns running jobs to `available` without spending an attempt (shutdown).
+    async fn release_jobs(&self, batch: Finish<'_, Lease>) -> Result<Vec<i64>>;
+    /// Renews every lease of a worker and its registration, in one round trip.
+    async fn heartbeat(&self, hb: &Heartbeat<'_>) -> Result<HeartbeatReply>;
+    /// Which of these leases have a pending cancel request (cheap; polled often).
+    async fn cancel_requests(&self, leases: &[Lease]) -> Result<Vec<Lease>>;
+    /// Stores a handler's progress report; false when the lease is gone.
+    async fn report_progress(&self, lease: Lease, progress: &Value) -> Result<bool>;
+    /// Returns jobs whose lease expired before `now` to `retryable` (or `discarded` when their
+    /// attempts are spent, `cancelled` when a cancel was requested). Returns how many.
+    async fn rescue_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
+    /// Deletes finished jobs (and their events) finalized before `before`; returns how many jobs.
+    async fn prune_jobs(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
+    /// Deletes every job of a queue (benchmarks start from an empty queue).
+    async fn purge_queue(&self, queue: &str) -> Result<u64>;
+
+    async fn register_worker(&self, w: &WorkerInfo) -> Result<()>;
+    async fn deregister_worker(&self, worker_id: &str) -> Result<()>;
+    /// Workers with a heartbeat at or after `since`.
+    async fn list_workers(&self, since: DateTime<Utc>) -> Result<Vec<WorkerInfo>>;
+
+    async fn get_job(&self, id: i64) -> Result<Option<Job>>;
+    /// Jobs matching the query, newest first.
+    async fn list_jobs(&self, q: &JobQuery) -> Result<Page<Job>>;
+    /// A job's recorded state changes, oldest first.
+    async fn job_history(&self, id: i64) -> Result<Vec<JobEvent>>;
+    /// Job counts by state for a batch.
+    async fn batch_counts(&self, batch_id: Uuid) -> Result<Vec<(JobState, i64)>>;
+    /// Events with `seq > after`, oldest first.
+    async fn job_events_after(&self, after: i64, limit: u32) -> Result<Vec<JobEvent>>;
+    /// The newest event's sequence number (0 when none).
+    async fn last_job_event(&self) -> Result<i64>;
+    /// Counts and timings of one queue.
+    async fn queue_stats(&self, queue: &str) -> Result<QueueStats>;
+
+    /// A wake-up source for workers: PostgreSQL `LISTEN`, or in-process signals on SQLite.
+    async fn job_signals(&self) -> Result<Box<dyn JobSignals>>;
+}
+
+/// Job operations inside a write transaction, so a change and the jobs it causes commit together.
+#[async_trait]
+pub trait JobTx: Send {
+    /// Enqueues one job. With a unique key that an unfinished job already holds, returns that job.
+    async fn enqueue(&mut self, job: &NewJob) -> Result<Enqueued>;
+    /// Enqueues many jobs in a few statements; returns their ids in input order. Jobs with a
+    /// unique key are enqueued one by one (duplicates resolve to the existing job's id).
+    async fn enqueue_many(&mut self, jobs: &[NewJob]) -> Result<Vec<i64>>;
+    /// Reads a job, locking it for the rest of the transaction.
+    async fn get_job_for_update(&mut self, id: i64) -> Result<Option<Job>>;
+    /// Cancels a waiting job at once, or asks the worker of a running one to stop.
+    async fn cancel_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<CancelOutcome>>;
+    /// Makes a finished job available again with a fresh set of attempts (operator re-drive).
+    /// Returns `None` when there is no such job; the caller checks the state first.
+    async fn redrive_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<Job>>;
+    /// Records that cron entry `name` fired for `tick`; false when another instance already did.
+    async fn claim_cron_tick(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Links a fired tick to the job it enqueued.
+    async fn set_cron_tick_job(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        job_id: i64,
+    ) -> Result<()>;
+}
+
+/// The state a new job starts in.
+pub(crate) fn initial_state(job: &NewJob, now: DateTime<Utc>) -> JobState {
+    match job.run_at {
+        Some(at) if at > now => JobState::Scheduled,
+        _ => JobState::Available,
+    }
+}

@@ -1,0 +1,637 @@
+//! Jobs on PostgreSQL: `FOR UPDATE SKIP LOCKED` claims, bulk transitions over `unnest` arrays,
+//! history written by the same statement (data-modifying CTEs), and `LISTEN/NOTIFY` wake-ups
+//! sent from the enqueueing transaction (so a rolled-back enqueue wakes nobody).
+
+use async_trait::async_trait;
+use cc_domain::NewJob;
+use serde_json::Value;
+use sqlx::postgres::PgListener;
+
+use super::{PgStore, PgTx};
+use crate::job_rows::ClaimRow;
+use crate::jobs::{
+    initial_state, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued, Failure, Finish,
+    Heartbeat, HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
+};
+
+type Db = sqlx::Postgres;
+
+include!("../sql/jobs_read.rs");
+
+/// The channel enqueueing transactions notify, with the queue name as payload.
+pub const JOBS_CHANNEL: &str = "cc_jobs";
+
+const UNFINISHED: &str =
+    "unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable')";
+
+fn split(leases: &[Lease]) -> (Vec<i64>, Vec<i64>) {
+    leases.iter().map(|l| (l.job_id, l.token)).unzip()
+}
+
+#[async_trait]
+impl JobStore for PgStore {
+    async fn claim_jobs(&self, req: &ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
+        let rows: Vec<ClaimRow> = sqlx::query_as(
+            "WITH picked AS ( \
+               SELECT id FROM jobs \
+               WHERE queue = $1 AND state IN ('scheduled', 'available', 'retryable') AND run_at <= $2 \
+               ORDER BY priority DESC, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED \
+             ), claimed AS ( \
+               UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_token = j.lease_token + 1, \
+                 worker_id = $4, lease_expires_at = $5, attempted_at = $2 \
+               FROM picked WHERE j.id = picked.id \
+               RETURNING j.id, j.lease_token, j.queue, j.kind, j.args, j.attempt, j.max_attempts, j.created_at, j.batch_id \
+             ), ev AS ( \
+               INSERT INTO job_events (job_id, at, state, attempt, worker_id) \
+               SELECT id, $2, 'running', attempt, $4 FROM claimed \
+             ) SELECT * FROM claimed ORDER BY id",
+        )
+        .bind(req.queue)
+        .bind(req.now)
+        .bind(i64::from(req.limit))
+        .bind(req.worker_id)
+        .bind(req.lease_expires_at)
+        .persistent(true)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(ClaimedJob::from).collect())
+    }
+
+    async fn complete_jobs(&self, b: Finish<'_, Completion>) -> Result<Vec<i64>> {
+        if b.items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = b.items.iter().map(|c| c.lease.job_id).collect();
+        let tokens: Vec<i64> = b.items.iter().map(|c| c.lease.token).collect();
+        let results: Vec<Option<String>> = b
+            .items
+            .iter()
+            .map(|c| c.result.as_ref().map(Value::to_string))
+            .collect();
+        Ok(sqlx::query_scalar(
+            "WITH done AS ( \
+               UPDATE jobs j SET state = 'completed', result = u.result::jsonb, finalized_at = $4, lease_expires_at = NULL \
+               FROM unnest($1::int8[], $2::int8[], $3::text[]) AS u(id, token, result) \
+               WHERE j.id = u.id AND j.lease_token = u.token AND j.state = 'running' \
+               RETURNING j.id, j.attempt \
+             ), ev AS ( \
+               INSERT INTO job_events (job_id, at, state, attempt, worker_id) \
+               SELECT id, $4, 'completed', attempt, $5 FROM done \
+             ) SELECT id FROM done",
+        )
+        .bind(ids)
+        .bind(tokens)
+        .bind(results)
+        .bind(b.now)
+        .bind(b.worker_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn fail_jobs(&self, b: Finish<'_, Failure>) -> Result<Vec<i64>> {
+        if b.items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = b.items.iter().map(|f| f.lease.job_id).collect();
+        let tokens: Vec<i64> = b.items.iter().map(|f| f.lease.token).collect();
+        let errors: Vec<String> = b.items.iter().map(|f| f.error.clone()).collect();
+        let retry: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+            b.items.iter().map(|f| f.retry_at).collect();
+        Ok(sqlx::query_scalar(
+            "WITH failed AS ( \
+               UPDATE jobs j SET \
+                 state = CASE WHEN u.retry_at IS NULL OR j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END, \
+                 run_at = COALESCE(u.retry_at, j.run_at), \
+                 errors = j.errors || jsonb_build_array(jsonb_build_object( \
+                   'attempt', j.attempt, 'at', $5::text, 'error', u.error, 'worker', $6::text)), \
+                 finalized_at = CASE WHEN u.retry_at IS NULL OR j.attempt >= j.max_attempts THEN $7 END, \
+                 lease_expires_at = NULL \
+               FROM unnest($1::int8[], $2::int8[], $3::text[], $4::timestamptz[]) AS u(id, token, error, retry_at) \
+               WHERE j.id = u.id AND j.lease_token = u.token AND j.state = 'running' \
+               RETURNING j.id, j.state, j.attempt \
+             ), ev AS ( \
+               INSERT INTO job_events (job_id, at, state, attempt, worker_id, note) \
+               SELECT id, $7, state, attempt, $6, 'attempt failed' FROM failed \
+             ) SELECT id FROM failed",
+        )
+        .bind(ids)
+        .bind(tokens)
+        .bind(errors)
+        .bind(retry)
+        .bind(json_time(b.now))
+        .bind(b.worker_id)
+        .bind(b.now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn cancel_running(&self, b: Finish<'_, Lease>) -> Result<Vec<i64>> {
+        self.finish_leases(
+            b,
+            "state = 'cancelled', finalized_at = $3, lease_expires_at = NULL",
+            "cancelled by request",
+        )
+        .await
+    }
+
+    async fn release_jobs(&self, b: Finish<'_, Lease>) -> Result<Vec<i64>> {
+        self.finish_leases(
+            b,
+            "state = 'available', attempt = j.attempt - 1, run_at = $3, worker_id = NULL, lease_expires_at = NULL",
+            "released at shutdown",
+        )
+        .await
+    }
+
+    async fn heartbeat(&self, hb: &Heartbeat<'_>) -> Result<HeartbeatReply> {
+        sqlx::query("UPDATE job_workers SET heartbeat_at = $2 WHERE id = $1")
+            .bind(hb.worker_id)
+            .bind(hb.now)
+            .execute(&self.pool)
+            .await?;
+        if hb.leases.is_empty() {
+            return Ok(HeartbeatReply::default());
+        }
+        let (ids, tokens) = split(hb.leases);
+        let held: Vec<(i64, i64, bool)> = sqlx::query_as(
+            "UPDATE jobs j SET lease_expires_at = $3 \
+             FROM unnest($1::int8[], $2::int8[]) AS u(id, token) \
+             WHERE j.id = u.id AND j.lease_token = u.token AND j.state = 'running' \
+             RETURNING j.id, j.lease_token, j.cancel_requested",
+        )
+        .bind(ids)
+        .bind(tokens)
+        .bind(hb.lease_expires_at)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(reply(hb.leases, &held))
+    }
+
+    async fn cancel_requests(&self, leases: &[Lease]) -> Result<Vec<Lease>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, tokens) = split(leases);
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT j.id, j.lease_token FROM jobs j JOIN unnest($1::int8[], $2::int8[]) AS u(id, token) \
+             ON j.id = u.id AND j.lease_token = u.token WHERE j.state = 'running' AND j.cancel_requested",
+        )
+        .bind(ids)
+        .bind(tokens)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(job_id, token)| Lease { job_id, token })
+            .collect())
+    }
+
+    async fn report_progress(&self, lease: Lease, progress: &Value) -> Result<bool> {
+        let r = sqlx::query("UPDATE jobs SET progress = $3::jsonb WHERE id = $1 AND lease_token = $2 AND state = 'running'")
+            .bind(lease.job_id)
+            .bind(lease.token)
+            .bind(progress.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn rescue_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "WITH expired AS ( \
+               SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1 \
+               ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED \
+             ), rescued AS ( \
+               UPDATE jobs j SET \
+                 state = CASE WHEN j.cancel_requested THEN 'cancelled' \
+                              WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END, \
+                 errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', $3::text, \
+                   'error', 'lease expired: the worker stopped heartbeating', 'worker', j.worker_id)), \
+                 finalized_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts THEN $1 END, \
+                 run_at = $1, lease_expires_at = NULL \
+               FROM expired WHERE j.id = expired.id AND j.state = 'running' \
+               RETURNING j.id, j.state, j.attempt, j.worker_id \
+             ), ev AS ( \
+               INSERT INTO job_events (job_id, at, state, attempt, worker_id, note) \
+               SELECT id, $1, state, attempt, worker_id, 'lease expired' FROM rescued \
+             ) SELECT count(*) FROM rescued",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .bind(json_time(now))
+        .fetch_one(&self.pool)
+        .await?;
+        if n > 0 {
+            self.notify_any().await?;
+        }
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn prune_jobs(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "WITH gone AS ( \
+               DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finalized_at < $1 \
+                 AND state IN ('completed', 'cancelled', 'discarded') ORDER BY finalized_at LIMIT $2) \
+               RETURNING id \
+             ), ev AS (DELETE FROM job_events WHERE job_id IN (SELECT id FROM gone)) \
+             SELECT count(*) FROM gone",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_one(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM cron_ticks WHERE fired_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM job_workers WHERE heartbeat_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn purge_queue(&self, queue: &str) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs WHERE queue = $1)",
+        )
+        .bind(queue)
+        .execute(&mut *tx)
+        .await?;
+        let r = sqlx::query("DELETE FROM jobs WHERE queue = $1")
+            .bind(queue)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn register_worker(&self, w: &WorkerInfo) -> Result<()> {
+        write_worker(&self.pool, w).await
+    }
+
+    async fn deregister_worker(&self, worker_id: &str) -> Result<()> {
+        delete_worker(&self.pool, worker_id).await
+    }
+
+    async fn list_workers(&self, since: DateTime<Utc>) -> Result<Vec<WorkerInfo>> {
+        read_workers(&self.pool, since).await
+    }
+
+    async fn get_job(&self, id: i64) -> Result<Option<Job>> {
+        read_job(&self.pool, id).await
+    }
+
+    async fn list_jobs(&self, q: &JobQuery) -> Result<Page<Job>> {
+        read_jobs(&self.pool, q).await
+    }
+
+    async fn job_history(&self, id: i64) -> Result<Vec<JobEvent>> {
+        read_history(&self.pool, id).await
+    }
+
+    async fn batch_counts(&self, batch_id: Uuid) -> Result<Vec<(JobState, i64)>> {
+        read_batch_counts(&self.pool, batch_id).await
+    }
+
+    async fn job_events_after(&self, after: i64, limit: u32) -> Result<Vec<JobEvent>> {
+        read_events_after(&self.pool, after, limit).await
+    }
+
+    async fn last_job_event(&self) -> Result<i64> {
+        read_last_event(&self.pool).await
+    }
+
+    async fn queue_stats(&self, queue: &str) -> Result<crate::jobs::QueueStats> {
+        read_queue_stats(&self.pool, queue).await
+    }
+
+    async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(JOBS_CHANNEL).await?;
+        Ok(Box::new(PgSignals(listener)))
+    }
+}
+
+impl PgStore {
+    /// A guarded bulk transition of leases to the state `set` describes (`$3` is now).
+    async fn finish_leases(&self, b: Finish<'_, Lease>, set: &str, note: &str) -> Result<Vec<i64>> {
+        if b.items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, tokens) = split(b.items);
+        let sql = format!(
+            "WITH changed AS ( \
+               UPDATE jobs j SET {set} \
+               FROM unnest($1::int8[], $2::int8[]) AS u(id, token) \
+               WHERE j.id = u.id AND j.lease_token = u.token AND j.state = 'running' \
+               RETURNING j.id, j.state, j.attempt \
+             ), ev AS ( \
+               INSERT INTO job_events (job_id, at, state, attempt, worker_id, note) \
+               SELECT id, $3, state, attempt, $4, $5 FROM changed \
+             ) SELECT id FROM changed"
+        );
+        let ids: Vec<i64> = sqlx::query_scalar(&sql)
+            .bind(ids)
+            .bind(tokens)
+            .bind(b.now)
+            .bind(b.worker_id)
+            .bind(note)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ids)
+    }
+
+    async fn notify_any(&self) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(JOBS_CHANNEL)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Which of the worker's leases a heartbeat kept, and which carry a cancel request.
+fn reply(sent: &[Lease], held: &[(i64, i64, bool)]) -> HeartbeatReply {
+    let kept: std::collections::HashSet<(i64, i64)> =
+        held.iter().map(|(id, t, _)| (*id, *t)).collect();
+    HeartbeatReply {
+        lost: sent
+            .iter()
+            .filter(|l| !kept.contains(&(l.job_id, l.token)))
+            .copied()
+            .collect(),
+        cancel_requested: held
+            .iter()
+            .filter(|(_, _, c)| *c)
+            .map(|(job_id, token, _)| Lease {
+                job_id: *job_id,
+                token: *token,
+            })
+            .collect(),
+    }
+}
+
+struct PgSignals(PgListener);
+
+#[async_trait]
+impl JobSignals for PgSignals {
+    async fn next(&mut self) -> Result<Option<String>> {
+        match self.0.try_recv().await? {
+            Some(n) if !n.payload().is_empty() => Ok(Some(n.payload().to_owned())),
+            // The connection dropped (the listener reconnects on the next call) or an
+            // "any queue" signal: wake every queue.
+            _ => Ok(None),
+        }
+    }
+}
+
+const INSERT_COLUMNS: &str =
+    "queue, kind, args, priority, state, max_attempts, run_at, unique_key, batch_id, parent_id, created_by, request_id, created_at";
+
+impl PgTx {
+    async fn notify(&mut self, queue: &str) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(JOBS_CHANNEL)
+            .bind(queue)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts one job unless its unique key is taken; `None` on a duplicate.
+    async fn insert_one(&mut self, job: &NewJob, now: DateTime<Utc>) -> Result<Option<i64>> {
+        let state = initial_state(job, now);
+        let sql = format!(
+            "WITH ins AS ( \
+               INSERT INTO jobs ({INSERT_COLUMNS}) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+               ON CONFLICT (unique_key) WHERE {UNFINISHED} DO NOTHING RETURNING id, state \
+             ), ev AS (INSERT INTO job_events (job_id, at, state, attempt) SELECT id, $13, state, 0 FROM ins) \
+             SELECT id FROM ins"
+        );
+        let id: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(&job.queue)
+            .bind(&job.kind)
+            .bind(job.args.to_string())
+            .bind(job.priority)
+            .bind(state.as_str())
+            .bind(job.max_attempts)
+            .bind(job.run_at.unwrap_or(now).max(now))
+            .bind(&job.unique_key)
+            .bind(job.batch_id)
+            .bind(job.parent_id)
+            .bind(&job.created_by)
+            .bind(&job.request_id)
+            .bind(now)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        if id.is_some() && state == JobState::Available {
+            self.notify(&job.queue).await?;
+        }
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl JobTx for PgTx {
+    async fn enqueue(&mut self, job: &NewJob) -> Result<Enqueued> {
+        job.validate().map_err(crate::StoreError::Invalid)?;
+        let now = cc_domain::now();
+        for _ in 0..3 {
+            if let Some(id) = self.insert_one(job, now).await? {
+                return Ok(Enqueued {
+                    id,
+                    duplicate: false,
+                });
+            }
+            let existing: Option<i64> = sqlx::query_scalar(&format!(
+                "SELECT id FROM jobs WHERE unique_key = $1 AND {UNFINISHED}"
+            ))
+            .bind(&job.unique_key)
+            .fetch_optional(&mut *self.0)
+            .await?;
+            if let Some(id) = existing {
+                return Ok(Enqueued {
+                    id,
+                    duplicate: true,
+                });
+            }
+            // The holder of the key finished between the two statements: try again.
+        }
+        Err(crate::StoreError::Unavailable(
+            "unique job key is contended; retry".into(),
+        ))
+    }
+
+    async fn enqueue_many(&mut self, jobs: &[NewJob]) -> Result<Vec<i64>> {
+        let now = cc_domain::now();
+        let mut ids = vec![0_i64; jobs.len()];
+        let mut bulk: Vec<usize> = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            job.validate().map_err(crate::StoreError::Invalid)?;
+            if job.unique_key.is_some() {
+                ids[i] = self.enqueue(job).await?.id;
+            } else {
+                bulk.push(i);
+            }
+        }
+        for chunk in bulk.chunks(10_000) {
+            let pick = |f: &dyn Fn(&NewJob) -> String| {
+                chunk.iter().map(|&i| f(&jobs[i])).collect::<Vec<String>>()
+            };
+            let states: Vec<&str> = chunk
+                .iter()
+                .map(|&i| initial_state(&jobs[i], now).as_str())
+                .collect();
+            let new_ids: Vec<i64> = sqlx::query_scalar(&format!(
+                "WITH ins AS ( \
+                   INSERT INTO jobs ({INSERT_COLUMNS}) \
+                   SELECT q, k, a::jsonb, p, s, m, r, NULL, b, pa, cb, rq, $13 FROM unnest( \
+                     $1::text[], $2::text[], $3::text[], $4::int2[], $5::text[], $6::int4[], $7::timestamptz[], \
+                     $8::uuid[], $9::int8[], $10::text[], $11::text[], $12::int8[]) \
+                     AS u(q, k, a, p, s, m, r, b, pa, cb, rq, ord) ORDER BY ord \
+                   RETURNING id, state \
+                 ), ev AS (INSERT INTO job_events (job_id, at, state, attempt) SELECT id, $13, state, 0 FROM ins) \
+                 SELECT id FROM ins ORDER BY id"
+            ))
+            .bind(pick(&|j| j.queue.clone()))
+            .bind(pick(&|j| j.kind.clone()))
+            .bind(pick(&|j| j.args.to_string()))
+            .bind(chunk.iter().map(|&i| jobs[i].priority).collect::<Vec<i16>>())
+            .bind(states)
+            .bind(chunk.iter().map(|&i| jobs[i].max_attempts).collect::<Vec<i32>>())
+            .bind(chunk.iter().map(|&i| jobs[i].run_at.unwrap_or(now).max(now)).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|&i| jobs[i].batch_id).collect::<Vec<Option<Uuid>>>())
+            .bind(chunk.iter().map(|&i| jobs[i].parent_id).collect::<Vec<Option<i64>>>())
+            .bind(chunk.iter().map(|&i| jobs[i].created_by.clone()).collect::<Vec<Option<String>>>())
+            .bind(chunk.iter().map(|&i| jobs[i].request_id.clone()).collect::<Vec<Option<String>>>())
+            .bind((0..chunk.len() as i64).collect::<Vec<i64>>())
+            .bind(now)
+            .fetch_all(&mut *self.0)
+            .await?;
+            for (&i, id) in chunk.iter().zip(new_ids) {
+                ids[i] = id;
+            }
+            let mut queues: Vec<&str> = chunk
+                .iter()
+                .filter(|&&i| initial_state(&jobs[i], now) == JobState::Available)
+                .map(|&i| jobs[i].queue.as_str())
+                .collect();
+            queues.sort_unstable();
+            queues.dedup();
+            for q in queues {
+                self.notify(q).await?;
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn get_job_for_update(&mut self, id: i64) -> Result<Option<Job>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE");
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.map(Job::try_from).transpose()
+    }
+
+    async fn cancel_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<CancelOutcome>> {
+        let Some(job) = self.get_job_for_update(id).await? else {
+            return Ok(None);
+        };
+        let (set, state, note, requested) = match job.state {
+            s if s.is_final() => return Ok(Some(CancelOutcome::AlreadyFinal(job))),
+            JobState::Running => (
+                "cancel_requested = true",
+                "running",
+                "cancel requested",
+                true,
+            ),
+            _ => (
+                "state = 'cancelled', finalized_at = $2",
+                "cancelled",
+                "cancelled by operator",
+                false,
+            ),
+        };
+        sqlx::query(&format!("UPDATE jobs SET {set} WHERE id = $1"))
+            .bind(id)
+            .bind(now)
+            .execute(&mut *self.0)
+            .await?;
+        sqlx::query(
+            "INSERT INTO job_events (job_id, at, state, attempt, note) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(state)
+        .bind(job.attempt)
+        .bind(note)
+        .execute(&mut *self.0)
+        .await?;
+        let job = self
+            .get_job_for_update(id)
+            .await?
+            .ok_or(crate::StoreError::VersionConflict)?;
+        Ok(Some(if requested {
+            CancelOutcome::Requested(job)
+        } else {
+            CancelOutcome::Cancelled(job)
+        }))
+    }
+
+    async fn redrive_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<Job>> {
+        let r = sqlx::query(
+            "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finalized_at = NULL, result = NULL, \
+             progress = NULL, cancel_requested = false, worker_id = NULL, lease_expires_at = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *self.0)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        sqlx::query("INSERT INTO job_events (job_id, at, state, attempt, note) VALUES ($1, $2, 'available', 0, 're-driven by operator')")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *self.0)
+            .await?;
+        let job = self.get_job_for_update(id).await?;
+        if let Some(j) = &job {
+            self.notify(&j.queue).await?;
+        }
+        Ok(job)
+    }
+
+    async fn claim_cron_tick(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let r = sqlx::query("INSERT INTO cron_ticks (name, tick, fired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(tick)
+            .bind(now)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_cron_tick_job(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        job_id: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE cron_ticks SET job_id = $3 WHERE name = $1 AND tick = $2")
+            .bind(name)
+            .bind(tick)
+            .bind(job_id)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+}

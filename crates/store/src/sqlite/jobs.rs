@@ -1,0 +1,694 @@
+//! Jobs on SQLite: one writer (`BEGIN IMMEDIATE` on the one-connection write pool), claims
+//! as `UPDATE … RETURNING`, bulk transitions driven by a JSON array (`json_each`), history
+//! written in the same transaction, and wake-ups: every store opened on the same file in this
+//! process shares one signal, raised when a transaction enqueues a job; commits by other
+//! processes (a separate `command-center worker`) are noticed through `PRAGMA data_version`,
+//! probed every few milliseconds on a connection of its own.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use async_trait::async_trait;
+use cc_domain::NewJob;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::{SqliteStore, SqliteTx};
+use crate::job_rows::ClaimRow;
+use crate::jobs::{
+    initial_state, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued, Failure, Finish,
+    Heartbeat, HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
+};
+
+type Db = sqlx::Sqlite;
+
+include!("../sql/jobs_read.rs");
+
+const UNFINISHED: &str =
+    "unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable')";
+
+/// The wake-up signal shared by every store on one database file in this process.
+pub(crate) type Wakeup = Arc<watch::Sender<u64>>;
+
+static WAKEUPS: LazyLock<Mutex<HashMap<PathBuf, Wakeup>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The signal for a database file (a private one for in-memory databases).
+pub(crate) fn wakeup_for(path: Option<PathBuf>) -> Wakeup {
+    let fresh = || Arc::new(watch::channel(0_u64).0);
+    let Some(path) = path else { return fresh() };
+    let key = std::fs::canonicalize(&path).unwrap_or(path);
+    let mut map = WAKEUPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    map.entry(key).or_insert_with(fresh).clone()
+}
+
+fn raise(w: &Wakeup) {
+    w.send_modify(|n| *n = n.wrapping_add(1));
+}
+
+fn lease_json(leases: &[Lease]) -> String {
+    Value::Array(
+        leases
+            .iter()
+            .map(|l| json!({"id": l.job_id, "token": l.token}))
+            .collect(),
+    )
+    .to_string()
+}
+
+fn ids_json(ids: &[i64]) -> String {
+    Value::Array(ids.iter().map(|&i| json!(i)).collect()).to_string()
+}
+
+type WriteTx = sqlx::Transaction<'static, Db>;
+
+/// Appends one event per job in `ids_json`, reading each job's new state and attempt.
+async fn record_events(
+    tx: &mut WriteTx,
+    ids: &[i64],
+    at: DateTime<Utc>,
+    worker: Option<&str>,
+    note: Option<&str>,
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO job_events (job_id, at, state, attempt, worker_id, note) \
+         SELECT id, $1, state, attempt, $2, $3 FROM jobs WHERE id IN (SELECT value FROM json_each($4)) ORDER BY id",
+    )
+    .bind(at)
+    .bind(worker)
+    .bind(note)
+    .bind(ids_json(ids))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn claim_jobs(&self, req: &ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
+        let mut tx = self.begin_write().await?;
+        let mut rows: Vec<ClaimRow> = sqlx::query_as(
+            "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1, \
+               worker_id = $4, lease_expires_at = $5, attempted_at = $2 \
+             WHERE id IN (SELECT id FROM jobs WHERE queue = $1 AND state IN ('scheduled', 'available', 'retryable') \
+               AND run_at <= $2 ORDER BY priority DESC, run_at, id LIMIT $3) \
+             RETURNING id, lease_token, queue, kind, args, attempt, max_attempts, created_at, batch_id",
+        )
+        .bind(req.queue)
+        .bind(req.now)
+        .bind(i64::from(req.limit))
+        .bind(req.worker_id)
+        .bind(req.lease_expires_at)
+        .fetch_all(&mut *tx)
+        .await?;
+        rows.sort_by_key(|r| r.id);
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        record_events(&mut tx, &ids, req.now, Some(req.worker_id), None).await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(ClaimedJob::from).collect())
+    }
+
+    async fn complete_jobs(&self, b: Finish<'_, Completion>) -> Result<Vec<i64>> {
+        if b.items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items: Vec<Value> = b
+            .items
+            .iter()
+            .map(|c| match &c.result {
+                Some(r) => json!({"id": c.lease.job_id, "token": c.lease.token, "result": r}),
+                None => json!({"id": c.lease.job_id, "token": c.lease.token}),
+            })
+            .collect();
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE jobs SET state = 'completed', result = u.result, finalized_at = $1, lease_expires_at = NULL \
+             FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token, value -> 'result' AS result \
+                   FROM json_each($2)) AS u \
+             WHERE jobs.id = u.id AND jobs.lease_token = u.token AND jobs.state = 'running' RETURNING jobs.id",
+        )
+        .bind(b.now)
+        .bind(Value::Array(items).to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        record_events(&mut tx, &ids, b.now, Some(b.worker_id), None).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn fail_jobs(&self, b: Finish<'_, Failure>) -> Result<Vec<i64>> {
+        if b.items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items: Vec<Value> = b
+            .items
+            .iter()
+            .map(|f| {
+                let retry = f.retry_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
+                json!({"id": f.lease.job_id, "token": f.lease.token, "error": f.error, "retry_at": retry})
+            })
+            .collect();
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE jobs SET \
+               state = CASE WHEN u.retry_at IS NULL OR jobs.attempt >= jobs.max_attempts THEN 'discarded' ELSE 'retryable' END, \
+               run_at = COALESCE(u.retry_at, jobs.run_at), \
+               errors = json_insert(jobs.errors, '$[#]', json_object('attempt', jobs.attempt, 'at', $1, \
+                 'error', u.error, 'worker', $2)), \
+               finalized_at = CASE WHEN u.retry_at IS NULL OR jobs.attempt >= jobs.max_attempts THEN $3 END, \
+               lease_expires_at = NULL \
+             FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token, value ->> 'error' AS error, \
+                     value ->> 'retry_at' AS retry_at FROM json_each($4)) AS u \
+             WHERE jobs.id = u.id AND jobs.lease_token = u.token AND jobs.state = 'running' RETURNING jobs.id",
+        )
+        .bind(json_time(b.now))
+        .bind(b.worker_id)
+        .bind(b.now)
+        .bind(Value::Array(items).to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        record_events(
+            &mut tx,
+            &ids,
+            b.now,
+            Some(b.worker_id),
+            Some("attempt failed"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn cancel_running(&self, b: Finish<'_, Lease>) -> Result<Vec<i64>> {
+        self.finish_leases(
+            b,
+            "state = 'cancelled', finalized_at = $1, lease_expires_at = NULL",
+            "cancelled by request",
+        )
+        .await
+    }
+
+    async fn release_jobs(&self, b: Finish<'_, Lease>) -> Result<Vec<i64>> {
+        let ids = self
+            .finish_leases(
+                b,
+                "state = 'available', attempt = attempt - 1, run_at = $1, worker_id = NULL, lease_expires_at = NULL",
+                "released at shutdown",
+            )
+            .await?;
+        if !ids.is_empty() {
+            raise(&self.wakeup);
+        }
+        Ok(ids)
+    }
+
+    async fn heartbeat(&self, hb: &Heartbeat<'_>) -> Result<HeartbeatReply> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE job_workers SET heartbeat_at = $2 WHERE id = $1")
+            .bind(hb.worker_id)
+            .bind(hb.now)
+            .execute(&mut *tx)
+            .await?;
+        let held: Vec<(i64, i64, bool)> = if hb.leases.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(
+                "UPDATE jobs SET lease_expires_at = $1 \
+                 FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token FROM json_each($2)) AS u \
+                 WHERE jobs.id = u.id AND jobs.lease_token = u.token AND jobs.state = 'running' \
+                 RETURNING jobs.id, jobs.lease_token, jobs.cancel_requested",
+            )
+            .bind(hb.lease_expires_at)
+            .bind(lease_json(hb.leases))
+            .fetch_all(&mut *tx)
+            .await?
+        };
+        tx.commit().await?;
+        let kept: std::collections::HashSet<(i64, i64)> =
+            held.iter().map(|(id, t, _)| (*id, *t)).collect();
+        Ok(HeartbeatReply {
+            lost: hb
+                .leases
+                .iter()
+                .filter(|l| !kept.contains(&(l.job_id, l.token)))
+                .copied()
+                .collect(),
+            cancel_requested: held
+                .iter()
+                .filter(|(_, _, c)| *c)
+                .map(|(job_id, token, _)| Lease {
+                    job_id: *job_id,
+                    token: *token,
+                })
+                .collect(),
+        })
+    }
+
+    async fn cancel_requests(&self, leases: &[Lease]) -> Result<Vec<Lease>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT jobs.id, jobs.lease_token FROM jobs \
+             JOIN (SELECT value ->> 'id' AS id, value ->> 'token' AS token FROM json_each($1)) AS u \
+               ON jobs.id = u.id AND jobs.lease_token = u.token \
+             WHERE jobs.state = 'running' AND jobs.cancel_requested",
+        )
+        .bind(lease_json(leases))
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(job_id, token)| Lease { job_id, token })
+            .collect())
+    }
+
+    async fn report_progress(&self, lease: Lease, progress: &Value) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query("UPDATE jobs SET progress = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'")
+            .bind(lease.job_id)
+            .bind(lease.token)
+            .bind(progress.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn rescue_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE jobs SET \
+               state = CASE WHEN cancel_requested THEN 'cancelled' \
+                            WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END, \
+               errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', $2, \
+                 'error', 'lease expired: the worker stopped heartbeating', 'worker', worker_id)), \
+               finalized_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN $1 END, \
+               run_at = $1, lease_expires_at = NULL \
+             WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1 \
+               ORDER BY lease_expires_at LIMIT $3) \
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(json_time(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if !ids.is_empty() {
+            sqlx::query(
+                "INSERT INTO job_events (job_id, at, state, attempt, worker_id, note) \
+                 SELECT id, $1, state, attempt, worker_id, 'lease expired' FROM jobs \
+                 WHERE id IN (SELECT value FROM json_each($2)) ORDER BY id",
+            )
+            .bind(now)
+            .bind(ids_json(&ids))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if !ids.is_empty() {
+            raise(&self.wakeup);
+        }
+        Ok(ids.len() as u64)
+    }
+
+    async fn prune_jobs(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finalized_at < $1 \
+               AND state IN ('completed', 'cancelled', 'discarded') ORDER BY finalized_at LIMIT $2) RETURNING id",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if !ids.is_empty() {
+            sqlx::query("DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each($1))")
+                .bind(ids_json(&ids))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM cron_ticks WHERE fired_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM job_workers WHERE heartbeat_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ids.len() as u64)
+    }
+
+    async fn purge_queue(&self, queue: &str) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs WHERE queue = $1)",
+        )
+        .bind(queue)
+        .execute(&mut *tx)
+        .await?;
+        let r = sqlx::query("DELETE FROM jobs WHERE queue = $1")
+            .bind(queue)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn register_worker(&self, w: &WorkerInfo) -> Result<()> {
+        write_worker(self.write_pool(), w).await
+    }
+
+    async fn deregister_worker(&self, worker_id: &str) -> Result<()> {
+        delete_worker(self.write_pool(), worker_id).await
+    }
+
+    async fn list_workers(&self, since: DateTime<Utc>) -> Result<Vec<WorkerInfo>> {
+        read_workers(self.reader(), since).await
+    }
+
+    async fn get_job(&self, id: i64) -> Result<Option<Job>> {
+        read_job(self.reader(), id).await
+    }
+
+    async fn list_jobs(&self, q: &JobQuery) -> Result<Page<Job>> {
+        read_jobs(self.reader(), q).await
+    }
+
+    async fn job_history(&self, id: i64) -> Result<Vec<JobEvent>> {
+        read_history(self.reader(), id).await
+    }
+
+    async fn batch_counts(&self, batch_id: Uuid) -> Result<Vec<(JobState, i64)>> {
+        read_batch_counts(self.reader(), batch_id).await
+    }
+
+    async fn job_events_after(&self, after: i64, limit: u32) -> Result<Vec<JobEvent>> {
+        read_events_after(self.reader(), after, limit).await
+    }
+
+    async fn last_job_event(&self) -> Result<i64> {
+        read_last_event(self.reader()).await
+    }
+
+    async fn queue_stats(&self, queue: &str) -> Result<crate::jobs::QueueStats> {
+        read_queue_stats(self.reader(), queue).await
+    }
+
+    async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
+        let probe = match &self.probe {
+            Some(opts) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::SqliteConnection::connect_with(opts).await?;
+                let version: i64 = sqlx::query_scalar("PRAGMA data_version")
+                    .fetch_one(&mut conn)
+                    .await?;
+                Some((conn, version))
+            }
+            None => None,
+        };
+        Ok(Box::new(SqliteSignals {
+            local: self.wakeup.subscribe(),
+            probe,
+        }))
+    }
+}
+
+impl SqliteStore {
+    /// A guarded bulk transition of leases to the state `set` describes (`$1` is now).
+    async fn finish_leases(&self, b: Finish<'_, Lease>, set: &str, note: &str) -> Result<Vec<i64>> {
+        if b.items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(&format!(
+            "UPDATE jobs SET {set} \
+             FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token FROM json_each($2)) AS u \
+             WHERE jobs.id = u.id AND jobs.lease_token = u.token AND jobs.state = 'running' RETURNING jobs.id"
+        ))
+        .bind(b.now)
+        .bind(lease_json(b.items))
+        .fetch_all(&mut *tx)
+        .await?;
+        record_events(&mut tx, &ids, b.now, Some(b.worker_id), Some(note)).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+}
+
+/// How often another process's commits are looked for.
+const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
+
+struct SqliteSignals {
+    local: watch::Receiver<u64>,
+    probe: Option<(sqlx::SqliteConnection, i64)>,
+}
+
+#[async_trait]
+impl JobSignals for SqliteSignals {
+    async fn next(&mut self) -> Result<Option<String>> {
+        let closed = |_| crate::StoreError::Unavailable("the store was closed".into());
+        let Some((conn, seen)) = &mut self.probe else {
+            self.local.changed().await.map_err(closed)?;
+            return Ok(None);
+        };
+        loop {
+            tokio::select! {
+                r = self.local.changed() => {
+                    r.map_err(closed)?;
+                    return Ok(None);
+                }
+                () = tokio::time::sleep(PROBE_INTERVAL) => {
+                    let version: i64 = sqlx::query_scalar("PRAGMA data_version").fetch_one(&mut *conn).await?;
+                    if version != *seen {
+                        *seen = version;
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+}
+
+const INSERT_COLUMNS: &str =
+    "queue, kind, args, priority, state, max_attempts, run_at, unique_key, batch_id, parent_id, created_by, request_id, created_at";
+
+impl SqliteTx {
+    async fn insert_one(&mut self, job: &NewJob, now: DateTime<Utc>) -> Result<Option<i64>> {
+        let state = initial_state(job, now);
+        let id: Option<i64> = sqlx::query_scalar(&format!(
+            "INSERT INTO jobs ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (unique_key) WHERE {UNFINISHED} DO NOTHING RETURNING id"
+        ))
+        .bind(&job.queue)
+        .bind(&job.kind)
+        .bind(job.args.to_string())
+        .bind(job.priority)
+        .bind(state.as_str())
+        .bind(job.max_attempts)
+        .bind(job.run_at.unwrap_or(now).max(now))
+        .bind(&job.unique_key)
+        .bind(job.batch_id)
+        .bind(job.parent_id)
+        .bind(&job.created_by)
+        .bind(&job.request_id)
+        .bind(now)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        if let Some(id) = id {
+            record_events(&mut self.0, &[id], now, None, None).await?;
+            if state == JobState::Available {
+                raise(&self.1);
+            }
+        }
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl JobTx for SqliteTx {
+    async fn enqueue(&mut self, job: &NewJob) -> Result<Enqueued> {
+        job.validate().map_err(crate::StoreError::Invalid)?;
+        let now = cc_domain::now();
+        if let Some(id) = self.insert_one(job, now).await? {
+            return Ok(Enqueued {
+                id,
+                duplicate: false,
+            });
+        }
+        // SQLite transactions hold the write lock: the holder of the key cannot finish meanwhile.
+        let id: i64 = sqlx::query_scalar(&format!(
+            "SELECT id FROM jobs WHERE unique_key = $1 AND {UNFINISHED}"
+        ))
+        .bind(&job.unique_key)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(Enqueued {
+            id,
+            duplicate: true,
+        })
+    }
+
+    async fn enqueue_many(&mut self, jobs: &[NewJob]) -> Result<Vec<i64>> {
+        let now = cc_domain::now();
+        let mut ids = vec![0_i64; jobs.len()];
+        let mut bulk: Vec<usize> = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            job.validate().map_err(crate::StoreError::Invalid)?;
+            if job.unique_key.is_some() {
+                ids[i] = self.enqueue(job).await?.id;
+            } else {
+                bulk.push(i);
+            }
+        }
+        let mut any_available = false;
+        for chunk in bulk.chunks(5_000) {
+            let rows: Vec<Value> = chunk
+                .iter()
+                .map(|&i| {
+                    let j = &jobs[i];
+                    let state = initial_state(j, now);
+                    any_available |= state == JobState::Available;
+                    let run_at = j
+                        .run_at
+                        .unwrap_or(now)
+                        .max(now)
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+                    json!([
+                        j.queue,
+                        j.kind,
+                        j.args.to_string(),
+                        j.priority,
+                        state.as_str(),
+                        j.max_attempts,
+                        run_at,
+                        j.batch_id.map(|b| b.simple().to_string()),
+                        j.parent_id,
+                        j.created_by,
+                        j.request_id
+                    ])
+                })
+                .collect();
+            let mut new_ids: Vec<i64> = sqlx::query_scalar(&format!(
+                "INSERT INTO jobs ({INSERT_COLUMNS}) \
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, NULL, \
+                   unhex(value ->> 7), value ->> 8, value ->> 9, value ->> 10, $1 \
+                 FROM json_each($2) ORDER BY key RETURNING id"
+            ))
+            .bind(now)
+            .bind(Value::Array(rows).to_string())
+            .fetch_all(&mut *self.0)
+            .await?;
+            new_ids.sort_unstable();
+            sqlx::query(
+                "INSERT INTO job_events (job_id, at, state, attempt) \
+                 SELECT id, $1, state, 0 FROM jobs WHERE id BETWEEN $2 AND $3 ORDER BY id",
+            )
+            .bind(now)
+            .bind(new_ids.first().copied().unwrap_or(0))
+            .bind(new_ids.last().copied().unwrap_or(-1))
+            .execute(&mut *self.0)
+            .await?;
+            for (&i, id) in chunk.iter().zip(new_ids) {
+                ids[i] = id;
+            }
+        }
+        if any_available {
+            raise(&self.1);
+        }
+        Ok(ids)
+    }
+
+    async fn get_job_for_update(&mut self, id: i64) -> Result<Option<Job>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        row.map(Job::try_from).transpose()
+    }
+
+    async fn cancel_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<CancelOutcome>> {
+        let Some(job) = self.get_job_for_update(id).await? else {
+            return Ok(None);
+        };
+        let (set, note, requested) = match job.state {
+            s if s.is_final() => return Ok(Some(CancelOutcome::AlreadyFinal(job))),
+            JobState::Running => ("cancel_requested = 1", "cancel requested", true),
+            _ => (
+                "state = 'cancelled', finalized_at = $2",
+                "cancelled by operator",
+                false,
+            ),
+        };
+        sqlx::query(&format!("UPDATE jobs SET {set} WHERE id = $1"))
+            .bind(id)
+            .bind(now)
+            .execute(&mut *self.0)
+            .await?;
+        record_events(&mut self.0, &[id], now, None, Some(note)).await?;
+        let job = self
+            .get_job_for_update(id)
+            .await?
+            .ok_or(crate::StoreError::VersionConflict)?;
+        Ok(Some(if requested {
+            CancelOutcome::Requested(job)
+        } else {
+            CancelOutcome::Cancelled(job)
+        }))
+    }
+
+    async fn redrive_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<Job>> {
+        let r = sqlx::query(
+            "UPDATE jobs SET state = 'available', attempt = 0, run_at = $2, finalized_at = NULL, result = NULL, \
+             progress = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *self.0)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        record_events(&mut self.0, &[id], now, None, Some("re-driven by operator")).await?;
+        raise(&self.1);
+        self.get_job_for_update(id).await
+    }
+
+    async fn claim_cron_tick(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let r = sqlx::query("INSERT INTO cron_ticks (name, tick, fired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(tick)
+            .bind(now)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_cron_tick_job(
+        &mut self,
+        name: &str,
+        tick: DateTime<Utc>,
+        job_id: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE cron_ticks SET job_id = $3 WHERE name = $1 AND tick = $2")
+            .bind(name)
+            .bind(tick)
+            .bind(job_id)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+}

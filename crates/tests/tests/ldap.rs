@@ -1,0 +1,548 @@
+//! The LDAP target against a real OpenLDAP slapd: every operation, its dry run, re-runs that
+//! converge, group membership, and an outage.
+
+use cc_connectors::ldap::{LdapConfig, LdapTarget};
+use cc_connectors::{ChangeKind, Operation, OperationRequest, Target, TargetLink, TargetOutcome};
+use cc_domain::{new_id, now, User, UserStatus};
+use cc_tests::ldap::{TestLdap, ADMIN_DN, ADMIN_PASSWORD};
+
+const STUDENT_OU: &str = "ou={grade_label},ou={school},ou=Students,dc=example,dc=org";
+
+fn config(ldap: &TestLdap, extra: &str) -> LdapConfig {
+    let text = format!(
+        r#"
+        name = "test-ldap"
+        url = "{url}"
+        bind_dn = "{ADMIN_DN}"
+        bind_password = "{ADMIN_PASSWORD}"
+        base_dn = "dc=example,dc=org"
+        user_ou = "{STUDENT_OU}"
+        timeout_ms = 3000
+        {extra}
+        "#,
+        url = ldap.url()
+    );
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+const LOCK: &str = r#"
+    [disable]
+    attribute = "pwdAccountLockedTime"
+    value = "000001010000Z"
+"#;
+
+fn target(ldap: &TestLdap, extra: &str) -> LdapTarget {
+    LdapTarget::new(&config(ldap, extra)).expect("valid config")
+}
+
+fn user(username: &str) -> User {
+    let mut u = cc_tests::student(username)
+        .into_user(new_id(), now())
+        .expect("valid user");
+    u.given_name = "Ada".into();
+    u.family_name = "Lovelace".into();
+    u.grade = Some(10);
+    u.status = UserStatus::Active;
+    u
+}
+
+fn dn_of(username: &str, grade: &str) -> String {
+    format!("uid={username},ou={grade},ou=lincoln-hs,ou=Students,dc=example,dc=org")
+}
+
+fn kinds(o: &TargetOutcome) -> Vec<(ChangeKind, Option<String>)> {
+    o.changes
+        .iter()
+        .map(|c| (c.kind, c.attribute.clone()))
+        .collect()
+}
+
+async fn apply(t: &LdapTarget, req: &OperationRequest) -> TargetOutcome {
+    t.apply(req)
+        .await
+        .unwrap_or_else(|e| panic!("{} failed: {e}", req.operation))
+}
+
+/// Applies, then checks that applying again changes nothing and the dry run agrees.
+async fn apply_converged(t: &LdapTarget, req: &OperationRequest) -> TargetOutcome {
+    let first = apply(t, req).await;
+    let again = apply(t, req).await;
+    assert!(
+        again.is_noop(),
+        "re-running {} changed {:?}",
+        req.operation,
+        again.changes
+    );
+    assert_eq!(again.account_id, first.account_id);
+    let plan = t.plan(req).await.expect("plan");
+    assert!(
+        plan.is_noop(),
+        "plan after {}: {:?}",
+        req.operation,
+        plan.changes
+    );
+    first
+}
+
+#[tokio::test]
+async fn provision_creates_the_entry_under_the_templated_ou() {
+    let ldap = TestLdap::start().await;
+    let t = target(&ldap, LOCK);
+    let ada = user("ada.lovelace");
+    let req =
+        OperationRequest::new(Operation::Provision, ada.clone()).with_password("Initial-Pw-1");
+
+    let plan = t.plan(&req).await.expect("plan");
+    assert!(!plan.exists);
+    let dn = dn_of("ada.lovelace", "grade-10");
+    assert_eq!(plan.account_id.as_deref(), Some(dn.as_str()));
+    let created: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (c.kind, c.object.clone()))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            (
+                ChangeKind::Create,
+                "ou=lincoln-hs,ou=Students,dc=example,dc=org".to_owned()
+            ),
+            (
+                ChangeKind::Create,
+                "ou=grade-10,ou=lincoln-hs,ou=Students,dc=example,dc=org".to_owned()
+            ),
+            (ChangeKind::Create, dn.clone()),
+            (ChangeKind::SetPassword, dn.clone()),
+        ]
+    );
+    assert!(ldap.entry(&dn).await.is_none(), "plan must not write");
+    assert!(ldap
+        .entry("ou=lincoln-hs,ou=Students,dc=example,dc=org")
+        .await
+        .is_none());
+
+    let out = apply_converged(&t, &req).await;
+    assert_eq!(out.account_id.as_deref(), Some(dn.as_str()));
+    assert_eq!(out.changes.len(), 4);
+    let e = ldap.entry(&dn).await.expect("entry exists");
+    assert_eq!(e["uid"], ["ada.lovelace"]);
+    assert_eq!(e["cn"], ["Ada Lovelace"]);
+    assert_eq!(e["sn"], ["Lovelace"]);
+    assert_eq!(e["givenname"], ["Ada"]);
+    assert_eq!(e["mail"], ["ada.lovelace@students.example.org"]);
+    assert_eq!(e["employeenumber"], ["SIS-ada.lovelace"]);
+    assert_eq!(e["title"], ["student"]);
+    assert_eq!(e["departmentnumber"], ["lincoln-hs"]);
+    assert!(!e.contains_key("pwdaccountlockedtime"));
+    assert!(ldap.can_bind(&dn, "Initial-Pw-1").await);
+    assert!(!format!("{out:?}").contains("Initial-Pw-1"));
+    assert_eq!(
+        ldap.search("dc=example,dc=org", "(uid=ada.lovelace)")
+            .await
+            .len(),
+        1
+    );
+
+    // Without a link and with a lost outcome, a retry still finds the entry by its uid.
+    let link = TargetLink {
+        account_id: dn.clone(),
+        synced_at: None,
+    };
+    let with_link = OperationRequest::new(Operation::Provision, ada).with_link(link);
+    assert!(apply(&t, &with_link).await.is_noop());
+}
+
+#[tokio::test]
+async fn update_modifies_only_the_changed_attributes() {
+    let ldap = TestLdap::start().await;
+    let t = target(&ldap, LOCK);
+    let ada = user("ada");
+    apply(
+        &t,
+        &OperationRequest::new(Operation::Provision, ada.clone()),
+    )
+    .await;
+    let dn = dn_of("ada", "grade-10");
+    let before = ldap.entry(&dn).await.unwrap();
+
+    let mut married = ada.clone();
+    married.family_name = "King".into();
+    married.email = None;
+    let req = OperationRequest::new(Operation::Update, married).with_previous(ada);
+    let plan = t.plan(&req).await.unwrap();
+    assert_eq!(
+        ldap.entry(&dn).await.unwrap()["sn"],
+        ["Lovelace"],
+        "plan must not write"
+    );
+
+    let out = apply_converged(&t, &req).await;
+    assert_eq!(
+        out.changes, plan.changes,
+        "the dry run said what the run did"
+    );
+    let mut changed: Vec<_> = kinds(&out)
+        .into_iter()
+        .map(|(k, a)| (k, a.unwrap()))
+        .collect();
+    changed.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        changed,
+        [
+            (ChangeKind::Modify, "cn".to_owned()),
+            (ChangeKind::Modify, "displayName".to_owned()),
+            (ChangeKind::Modify, "mail".to_owned()),
+            (ChangeKind::Modify, "sn".to_owned()),
+        ]
+    );
+    let sn = out
+        .changes
+        .iter()
+        .find(|c| c.attribute.as_deref() == Some("sn"))
+        .unwrap();
+    assert_eq!(sn.from, Some("Lovelace".into()));
+    assert_eq!(sn.to, Some("King".into()));
+    let after = ldap.entry(&dn).await.unwrap();
+    assert_eq!(after["sn"], ["King"]);
+    assert_eq!(after["cn"], ["Ada King"]);
+    assert!(!after.contains_key("mail"));
+    assert_eq!(after["givenname"], before["givenname"]);
+    assert_eq!(
+        after["entryuuid"], before["entryuuid"],
+        "modified, not re-created"
+    );
+}
+
+#[tokio::test]
+async fn grade_change_and_rename_move_the_entry() {
+    let ldap = TestLdap::start().await;
+    let t = target(&ldap, LOCK);
+    let ada = user("ada");
+    apply(
+        &t,
+        &OperationRequest::new(Operation::Provision, ada.clone()),
+    )
+    .await;
+    let old_dn = dn_of("ada", "grade-10");
+    let uuid = ldap.entry(&old_dn).await.unwrap()["entryuuid"].clone();
+
+    let mut promoted = ada.clone();
+    promoted.grade = Some(11);
+    let req = OperationRequest::new(Operation::Update, promoted.clone()).with_previous(ada);
+    let plan = t.plan(&req).await.unwrap();
+    assert!(plan.changes.iter().any(|c| c.kind == ChangeKind::Move));
+    assert!(ldap.entry(&old_dn).await.is_some(), "plan must not move");
+
+    let out = apply_converged(&t, &req).await;
+    let new_dn = dn_of("ada", "grade-11");
+    assert_eq!(out.account_id.as_deref(), Some(new_dn.as_str()));
+    assert_eq!(
+        kinds(&out)[0..2],
+        [
+            (ChangeKind::Create, Some("objectClass".into())),
+            (ChangeKind::Move, None)
+        ]
+    );
+    assert!(ldap.entry(&old_dn).await.is_none());
+    assert_eq!(
+        ldap.entry(&new_dn).await.unwrap()["entryuuid"],
+        uuid,
+        "moved, not re-created"
+    );
+
+    // A new username renames the entry; without a link it is found by the old username.
+    let mut renamed = promoted.clone();
+    renamed.username = "ada.king".into();
+    let req = OperationRequest::new(Operation::Update, renamed).with_previous(promoted);
+    let out = apply_converged(&t, &req).await;
+    let renamed_dn = dn_of("ada.king", "grade-11");
+    assert_eq!(out.account_id.as_deref(), Some(renamed_dn.as_str()));
+    let e = ldap.entry(&renamed_dn).await.unwrap();
+    assert_eq!(e["uid"], ["ada.king"], "the old uid value is replaced");
+    assert_eq!(e["entryuuid"], uuid);
+}
+
+#[tokio::test]
+async fn suspend_locks_with_ppolicy_and_update_reactivates() {
+    let ldap = TestLdap::start().await;
+    let t = target(&ldap, LOCK);
+    let ada = user("ada");
+    apply(
+        &t,
+        &OperationRequest::new(Operation::Provision, ada.clone()).with_password("Pw-1-abc"),
+    )
+    .await;
+    let dn = dn_of("ada", "grade-10");
+    assert!(ldap.can_bind(&dn, "Pw-1-abc").await);
+
+    let mut suspended = ada.clone();
+    suspended.status = UserStatus::Suspended;
+    let req = OperationRequest::new(Operation::Suspend, suspended.clone());
+    let plan = t.plan(&req).await.unwrap();
+    assert_eq!(plan.changes.len(), 1);
+    assert!(ldap.can_bind(&dn, "Pw-1-abc").await, "plan must not lock");
+    let out = apply_converged(&t, &req).await;
+    assert_eq!(
+        kinds(&out),
+        [(ChangeKind::Disable, Some("pwdAccountLockedTime".into()))]
+    );
+    assert_eq!(
+        ldap.entry(&dn).await.unwrap()["pwdaccountlockedtime"],
+        ["000001010000Z"]
+    );
+    assert!(
+        !ldap.can_bind(&dn, "Pw-1-abc").await,
+        "a locked account cannot bind"
+    );
+
+    // An update while suspended keeps the account disabled.
+    let mut renamed = suspended.clone();
+    renamed.given_name = "Augusta".into();
+    let out = apply(
+        &t,
+        &OperationRequest::new(Operation::Update, renamed.clone()),
+    )
+    .await;
+    assert!(out.changes.iter().all(|c| c.kind == ChangeKind::Modify));
+    assert!(!ldap.can_bind(&dn, "Pw-1-abc").await);
+
+    let mut active = renamed;
+    active.status = UserStatus::Active;
+    let out = apply_converged(&t, &OperationRequest::new(Operation::Update, active)).await;
+    assert_eq!(
+        kinds(&out),
+        [(ChangeKind::Enable, Some("pwdAccountLockedTime".into()))]
+    );
+    assert!(ldap.can_bind(&dn, "Pw-1-abc").await);
+}
+
+#[tokio::test]
+async fn suspend_moves_to_a_disabled_ou_with_a_marker_and_back() {
+    let ldap = TestLdap::start().await;
+    let extra = r#"
+        attributes = { title = "" }
+        [disable]
+        move_to = "ou=Disabled,dc=example,dc=org"
+        attribute = "title"
+        value = "disabled"
+    "#;
+    let t = target(&ldap, extra);
+    let ada = user("ada");
+    apply(
+        &t,
+        &OperationRequest::new(Operation::Provision, ada.clone()),
+    )
+    .await;
+    let home = dn_of("ada", "grade-10");
+    let parked = "uid=ada,ou=Disabled,dc=example,dc=org";
+
+    let out = apply_converged(&t, &OperationRequest::new(Operation::Suspend, ada.clone())).await;
+    assert_eq!(out.account_id.as_deref(), Some(parked));
+    assert!(ldap.entry(&home).await.is_none());
+    assert_eq!(ldap.entry(parked).await.unwrap()["title"], ["disabled"]);
+
+    // Reactivation: found by uid in the disabled OU, moved home, marker removed.
+    let out = apply_converged(&t, &OperationRequest::new(Operation::Update, ada)).await;
+    assert_eq!(out.account_id.as_deref(), Some(home.as_str()));
+    assert!(ldap.entry(parked).await.is_none());
+    assert!(!ldap.entry(&home).await.unwrap().contains_key("title"));
+}
+
+#[tokio::test]
+async fn reset_password_sets_the_new_one_and_converges() {
+    let ldap = TestLdap::start().await;
+    let t = target(&ldap, LOCK);
+    let ada = user("ada");
+    apply(
+        &t,
+        &OperationRequest::new(Operation::Provision, ada.clone()).with_password("Old-pw-1"),
+    )
+    .await;
+    let dn = dn_of("ada", "grade-10");
+
+    let req =
+        OperationRequest::new(Operation::ResetPassword, ada.clone()).with_password("New-pw-2");
+    let plan = t.plan(&req).await.unwrap();
+    assert_eq!(plan.changes.len(), 1);
+    assert!(
+        ldap.can_bind(&dn, "Old-pw-1").await,
+        "plan must not change the password"
+    );
+    let out = apply_converged(&t, &req).await;
+    assert_eq!(kinds(&out), [(ChangeKind::SetPassword, None)]);
+    assert!(ldap.can_bind(&dn, "New-pw-2").await);
+    assert!(!ldap.can_bind(&dn, "Old-pw-1").await);
+    let printed = format!("{out:?} {}", serde_json::to_string(&out).unwrap());
+    assert!(!printed.contains("New-pw-2"));
+
+    let no_pw = OperationRequest::new(Operation::ResetPassword, ada);
+    assert!(!t.apply(&no_pw).await.unwrap_err().is_retryable());
+    let ghost = OperationRequest::new(Operation::ResetPassword, user("nobody")).with_password("x");
+    let e = t.apply(&ghost).await.unwrap_err();
+    assert!(!e.is_retryable());
+    assert!(e.to_string().contains("no account"), "{e}");
+}
+
+#[tokio::test]
+async fn deprovision_deletes_or_moves_to_the_graveyard() {
+    let ldap = TestLdap::start().await;
+    let t = target(&ldap, LOCK);
+    let ada = user("ada");
+    apply(
+        &t,
+        &OperationRequest::new(Operation::Provision, ada.clone()),
+    )
+    .await;
+    let dn = dn_of("ada", "grade-10");
+    let req = OperationRequest::new(Operation::Deprovision, ada);
+    let out = apply_converged(&t, &req).await;
+    assert_eq!(kinds(&out), [(ChangeKind::Delete, None)]);
+    assert_eq!(out.account_id, None);
+    assert!(ldap.entry(&dn).await.is_none());
+
+    let graveyard = format!(
+        "{LOCK}\n[deprovision]\nmode = \"move\"\ngraveyard_ou = \"ou=Graveyard,dc=example,dc=org\"\n"
+    );
+    let t = target(&ldap, &graveyard);
+    let grace = user("grace");
+    apply(
+        &t,
+        &OperationRequest::new(Operation::Provision, grace.clone()).with_password("Pw-grace-1"),
+    )
+    .await;
+    let out = apply_converged(&t, &OperationRequest::new(Operation::Deprovision, grace)).await;
+    let buried = "uid=grace,ou=Graveyard,dc=example,dc=org";
+    assert_eq!(out.account_id.as_deref(), Some(buried));
+    let e = ldap.entry(buried).await.expect("moved to the graveyard");
+    assert_eq!(e["pwdaccountlockedtime"], ["000001010000Z"]);
+    assert!(!ldap.can_bind(buried, "Pw-grace-1").await);
+    assert!(ldap.entry(&dn_of("grace", "grade-10")).await.is_none());
+}
+
+#[tokio::test]
+async fn group_membership_follows_the_user() {
+    let ldap = TestLdap::start().await;
+    ldap.add(
+        "cn=algebra-2,ou=Groups,dc=example,dc=org",
+        &[
+            ("objectClass", vec!["groupOfNames"]),
+            ("cn", vec!["algebra-2"]),
+            ("member", vec!["cn=placeholder"]),
+        ],
+    )
+    .await;
+    let extra = format!("{LOCK}\n[groups]\nbase = \"ou=Groups,dc=example,dc=org\"\n");
+    let t = target(&ldap, &extra);
+    let mut ada = user("ada");
+    ada.groups = vec!["algebra-2".into(), "chess-club".into()];
+    let out = apply_converged(
+        &t,
+        &OperationRequest::new(Operation::Provision, ada.clone()),
+    )
+    .await;
+    let dn = dn_of("ada", "grade-10");
+    assert!(out.changes.iter().any(|c| c.kind == ChangeKind::AddMember));
+    assert_eq!(
+        out.detail["skipped_groups"],
+        serde_json::json!(["chess-club"])
+    );
+    let group = "cn=algebra-2,ou=Groups,dc=example,dc=org";
+    assert!(ldap.entry(group).await.unwrap()["member"].contains(&dn));
+
+    // A move rewrites the membership to the new DN.
+    let mut moved = ada.clone();
+    moved.grade = Some(11);
+    apply_converged(
+        &t,
+        &OperationRequest::new(Operation::Update, moved.clone()).with_previous(ada),
+    )
+    .await;
+    let members = ldap.entry(group).await.unwrap()["member"].clone();
+    assert!(members.contains(&dn_of("ada", "grade-11")), "{members:?}");
+    assert!(!members.contains(&dn), "{members:?}");
+
+    // Leaving the group removes the membership.
+    let mut left = moved.clone();
+    left.groups = vec![];
+    let out = apply_converged(&t, &OperationRequest::new(Operation::Update, left.clone())).await;
+    assert_eq!(
+        kinds(&out),
+        [(ChangeKind::RemoveMember, Some("member".into()))]
+    );
+    assert_eq!(
+        ldap.entry(group).await.unwrap()["member"],
+        ["cn=placeholder"]
+    );
+
+    // With create_missing, a group that does not exist yet is created with the user in it.
+    let t = target(&ldap, &format!("{extra}create_missing = true\n"));
+    let mut joined = left;
+    joined.groups = vec!["chess-club".into()];
+    apply_converged(
+        &t,
+        &OperationRequest::new(Operation::Update, joined.clone()),
+    )
+    .await;
+    let club = ldap
+        .entry("cn=chess-club,ou=Groups,dc=example,dc=org")
+        .await
+        .expect("created");
+    assert_eq!(club["member"], [dn_of("ada", "grade-11")]);
+
+    // The last member can leave a groupOfNames (an empty placeholder value stays), and
+    // deprovisioning removes memberships before deleting.
+    let mut final_state = joined.clone();
+    final_state.groups = vec!["algebra-2".into()];
+    apply_converged(
+        &t,
+        &OperationRequest::new(Operation::Update, final_state.clone()),
+    )
+    .await;
+    assert_eq!(
+        ldap.entry("cn=chess-club,ou=Groups,dc=example,dc=org")
+            .await
+            .unwrap()["member"],
+        [""]
+    );
+    apply_converged(
+        &t,
+        &OperationRequest::new(Operation::Deprovision, final_state),
+    )
+    .await;
+    assert_eq!(
+        ldap.entry(group).await.unwrap()["member"],
+        ["cn=placeholder"]
+    );
+}
+
+#[tokio::test]
+async fn an_outage_is_retryable_and_the_retry_succeeds() {
+    let mut ldap = TestLdap::start().await;
+    let t = target(&ldap, LOCK);
+    let req = OperationRequest::new(Operation::Provision, user("ada"));
+    ldap.stop();
+    let e = t.apply(&req).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert!(t.plan(&req).await.unwrap_err().is_retryable());
+    assert!(!e.to_string().contains(ADMIN_PASSWORD));
+    ldap.restart().await;
+    let out = apply(&t, &req).await;
+    assert!(!out.is_noop());
+    assert!(ldap.entry(&dn_of("ada", "grade-10")).await.is_some());
+}
+
+#[tokio::test]
+async fn rejected_credentials_are_permanent_and_never_echoed() {
+    let ldap = TestLdap::start().await;
+    let mut c = config(&ldap, LOCK);
+    c.bind_password = Some("wrong-Secret-42".to_owned().into());
+    let t = LdapTarget::new(&c).unwrap();
+    let e = t
+        .apply(&OperationRequest::new(Operation::Provision, user("ada")))
+        .await
+        .unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("invalid credentials"), "{e}");
+    assert!(!e.to_string().contains("wrong-Secret-42"));
+}

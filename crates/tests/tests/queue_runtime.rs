@@ -1,0 +1,635 @@
+//! The worker runtime: running, history, progress, retries and dead letters, timeouts,
+//! concurrency limits, cancellation, fencing, shutdown, retention, cron, registration.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cc_domain::{Actor, JobState, NewJob};
+use cc_queue::{handler_fn, with_policy, JobError, KindPolicy, Registry, RetryPolicy};
+use cc_store::jobs::{ClaimRequest, Completion, Failure, Finish, Heartbeat};
+use cc_store::Store;
+use cc_tests::queue::{fast_config, RunningWorker};
+use cc_tests::{backend_tests, wait_for, Backend, TestDb};
+use chrono::Duration as ChronoDuration;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn enqueue(store: &Arc<dyn Store>, job: NewJob) -> i64 {
+    cc_queue::ops::enqueue(store.as_ref(), &job)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn wait_state(store: &Arc<dyn Store>, id: i64, state: JobState) -> cc_domain::Job {
+    wait_for(&format!("job {id} to be {state}"), WAIT, || {
+        let store = store.clone();
+        async move {
+            store
+                .get_job(id)
+                .await
+                .unwrap()
+                .filter(|j| j.state == state)
+        }
+    })
+    .await
+}
+
+fn quick_retries(h: impl cc_queue::JobHandler) -> impl cc_queue::JobHandler {
+    with_policy(
+        h,
+        KindPolicy {
+            retry: RetryPolicy {
+                base: Duration::from_millis(10),
+                max: Duration::from_millis(50),
+                jitter: 0.5,
+            },
+            ..KindPolicy::default()
+        },
+    )
+}
+
+async fn runs_jobs_and_records_history(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut registry = Registry::with_builtins();
+    registry.register(handler_fn("test.echo", |ctx, args: Value| async move {
+        assert!(ctx.report_progress(json!({"done": 1, "total": 2})).await?);
+        Ok(json!({"echo": args, "attempt": ctx.attempt}))
+    }));
+    let worker = RunningWorker::start(store.clone(), registry, fast_config(&[("default", 10)]));
+    let since = cc_domain::now() - ChronoDuration::seconds(5);
+    let registered = wait_for("the worker to register", WAIT, || {
+        let store = store.clone();
+        async move {
+            store
+                .list_workers(since)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|w| !w.queues.is_empty())
+        }
+    })
+    .await;
+    assert_eq!(registered.id, worker.id);
+    assert_eq!(registered.queues, ["default"]);
+
+    let mut tx = store.begin().await.unwrap();
+    let noops = tx
+        .enqueue_many(&vec![NewJob::new("system.noop", json!({})); 50])
+        .await
+        .unwrap();
+    let echo = tx
+        .enqueue(&NewJob::new("test.echo", json!({"hello": "world"})))
+        .await
+        .unwrap()
+        .id;
+    tx.commit().await.unwrap();
+
+    let job = wait_state(&store, echo, JobState::Completed).await;
+    assert_eq!(
+        job.result,
+        Some(json!({"echo": {"hello": "world"}, "attempt": 1}))
+    );
+    assert_eq!(job.progress, Some(json!({"done": 1, "total": 2})));
+    assert_eq!(job.attempt, 1);
+    assert!(job.errors.is_empty());
+    assert!(job.finalized_at.is_some() && job.attempted_at.is_some());
+    let states: Vec<JobState> = store
+        .job_history(echo)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(
+        states,
+        [JobState::Available, JobState::Running, JobState::Completed]
+    );
+    let history = store.job_history(echo).await.unwrap();
+    assert_eq!(history[1].worker_id.as_deref(), Some(worker.id.as_str()));
+    assert_eq!(history[2].kind.as_deref(), Some("test.echo"));
+    for id in noops {
+        wait_state(&store, id, JobState::Completed).await;
+    }
+    worker.stop().await;
+    assert!(
+        store.list_workers(since).await.unwrap().is_empty(),
+        "deregistered on shutdown"
+    );
+}
+
+async fn retries_with_backoff_then_dead_letters_and_redrives(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut registry = Registry::with_builtins();
+    registry.register(quick_retries(handler_fn(
+        "test.flaky",
+        |ctx, _| async move {
+            if ctx.attempt < 3 {
+                Err(JobError::retryable(format!(
+                    "target unreachable on attempt {}",
+                    ctx.attempt
+                )))
+            } else {
+                Ok(json!("ok"))
+            }
+        },
+    )));
+    registry.register(quick_retries(handler_fn(
+        "test.broken",
+        |_, _| async move { Err(JobError::retryable("always down")) },
+    )));
+    registry.register(handler_fn("test.refused", |_, _| async move {
+        Err(JobError::permanent("no such account"))
+    }));
+    registry.register(handler_fn(
+        "test.panics",
+        |_, _| async move { panic!("boom") },
+    ));
+    let worker = RunningWorker::start(store.clone(), registry, fast_config(&[("default", 10)]));
+
+    let flaky = enqueue(&store, NewJob::new("test.flaky", json!({}))).await;
+    let broken = enqueue(
+        &store,
+        NewJob::new("test.broken", json!({})).with_max_attempts(3),
+    )
+    .await;
+    let refused = enqueue(&store, NewJob::new("test.refused", json!({}))).await;
+    let panics = enqueue(
+        &store,
+        NewJob::new("test.panics", json!({})).with_max_attempts(1),
+    )
+    .await;
+
+    let job = wait_state(&store, flaky, JobState::Completed).await;
+    assert_eq!(job.attempt, 3);
+    assert_eq!(job.errors.len(), 2);
+    assert_eq!(job.errors[0].attempt, 1);
+    assert_eq!(job.errors[1].error, "target unreachable on attempt 2");
+    assert_eq!(job.errors[1].worker.as_deref(), Some(worker.id.as_str()));
+    let states: Vec<JobState> = store
+        .job_history(flaky)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.state)
+        .collect();
+    use JobState::{Available, Completed, Discarded, Retryable, Running};
+    assert_eq!(
+        states,
+        [Available, Running, Retryable, Running, Retryable, Running, Completed]
+    );
+
+    let job = wait_state(&store, broken, Discarded).await;
+    assert_eq!((job.attempt, job.errors.len()), (3, 3));
+    assert!(job.finalized_at.is_some());
+    let job = wait_state(&store, refused, Discarded).await;
+    assert_eq!(
+        (job.attempt, job.errors.len()),
+        (1, 1),
+        "a permanent failure is not retried"
+    );
+    let job = wait_state(&store, panics, Discarded).await;
+    assert!(
+        job.errors[0].error.contains("panicked: boom"),
+        "{:?}",
+        job.errors
+    );
+
+    // An operator re-drives the dead letter; it gets a fresh set of attempts.
+    let actor = Actor {
+        name: "operator:admin".into(),
+        request_id: Some("req-1".into()),
+    };
+    let again = cc_queue::ops::retry(store.as_ref(), &actor, broken)
+        .await
+        .unwrap();
+    assert_eq!((again.state, again.attempt), (Available, 0));
+    let job = wait_state(&store, broken, Discarded).await;
+    assert_eq!(job.errors.len(), 6, "history of errors is kept");
+    let err = cc_queue::ops::retry(store.as_ref(), &actor, flaky)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, cc_queue::ops::OpError::InvalidState(_)),
+        "{err:?}"
+    );
+    let audit = store
+        .list_audit(&cc_domain::AuditQuery {
+            action: Some("job.retry".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        audit[0].target_id.as_deref(),
+        Some(broken.to_string().as_str())
+    );
+    assert_eq!(audit[0].request_id.as_deref(), Some("req-1"));
+    worker.stop().await;
+}
+
+async fn timeouts_fail_the_attempt(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut registry = Registry::new();
+    registry.register(with_policy(
+        handler_fn("test.slow", |_, _| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(Value::Null)
+        }),
+        KindPolicy {
+            timeout: Duration::from_millis(200),
+            ..KindPolicy::default()
+        },
+    ));
+    let worker = RunningWorker::start(store.clone(), registry, fast_config(&[("default", 2)]));
+    let id = enqueue(
+        &store,
+        NewJob::new("test.slow", json!({})).with_max_attempts(1),
+    )
+    .await;
+    let job = wait_state(&store, id, JobState::Discarded).await;
+    assert!(
+        job.errors[0].error.starts_with("timed out"),
+        "{:?}",
+        job.errors
+    );
+    worker.stop().await;
+}
+
+async fn concurrency_is_limited_per_queue(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut registry = Registry::new();
+    let (r, p, g) = (running.clone(), peak.clone(), gate.clone());
+    registry.register(handler_fn("test.gated", move |_, _| {
+        let (r, p, g) = (r.clone(), p.clone(), g.clone());
+        async move {
+            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            let permit = g.acquire().await.map_err(JobError::permanent)?;
+            permit.forget();
+            r.fetch_sub(1, Ordering::SeqCst);
+            Ok(Value::Null)
+        }
+    }));
+    let worker = RunningWorker::start(store.clone(), registry, fast_config(&[("default", 2)]));
+    let ids: Vec<i64> = {
+        let mut tx = store.begin().await.unwrap();
+        let ids = tx
+            .enqueue_many(&vec![NewJob::new("test.gated", json!({})); 6])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        ids
+    };
+    let stats = |store: Arc<dyn Store>| async move { store.queue_stats("default").await.unwrap() };
+    wait_for("two jobs running", WAIT, || {
+        let s = stats(store.clone());
+        let running = running.clone();
+        async move {
+            (s.await.count(JobState::Running) == 2 && running.load(Ordering::SeqCst) == 2)
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(stats(store.clone()).await.count(JobState::Available), 4);
+    gate.add_permits(6);
+    for id in ids {
+        wait_state(&store, id, JobState::Completed).await;
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+    worker.stop().await;
+}
+
+async fn cancellation_of_waiting_and_running_jobs(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel::<i64>();
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(i64, Instant)>();
+    let mut registry = Registry::new();
+    registry.register(handler_fn("test.block", move |ctx, _| {
+        let (started, seen) = (started_tx.clone(), seen_tx.clone());
+        async move {
+            let _ = started.send(ctx.job_id);
+            ctx.cancelled().await;
+            let _ = seen.send((ctx.job_id, Instant::now()));
+            Err(JobError::Cancelled)
+        }
+    }));
+    let worker = RunningWorker::start(store.clone(), registry, fast_config(&[("default", 4)]));
+    let actor = Actor::system("test");
+
+    let waiting = enqueue(
+        &store,
+        NewJob::new("test.block", json!({}))
+            .with_run_at(cc_domain::now() + ChronoDuration::hours(1)),
+    )
+    .await;
+    let job = cc_queue::ops::cancel(store.as_ref(), &actor, waiting)
+        .await
+        .unwrap();
+    assert_eq!(job.state, JobState::Cancelled);
+    assert!(job.finalized_at.is_some());
+
+    let running = enqueue(&store, NewJob::new("test.block", json!({}))).await;
+    let started = tokio::time::timeout(WAIT, started_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(started, running);
+    let asked = Instant::now();
+    let job = cc_queue::ops::cancel(store.as_ref(), &actor, running)
+        .await
+        .unwrap();
+    assert_eq!(job.state, JobState::Running);
+    assert!(job.cancel_requested);
+    let (id, seen_at) = tokio::time::timeout(Duration::from_secs(1), seen_rx.recv())
+        .await
+        .expect("the handler saw the cancellation within a second")
+        .unwrap();
+    assert_eq!(id, running);
+    assert!(seen_at.duration_since(asked) < Duration::from_secs(1));
+    let job = wait_state(&store, running, JobState::Cancelled).await;
+    assert!(job.errors.is_empty());
+    let notes: Vec<Option<String>> = store
+        .job_history(running)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.note)
+        .collect();
+    assert!(
+        notes.contains(&Some("cancel requested".into())),
+        "{notes:?}"
+    );
+    // Cancelling a finished job changes nothing.
+    let again = cc_queue::ops::cancel(store.as_ref(), &actor, running)
+        .await
+        .unwrap();
+    assert_eq!(again.state, JobState::Cancelled);
+    worker.stop().await;
+}
+
+async fn a_worker_that_lost_its_lease_cannot_finish_the_job(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let id = enqueue(&store, NewJob::new("system.noop", json!({}))).await;
+    let claim = |worker: &'static str, ttl_ms: i64| {
+        let store = store.clone();
+        async move {
+            let now = cc_domain::now();
+            store
+                .claim_jobs(&ClaimRequest {
+                    worker_id: worker,
+                    queue: "default",
+                    limit: 10,
+                    now,
+                    lease_expires_at: now + ChronoDuration::milliseconds(ttl_ms),
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let old = claim("worker-a", 100).await[0].lease;
+    // The lease expires and the rescuer returns the job; worker B takes it over.
+    wait_for("the expired lease to be rescued", WAIT, || {
+        let store = store.clone();
+        async move { (store.rescue_expired(cc_domain::now(), 100).await.unwrap() == 1).then_some(()) }
+    })
+    .await;
+    let job = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Retryable);
+    assert!(job.errors[0].error.contains("lease expired"));
+    let new = claim("worker-b", 30_000).await[0].lease;
+    assert_eq!(new.job_id, old.job_id);
+    assert!(
+        new.token > old.token,
+        "each claim gets a newer fencing token"
+    );
+
+    // Every write by the old holder is refused.
+    let now = cc_domain::now();
+    let fin = |items| Finish {
+        worker_id: "worker-a",
+        now,
+        items,
+    };
+    assert!(store
+        .complete_jobs(fin(&[Completion {
+            lease: old,
+            result: Some(json!("stale"))
+        }]))
+        .await
+        .unwrap()
+        .is_empty());
+    let failure = Failure {
+        lease: old,
+        error: "stale".into(),
+        retry_at: None,
+    };
+    assert!(store
+        .fail_jobs(Finish {
+            worker_id: "worker-a",
+            now,
+            items: &[failure]
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .cancel_running(Finish {
+            worker_id: "worker-a",
+            now,
+            items: &[old]
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .release_jobs(Finish {
+            worker_id: "worker-a",
+            now,
+            items: &[old]
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!store.report_progress(old, &json!(1)).await.unwrap());
+    let hb = store
+        .heartbeat(&Heartbeat {
+            worker_id: "worker-a",
+            now,
+            lease_expires_at: now + ChronoDuration::seconds(30),
+            leases: &[old],
+        })
+        .await
+        .unwrap();
+    assert_eq!(hb.lost, [old]);
+
+    // The new holder completes it, once.
+    let done = store
+        .complete_jobs(Finish {
+            worker_id: "worker-b",
+            now,
+            items: &[Completion {
+                lease: new,
+                result: Some(json!("fresh")),
+            }],
+        })
+        .await
+        .unwrap();
+    assert_eq!(done, [id]);
+    let job = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.result.clone(), job.attempt),
+        (JobState::Completed, Some(json!("fresh")), 2)
+    );
+    let history = store.job_history(id).await.unwrap();
+    let completed: Vec<_> = history
+        .iter()
+        .filter(|e| e.state == JobState::Completed)
+        .collect();
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0].worker_id.as_deref(), Some("worker-b"));
+}
+
+async fn shutdown_releases_unfinished_jobs(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut stubborn = Registry::new();
+    // Ignores cancellation: shutdown must release it after the bound.
+    stubborn.register(handler_fn("test.stubborn", |_, _| async move {
+        std::future::pending::<()>().await;
+        Ok(Value::Null)
+    }));
+    let mut config = fast_config(&[("default", 2)]);
+    config.shutdown_timeout = Duration::from_millis(300);
+    let worker = RunningWorker::start(store.clone(), stubborn, config);
+    let id = enqueue(&store, NewJob::new("test.stubborn", json!({}))).await;
+    let job = wait_state(&store, id, JobState::Running).await;
+    assert_eq!(job.attempt, 1);
+    worker.stop().await;
+    let job = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Available);
+    assert_eq!(job.attempt, 0, "a released job keeps its attempts");
+    assert!(job.worker_id.is_none());
+    let last = store.job_history(id).await.unwrap().pop().unwrap();
+    assert_eq!(last.note.as_deref(), Some("released at shutdown"));
+
+    let mut quick = Registry::new();
+    quick.register(handler_fn("test.stubborn", |_, _| async move {
+        Ok(json!("done"))
+    }));
+    let worker = RunningWorker::start(store.clone(), quick, fast_config(&[("default", 2)]));
+    let job = wait_state(&store, id, JobState::Completed).await;
+    assert_eq!(job.attempt, 1);
+    worker.stop().await;
+}
+
+async fn finished_jobs_are_pruned_after_retention(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut config = fast_config(&[("default", 2)]);
+    config.retention = Duration::from_millis(300);
+    config.prune_interval = Duration::from_millis(100);
+    let pending = enqueue(
+        &store,
+        NewJob::new("system.noop", json!({}))
+            .with_run_at(cc_domain::now() + ChronoDuration::hours(1)),
+    )
+    .await;
+    let worker = RunningWorker::start(store.clone(), Registry::with_builtins(), config);
+    let done = enqueue(&store, NewJob::new("system.noop", json!({}))).await;
+    wait_state(&store, done, JobState::Completed).await;
+    wait_for("the finished job to be pruned", WAIT, || {
+        let store = store.clone();
+        async move { store.get_job(done).await.unwrap().is_none().then_some(()) }
+    })
+    .await;
+    assert!(
+        store.job_history(done).await.unwrap().is_empty(),
+        "history goes with the job"
+    );
+    assert!(
+        store.get_job(pending).await.unwrap().is_some(),
+        "unfinished jobs are kept"
+    );
+    worker.stop().await;
+}
+
+async fn cron_fires_once_per_tick_across_instances(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut config = fast_config(&[("cron", 4)]);
+    config.cron = vec![cc_queue::CronEntry {
+        name: "every-second".into(),
+        schedule: "* * * * * *".into(),
+        kind: "system.noop".into(),
+        args: json!({"from": "cron"}),
+        queue: "cron".into(),
+    }];
+    // Two instances, each with its own connection pool, racing for every tick.
+    let a = RunningWorker::start(db.open().await, Registry::with_builtins(), config.clone());
+    let b = RunningWorker::start(db.open().await, Registry::with_builtins(), config);
+    let started = cc_domain::now();
+    wait_for("three cron ticks", WAIT, || {
+        let store = store.clone();
+        async move {
+            (store
+                .queue_stats("cron")
+                .await
+                .unwrap()
+                .count(JobState::Completed)
+                >= 3)
+                .then_some(())
+        }
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+    let elapsed = (cc_domain::now() - started).num_milliseconds();
+    let jobs = store
+        .list_jobs(&cc_domain::JobQuery {
+            queue: Some("cron".into()),
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items;
+    let mut seconds: Vec<i64> = jobs.iter().map(|j| j.created_at.timestamp()).collect();
+    seconds.sort_unstable();
+    let n = seconds.len();
+    seconds.dedup();
+    assert_eq!(seconds.len(), n, "one job per tick: {jobs:#?}");
+    assert!(
+        i64::try_from(n).unwrap() <= elapsed / 1000 + 1,
+        "{n} jobs in {elapsed} ms"
+    );
+    assert!(jobs.iter().all(
+        |j| j.created_by.as_deref() == Some("system:cron:every-second")
+            && j.args == json!({"from": "cron"})
+    ));
+}
+
+backend_tests!(
+    runs_jobs_and_records_history,
+    retries_with_backoff_then_dead_letters_and_redrives,
+    timeouts_fail_the_attempt,
+    concurrency_is_limited_per_queue,
+    cancellation_of_waiting_and_running_jobs,
+    a_worker_that_lost_its_lease_cannot_finish_the_job,
+    shutdown_releases_unfinished_jobs,
+    finished_jobs_are_pruned_after_retention,
+    cron_fires_once_per_tick_across_instances,
+);
