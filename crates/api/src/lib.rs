@@ -33,6 +33,26 @@ pub mod axum_reexport {
     pub use axum::Router;
 }
 
+/// Roster import settings for `POST /api/v1/imports`.
+#[derive(Debug, Clone)]
+pub struct ImportApiConfig {
+    pub settings: cc_service::imports::ImportSettings,
+    /// Largest upload (the import routes do not use `body_limit`).
+    pub max_upload_bytes: usize,
+    /// How long a request waits for planning or applying before answering 202.
+    pub sync_wait: Duration,
+}
+
+impl Default for ImportApiConfig {
+    fn default() -> Self {
+        Self {
+            settings: cc_service::imports::ImportSettings::default(),
+            max_upload_bytes: 256 * 1024 * 1024,
+            sync_wait: Duration::from_secs(5),
+        }
+    }
+}
+
 /// HTTP settings.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -53,6 +73,7 @@ pub struct ApiConfig {
     pub hsts: bool,
     /// Who may read `/metrics`.
     pub metrics: MetricsAccess,
+    pub import: ImportApiConfig,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +88,7 @@ impl Default for ApiConfig {
             trusted_proxies: Vec::new(),
             hsts: false,
             metrics: MetricsAccess::default(),
+            import: ImportApiConfig::default(),
         }
     }
 }
@@ -79,6 +101,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub auth: cc_service::Auth,
     pub limiter: Arc<auth::rate_limit::RateLimiter>,
+    /// Import runs planning or applying in this process, with their progress.
+    pub import_tasks: Arc<routes::imports::ImportTasks>,
 }
 
 impl AppState {
@@ -104,6 +128,7 @@ impl AppState {
             config: Arc::new(config),
             auth,
             limiter,
+            import_tasks: Arc::default(),
         })
     }
 }

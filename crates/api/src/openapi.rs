@@ -22,6 +22,7 @@ use utoipa::OpenApi;
         (name = "devices", description = "Devices and their reported facts"),
         (name = "policies", description = "Device policies"),
         (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "imports", description = "Roster imports: upload an SIS export, preview the plan, apply it"),
         (name = "jobs", description = "The job queue: jobs, batches and the live event stream"),
         (name = "auth", description = "Logging in: access tokens (JWT, 15 minutes) and single-use refresh tokens"),
         (name = "operators", description = "The people who use Command Center, and their roles (admin only)"),

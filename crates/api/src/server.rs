@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::middleware::{method_not_allowed, not_found, panic_response, timeout_error};
 use crate::request_id::RequestId;
-use crate::routes::{audit, devices, groups, health, policies, users};
+use crate::routes::{audit, devices, groups, health, imports, policies, users};
 use crate::routes::{auth as auth_routes, operators, tokens};
 use crate::routes::{events, jobs};
 use crate::AppState;
@@ -37,6 +37,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::get, policies::update, policies::delete))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
+        .merge(imports::routes())
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::cancel))

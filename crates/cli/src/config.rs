@@ -47,6 +47,7 @@ pub struct Config {
     pub bootstrap_admin_password: String,
     pub database: DatabaseConfig,
     pub http: HttpConfig,
+    pub import: ImportConfig,
     pub queue: QueueSettings,
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
@@ -129,6 +130,70 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<String>,
 }
 
+/// Roster imports (`command-center import`, `POST /api/v1/imports`); see docs/import.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// Largest file of an export (uncompressed).
+    pub max_file_bytes: u64,
+    /// Longest row of a file.
+    pub max_row_bytes: usize,
+    /// Most data rows in a file.
+    pub max_rows: u64,
+    /// Largest upload to `POST /api/v1/imports` (other routes keep `http.body_limit_bytes`).
+    pub max_upload_bytes: usize,
+    /// Refuse plans that suspend more than this share of active people (percent).
+    pub max_suspend_percent: f64,
+    /// Refuse plans that suspend more than this many people.
+    pub max_suspend_count: u64,
+    /// Refuse bulk files with fewer rows than this share of the SIS-managed active people (percent).
+    pub min_row_percent: f64,
+    /// Match people without an external id by username.
+    pub match_by_username: bool,
+    /// How long `POST /api/v1/imports` waits for the plan before answering 202 with the run.
+    pub sync_wait_ms: u64,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        let limits = cc_roster::Limits::default();
+        let guards = cc_roster::GuardSettings::default();
+        Self {
+            max_file_bytes: limits.max_file_bytes,
+            max_row_bytes: limits.max_row_bytes,
+            max_rows: limits.max_rows,
+            max_upload_bytes: 256 * 1024 * 1024,
+            max_suspend_percent: guards.max_suspend_percent,
+            max_suspend_count: guards.max_suspend_count,
+            min_row_percent: guards.min_row_percent,
+            match_by_username: true,
+            sync_wait_ms: 5_000,
+        }
+    }
+}
+
+impl ImportConfig {
+    /// The settings the import service takes.
+    #[must_use]
+    pub fn settings(&self) -> cc_service::imports::ImportSettings {
+        cc_service::imports::ImportSettings {
+            limits: cc_roster::Limits {
+                max_file_bytes: self.max_file_bytes,
+                max_row_bytes: self.max_row_bytes,
+                max_rows: self.max_rows,
+            },
+            guards: cc_roster::GuardSettings {
+                max_suspend_percent: self.max_suspend_percent,
+                max_suspend_count: self.max_suspend_count,
+                min_row_percent: self.min_row_percent,
+            },
+            plan: cc_roster::PlanOptions {
+                match_by_username: self.match_by_username,
+            },
+        }
+    }
+}
+
 /// OpenTelemetry trace export (off unless an endpoint is set).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -165,6 +230,7 @@ impl Default for Config {
             bootstrap_admin_password: String::new(),
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
+            import: ImportConfig::default(),
             queue: QueueSettings::default(),
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
@@ -283,6 +349,16 @@ impl Config {
         if self.http.body_limit_bytes < 1024 {
             bail!("http.body_limit_bytes must be at least 1024");
         }
+        if !(0.0..=100.0).contains(&self.import.max_suspend_percent)
+            || !(0.0..=100.0).contains(&self.import.min_row_percent)
+        {
+            bail!(
+                "import.max_suspend_percent and import.min_row_percent must be between 0 and 100"
+            );
+        }
+        if self.import.max_row_bytes < 256 || self.import.max_upload_bytes < 1024 {
+            bail!("import.max_row_bytes must be at least 256 and import.max_upload_bytes at least 1024");
+        }
         if let Err(e) = self.queue.runtime().validate() {
             bail!("{e}");
         }
@@ -398,6 +474,11 @@ impl Config {
                 token: self.metrics.token.clone(),
                 public: self.metrics.public,
                 listen: self.metrics.listen.clone(),
+            },
+            import: cc_api::ImportApiConfig {
+                settings: self.import.settings(),
+                max_upload_bytes: self.import.max_upload_bytes,
+                sync_wait: Duration::from_millis(self.import.sync_wait_ms),
             },
         }
     }

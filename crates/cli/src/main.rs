@@ -9,6 +9,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: small allocations (the many short strings of a million-person roster and
+/// directory snapshot) cost far less memory than with the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "command-center",
@@ -52,6 +57,10 @@ enum Command {
     Check(commands::check::Args),
     /// Measure performance (see docs/performance.md).
     Bench(commands::bench::Args),
+    /// Import a roster export (own CSV, OneRoster 1.1/1.2, SDS v2.1): preview, then apply.
+    Import(commands::import::Args),
+    /// Roster tools: generate synthetic rosters.
+    Roster(commands::roster::Args),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +100,8 @@ fn main() -> ExitCode {
             Command::Login(args) => commands::token::login(args).await,
             Command::Check(args) => commands::check::run(args).await,
             Command::Bench(args) => commands::bench::run(&cfg, args).await,
+            Command::Import(args) => commands::import::run(&cfg, args).await,
+            Command::Roster(args) => commands::roster::run(args),
         }
     });
     match result {

@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod imports;
 mod jobs;
 
 pub use jobs::JobEventStream;

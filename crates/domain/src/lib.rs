@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod device;
 pub mod group;
+pub mod import;
 pub mod job;
 pub mod operator;
 pub mod page;
@@ -17,6 +18,7 @@ pub mod validation;
 pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use device::{Compliance, Device, DevicePatch, DeviceQuery, NewDevice, Platform};
 pub use group::{Group, GroupKind, GroupPatch, GroupQuery, NewGroup};
+pub use import::{ImportRun, ImportStatus, LifecycleIntent, LifecycleOperation};
 pub use job::{
     BatchProgress, Job, JobAttemptError, JobDetail, JobEvent, JobQuery, JobState, NewJob,
     WorkerInfo,

@@ -6,6 +6,7 @@ pub mod auth;
 mod devices;
 mod error;
 mod groups;
+pub mod imports;
 mod policies;
 pub mod seed;
 mod users;

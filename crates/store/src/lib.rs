@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod error;
+pub mod imports;
 mod job_rows;
 pub mod jobs;
 pub mod postgres;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 
 pub use auth::{AuthStore, AuthTx};
 pub use error::StoreError;
+pub use imports::{DirectorySnapshot, GroupRef, ImportStore, ImportTx, LifecycleBatch};
 pub use jobs::{JobStore, JobTx};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -150,6 +152,11 @@ pub trait Store: JobStore + Send + Sync + 'static {
     async fn audit_after(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
     /// The chain head: the last sequence number and hash.
     async fn audit_head(&self) -> Result<(i64, String)>;
+
+    /// Roster import storage; `None` for stores that do not support imports.
+    fn imports(&self) -> Option<&dyn ImportStore> {
+        None
+    }
 }
 
 /// One write transaction. Dropping it without [`Tx::commit`] rolls back.

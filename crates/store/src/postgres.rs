@@ -89,3 +89,4 @@ impl PgStore {
 include!("sql/shared.rs");
 include!("sql/migrate.rs");
 include!("sql/auth.rs");
+include!("sql/imports.rs");

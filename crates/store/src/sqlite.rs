@@ -143,3 +143,4 @@ impl SqliteStore {
 include!("sql/shared.rs");
 include!("sql/migrate.rs");
 include!("sql/auth.rs");
+include!("sql/imports.rs");

@@ -91,6 +91,12 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("POST", "/api/v1/jobs/{id}/retry", OPERATOR),
     route("GET", "/api/v1/batches/{id}", AUDITOR),
     route("GET", "/api/v1/events", AUDITOR),
+    // Roster imports.
+    route("GET", "/api/v1/imports", AUDITOR),
+    route("POST", "/api/v1/imports", OPERATOR),
+    route("GET", "/api/v1/imports/{id}", AUDITOR),
+    route("GET", "/api/v1/imports/{id}/errors.csv", AUDITOR),
+    route("POST", "/api/v1/imports/{id}/apply", OPERATOR),
     // Operators and API tokens.
     route("GET", "/api/v1/operators", ADMIN),
     route("POST", "/api/v1/operators", ADMIN),

@@ -6,6 +6,7 @@ pub mod devices;
 pub mod events;
 pub mod groups;
 pub mod health;
+pub mod imports;
 pub mod jobs;
 pub mod operators;
 pub mod policies;

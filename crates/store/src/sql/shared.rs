@@ -318,6 +318,10 @@ impl crate::Store for Store {
     async fn audit_head(&self) -> Result<(i64, String)> {
         Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *self.read_conn().await?).await?)
     }
+
+    fn imports(&self) -> Option<&dyn crate::ImportStore> {
+        Some(self)
+    }
 }
 
 impl Store {

@@ -32,6 +32,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/policies/{id}"),
     ("get", "/audit"),
     ("get", "/audit/verify"),
+    ("get", "/imports"),
+    ("post", "/imports"),
+    ("get", "/imports/{id}"),
+    ("get", "/imports/{id}/errors.csv"),
+    ("post", "/imports/{id}/apply"),
     ("get", "/jobs"),
     ("get", "/jobs/{id}"),
     ("post", "/jobs/{id}/cancel"),
@@ -180,9 +185,18 @@ async fn openapi_documents_every_route_with_resolvable_schemas(backend: Backend)
                     "{method} {path}: {r} does not resolve"
                 );
             }
-            // Actions on a job take no body; a POST may take no body (e.g. logout); one that takes a body documents it.
-            let bodyless = ["/jobs/{id}/cancel", "/jobs/{id}/retry"].contains(&path.as_str());
-            if method == "patch" || (method == "post" && !bodyless && !op["requestBody"].is_null())
+            // Actions on a job and applying an import take no body; an upload is a file, not JSON.
+            let bodyless = [
+                "/jobs/{id}/cancel",
+                "/jobs/{id}/retry",
+                "/imports/{id}/apply",
+            ]
+            .contains(&path.as_str());
+            if path == "/imports" && method == "post" {
+                let body = &op["requestBody"]["content"]["application/octet-stream"]["schema"];
+                assert!(body.is_object(), "{method} {path} documents its upload");
+            } else if method == "patch"
+                || (method == "post" && !bodyless && !op["requestBody"].is_null())
             {
                 let body = &op["requestBody"]["content"]["application/json"]["schema"];
                 assert!(body.is_object(), "{method} {path} documents its JSON body");

@@ -2,6 +2,7 @@
 //! they report figures and never fail on a threshold.
 
 mod api;
+mod import;
 mod load;
 mod queue;
 
@@ -19,6 +20,8 @@ pub struct Args {
 enum What {
     /// HTTP throughput and latency: list and create users, against a minimal endpoint as the ceiling.
     Api(api::Args),
+    /// Roster import: dry run and apply of a synthetic OneRoster 1.2 export (default 1,000,000 people).
+    Import(import::Args),
     /// Job queue: enqueue rate, burn-down rate and idle enqueue-to-start latency.
     Queue(queue::Args),
 }
@@ -26,6 +29,7 @@ enum What {
 pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Api(a) => api::run(cfg, a).await,
+        What::Import(a) => import::run(cfg, a).await,
         What::Queue(a) => queue::run(cfg, a).await,
     }
 }

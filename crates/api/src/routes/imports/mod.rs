@@ -1,0 +1,467 @@
+//! `/api/v1/imports`: upload a roster export, preview its plan, apply it.
+//!
+//! `POST /imports` stores the upload as an import run and plans it in the background; the
+//! request waits up to `import.sync_wait_ms` and answers 201 with the finished run, or 202
+//! with the run still `planning`/`applying` (poll `GET /imports/{id}`). With `dry_run=false`
+//! a plan that no guard refuses is applied at once; otherwise `POST /imports/{id}/apply`
+//! applies the previewed plan, after checking the stored file's hash and that a fresh plan
+//! is identical to the previewed one.
+
+mod tasks;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cc_domain::{FieldError, ImportRun, ImportStatus, Page};
+use cc_roster::{FormatChoice, Overrides};
+use cc_service::imports::{self, ImportOptions};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub use tasks::ImportTasks;
+use tasks::Outcome;
+
+use super::CommonErrors;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery, CurrentActor};
+use crate::AppState;
+
+/// The import routes; uploads are limited by `import.max_upload_bytes`, not the API's body limit.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get))
+        .routes(routes!(errors_csv))
+        .routes(routes!(apply))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+/// Guard overrides, as query parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ApplyParams {
+    /// Allow suspending more than `import.max_suspend_percent` / `max_suspend_count` people.
+    #[serde(default)]
+    pub allow_mass_suspend: bool,
+    /// Allow a complete file much smaller than the directory.
+    #[serde(default)]
+    pub allow_shrink: bool,
+    /// Allow a file that looks truncated.
+    #[serde(default)]
+    pub allow_truncated: bool,
+    /// Allow an export lacking files its manifest declares.
+    #[serde(default)]
+    pub allow_missing_files: bool,
+    /// Allow a complete file without rows.
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+/// Parameters of `POST /api/v1/imports`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CreateParams {
+    /// `auto` (default), `csv`, `oneroster` or `sds`.
+    pub format: Option<String>,
+    /// `true` (default): plan only. `false`: apply at once unless a guard refuses.
+    pub dry_run: Option<bool>,
+    /// Reject the whole file when any row has an error.
+    #[serde(default)]
+    pub strict: bool,
+    /// The file's name, for a raw upload (multipart uploads carry their own).
+    pub file_name: Option<String>,
+    #[serde(default)]
+    pub allow_mass_suspend: bool,
+    #[serde(default)]
+    pub allow_shrink: bool,
+    #[serde(default)]
+    pub allow_truncated: bool,
+    #[serde(default)]
+    pub allow_missing_files: bool,
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("The upload is larger than the import limit of {limit} bytes (import.max_upload_bytes)."),
+    )
+}
+
+/// Reads the upload: the `file` part of a multipart form, or the raw body.
+async fn read_upload(
+    app: &AppState,
+    req: Request,
+    name: Option<String>,
+) -> Result<(String, Vec<u8>), ApiError> {
+    let limit = app.config.import.max_upload_bytes;
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if is_multipart {
+        let mut form = axum::extract::Multipart::from_request(req, app)
+            .await
+            .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
+        while let Some(mut field) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
+        {
+            if field.name() != Some("file") {
+                continue;
+            }
+            let file_name = field
+                .file_name()
+                .map(str::to_owned)
+                .or(name)
+                .unwrap_or_else(|| "upload".into());
+            let mut data = Vec::new();
+            while let Some(chunk) = field
+                .chunk()
+                .await
+                .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
+            {
+                if data.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                data.extend_from_slice(&chunk);
+            }
+            return Ok((file_name, data));
+        }
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "The form has no `file` part.",
+        );
+        e.errors.push(FieldError {
+            field: "file".into(),
+            message: "is required".into(),
+        });
+        return Err(e);
+    }
+    let data = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| too_large(limit))?;
+    Ok((name.unwrap_or_else(|| "upload".into()), data.to_vec()))
+}
+
+fn overrides(strict: bool, p: &ApplyParams) -> Overrides {
+    Overrides {
+        allow_mass_suspend: p.allow_mass_suspend,
+        allow_shrink: p.allow_shrink,
+        allow_truncated: p.allow_truncated,
+        allow_missing_files: p.allow_missing_files,
+        allow_empty: p.allow_empty,
+        strict,
+    }
+}
+
+fn location(id: Uuid) -> String {
+    format!("/api/v1/imports/{id}")
+}
+
+fn with_location(status: StatusCode, run: &ImportRun) -> Response {
+    let mut res = (status, Json(run)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location(run.id)) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// Waits for a background step; answers with its result, or 202 with the run as it stands.
+async fn wait(
+    app: &AppState,
+    id: Uuid,
+    handle: tokio::task::JoinHandle<Outcome>,
+    done: StatusCode,
+    applying: bool,
+) -> ApiResult<Response> {
+    let wait = app.config.import.sync_wait;
+    match tokio::time::timeout(wait, handle).await {
+        Ok(Ok(Outcome::Done(run))) => Ok(with_location(done, &run)),
+        Ok(Ok(Outcome::Refused(run))) if applying => {
+            let refusals: Vec<cc_roster::Refusal> = serde_json::from_value(run.refusals.clone()).unwrap_or_default();
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "import_refused",
+                format!(
+                    "The import was refused and nothing was changed: {}",
+                    refusals.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("; ")
+                ),
+            );
+            for r in refusals {
+                e.errors.push(FieldError {
+                    field: r.override_flag.map_or_else(|| r.code.clone(), |f| f.trim_start_matches("--").replace('-', "_")),
+                    message: r.message,
+                });
+            }
+            Err(e)
+        }
+        Ok(Ok(Outcome::Refused(run) | Outcome::Failed(run))) => Ok(with_location(done, &run)),
+        Ok(Ok(Outcome::Stale)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "plan_stale",
+            "The directory changed since this plan was made, so it was not applied. Upload the file again to re-plan.",
+        )),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "import task panicked");
+            Err(ApiError::internal())
+        }
+        Err(_) => {
+            let mut run = fetch(app, id).await?;
+            run.progress = app.import_tasks.progress(id);
+            Ok(with_location(StatusCode::ACCEPTED, &run))
+        }
+    }
+}
+
+async fn fetch(app: &AppState, id: Uuid) -> ApiResult<ImportRun> {
+    let s = app.store.imports().ok_or_else(ApiError::internal)?;
+    s.get_import_run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No import run with that id."))
+}
+
+/// Upload a roster export and plan it.
+///
+/// The body is a CSV file or a zip archive (OneRoster, SDS), raw or as the `file` part of a
+/// multipart form. The run is planned in the background; the answer is 201 with the run when
+/// the plan (and, with `dry_run=false`, the apply) finished within `import.sync_wait_ms`,
+/// otherwise 202 with the run, to be polled at `Location`.
+#[utoipa::path(post, path = "/imports", tag = "imports", params(CreateParams),
+    request_body(content = Vec<u8>, description = "A CSV file or a zip archive", content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Planned (or applied, or refused: see `status` and `refusals`)", body = ImportRun),
+        (status = 202, description = "Still planning or applying; poll `Location`", body = ImportRun),
+        (status = 413, description = "Larger than `import.max_upload_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad parameters or an empty upload", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors))]
+pub async fn create(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiQuery(p): ApiQuery<CreateParams>,
+    req: Request,
+) -> ApiResult<Response> {
+    let format: FormatChoice = match p.format.as_deref() {
+        None => FormatChoice::Auto,
+        Some(f) => f.parse().map_err(|m: String| {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                m.clone(),
+            );
+            e.errors.push(FieldError {
+                field: "format".into(),
+                message: m,
+            });
+            e
+        })?,
+    };
+    let (file_name, content) = read_upload(&app, req, p.file_name.clone()).await?;
+    if content.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_upload",
+            "The upload is empty.",
+        ));
+    }
+    let dry_run = p.dry_run.unwrap_or(true);
+    let flags = ApplyParams {
+        allow_mass_suspend: p.allow_mass_suspend,
+        allow_shrink: p.allow_shrink,
+        allow_truncated: p.allow_truncated,
+        allow_missing_files: p.allow_missing_files,
+        allow_empty: p.allow_empty,
+    };
+    let overrides = overrides(p.strict, &flags);
+    let run = imports::new_run(
+        &actor,
+        &file_name,
+        &content,
+        dry_run,
+        &ImportOptions { format, overrides },
+    );
+    imports::insert_run(app.store.as_ref(), &run, &content).await?;
+    let id = run.id;
+    let progress = app.import_tasks.start(id);
+    let task_app = app.clone();
+    let handle = tokio::spawn(async move {
+        let tasks = task_app.import_tasks.clone();
+        let out = tasks::plan_then_maybe_apply(
+            task_app, actor, run, content, format, overrides, progress,
+        )
+        .await;
+        tasks.end(id);
+        out
+    });
+    wait(&app, id, handle, StatusCode::CREATED, false).await
+}
+
+/// Apply a previewed import run.
+///
+/// Checks that the stored file still matches its SHA-256, plans it again inside the write
+/// transaction and refuses (409 `plan_stale`, run `failed`) when the plan differs from the
+/// preview — the directory changed in between. Guards apply again; pass the `allow_*`
+/// parameters to override a refusal.
+#[utoipa::path(post, path = "/imports/{id}/apply", tag = "imports", params(("id" = Uuid, Path), ApplyParams),
+    responses(
+        (status = 200, description = "Applied (or refused again: see `status`)", body = ImportRun),
+        (status = 202, description = "Applying; poll `Location`", body = ImportRun),
+        (status = 404, description = "No such run", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run is not `planned`/`refused` (`import_not_applicable`), a guard refused it (`import_refused`; `errors` name the parameter that overrides each refusal), or the plan is stale (`plan_stale`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors))]
+pub async fn apply(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(p): ApiQuery<ApplyParams>,
+) -> ApiResult<Response> {
+    let store = app.store.imports().ok_or_else(ApiError::internal)?;
+    let mut tx = store.begin_import().await?;
+    let mut run = tx
+        .lock_import_run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No import run with that id."))?;
+    if !matches!(run.status, ImportStatus::Planned | ImportStatus::Refused) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "import_not_applicable",
+            format!(
+                "The run is {}; only planned or refused runs can be applied.",
+                run.status.as_str()
+            ),
+        ));
+    }
+    let strict = run
+        .options
+        .pointer("/overrides/strict")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let overrides = overrides(strict, &p);
+    run.status = ImportStatus::Applying;
+    run.updated_at = cc_domain::now();
+    tx.update_import_run(&run, None).await?;
+    tx.commit().await?;
+    let progress = app.import_tasks.start(id);
+    let task_app = app.clone();
+    let handle = tokio::spawn(async move {
+        let tasks = task_app.import_tasks.clone();
+        let out = tasks::apply_stored(task_app, actor, run, overrides, progress).await;
+        tasks.end(id);
+        out
+    });
+    wait(&app, id, handle, StatusCode::OK, true).await
+}
+
+/// Paging for `GET /api/v1/imports`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List import runs, newest first.
+#[utoipa::path(get, path = "/imports", tag = "imports", params(ListParams),
+    responses((status = 200, description = "One page of import runs (without plans)", body = Page<ImportRun>), CommonErrors))]
+pub async fn list(
+    State(app): State<AppState>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Json<Page<ImportRun>>> {
+    let limit = cc_domain::page::parse_limit(p.limit)
+        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+    let before = p
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<Uuid>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_cursor",
+                    "The cursor is not one this server issued.",
+                )
+            })
+        })
+        .transpose()?;
+    let s = app.store.imports().ok_or_else(ApiError::internal)?;
+    let mut items = s.list_import_runs(limit + 1, before).await?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    for r in &mut items {
+        r.plan = None;
+        r.progress = app.import_tasks.progress(r.id);
+    }
+    let next_cursor = if more {
+        items.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(Page { items, next_cursor }))
+}
+
+/// Get an import run: status, progress, counts, refusals, the plan and the first row errors.
+#[utoipa::path(get, path = "/imports/{id}", tag = "imports", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The run", body = ImportRun),
+        (status = 404, description = "No such run", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors))]
+pub async fn get(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<ImportRun>> {
+    let mut run = fetch(&app, id).await?;
+    run.progress = app.import_tasks.progress(id);
+    if let Some(errors) = app
+        .store
+        .imports()
+        .ok_or_else(ApiError::internal)?
+        .import_row_errors(id)
+        .await?
+    {
+        run.errors = serde_json::Value::Array(
+            errors
+                .as_array()
+                .map(|a| a.iter().take(100).cloned().collect())
+                .unwrap_or_default(),
+        );
+    }
+    Ok(Json(run))
+}
+
+/// Every row error of a run as CSV: `file,line,field,message`.
+#[utoipa::path(get, path = "/imports/{id}/errors.csv", tag = "imports", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The row errors", body = String, content_type = "text/csv"),
+        (status = 404, description = "No such run", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors))]
+pub async fn errors_csv(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    let errors = app
+        .store
+        .imports()
+        .ok_or_else(ApiError::internal)?
+        .import_row_errors(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No import run with that id."))?;
+    let rows: Vec<cc_roster::RowError> = serde_json::from_value(errors).unwrap_or_default();
+    let mut out = Vec::new();
+    cc_roster::render::errors_csv(rows.iter(), &mut out).map_err(|_| ApiError::internal())?;
+    let mut res = (StatusCode::OK, out).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    Ok(res)
+}

@@ -1,0 +1,158 @@
+//! Import runs: the record of who imported which file and what became of it, each outcome
+//! audited (file name, hash, counts — never the file's contents).
+
+use cc_domain::{Actor, ImportRun, ImportStatus, NewAuditEvent};
+use cc_store::Store;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{import_store, ImportOptions, Preview};
+use crate::Result;
+
+/// How many changes a run's stored plan keeps (the counts always cover all of them).
+pub const STORED_CHANGES: usize = 1000;
+/// How many row errors a run stores.
+pub const STORED_ERRORS: usize = 100_000;
+
+/// A new run in `planning`.
+#[must_use]
+pub fn new_run(
+    actor: &Actor,
+    file_name: &str,
+    content: &[u8],
+    dry_run: bool,
+    options: &ImportOptions,
+) -> ImportRun {
+    let now = cc_domain::now();
+    ImportRun {
+        id: cc_domain::new_id(),
+        actor: actor.name.clone(),
+        request_id: actor.request_id.clone(),
+        file_name: file_name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(255)
+            .collect(),
+        sha256: super::sha256_hex(content),
+        size_bytes: i64::try_from(content.len()).unwrap_or(i64::MAX),
+        format: None,
+        status: ImportStatus::Planning,
+        dry_run,
+        options: serde_json::to_value(options).unwrap_or(Value::Null),
+        counts: json!({}),
+        refusals: json!([]),
+        error_count: 0,
+        errors: json!([]),
+        plan: None,
+        fingerprint: None,
+        failure: None,
+        progress: None,
+        created_at: now,
+        planned_at: None,
+        applied_at: None,
+        updated_at: now,
+    }
+}
+
+/// Copies a preview's results into its run: planned, or refused.
+pub fn fill(run: &mut ImportRun, p: &Preview) {
+    let now = cc_domain::now();
+    run.format = p.roster.format.map(|f| f.as_str().to_owned());
+    run.counts = serde_json::to_value(p.plan.counts).unwrap_or(Value::Null);
+    run.refusals = serde_json::to_value(&p.refusals).unwrap_or(Value::Null);
+    run.error_count = i64::try_from(p.plan.counts.errors).unwrap_or(i64::MAX);
+    run.plan = Some(p.document(Some(STORED_CHANGES)));
+    run.fingerprint = Some(p.fingerprint.clone());
+    run.status = if p.refusals.is_empty() {
+        ImportStatus::Planned
+    } else {
+        ImportStatus::Refused
+    };
+    run.planned_at = Some(now);
+    run.updated_at = now;
+}
+
+/// The row errors of a preview, as stored.
+#[must_use]
+pub fn row_errors(p: &Preview) -> Value {
+    serde_json::to_value(p.errors().take(STORED_ERRORS).collect::<Vec<_>>()).unwrap_or(Value::Null)
+}
+
+/// The audit event for a run's outcome.
+pub(crate) fn run_event(actor: &Actor, action: &str, run: &ImportRun) -> NewAuditEvent {
+    let codes: Vec<Value> = run
+        .refusals
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r.get("code").cloned()).collect())
+        .unwrap_or_default();
+    NewAuditEvent {
+        actor: actor.name.clone(),
+        action: action.to_owned(),
+        target_type: "import_run".into(),
+        target_id: Some(run.id.to_string()),
+        request_id: actor.request_id.clone(),
+        before: None,
+        after: Some(json!({
+            "file_name": run.file_name,
+            "sha256": run.sha256,
+            "size_bytes": run.size_bytes,
+            "format": run.format,
+            "status": run.status,
+            "dry_run": run.dry_run,
+            "counts": run.counts,
+            "refusals": codes,
+        })),
+    }
+}
+
+/// Stores a new run (and the uploaded file, so a later apply needs no re-upload).
+///
+/// # Errors
+/// The store fails.
+pub async fn insert(store: &dyn Store, run: &ImportRun, content: &[u8]) -> Result<()> {
+    let mut tx = import_store(store)?.begin_import().await?;
+    tx.insert_import_run(run, content, &json!([])).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Stores a run's new state with its audit event (`import.plan`, `import.refuse`,
+/// `import.fail`).
+///
+/// # Errors
+/// The store fails.
+pub async fn record_outcome(
+    store: &dyn Store,
+    actor: &Actor,
+    run: &ImportRun,
+    row_errors: Option<&Value>,
+) -> Result<()> {
+    let action = match run.status {
+        ImportStatus::Refused => "import.refuse",
+        ImportStatus::Failed => "import.fail",
+        _ => "import.plan",
+    };
+    let mut tx = import_store(store)?.begin_import().await?;
+    tx.update_import_run(run, row_errors).await?;
+    tx.append_audit(run_event(actor, action, run)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records a refused run that was never stored before (the CLI), with its audit event.
+///
+/// # Errors
+/// The store fails.
+pub async fn record_refusal(
+    store: &dyn Store,
+    actor: &Actor,
+    run: &ImportRun,
+    row_errors: &Value,
+) -> Result<Uuid> {
+    let mut tx = import_store(store)?.begin_import().await?;
+    tx.insert_import_run(run, &[], row_errors).await?;
+    tx.append_audit(run_event(actor, "import.refuse", run))
+        .await?;
+    tx.commit().await?;
+    Ok(run.id)
+}

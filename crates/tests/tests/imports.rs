@@ -1,0 +1,458 @@
+//! Roster imports applied to a real database, on SQLite and PostgreSQL: one transaction per
+//! import, bulk writes, audit events, guards, idempotent re-imports and the job seam.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is how a test fails.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cc_domain::{Actor, AuditQuery, GroupKind, LifecycleOperation, UserQuery, UserStatus};
+use cc_roster::{FormatChoice, Input, Overrides, Roster};
+use cc_service::imports::{self, ImportError, ImportOptions, ImportSettings, Progress};
+use cc_store::Store;
+use cc_tests::{backend_tests, Backend, TestDb};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../roster/tests/fixtures")
+        .join(name)
+}
+
+fn read(name: &str) -> Roster {
+    imports::read(
+        &Input::Path(fixture(name)),
+        FormatChoice::Auto,
+        cc_roster::Limits::default(),
+        &Progress::default(),
+    )
+    .expect("readable fixture")
+}
+
+fn actor() -> Actor {
+    Actor {
+        name: "operator:admin".into(),
+        request_id: Some("req-import".into()),
+    }
+}
+
+async fn fresh(backend: Backend) -> (TestDb, Arc<dyn Store>) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    (db, store)
+}
+
+async fn apply(
+    store: &Arc<dyn Store>,
+    name: &str,
+    overrides: Overrides,
+) -> Result<imports::ApplyOutcome, ImportError> {
+    let roster = read(name);
+    let run = imports::new_run(
+        &actor(),
+        name,
+        b"",
+        false,
+        &ImportOptions {
+            format: FormatChoice::Auto,
+            overrides,
+        },
+    );
+    imports::apply(
+        store.as_ref(),
+        &actor(),
+        &roster,
+        &ImportSettings::default(),
+        &overrides,
+        None,
+        run,
+        false,
+        &Progress::default(),
+    )
+    .await
+}
+
+async fn user(store: &Arc<dyn Store>, username: &str) -> cc_domain::User {
+    store
+        .get_user_by_username(username)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no user {username}"))
+}
+
+async fn all_users(store: &Arc<dyn Store>) -> Vec<cc_domain::User> {
+    store
+        .list_users(&UserQuery {
+            limit: 500,
+            ..UserQuery::default()
+        })
+        .await
+        .unwrap()
+        .items
+}
+
+async fn preview(store: &Arc<dyn Store>, name: &str) -> imports::Preview {
+    imports::preview(
+        store.as_ref(),
+        read(name),
+        &ImportSettings::default(),
+        &Overrides::default(),
+        &Progress::default(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn bulk_import_creates_people_groups_memberships_and_audit(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let out = apply(&store, "oneroster-1.1/bulk", Overrides::default())
+        .await
+        .unwrap();
+    assert_eq!(out.counts.created, 7);
+    assert_eq!(all_users(&store).await.len(), 7);
+    let ada = user(&store, "ada.lovelace").await;
+    assert_eq!(
+        (ada.grade, ada.school.as_deref(), ada.status),
+        (Some(10), Some("lhs"), UserStatus::Active)
+    );
+    assert_eq!(ada.external_id.as_deref(), Some("u1"));
+    assert_eq!(ada.groups, ["lhs", "lhs-alg2-p3"]);
+    let dennis = user(&store, "dennis.ritchie").await;
+    assert_eq!(dennis.status, UserStatus::Pending);
+    let lhs = store.get_group_by_name("lhs").await.unwrap().unwrap();
+    assert_eq!(
+        (lhs.kind, lhs.external_id.as_deref(), lhs.member_count),
+        (GroupKind::School, Some("s1"), 3)
+    );
+    // One audit event per person and group, and one for the run; the chain verifies.
+    let events = store
+        .list_audit(&AuditQuery {
+            limit: 500,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let creates = events.iter().filter(|e| e.action == "user.create").count();
+    assert_eq!(creates, 7);
+    assert_eq!(
+        events.iter().filter(|e| e.action == "group.create").count(),
+        4
+    );
+    let run_event = events
+        .iter()
+        .find(|e| e.action == "import.apply")
+        .expect("the run is audited");
+    assert_eq!(run_event.actor, "operator:admin");
+    let payload = run_event.after.as_ref().unwrap().to_string();
+    assert!(payload.contains("\"created\":7"), "{payload}");
+    assert!(
+        !payload.contains("Lovelace") && !payload.contains("ada"),
+        "no personal data in the run's event: {payload}"
+    );
+    let report = cc_service::verify_chain(store.as_ref()).await.unwrap();
+    assert!(report.first_break.is_none(), "{report:?}");
+    // The run is recorded.
+    let run = store
+        .imports()
+        .unwrap()
+        .get_import_run(out.run.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.status, cc_domain::ImportStatus::Applied);
+    assert_eq!(run.counts["created"], 7);
+}
+
+async fn reimporting_the_same_file_changes_nothing(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    for name in ["oneroster-1.2/bulk", "sds", "csv/roster.csv"] {
+        apply(
+            &store,
+            name,
+            Overrides {
+                allow_mass_suspend: true,
+                ..Overrides::default()
+            },
+        )
+        .await
+        .unwrap();
+        let before = cc_service::verify_chain(store.as_ref())
+            .await
+            .unwrap()
+            .head_seq;
+        let p = preview(&store, name).await;
+        assert!(p.plan.changes.is_empty(), "{name}: {:?}", p.plan.counts);
+        let again = apply(&store, name, Overrides::default()).await.unwrap();
+        assert!(again.counts.is_empty(), "{name}: {:?}", again.counts);
+        let after = cc_service::verify_chain(store.as_ref())
+            .await
+            .unwrap()
+            .head_seq;
+        assert_eq!(after, before + 1, "{name}: only the run itself is audited");
+    }
+}
+
+async fn renamed_and_moved_people_and_a_mass_suspension_refused_then_allowed(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    apply(&store, "oneroster-1.1/bulk", Overrides::default())
+        .await
+        .unwrap();
+    let ada_id = user(&store, "ada.lovelace").await.id;
+    let head = cc_service::verify_chain(store.as_ref())
+        .await
+        .unwrap()
+        .head_seq;
+    // Alan is missing: 1 of 6 active people is more than 5%.
+    match apply(&store, "oneroster-1.1/renamed", Overrides::default()).await {
+        Err(ImportError::Refused(r)) => {
+            assert_eq!(r.len(), 1);
+            assert_eq!(r[0].code, "mass_suspend");
+            assert_eq!(r[0].override_flag.as_deref(), Some("--allow-mass-suspend"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        cc_service::verify_chain(store.as_ref())
+            .await
+            .unwrap()
+            .head_seq,
+        head,
+        "a refusal writes nothing"
+    );
+    assert_eq!(user(&store, "alan.turing").await.status, UserStatus::Active);
+    let out = apply(
+        &store,
+        "oneroster-1.1/renamed",
+        Overrides {
+            allow_mass_suspend: true,
+            ..Overrides::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (out.counts.moved, out.counts.suspended, out.counts.created),
+        (2, 1, 0)
+    );
+    let ada = user(&store, "ada.king").await;
+    assert_eq!(ada.id, ada_id, "renamed, matched by external id");
+    assert_eq!(
+        (ada.family_name.as_str(), ada.grade, ada.version),
+        ("King", Some(11), 2)
+    );
+    let grace = user(&store, "grace.hopper").await;
+    assert_eq!(
+        (grace.school.as_deref(), grace.grade),
+        (Some("lhs"), Some(8))
+    );
+    assert_eq!(grace.groups, ["lhs", "lhs-alg2-p3"]);
+    assert_eq!(
+        user(&store, "alan.turing").await.status,
+        UserStatus::Suspended
+    );
+    let ops: Vec<_> = out.intents.iter().map(|i| i.operation).collect();
+    assert_eq!(
+        ops.iter()
+            .filter(|o| **o == LifecycleOperation::Suspend)
+            .count(),
+        1
+    );
+    assert_eq!(
+        ops.iter()
+            .filter(|o| **o == LifecycleOperation::Update)
+            .count(),
+        2
+    );
+    let events = store
+        .list_audit(&AuditQuery {
+            action: Some("user.update".into()),
+            limit: 50,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let ada_event = events
+        .iter()
+        .find(|e| e.target_id.as_deref() == Some(&ada_id.to_string()[..]))
+        .unwrap();
+    assert_eq!(
+        ada_event.after.as_ref().unwrap()["grade"],
+        11,
+        "field-level audit"
+    );
+}
+
+async fn delta_files_suspend_tobedeleted_people_only(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    apply(&store, "oneroster-1.2/bulk", Overrides::default())
+        .await
+        .unwrap();
+    let out = apply(
+        &store,
+        "oneroster-1.2/delta",
+        Overrides {
+            allow_mass_suspend: true,
+            ..Overrides::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((out.counts.created, out.counts.suspended), (1, 1));
+    assert_eq!(
+        user(&store, "alan.turing").await.status,
+        UserStatus::Suspended
+    );
+    assert_eq!(
+        user(&store, "ada.lovelace").await.status,
+        UserStatus::Active
+    );
+    assert_eq!(
+        user(&store, "edsger.dijkstra").await.school.as_deref(),
+        Some("washington-middle-school")
+    );
+}
+
+async fn the_job_seam_receives_one_intent_per_lifecycle_change(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let out = apply(&store, "oneroster-1.1/bulk", Overrides::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        out.intents.len(),
+        6,
+        "six active people to provision; the disabled one waits"
+    );
+    assert!(out
+        .intents
+        .iter()
+        .all(|i| i.operation == LifecycleOperation::Provision));
+    for i in &out.intents {
+        let u = store
+            .get_user(i.user_id)
+            .await
+            .unwrap()
+            .expect("intent names a written user");
+        assert_eq!(u.status, UserStatus::Active);
+    }
+    // SEAM(queue): nothing is enqueued until the queue lands; the run says so.
+    assert_eq!(out.jobs_enqueued, 0);
+    assert_eq!(out.run.counts["lifecycle_jobs"], 6);
+    assert_eq!(out.run.counts["jobs_enqueued"], 0);
+}
+
+async fn a_preview_is_not_applied_once_the_directory_changed(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    apply(&store, "oneroster-1.1/bulk", Overrides::default())
+        .await
+        .unwrap();
+    let p = preview(&store, "oneroster-1.1/renamed").await;
+    let dir = cc_service::Directory::new(store.clone());
+    let grace = user(&store, "grace.hopper").await;
+    dir.update_user(
+        &actor(),
+        grace.id,
+        cc_domain::UserPatch {
+            given_name: Some("Amazing Grace".into()),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let run = imports::new_run(&actor(), "renamed", b"", false, &ImportOptions::default());
+    let allow = Overrides {
+        allow_mass_suspend: true,
+        ..Overrides::default()
+    };
+    let r = imports::apply_preview(
+        store.as_ref(),
+        &actor(),
+        &p,
+        &ImportSettings::default(),
+        &allow,
+        run,
+        &Progress::default(),
+    )
+    .await;
+    assert!(matches!(r, Err(ImportError::Stale)), "{r:?}");
+    assert_eq!(
+        user(&store, "ada.lovelace").await.grade,
+        Some(10),
+        "nothing applied"
+    );
+}
+
+async fn a_generated_roster_applies_in_chunks(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let gen = cc_roster::generate::GenOptions {
+        rows: 25_000,
+        seed: 5,
+        ..Default::default()
+    };
+    cc_roster::generate::generate(&gen, &tmp.path().join("r")).unwrap();
+    let roster = imports::read(
+        &Input::Path(tmp.path().join("r")),
+        FormatChoice::Auto,
+        cc_roster::Limits::default(),
+        &Progress::default(),
+    )
+    .unwrap();
+    let run = imports::new_run(&actor(), "gen", b"", false, &ImportOptions::default());
+    let out = imports::apply(
+        store.as_ref(),
+        &actor(),
+        &roster,
+        &ImportSettings::default(),
+        &Overrides::default(),
+        None,
+        run,
+        false,
+        &Progress::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.counts.created, 25_000);
+    let snapshot = store.imports().unwrap().directory_snapshot().await.unwrap();
+    assert_eq!(snapshot.users.len(), 25_000);
+    assert!(snapshot.users.iter().all(|u| !u.groups.is_empty()));
+    let report = cc_service::verify_chain(store.as_ref()).await.unwrap();
+    assert!(report.first_break.is_none());
+    assert!(report.checked > 25_000);
+    let drifted = cc_roster::generate::GenOptions {
+        drift_percent: 5,
+        ..gen
+    };
+    cc_roster::generate::generate(&drifted, &tmp.path().join("d")).unwrap();
+    let roster = imports::read(
+        &Input::Path(tmp.path().join("d")),
+        FormatChoice::Auto,
+        cc_roster::Limits::default(),
+        &Progress::default(),
+    )
+    .unwrap();
+    let run = imports::new_run(&actor(), "gen2", b"", false, &ImportOptions::default());
+    let out = imports::apply(
+        store.as_ref(),
+        &actor(),
+        &roster,
+        &ImportSettings::default(),
+        &Overrides::default(),
+        None,
+        run,
+        false,
+        &Progress::default(),
+    )
+    .await
+    .unwrap();
+    assert!(out.counts.moved > 500, "{:?}", out.counts);
+}
+
+backend_tests!(
+    bulk_import_creates_people_groups_memberships_and_audit,
+    reimporting_the_same_file_changes_nothing,
+    renamed_and_moved_people_and_a_mass_suspension_refused_then_allowed,
+    delta_files_suspend_tobedeleted_people_only,
+    the_job_seam_receives_one_intent_per_lifecycle_change,
+    a_preview_is_not_applied_once_the_directory_changed,
+    a_generated_roster_applies_in_chunks,
+);
