@@ -128,6 +128,20 @@ impl Keyring {
         &self.keys[0]
     }
 
+    /// A 32-byte key for `purpose` derived from each key's secret (HMAC-SHA256 of the
+    /// purpose under the secret), with its key id; the signing key's first.
+    #[must_use]
+    pub fn derived(&self, purpose: &str) -> Vec<(String, [u8; 32])> {
+        self.keys
+            .iter()
+            .map(|k| {
+                let mut mac = k.mac();
+                mac.update(purpose.as_bytes());
+                (k.kid.clone(), mac.finalize().into_bytes().into())
+            })
+            .collect()
+    }
+
     /// The ids of every accepted key, signing key first.
     #[must_use]
     pub fn kids(&self) -> Vec<&str> {

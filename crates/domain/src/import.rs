@@ -116,30 +116,4 @@ pub struct ImportRun {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A lifecycle operation an import asks the targets to carry out. The names match the
-/// connectors' operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LifecycleOperation {
-    Provision,
-    Update,
-    Suspend,
-}
-
-impl LifecycleOperation {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LifecycleOperation::Provision => "provision",
-            LifecycleOperation::Update => "update",
-            LifecycleOperation::Suspend => "suspend",
-        }
-    }
-}
-
-/// One lifecycle job an applied import enqueues, in the transaction that makes its change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LifecycleIntent {
-    pub user_id: Uuid,
-    pub operation: LifecycleOperation,
-}
+pub use crate::lifecycle::{LifecycleIntent, LifecycleOperation};

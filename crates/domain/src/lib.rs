@@ -8,6 +8,7 @@ pub mod device;
 pub mod group;
 pub mod import;
 pub mod job;
+pub mod lifecycle;
 pub mod operator;
 pub mod page;
 pub mod patch;
@@ -18,7 +19,10 @@ pub mod validation;
 pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use device::{Compliance, Device, DevicePatch, DeviceQuery, NewDevice, Platform};
 pub use group::{Group, GroupKind, GroupPatch, GroupQuery, NewGroup};
-pub use import::{ImportRun, ImportStatus, LifecycleIntent, LifecycleOperation};
+pub use import::{ImportRun, ImportStatus};
+pub use lifecycle::{
+    LifecycleIntent, LifecycleJobArgs, LifecycleOperation, LinkStatus, TargetLinkRecord,
+};
 pub use job::{
     BatchProgress, Job, JobAttemptError, JobDetail, JobEvent, JobQuery, JobState, NewJob,
     WorkerInfo,

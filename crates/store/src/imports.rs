@@ -69,22 +69,9 @@ pub trait ImportTx: Tx {
     /// Appends events to the audit chain, in order, with a few statements.
     async fn append_audit_bulk(&mut self, events: Vec<NewAuditEvent>) -> Result<()>;
 
-    /// SEAM(queue): enqueues the lifecycle jobs of an import as one batch, in this transaction.
-    ///
-    /// The job queue has landed (`JobTx::enqueue_many`, a supertrait of [`Tx`]), but no
-    /// lifecycle job kind or handler is registered yet, so enqueued jobs would only be
-    /// discarded as unknown. Until that handler lands this enqueues nothing and returns 0; the
-    /// import records how many jobs it planned (`counts.lifecycle_jobs`) and how many were
-    /// enqueued (`counts.jobs_enqueued`). To wire it, override this method for `BackendTx` in
-    /// `sql/imports.rs`: map each intent to
-    /// `NewJob { batch_id: Some(batch.batch_id), created_by: Some(batch.actor.into()),
-    /// request_id: batch.request_id.map(Into::into), ..NewJob::new(<the lifecycle kind>,
-    /// json!({"user_id": intent.user_id, "operation": intent.operation})) }`, call
-    /// `JobTx::enqueue_many(self, &jobs)` and return the number enqueued.
-    async fn enqueue_lifecycle(&mut self, batch: LifecycleBatch<'_>) -> Result<u64> {
-        let _ = batch;
-        Ok(0)
-    }
+    /// Enqueues the lifecycle jobs of an import (`lifecycle.<operation>`, one per intent) as one
+    /// batch whose id is the import run's, in this transaction; returns how many.
+    async fn enqueue_lifecycle(&mut self, batch: LifecycleBatch<'_>) -> Result<u64>;
 
     async fn insert_import_run(
         &mut self,

@@ -154,6 +154,12 @@ pub trait Store: JobStore + Send + Sync + 'static {
     async fn audit_head(&self) -> Result<(i64, String)>;
 
     /// Roster import storage; `None` for stores that do not support imports.
+    /// Where a person's accounts stand on each target (by target name).
+    async fn list_target_links(&self, user_id: Uuid) -> Result<Vec<cc_domain::TargetLinkRecord>>;
+    /// Records how an operation went on one target for one person (inserts or replaces the
+    /// row). A link for a user that no longer exists is silently dropped.
+    async fn upsert_target_link(&self, link: &cc_domain::TargetLinkRecord) -> Result<()>;
+
     fn imports(&self) -> Option<&dyn ImportStore> {
         None
     }

@@ -173,6 +173,21 @@ impl ImportTx for BackendTx {
         load_snapshot(&mut self.0).await
     }
 
+    async fn enqueue_lifecycle(&mut self, batch: crate::LifecycleBatch<'_>) -> Result<u64> {
+        let jobs: Vec<cc_domain::NewJob> = batch
+            .intents
+            .iter()
+            .map(|i| cc_domain::NewJob {
+                batch_id: Some(batch.batch_id),
+                created_by: Some(batch.actor.to_owned()),
+                request_id: batch.request_id.map(str::to_owned),
+                ..cc_domain::LifecycleJobArgs::new(i.user_id, i.operation).into_job()
+            })
+            .collect();
+        let ids = crate::JobTx::enqueue_many(self, &jobs).await?;
+        Ok(ids.len() as u64)
+    }
+
     async fn insert_users_bulk(&mut self, users: &[User]) -> Result<()> {
         for chunk in users.chunks(chunk_rows(13)) {
             let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new(

@@ -319,6 +319,41 @@ impl crate::Store for Store {
         Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *self.read_conn().await?).await?)
     }
 
+    async fn list_target_links(&self, user_id: Uuid) -> Result<Vec<cc_domain::TargetLinkRecord>> {
+        let rows: Vec<LinkRow> = sqlx::query_as(
+            "SELECT user_id, target, account_id, status, last_operation, last_job_id, last_error, synced_at, updated_at \
+             FROM target_links WHERE user_id = $1 ORDER BY target",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *self.read_conn().await?)
+        .await?;
+        rows.into_iter().map(cc_domain::TargetLinkRecord::try_from).collect()
+    }
+
+    async fn upsert_target_link(&self, l: &cc_domain::TargetLinkRecord) -> Result<()> {
+        let mut tx = self.timed_begin().await?;
+        sqlx::query(
+            "INSERT INTO target_links (user_id, target, account_id, status, last_operation, last_job_id, last_error, \
+             synced_at, updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
+             ON CONFLICT (user_id, target) DO UPDATE SET account_id = excluded.account_id, status = excluded.status, \
+             last_operation = excluded.last_operation, last_job_id = excluded.last_job_id, \
+             last_error = excluded.last_error, synced_at = excluded.synced_at, updated_at = excluded.updated_at",
+        )
+        .bind(l.user_id)
+        .bind(&l.target)
+        .bind(&l.account_id)
+        .bind(l.status.as_str())
+        .bind(l.last_operation.as_str())
+        .bind(l.last_job_id)
+        .bind(&l.last_error)
+        .bind(l.synced_at)
+        .bind(l.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     fn imports(&self) -> Option<&dyn crate::ImportStore> {
         Some(self)
     }
@@ -668,6 +703,36 @@ impl Tx for BackendTx {
     async fn commit(self: Box<Self>) -> Result<()> {
         self.0.commit().await?;
         Ok(())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    user_id: Uuid,
+    target: String,
+    account_id: Option<String>,
+    status: String,
+    last_operation: String,
+    last_job_id: Option<i64>,
+    last_error: Option<String>,
+    synced_at: Option<chrono::DateTime<chrono::Utc>>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl TryFrom<LinkRow> for cc_domain::TargetLinkRecord {
+    type Error = StoreError;
+    fn try_from(r: LinkRow) -> Result<Self> {
+        Ok(Self {
+            user_id: r.user_id,
+            target: r.target,
+            account_id: r.account_id,
+            status: r.status.parse().map_err(StoreError::Internal)?,
+            last_operation: r.last_operation.parse().map_err(StoreError::Internal)?,
+            last_job_id: r.last_job_id,
+            last_error: r.last_error,
+            synced_at: r.synced_at,
+            updated_at: r.updated_at,
+        })
     }
 }
 

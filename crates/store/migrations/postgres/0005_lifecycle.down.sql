@@ -1,0 +1,1 @@
+DROP TABLE target_links;
