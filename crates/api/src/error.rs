@@ -118,6 +118,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidTransition(t) => {
                 ApiError::new(StatusCode::CONFLICT, "invalid_transition", format!("{t}."))
             }
+            ServiceError::InvalidOperation(t) => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_transition", format!("{t}."))
+            }
             ServiceError::PreconditionFailed { current } if current >= 0 => ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
                 "precondition_failed",

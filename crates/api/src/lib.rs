@@ -74,6 +74,14 @@ pub struct ApiConfig {
     /// Who may read `/metrics`.
     pub metrics: MetricsAccess,
     pub import: ImportApiConfig,
+    pub lifecycle: LifecycleApiConfig,
+}
+
+/// Lifecycle settings the API needs.
+#[derive(Debug, Clone, Default)]
+pub struct LifecycleApiConfig {
+    /// What generated temporary passwords look like.
+    pub password_policy: cc_auth::PasswordPolicy,
 }
 
 impl Default for ApiConfig {
@@ -89,6 +97,7 @@ impl Default for ApiConfig {
             hsts: false,
             metrics: MetricsAccess::default(),
             import: ImportApiConfig::default(),
+            lifecycle: LifecycleApiConfig::default(),
         }
     }
 }
@@ -103,6 +112,8 @@ pub struct AppState {
     pub limiter: Arc<auth::rate_limit::RateLimiter>,
     /// Import runs planning or applying in this process, with their progress.
     pub import_tasks: Arc<routes::imports::ImportTasks>,
+    /// The lifecycle targets (for dry runs and the targets routes); none unless configured.
+    pub lifecycle: cc_lifecycle::Engine,
 }
 
 impl AppState {
@@ -124,11 +135,24 @@ impl AppState {
         let limiter = Arc::new(auth::rate_limit::RateLimiter::new(&config.rate_limit)?);
         Ok(Self {
             directory: Directory::new(store.clone()),
+            lifecycle: cc_lifecycle::Engine::new(store.clone(), Vec::new(), auth.clone()),
             store,
             config: Arc::new(config),
             auth,
             limiter,
             import_tasks: Arc::default(),
         })
+    }
+
+    /// Uses `engine`'s targets, and lets directory edits drive lifecycle jobs per `policy`.
+    #[must_use]
+    pub fn with_lifecycle(
+        mut self,
+        engine: cc_lifecycle::Engine,
+        policy: cc_service::lifecycle::LifecyclePolicy,
+    ) -> Self {
+        self.lifecycle = engine;
+        self.directory = Directory::new(self.store.clone()).with_lifecycle(policy);
+        self
     }
 }

@@ -45,6 +45,7 @@ pub fn handle() -> &'static PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    cc_lifecycle::describe_metrics();
     describe_counter!(
         "cc_http_requests_total",
         "HTTP requests by method, route template and status."

@@ -24,6 +24,7 @@ use utoipa::OpenApi;
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "imports", description = "Roster imports: upload an SIS export, preview the plan, apply it"),
         (name = "jobs", description = "The job queue: jobs, batches and the live event stream"),
+        (name = "lifecycle", description = "Provision, update, suspend, reset-password and deprovision people on every target; where their accounts stand"),
         (name = "auth", description = "Logging in: access tokens (JWT, 15 minutes) and single-use refresh tokens"),
         (name = "operators", description = "The people who use Command Center, and their roles (admin only)"),
         (name = "tokens", description = "API tokens for automation (admin only)"),

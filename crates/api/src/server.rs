@@ -19,7 +19,7 @@ use crate::middleware::{method_not_allowed, not_found, panic_response, timeout_e
 use crate::request_id::RequestId;
 use crate::routes::{audit, devices, groups, health, imports, policies, users};
 use crate::routes::{auth as auth_routes, operators, tokens};
-use crate::routes::{events, jobs};
+use crate::routes::{events, jobs, lifecycle};
 use crate::AppState;
 
 /// The `/api/v1` routes, each registered with its OpenAPI operation.
@@ -27,6 +27,10 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(lifecycle::act))
+        .routes(routes!(lifecycle::bulk))
+        .routes(routes!(lifecycle::user_targets))
+        .routes(routes!(lifecycle::targets))
         .routes(routes!(groups::list, groups::create))
         .routes(routes!(groups::get, groups::update, groups::delete))
         .routes(routes!(groups::members))

@@ -54,6 +54,77 @@ pub struct Config {
     pub tls: TlsConfig,
     pub metrics: MetricsConfig,
     pub telemetry: TelemetryConfig,
+    pub lifecycle: LifecycleConfig,
+    /// Lifecycle targets (`[[targets]]`, file only); see docs/lifecycle.md.
+    #[serde(skip_serializing_if = "Targets::is_empty")]
+    pub targets: Targets,
+}
+
+/// The `[[targets]]` entries (compared by their serialized form, secrets redacted).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Targets(pub Vec<cc_connectors::TargetConfig>);
+
+impl Targets {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl PartialEq for Targets {
+    fn eq(&self, other: &Self) -> bool {
+        serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
+    }
+}
+
+/// Lifecycle automation (`[lifecycle]`); see docs/lifecycle.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// API edits of provisioned people (status, names, school, grade, groups) enqueue the
+    /// matching lifecycle job.
+    pub sync_on_change: bool,
+    /// People created through the API are provisioned at once.
+    pub auto_provision: bool,
+    /// Length of generated temporary passwords (12-128).
+    pub password_length: usize,
+    /// Include symbols (`!#%+-=?@^_`) in temporary passwords.
+    pub password_symbols: bool,
+    /// Leave out characters that are easy to misread (0 O o 1 l I |).
+    pub password_exclude_ambiguous: bool,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self {
+            sync_on_change: true,
+            auto_provision: false,
+            password_length: 16,
+            password_symbols: true,
+            password_exclude_ambiguous: true,
+        }
+    }
+}
+
+impl LifecycleConfig {
+    #[must_use]
+    pub fn password_policy(&self) -> cc_auth::PasswordPolicy {
+        cc_auth::PasswordPolicy {
+            length: self.password_length,
+            symbols: self.password_symbols,
+            exclude_ambiguous: self.password_exclude_ambiguous,
+            ..cc_auth::PasswordPolicy::default()
+        }
+    }
+
+    #[must_use]
+    pub fn policy(&self) -> cc_service::lifecycle::LifecyclePolicy {
+        cc_service::lifecycle::LifecyclePolicy {
+            sync_on_change: self.sync_on_change,
+            auto_provision: self.auto_provision,
+        }
+    }
 }
 
 /// Token lifetimes, signing keys and login throttling.
@@ -237,6 +308,8 @@ impl Default for Config {
             tls: TlsConfig::default(),
             metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),
+            lifecycle: LifecycleConfig::default(),
+            targets: Targets::default(),
         }
     }
 }
@@ -362,6 +435,9 @@ impl Config {
         if let Err(e) = self.queue.runtime().validate() {
             bail!("{e}");
         }
+        if let Err(e) = self.lifecycle.password_policy().validate() {
+            bail!("lifecycle: {e}");
+        }
         self.validate_security()
     }
 
@@ -480,7 +556,25 @@ impl Config {
                 max_upload_bytes: self.import.max_upload_bytes,
                 sync_wait: Duration::from_millis(self.import.sync_wait_ms),
             },
+            lifecycle: cc_api::LifecycleApiConfig {
+                password_policy: self.lifecycle.password_policy(),
+            },
         }
+    }
+
+    /// Builds the configured lifecycle targets and the engine that runs them.
+    ///
+    /// # Errors
+    /// A target's configuration is invalid (a bad URL, a missing secret file, a duplicate
+    /// name, …); the message names the target and the setting.
+    pub fn lifecycle_engine(
+        &self,
+        store: std::sync::Arc<dyn cc_store::Store>,
+        auth: cc_service::Auth,
+    ) -> anyhow::Result<cc_lifecycle::Engine> {
+        let targets = cc_connectors::build_targets(&self.targets.0)
+            .map_err(|e| anyhow::anyhow!("targets: {e}"))?;
+        Ok(cc_lifecycle::Engine::new(store, targets, auth))
     }
 
     #[must_use]
@@ -532,6 +626,10 @@ fn apply_env(tree: &mut toml::Value, prefix: &str, env: Env<'_>) -> anyhow::Resu
         };
         if value.is_table() {
             apply_env(value, &path, env)?;
+            continue;
+        }
+        // Targets are tables in an array: configured in the file only.
+        if path == "targets" {
             continue;
         }
         let var = format!("CC_{}", path.to_ascii_uppercase());

@@ -13,6 +13,9 @@ pub enum ServiceError {
     Conflict { field: String },
     #[error("{0}")]
     InvalidTransition(InvalidTransition),
+    /// A lifecycle operation the user's state does not allow.
+    #[error("{0}")]
+    InvalidOperation(cc_domain::lifecycle::InvalidOperation),
     /// The caller's `If-Match`/`version` is stale.
     #[error("the record has changed (current version {current})")]
     PreconditionFailed { current: i64 },

@@ -7,6 +7,7 @@ mod devices;
 mod error;
 mod groups;
 pub mod imports;
+pub mod lifecycle;
 mod policies;
 pub mod seed;
 mod users;
@@ -25,12 +26,29 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Directory {
     store: Arc<dyn Store>,
+    lifecycle: lifecycle::LifecyclePolicy,
 }
 
 impl Directory {
+    /// A directory whose edits enqueue no lifecycle jobs (see [`Directory::with_lifecycle`]).
     #[must_use]
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            lifecycle: lifecycle::LifecyclePolicy::default(),
+        }
+    }
+
+    /// Whether edits enqueue lifecycle jobs, and whether new people are provisioned.
+    #[must_use]
+    pub fn with_lifecycle(mut self, policy: lifecycle::LifecyclePolicy) -> Self {
+        self.lifecycle = policy;
+        self
+    }
+
+    #[must_use]
+    pub fn lifecycle_policy(&self) -> &lifecycle::LifecyclePolicy {
+        &self.lifecycle
     }
 
     #[must_use]

@@ -1,6 +1,6 @@
 //! Writing people.
 
-use cc_domain::{Actor, NewUser, User, UserPatch};
+use cc_domain::{Actor, LifecycleJobArgs, LifecycleOperation, NewUser, User, UserPatch, UserStatus};
 use uuid::Uuid;
 
 use crate::audit::change_event;
@@ -12,7 +12,17 @@ impl Directory {
     /// # Errors
     /// Validation, a unique conflict, or a store failure.
     pub async fn create_user(&self, actor: &Actor, input: NewUser) -> Result<User> {
-        let user = input.into_user(cc_domain::new_id(), cc_domain::now())?;
+        let mut user = input.into_user(cc_domain::new_id(), cc_domain::now())?;
+        // Auto-provisioning activates a new person and enqueues the provision; with sync on,
+        // a person created active is provisioned too.
+        let provision = match user.status {
+            UserStatus::Pending if self.lifecycle.auto_provision => {
+                user.status = UserStatus::Active;
+                true
+            }
+            UserStatus::Active => self.lifecycle.auto_provision || self.lifecycle.sync_on_change,
+            _ => false,
+        };
         let mut tx = self.store.begin().await?;
         tx.insert_user(&user).await?;
         if !user.groups.is_empty() {
@@ -27,6 +37,10 @@ impl Directory {
             Some(&user),
         ))
         .await?;
+        if provision {
+            let args = LifecycleJobArgs::new(user.id, LifecycleOperation::Provision);
+            crate::lifecycle::enqueue(&mut *tx, actor, args, None).await?;
+        }
         tx.commit().await?;
         Ok(user)
     }
@@ -66,6 +80,13 @@ impl Directory {
             Some(&next),
         ))
         .await?;
+        if self.lifecycle.sync_on_change {
+            if let Some(op) = LifecycleOperation::for_change(&current, &next) {
+                let mut args = LifecycleJobArgs::new(id, op);
+                args.previous = Some(current);
+                crate::lifecycle::enqueue(&mut *tx, actor, args, None).await?;
+            }
+        }
         tx.commit().await?;
         Ok(next)
     }

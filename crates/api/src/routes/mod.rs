@@ -8,6 +8,7 @@ pub mod groups;
 pub mod health;
 pub mod imports;
 pub mod jobs;
+pub mod lifecycle;
 pub mod operators;
 pub mod policies;
 pub mod tokens;

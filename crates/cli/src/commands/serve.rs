@@ -55,6 +55,12 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let state = AppState::try_new(store.clone(), cfg.api()).context("invalid security settings")?;
+    let engine = cfg.lifecycle_engine(store.clone(), state.auth.clone())?;
+    if !engine.targets().is_empty() {
+        let names: Vec<&str> = engine.targets().iter().map(|t| t.name()).collect();
+        tracing::info!(targets = ?names, "lifecycle targets configured");
+    }
+    let state = state.with_lifecycle(engine.clone(), cfg.lifecycle.policy());
     if store.migration_status().await?.is_current() {
         bootstrap(&state, &cfg).await?;
     } else {
@@ -85,7 +91,7 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         None
     } else {
         let rc = super::worker::runtime_config(&cfg, &super::worker::Args::default());
-        let worker = cc_queue::Worker::new(store.clone(), super::worker::registry(), rc);
+        let worker = cc_queue::Worker::new(store.clone(), super::worker::registry(&engine), rc);
         tracing::info!(
             worker_id = worker.id(),
             "running job workers in this process"

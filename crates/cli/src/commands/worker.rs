@@ -48,10 +48,13 @@ pub fn runtime_config(cfg: &Config, args: &Args) -> QueueConfig {
     rc
 }
 
-/// The kinds this binary can run.
+/// The kinds this binary can run: the built-in `system.*` kinds and the `lifecycle.*` kinds
+/// on `engine`'s targets.
 #[must_use]
-pub fn registry() -> Registry {
-    Registry::with_builtins()
+pub fn registry(engine: &cc_lifecycle::Engine) -> Registry {
+    let mut r = Registry::with_builtins();
+    engine.register(&mut r);
+    r
 }
 
 pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
@@ -60,7 +63,10 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     rc.validate().map_err(anyhow::Error::msg)?;
     let store = open_store(&cfg).await?;
     require_current_schema(store.as_ref()).await?;
-    let mut worker = Worker::new(store.clone(), registry(), rc);
+    let auth = cc_service::Auth::new(store.clone(), cfg.auth_settings())
+        .context("invalid security settings")?;
+    let engine = cfg.lifecycle_engine(store.clone(), auth)?;
+    let mut worker = Worker::new(store.clone(), registry(&engine), rc);
     if let Some(id) = args.id {
         worker = worker.with_id(id);
     }

@@ -118,6 +118,17 @@ impl Auth {
         &self.store
     }
 
+    /// Seals secrets that wait in the database (temporary passwords in lifecycle jobs), with
+    /// keys derived from the access-token signing keys: configured, or generated once and kept
+    /// in the database so that every replica and worker agrees.
+    ///
+    /// # Errors
+    /// The stored key could not be read or created.
+    pub async fn sealer(&self) -> Result<cc_auth::Sealer, ServiceError> {
+        let ring = self.keys.get(self.store.as_ref()).await?;
+        Ok(cc_auth::Sealer::from_keyring(ring))
+    }
+
     /// Hashes on the blocking pool: Argon2id takes tens of milliseconds of CPU.
     async fn hash_password(&self, password: &str) -> Result<String, ServiceError> {
         let hasher = self.hasher.clone();

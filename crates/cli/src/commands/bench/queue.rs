@@ -168,7 +168,7 @@ impl Workers {
             }];
             rc.claim_batch = a.claim_batch;
             let token = CancellationToken::new();
-            let worker = cc_queue::Worker::new(store, crate::commands::worker::registry(), rc);
+            let worker = cc_queue::Worker::new(store, cc_queue::Registry::with_builtins(), rc);
             return Ok(Workers::InProcess(
                 token.clone(),
                 tokio::spawn(worker.run(token)),

@@ -1,0 +1,340 @@
+//! The `lifecycle.<operation>` job handler.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use cc_connectors::{Change, OperationRequest, Target, TargetError};
+use cc_domain::{
+    LifecycleJobArgs, LifecycleOperation, LinkStatus, NewAuditEvent, TargetLinkRecord, User,
+};
+use cc_queue::{JobContext, JobError, JobHandler, KindPolicy, RetryPolicy};
+use serde::Serialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::{connector_operation, link_for, Engine, DURATION_METRIC, OPERATIONS_METRIC};
+
+/// Runs one operation kind.
+pub struct LifecycleHandler {
+    engine: Engine,
+    op: LifecycleOperation,
+}
+
+impl LifecycleHandler {
+    #[must_use]
+    pub fn new(engine: Engine, op: LifecycleOperation) -> Self {
+        Self { engine, op }
+    }
+}
+
+/// What happened on one target, as the job's result and progress list it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetResult {
+    pub target: String,
+    /// `changed`, `unchanged`, `done_earlier` (an earlier attempt of this job finished
+    /// here), `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub detail: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+}
+
+#[async_trait]
+impl JobHandler for LifecycleHandler {
+    type Args = LifecycleJobArgs;
+    type Output = Value;
+
+    fn kind(&self) -> &str {
+        self.op.job_kind()
+    }
+
+    /// Targets have their own (shorter) timeouts; retries back off from 5 s to 20 min, so
+    /// ten attempts ride out an outage of about an hour.
+    fn policy(&self) -> KindPolicy {
+        KindPolicy {
+            timeout: Duration::from_secs(600),
+            retry: RetryPolicy {
+                base: Duration::from_secs(5),
+                max: Duration::from_secs(1200),
+                jitter: 0.2,
+            },
+        }
+    }
+
+    async fn run(&self, ctx: JobContext, args: LifecycleJobArgs) -> Result<Value, JobError> {
+        if args.operation != self.op {
+            return Err(JobError::Permanent(format!(
+                "job args say `{}` but the kind is `{}`",
+                args.operation,
+                self.op.job_kind()
+            )));
+        }
+        let store = self.engine.store();
+        let current = store
+            .get_user(args.user_id)
+            .await
+            .map_err(JobError::retryable)?;
+        let user = match (current, &args.previous) {
+            (Some(u), _) => u,
+            // Deprovisioning a person deleted since the request: the last known record.
+            (None, Some(prev)) if self.op == LifecycleOperation::Deprovision => prev.clone(),
+            (None, _) => {
+                return Ok(skipped(self.op, args.user_id, "the user no longer exists"));
+            }
+        };
+        if !self.op.still_wanted(user.status) {
+            return Ok(skipped(
+                self.op,
+                user.id,
+                &format!(
+                    "superseded: the user is now {}; a later job carries that change",
+                    user.status.as_str()
+                ),
+            ));
+        }
+        let password = match &args.sealed_password {
+            None => None,
+            Some(sealed) => {
+                let sealer = self
+                    .engine
+                    .auth()
+                    .sealer()
+                    .await
+                    .map_err(JobError::retryable)?;
+                let context = cc_service::lifecycle::seal_context(user.id, self.op);
+                Some(sealer.open(sealed, &context).map_err(|e| {
+                    JobError::Permanent(format!(
+                        "the temporary password cannot be opened ({e}); request the operation again"
+                    ))
+                })?)
+            }
+        };
+        let links = store
+            .list_target_links(user.id)
+            .await
+            .map_err(JobError::retryable)?;
+        let c = connector_operation(self.op);
+        let mut results = Vec::new();
+        for target in self.engine.targets().iter().filter(|t| t.handles(c)) {
+            let name = target.name();
+            let done_here = links.iter().any(|l| {
+                l.target == name && l.last_job_id == Some(ctx.job_id) && l.status == LinkStatus::Ok
+            });
+            if done_here {
+                results.push(TargetResult {
+                    target: name.to_owned(),
+                    status: "done_earlier",
+                    account_id: links
+                        .iter()
+                        .find(|l| l.target == name)
+                        .and_then(|l| l.account_id.clone()),
+                    changes: Vec::new(),
+                    detail: Value::Null,
+                    error: None,
+                    retryable: None,
+                });
+                continue;
+            }
+            let mut req = OperationRequest::new(c, user.clone());
+            req.id = request_id(ctx.job_id, name);
+            req.previous.clone_from(&args.previous);
+            if let Some(link) = link_for(&links, name) {
+                req = req.with_link(link);
+            }
+            if let Some(pw) = &password {
+                req = req.with_password(pw.clone());
+            }
+            let started = Instant::now();
+            let outcome = tokio_select(&ctx, target.as_ref(), &req).await?;
+            metrics::histogram!(DURATION_METRIC, "operation" => self.op.as_str(), "target" => name.to_owned())
+                .record(started.elapsed().as_secs_f64());
+            let previous_account = links
+                .iter()
+                .find(|l| l.target == name)
+                .and_then(|l| l.account_id.clone());
+            let now = cc_domain::now();
+            let (record, result) = match outcome {
+                Ok(o) => {
+                    let status = if o.is_noop() { "unchanged" } else { "changed" };
+                    metrics::counter!(OPERATIONS_METRIC, "operation" => self.op.as_str(), "target" => name.to_owned(), "outcome" => status)
+                        .increment(1);
+                    (
+                        TargetLinkRecord {
+                            user_id: user.id,
+                            target: name.to_owned(),
+                            account_id: o.account_id.clone(),
+                            status: LinkStatus::Ok,
+                            last_operation: self.op,
+                            last_job_id: Some(ctx.job_id),
+                            last_error: None,
+                            synced_at: Some(now),
+                            updated_at: now,
+                        },
+                        TargetResult {
+                            target: name.to_owned(),
+                            status,
+                            account_id: o.account_id,
+                            changes: o.changes,
+                            detail: o.detail,
+                            error: None,
+                            retryable: None,
+                        },
+                    )
+                }
+                Err(e) => {
+                    let outcome = if e.is_retryable() {
+                        "retryable_error"
+                    } else {
+                        "permanent_error"
+                    };
+                    metrics::counter!(OPERATIONS_METRIC, "operation" => self.op.as_str(), "target" => name.to_owned(), "outcome" => outcome)
+                        .increment(1);
+                    tracing::warn!(target_name = name, operation = self.op.as_str(), error = e.message(), retryable = e.is_retryable(), "lifecycle operation failed on a target");
+                    let last = links.iter().find(|l| l.target == name);
+                    (
+                        TargetLinkRecord {
+                            user_id: user.id,
+                            target: name.to_owned(),
+                            account_id: previous_account.clone(),
+                            status: LinkStatus::Failed,
+                            last_operation: self.op,
+                            last_job_id: Some(ctx.job_id),
+                            last_error: Some(e.message().to_owned()),
+                            synced_at: last.and_then(|l| l.synced_at),
+                            updated_at: now,
+                        },
+                        TargetResult {
+                            target: name.to_owned(),
+                            status: "failed",
+                            account_id: previous_account,
+                            changes: Vec::new(),
+                            detail: Value::Null,
+                            error: Some(e.message().to_owned()),
+                            retryable: Some(e.is_retryable()),
+                        },
+                    )
+                }
+            };
+            store
+                .upsert_target_link(&record)
+                .await
+                .map_err(JobError::retryable)?;
+            results.push(result);
+        }
+        let report = json!({
+            "operation": self.op,
+            "user_id": user.id,
+            "username": user.username,
+            "targets": results,
+        });
+        // The per-target outcomes stay on the job even when it fails.
+        let _ = ctx.report_progress(&report).await;
+        let failed: Vec<&TargetResult> = results.iter().filter(|r| r.status == "failed").collect();
+        let retry = failed.iter().any(|r| r.retryable == Some(true));
+        let summary = failed
+            .iter()
+            .map(|r| format!("{}: {}", r.target, r.error.as_deref().unwrap_or("failed")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let finished = failed.is_empty() || !retry || ctx.is_last_attempt();
+        if finished {
+            self.audit(&ctx, &user, &results).await;
+        }
+        if failed.is_empty() {
+            Ok(report)
+        } else if retry {
+            Err(JobError::Retryable(summary))
+        } else {
+            Err(JobError::Permanent(summary))
+        }
+    }
+}
+
+impl LifecycleHandler {
+    /// One audit event per finished job: which targets changed, which failed. Never the
+    /// password, never attribute values (those are in the job's result for operators).
+    async fn audit(&self, ctx: &JobContext, user: &User, results: &[TargetResult]) {
+        let targets: Vec<Value> = results
+            .iter()
+            .map(|r| {
+                json!({
+                    "target": r.target,
+                    "status": r.status,
+                    "changes": r.changes.len(),
+                    "error": r.error,
+                })
+            })
+            .collect();
+        let event = NewAuditEvent {
+            actor: format!("worker:{}", ctx.worker_id),
+            action: format!("lifecycle.{}", self.op.as_str()),
+            target_type: "user".into(),
+            target_id: Some(user.id.to_string()),
+            request_id: None,
+            before: None,
+            after: Some(json!({"job_id": ctx.job_id, "attempt": ctx.attempt, "targets": targets})),
+        };
+        let written = async {
+            let mut tx = self.engine.store().begin().await?;
+            tx.append_audit(event).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not audit a lifecycle job's outcome");
+        }
+    }
+}
+
+/// Applies on one target unless the job is cancelled first.
+async fn tokio_select(
+    ctx: &JobContext,
+    target: &dyn Target,
+    req: &OperationRequest,
+) -> Result<Result<cc_connectors::TargetOutcome, TargetError>, JobError> {
+    tokio::select! {
+        () = ctx.cancelled() => Err(JobError::Cancelled),
+        r = target.apply(req) => Ok(r),
+    }
+}
+
+/// Stable across attempts of one job on one target (the webhook's event id).
+fn request_id(job_id: i64, target: &str) -> Uuid {
+    // FNV-1a of the target name: deterministic across processes and releases.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in target.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&job_id.to_be_bytes());
+    bytes[8..].copy_from_slice(&h.to_be_bytes());
+    // Version 8 (custom) and the RFC 4122 variant, so it is a well-formed UUID.
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Uuid::from_bytes(bytes)
+}
+
+fn skipped(op: LifecycleOperation, user_id: Uuid, why: &str) -> Value {
+    tracing::info!(operation = op.as_str(), %user_id, reason = why, "lifecycle job skipped");
+    json!({"operation": op, "user_id": user_id, "skipped": why, "targets": []})
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_stable_and_distinct() {
+        let a = super::request_id(7, "ldap");
+        assert_eq!(a, super::request_id(7, "ldap"));
+        assert_ne!(a, super::request_id(8, "ldap"));
+        assert_ne!(a, super::request_id(7, "hook"));
+        assert_eq!(a.get_version_num(), 8);
+    }
+}

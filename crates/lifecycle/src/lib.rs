@@ -1,0 +1,193 @@
+//! The lifecycle engine: the `lifecycle.*` job kinds that carry a person's provision, update,
+//! suspend, reset-password and deprovision to every configured target, and the dry run that
+//! shows what they would change.
+//!
+//! Requests are decided and recorded by the directory service (`cc_service::lifecycle`): the
+//! state machine, the status change, the audit event and the job commit together. A job here
+//! then, for each target that handles the operation:
+//!
+//! - skips the target if this job already finished there (a retry after a partial failure does
+//!   not redo targets that are done),
+//! - applies the operation (targets converge: they look before they act),
+//! - records the outcome as the person's link to the target (account id, status, error, time).
+//!
+//! A job overtaken by a later change (a provision still queued when the person was
+//! deprovisioned) is skipped: jobs never apply out of order. Any retryable target failure makes
+//! the job retry through the queue; a permanent one discards it with every target's outcome
+//! kept in the job's progress and the links.
+
+mod handler;
+
+use std::sync::Arc;
+
+use cc_connectors::{Operation, OperationRequest, Target, TargetLink, TargetPlan};
+use cc_domain::{LifecycleOperation, TargetLinkRecord, User};
+use cc_queue::Registry;
+use cc_store::Store;
+use serde::Serialize;
+
+pub use handler::{LifecycleHandler, TargetResult};
+
+/// Counter of operations per target: `operation`, `target`, `outcome` (`changed`,
+/// `unchanged`, `retryable_error`, `permanent_error`).
+pub const OPERATIONS_METRIC: &str = "cc_lifecycle_operations_total";
+/// Histogram of the time one target took for one operation: `operation`, `target`.
+pub const DURATION_METRIC: &str = "cc_lifecycle_operation_duration_seconds";
+
+/// Registers the metric descriptions (call once where the exporter is installed).
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        OPERATIONS_METRIC,
+        "Lifecycle operations carried out on a target, by operation, target and outcome."
+    );
+    metrics::describe_histogram!(
+        DURATION_METRIC,
+        metrics::Unit::Seconds,
+        "Time one target took for one lifecycle operation."
+    );
+}
+
+/// The connectors' name for an operation.
+#[must_use]
+pub fn connector_operation(op: LifecycleOperation) -> Operation {
+    match op {
+        LifecycleOperation::Provision => Operation::Provision,
+        LifecycleOperation::Update => Operation::Update,
+        LifecycleOperation::Suspend => Operation::Suspend,
+        LifecycleOperation::ResetPassword => Operation::ResetPassword,
+        LifecycleOperation::Deprovision => Operation::Deprovision,
+    }
+}
+
+/// A configured target as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TargetInfo {
+    pub name: String,
+    /// `ldap`, `script` or `webhook`.
+    pub kind: String,
+    /// The operations this target handles.
+    pub operations: Vec<LifecycleOperation>,
+    /// Whether the target keeps passwords (reset-password sets them there).
+    pub holds_passwords: bool,
+}
+
+/// One target's dry run.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PlannedTarget {
+    pub target: String,
+    pub kind: String,
+    /// What applying would change now (absent when the target could not be read).
+    #[schema(value_type = Option<Object>)]
+    pub plan: Option<TargetPlan>,
+    /// Why the target could not be planned (it may be down).
+    pub error: Option<String>,
+    /// Whether the error is one a retry could get past.
+    pub retryable: Option<bool>,
+}
+
+/// The targets and what the jobs need to run. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    targets: Arc<Vec<Arc<dyn Target>>>,
+    auth: cc_service::Auth,
+}
+
+impl Engine {
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, targets: Vec<Arc<dyn Target>>, auth: cc_service::Auth) -> Self {
+        Self {
+            store,
+            targets: Arc::new(targets),
+            auth,
+        }
+    }
+
+    #[must_use]
+    pub fn targets(&self) -> &[Arc<dyn Target>] {
+        &self.targets
+    }
+
+    /// The configured targets, in configuration order.
+    #[must_use]
+    pub fn target_info(&self) -> Vec<TargetInfo> {
+        self.targets
+            .iter()
+            .map(|t| TargetInfo {
+                name: t.name().to_owned(),
+                kind: t.kind().to_owned(),
+                operations: LifecycleOperation::ALL
+                    .into_iter()
+                    .filter(|op| t.handles(connector_operation(*op)))
+                    .collect(),
+                holds_passwords: t.holds_passwords(),
+            })
+            .collect()
+    }
+
+    /// Whether any target that handles `op` keeps passwords (so a password is worth
+    /// generating and revealing for it).
+    #[must_use]
+    pub fn sets_passwords(&self, op: LifecycleOperation) -> bool {
+        let c = connector_operation(op);
+        c.takes_password()
+            && self
+                .targets
+                .iter()
+                .any(|t| t.handles(c) && t.holds_passwords())
+    }
+
+    /// Registers the five `lifecycle.*` job kinds.
+    pub fn register(&self, registry: &mut Registry) {
+        for op in LifecycleOperation::ALL {
+            registry.register(LifecycleHandler::new(self.clone(), op));
+        }
+    }
+
+    /// The dry run: asks every target that handles `op` what it would change for `user` now.
+    /// Changes nothing, anywhere.
+    pub async fn plan(&self, user: &User, op: LifecycleOperation) -> Vec<PlannedTarget> {
+        let links = self.store.list_target_links(user.id).await.unwrap_or_default();
+        let c = connector_operation(op);
+        let mut out = Vec::new();
+        for t in self.targets.iter().filter(|t| t.handles(c)) {
+            let mut req = OperationRequest::new(c, user.clone());
+            if let Some(link) = link_for(&links, t.name()) {
+                req = req.with_link(link);
+            }
+            let (plan, error, retryable) = match t.plan(&req).await {
+                Ok(p) => (Some(p), None, None),
+                Err(e) => (None, Some(e.message().to_owned()), Some(e.is_retryable())),
+            };
+            out.push(PlannedTarget {
+                target: t.name().to_owned(),
+                kind: t.kind().to_owned(),
+                plan,
+                error,
+                retryable,
+            });
+        }
+        out
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn auth(&self) -> &cc_service::Auth {
+        &self.auth
+    }
+}
+
+/// The connectors' view of a stored link (only when there is an account).
+pub(crate) fn link_for(links: &[TargetLinkRecord], target: &str) -> Option<TargetLink> {
+    links
+        .iter()
+        .find(|l| l.target == target)
+        .and_then(|l| {
+            l.account_id.as_ref().map(|a| TargetLink {
+                account_id: a.clone(),
+                synced_at: l.synced_at,
+            })
+        })
+}
