@@ -29,7 +29,9 @@ pub enum SealError {
     Malformed,
     #[error("the key `{0}` that sealed this value is no longer configured")]
     UnknownKey(String),
-    #[error("the sealed value does not open with its key (tampered, or sealed for something else)")]
+    #[error(
+        "the sealed value does not open with its key (tampered, or sealed for something else)"
+    )]
     Rejected,
 }
 
@@ -83,8 +85,7 @@ impl Sealer {
     /// Malformed, sealed under a key no longer in the ring, or tampered / for another context.
     pub fn open(&self, sealed: &str, context: &str) -> Result<String, SealError> {
         let mut parts = sealed.splitn(3, '.');
-        let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SealError::Malformed);
         };
         let bytes = URL_SAFE_NO_PAD
@@ -225,8 +226,14 @@ mod tests {
         let sealed = s.seal("Tr0ub4dor&3", "user-1/reset_password");
         assert!(sealed.starts_with("v1.k1."));
         assert!(!sealed.contains("Tr0ub4dor"));
-        assert_eq!(s.open(&sealed, "user-1/reset_password").unwrap(), "Tr0ub4dor&3");
-        assert_eq!(s.open(&sealed, "user-2/reset_password"), Err(SealError::Rejected));
+        assert_eq!(
+            s.open(&sealed, "user-1/reset_password").unwrap(),
+            "Tr0ub4dor&3"
+        );
+        assert_eq!(
+            s.open(&sealed, "user-2/reset_password"),
+            Err(SealError::Rejected)
+        );
         // Two seals of the same value differ (random nonce).
         assert_ne!(sealed, s.seal("Tr0ub4dor&3", "user-1/reset_password"));
         let mut tampered = sealed.clone();
@@ -274,9 +281,12 @@ mod tests {
         assert!(generate_password(&digits_only)
             .chars()
             .all(|c| c.is_ascii_digit()));
-        assert!(PasswordPolicy { length: 8, ..PasswordPolicy::default() }
-            .validate()
-            .is_err());
+        assert!(PasswordPolicy {
+            length: 8,
+            ..PasswordPolicy::default()
+        }
+        .validate()
+        .is_err());
         assert_ne!(generate_password(&p), generate_password(&p));
     }
 }

@@ -6,6 +6,7 @@
 mod auth;
 mod imports;
 mod jobs;
+mod lifecycle;
 
 pub use jobs::JobEventStream;
 

@@ -20,12 +20,12 @@ pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use device::{Compliance, Device, DevicePatch, DeviceQuery, NewDevice, Platform};
 pub use group::{Group, GroupKind, GroupPatch, GroupQuery, NewGroup};
 pub use import::{ImportRun, ImportStatus};
-pub use lifecycle::{
-    LifecycleIntent, LifecycleJobArgs, LifecycleOperation, LinkStatus, TargetLinkRecord,
-};
 pub use job::{
     BatchProgress, Job, JobAttemptError, JobDetail, JobEvent, JobQuery, JobState, NewJob,
     WorkerInfo,
+};
+pub use lifecycle::{
+    LifecycleIntent, LifecycleJobArgs, LifecycleOperation, LinkStatus, TargetLinkRecord,
 };
 pub use operator::{ApiToken, NewApiToken, NewOperator, Operator, OperatorPatch, OperatorRole};
 pub use page::{Cursor, Page, SortDir};

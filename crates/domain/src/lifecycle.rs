@@ -98,10 +98,14 @@ impl LifecycleOperation {
         };
         match (self, from) {
             (Op::Deprovision, _) => Ok(Deprovisioned),
-            (_, Deprovisioned) => refuse("deprovisioning is final; create the person again instead"),
+            (_, Deprovisioned) => {
+                refuse("deprovisioning is final; create the person again instead")
+            }
             (Op::Provision, Pending | Active | Suspended) => Ok(Active),
             (Op::Update | Op::ResetPassword, Active | Suspended) => Ok(from),
-            (Op::Update | Op::ResetPassword, _) => refuse("the accounts do not exist yet; provision first"),
+            (Op::Update | Op::ResetPassword, _) => {
+                refuse("the accounts do not exist yet; provision first")
+            }
             (Op::Suspend, Active | Suspended) => Ok(Suspended),
             (Op::Suspend, _) => refuse("the accounts do not exist yet; provision first"),
         }
@@ -181,6 +185,10 @@ pub struct LifecycleIntent {
     pub operation: LifecycleOperation,
 }
 
+/// Attempts a lifecycle job gets: with the engine's default backoff (5 s doubling, capped at
+/// 20 min) that rides out about an hour of a target being down.
+pub const LIFECYCLE_MAX_ATTEMPTS: i32 = 10;
+
 /// The arguments of a `lifecycle.*` job, as stored with the job.
 ///
 /// The password, when there is one, is sealed (authenticated encryption under a key the
@@ -214,7 +222,10 @@ impl LifecycleJobArgs {
     pub fn into_job(self) -> NewJob {
         let kind = self.operation.job_kind();
         let args = serde_json::to_value(&self).unwrap_or(Value::Null);
-        NewJob::new(kind, args)
+        NewJob {
+            max_attempts: LIFECYCLE_MAX_ATTEMPTS,
+            ..NewJob::new(kind, args)
+        }
     }
 }
 
@@ -295,7 +306,8 @@ mod tests {
         );
         assert!(Op::Update.transition(Pending).is_err());
         assert_eq!(Op::ResetPassword.transition(Suspended), Ok(Suspended));
-        assert!(Op::ResetPassword.transition(Deprovisioned)
+        assert!(Op::ResetPassword
+            .transition(Deprovisioned)
             .unwrap_err()
             .to_string()
             .starts_with("cannot reset the password of a deprovisioned user"));

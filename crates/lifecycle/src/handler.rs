@@ -7,7 +7,7 @@ use cc_connectors::{Change, OperationRequest, Target, TargetError};
 use cc_domain::{
     LifecycleJobArgs, LifecycleOperation, LinkStatus, NewAuditEvent, TargetLinkRecord, User,
 };
-use cc_queue::{JobContext, JobError, JobHandler, KindPolicy, RetryPolicy};
+use cc_queue::{JobContext, JobError, JobHandler, KindPolicy};
 use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -55,16 +55,12 @@ impl JobHandler for LifecycleHandler {
         self.op.job_kind()
     }
 
-    /// Targets have their own (shorter) timeouts; retries back off from 5 s to 20 min, so
-    /// ten attempts ride out an outage of about an hour.
+    /// Targets have their own (shorter) timeouts; retries follow the engine's backoff
+    /// ([`crate::default_retry`] unless set).
     fn policy(&self) -> KindPolicy {
         KindPolicy {
             timeout: Duration::from_secs(600),
-            retry: RetryPolicy {
-                base: Duration::from_secs(5),
-                max: Duration::from_secs(1200),
-                jitter: 0.2,
-            },
+            retry: self.engine.retry().clone(),
         }
     }
 
@@ -196,7 +192,13 @@ impl JobHandler for LifecycleHandler {
                     };
                     metrics::counter!(OPERATIONS_METRIC, "operation" => self.op.as_str(), "target" => name.to_owned(), "outcome" => outcome)
                         .increment(1);
-                    tracing::warn!(target_name = name, operation = self.op.as_str(), error = e.message(), retryable = e.is_retryable(), "lifecycle operation failed on a target");
+                    tracing::warn!(
+                        target_name = name,
+                        operation = self.op.as_str(),
+                        error = e.message(),
+                        retryable = e.is_retryable(),
+                        "lifecycle operation failed on a target"
+                    );
                     let last = links.iter().find(|l| l.target == name);
                     (
                         TargetLinkRecord {

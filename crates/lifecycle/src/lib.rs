@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use cc_connectors::{Operation, OperationRequest, Target, TargetLink, TargetPlan};
 use cc_domain::{LifecycleOperation, TargetLinkRecord, User};
-use cc_queue::Registry;
+use cc_queue::{Registry, RetryPolicy};
 use cc_store::Store;
 use serde::Serialize;
 
@@ -91,16 +91,40 @@ pub struct Engine {
     store: Arc<dyn Store>,
     targets: Arc<Vec<Arc<dyn Target>>>,
     auth: cc_service::Auth,
+    retry: RetryPolicy,
+}
+
+/// The default backoff of lifecycle jobs: 5 s doubling to 20 min, so the default ten
+/// attempts ride out a target outage of about an hour.
+#[must_use]
+pub fn default_retry() -> RetryPolicy {
+    RetryPolicy {
+        base: std::time::Duration::from_secs(5),
+        max: std::time::Duration::from_secs(1200),
+        jitter: 0.2,
+    }
 }
 
 impl Engine {
     #[must_use]
-    pub fn new(store: Arc<dyn Store>, targets: Vec<Arc<dyn Target>>, auth: cc_service::Auth) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        targets: Vec<Arc<dyn Target>>,
+        auth: cc_service::Auth,
+    ) -> Self {
         Self {
             store,
             targets: Arc::new(targets),
             auth,
+            retry: default_retry(),
         }
+    }
+
+    /// Uses another retry backoff for the lifecycle kinds.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     #[must_use]
@@ -147,7 +171,11 @@ impl Engine {
     /// The dry run: asks every target that handles `op` what it would change for `user` now.
     /// Changes nothing, anywhere.
     pub async fn plan(&self, user: &User, op: LifecycleOperation) -> Vec<PlannedTarget> {
-        let links = self.store.list_target_links(user.id).await.unwrap_or_default();
+        let links = self
+            .store
+            .list_target_links(user.id)
+            .await
+            .unwrap_or_default();
         let c = connector_operation(op);
         let mut out = Vec::new();
         for t in self.targets.iter().filter(|t| t.handles(c)) {
@@ -174,6 +202,10 @@ impl Engine {
         &self.store
     }
 
+    pub(crate) fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
     pub(crate) fn auth(&self) -> &cc_service::Auth {
         &self.auth
     }
@@ -181,13 +213,10 @@ impl Engine {
 
 /// The connectors' view of a stored link (only when there is an account).
 pub(crate) fn link_for(links: &[TargetLinkRecord], target: &str) -> Option<TargetLink> {
-    links
-        .iter()
-        .find(|l| l.target == target)
-        .and_then(|l| {
-            l.account_id.as_ref().map(|a| TargetLink {
-                account_id: a.clone(),
-                synced_at: l.synced_at,
-            })
+    links.iter().find(|l| l.target == target).and_then(|l| {
+        l.account_id.as_ref().map(|a| TargetLink {
+            account_id: a.clone(),
+            synced_at: l.synced_at,
         })
+    })
 }

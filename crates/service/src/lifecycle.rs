@@ -98,10 +98,12 @@ impl Directory {
         passwords: &HashMap<Uuid, String>,
     ) -> Result<BulkRequested> {
         if ids.len() > MAX_BULK {
-            return Err(ServiceError::Validation(cc_domain::ValidationErrors::single(
-                "ids",
-                format!("at most {MAX_BULK} people per request"),
-            )));
+            return Err(ServiceError::Validation(
+                cc_domain::ValidationErrors::single(
+                    "ids",
+                    format!("at most {MAX_BULK} people per request"),
+                ),
+            ));
         }
         let batch_id = cc_domain::new_id();
         let mut tx = self.store.begin().await?;

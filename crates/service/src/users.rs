@@ -1,6 +1,8 @@
 //! Writing people.
 
-use cc_domain::{Actor, LifecycleJobArgs, LifecycleOperation, NewUser, User, UserPatch, UserStatus};
+use cc_domain::{
+    Actor, LifecycleJobArgs, LifecycleOperation, NewUser, User, UserPatch, UserStatus,
+};
 use uuid::Uuid;
 
 use crate::audit::change_event;

@@ -203,12 +203,26 @@ impl TestApp {
         config: cc_api::ApiConfig,
         extra: Option<axum::Router<cc_api::AppState>>,
     ) -> Self {
+        Self::spawn_customized(backend, config, extra, |s| s).await
+    }
+
+    /// Like [`TestApp::spawn_with`], letting `customize` change the application state before
+    /// it serves (e.g. to add lifecycle targets).
+    ///
+    /// # Panics
+    /// When the app cannot start.
+    pub async fn spawn_customized(
+        backend: Backend,
+        config: cc_api::ApiConfig,
+        extra: Option<axum::Router<cc_api::AppState>>,
+        customize: impl FnOnce(cc_api::AppState) -> cc_api::AppState,
+    ) -> Self {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
         let keys = signing_keys(store.as_ref(), &config).await;
         let admin_password = format!("pw-{}", uuid::Uuid::new_v4().simple());
         let admin_token = seed_admin(store.as_ref(), &admin_password, &keys).await;
-        let state = cc_api::AppState::new(store.clone(), config);
+        let state = customize(cc_api::AppState::new(store.clone(), config));
         let auth = state.auth.clone();
         let server = cc_api::Server::bind_with("127.0.0.1:0", state, extra.unwrap_or_default())
             .await

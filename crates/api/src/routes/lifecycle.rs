@@ -124,7 +124,13 @@ pub async fn act(
     let password = new_password(&app, id, op).await?;
     let requested = app
         .directory
-        .request_operation(&actor, id, op, password.as_ref().map(|p| p.1.clone()), if_match)
+        .request_operation(
+            &actor,
+            id,
+            op,
+            password.as_ref().map(|p| p.1.clone()),
+            if_match,
+        )
         .await?;
     let job = app
         .store
@@ -338,7 +344,8 @@ async fn resolve_filter(app: &AppState, f: BulkFilter) -> ApiResult<Vec<Uuid>> {
         match page.next_cursor {
             Some(c) => {
                 q.cursor = Some(
-                    cc_domain::Cursor::decode(&c, q.sort.name()).map_err(|_| ApiError::internal())?,
+                    cc_domain::Cursor::decode(&c, q.sort.name())
+                        .map_err(|_| ApiError::internal())?,
                 );
             }
             None => return Ok(ids),

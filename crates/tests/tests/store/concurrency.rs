@@ -171,6 +171,15 @@ impl Store for WritesAfterHead {
     async fn audit_after(&self, after_seq: i64, limit: u32) -> cc_store::Result<Vec<AuditEvent>> {
         self.0.audit_after(after_seq, limit).await
     }
+    async fn list_target_links(
+        &self,
+        user_id: uuid::Uuid,
+    ) -> cc_store::Result<Vec<cc_domain::TargetLinkRecord>> {
+        self.0.list_target_links(user_id).await
+    }
+    async fn upsert_target_link(&self, l: &cc_domain::TargetLinkRecord) -> cc_store::Result<()> {
+        self.0.upsert_target_link(l).await
+    }
     async fn audit_head(&self) -> cc_store::Result<(i64, String)> {
         let head = self.0.audit_head().await?;
         append(&self.0, vec![event("user.update", "concurrent")]).await;
