@@ -311,7 +311,7 @@ async fn delta_files_suspend_tobedeleted_people_only(backend: Backend) {
     );
 }
 
-async fn the_job_seam_receives_one_intent_per_lifecycle_change(backend: Backend) {
+async fn an_apply_enqueues_one_lifecycle_job_per_change_as_one_batch(backend: Backend) {
     let (_db, store) = fresh(backend).await;
     let out = apply(&store, "oneroster-1.1/bulk", Overrides::default())
         .await
@@ -333,10 +333,35 @@ async fn the_job_seam_receives_one_intent_per_lifecycle_change(backend: Backend)
             .expect("intent names a written user");
         assert_eq!(u.status, UserStatus::Active);
     }
-    // SEAM(queue): nothing is enqueued until the queue lands; the run says so.
-    assert_eq!(out.jobs_enqueued, 0);
+    // The jobs were enqueued in the apply's transaction, as one batch named by the run.
+    assert_eq!(out.jobs_enqueued, 6);
     assert_eq!(out.run.counts["lifecycle_jobs"], 6);
-    assert_eq!(out.run.counts["jobs_enqueued"], 0);
+    assert_eq!(out.run.counts["jobs_enqueued"], 6);
+    let batch = store.batch_counts(out.run.id).await.unwrap();
+    assert_eq!(batch, vec![(cc_domain::JobState::Available, 6)]);
+    let jobs = store
+        .list_jobs(&cc_domain::JobQuery {
+            kind: Some("lifecycle.provision".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(jobs.items.len(), 6);
+    let mut ids: Vec<uuid::Uuid> = jobs
+        .items
+        .iter()
+        .map(|j| j.args["user_id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let mut want: Vec<uuid::Uuid> = out.intents.iter().map(|i| i.user_id).collect();
+    ids.sort();
+    want.sort();
+    assert_eq!(ids, want);
+    // Re-importing the same file changes nothing and enqueues nothing.
+    let again = apply(&store, "oneroster-1.1/bulk", Overrides::default())
+        .await
+        .unwrap();
+    assert_eq!(again.jobs_enqueued, 0);
 }
 
 async fn a_preview_is_not_applied_once_the_directory_changed(backend: Backend) {
@@ -452,7 +477,7 @@ backend_tests!(
     reimporting_the_same_file_changes_nothing,
     renamed_and_moved_people_and_a_mass_suspension_refused_then_allowed,
     delta_files_suspend_tobedeleted_people_only,
-    the_job_seam_receives_one_intent_per_lifecycle_change,
+    an_apply_enqueues_one_lifecycle_job_per_change_as_one_batch,
     a_preview_is_not_applied_once_the_directory_changed,
     a_generated_roster_applies_in_chunks,
 );

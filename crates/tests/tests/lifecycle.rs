@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cc_client::Client;
+#[path = "lifecycle/harness.rs"]
+mod harness;
+
 use cc_connectors::Target;
-use cc_domain::{JobState, NewUser, UserPatch, UserStatus};
-use cc_queue::{Registry, RetryPolicy};
+use cc_domain::{JobState, UserPatch, UserStatus};
 use cc_service::lifecycle::LifecyclePolicy;
-use cc_tests::queue::{fast_config, RunningWorker};
-use cc_tests::{backend_tests, wait_for, Backend, TestApp};
+use cc_tests::{backend_tests, wait_for, Backend};
+use harness::{create, finished, job_id, Harness};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -50,85 +51,6 @@ fn flaky_target(name: &str, dir: &Path) -> Arc<dyn Target> {
     );
     let c: cc_connectors::TargetConfig = toml::from_str(&text).expect("valid target");
     c.build().expect("target builds")
-}
-
-struct Harness {
-    app: TestApp,
-    engine: cc_lifecycle::Engine,
-    worker: Option<RunningWorker>,
-}
-
-impl Harness {
-    async fn start(
-        backend: Backend,
-        targets: Vec<Arc<dyn Target>>,
-        policy: LifecyclePolicy,
-    ) -> Self {
-        let slot: Arc<std::sync::Mutex<Option<cc_lifecycle::Engine>>> = Arc::default();
-        let out = slot.clone();
-        let app = TestApp::spawn_customized(backend, cc_tests::test_config(), None, move |state| {
-            let engine =
-                cc_lifecycle::Engine::new(state.store.clone(), targets, state.auth.clone())
-                    .with_retry(RetryPolicy {
-                        base: Duration::from_millis(200),
-                        max: Duration::from_millis(400),
-                        jitter: 0.0,
-                    });
-            *out.lock().unwrap() = Some(engine.clone());
-            state.with_lifecycle(engine, policy)
-        })
-        .await;
-        let engine = slot.lock().unwrap().take().expect("engine");
-        Self {
-            app,
-            engine,
-            worker: None,
-        }
-    }
-
-    fn start_worker(&mut self) {
-        let mut registry = Registry::with_builtins();
-        self.engine.register(&mut registry);
-        self.worker = Some(RunningWorker::start(
-            self.app.store.clone(),
-            registry,
-            fast_config(&[("default", 4)]),
-        ));
-    }
-
-    fn client(&self) -> &Client {
-        &self.app.client
-    }
-
-    async fn stop(mut self) {
-        if let Some(w) = self.worker.take() {
-            w.stop().await;
-        }
-        self.app.stop().await;
-    }
-}
-
-async fn create(client: &Client, username: &str, status: Option<UserStatus>) -> cc_domain::User {
-    let mut input: NewUser = cc_tests::student(username);
-    input.status = status;
-    client.create_user(&input).await.expect("create user")
-}
-
-/// Waits until job `id` is finished and returns it with its detail.
-async fn finished(client: &Client, id: i64) -> cc_domain::JobDetail {
-    wait_for("the job to finish", Duration::from_secs(30), || async {
-        let d = client.get_job(id).await.ok()?;
-        matches!(
-            d.job.state,
-            JobState::Completed | JobState::Discarded | JobState::Cancelled
-        )
-        .then_some(d)
-    })
-    .await
-}
-
-fn job_id(body: &Value) -> i64 {
-    body["job"]["id"].as_i64().expect("job id")
 }
 
 fn sha256(s: &str) -> String {

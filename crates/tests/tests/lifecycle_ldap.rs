@@ -1,0 +1,208 @@
+//! End to end against a real OpenLDAP slapd: a person's whole lifecycle through the API and
+//! the job queue, with every step re-run to show it converges, and a directory outage that
+//! the job rides out by retrying.
+
+#[path = "lifecycle/harness.rs"]
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cc_connectors::Target;
+use cc_domain::{JobState, UserPatch};
+use cc_service::lifecycle::LifecyclePolicy;
+use cc_tests::ldap::{TestLdap, ADMIN_DN, ADMIN_PASSWORD};
+use cc_tests::{wait_for, Backend};
+use harness::{create, finished, job_id, Harness};
+use serde_json::Value;
+
+fn ldap_target(ldap: &TestLdap) -> Arc<dyn Target> {
+    let text = format!(
+        r#"
+        kind = "ldap"
+        name = "district-ldap"
+        url = "{url}"
+        bind_dn = "{ADMIN_DN}"
+        bind_password = "{ADMIN_PASSWORD}"
+        base_dn = "dc=example,dc=org"
+        user_ou = "ou={{grade_label}},ou={{school}},ou=Students,dc=example,dc=org"
+        timeout_ms = 2000
+        [disable]
+        attribute = "pwdAccountLockedTime"
+        value = "000001010000Z"
+        "#,
+        url = ldap.url()
+    );
+    let c: cc_connectors::TargetConfig =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    c.build().expect("target builds")
+}
+
+fn dn(grade: &str) -> String {
+    format!("uid=ada,ou={grade},ou=lincoln-hs,ou=Students,dc=example,dc=org")
+}
+
+fn first(entry: &std::collections::HashMap<String, Vec<String>>, attr: &str) -> Option<String> {
+    entry.get(attr).and_then(|v| v.first().cloned())
+}
+
+/// The job's outcome on the one target.
+fn outcome(detail: &cc_domain::JobDetail) -> Value {
+    detail.job.result.clone().expect("result")["targets"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_lifecycle_on_openldap() {
+    let mut ldap = TestLdap::start().await;
+    let mut h = Harness::start(
+        Backend::Sqlite,
+        vec![ldap_target(&ldap)],
+        LifecyclePolicy {
+            sync_on_change: true,
+            auto_provision: false,
+        },
+    )
+    .await;
+    h.start_worker();
+    let c = h.client().clone();
+    let mut input = cc_tests::student("ada");
+    input.given_name = "Ada".into();
+    input.family_name = "Lovelace".into();
+    input.grade = Some(10);
+    let ada = c.create_user(&input).await.unwrap();
+    assert!(ldap.entry(&dn("grade-10")).await.is_none());
+
+    // Provision: the entry exists with the mapped attributes, and the password works.
+    let (_, body) = c.user_action(ada.id, "provision", false).await.unwrap();
+    let pw = body["temporary_password"].as_str().unwrap().to_owned();
+    let done = finished(&c, job_id(&body)).await;
+    assert_eq!(done.job.state, JobState::Completed, "{:?}", done.job.errors);
+    assert_eq!(outcome(&done)["status"], "changed");
+    let entry = ldap.entry(&dn("grade-10")).await.expect("entry created");
+    assert_eq!(first(&entry, "givenname").as_deref(), Some("Ada"));
+    assert_eq!(first(&entry, "sn").as_deref(), Some("Lovelace"));
+    assert_eq!(
+        first(&entry, "mail").as_deref(),
+        Some("ada@students.example.org")
+    );
+    assert!(ldap.can_bind(&dn("grade-10"), &pw).await);
+    // Re-running converges: nothing changes, no duplicate.
+    let (_, again) = c.user_action(ada.id, "provision", false).await.unwrap();
+    let again_pw = again["temporary_password"].as_str().unwrap().to_owned();
+    let done = finished(&c, job_id(&again)).await;
+    assert_eq!(done.job.state, JobState::Completed);
+    assert_eq!(ldap.search("dc=example,dc=org", "(uid=ada)").await.len(), 1);
+    // Provision sets a password only when the account cannot log in with it: a re-run with
+    // a new one sets it (and reports just that).
+    assert!(ldap.can_bind(&dn("grade-10"), &again_pw).await);
+
+    // A grade change through the API moves the entry to the new OU.
+    let patch = UserPatch {
+        grade: Some(Some(11)),
+        ..UserPatch::default()
+    };
+    c.update_user(ada.id, &patch, None).await.unwrap();
+    wait_for("the move to grade-11", Duration::from_secs(30), || async {
+        ldap.entry(&dn("grade-11")).await.map(|_| ())
+    })
+    .await;
+    assert!(ldap.entry(&dn("grade-10")).await.is_none());
+    let links = c.user_targets(ada.id).await.unwrap();
+    wait_for(
+        "the link to follow the move",
+        Duration::from_secs(30),
+        || async {
+            let links = c.user_targets(ada.id).await.ok()?;
+            (links["links"][0]["account_id"] == dn("grade-11")).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(links["links"][0]["target"], "district-ldap");
+
+    // Reset-password: a bind with the new password succeeds, the old one no longer does.
+    let (_, reset) = c
+        .user_action(ada.id, "reset-password", false)
+        .await
+        .unwrap();
+    let new_pw = reset["temporary_password"].as_str().unwrap().to_owned();
+    assert_eq!(
+        finished(&c, job_id(&reset)).await.job.state,
+        JobState::Completed
+    );
+    assert!(ldap.can_bind(&dn("grade-11"), &new_pw).await);
+    assert!(!ldap.can_bind(&dn("grade-11"), &again_pw).await);
+
+    // Suspend: locked as configured; a re-run changes nothing.
+    let (_, sus) = c.user_action(ada.id, "suspend", false).await.unwrap();
+    assert_eq!(
+        finished(&c, job_id(&sus)).await.job.state,
+        JobState::Completed
+    );
+    let entry = ldap.entry(&dn("grade-11")).await.unwrap();
+    assert_eq!(
+        first(&entry, "pwdaccountlockedtime").as_deref(),
+        Some("000001010000Z")
+    );
+    assert!(!ldap.can_bind(&dn("grade-11"), &new_pw).await, "locked");
+    let (_, sus2) = c.user_action(ada.id, "suspend", false).await.unwrap();
+    assert_eq!(
+        outcome(&finished(&c, job_id(&sus2)).await)["status"],
+        "unchanged"
+    );
+
+    // The directory goes down: an edit's update job fails, retries, and succeeds once the
+    // directory is back.
+    ldap.stop();
+    let patch = UserPatch {
+        given_name: Some("Augusta Ada".into()),
+        ..UserPatch::default()
+    };
+    c.update_user(ada.id, &patch, None).await.unwrap();
+    let update = wait_for(
+        "the update job to fail once",
+        Duration::from_secs(30),
+        || async {
+            let jobs = c
+                .list_jobs(&[("kind", "lifecycle.update"), ("limit", "10")])
+                .await
+                .ok()?;
+            let job = jobs.items.into_iter().find(|j| j.attempt >= 1)?;
+            let d = c.get_job(job.id).await.ok()?;
+            (!d.job.errors.is_empty()).then_some(d.job.id)
+        },
+    )
+    .await;
+    let links = c.user_targets(ada.id).await.unwrap();
+    assert_eq!(links["links"][0]["status"], "failed");
+    ldap.restart().await;
+    let done = finished(&c, update).await;
+    assert_eq!(done.job.state, JobState::Completed, "{:?}", done.job.errors);
+    assert!(done.job.attempt >= 2);
+    let entry = ldap.entry(&dn("grade-11")).await.unwrap();
+    assert_eq!(first(&entry, "givenname").as_deref(), Some("Augusta Ada"));
+    assert!(
+        first(&entry, "pwdaccountlockedtime").is_some(),
+        "an update keeps a suspended account disabled"
+    );
+    assert_eq!(
+        c.user_targets(ada.id).await.unwrap()["links"][0]["status"],
+        "ok"
+    );
+
+    // Deprovision removes the entry; a re-run is a no-op success.
+    let (_, dep) = c.user_action(ada.id, "deprovision", false).await.unwrap();
+    assert_eq!(
+        finished(&c, job_id(&dep)).await.job.state,
+        JobState::Completed
+    );
+    assert!(ldap
+        .search("dc=example,dc=org", "(uid=ada)")
+        .await
+        .is_empty());
+    let (_, dep2) = c.user_action(ada.id, "deprovision", false).await.unwrap();
+    assert_eq!(
+        outcome(&finished(&c, job_id(&dep2)).await)["status"],
+        "unchanged"
+    );
+    h.stop().await;
+}
