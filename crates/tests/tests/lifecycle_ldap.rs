@@ -3,6 +3,7 @@
 //! the job rides out by retrying.
 
 #[path = "lifecycle/harness.rs"]
+#[allow(dead_code)] // shared with the lifecycle tests, which use all of it
 mod harness;
 
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use cc_domain::{JobState, UserPatch};
 use cc_service::lifecycle::LifecyclePolicy;
 use cc_tests::ldap::{TestLdap, ADMIN_DN, ADMIN_PASSWORD};
 use cc_tests::{wait_for, Backend};
-use harness::{create, finished, job_id, Harness};
+use harness::{finished, job_id, Harness};
 use serde_json::Value;
 
 fn ldap_target(ldap: &TestLdap) -> Arc<dyn Target> {
