@@ -85,6 +85,22 @@ impl JobHandler for LifecycleHandler {
                 return Ok(skipped(self.op, args.user_id, "the user no longer exists"));
             }
         };
+        // One job at a time per person, in the order they were requested: wait (without
+        // spending attempts) while an earlier one is unfinished.
+        if let Some((earlier, run_at)) = store
+            .earlier_lifecycle_job(user.id, ctx.job_id)
+            .await
+            .map_err(JobError::retryable)?
+        {
+            let wait = (run_at - cc_domain::now())
+                .to_std()
+                .unwrap_or_default()
+                .clamp(Duration::from_millis(500), Duration::from_secs(60));
+            return Err(JobError::Snooze {
+                delay: wait,
+                reason: format!("waiting for job {earlier} for the same person"),
+            });
+        }
         if !self.op.still_wanted(user.status) {
             return Ok(skipped(
                 self.op,
@@ -95,7 +111,26 @@ impl JobHandler for LifecycleHandler {
                 ),
             ));
         }
-        let password = match &args.sealed_password {
+        // A password job overtaken by a newer one: the newer password is the one the operator
+        // was shown, so this one must not overwrite it when it runs late.
+        let mut sealed_password = args.sealed_password.clone();
+        if sealed_password.is_some() {
+            if let Some(newer) = store
+                .newer_password_job(user.id, ctx.job_id)
+                .await
+                .map_err(JobError::retryable)?
+            {
+                if self.op == LifecycleOperation::ResetPassword {
+                    return Ok(skipped(
+                        self.op,
+                        user.id,
+                        &format!("superseded: job {newer} sets a newer password"),
+                    ));
+                }
+                sealed_password = None;
+            }
+        }
+        let password = match &sealed_password {
             None => None,
             Some(sealed) => {
                 let sealer = self

@@ -10,6 +10,13 @@ pub enum JobError {
     /// The handler stopped because its cancellation token fired.
     #[error("cancelled")]
     Cancelled,
+    /// Not yet: run this job again after `delay`, without spending an attempt or recording
+    /// an error (e.g. it must wait for an earlier job to finish).
+    #[error("snoozed: {reason}")]
+    Snooze {
+        delay: std::time::Duration,
+        reason: String,
+    },
 }
 
 impl JobError {

@@ -157,6 +157,17 @@ pub trait JobStore: Send + Sync {
     async fn cancel_running(&self, batch: Finish<'_, Lease>) -> Result<Vec<i64>>;
     /// Returns running jobs to `available` without spending an attempt (shutdown).
     async fn release_jobs(&self, batch: Finish<'_, Lease>) -> Result<Vec<i64>>;
+    /// Puts a running job back to `scheduled` at `until` without spending an attempt or
+    /// recording an error: the handler said "not yet" (e.g. an earlier job for the same
+    /// person is still unfinished). False when the lease is no longer held.
+    async fn snooze_job(
+        &self,
+        lease: Lease,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        note: &str,
+    ) -> Result<bool>;
     /// Renews every lease of a worker and its registration, in one round trip.
     async fn heartbeat(&self, hb: &Heartbeat<'_>) -> Result<HeartbeatReply>;
     /// Which of these leases have a pending cancel request (cheap; polled often).

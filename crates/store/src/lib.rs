@@ -160,6 +160,19 @@ pub trait Store: JobStore + Send + Sync + 'static {
     /// row). A link for a user that no longer exists is silently dropped.
     async fn upsert_target_link(&self, link: &cc_domain::TargetLinkRecord) -> Result<()>;
 
+    /// The newest lifecycle job for `user_id` after `job_id` that carries a password, if any:
+    /// an older password job that runs late (after retries) must not overwrite the newer
+    /// password an operator was shown.
+    async fn newer_password_job(&self, user_id: Uuid, job_id: i64) -> Result<Option<i64>>;
+
+    /// The oldest unfinished lifecycle job for `user_id` enqueued before `job_id`, with when
+    /// it runs next: a person's lifecycle jobs run one at a time, in order.
+    async fn earlier_lifecycle_job(
+        &self,
+        user_id: Uuid,
+        job_id: i64,
+    ) -> Result<Option<(i64, chrono::DateTime<chrono::Utc>)>>;
+
     fn imports(&self) -> Option<&dyn ImportStore> {
         None
     }

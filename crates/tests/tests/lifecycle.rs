@@ -417,7 +417,38 @@ async fn superseded_jobs_are_skipped(backend: Backend) {
     // person who is deprovisioned by the time it runs.
     let (_, prov) = c.user_action(ada.id, "provision", false).await.unwrap();
     let (_, dep) = c.user_action(ada.id, "deprovision", false).await.unwrap();
+    // Two password resets queued one after the other: whatever order they run in, the
+    // password on the target is the newer one, the one the operator saw last.
+    let bob = create(&c, "bob", None).await;
+    let (_, bob_prov) = c.user_action(bob.id, "provision", false).await.unwrap();
+    let (_, reset1) = c
+        .user_action(bob.id, "reset-password", false)
+        .await
+        .unwrap();
+    let (_, reset2) = c
+        .user_action(bob.id, "reset-password", false)
+        .await
+        .unwrap();
     h.start_worker();
+    assert_eq!(
+        finished(&c, job_id(&bob_prov)).await.job.state,
+        JobState::Completed
+    );
+    let r1 = finished(&c, job_id(&reset1)).await;
+    let r2 = finished(&c, job_id(&reset2)).await;
+    assert!(
+        r1.job.result.unwrap()["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("newer password"),
+        "the older reset stands aside"
+    );
+    assert_eq!(r2.job.state, JobState::Completed);
+    let newest = reset2["temporary_password"].as_str().unwrap();
+    assert_eq!(
+        account(dir.path(), "bob").unwrap()["password_sha256"],
+        sha256(newest)
+    );
     let p = finished(&c, job_id(&prov)).await;
     let d = finished(&c, job_id(&dep)).await;
     assert_eq!(p.job.state, JobState::Completed);

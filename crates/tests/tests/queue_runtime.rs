@@ -646,7 +646,54 @@ async fn poll_only_workers_still_run_jobs(backend: Backend) {
     worker.stop().await;
 }
 
+/// A snoozed attempt is neither a failure nor spent: the job runs again later with the same
+/// attempt number and no error, and its history says why it waited.
+async fn a_snoozed_job_runs_again_without_spending_an_attempt(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let seen = runs.clone();
+    let mut registry = Registry::new();
+    registry.register(handler_fn("test.patient", move |ctx, _| {
+        let seen = seen.clone();
+        async move {
+            if seen.fetch_add(1, Ordering::SeqCst) < 2 {
+                return Err(JobError::Snooze {
+                    delay: Duration::from_millis(50),
+                    reason: "not yet".into(),
+                });
+            }
+            Ok(json!({"attempt": ctx.attempt}))
+        }
+    }));
+    let id = enqueue(
+        &store,
+        NewJob {
+            max_attempts: 1,
+            ..NewJob::new("test.patient", json!({}))
+        },
+    )
+    .await;
+    let worker = RunningWorker::start(store.clone(), registry, fast_config(&[("default", 2)]));
+    let job = wait_state(&store, id, JobState::Completed).await;
+    worker.stop().await;
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        job.attempt, 1,
+        "snoozes spend no attempt (max_attempts is 1)"
+    );
+    assert!(job.errors.is_empty(), "{:?}", job.errors);
+    assert_eq!(job.result, Some(json!({"attempt": 1})));
+    let history = store.job_history(id).await.unwrap();
+    let snoozes = history
+        .iter()
+        .filter(|e| e.state == JobState::Scheduled && e.note.as_deref() == Some("snoozed: not yet"))
+        .count();
+    assert_eq!(snoozes, 2, "{history:?}");
+}
+
 backend_tests!(
+    a_snoozed_job_runs_again_without_spending_an_attempt,
     poll_only_workers_still_run_jobs,
     runs_jobs_and_records_history,
     retries_with_backoff_then_dead_letters_and_redrives,

@@ -19,6 +19,7 @@ fail() { # message retryable
 command -v jq >/dev/null || { echo '{"error":"jq is not installed","retryable":false}'; exit 1; }
 state_dir="${CC_SCRIPT_STATE_DIR:-}"
 [ -n "$state_dir" ] || fail "CC_SCRIPT_STATE_DIR is not set" false
+mkdir -p -- "$state_dir" 2>/dev/null || true
 [ -d "$state_dir" ] && [ -w "$state_dir" ] || fail "state directory $state_dir is not writable" true
 
 input=$(cat)

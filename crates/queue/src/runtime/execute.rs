@@ -92,6 +92,7 @@ async fn run(
         Err(JobError::Cancelled) => "cancelled",
         Err(JobError::Permanent(_)) => "failed_permanently",
         Err(JobError::Retryable(_)) => "failed",
+        Err(JobError::Snooze { .. }) => "snoozed",
     };
     metrics::counter!("cc_job_attempts_total", "kind" => job.kind.clone(), "outcome" => outcome)
         .increment(1);
@@ -104,6 +105,11 @@ async fn run(
         (_, Ok(result)) => Some(Outcome::Completed(Completion { lease, result })),
         (Some(StopReason::Cancelled), Err(_)) | (None, Err(JobError::Cancelled)) => {
             Some(Outcome::Cancelled(lease))
+        }
+        (None, Err(JobError::Snooze { delay, reason })) => {
+            tracing::debug!(?delay, %reason, "job snoozed");
+            let until = cc_domain::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            Some(Outcome::Snoozed(lease, until, reason))
         }
         (None, Err(e)) => {
             let permanent = matches!(e, JobError::Permanent(_));

@@ -14,6 +14,8 @@ pub(crate) enum Outcome {
     Completed(Completion),
     Failed(Failure),
     Cancelled(Lease),
+    /// Back to `scheduled` at the time given, without spending the attempt.
+    Snoozed(Lease, chrono::DateTime<chrono::Utc>, String),
     /// Write what is pending and stop.
     Stop,
 }
@@ -42,6 +44,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Out
                 Outcome::Completed(c) => done.push(c),
                 Outcome::Failed(f) => failed.push(f),
                 Outcome::Cancelled(l) => cancelled.push(l),
+                Outcome::Snoozed(lease, until, why) => {
+                    let shared = shared.clone();
+                    writes.spawn(async move { snooze(&shared, lease, until, &why).await });
+                }
                 Outcome::Stop => stopping = true,
             }
             n += 1;
@@ -57,6 +63,25 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Out
         while writes.try_join_next().is_some() {}
     }
     while writes.join_next().await.is_some() {}
+}
+
+/// Records a snooze (rare, so one statement each). If it cannot be written the lease expires
+/// and the rescuer runs the job again, spending an attempt: late, never lost.
+async fn snooze(shared: &Shared, lease: Lease, until: chrono::DateTime<chrono::Utc>, why: &str) {
+    for delay in [100, 400, 1600] {
+        let note = format!("snoozed: {why}");
+        match shared
+            .store
+            .snooze_job(lease, &shared.id, cc_domain::now(), until, &note)
+            .await
+        {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, job_id = lease.job_id, "recording a snooze failed; retrying");
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+        }
+    }
 }
 
 /// Writes the batches, retrying while the store is unavailable (the outcomes are kept; if the

@@ -14,3 +14,7 @@ CREATE TABLE target_links (
     PRIMARY KEY (user_id, target)
 );
 CREATE INDEX target_links_failed ON target_links (target) WHERE status = 'failed';
+
+-- A person's lifecycle jobs run one at a time, in order: a job looks for an earlier
+-- unfinished one for the same person by this index.
+CREATE INDEX jobs_lifecycle_user ON jobs ((args ->> 'user_id'), id);

@@ -1,1 +1,2 @@
+DROP INDEX jobs_lifecycle_user;
 DROP TABLE target_links;

@@ -136,6 +136,35 @@ impl JobStore for PgStore {
         .await
     }
 
+    async fn snooze_job(
+        &self,
+        lease: Lease,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        note: &str,
+    ) -> Result<bool> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "WITH changed AS ( \
+               UPDATE jobs SET state = 'scheduled', attempt = attempt - 1, run_at = $1, worker_id = NULL, \
+                 lease_expires_at = NULL WHERE id = $2 AND lease_token = $3 AND state = 'running' \
+               RETURNING id, state, attempt \
+             ), ev AS ( \
+               INSERT INTO job_events (job_id, at, state, attempt, worker_id, note) \
+               SELECT id, $4, state, attempt, $5, $6 FROM changed \
+             ) SELECT id FROM changed",
+        )
+        .bind(until)
+        .bind(lease.job_id)
+        .bind(lease.token)
+        .bind(now)
+        .bind(worker_id)
+        .bind(note)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(!ids.is_empty())
+    }
+
     async fn release_jobs(&self, b: Finish<'_, Lease>) -> Result<Vec<i64>> {
         self.finish_leases(
             b,

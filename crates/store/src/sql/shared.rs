@@ -354,6 +354,35 @@ impl crate::Store for Store {
         Ok(())
     }
 
+    async fn newer_password_job(&self, user_id: Uuid, job_id: i64) -> Result<Option<i64>> {
+        // `jobs_lifecycle_user` (migration 0005) makes this an index range scan.
+        Ok(sqlx::query_scalar(
+            "SELECT max(id) FROM jobs WHERE (args ->> 'user_id') = $2 AND id > $1 \
+             AND kind LIKE 'lifecycle.%' AND args ->> 'sealed_password' IS NOT NULL",
+        )
+        .bind(job_id)
+        .bind(user_id.to_string())
+        .fetch_one(&mut *self.read_conn().await?)
+        .await?)
+    }
+
+    async fn earlier_lifecycle_job(
+        &self,
+        user_id: Uuid,
+        job_id: i64,
+    ) -> Result<Option<(i64, chrono::DateTime<chrono::Utc>)>> {
+        // `jobs_lifecycle_user` (migration 0005) makes this an index range scan.
+        Ok(sqlx::query_as(
+            "SELECT id, run_at FROM jobs WHERE (args ->> 'user_id') = $1 AND id < $2 \
+             AND kind LIKE 'lifecycle.%' AND state IN ('available', 'scheduled', 'running', 'retryable') \
+             ORDER BY id LIMIT 1",
+        )
+        .bind(user_id.to_string())
+        .bind(job_id)
+        .fetch_optional(&mut *self.read_conn().await?)
+        .await?)
+    }
+
     fn imports(&self) -> Option<&dyn crate::ImportStore> {
         Some(self)
     }

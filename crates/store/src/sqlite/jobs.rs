@@ -196,6 +196,29 @@ impl JobStore for SqliteStore {
         .await
     }
 
+    async fn snooze_job(
+        &self,
+        lease: Lease,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        note: &str,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE jobs SET state = 'scheduled', attempt = attempt - 1, run_at = $1, worker_id = NULL, \
+             lease_expires_at = NULL WHERE id = $2 AND lease_token = $3 AND state = 'running' RETURNING id",
+        )
+        .bind(until)
+        .bind(lease.job_id)
+        .bind(lease.token)
+        .fetch_all(&mut *tx)
+        .await?;
+        record_events(&mut tx, &ids, now, Some(worker_id), Some(note)).await?;
+        tx.commit().await?;
+        Ok(!ids.is_empty())
+    }
+
     async fn release_jobs(&self, b: Finish<'_, Lease>) -> Result<Vec<i64>> {
         let ids = self
             .finish_leases(

@@ -180,6 +180,20 @@ impl Store for WritesAfterHead {
     async fn upsert_target_link(&self, l: &cc_domain::TargetLinkRecord) -> cc_store::Result<()> {
         self.0.upsert_target_link(l).await
     }
+    async fn earlier_lifecycle_job(
+        &self,
+        user_id: uuid::Uuid,
+        job_id: i64,
+    ) -> cc_store::Result<Option<(i64, DateTime<Utc>)>> {
+        self.0.earlier_lifecycle_job(user_id, job_id).await
+    }
+    async fn newer_password_job(
+        &self,
+        user_id: uuid::Uuid,
+        job_id: i64,
+    ) -> cc_store::Result<Option<i64>> {
+        self.0.newer_password_job(user_id, job_id).await
+    }
     async fn audit_head(&self) -> cc_store::Result<(i64, String)> {
         let head = self.0.audit_head().await?;
         append(&self.0, vec![event("user.update", "concurrent")]).await;
@@ -210,6 +224,16 @@ impl cc_store::JobStore for WritesAfterHead {
     }
     async fn release_jobs(&self, b: jobs::Finish<'_, jobs::Lease>) -> cc_store::Result<Vec<i64>> {
         self.0.release_jobs(b).await
+    }
+    async fn snooze_job(
+        &self,
+        lease: jobs::Lease,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        note: &str,
+    ) -> cc_store::Result<bool> {
+        self.0.snooze_job(lease, worker_id, now, until, note).await
     }
     async fn heartbeat(&self, hb: &jobs::Heartbeat<'_>) -> cc_store::Result<jobs::HeartbeatReply> {
         self.0.heartbeat(hb).await
