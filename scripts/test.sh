@@ -77,6 +77,8 @@ ensure_postgres
 ensure_redis
 # The TLS tests make their certificates with openssl.
 command -v openssl >/dev/null || { log "openssl: installing"; apt_install openssl; }
+# The metrics test checks the exposition with promtool (Debian package prometheus).
+command -v promtool >/dev/null || { log "promtool: installing (package prometheus)"; apt_install prometheus; }
 ensure_slapd
 ensure_jq
 

@@ -46,6 +46,7 @@ pub fn handle() -> &'static PrometheusHandle {
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     cc_lifecycle::describe_metrics();
+    metrics_process::Collector::default().describe();
     describe_counter!(
         "cc_http_requests_total",
         "HTTP requests by method, route template and status."
@@ -73,6 +74,20 @@ fn describe() {
     describe_gauge!("cc_directory_users", "People in the directory by status.");
     describe_gauge!("cc_directory_devices", "Devices by compliance.");
     describe_gauge!("cc_build_info", "Build information; always 1.");
+    describe_gauge!("cc_jobs", "Jobs in the database by queue and state.");
+    describe_gauge!("cc_queue_depth", "Jobs available to run now, by queue.");
+    describe_gauge!(
+        "cc_queue_oldest_available_age_seconds",
+        "How long the oldest due job of each queue has been waiting (0 when none)."
+    );
+    describe_gauge!(
+        "cc_workers_active",
+        "Worker processes that sent a heartbeat in the last 30 seconds."
+    );
+    describe_counter!(
+        "cc_import_rows_total",
+        "Roster rows read by imports, by file format and outcome (valid, error)."
+    );
 }
 
 struct InFlight;
@@ -140,6 +155,7 @@ pub(crate) async fn sample(app: &AppState) {
         due
     };
     if due && ready {
+        sample_queues(app).await;
         if let Ok(counts) = app.store.directory_counts().await {
             for s in cc_domain::UserStatus::ALL {
                 let n = counts
@@ -160,6 +176,47 @@ pub(crate) async fn sample(app: &AppState) {
                 metrics::gauge!("cc_directory_devices", "compliance" => c.as_str()).set(n as f64);
             }
         }
+    }
+}
+
+/// Workers whose last heartbeat is older than this are not counted as active (heartbeats
+/// come every 5 s by default).
+const WORKER_STALE: Duration = Duration::from_secs(30);
+
+/// Jobs per queue and state, queue depth and the age of its oldest due job, active workers:
+/// read from the shared database, so every replica reports the same figures.
+async fn sample_queues(app: &AppState) {
+    let now = cc_domain::now();
+    if let Ok(gauges) = app.store.queue_gauges(now).await {
+        for g in gauges {
+            for state in cc_domain::JobState::ALL {
+                let n = g
+                    .counts
+                    .iter()
+                    .find(|(s, _)| *s == state)
+                    .map_or(0, |(_, n)| *n);
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!("cc_jobs", "queue" => g.queue.clone(), "state" => state.as_str())
+                    .set(n as f64);
+            }
+            let depth: i64 = g
+                .counts
+                .iter()
+                .filter(|(s, _)| *s == cc_domain::JobState::Available)
+                .map(|(_, n)| n)
+                .sum();
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("cc_queue_depth", "queue" => g.queue.clone()).set(depth as f64);
+            let age = g
+                .oldest_due
+                .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+            metrics::gauge!("cc_queue_oldest_available_age_seconds", "queue" => g.queue).set(age);
+        }
+    }
+    let since = now - chrono::Duration::from_std(WORKER_STALE).unwrap_or_default();
+    if let Ok(workers) = app.store.list_workers(since).await {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("cc_workers_active").set(workers.len() as f64);
     }
 }
 

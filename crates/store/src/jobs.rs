@@ -119,6 +119,17 @@ pub struct QueueStats {
     pub completed_events: i64,
 }
 
+/// One queue as the metrics see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueGauge {
+    pub queue: String,
+    /// Jobs per state (states without jobs left out).
+    pub counts: Vec<(JobState, i64)>,
+    /// When the oldest job that is due (available, or retryable/scheduled with its time
+    /// passed) became due.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
 impl QueueStats {
     /// Jobs in `state`.
     #[must_use]
@@ -200,6 +211,8 @@ pub trait JobStore: Send + Sync {
     async fn last_job_event(&self) -> Result<i64>;
     /// Counts and timings of one queue.
     async fn queue_stats(&self, queue: &str) -> Result<QueueStats>;
+    /// Every queue's jobs per state and its oldest due job, for the metrics.
+    async fn queue_gauges(&self, now: DateTime<Utc>) -> Result<Vec<QueueGauge>>;
 
     /// A wake-up source for workers: PostgreSQL `LISTEN`, or in-process signals on SQLite.
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>>;

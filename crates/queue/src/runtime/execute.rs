@@ -94,7 +94,7 @@ async fn run(
         Err(JobError::Retryable(_)) => "failed",
         Err(JobError::Snooze { .. }) => "snoozed",
     };
-    metrics::counter!("cc_job_attempts_total", "kind" => job.kind.clone(), "outcome" => outcome)
+    metrics::counter!("cc_job_executions_total", "kind" => job.kind.clone(), "outcome" => outcome)
         .increment(1);
     match (reason.get(), result) {
         (Some(StopReason::LeaseLost), _) => {
@@ -118,6 +118,12 @@ async fn run(
                 cc_domain::now() + chrono::Duration::from_std(delay).unwrap_or_default()
             });
             tracing::warn!(error = %e, permanent, will_retry = retry_at.is_some(), "job attempt failed");
+            if retry_at.is_some() {
+                metrics::counter!("cc_job_retries_total", "kind" => job.kind.clone()).increment(1);
+            } else {
+                metrics::counter!("cc_jobs_discarded_total", "kind" => job.kind.clone())
+                    .increment(1);
+            }
             Some(Outcome::Failed(Failure {
                 lease,
                 error: e.to_string(),

@@ -223,7 +223,15 @@ fn describe_metrics() {
         "cc_jobs_claimed_total",
         "Jobs claimed by this process's workers, by queue."
     );
-    describe_counter!("cc_job_attempts_total", "Finished job attempts by kind and outcome (completed, failed, failed_permanently, cancelled).");
+    describe_counter!("cc_job_executions_total", "Finished job attempts by kind and outcome (completed, failed, failed_permanently, cancelled, snoozed).");
+    describe_counter!(
+        "cc_job_retries_total",
+        "Failed attempts that were scheduled to run again, by kind."
+    );
+    describe_counter!(
+        "cc_jobs_discarded_total",
+        "Jobs discarded by this process's workers (a permanent failure or the last attempt failed), by kind."
+    );
     describe_counter!(
         "cc_jobs_rescued_total",
         "Jobs returned to the queue after their worker's lease expired."

@@ -80,7 +80,14 @@ pub fn read(
 ) -> Result<Roster, RosterError> {
     let mut src = open_source(input)?;
     progress.phase("reading");
-    read_roster(src.as_mut(), format, limits, &mut |n| progress.add_rows(n))
+    let roster = read_roster(src.as_mut(), format, limits, &mut |n| progress.add_rows(n))?;
+    let fmt = roster.format.map_or("unknown", |f| f.as_str());
+    let errors = roster.errors.len() as u64;
+    metrics::counter!("cc_import_rows_total", "format" => fmt, "outcome" => "error")
+        .increment(errors.min(roster.user_rows));
+    metrics::counter!("cc_import_rows_total", "format" => fmt, "outcome" => "valid")
+        .increment(roster.user_rows.saturating_sub(errors));
+    Ok(roster)
 }
 
 /// The import store of a store.

@@ -338,6 +338,10 @@ impl JobStore for PgStore {
         read_queue_stats(&self.pool, queue).await
     }
 
+    async fn queue_gauges(&self, now: DateTime<Utc>) -> Result<Vec<crate::jobs::QueueGauge>> {
+        read_queue_gauges(&self.pool, now).await
+    }
+
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(JOBS_CHANNEL).await?;

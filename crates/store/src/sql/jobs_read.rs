@@ -161,3 +161,35 @@ async fn read_queue_stats(pool: &Pool, queue: &str) -> Result<crate::jobs::Queue
 fn json_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
+
+async fn read_queue_gauges(pool: &Pool, now: DateTime<Utc>) -> Result<Vec<crate::jobs::QueueGauge>> {
+    let counts: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue, state")
+            .fetch_all(pool)
+            .await?;
+    let due: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT queue, min(run_at) FROM jobs WHERE state IN ('available', 'retryable', 'scheduled') \
+         AND run_at <= $1 GROUP BY queue",
+    )
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<crate::jobs::QueueGauge> = Vec::new();
+    for (queue, state, n) in counts {
+        let state: JobState = state.parse().map_err(crate::StoreError::Internal)?;
+        match out.last_mut() {
+            Some(g) if g.queue == queue => g.counts.push((state, n)),
+            _ => out.push(crate::jobs::QueueGauge {
+                queue,
+                counts: vec![(state, n)],
+                oldest_due: None,
+            }),
+        }
+    }
+    for (queue, at) in due {
+        if let Some(g) = out.iter_mut().find(|g| g.queue == queue) {
+            g.oldest_due = Some(at);
+        }
+    }
+    Ok(out)
+}

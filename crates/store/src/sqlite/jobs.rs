@@ -427,6 +427,10 @@ impl JobStore for SqliteStore {
         read_queue_stats(self.reader(), queue).await
     }
 
+    async fn queue_gauges(&self, now: DateTime<Utc>) -> Result<Vec<crate::jobs::QueueGauge>> {
+        read_queue_gauges(self.reader(), now).await
+    }
+
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
         let probe = match &self.probe {
             Some(opts) => {

@@ -225,6 +225,9 @@ impl cc_store::JobStore for WritesAfterHead {
     async fn release_jobs(&self, b: jobs::Finish<'_, jobs::Lease>) -> cc_store::Result<Vec<i64>> {
         self.0.release_jobs(b).await
     }
+    async fn queue_gauges(&self, now: DateTime<Utc>) -> cc_store::Result<Vec<jobs::QueueGauge>> {
+        self.0.queue_gauges(now).await
+    }
     async fn snooze_job(
         &self,
         lease: jobs::Lease,

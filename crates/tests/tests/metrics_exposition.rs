@@ -1,0 +1,220 @@
+//! `/metrics` after a real workload: requests, jobs that complete, retry and are discarded, a
+//! lifecycle operation on a script target and a roster import. The exposition must pass
+//! `promtool check metrics`, and every metric the Grafana dashboard and the alert rules use
+//! (as `scripts/check-deploy.sh --list-metrics` lists them) must be exposed.
+
+#[path = "lifecycle/harness.rs"]
+#[allow(dead_code)] // shared with the lifecycle tests
+mod harness;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cc_domain::{JobState, NewJob};
+use cc_queue::{handler_fn, with_policy, JobError, KindPolicy, Registry, RetryPolicy};
+use cc_service::lifecycle::LifecyclePolicy;
+use cc_tests::queue::{fast_config, RunningWorker};
+use cc_tests::{wait_for, Backend};
+use harness::{finished, job_id, Harness};
+use reqwest::Method;
+use serde_json::json;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn bash_target(dir: &Path) -> Arc<dyn cc_connectors::Target> {
+    let text = format!(
+        "kind = \"script\"\nname = \"bash-demo\"\ncommand = [\"bash\", \"{}\"]\nenv = {{ CC_SCRIPT_STATE_DIR = \"{}\" }}\n",
+        repo().join("examples/scripts/bash/cc-target.sh").display(),
+        dir.display()
+    );
+    let c: cc_connectors::TargetConfig = toml::from_str(&text).unwrap();
+    c.build().unwrap()
+}
+
+/// The metric names the dashboard and alert rules query.
+fn deployed_metric_names() -> Vec<String> {
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/check-deploy.sh"))
+        .arg("--list-metrics")
+        .output()
+        .expect("run scripts/check-deploy.sh --list-metrics");
+    assert!(
+        out.status.success(),
+        "check-deploy.sh --list-metrics failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(names.len() > 10, "too few names listed: {names:?}");
+    names
+}
+
+/// Runs `promtool check metrics` on the exposition. promtool comes from Debian's `prometheus`
+/// package; `scripts/test.sh` installs it, so its absence is a failure, not a skip.
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect(
+            "promtool is not installed (Debian package `prometheus`; scripts/test.sh installs it)",
+        );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exposition_is_valid_and_covers_the_dashboards_and_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start(
+        Backend::Sqlite,
+        vec![bash_target(dir.path())],
+        LifecyclePolicy::default(),
+    )
+    .await;
+    let c = h.client().clone();
+    let store = h.app.store.clone();
+
+    // Jobs that complete, one that retries once, one that is discarded.
+    let quick = |handler| {
+        with_policy(
+            handler,
+            KindPolicy {
+                retry: RetryPolicy {
+                    base: Duration::from_millis(20),
+                    max: Duration::from_millis(50),
+                    jitter: 0.0,
+                },
+                ..KindPolicy::default()
+            },
+        )
+    };
+    let mut registry = Registry::with_builtins();
+    h.engine.register(&mut registry);
+    registry.register(quick(handler_fn("test.flaky", |ctx, _| async move {
+        if ctx.attempt == 1 {
+            Err(JobError::Retryable("not yet".into()))
+        } else {
+            Ok(json!({}))
+        }
+    })));
+    registry.register(handler_fn("test.doomed", |_, _| async move {
+        Err::<serde_json::Value, _>(JobError::Permanent("never".into()))
+    }));
+    let worker = RunningWorker::start(store.clone(), registry, fast_config(&[("default", 4)]));
+    let mut ids = Vec::new();
+    for kind in ["system.noop", "system.noop", "test.flaky", "test.doomed"] {
+        let job = cc_queue::ops::enqueue(store.as_ref(), &NewJob::new(kind, json!({})))
+            .await
+            .unwrap();
+        ids.push(job.id);
+    }
+
+    // Requests, including errors.
+    c.list_users(&[("limit", "5")]).await.unwrap();
+    let ada = c.create_user(&cc_tests::student("ada")).await.unwrap();
+    assert_eq!(
+        c.get_user(uuid::Uuid::nil()).await.unwrap_err().status(),
+        Some(404)
+    );
+
+    // A lifecycle operation on the script target.
+    let (_, body) = c.user_action(ada.id, "provision", false).await.unwrap();
+    assert_eq!(
+        finished(&c, job_id(&body)).await.job.state,
+        JobState::Completed
+    );
+
+    // A roster import (dry run).
+    let csv = "external_id,username,given_name,family_name,email,role,grade,school,groups,status\n\
+               S-1,grace.h,Grace,Hopper,grace.h@students.example.org,student,10,lincoln-hs,,active\n\
+               S-2,bad row,Bad,Row,not-an-email,student,99,lincoln-hs,,active\n";
+    let (status, _) = c
+        .upload_import(
+            "roster.csv",
+            csv.as_bytes().to_vec(),
+            &[("dry_run", "true")],
+        )
+        .await
+        .unwrap();
+    assert!(status == 200 || status == 201 || status == 202, "{status}");
+
+    for id in ids {
+        wait_for("the job to finish", Duration::from_secs(30), || {
+            let store = store.clone();
+            async move {
+                let j = store.get_job(id).await.ok()??;
+                matches!(j.state, JobState::Completed | JobState::Discarded).then_some(())
+            }
+        })
+        .await;
+    }
+
+    let text = c
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    promtool_check(&text);
+
+    let exposed: BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let missing: Vec<String> = deployed_metric_names()
+        .into_iter()
+        .filter(|n| !exposed.contains(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "metrics used by the dashboard or alert rules but not exposed: {missing:?}"
+    );
+
+    // The workload shows in the figures, not just in the names.
+    let has = |needle: &str| {
+        text.lines()
+            .any(|l| l.starts_with(needle) && !l.ends_with(" 0"))
+    };
+    assert!(
+        has("cc_jobs_discarded_total{kind=\"test.doomed\"}"),
+        "discarded"
+    );
+    assert!(has("cc_job_retries_total{kind=\"test.flaky\"}"), "retried");
+    assert!(has("cc_lifecycle_operations_total{operation=\"provision\",target=\"bash-demo\",outcome=\"changed\"}"));
+    assert!(
+        has("cc_import_rows_total{format=\"csv\",outcome=\"error\"}"),
+        "import rows"
+    );
+    assert!(has("cc_workers_active"), "the worker is active");
+    assert!(has("cc_jobs{queue=\"default\",state=\"completed\"}"));
+    worker.stop().await;
+    h.stop().await;
+}
