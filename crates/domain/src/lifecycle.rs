@@ -191,8 +191,11 @@ pub const LIFECYCLE_MAX_ATTEMPTS: i32 = 10;
 
 /// The arguments of a `lifecycle.*` job, as stored with the job.
 ///
-/// The password, when there is one, is sealed (authenticated encryption under a key the
-/// database does not hold): stored job data never carries it in clear text.
+/// The password, when there is one, is sealed (authenticated encryption under a key derived
+/// from the access-token signing keys): stored job data never carries it in clear text. With
+/// `auth.signing_keys` configured the database does not hold that key; without, the key is
+/// generated and stored in the database, and sealing then only keeps the password out of job
+/// listings, logs and exports of the jobs table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleJobArgs {
     pub user_id: Uuid,

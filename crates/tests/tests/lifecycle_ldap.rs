@@ -120,7 +120,13 @@ async fn a_person_lifecycle_on_openldap() {
     .await;
     assert_eq!(links["links"][0]["target"], "district-ldap");
 
-    // Reset-password: a bind with the new password succeeds, the old one no longer does.
+    // Reset-password: the dry run shows where the password would be set; then a bind with
+    // the new password succeeds, the old one no longer does.
+    let (_, plan) = c.user_action(ada.id, "reset-password", true).await.unwrap();
+    let target = &plan["targets"][0];
+    assert!(target["error"].is_null(), "{target}");
+    assert_eq!(target["plan"]["changes"][0]["kind"], "set_password", "{target}");
+    assert!(ldap.can_bind(&dn("grade-11"), &again_pw).await, "a dry run changes nothing");
     let (_, reset) = c
         .user_action(ada.id, "reset-password", false)
         .await
