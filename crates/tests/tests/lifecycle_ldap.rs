@@ -125,8 +125,14 @@ async fn a_person_lifecycle_on_openldap() {
     let (_, plan) = c.user_action(ada.id, "reset-password", true).await.unwrap();
     let target = &plan["targets"][0];
     assert!(target["error"].is_null(), "{target}");
-    assert_eq!(target["plan"]["changes"][0]["kind"], "set_password", "{target}");
-    assert!(ldap.can_bind(&dn("grade-11"), &again_pw).await, "a dry run changes nothing");
+    assert_eq!(
+        target["plan"]["changes"][0]["kind"], "set_password",
+        "{target}"
+    );
+    assert!(
+        ldap.can_bind(&dn("grade-11"), &again_pw).await,
+        "a dry run changes nothing"
+    );
     let (_, reset) = c
         .user_action(ada.id, "reset-password", false)
         .await
