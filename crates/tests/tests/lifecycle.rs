@@ -112,7 +112,7 @@ async fn every_operation_reaches_the_targets(backend: Backend) {
     let (status, body) = c.user_action(ada.id, "provision", false).await.unwrap();
     assert_eq!(status, 202);
     assert_eq!(body["user"]["status"], "active");
-    assert_eq!(body["job"]["kind"], "lifecycle.provision");
+    assert_eq!(body["kind"], "lifecycle.provision");
     let first_pw = body["temporary_password"]
         .as_str()
         .expect("password shown")

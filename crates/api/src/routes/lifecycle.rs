@@ -27,9 +27,11 @@ pub struct ActionParams {
     pub dry_run: Option<bool>,
 }
 
-/// An accepted action: the job that carries it out.
+/// An accepted action: the job that carries it out (its fields at the top level, as every
+/// enqueueing endpoint answers), with the person and the one-time password.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActionAccepted {
+    #[serde(flatten)]
     pub job: Job,
     /// The person after the request (`status` already reflects the operation).
     pub user: User,

@@ -92,5 +92,5 @@ pub async fn finished(client: &Client, id: i64) -> cc_domain::JobDetail {
 }
 
 pub fn job_id(body: &Value) -> i64 {
-    body["job"]["id"].as_i64().expect("job id")
+    body["id"].as_i64().expect("job id")
 }
