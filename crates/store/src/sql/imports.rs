@@ -174,18 +174,21 @@ impl ImportTx for BackendTx {
     }
 
     async fn enqueue_lifecycle(&mut self, batch: crate::LifecycleBatch<'_>) -> Result<u64> {
-        let jobs: Vec<cc_domain::NewJob> = batch
-            .intents
-            .iter()
-            .map(|i| cc_domain::NewJob {
-                batch_id: Some(batch.batch_id),
-                created_by: Some(batch.actor.to_owned()),
-                request_id: batch.request_id.map(str::to_owned),
-                ..cc_domain::LifecycleJobArgs::new(i.user_id, i.operation).into_job()
-            })
-            .collect();
-        let ids = crate::JobTx::enqueue_many(self, &jobs).await?;
-        Ok(ids.len() as u64)
+        // In slices, so a million-person import never holds a million jobs in memory at once.
+        let mut enqueued = 0_u64;
+        for slice in batch.intents.chunks(10_000) {
+            let jobs: Vec<cc_domain::NewJob> = slice
+                .iter()
+                .map(|i| cc_domain::NewJob {
+                    batch_id: Some(batch.batch_id),
+                    created_by: Some(batch.actor.to_owned()),
+                    request_id: batch.request_id.map(str::to_owned),
+                    ..cc_domain::LifecycleJobArgs::new(i.user_id, i.operation).into_job()
+                })
+                .collect();
+            enqueued += crate::JobTx::enqueue_many(self, &jobs).await?.len() as u64;
+        }
+        Ok(enqueued)
     }
 
     async fn insert_users_bulk(&mut self, users: &[User]) -> Result<()> {
