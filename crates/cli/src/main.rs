@@ -61,10 +61,19 @@ enum Command {
     Import(commands::import::Args),
     /// Roster tools: generate synthetic rosters.
     Roster(commands::roster::Args),
+    /// Print a shell completion script, e.g. `command-center completions bash >
+    /// /etc/bash_completion.d/command-center`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        return completions(shell);
+    }
     let env = |k: &str| std::env::var(k).ok();
     let mut cfg = match config::Config::load(cli.config.as_deref(), &env) {
         Ok(c) => c,
@@ -102,6 +111,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => commands::bench::run(&cfg, args).await,
             Command::Import(args) => commands::import::run(&cfg, args).await,
             Command::Roster(args) => commands::roster::run(args),
+            Command::Completions { .. } => unreachable!("handled before loading configuration"),
         }
     });
     match result {
@@ -109,6 +119,47 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes the completion script for `shell` to standard output (needs no configuration).
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "command-center", &mut script);
+    match std::io::stdout().write_all(&script) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`… | head`) is not an error worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent_and_completes() {
+        super::Cli::command().debug_assert();
+        let mut script = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut super::Cli::command(),
+            "command-center",
+            &mut script,
+        );
+        let script = String::from_utf8(script).unwrap_or_default();
+        for sub in ["serve", "worker", "import", "completions", "check"] {
+            assert!(
+                script.contains(sub),
+                "{sub} missing from the bash completions"
+            );
         }
     }
 }
