@@ -218,3 +218,63 @@ async fn the_exposition_is_valid_and_covers_the_dashboards_and_alerts() {
     worker.stop().await;
     h.stop().await;
 }
+
+/// A standalone `command-center worker --listen` counts from its first job: its recorder is
+/// installed before the worker starts, not on the first scrape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_reports_its_jobs_from_the_start() {
+    let db = cc_tests::TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let _worker = cc_tests::queue::WorkerProcess::spawn(
+        &db.url,
+        "metrics-worker",
+        "default",
+        4,
+        &[
+            ("CC_WORKER_LISTEN", addr.as_str()),
+            ("CC_METRICS_PUBLIC", "true"),
+        ],
+    );
+    let url = format!("http://{addr}/metrics");
+    let http = reqwest::Client::new();
+    // Wait for the listener to accept connections, without scraping: the jobs run before the
+    // first scrape, as they do when Prometheus scrapes every 15 s.
+    wait_for("the worker's listener", Duration::from_secs(30), || {
+        let addr = addr.clone();
+        async move { tokio::net::TcpStream::connect(&addr).await.ok().map(|_| ()) }
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let job = cc_queue::ops::enqueue(store.as_ref(), &NewJob::new("system.noop", json!({})))
+            .await
+            .unwrap();
+        ids.push(job.id);
+    }
+    for id in ids {
+        wait_for("the job to complete", Duration::from_secs(30), || {
+            let store = store.clone();
+            async move {
+                let j = store.get_job(id).await.ok()??;
+                (j.state == JobState::Completed).then_some(())
+            }
+        })
+        .await;
+    }
+    let text = wait_for("the counters", Duration::from_secs(30), || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let text = http.get(&url).send().await.ok()?.text().await.ok()?;
+            text.contains("cc_job_executions_total{kind=\"system.noop\",outcome=\"completed\"} 3")
+                .then_some(text)
+        }
+    })
+    .await;
+    promtool_check(&text);
+}

@@ -59,6 +59,8 @@ pub(crate) async fn allowed(app: &AppState, headers: &HeaderMap) -> bool {
 /// The router served on `metrics.listen`: `/metrics` behind [`metrics_guard`], with request ids
 /// and the security headers.
 pub fn metrics_router(state: AppState) -> axum::Router {
+    // Install the recorder now, not on the first scrape: what happens before it is counted.
+    crate::metrics::handle();
     axum::Router::new()
         .route("/metrics", axum::routing::get(crate::metrics::scrape))
         .layer(axum::middleware::from_fn_with_state(

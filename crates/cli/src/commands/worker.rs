@@ -66,11 +66,6 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     let auth = cc_service::Auth::new(store.clone(), cfg.auth_settings())
         .context("invalid security settings")?;
     let engine = cfg.lifecycle_engine(store.clone(), auth)?;
-    let mut worker = Worker::new(store.clone(), registry(&engine), rc);
-    if let Some(id) = args.id {
-        worker = worker.with_id(id);
-    }
-    println!("Command Center worker {} started", worker.id());
     let token = CancellationToken::new();
     if let Some(addr) = &args.listen {
         let state = cc_api::AppState::try_new(store.clone(), cfg.api())
@@ -90,6 +85,11 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
             }
         });
     }
+    let mut worker = Worker::new(store.clone(), registry(&engine), rc);
+    if let Some(id) = args.id {
+        worker = worker.with_id(id);
+    }
+    println!("Command Center worker {} started", worker.id());
     let signal = token.clone();
     tokio::spawn(async move {
         super::serve::shutdown_signal().await;
