@@ -23,6 +23,9 @@ pub const ADMIN_PASSWORD: &str = "admin-secret-Zq7";
 /// A running slapd with an empty `dc=example,dc=org`, `ou=Students`, `ou=Groups`.
 pub struct TestLdap {
     pub port: u16,
+    /// The `ldaps://` port, when started with [`TestLdap::start_tls`] (StartTLS is then also
+    /// offered on [`TestLdap::port`]).
+    pub tls_port: Option<u16>,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -40,6 +43,31 @@ fn slapd_binary() -> PathBuf {
     panic!(
         "OpenLDAP slapd is required for this test and is not installed. Run scripts/test.sh, \
          which installs it (Debian packages slapd and ldap-utils)."
+    );
+}
+
+/// A self-signed certificate and key for `127.0.0.1` in `dir` (`server.crt`, `server.key`).
+fn make_cert(dir: &Path) {
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        // A leaf, not a CA: rustls refuses a CA certificate presented by a server.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .args(["-addext", "keyUsage=digitalSignature,keyEncipherment"])
+        .arg("-keyout")
+        .arg(dir.join("server.key"))
+        .arg("-out")
+        .arg(dir.join("server.crt"))
+        .output()
+        .expect("openssl is required for the LDAP TLS tests (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -69,6 +97,37 @@ impl TestLdap {
     /// # Panics
     /// When slapd is missing or does not come up.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// Starts slapd with a self-signed certificate for `127.0.0.1`: StartTLS on
+    /// [`TestLdap::port`] and LDAPS on [`TestLdap::tls_port`]; [`TestLdap::ca_file`] trusts it.
+    ///
+    /// # Panics
+    /// When slapd or openssl is missing or slapd does not come up.
+    pub async fn start_tls() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// The PEM certificate slapd serves (self-signed: it is its own trust anchor).
+    #[must_use]
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("server.crt")
+    }
+
+    /// `ldaps://127.0.0.1:<tls_port>`.
+    ///
+    /// # Panics
+    /// When not started with [`TestLdap::start_tls`].
+    #[must_use]
+    pub fn ldaps_url(&self) -> String {
+        format!(
+            "ldaps://127.0.0.1:{}",
+            self.tls_port.expect("started with TLS")
+        )
+    }
+
+    async fn start_with(tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(dir.path().join("data")).expect("data dir");
         let conf = format!(
@@ -92,9 +151,19 @@ impl TestLdap {
             modules = module_dir(),
             dir = dir.path().display(),
         );
+        let conf = if tls {
+            make_cert(dir.path());
+            format!(
+                "TLSCertificateFile {d}/server.crt\nTLSCertificateKeyFile {d}/server.key\n{conf}",
+                d = dir.path().display()
+            )
+        } else {
+            conf
+        };
         std::fs::write(dir.path().join("slapd.conf"), conf).expect("write slapd.conf");
         let mut ldap = Self {
             port: free_port(),
+            tls_port: tls.then(free_port),
             dir,
             child: None,
         };
@@ -109,7 +178,10 @@ impl TestLdap {
             .arg("-f")
             .arg(self.dir.path().join("slapd.conf"))
             .arg("-h")
-            .arg(format!("ldap://127.0.0.1:{}/", self.port))
+            .arg(match self.tls_port {
+                Some(tls) => format!("ldap://127.0.0.1:{}/ ldaps://127.0.0.1:{tls}/", self.port),
+                None => format!("ldap://127.0.0.1:{}/", self.port),
+            })
             .args(["-d", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

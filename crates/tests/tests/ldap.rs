@@ -546,3 +546,60 @@ async fn rejected_credentials_are_permanent_and_never_echoed() {
     assert!(e.to_string().contains("invalid credentials"), "{e}");
     assert!(!e.to_string().contains("wrong-Secret-42"));
 }
+
+/// The same operations over StartTLS and over LDAPS, trusting the directory's certificate
+/// through `tls_ca_file`; without that trust the connection is refused, never downgraded.
+#[tokio::test]
+async fn starttls_and_ldaps_with_a_trusted_certificate() {
+    let ldap = TestLdap::start_tls().await;
+    let ca = ldap.ca_file();
+    let starttls = target(
+        &ldap,
+        &format!(
+            "starttls = true\ntls_ca_file = \"{}\"\n{LOCK}",
+            ca.display()
+        ),
+    );
+    let ada = user("ada");
+    let provision =
+        OperationRequest::new(Operation::Provision, ada.clone()).with_password("Tls-pass-123");
+    let out = apply(&starttls, &provision).await;
+    assert_eq!(
+        out.account_id.as_deref(),
+        Some(dn_of("ada", "grade-10").as_str())
+    );
+    assert!(
+        ldap.can_bind(&dn_of("ada", "grade-10"), "Tls-pass-123")
+            .await
+    );
+
+    let mut c = config(
+        &ldap,
+        &format!("tls_ca_file = \"{}\"\n{LOCK}", ca.display()),
+    );
+    c.url = ldap.ldaps_url();
+    let ldaps = LdapTarget::new(&c).expect("valid config");
+    let plan = ldaps.plan(&provision).await.expect("plan over ldaps");
+    assert!(plan.exists);
+    let reset =
+        OperationRequest::new(Operation::ResetPassword, ada.clone()).with_password("Tls-pass-456");
+    apply(&ldaps, &reset).await;
+    assert!(
+        ldap.can_bind(&dn_of("ada", "grade-10"), "Tls-pass-456")
+            .await
+    );
+
+    // The system's roots do not trust a self-signed certificate: refused.
+    let mut untrusted = config(&ldap, LOCK);
+    untrusted.url = ldap.ldaps_url();
+    let err = LdapTarget::new(&untrusted)
+        .expect("valid config")
+        .plan(&provision)
+        .await
+        .expect_err("an untrusted certificate is refused");
+    let msg = err.to_string().to_lowercase();
+    assert!(
+        msg.contains("certificate") || msg.contains("tls") || msg.contains("unknownissuer"),
+        "{err}"
+    );
+}
