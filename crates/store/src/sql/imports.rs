@@ -192,29 +192,7 @@ impl ImportTx for BackendTx {
     }
 
     async fn insert_users_bulk(&mut self, users: &[User]) -> Result<()> {
-        for chunk in users.chunks(chunk_rows(13)) {
-            let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new(
-                "INSERT INTO users (id, external_id, username, given_name, family_name, email, role, grade, school, \
-                 status, version, created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, u| {
-                b.push_bind(u.id)
-                    .push_bind(u.external_id.clone())
-                    .push_bind(u.username.clone())
-                    .push_bind(u.given_name.clone())
-                    .push_bind(u.family_name.clone())
-                    .push_bind(u.email.clone())
-                    .push_bind(u.role.as_str())
-                    .push_bind(u.grade)
-                    .push_bind(u.school.clone())
-                    .push_bind(u.status.as_str())
-                    .push_bind(u.version)
-                    .push_bind(u.created_at)
-                    .push_bind(u.updated_at);
-            });
-            qb.build().execute(&mut *self.0).await?;
-        }
-        Ok(())
+        bulk_insert_users(&mut self.0, users).await
     }
 
     async fn update_users_bulk(&mut self, users: &[User]) -> Result<()> {
@@ -275,16 +253,7 @@ impl ImportTx for BackendTx {
     }
 
     async fn add_members_bulk(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<()> {
-        let now = cc_domain::now();
-        for chunk in pairs.chunks(chunk_rows(3)) {
-            let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new("INSERT INTO group_members (group_id, user_id, added_at) ");
-            qb.push_values(chunk, |mut b, (g, u)| {
-                b.push_bind(*g).push_bind(*u).push_bind(now);
-            });
-            qb.push(" ON CONFLICT DO NOTHING");
-            qb.build().execute(&mut *self.0).await?;
-        }
-        Ok(())
+        bulk_add_members(&mut self.0, pairs).await
     }
 
     async fn remove_members_bulk(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<()> {
@@ -308,7 +277,7 @@ impl ImportTx for BackendTx {
         }
         let head_sql = format!("SELECT seq, hash FROM audit_head WHERE id = 1{FOR_UPDATE}");
         let (mut seq, mut hash): (i64, String) = sqlx::query_as(&head_sql).fetch_one(&mut *self.0).await?;
-        let per = chunk_rows(11);
+        let per = AUDIT_ROWS;
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
             let now = cc_domain::now();
@@ -319,24 +288,7 @@ impl ImportTx for BackendTx {
                 hash.clone_from(&s.hash);
                 sealed.push(s);
             }
-            let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new(
-                "INSERT INTO audit_events (seq, occurred_at, actor, action, target_type, target_id, request_id, before, \
-                 after, prev_hash, hash) ",
-            );
-            qb.push_values(sealed, |mut b, e| {
-                b.push_bind(e.seq)
-                    .push_bind(e.occurred_at)
-                    .push_bind(e.actor)
-                    .push_bind(e.action)
-                    .push_bind(e.target_type)
-                    .push_bind(e.target_id)
-                    .push_bind(e.request_id)
-                    .push_bind(e.before.map(Json))
-                    .push_bind(e.after.map(Json))
-                    .push_bind(e.prev_hash)
-                    .push_bind(e.hash);
-            });
-            qb.build().execute(&mut *self.0).await?;
+            bulk_insert_audit(&mut self.0, sealed).await?;
         }
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(seq)
