@@ -91,3 +91,11 @@ include!("sql/migrate.rs");
 include!("sql/auth.rs");
 include!("sql/imports.rs");
 include!("sql/bulk_postgres.rs");
+
+impl PgStore {
+    /// The directory snapshot for planning.
+    async fn snapshot_for_planning(&self) -> Result<crate::DirectorySnapshot> {
+        let mut conn = self.read_conn().await?;
+        load_snapshot(&mut conn).await
+    }
+}

@@ -12,6 +12,7 @@ use sqlx::SqlitePool;
 use crate::PoolConfig;
 
 mod jobs;
+mod snapshot;
 
 type Db = sqlx::Sqlite;
 type Store = SqliteStore;
@@ -135,6 +136,17 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// The directory snapshot for planning: read directly from the file when there is one.
+    async fn snapshot_for_planning(&self) -> Result<crate::DirectorySnapshot> {
+        let Some(path) = self.probe.as_ref().map(|o| o.get_filename().to_path_buf()) else {
+            let mut conn = self.read_conn().await?;
+            return load_snapshot(&mut conn).await;
+        };
+        tokio::task::spawn_blocking(move || snapshot::load(&path))
+            .await
+            .map_err(|e| StoreError::Internal(format!("snapshot task: {e}")))?
+    }
+
     fn new_tx(&self, tx: sqlx::Transaction<'static, Db>) -> BackendTx {
         SqliteTx(tx, self.wakeup.clone())
     }

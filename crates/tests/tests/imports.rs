@@ -311,6 +311,32 @@ async fn delta_files_suspend_tobedeleted_people_only(backend: Backend) {
     );
 }
 
+/// The snapshot a dry run plans against (on SQLite read directly from the file) is the same as
+/// the one an apply reads inside its transaction.
+async fn the_planning_snapshot_matches_the_transactional_one(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    apply(&store, "oneroster-1.1/bulk", Overrides::default())
+        .await
+        .unwrap();
+    let dir = cc_service::Directory::new(store.clone());
+    dir.create_user(&actor(), cc_tests::student("no.groups"))
+        .await
+        .unwrap();
+    let imports = store.imports().expect("imports");
+    let mut fast = imports.directory_snapshot().await.unwrap();
+    let mut tx = imports.begin_import().await.unwrap();
+    let mut slow = tx.directory_snapshot().await.unwrap();
+    drop(tx); // rolled back
+    for s in [&mut fast, &mut slow] {
+        s.users.sort_by_key(|u| u.id);
+        s.groups.sort_by_key(|g| g.id);
+    }
+    assert!(fast.users.len() >= 7, "{}", fast.users.len());
+    assert!(fast.users.iter().any(|u| !u.groups.is_empty()));
+    assert_eq!(fast.users, slow.users);
+    assert_eq!(fast.groups, slow.groups);
+}
+
 async fn an_apply_enqueues_one_lifecycle_job_per_change_as_one_batch(backend: Backend) {
     let (_db, store) = fresh(backend).await;
     let out = apply(&store, "oneroster-1.1/bulk", Overrides::default())
@@ -478,6 +504,7 @@ backend_tests!(
     renamed_and_moved_people_and_a_mass_suspension_refused_then_allowed,
     delta_files_suspend_tobedeleted_people_only,
     an_apply_enqueues_one_lifecycle_job_per_change_as_one_batch,
+    the_planning_snapshot_matches_the_transactional_one,
     a_preview_is_not_applied_once_the_directory_changed,
     a_generated_roster_applies_in_chunks,
 );

@@ -164,8 +164,11 @@ pub async fn preview(
     Ok(plan_with(roster, view, settings, overrides))
 }
 
-/// Reads an export and loads the directory at the same time (on two cores the dry run of a
-/// large export takes about as long as the slower of the two), then plans. Writes nothing.
+/// Reads an export, then loads the directory, then plans. Writes nothing.
+///
+/// One after the other, not at the same time: both are quick now (a million people: about 4 s
+/// to read, 3 s to load on SQLite or PostgreSQL), and overlapping them kept both halves'
+/// intermediate buffers alive together, lifting the peak memory above 1 GB.
 ///
 /// # Errors
 /// The export cannot be read, or the store cannot be.
@@ -180,11 +183,11 @@ pub async fn preview_input(
     let imports = import_store(store)?;
     let limits = settings.limits;
     let p = progress.clone();
-    let reading = tokio::task::spawn_blocking(move || read(&input, format, limits, &p));
-    let (snapshot, roster) = tokio::join!(imports.directory_snapshot(), reading);
-    let roster = roster
+    let roster = tokio::task::spawn_blocking(move || read(&input, format, limits, &p))
+        .await
         .map_err(|e| ServiceError::Internal(format!("reading the export stopped: {e}")))??;
-    let view = view_of(snapshot?);
+    progress.phase("loading the directory");
+    let view = view_of(imports.directory_snapshot().await?);
     progress.phase("planning");
     Ok(plan_with(roster, view, settings, overrides))
 }

@@ -114,8 +114,7 @@ async fn load_snapshot(conn: &mut <Db as sqlx::Database>::Connection) -> Result<
 #[async_trait]
 impl ImportStore for Store {
     async fn directory_snapshot(&self) -> Result<DirectorySnapshot> {
-        let mut conn = self.read_conn().await?;
-        load_snapshot(&mut conn).await
+        self.snapshot_for_planning().await
     }
 
     async fn begin_import(&self) -> Result<Box<dyn ImportTx>> {
