@@ -85,7 +85,10 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
 fn report(output: Output, verb: &str, versions: &[i64]) {
     match output {
         Output::Json => println!("{}", serde_json::json!({ verb: versions })),
-        Output::Table if versions.is_empty() => println!("nothing {verb}; the schema is current"),
+        Output::Table if versions.is_empty() && verb == "applied" => {
+            println!("nothing applied; the schema is current");
+        }
+        Output::Table if versions.is_empty() => println!("nothing {verb}: no migration is applied"),
         Output::Table => {
             for v in versions {
                 println!("{verb} {v}");
