@@ -70,6 +70,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = Cli::parse();
     if let Command::Completions { shell } = cli.command {
         return completions(shell);
@@ -121,6 +122,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `command-center … | head` closes our standard output early. Rust ignores SIGPIPE, so the
+/// next `println!` panics with "failed printing to stdout: Broken pipe"; end the process
+/// quietly instead, with the status a process killed by SIGPIPE has (128 + 13). Any other
+/// panic goes to the default hook.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// Writes the completion script for `shell` to standard output (needs no configuration).
