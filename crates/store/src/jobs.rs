@@ -250,6 +250,17 @@ pub trait JobTx: Send {
 }
 
 /// The state a new job starts in.
+/// Counts the jobs a rescue discarded (their last attempt's lease expired) in
+/// `cc_jobs_discarded_total{kind}`, as workers count the ones they discard: `(state, kind)`
+/// of each rescued job.
+pub(crate) fn count_rescue_discards<'a>(rescued: impl Iterator<Item = (&'a str, &'a str)>) {
+    for (state, kind) in rescued {
+        if state == "discarded" {
+            metrics::counter!("cc_jobs_discarded_total", "kind" => kind.to_owned()).increment(1);
+        }
+    }
+}
+
 pub(crate) fn initial_state(job: &NewJob, now: DateTime<Utc>) -> JobState {
     match job.run_at {
         Some(at) if at > now => JobState::Scheduled,

@@ -278,3 +278,53 @@ async fn a_worker_process_reports_its_jobs_from_the_start() {
     .await;
     promtool_check(&text);
 }
+
+/// A job whose last attempt's lease expires is discarded by the rescuer, and counted in
+/// `cc_jobs_discarded_total` like the ones workers discard (the "discarded jobs rising" alert
+/// relies on it), on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_discarded_by_the_rescuer_are_counted() {
+    let handle = cc_api::metrics_handle();
+    for (backend, kind) in [
+        (Backend::Sqlite, "test.lost_sqlite"),
+        (Backend::Postgres, "test.lost_postgres"),
+    ] {
+        let db = cc_tests::TestDb::new(backend).await;
+        let store = db.store().await;
+        cc_queue::ops::enqueue(
+            store.as_ref(),
+            &NewJob {
+                max_attempts: 1,
+                ..NewJob::new(kind, json!({}))
+            },
+        )
+        .await
+        .unwrap();
+        let now = cc_domain::now();
+        let claimed = store
+            .claim_jobs(&cc_store::jobs::ClaimRequest {
+                worker_id: "gone",
+                queue: "default",
+                limit: 1,
+                now,
+                lease_expires_at: now + chrono::Duration::milliseconds(1),
+            })
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        let later = now + chrono::Duration::seconds(1);
+        assert_eq!(store.rescue_expired(later, 10).await.unwrap(), 1);
+        let job = store
+            .get_job(claimed[0].lease.job_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.state, JobState::Discarded);
+        let text = handle.render();
+        assert!(
+            text.lines()
+                .any(|l| l == format!("cc_jobs_discarded_total{{kind=\"{kind}\"}} 1")),
+            "{kind} not counted"
+        );
+    }
+}

@@ -230,7 +230,7 @@ fn describe_metrics() {
     );
     describe_counter!(
         "cc_jobs_discarded_total",
-        "Jobs discarded by this process's workers (a permanent failure or the last attempt failed), by kind."
+        "Jobs discarded by this process (a permanent failure, the last attempt failed, or the last lease expired), by kind."
     );
     describe_counter!(
         "cc_jobs_rescued_total",

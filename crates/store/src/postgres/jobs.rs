@@ -228,7 +228,7 @@ impl JobStore for PgStore {
     }
 
     async fn rescue_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = sqlx::query_as(
             "WITH expired AS ( \
                SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1 \
                ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED \
@@ -241,17 +241,21 @@ impl JobStore for PgStore {
                  finalized_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts THEN $1 END, \
                  run_at = $1, lease_expires_at = NULL \
                FROM expired WHERE j.id = expired.id AND j.state = 'running' \
-               RETURNING j.id, j.state, j.attempt, j.worker_id \
+               RETURNING j.id, j.state, j.attempt, j.worker_id, j.kind \
              ), ev AS ( \
                INSERT INTO job_events (job_id, at, state, attempt, worker_id, note) \
                SELECT id, $1, state, attempt, worker_id, 'lease expired' FROM rescued \
-             ) SELECT count(*) FROM rescued",
+             ) SELECT count(*), coalesce(array_agg(kind) FILTER (WHERE state = 'discarded'), '{}') FROM rescued",
         )
         .bind(now)
         .bind(i64::from(limit))
         .bind(json_time(now))
         .fetch_one(&self.pool)
-        .await?;
+        .await
+        .map(|(n, discarded): (i64, Vec<String>)| {
+            crate::jobs::count_rescue_discards(discarded.iter().map(|k| ("discarded", k.as_str())));
+            n
+        })?;
         if n > 0 {
             self.notify_any().await?;
         }

@@ -308,7 +308,7 @@ impl JobStore for SqliteStore {
 
     async fn rescue_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
         let mut tx = self.begin_write().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let ids: Vec<i64> = sqlx::query_as(
             "UPDATE jobs SET \
                state = CASE WHEN cancel_requested THEN 'cancelled' \
                             WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END, \
@@ -318,13 +318,19 @@ impl JobStore for SqliteStore {
                run_at = $1, lease_expires_at = NULL \
              WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1 \
                ORDER BY lease_expires_at LIMIT $3) \
-             RETURNING id",
+             RETURNING id, state, kind",
         )
         .bind(now)
         .bind(json_time(now))
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
-        .await?;
+        .await
+        .map(|rows: Vec<(i64, String, String)>| {
+            crate::jobs::count_rescue_discards(
+                rows.iter().map(|(_, s, k)| (s.as_str(), k.as_str())),
+            );
+            rows.into_iter().map(|(id, _, _)| id).collect()
+        })?;
         if !ids.is_empty() {
             sqlx::query(
                 "INSERT INTO job_events (job_id, at, state, attempt, worker_id, note) \
