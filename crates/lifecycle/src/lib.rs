@@ -183,13 +183,6 @@ impl Engine {
             if let Some(link) = link_for(&links, t.name()) {
                 req = req.with_link(link);
             }
-            // The plan shows where a password would be set; a throwaway one stands in for the
-            // password the real request generates (targets never set anything in a dry run).
-            if c.takes_password() && t.holds_passwords() {
-                req = req.with_password(cc_auth::generate_password(
-                    &cc_auth::PasswordPolicy::default(),
-                ));
-            }
             let (plan, error, retryable) = match t.plan(&req).await {
                 Ok(p) => (Some(p), None, None),
                 Err(e) => (None, Some(e.message().to_owned()), Some(e.is_retryable())),

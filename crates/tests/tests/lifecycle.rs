@@ -3,7 +3,7 @@
 //! passwords revealed once and stored nowhere in clear, bulk batches, edits that enqueue
 //! updates, auto-provisioning, retries that do not redo finished targets, and superseded jobs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,25 +14,10 @@ use cc_connectors::Target;
 use cc_domain::{JobState, UserPatch, UserStatus};
 use cc_service::lifecycle::LifecyclePolicy;
 use cc_tests::{backend_tests, wait_for, Backend};
-use harness::{create, finished, job_id, Harness};
+use harness::{bash_target, create, finished, job_id, Harness};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-
-fn example_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scripts/bash/cc-target.sh")
-}
-
-/// A script target running the bash example, keeping its accounts in `dir`.
-fn bash_target(name: &str, dir: &Path) -> Arc<dyn Target> {
-    let text = format!(
-        "kind = \"script\"\nname = \"{name}\"\nholds_passwords = true\ncommand = [\"bash\", \"{}\"]\nenv = {{ CC_SCRIPT_STATE_DIR = \"{}\" }}\n",
-        example_script().display(),
-        dir.display()
-    );
-    let c: cc_connectors::TargetConfig = toml::from_str(&text).expect("valid target");
-    c.build().expect("target builds")
-}
 
 /// A script target that fails (retryably) while `fail_flag` exists, and counts its runs.
 fn flaky_target(name: &str, dir: &Path) -> Arc<dyn Target> {

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use cc_domain::{JobState, NewJob};
@@ -19,22 +18,12 @@ use cc_queue::{handler_fn, with_policy, JobError, KindPolicy, Registry, RetryPol
 use cc_service::lifecycle::LifecyclePolicy;
 use cc_tests::queue::{fast_config, RunningWorker};
 use cc_tests::{wait_for, Backend};
-use harness::{finished, job_id, Harness};
+use harness::{bash_target, finished, job_id, Harness};
 use reqwest::Method;
 use serde_json::json;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn bash_target(dir: &Path) -> Arc<dyn cc_connectors::Target> {
-    let text = format!(
-        "kind = \"script\"\nname = \"bash-demo\"\ncommand = [\"bash\", \"{}\"]\nenv = {{ CC_SCRIPT_STATE_DIR = \"{}\" }}\n",
-        repo().join("examples/scripts/bash/cc-target.sh").display(),
-        dir.display()
-    );
-    let c: cc_connectors::TargetConfig = toml::from_str(&text).unwrap();
-    c.build().unwrap()
 }
 
 /// The metric names the dashboard and alert rules query.
@@ -92,7 +81,7 @@ async fn the_exposition_is_valid_and_covers_the_dashboards_and_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::start(
         Backend::Sqlite,
-        vec![bash_target(dir.path())],
+        vec![bash_target("bash-demo", dir.path())],
         LifecyclePolicy::default(),
     )
     .await;

@@ -396,7 +396,7 @@ impl Target for LdapTarget {
         }
         let run = async {
             let mut s = self.session().await?;
-            let plan = self.plan_steps(&mut s, req).await;
+            let plan = self.plan_steps(&mut s, req, true).await;
             s.close().await;
             plan
         };
@@ -416,7 +416,7 @@ impl Target for LdapTarget {
         let run = async {
             let mut s = self.session().await?;
             let result = async {
-                let plan = self.plan_steps(&mut s, req).await?;
+                let plan = self.plan_steps(&mut s, req, false).await?;
                 let changes = self.execute(&mut s, req, &plan.steps).await?;
                 Ok(TargetOutcome {
                     account_id: plan.account_id.clone(),

@@ -278,10 +278,15 @@ impl LdapTarget {
         Ok(!self.endpoint.can_bind(dn, expose(pw)).await?)
     }
 
+    /// The steps that bring the target in line with `req`. In a dry run (`dry_run`) nothing is
+    /// written and nothing is tried that the directory would record against the account: a
+    /// `reset_password` reports that it would set the password, without test-binding (a
+    /// failed bind counts towards the account's lockout).
     pub(crate) async fn plan_steps(
         &self,
         s: &mut Session,
         req: &OperationRequest,
+        dry_run: bool,
     ) -> Result<Plan, TargetError> {
         let current = self.locate(s, req).await?;
         let mut plan = Plan {
@@ -320,6 +325,10 @@ impl LdapTarget {
                         user.username, self.name
                     )));
                 };
+                if dry_run {
+                    plan.steps.push(Step::SetPassword { dn: cur.dn.clone() });
+                    return Ok(plan);
+                }
                 if req.password.is_none() {
                     return Err(TargetError::permanent(
                         "reset_password needs a password to set",

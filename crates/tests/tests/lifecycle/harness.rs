@@ -12,6 +12,20 @@ use cc_tests::queue::{fast_config, RunningWorker};
 use cc_tests::{wait_for, Backend, TestApp};
 use serde_json::Value;
 
+/// The bash example target (`examples/scripts/bash/cc-target.sh`), keeping its accounts as
+/// JSON files in `dir`, with passwords.
+pub fn bash_target(name: &str, dir: &std::path::Path) -> Arc<dyn Target> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scripts/bash/cc-target.sh");
+    let text = format!(
+        "kind = \"script\"\nname = \"{name}\"\nholds_passwords = true\ncommand = [\"bash\", \"{}\"]\nenv = {{ CC_SCRIPT_STATE_DIR = \"{}\" }}\n",
+        script.display(),
+        dir.display()
+    );
+    let c: cc_connectors::TargetConfig = toml::from_str(&text).expect("valid target");
+    c.build().expect("target builds")
+}
+
 pub struct Harness {
     pub app: TestApp,
     pub engine: cc_lifecycle::Engine,
