@@ -8,78 +8,10 @@ use uuid::Uuid;
 
 use cc_domain::User;
 
-/// A lifecycle operation. JSON uses snake_case (`reset_password`); URLs use kebab-case
-/// (`/users/{id}/actions/reset-password`), see [`Operation::slug`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Operation {
-    /// Create the account (or converge an existing one) and enable it.
-    Provision,
-    /// Bring the account in line with the user record: attributes, location, groups, and
-    /// enabled/disabled according to the user's status.
-    Update,
-    /// Disable the account, keeping it.
-    Suspend,
-    /// Set a new password on an existing account.
-    ResetPassword,
-    /// Remove the account (or park it, depending on the target's configuration).
-    Deprovision,
-}
-
-impl Operation {
-    pub const ALL: [Operation; 5] = [
-        Operation::Provision,
-        Operation::Update,
-        Operation::Suspend,
-        Operation::ResetPassword,
-        Operation::Deprovision,
-    ];
-
-    /// The snake_case name used in JSON and configuration.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Provision => "provision",
-            Operation::Update => "update",
-            Operation::Suspend => "suspend",
-            Operation::ResetPassword => "reset_password",
-            Operation::Deprovision => "deprovision",
-        }
-    }
-
-    /// The kebab-case name used in URLs.
-    #[must_use]
-    pub fn slug(self) -> &'static str {
-        match self {
-            Operation::ResetPassword => "reset-password",
-            other => other.as_str(),
-        }
-    }
-
-    /// Whether this operation may carry a password to set.
-    #[must_use]
-    pub fn takes_password(self) -> bool {
-        matches!(self, Operation::Provision | Operation::ResetPassword)
-    }
-}
-
-impl std::fmt::Display for Operation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Operation {
-    type Err = String;
-
-    /// Accepts both the JSON name (`reset_password`) and the URL slug (`reset-password`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Operation::ALL
-            .into_iter()
-            .find(|op| op.as_str() == s || op.slug() == s)
-            .ok_or_else(|| format!("unknown operation `{s}`"))
-    }
-}
+/// A lifecycle operation: the directory's own type (`cc_domain::LifecycleOperation`). JSON uses
+/// snake_case (`reset_password`); URLs use kebab-case (`/users/{id}/actions/reset-password`),
+/// see [`Operation::slug`].
+pub use cc_domain::LifecycleOperation as Operation;
 
 /// What Command Center knows of a person's account on one target, from the last time an
 /// operation succeeded there: the engine stores it per (user, target) and passes it back.
@@ -150,30 +82,5 @@ impl OperationRequest {
     pub fn with_password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(SecretString::from(password.into()));
         self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_slugs() {
-        assert_eq!(
-            "reset-password".parse::<Operation>(),
-            Ok(Operation::ResetPassword)
-        );
-        assert_eq!(
-            "reset_password".parse::<Operation>(),
-            Ok(Operation::ResetPassword)
-        );
-        assert!("reboot".parse::<Operation>().is_err());
-        assert_eq!(
-            serde_json::to_value(Operation::ResetPassword).unwrap(),
-            "reset_password"
-        );
-        for op in Operation::ALL {
-            assert_eq!(op.as_str().parse::<Operation>(), Ok(op));
-        }
     }
 }

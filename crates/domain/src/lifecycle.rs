@@ -61,6 +61,15 @@ impl LifecycleOperation {
         }
     }
 
+    /// Whether this operation may carry a password to set.
+    #[must_use]
+    pub fn takes_password(self) -> bool {
+        matches!(
+            self,
+            LifecycleOperation::Provision | LifecycleOperation::ResetPassword
+        )
+    }
+
     fn verb(self) -> &'static str {
         match self {
             LifecycleOperation::ResetPassword => "reset the password of",

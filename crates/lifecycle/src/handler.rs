@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::{connector_operation, link_for, Engine, DURATION_METRIC, OPERATIONS_METRIC};
+use crate::{link_for, Engine, DURATION_METRIC, OPERATIONS_METRIC};
 
 /// Runs one operation kind.
 pub struct LifecycleHandler {
@@ -151,9 +151,8 @@ impl JobHandler for LifecycleHandler {
             .list_target_links(user.id)
             .await
             .map_err(JobError::retryable)?;
-        let c = connector_operation(self.op);
         let mut results = Vec::new();
-        for target in self.engine.targets().iter().filter(|t| t.handles(c)) {
+        for target in self.engine.targets().iter().filter(|t| t.handles(self.op)) {
             let name = target.name();
             let done_here = links.iter().any(|l| {
                 l.target == name && l.last_job_id == Some(ctx.job_id) && l.status == LinkStatus::Ok
@@ -173,7 +172,7 @@ impl JobHandler for LifecycleHandler {
                 });
                 continue;
             }
-            let mut req = OperationRequest::new(c, user.clone());
+            let mut req = OperationRequest::new(self.op, user.clone());
             req.id = request_id(ctx.job_id, name);
             req.previous.clone_from(&args.previous);
             if let Some(link) = link_for(&links, name) {

@@ -20,7 +20,7 @@ mod handler;
 
 use std::sync::Arc;
 
-use cc_connectors::{Operation, OperationRequest, Target, TargetLink, TargetPlan};
+use cc_connectors::{OperationRequest, Target, TargetLink, TargetPlan};
 use cc_domain::{LifecycleOperation, TargetLinkRecord, User};
 use cc_queue::{Registry, RetryPolicy};
 use cc_store::Store;
@@ -45,18 +45,6 @@ pub fn describe_metrics() {
         metrics::Unit::Seconds,
         "Time one target took for one lifecycle operation."
     );
-}
-
-/// The connectors' name for an operation.
-#[must_use]
-pub fn connector_operation(op: LifecycleOperation) -> Operation {
-    match op {
-        LifecycleOperation::Provision => Operation::Provision,
-        LifecycleOperation::Update => Operation::Update,
-        LifecycleOperation::Suspend => Operation::Suspend,
-        LifecycleOperation::ResetPassword => Operation::ResetPassword,
-        LifecycleOperation::Deprovision => Operation::Deprovision,
-    }
 }
 
 /// A configured target as the API shows it.
@@ -142,7 +130,7 @@ impl Engine {
                 kind: t.kind().to_owned(),
                 operations: LifecycleOperation::ALL
                     .into_iter()
-                    .filter(|op| t.handles(connector_operation(*op)))
+                    .filter(|op| t.handles(*op))
                     .collect(),
                 holds_passwords: t.holds_passwords(),
             })
@@ -153,12 +141,11 @@ impl Engine {
     /// generating and revealing for it).
     #[must_use]
     pub fn sets_passwords(&self, op: LifecycleOperation) -> bool {
-        let c = connector_operation(op);
-        c.takes_password()
+        op.takes_password()
             && self
                 .targets
                 .iter()
-                .any(|t| t.handles(c) && t.holds_passwords())
+                .any(|t| t.handles(op) && t.holds_passwords())
     }
 
     /// Registers the five `lifecycle.*` job kinds.
@@ -176,10 +163,9 @@ impl Engine {
             .list_target_links(user.id)
             .await
             .unwrap_or_default();
-        let c = connector_operation(op);
         let mut out = Vec::new();
-        for t in self.targets.iter().filter(|t| t.handles(c)) {
-            let mut req = OperationRequest::new(c, user.clone());
+        for t in self.targets.iter().filter(|t| t.handles(op)) {
+            let mut req = OperationRequest::new(op, user.clone());
             if let Some(link) = link_for(&links, t.name()) {
                 req = req.with_link(link);
             }
