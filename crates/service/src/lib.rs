@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod auth;
+pub mod cache;
 mod devices;
 mod error;
 mod groups;

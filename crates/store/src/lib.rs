@@ -120,6 +120,18 @@ pub trait Store: JobStore + Send + Sync + 'static {
     /// Operators, sessions, tokens and login throttling.
     fn auth(&self) -> &dyn AuthStore;
 
+    /// A number that changes whenever people, groups, memberships, operators, sessions, API
+    /// tokens or signing keys may have changed — by this process or any other — or `None`
+    /// when the store cannot tell right now (then nothing may be cached). Caches of reads
+    /// from those tables keep what they read under the generation they saw *before* reading
+    /// and use it only while the generation is unchanged. SQLite: `PRAGMA data_version`
+    /// (any commit to the file counts); PostgreSQL: notifications from triggers.
+    fn change_generation(&self) -> Option<u64>;
+
+    /// Tells caches that this process has just committed a change (so they need not wait
+    /// for the database to say so). The API calls it after every write request.
+    fn note_local_change(&self);
+
     /// Starts a write transaction.
     async fn begin(&self) -> Result<Box<dyn Tx>>;
 

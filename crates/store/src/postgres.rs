@@ -7,7 +7,9 @@ use sqlx::PgPool;
 
 use crate::PoolConfig;
 
+mod changes;
 mod jobs;
+pub use changes::CHANNEL as CHANGES_CHANNEL;
 pub use jobs::JOBS_CHANNEL;
 
 type Db = sqlx::Postgres;
@@ -30,6 +32,8 @@ fn platform_match(p: &str) -> String {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Commits to the directory and sign-in tables, as notified (for caches).
+    changes: std::sync::Arc<changes::Changes>,
 }
 
 /// A PostgreSQL write transaction.
@@ -50,7 +54,18 @@ impl PgStore {
             .acquire_timeout(cfg.acquire_timeout)
             .connect_with(opts)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            changes: std::sync::Arc::default(),
+        })
+    }
+
+    fn change_generation_impl(&self) -> Option<u64> {
+        self.changes.generation(&self.pool)
+    }
+
+    fn note_local_change_impl(&self) {
+        self.changes.note_local_change();
     }
 
     fn reader(&self) -> &PgPool {

@@ -11,6 +11,7 @@ use sqlx::SqlitePool;
 
 use crate::PoolConfig;
 
+mod changes;
 mod jobs;
 mod snapshot;
 
@@ -41,6 +42,8 @@ pub struct SqliteStore {
     wakeup: jobs::Wakeup,
     /// How to open the connection that notices other processes' commits (none in memory).
     probe: Option<SqliteConnectOptions>,
+    /// Commits to the file by any connection, for caches (none in memory).
+    changes: Option<std::sync::Arc<changes::Changes>>,
 }
 
 /// A SQLite write transaction.
@@ -63,6 +66,8 @@ impl SqliteStore {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let wakeup = jobs::wakeup_for((!in_memory).then(|| opts.get_filename().to_path_buf()));
         let probe = (!in_memory).then(|| opts.clone().read_only(true));
+        let changes = (!in_memory)
+            .then(|| std::sync::Arc::new(changes::Changes::new(opts.get_filename().to_path_buf())));
         if !in_memory {
             if let Some(dir) = opts
                 .get_filename()
@@ -95,7 +100,18 @@ impl SqliteStore {
             write,
             wakeup,
             probe,
+            changes,
         })
+    }
+
+    fn change_generation_impl(&self) -> Option<u64> {
+        self.changes.as_ref()?.generation()
+    }
+
+    fn note_local_change_impl(&self) {
+        if let Some(c) = &self.changes {
+            c.note_local_change();
+        }
     }
 
     fn reader(&self) -> &SqlitePool {

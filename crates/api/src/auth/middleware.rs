@@ -105,8 +105,12 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
         tracing::error!(method = %req.method(), route = %path, "route missing from the permission table; treating it as admin-only");
         Access::Role(OperatorRole::Admin)
     });
+    // Caches of directory and sign-in reads hear of other processes' commits from the
+    // database; this process's own writes are noted as soon as they answer, so a client
+    // reading right after its write never gets a cached page from before it.
+    let writes = !req.method().is_safe();
     let required = match access {
-        Access::Public => return next.run(req).await,
+        Access::Public => return noting_writes(&app, writes, next.run(req).await),
         Access::Metrics => {
             // With a separate metrics address, the API listener does not serve metrics at all.
             if !app.config.metrics.listen.is_empty() {
@@ -155,7 +159,14 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
     req.extensions_mut()
         .insert(PrincipalName(principal.name.clone()));
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    noting_writes(&app, writes, next.run(req).await)
+}
+
+fn noting_writes(app: &AppState, writes: bool, res: Response) -> Response {
+    if writes {
+        app.store.note_local_change();
+    }
+    res
 }
 
 /// Audits a permission denial (best effort: a failure to audit is logged, and the request is

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use cc_domain::user::UserSort;
 use cc_domain::{NewUser, Page, Role, User, UserPatch, UserQuery, UserStatus};
 use serde::Deserialize;
@@ -72,8 +71,35 @@ impl UserListParams {
 pub async fn list(
     State(app): State<AppState>,
     ApiQuery(p): ApiQuery<UserListParams>,
-) -> ApiResult<Json<Page<User>>> {
-    Ok(Json(app.store.list_users(&p.into_query()?).await?))
+) -> ApiResult<Response> {
+    let query = p.into_query()?;
+    // Pages are the same for every caller allowed to list, so the rendered page is kept
+    // while the store reports no change (see `cc_service::cache`).
+    let key = format!("{query:?}");
+    let generation = app.store.change_generation();
+    if let Some(body) = generation.and_then(|g| app.user_pages.get(&key, g)) {
+        return Ok(json_body(body));
+    }
+    let page = app.store.list_users(&query).await?;
+    let body = axum::body::Bytes::from(serde_json::to_vec(&page).map_err(|e| {
+        tracing::error!(error = %e, "serializing a page of people");
+        ApiError::internal()
+    })?);
+    if let Some(g) = generation {
+        app.user_pages.insert(key, g, body.clone());
+    }
+    Ok(json_body(body))
+}
+
+fn json_body(body: axum::body::Bytes) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Create a person.

@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::principal::{Principal, PrincipalKind};
-use super::{digest, Auth, AuthError};
+use super::{digest, Auth, AuthError, CachedPrincipal, PrincipalKey};
 use crate::ServiceError;
 
 /// How often an API token's `last_used_at` is written at most.
@@ -256,6 +256,17 @@ impl Auth {
             AuthError::InvalidToken
         })?;
         let now = cc_domain::now();
+        // Sessions and operators change rarely; while the store reports no change, the
+        // last lookup of this session stands (expiry is still checked every time).
+        let key = PrincipalKey::Session(claims.sid, claims.sub);
+        let generation = self.store.change_generation();
+        if let Some(hit) = generation.and_then(|g| self.principals.get(&key, g)) {
+            return if hit.expires_at > now {
+                Ok(hit.principal)
+            } else {
+                Err(AuthError::InvalidToken)
+            };
+        }
         let op = self
             .store
             .auth()
@@ -271,7 +282,7 @@ impl Auth {
         if op.disabled || session.operator_id != op.id || !session.is_active(now) {
             return Err(AuthError::InvalidToken);
         }
-        Ok(Principal {
+        let principal = Principal {
             name: format!("operator:{}", op.username),
             operator_id: op.id,
             username: op.username,
@@ -279,39 +290,95 @@ impl Auth {
             kind: PrincipalKind::Session {
                 session_id: session.id,
             },
-        })
+        };
+        if let Some(g) = generation {
+            self.principals.insert(
+                key,
+                g,
+                CachedPrincipal {
+                    principal: principal.clone(),
+                    expires_at: session.expires_at,
+                    last_used_at: None,
+                },
+            );
+        }
+        Ok(principal)
     }
 
     async fn authenticate_api_token(&self, secret: &str) -> Result<Principal, AuthError> {
         let now = cc_domain::now();
+        let key = PrincipalKey::ApiToken(hash_secret(secret));
+        let generation = self.store.change_generation();
+        if let Some(hit) = generation.and_then(|g| self.principals.get(&key, g)) {
+            if hit.expires_at <= now {
+                return Err(AuthError::InvalidToken);
+            }
+            if let (PrincipalKind::ApiToken { token_id }, Some(g)) =
+                (&hit.principal.kind, generation)
+            {
+                if self.touch_api_token(*token_id, hit.last_used_at, now) {
+                    // Concurrent requests must not each write the same touch again.
+                    let touched = CachedPrincipal {
+                        last_used_at: Some(now),
+                        ..hit.clone()
+                    };
+                    self.principals.insert(key, g, touched);
+                }
+            }
+            return Ok(hit.principal);
+        }
+        let PrincipalKey::ApiToken(hash) = &key else {
+            return Err(AuthError::InvalidToken);
+        };
         let (token, creator) = self
             .store
             .auth()
-            .api_token_by_hash(&hash_secret(secret))
+            .api_token_by_hash(hash)
             .await?
             .ok_or(AuthError::InvalidToken)?;
         if !token.is_active(now) || creator.disabled {
             return Err(AuthError::InvalidToken);
         }
-        if token
-            .last_used_at
-            .is_none_or(|t| now - t > Duration::seconds(TOUCH_INTERVAL_SECS))
-        {
+        self.touch_api_token(token.id, token.last_used_at, now);
+        let principal = Principal {
+            name: format!("token:{}", token.name),
+            operator_id: creator.id,
+            username: creator.username,
+            role: token.role.min(creator.role),
+            kind: PrincipalKind::ApiToken { token_id: token.id },
+        };
+        if let Some(g) = generation {
+            self.principals.insert(
+                key,
+                g,
+                CachedPrincipal {
+                    principal: principal.clone(),
+                    expires_at: token.expires_at,
+                    last_used_at: Some(token.last_used_at.unwrap_or(now)),
+                },
+            );
+        }
+        Ok(principal)
+    }
+
+    /// Records the token's use, at most every [`TOUCH_INTERVAL_SECS`] (in the background: a
+    /// request does not wait for it). True when it does.
+    fn touch_api_token(
+        &self,
+        id: Uuid,
+        last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        let due = last_used_at.is_none_or(|t| now - t > Duration::seconds(TOUCH_INTERVAL_SECS));
+        if due {
             let store = self.store.clone();
-            let id = token.id;
             tokio::spawn(async move {
                 if let Err(e) = store.auth().touch_api_token(id, now).await {
                     tracing::warn!(error = %e, "could not record API token use");
                 }
             });
         }
-        Ok(Principal {
-            name: format!("token:{}", token.name),
-            operator_id: creator.id,
-            username: creator.username,
-            role: token.role.min(creator.role),
-            kind: PrincipalKind::ApiToken { token_id: token.id },
-        })
+        due
     }
 
     async fn issue_refresh(

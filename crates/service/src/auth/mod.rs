@@ -20,6 +20,7 @@ pub use principal::{Principal, PrincipalKind};
 pub use throttle::ThrottlePolicy;
 pub use tokens::CreatedToken;
 
+use crate::cache::GenerationCache;
 use crate::ServiceError;
 
 /// Lifetimes, keys and throttling.
@@ -93,6 +94,29 @@ pub struct Auth {
     settings: Arc<AuthSettings>,
     hasher: Arc<PasswordHasher>,
     keys: keys::Keys,
+    /// Bearer tokens recently looked up, valid while the store reports no change to
+    /// operators, sessions, tokens or keys (see [`crate::cache`]).
+    principals: Arc<GenerationCache<PrincipalKey, CachedPrincipal>>,
+}
+
+/// Principals cached at most (one entry per API token or session in use).
+const PRINCIPAL_CACHE_ENTRIES: usize = 10_000;
+
+/// What a cached principal was looked up by: an API token's hash (never the secret), or an
+/// access token's session and operator.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) enum PrincipalKey {
+    ApiToken(String),
+    Session(uuid::Uuid, uuid::Uuid),
+}
+
+#[derive(Clone)]
+pub(crate) struct CachedPrincipal {
+    pub(crate) principal: Principal,
+    /// When the token or session expires: checked on every use.
+    pub(crate) expires_at: chrono::DateTime<chrono::Utc>,
+    /// API tokens: when their use was last recorded.
+    pub(crate) last_used_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Auth {
@@ -105,6 +129,7 @@ impl Auth {
             settings: Arc::new(settings),
             hasher: Arc::new(PasswordHasher::new()),
             keys,
+            principals: Arc::new(GenerationCache::new(PRINCIPAL_CACHE_ENTRIES)),
         })
     }
 

@@ -121,6 +121,14 @@ impl crate::Store for Store {
         BACKEND
     }
 
+    fn change_generation(&self) -> Option<u64> {
+        self.change_generation_impl()
+    }
+
+    fn note_local_change(&self) {
+        self.note_local_change_impl();
+    }
+
     fn auth(&self) -> &dyn crate::AuthStore {
         self
     }

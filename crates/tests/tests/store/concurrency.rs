@@ -108,6 +108,12 @@ impl Store for WritesAfterHead {
     fn auth(&self) -> &dyn cc_store::AuthStore {
         self.0.auth()
     }
+    fn change_generation(&self) -> Option<u64> {
+        self.0.change_generation()
+    }
+    fn note_local_change(&self) {
+        self.0.note_local_change();
+    }
     async fn begin(&self) -> cc_store::Result<Box<dyn cc_store::Tx>> {
         self.0.begin().await
     }

@@ -1,0 +1,253 @@
+//! The caches of directory and sign-in reads (rendered `GET /users` pages, looked-up bearer
+//! tokens) never answer with what a committed change made stale: not after a write through
+//! the API, not after a write by another process (a second store on the same database stands
+//! for a worker, a CLI import or another replica), not after a token is revoked or its
+//! operator disabled, and — on PostgreSQL — not after the notification connection drops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cc_domain::{Actor, OperatorRole, User};
+use cc_store::Store;
+use cc_tests::{backend_tests, student, wait_for, Backend, TestApp};
+use serde_json::json;
+
+/// How long a write by another process may take to reach the cache: immediate on SQLite
+/// (checked on every request); a notification's delay on PostgreSQL.
+const NOTICE: Duration = Duration::from_secs(10);
+
+async fn usernames(client: &cc_client::Client) -> Vec<String> {
+    client
+        .list_users(&[("limit", "200"), ("sort", "username")])
+        .await
+        .expect("list users")
+        .items
+        .into_iter()
+        .map(|u: User| u.username)
+        .collect()
+}
+
+/// Waits until the store can tell changes apart (PostgreSQL: the listener is up), so the
+/// requests below really go through the caches.
+async fn caching(store: &Arc<dyn Store>) {
+    wait_for("change notifications", NOTICE, || async {
+        store.change_generation()
+    })
+    .await;
+}
+
+/// A second connection pool on the same database: another process, as far as the app knows.
+async fn other_process(app: &TestApp) -> Arc<dyn Store> {
+    app.db.open().await
+}
+
+async fn list_follows_writes_through_the_api(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    caching(&app.store).await;
+    let a = app.client.create_user(&student("cache.a")).await.unwrap();
+    assert_eq!(usernames(&app.client).await, ["cache.a"]);
+    assert_eq!(
+        usernames(&app.client).await,
+        ["cache.a"],
+        "second read, same page"
+    );
+
+    app.client.create_user(&student("cache.b")).await.unwrap();
+    assert_eq!(usernames(&app.client).await, ["cache.a", "cache.b"]);
+
+    let patch = serde_json::from_value(json!({ "given_name": "Renamed" })).unwrap();
+    app.client.update_user(a.id, &patch, None).await.unwrap();
+    let page = app.client.list_users(&[("limit", "200")]).await.unwrap();
+    let renamed = page.items.iter().find(|u| u.id == a.id).unwrap();
+    assert_eq!(renamed.given_name, "Renamed");
+
+    app.client.delete_user(a.id).await.unwrap();
+    assert_eq!(usernames(&app.client).await, ["cache.b"]);
+    app.stop().await;
+}
+
+async fn list_follows_writes_by_another_process(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    caching(&app.store).await;
+    app.client
+        .create_user(&student("seen.first"))
+        .await
+        .unwrap();
+    assert_eq!(usernames(&app.client).await, ["seen.first"]);
+    assert_eq!(usernames(&app.client).await, ["seen.first"]);
+
+    let other = other_process(&app).await;
+    let dir = cc_service::Directory::new(other.clone());
+    let created = dir
+        .create_user(&Actor::system("elsewhere"), student("made.elsewhere"))
+        .await
+        .unwrap();
+    let wanted = vec!["made.elsewhere".to_owned(), "seen.first".to_owned()];
+    if backend == Backend::Sqlite {
+        // Checked on every request: the very next read sees it.
+        assert_eq!(usernames(&app.client).await, wanted);
+    } else {
+        wait_for("the other process's user in the list", NOTICE, || async {
+            (usernames(&app.client).await == wanted).then_some(())
+        })
+        .await;
+    }
+
+    // A change of group membership only (no users row touched) also counts.
+    let group = dir
+        .create_group(
+            &Actor::system("elsewhere"),
+            serde_json::from_value(json!({ "name": "cache-club", "kind": "security" })).unwrap(),
+        )
+        .await
+        .unwrap();
+    dir.set_membership(&Actor::system("elsewhere"), group.id, created.id, true)
+        .await
+        .unwrap();
+    wait_for("the membership in the list", NOTICE, || async {
+        let page = app.client.list_users(&[("limit", "200")]).await.unwrap();
+        page.items
+            .iter()
+            .any(|u| u.id == created.id && u.groups.iter().any(|g| g == "cache-club"))
+            .then_some(())
+    })
+    .await;
+    other.close().await;
+    app.stop().await;
+}
+
+async fn revoked_token_is_refused_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    caching(&app.store).await;
+    let secret = app.api_token(OperatorRole::Operator).await;
+    let client = app.anonymous().with_token(secret);
+    usernames(&client).await;
+    usernames(&client).await;
+    let token = app
+        .client
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.revoked_at.is_none() && t.role == OperatorRole::Operator)
+        .unwrap();
+    app.client.revoke_token(token.id).await.unwrap();
+    let err = client.list_users(&[]).await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    app.stop().await;
+}
+
+async fn disabled_operator_elsewhere_loses_access(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    caching(&app.store).await;
+    let (client, username, _) = app.operator_with_role(OperatorRole::Operator).await;
+    usernames(&client).await;
+    usernames(&client).await;
+
+    let other = other_process(&app).await;
+    let auth = cc_service::Auth::new(other.clone(), cc_service::AuthSettings::default()).unwrap();
+    let op = auth.find_operator(&username).await.unwrap().unwrap();
+    let patch = serde_json::from_value(json!({ "disabled": true })).unwrap();
+    auth.update_operator(&Actor::system("elsewhere"), op.id, patch, None)
+        .await
+        .unwrap();
+    wait_for(
+        "the disabled operator's session to be refused",
+        NOTICE,
+        || async { (client.list_users(&[]).await.err()?.status() == Some(401)).then_some(()) },
+    )
+    .await;
+    if backend == Backend::Sqlite {
+        // No waiting needed at all: the first request after the commit is refused.
+        let again = client.list_users(&[]).await.unwrap_err();
+        assert_eq!(again.status(), Some(401));
+    }
+    other.close().await;
+    app.stop().await;
+}
+
+backend_tests!(
+    list_follows_writes_through_the_api,
+    list_follows_writes_by_another_process,
+    revoked_token_is_refused_at_once,
+    disabled_operator_elsewhere_loses_access,
+);
+
+/// PostgreSQL only: the pages really are cached (a change that bypasses the notification
+/// trigger stays unseen), and a dropped notification connection makes the server stop
+/// trusting its cache until it listens again — nothing committed meanwhile is missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notifications_drive_the_cache() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    caching(&app.store).await;
+    let u = app.client.create_user(&student("pg.cached")).await.unwrap();
+    assert_eq!(usernames(&app.client).await, ["pg.cached"]);
+
+    let admin = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    // Without the trigger, nothing tells the server: the cached page stands.
+    let mut tx = admin.begin().await.unwrap();
+    sqlx::query("ALTER TABLE users DISABLE TRIGGER users_changed")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET username = 'pg.silent' WHERE id = $1")
+        .bind(u.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE users ENABLE TRIGGER users_changed")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        usernames(&app.client).await,
+        ["pg.cached"],
+        "served from the cache"
+    );
+
+    // With it, the next page is fresh.
+    sqlx::query("UPDATE users SET username = 'pg.notified' WHERE id = $1")
+        .bind(u.id)
+        .execute(&admin)
+        .await
+        .unwrap();
+    wait_for("the notified change", NOTICE, || async {
+        (usernames(&app.client).await == ["pg.notified"]).then_some(())
+    })
+    .await;
+
+    // Cut the listening connection, then change a row silently (as if its notification had
+    // been lost with the connection): the server must not answer from its old cache.
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%cc_changed%'",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(cut, 1, "one listening connection");
+    let mut tx = admin.begin().await.unwrap();
+    sqlx::query("ALTER TABLE users DISABLE TRIGGER users_changed")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET username = 'pg.during.outage' WHERE id = $1")
+        .bind(u.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE users ENABLE TRIGGER users_changed")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    wait_for("the change made while not listening", NOTICE, || async {
+        (usernames(&app.client).await == ["pg.during.outage"]).then_some(())
+    })
+    .await;
+    // And it listens again.
+    caching(&app.store).await;
+    admin.close().await;
+    app.stop().await;
+}
