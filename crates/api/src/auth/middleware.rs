@@ -130,10 +130,14 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
     let Some(token) = bearer(req.headers()) else {
         return with_challenge(unauthenticated(), None);
     };
-    let principal = match app.auth.authenticate(token).await {
+    // One look at the store's change generation serves the principal cache and the
+    // handler's own cached reads (taken before either reads, so valid for both).
+    let generation = app.store.change_generation();
+    let principal = match app.auth.authenticate_at(token, generation).await {
         Ok(p) => p,
         Err(e) => return auth_error(e),
     };
+    req.extensions_mut().insert(ChangeGeneration(generation));
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     if !principal.role.allows(required) {
         let route = format!("{} {path}", req.method());
@@ -161,6 +165,11 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
     req.extensions_mut().insert(principal);
     noting_writes(&app, writes, next.run(req).await)
 }
+
+/// The store's change generation as taken when the request was authenticated (see
+/// `cc_service::cache`).
+#[derive(Clone, Copy, Debug)]
+pub struct ChangeGeneration(pub Option<u64>);
 
 fn noting_writes(app: &AppState, writes: bool, res: Response) -> Response {
     if writes {

@@ -70,13 +70,17 @@ impl UserListParams {
     responses((status = 200, description = "One page of people", body = Page<User>), CommonErrors))]
 pub async fn list(
     State(app): State<AppState>,
+    seen: Option<axum::Extension<crate::auth::middleware::ChangeGeneration>>,
     ApiQuery(p): ApiQuery<UserListParams>,
 ) -> ApiResult<Response> {
     let query = p.into_query()?;
     // Pages are the same for every caller allowed to list, so the rendered page is kept
     // while the store reports no change (see `cc_service::cache`).
     let key = format!("{query:?}");
-    let generation = app.store.change_generation();
+    let generation = match seen {
+        Some(axum::Extension(g)) => g.0,
+        None => app.store.change_generation(),
+    };
     if let Some(body) = generation.and_then(|g| app.user_pages.get(&key, g)) {
         return Ok(json_body(body));
     }

@@ -247,8 +247,22 @@ impl Auth {
     /// # Errors
     /// [`AuthError::InvalidToken`], or a store failure.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+        self.authenticate_at(bearer, self.store.change_generation())
+            .await
+    }
+
+    /// [`Auth::authenticate`] with the store's change generation already taken by the
+    /// caller (who may then use the same number for its own cached reads).
+    ///
+    /// # Errors
+    /// As [`Auth::authenticate`].
+    pub async fn authenticate_at(
+        &self,
+        bearer: &str,
+        generation: Option<u64>,
+    ) -> Result<Principal, AuthError> {
         if bearer.starts_with(SecretKind::ApiToken.prefix()) {
-            return self.authenticate_api_token(bearer).await;
+            return self.authenticate_api_token(bearer, generation).await;
         }
         let keys = self.keys.get(self.store.as_ref()).await?;
         let claims = keys.verify(bearer, chrono::Utc::now()).map_err(|e| {
@@ -259,7 +273,6 @@ impl Auth {
         // Sessions and operators change rarely; while the store reports no change, the
         // last lookup of this session stands (expiry is still checked every time).
         let key = PrincipalKey::Session(claims.sid, claims.sub);
-        let generation = self.store.change_generation();
         if let Some(hit) = generation.and_then(|g| self.principals.get(&key, g)) {
             return if hit.expires_at > now {
                 Ok(hit.principal)
@@ -305,10 +318,13 @@ impl Auth {
         Ok(principal)
     }
 
-    async fn authenticate_api_token(&self, secret: &str) -> Result<Principal, AuthError> {
+    async fn authenticate_api_token(
+        &self,
+        secret: &str,
+        generation: Option<u64>,
+    ) -> Result<Principal, AuthError> {
         let now = cc_domain::now();
         let key = PrincipalKey::ApiToken(hash_secret(secret));
-        let generation = self.store.change_generation();
         if let Some(hit) = generation.and_then(|g| self.principals.get(&key, g)) {
             if hit.expires_at <= now {
                 return Err(AuthError::InvalidToken);
