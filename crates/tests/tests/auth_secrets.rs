@@ -4,47 +4,18 @@
 // A failed unwrap is a test failure with its location; that is the report we want.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::sync::{Mutex, OnceLock};
+#[path = "common/logs.rs"]
+mod logs;
 
 use cc_domain::{NewApiToken, NewOperator, OperatorRole};
 use cc_tests::{backend_tests, student, test_config, Backend, TestApp};
 use reqwest::Method;
 use serde_json::json;
 
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() {
-    static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| {
-        let filter = tracing_subscriber::EnvFilter::new(
-            "trace,sqlx=debug,hyper=info,h2=info,reqwest=info,tokio=info,runtime=info",
-        );
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .json()
-            .with_current_span(true)
-            .with_writer(|| Capture)
-            .init();
-    });
-}
-
 const SIGNING_SECRET: &str = "sekrit-signing-key-0123456789abcdef";
 
 async fn no_secret_in_audit_logs_or_errors(backend: Backend) {
-    capture_logs();
+    logs::capture();
     let mut config = test_config();
     config.auth.signing_keys = format!("k1:{SIGNING_SECRET}");
     let app = TestApp::spawn_with(backend, config, None).await;
@@ -126,7 +97,7 @@ async fn no_secret_in_audit_logs_or_errors(backend: Backend) {
     assert!(audit.items.len() >= 9, "{audit_text}");
     let errors = format!("{e1:?} {e2:?} {e3:?} {e4:?} {e5:?} {e6}");
     app.stop().await;
-    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    let logs = logs::captured();
     assert!(logs.contains("login failed"), "the capture works");
     for secret in &secrets {
         assert!(

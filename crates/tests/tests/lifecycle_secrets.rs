@@ -5,30 +5,17 @@
 #[path = "lifecycle/harness.rs"]
 #[allow(dead_code)] // shared with the lifecycle tests
 mod harness;
+#[path = "common/logs.rs"]
+mod logs;
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cc_domain::JobState;
 use cc_service::lifecycle::LifecyclePolicy;
 use cc_tests::Backend;
 use harness::{create, finished, job_id, Harness};
 use reqwest::Method;
-
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A script that echoes the password it is given on stdout and stderr, and fails (retryably)
 /// on its first run.
@@ -55,14 +42,7 @@ fn leaky_target(dir: &Path) -> Arc<dyn cc_connectors::Target> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporary_passwords_appear_only_in_the_response() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "trace,sqlx=debug,hyper=info,h2=info,reqwest=info,tokio=info,runtime=info",
-        ))
-        .json()
-        .with_current_span(true)
-        .with_writer(|| Capture)
-        .init();
+    logs::capture();
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::start(
         Backend::Sqlite,
@@ -107,7 +87,7 @@ async fn temporary_passwords_appear_only_in_the_response() {
             .unwrap(),
     );
     seen.push(serde_json::to_string(&c.user_targets(ada.id).await.unwrap()).unwrap());
-    seen.push(String::from_utf8(LOGS.lock().unwrap().clone()).unwrap());
+    seen.push(logs::captured());
     assert!(
         seen.last().unwrap().contains("lifecycle"),
         "the logs were captured"
