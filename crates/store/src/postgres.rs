@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use crate::PoolConfig;
 
+pub(crate) mod copy;
 mod jobs;
 pub use jobs::JOBS_CHANNEL;
 
@@ -32,8 +33,9 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-/// A PostgreSQL write transaction.
-pub struct PgTx(sqlx::Transaction<'static, Db>);
+/// A PostgreSQL write transaction, and the statements that rebuild what a first load set
+/// aside (`ImportTx::begin_first_load`; empty otherwise).
+pub struct PgTx(sqlx::Transaction<'static, Db>, Vec<String>);
 
 impl PgStore {
     /// Connects to the database named by `url`.
@@ -82,7 +84,7 @@ impl PgStore {
 
 impl PgStore {
     fn new_tx(&self, tx: sqlx::Transaction<'static, Db>) -> BackendTx {
-        PgTx(tx)
+        PgTx(tx, Vec::new())
     }
 }
 

@@ -20,6 +20,11 @@ use crate::audit::change_event;
 /// People written per round of bulk statements.
 pub const CHUNK: usize = 10_000;
 
+/// People an import into an empty directory must create for the store to set the directory's
+/// indexes and foreign keys aside and build them after the rows (`ImportTx::begin_first_load`):
+/// below this, maintaining them row by row is cheap and the tables need not be locked.
+pub const FIRST_LOAD_MIN: u64 = CHUNK as u64;
+
 /// What an apply did.
 #[derive(Debug, Clone)]
 pub struct ApplyOutcome {
@@ -30,7 +35,8 @@ pub struct ApplyOutcome {
     /// How many jobs the queue accepted (0 until the queue is wired; see `ImportTx::enqueue_lifecycle`).
     pub jobs_enqueued: u64,
     /// Seconds spent per step: snapshot, plan, prepare (records and audit events), users,
-    /// memberships, audit, commit.
+    /// memberships, audit, indexes (after a first load), jobs (the lifecycle jobs), run (the run
+    /// record), commit.
     pub timings: Vec<(&'static str, f64)>,
 }
 
@@ -70,6 +76,9 @@ pub async fn apply(
     }
     clock.lap("plan");
     progress.phase("applying");
+    let first_load = view.users.is_empty()
+        && p.counts.created >= FIRST_LOAD_MIN
+        && tx.begin_first_load().await?;
     let now = cc_domain::now();
     progress.set_total(p.changes.len() as u64);
 
@@ -130,6 +139,7 @@ pub async fn apply(
         let mut inserts: Vec<User> = Vec::new();
         let mut updates: Vec<User> = Vec::new();
         let mut add: Vec<(Uuid, Uuid)> = Vec::new();
+        let mut add_new: Vec<(Uuid, Uuid)> = Vec::new();
         let mut remove: Vec<(Uuid, Uuid)> = Vec::new();
         let mut events: Vec<NewAuditEvent> = Vec::with_capacity(chunk.len());
         for c in chunk {
@@ -138,8 +148,13 @@ pub async fn apply(
             }
             let before = c.existing.map(|i| &view.users[i as usize]);
             let after = p.target(c, roster, &view, cc_domain::new_id(), now);
+            let adds = if before.is_none() {
+                &mut add_new
+            } else {
+                &mut add
+            };
             for g in &c.groups_add {
-                add.push((gid(g)?, after.id));
+                adds.push((gid(g)?, after.id));
             }
             for g in &c.groups_remove {
                 remove.push((gid(g)?, after.id));
@@ -181,12 +196,20 @@ pub async fn apply(
         clock.lap("users");
         tx.remove_members_bulk(&remove).await?;
         tx.add_members_bulk(&add).await?;
+        tx.add_new_members_bulk(&add_new).await?;
         clock.lap("memberships");
         tx.append_audit_bulk(events).await?;
         clock.lap("audit");
         progress.add_written(chunk.len() as u64);
     }
+    if first_load {
+        progress.phase("building indexes");
+        tx.finish_first_load().await?;
+        clock.lap("indexes");
+    }
 
+    let jobs = enqueue(&mut *tx, run.id, actor, &intents).await?;
+    clock.lap("jobs");
     let done = cc_domain::now();
     let preview_doc = serde_json::to_value(cc_roster::render::PlanDocument {
         plan: &p,
@@ -196,7 +219,6 @@ pub async fn apply(
         limit: Some(STORED_CHANGES),
     })
     .unwrap_or(serde_json::Value::Null);
-    let jobs = enqueue(&mut *tx, run.id, actor, &intents).await?;
     run.format = roster.format.map(|f| f.as_str().to_owned());
     let mut counts = serde_json::to_value(p.counts).unwrap_or(serde_json::Value::Null);
     if let Some(m) = counts.as_object_mut() {
