@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use cc_domain::{Actor, Group, ImportRun, ImportStatus, LifecycleIntent, NewAuditEvent, User};
-use cc_roster::plan::{ChangeKind, PlanCounts};
+use cc_roster::plan::{ChangeKind, PlanCounts, UserChange};
 use cc_roster::{guards, plan, Overrides, Roster};
 use cc_store::{ImportTx, LifecycleBatch, Store};
 use uuid::Uuid;
@@ -36,7 +36,8 @@ pub struct ApplyOutcome {
     pub jobs_enqueued: u64,
     /// Seconds spent per step: snapshot, plan, prepare (records and audit events), users,
     /// memberships, audit, indexes (after a first load), jobs (the lifecycle jobs), run (the run
-    /// record), commit.
+    /// record), commit. Each chunk but the first is prepared while the previous chunk's people
+    /// are written, so that time is in both `prepare` and `users`.
     pub timings: Vec<(&'static str, f64)>,
 }
 
@@ -134,14 +135,15 @@ pub async fn apply(
         })
     };
 
-    let mut intents = Vec::new();
-    for chunk in p.changes.chunks(CHUNK) {
-        let mut inserts: Vec<User> = Vec::new();
-        let mut updates: Vec<User> = Vec::new();
-        let mut add: Vec<(Uuid, Uuid)> = Vec::new();
-        let mut add_new: Vec<(Uuid, Uuid)> = Vec::new();
-        let mut remove: Vec<(Uuid, Uuid)> = Vec::new();
-        let mut events: Vec<NewAuditEvent> = Vec::with_capacity(chunk.len());
+    // One chunk's writes, made from the plan.
+    let prepare = |chunk: &[UserChange],
+                   intents: &mut Vec<LifecycleIntent>|
+     -> Result<ChunkWrites, ImportError> {
+        let mut w = ChunkWrites {
+            people: chunk.len() as u64,
+            events: Vec::with_capacity(chunk.len()),
+            ..ChunkWrites::default()
+        };
         for c in chunk {
             if c.kind == ChangeKind::Blocked {
                 continue;
@@ -149,15 +151,15 @@ pub async fn apply(
             let before = c.existing.map(|i| &view.users[i as usize]);
             let after = p.target(c, roster, &view, cc_domain::new_id(), now);
             let adds = if before.is_none() {
-                &mut add_new
+                &mut w.add_new
             } else {
-                &mut add
+                &mut w.add
             };
             for g in &c.groups_add {
                 adds.push((gid(g)?, after.id));
             }
             for g in &c.groups_remove {
-                remove.push((gid(g)?, after.id));
+                w.remove.push((gid(g)?, after.id));
             }
             if let Some(op) = c.operation(before.map(|b| b.status).or(c.status)) {
                 intents.push(LifecycleIntent {
@@ -167,7 +169,7 @@ pub async fn apply(
             }
             match before {
                 None => {
-                    events.push(change_event(
+                    w.events.push(change_event(
                         actor,
                         "user.create",
                         "user",
@@ -175,10 +177,10 @@ pub async fn apply(
                         None,
                         Some(&after),
                     ));
-                    inserts.push(after);
+                    w.inserts.push(after);
                 }
                 Some(b) => {
-                    events.push(change_event(
+                    w.events.push(change_event(
                         actor,
                         "user.update",
                         "user",
@@ -186,21 +188,47 @@ pub async fn apply(
                         Some(b),
                         Some(&after),
                     ));
-                    updates.push(after);
+                    w.updates.push(after);
                 }
             }
         }
-        clock.lap("prepare");
-        tx.update_users_bulk(&updates).await?;
-        tx.insert_users_bulk(&inserts).await?;
+        Ok(w)
+    };
+
+    let mut intents = Vec::new();
+    let mut chunks = p.changes.chunks(CHUNK);
+    let mut next = chunks
+        .next()
+        .map(|c| prepare(c, &mut intents))
+        .transpose()?;
+    clock.lap("prepare");
+    while let Some(w) = next.take() {
+        // The next chunk is prepared while the database stores this chunk's people: the
+        // store hands its first statement over on the first poll.
+        let prepared = {
+            let mut users = std::pin::pin!(write_users(&mut *tx, &w.updates, &w.inserts));
+            let started = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(users.as_mut(), cx))
+            })
+            .await;
+            let t = std::time::Instant::now();
+            let prepared = chunks.next().map(|c| prepare(c, &mut intents)).transpose();
+            clock.add("prepare", t.elapsed().as_secs_f64());
+            match started {
+                std::task::Poll::Ready(done) => done?,
+                std::task::Poll::Pending => users.await?,
+            }
+            prepared
+        };
         clock.lap("users");
-        tx.remove_members_bulk(&remove).await?;
-        tx.add_members_bulk(&add).await?;
-        tx.add_new_members_bulk(&add_new).await?;
+        next = prepared?;
+        tx.remove_members_bulk(&w.remove).await?;
+        tx.add_members_bulk(&w.add).await?;
+        tx.add_new_members_bulk(&w.add_new).await?;
         clock.lap("memberships");
-        tx.append_audit_bulk(events).await?;
+        tx.append_audit_bulk(w.events).await?;
         clock.lap("audit");
-        progress.add_written(chunk.len() as u64);
+        progress.add_written(w.people);
     }
     if first_load {
         progress.phase("building indexes");
@@ -261,6 +289,30 @@ pub async fn apply(
     })
 }
 
+/// The writes of one chunk of changes.
+#[derive(Default)]
+struct ChunkWrites {
+    /// Changes in the chunk (blocked ones included), for the progress count.
+    people: u64,
+    inserts: Vec<User>,
+    updates: Vec<User>,
+    /// Memberships of existing people, and of people this chunk creates.
+    add: Vec<(Uuid, Uuid)>,
+    add_new: Vec<(Uuid, Uuid)>,
+    remove: Vec<(Uuid, Uuid)>,
+    events: Vec<NewAuditEvent>,
+}
+
+async fn write_users(
+    tx: &mut dyn ImportTx,
+    updates: &[User],
+    inserts: &[User],
+) -> Result<(), ImportError> {
+    tx.update_users_bulk(updates).await?;
+    tx.insert_users_bulk(inserts).await?;
+    Ok(())
+}
+
 async fn enqueue(
     tx: &mut dyn ImportTx,
     batch_id: Uuid,
@@ -315,10 +367,16 @@ struct Clock {
 }
 
 impl Clock {
+    /// Adds the time since the previous lap to `name`.
     fn lap(&mut self, name: &'static str) {
         let now = std::time::Instant::now();
         let secs = self.last.map_or(0.0, |l| (now - l).as_secs_f64());
         self.last = Some(now);
+        self.add(name, secs);
+    }
+
+    /// Adds time measured inside another step (which counts it too).
+    fn add(&mut self, name: &'static str, secs: f64) {
         match self.laps.iter_mut().find(|(n, _)| *n == name) {
             Some((_, t)) => *t += secs,
             None => self.laps.push((name, secs)),
