@@ -75,24 +75,76 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// SHA-256 (hex) of the canonical JSON of every field but `hash`.
+    /// SHA-256 (hex) of the canonical JSON of every field but `hash`: an object with these
+    /// keys, sorted, `occurred_at` as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (written straight into the
+    /// buffer rather than through an intermediate `Value`, which would copy `before` and `after`).
     #[must_use]
     pub fn content_hash(&self) -> String {
-        let content = serde_json::json!({
-            "seq": self.seq,
-            "occurred_at": self.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-            "actor": self.actor,
-            "action": self.action,
-            "target_type": self.target_type,
-            "target_id": self.target_id,
-            "request_id": self.request_id,
-            "before": self.before,
-            "after": self.after,
-            "prev_hash": self.prev_hash,
-        });
-        let mut buf = Vec::with_capacity(512);
-        write_canonical(&content, &mut buf);
+        let mut buf = Vec::with_capacity(1024);
+        self.write_content(&mut buf);
         hex::encode(Sha256::digest(&buf))
+    }
+
+    fn write_content(&self, out: &mut Vec<u8>) {
+        let opt_value = |out: &mut Vec<u8>, v: &Option<Value>| match v {
+            Some(v) => write_canonical(v, out),
+            None => out.extend_from_slice(b"null"),
+        };
+        let opt_str = |out: &mut Vec<u8>, s: &Option<String>| match s {
+            Some(s) => write_str(s, out),
+            None => out.extend_from_slice(b"null"),
+        };
+        // Keys in byte order, as `write_canonical` sorts an object's.
+        out.extend_from_slice(b"{\"action\":");
+        write_str(&self.action, out);
+        out.extend_from_slice(b",\"actor\":");
+        write_str(&self.actor, out);
+        out.extend_from_slice(b",\"after\":");
+        opt_value(out, &self.after);
+        out.extend_from_slice(b",\"before\":");
+        opt_value(out, &self.before);
+        out.extend_from_slice(b",\"occurred_at\":");
+        write_timestamp(self.occurred_at, out);
+        out.extend_from_slice(b",\"prev_hash\":");
+        write_str(&self.prev_hash, out);
+        out.extend_from_slice(b",\"request_id\":");
+        opt_str(out, &self.request_id);
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(self.seq.to_string().as_bytes());
+        out.extend_from_slice(b",\"target_id\":");
+        opt_str(out, &self.target_id);
+        out.extend_from_slice(b",\"target_type\":");
+        write_str(&self.target_type, out);
+        out.push(b'}');
+    }
+}
+
+/// A JSON string as `serde_json` writes it.
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// `occurred_at` as a JSON string, `%Y-%m-%dT%H:%M:%S%.6fZ`.
+fn write_timestamp(t: DateTime<Utc>, out: &mut Vec<u8>) {
+    use chrono::{Datelike, Timelike};
+    use std::io::Write;
+    let nanos = t.nanosecond();
+    if (0..=9999).contains(&t.year()) && nanos < 1_000_000_000 {
+        let _ = write!(
+            out,
+            "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\"",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            nanos / 1000
+        );
+    } else {
+        // Years outside 0..=9999 and leap seconds: chrono's own spelling.
+        write_str(&t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(), out);
     }
 }
 
@@ -105,16 +157,16 @@ impl AuditEvent {
 fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push(b'{');
-            for (i, k) in keys.iter().enumerate() {
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(Value::String((*k).clone()).to_string().as_bytes());
+                write_str(k, out);
                 out.push(b':');
-                write_canonical(&map[*k], out);
+                write_canonical(v, out);
             }
             out.push(b'}');
         }
@@ -129,7 +181,10 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
             out.push(b']');
         }
         Value::Number(n) => out.extend_from_slice(canonical_number(n).as_bytes()),
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+        Value::String(s) => write_str(s, out),
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
     }
 }
 
@@ -345,6 +400,117 @@ mod tests {
         assert_eq!(canonical("1e300"), "1e+300");
         assert_eq!(canonical("18446744073709551615"), "18446744073709551615");
         assert_ne!(canonical("1.5"), canonical("1"));
+    }
+
+    /// The canonical form as first written (through a `json!` value and `to_string`): every
+    /// hash in a stored chain was computed this way, so the faster form must match it byte for
+    /// byte.
+    fn reference_content(e: &AuditEvent) -> Vec<u8> {
+        fn canonical(v: &Value, out: &mut Vec<u8>) {
+            match v {
+                Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    out.push(b'{');
+                    for (i, k) in keys.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(Value::String((*k).clone()).to_string().as_bytes());
+                        out.push(b':');
+                        canonical(&map[*k], out);
+                    }
+                    out.push(b'}');
+                }
+                Value::Array(items) => {
+                    out.push(b'[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        canonical(item, out);
+                    }
+                    out.push(b']');
+                }
+                Value::Number(n) => out.extend_from_slice(canonical_number(n).as_bytes()),
+                scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+            }
+        }
+        let content = json!({
+            "seq": e.seq,
+            "occurred_at": e.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            "actor": e.actor,
+            "action": e.action,
+            "target_type": e.target_type,
+            "target_id": e.target_id,
+            "request_id": e.request_id,
+            "before": e.before,
+            "after": e.after,
+            "prev_hash": e.prev_hash,
+        });
+        let mut out = Vec::new();
+        canonical(&content, &mut out);
+        out
+    }
+
+    #[test]
+    fn the_canonical_content_is_unchanged() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let mut events = vec![
+            AuditEvent {
+                seq: 1,
+                occurred_at: at("2026-11-22T03:48:21.462123Z"),
+                actor: "system:bench".into(),
+                action: "user.create".into(),
+                target_type: "user".into(),
+                target_id: Some("01a2015e-844c-73f0-be03-a7e01376f363".into()),
+                request_id: None,
+                before: None,
+                after: Some(
+                    json!({"id": "x", "grade": -1, "groups": ["b", "a"], "email": null,
+                    "version": 1, "nested": {"z": [1.0, -0.0, 1e300, 0.5, true], "a": "\u{e9}\"\\\n\t\u{1}"}}),
+                ),
+                prev_hash: GENESIS_HASH.into(),
+                hash: String::new(),
+            },
+            AuditEvent {
+                seq: 9_007_199_254_740_993,
+                occurred_at: at("0001-01-01T00:00:00Z"),
+                actor: "operator:\u{0}zo\u{eb} \"q\"".into(),
+                action: "group.update".into(),
+                target_type: "group".into(),
+                target_id: None,
+                request_id: Some("req/\u{2028}<>&".into()),
+                before: Some(json!({"k": {}, "": [], "\u{ffff}": "\u{10ffff}"})),
+                after: Some(
+                    json!([{"b": 2, "a": 1}, "s", null, 18_446_744_073_709_551_615_u64, -9_223_372_036_854_775_808_i64]),
+                ),
+                prev_hash: "ab".repeat(32),
+                hash: String::new(),
+            },
+            AuditEvent {
+                seq: 3,
+                occurred_at: at("9999-12-31T23:59:59.999999Z"),
+                actor: String::new(),
+                action: String::new(),
+                target_type: String::new(),
+                target_id: Some(String::new()),
+                request_id: Some(String::new()),
+                before: Some(json!("scalar")),
+                after: Some(json!(42.25)),
+                prev_hash: String::new(),
+                hash: String::new(),
+            },
+        ];
+        events.extend(chain(3));
+        for e in &events {
+            let mut fast = Vec::new();
+            e.write_content(&mut fast);
+            assert_eq!(
+                String::from_utf8_lossy(&fast),
+                String::from_utf8_lossy(&reference_content(e))
+            );
+        }
     }
 
     #[test]

@@ -65,9 +65,28 @@ pub trait ImportTx: Tx {
     async fn insert_groups_bulk(&mut self, groups: &[Group]) -> Result<()>;
     /// Adds `(group_id, user_id)` memberships (existing ones are kept).
     async fn add_members_bulk(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<()>;
+    /// Adds memberships of people inserted earlier in this transaction (by
+    /// [`insert_users_bulk`](Self::insert_users_bulk)): none of them can exist yet, so a backend
+    /// may write them without looking for existing ones.
+    async fn add_new_members_bulk(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<()>;
     async fn remove_members_bulk(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<()>;
     /// Appends events to the audit chain, in order, with a few statements.
     async fn append_audit_bulk(&mut self, events: Vec<NewAuditEvent>) -> Result<()>;
+
+    /// Called before the first write of an import into an empty directory (no people, hence
+    /// no memberships). A backend may then take the directory's tables for the rest of the
+    /// transaction and set aside their secondary indexes and foreign keys, to build them once
+    /// over the written rows in [`finish_first_load`](Self::finish_first_load) instead of
+    /// maintaining them row by row. Returns whether it did (`false` when the directory is not
+    /// empty after all, or the backend has nothing to gain).
+    ///
+    /// On PostgreSQL this takes `ACCESS EXCLUSIVE` locks on `users`, `group_members` and
+    /// `groups` until the transaction ends: other sessions cannot read those tables meanwhile.
+    async fn begin_first_load(&mut self) -> Result<bool>;
+    /// Builds what [`begin_first_load`](Self::begin_first_load) set aside, checking every
+    /// constraint over the written rows; a violation fails the transaction. Does nothing when
+    /// nothing was set aside; committing calls it too.
+    async fn finish_first_load(&mut self) -> Result<()>;
 
     /// Enqueues the lifecycle jobs of an import (`lifecycle.<operation>`, one per intent) as one
     /// batch whose id is the import run's, in this transaction; returns how many.

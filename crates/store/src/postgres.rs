@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use crate::PoolConfig;
 
 mod changes;
+pub(crate) mod copy;
 mod jobs;
 pub use changes::CHANNEL as CHANGES_CHANNEL;
 pub use jobs::JOBS_CHANNEL;
@@ -36,8 +37,9 @@ pub struct PgStore {
     changes: std::sync::Arc<changes::Changes>,
 }
 
-/// A PostgreSQL write transaction.
-pub struct PgTx(sqlx::Transaction<'static, Db>);
+/// A PostgreSQL write transaction, and the statements that rebuild what a first load set
+/// aside (`ImportTx::begin_first_load`; empty otherwise).
+pub struct PgTx(sqlx::Transaction<'static, Db>, Vec<String>);
 
 impl PgStore {
     /// Connects to the database named by `url`.
@@ -97,7 +99,7 @@ impl PgStore {
 
 impl PgStore {
     fn new_tx(&self, tx: sqlx::Transaction<'static, Db>) -> BackendTx {
-        PgTx(tx)
+        PgTx(tx, Vec::new())
     }
 }
 

@@ -498,7 +498,180 @@ async fn a_generated_roster_applies_in_chunks(backend: Backend) {
     assert!(out.counts.moved > 500, "{:?}", out.counts);
 }
 
+/// Every index and constraint of the schema, as the database describes them.
+async fn schema(db: &TestDb) -> Vec<String> {
+    use sqlx::Connection;
+    match db.backend {
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            let mut rows: Vec<String> = sqlx::query_scalar(
+                "SELECT tablename || ' ' || indexname || ' ' || indexdef FROM pg_indexes \
+                 WHERE schemaname = current_schema()",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            let constraints: Vec<String> = sqlx::query_scalar(
+                "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) \
+                 FROM pg_constraint WHERE connamespace = current_schema()::regnamespace",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            rows.extend(constraints);
+            rows.sort();
+            rows
+        }
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(
+                "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master ORDER BY name",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+        }
+    }
+}
+
+fn generated(rows: u64, dir: &std::path::Path) -> Roster {
+    let gen = cc_roster::generate::GenOptions {
+        rows,
+        seed: 7,
+        ..Default::default()
+    };
+    cc_roster::generate::generate(&gen, dir).unwrap();
+    imports::read(
+        &Input::Path(dir.to_path_buf()),
+        FormatChoice::Auto,
+        cc_roster::Limits::default(),
+        &Progress::default(),
+    )
+    .unwrap()
+}
+
+async fn a_first_load_leaves_the_indexes_and_constraints_the_migrations_made(backend: Backend) {
+    let (db, store) = fresh(backend).await;
+    let before = schema(&db).await;
+    assert!(
+        before.iter().any(|r| r.contains("users_family_name")),
+        "{before:?}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let roster = generated(imports::FIRST_LOAD_MIN, &tmp.path().join("r"));
+    let run = imports::new_run(&actor(), "first", b"", false, &ImportOptions::default());
+    let out = imports::apply(
+        store.as_ref(),
+        &actor(),
+        &roster,
+        &ImportSettings::default(),
+        &Overrides::default(),
+        None,
+        run,
+        false,
+        &Progress::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.counts.created, imports::FIRST_LOAD_MIN);
+    // PostgreSQL builds the directory's indexes after the rows; SQLite has nothing to set aside.
+    let rebuilt = out.timings.iter().any(|(step, _)| *step == "indexes");
+    assert_eq!(rebuilt, backend == Backend::Postgres, "{:?}", out.timings);
+    assert_eq!(schema(&db).await, before);
+    let report = cc_service::verify_chain(store.as_ref()).await.unwrap();
+    assert!(report.first_break.is_none(), "{report:?}");
+    // Memberships, unique keys and foreign keys hold as before.
+    let snapshot = store.imports().unwrap().directory_snapshot().await.unwrap();
+    assert_eq!(snapshot.users.len() as u64, imports::FIRST_LOAD_MIN);
+    assert!(snapshot.users.iter().all(|u| !u.groups.is_empty()));
+    // A second import of the same file into the now full directory changes nothing.
+    let run = imports::new_run(&actor(), "again", b"", false, &ImportOptions::default());
+    let again = imports::apply(
+        store.as_ref(),
+        &actor(),
+        &roster,
+        &ImportSettings::default(),
+        &Overrides::default(),
+        None,
+        run,
+        false,
+        &Progress::default(),
+    )
+    .await
+    .unwrap();
+    assert!(again.counts.is_empty(), "{:?}", again.counts);
+    assert!(!again.timings.iter().any(|(step, _)| *step == "indexes"));
+    assert_eq!(schema(&db).await, before);
+}
+
+fn person(username: &str) -> cc_domain::User {
+    cc_tests::student(username)
+        .into_user(cc_domain::new_id(), cc_domain::now())
+        .unwrap()
+}
+
+async fn a_first_load_that_fails_writes_nothing_and_keeps_the_indexes(backend: Backend) {
+    let (db, store) = fresh(backend).await;
+    let before = schema(&db).await;
+    let imports_store = store.imports().unwrap();
+
+    // A duplicate username: found when the unique index is built (PostgreSQL, after a first
+    // load set it aside) or on insert (SQLite). Either way the transaction fails.
+    let mut tx = imports_store.begin_import().await.unwrap();
+    let set_aside = tx.begin_first_load().await.unwrap();
+    assert_eq!(set_aside, backend == Backend::Postgres);
+    let mut twin = person("grace");
+    twin.external_id = Some("SIS-other".into());
+    twin.email = None;
+    let users = vec![person("ada"), person("grace"), twin];
+    let inserted = tx.insert_users_bulk(&users).await;
+    if set_aside {
+        inserted.unwrap();
+        assert!(
+            tx.finish_first_load().await.is_err(),
+            "the rebuilt unique index must refuse the duplicate username"
+        );
+    } else {
+        assert!(
+            inserted.is_err(),
+            "a duplicate username must fail the insert"
+        );
+    }
+    drop(tx);
+    assert!(all_users(&store).await.is_empty());
+    assert_eq!(schema(&db).await, before);
+
+    // Abandoned after writing (an error elsewhere, a crash): rolled back, indexes intact.
+    let mut tx = imports_store.begin_import().await.unwrap();
+    tx.begin_first_load().await.unwrap();
+    let ada = person("ada");
+    tx.insert_users_bulk(std::slice::from_ref(&ada))
+        .await
+        .unwrap();
+    drop(tx);
+    assert!(all_users(&store).await.is_empty());
+    assert_eq!(schema(&db).await, before);
+
+    // Committed without an explicit finish: the commit builds what was set aside.
+    let mut tx = imports_store.begin_import().await.unwrap();
+    tx.begin_first_load().await.unwrap();
+    tx.insert_users_bulk(std::slice::from_ref(&ada))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(all_users(&store).await.len(), 1);
+    assert_eq!(schema(&db).await, before);
+
+    // Not empty any more: nothing is set aside.
+    let mut tx = imports_store.begin_import().await.unwrap();
+    assert!(!tx.begin_first_load().await.unwrap());
+    drop(tx);
+    assert_eq!(schema(&db).await, before);
+}
+
 backend_tests!(
+    a_first_load_leaves_the_indexes_and_constraints_the_migrations_made,
+    a_first_load_that_fails_writes_nothing_and_keeps_the_indexes,
     bulk_import_creates_people_groups_memberships_and_audit,
     reimporting_the_same_file_changes_nothing,
     renamed_and_moved_people_and_a_mass_suspension_refused_then_allowed,

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use cc_domain::{Actor, Group, ImportRun, ImportStatus, LifecycleIntent, NewAuditEvent, User};
-use cc_roster::plan::{ChangeKind, PlanCounts};
+use cc_roster::plan::{ChangeKind, PlanCounts, UserChange};
 use cc_roster::{guards, plan, Overrides, Roster};
 use cc_store::{ImportTx, LifecycleBatch, Store};
 use uuid::Uuid;
@@ -20,6 +20,11 @@ use crate::audit::change_event;
 /// People written per round of bulk statements.
 pub const CHUNK: usize = 10_000;
 
+/// People an import into an empty directory must create for the store to set the directory's
+/// indexes and foreign keys aside and build them after the rows (`ImportTx::begin_first_load`):
+/// below this, maintaining them row by row is cheap and the tables need not be locked.
+pub const FIRST_LOAD_MIN: u64 = CHUNK as u64;
+
 /// What an apply did.
 #[derive(Debug, Clone)]
 pub struct ApplyOutcome {
@@ -30,7 +35,9 @@ pub struct ApplyOutcome {
     /// How many jobs the queue accepted (0 until the queue is wired; see `ImportTx::enqueue_lifecycle`).
     pub jobs_enqueued: u64,
     /// Seconds spent per step: snapshot, plan, prepare (records and audit events), users,
-    /// memberships, audit, commit.
+    /// memberships, audit, indexes (after a first load), jobs (the lifecycle jobs), run (the run
+    /// record), commit. Each chunk but the first is prepared while the previous chunk's people
+    /// are written, so that time is in both `prepare` and `users`.
     pub timings: Vec<(&'static str, f64)>,
 }
 
@@ -70,6 +77,9 @@ pub async fn apply(
     }
     clock.lap("plan");
     progress.phase("applying");
+    let first_load = view.users.is_empty()
+        && p.counts.created >= FIRST_LOAD_MIN
+        && tx.begin_first_load().await?;
     let now = cc_domain::now();
     progress.set_total(p.changes.len() as u64);
 
@@ -125,24 +135,31 @@ pub async fn apply(
         })
     };
 
-    let mut intents = Vec::new();
-    for chunk in p.changes.chunks(CHUNK) {
-        let mut inserts: Vec<User> = Vec::new();
-        let mut updates: Vec<User> = Vec::new();
-        let mut add: Vec<(Uuid, Uuid)> = Vec::new();
-        let mut remove: Vec<(Uuid, Uuid)> = Vec::new();
-        let mut events: Vec<NewAuditEvent> = Vec::with_capacity(chunk.len());
+    // One chunk's writes, made from the plan.
+    let prepare = |chunk: &[UserChange],
+                   intents: &mut Vec<LifecycleIntent>|
+     -> Result<ChunkWrites, ImportError> {
+        let mut w = ChunkWrites {
+            people: chunk.len() as u64,
+            events: Vec::with_capacity(chunk.len()),
+            ..ChunkWrites::default()
+        };
         for c in chunk {
             if c.kind == ChangeKind::Blocked {
                 continue;
             }
             let before = c.existing.map(|i| &view.users[i as usize]);
             let after = p.target(c, roster, &view, cc_domain::new_id(), now);
+            let adds = if before.is_none() {
+                &mut w.add_new
+            } else {
+                &mut w.add
+            };
             for g in &c.groups_add {
-                add.push((gid(g)?, after.id));
+                adds.push((gid(g)?, after.id));
             }
             for g in &c.groups_remove {
-                remove.push((gid(g)?, after.id));
+                w.remove.push((gid(g)?, after.id));
             }
             if let Some(op) = c.operation(before.map(|b| b.status).or(c.status)) {
                 intents.push(LifecycleIntent {
@@ -152,7 +169,7 @@ pub async fn apply(
             }
             match before {
                 None => {
-                    events.push(change_event(
+                    w.events.push(change_event(
                         actor,
                         "user.create",
                         "user",
@@ -160,10 +177,10 @@ pub async fn apply(
                         None,
                         Some(&after),
                     ));
-                    inserts.push(after);
+                    w.inserts.push(after);
                 }
                 Some(b) => {
-                    events.push(change_event(
+                    w.events.push(change_event(
                         actor,
                         "user.update",
                         "user",
@@ -171,22 +188,56 @@ pub async fn apply(
                         Some(b),
                         Some(&after),
                     ));
-                    updates.push(after);
+                    w.updates.push(after);
                 }
             }
         }
-        clock.lap("prepare");
-        tx.update_users_bulk(&updates).await?;
-        tx.insert_users_bulk(&inserts).await?;
+        Ok(w)
+    };
+
+    let mut intents = Vec::new();
+    let mut chunks = p.changes.chunks(CHUNK);
+    let mut next = chunks
+        .next()
+        .map(|c| prepare(c, &mut intents))
+        .transpose()?;
+    clock.lap("prepare");
+    while let Some(w) = next.take() {
+        // The next chunk is prepared while the database stores this chunk's people: the
+        // store hands its first statement over on the first poll.
+        let prepared = {
+            let mut users = std::pin::pin!(write_users(&mut *tx, &w.updates, &w.inserts));
+            let started = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(users.as_mut(), cx))
+            })
+            .await;
+            let t = std::time::Instant::now();
+            let prepared = chunks.next().map(|c| prepare(c, &mut intents)).transpose();
+            clock.add("prepare", t.elapsed().as_secs_f64());
+            match started {
+                std::task::Poll::Ready(done) => done?,
+                std::task::Poll::Pending => users.await?,
+            }
+            prepared
+        };
         clock.lap("users");
-        tx.remove_members_bulk(&remove).await?;
-        tx.add_members_bulk(&add).await?;
+        next = prepared?;
+        tx.remove_members_bulk(&w.remove).await?;
+        tx.add_members_bulk(&w.add).await?;
+        tx.add_new_members_bulk(&w.add_new).await?;
         clock.lap("memberships");
-        tx.append_audit_bulk(events).await?;
+        tx.append_audit_bulk(w.events).await?;
         clock.lap("audit");
-        progress.add_written(chunk.len() as u64);
+        progress.add_written(w.people);
+    }
+    if first_load {
+        progress.phase("building indexes");
+        tx.finish_first_load().await?;
+        clock.lap("indexes");
     }
 
+    let jobs = enqueue(&mut *tx, run.id, actor, &intents).await?;
+    clock.lap("jobs");
     let done = cc_domain::now();
     let preview_doc = serde_json::to_value(cc_roster::render::PlanDocument {
         plan: &p,
@@ -196,7 +247,6 @@ pub async fn apply(
         limit: Some(STORED_CHANGES),
     })
     .unwrap_or(serde_json::Value::Null);
-    let jobs = enqueue(&mut *tx, run.id, actor, &intents).await?;
     run.format = roster.format.map(|f| f.as_str().to_owned());
     let mut counts = serde_json::to_value(p.counts).unwrap_or(serde_json::Value::Null);
     if let Some(m) = counts.as_object_mut() {
@@ -237,6 +287,30 @@ pub async fn apply(
         jobs_enqueued: jobs,
         timings: clock.laps,
     })
+}
+
+/// The writes of one chunk of changes.
+#[derive(Default)]
+struct ChunkWrites {
+    /// Changes in the chunk (blocked ones included), for the progress count.
+    people: u64,
+    inserts: Vec<User>,
+    updates: Vec<User>,
+    /// Memberships of existing people, and of people this chunk creates.
+    add: Vec<(Uuid, Uuid)>,
+    add_new: Vec<(Uuid, Uuid)>,
+    remove: Vec<(Uuid, Uuid)>,
+    events: Vec<NewAuditEvent>,
+}
+
+async fn write_users(
+    tx: &mut dyn ImportTx,
+    updates: &[User],
+    inserts: &[User],
+) -> Result<(), ImportError> {
+    tx.update_users_bulk(updates).await?;
+    tx.insert_users_bulk(inserts).await?;
+    Ok(())
 }
 
 async fn enqueue(
@@ -293,10 +367,16 @@ struct Clock {
 }
 
 impl Clock {
+    /// Adds the time since the previous lap to `name`.
     fn lap(&mut self, name: &'static str) {
         let now = std::time::Instant::now();
         let secs = self.last.map_or(0.0, |l| (now - l).as_secs_f64());
         self.last = Some(now);
+        self.add(name, secs);
+    }
+
+    /// Adds time measured inside another step (which counts it too).
+    fn add(&mut self, name: &'static str, secs: f64) {
         match self.laps.iter_mut().find(|(n, _)| *n == name) {
             Some((_, t)) => *t += secs,
             None => self.laps.push((name, secs)),

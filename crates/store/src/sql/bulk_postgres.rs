@@ -1,34 +1,36 @@
-// Bulk inserts for roster imports on PostgreSQL: one array parameter per column and
-// `unnest`, so a statement carries 50,000 rows with 13 parameters instead of 32,000 bound
-// values (`include!`d after `sql/imports.rs`, which calls them).
+// Bulk inserts for roster imports on PostgreSQL: binary `COPY … FROM STDIN` (see
+// `postgres/copy.rs`), one statement per table and chunk (`include!`d after `sql/imports.rs`,
+// which calls them).
 
-const UNNEST_ROWS: usize = 50_000;
+use crate::postgres::copy::copy_in;
 
 async fn bulk_insert_users(conn: &mut <Db as sqlx::Database>::Connection, users: &[User]) -> Result<()> {
-    for chunk in users.chunks(UNNEST_ROWS) {
-        let col = |f: &dyn Fn(&User) -> Option<String>| chunk.iter().map(f).collect::<Vec<Option<String>>>();
-        sqlx::query(
-            "INSERT INTO users (id, external_id, username, given_name, family_name, email, role, grade, school, \
-             status, version, created_at, updated_at) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-             $8::int2[], $9::text[], $10::text[], $11::int8[], $12::timestamptz[], $13::timestamptz[])",
-        )
-        .bind(chunk.iter().map(|u| u.id).collect::<Vec<Uuid>>())
-        .bind(col(&|u| u.external_id.clone()))
-        .bind(col(&|u| Some(u.username.clone())))
-        .bind(col(&|u| Some(u.given_name.clone())))
-        .bind(col(&|u| Some(u.family_name.clone())))
-        .bind(col(&|u| u.email.clone()))
-        .bind(col(&|u| Some(u.role.as_str().to_owned())))
-        .bind(chunk.iter().map(|u| u.grade).collect::<Vec<Option<i16>>>())
-        .bind(col(&|u| u.school.clone()))
-        .bind(col(&|u| Some(u.status.as_str().to_owned())))
-        .bind(chunk.iter().map(|u| u.version).collect::<Vec<i64>>())
-        .bind(chunk.iter().map(|u| u.created_at).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|u| u.updated_at).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
+    if users.is_empty() {
+        return Ok(());
     }
+    copy_in(
+        conn,
+        "COPY users (id, external_id, username, given_name, family_name, email, role, grade, school, status, \
+         version, created_at, updated_at) FROM STDIN (FORMAT binary)",
+        users,
+        |r, u| {
+            r.row(13)
+                .uuid(u.id)
+                .opt_text(u.external_id.as_deref())
+                .text(&u.username)
+                .text(&u.given_name)
+                .text(&u.family_name)
+                .opt_text(u.email.as_deref())
+                .text(u.role.as_str())
+                .opt_int2(u.grade)
+                .opt_text(u.school.as_deref())
+                .text(u.status.as_str())
+                .int8(u.version)
+                .timestamptz(u.created_at)
+                .timestamptz(u.updated_at);
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -48,33 +50,140 @@ async fn bulk_add_members(conn: &mut <Db as sqlx::Database>::Connection, pairs: 
     Ok(())
 }
 
-/// Audit events per statement.
-const AUDIT_ROWS: usize = UNNEST_ROWS;
-
-async fn bulk_insert_audit(
-    conn: &mut <Db as sqlx::Database>::Connection,
-    sealed: Vec<cc_domain::AuditEvent>,
-) -> Result<()> {
-    let text = |v: &Option<serde_json::Value>| v.as_ref().map(ToString::to_string);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, occurred_at, actor, action, target_type, target_id, request_id, before, \
-         after, prev_hash, hash) \
-         SELECT s, o, a, ac, tt, ti, r, b::jsonb, af::jsonb, p, h FROM unnest($1::int8[], $2::timestamptz[], \
-         $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) \
-         AS t(s, o, a, ac, tt, ti, r, b, af, p, h)",
+/// Memberships of people inserted by this transaction: nobody else can have added any for
+/// them, so they are copied in as they are (duplicates in `pairs` are dropped first).
+async fn bulk_add_new_members(conn: &mut <Db as sqlx::Database>::Connection, pairs: &[(Uuid, Uuid)]) -> Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let mut pairs = pairs.to_vec();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let now = cc_domain::now();
+    copy_in(
+        conn,
+        "COPY group_members (group_id, user_id, added_at) FROM STDIN (FORMAT binary)",
+        &pairs,
+        |r, (g, u)| {
+            r.row(3).uuid(*g).uuid(*u).timestamptz(now);
+        },
     )
-    .bind(sealed.iter().map(|e| e.seq).collect::<Vec<i64>>())
-    .bind(sealed.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
-    .bind(sealed.iter().map(|e| e.actor.clone()).collect::<Vec<String>>())
-    .bind(sealed.iter().map(|e| e.action.clone()).collect::<Vec<String>>())
-    .bind(sealed.iter().map(|e| e.target_type.clone()).collect::<Vec<String>>())
-    .bind(sealed.iter().map(|e| e.target_id.clone()).collect::<Vec<Option<String>>>())
-    .bind(sealed.iter().map(|e| e.request_id.clone()).collect::<Vec<Option<String>>>())
-    .bind(sealed.iter().map(|e| text(&e.before)).collect::<Vec<Option<String>>>())
-    .bind(sealed.iter().map(|e| text(&e.after)).collect::<Vec<Option<String>>>())
-    .bind(sealed.iter().map(|e| e.prev_hash.clone()).collect::<Vec<String>>())
-    .bind(sealed.iter().map(|e| e.hash.clone()).collect::<Vec<String>>())
-    .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Rows per `unnest` statement (the remaining array-parameter inserts).
+const UNNEST_ROWS: usize = 50_000;
+
+/// Seals `events` into the chain after (`seq`, `hash`) and copies them in, in one statement;
+/// returns the new head. Events are sealed as the rows are encoded, so the server stores the
+/// first ones while the next are hashed.
+async fn bulk_append_audit(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    events: Vec<NewAuditEvent>,
+    mut seq: i64,
+    mut hash: String,
+) -> Result<(i64, String)> {
+    let now = cc_domain::now();
+    copy_in(
+        conn,
+        "COPY audit_events (seq, occurred_at, actor, action, target_type, target_id, request_id, before, after, \
+         prev_hash, hash) FROM STDIN (FORMAT binary)",
+        events,
+        |r, e| {
+            seq += 1;
+            let e = e.seal(seq, now, &hash);
+            r.row(11)
+                .int8(e.seq)
+                .timestamptz(e.occurred_at)
+                .text(&e.actor)
+                .text(&e.action)
+                .text(&e.target_type)
+                .opt_text(e.target_id.as_deref())
+                .opt_text(e.request_id.as_deref())
+                .opt_jsonb_value(e.before.as_ref())
+                .opt_jsonb_value(e.after.as_ref())
+                .text(&e.prev_hash)
+                .text(&e.hash);
+            hash = e.hash;
+        },
+    )
+    .await?;
+    Ok((seq, hash))
+}
+
+/// `ImportTx::begin_first_load`: with the directory tables locked and `users` still empty,
+/// drops the unique and foreign-key constraints (primary keys stay) and the other indexes of
+/// `users` and `group_members`, keeping, as read from the catalog, the statements that
+/// recreate them exactly. A unique constraint a foreign key depends on stays, as do indexes
+/// that are clustered on or serve as replica identity.
+async fn first_load_begin(tx: &mut PgTx) -> Result<bool> {
+    if !tx.1.is_empty() {
+        return Ok(true);
+    }
+    // `groups` too: dropping the foreign key to it takes that lock anyway; taking all three at
+    // once, in a fixed order, avoids upgrading them one by one.
+    sqlx::query("LOCK TABLE users, group_members, groups IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx.0)
+        .await?;
+    let occupied: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+        .fetch_one(&mut *tx.0)
+        .await?;
+    if occupied {
+        return Ok(false);
+    }
+    let constraints: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT c.conrelid::regclass::text, quote_ident(c.conname), pg_get_constraintdef(c.oid) \
+         FROM pg_constraint c \
+         WHERE c.conrelid IN ('users'::regclass, 'group_members'::regclass) AND c.contype IN ('u', 'f') \
+           AND NOT (c.contype = 'u' AND EXISTS \
+             (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)) \
+         ORDER BY c.conrelid::regclass::text DESC, c.contype DESC, c.conname",
+    )
+    .fetch_all(&mut *tx.0)
+    .await?;
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
+         WHERE i.indrelid IN ('users'::regclass, 'group_members'::regclass) \
+           AND NOT i.indisclustered AND NOT i.indisreplident \
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint c \
+             WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x')) \
+         ORDER BY i.indrelid::regclass::text DESC, i.indexrelid::regclass::text",
+    )
+    .fetch_all(&mut *tx.0)
+    .await?;
+    let mut rebuild = Vec::with_capacity(constraints.len() + indexes.len() + 1);
+    // Index builds sort; give them room (for this transaction only) unless the server has more.
+    rebuild.push(
+        "SELECT set_config('maintenance_work_mem', '256MB', true) \
+         WHERE (SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem') < 262144"
+            .to_owned(),
+    );
+    for (index, def) in &indexes {
+        sqlx::query(&format!("DROP INDEX {index}")).execute(&mut *tx.0).await?;
+        rebuild.push(def.clone());
+    }
+    // Unique constraints are rebuilt before the foreign keys, which are checked last.
+    for (table, name, def) in constraints.iter().filter(|c| !c.2.starts_with("FOREIGN KEY")) {
+        sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
+            .execute(&mut *tx.0)
+            .await?;
+        rebuild.push(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"));
+    }
+    for (table, name, def) in constraints.iter().filter(|c| c.2.starts_with("FOREIGN KEY")) {
+        sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
+            .execute(&mut *tx.0)
+            .await?;
+        rebuild.push(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"));
+    }
+    tx.1 = rebuild;
+    Ok(true)
+}
+
+/// `ImportTx::finish_first_load`: runs the statements `first_load_begin` kept.
+async fn first_load_finish(tx: &mut PgTx) -> Result<()> {
+    for sql in std::mem::take(&mut tx.1) {
+        sqlx::query(&sql).execute(&mut *tx.0).await?;
+    }
     Ok(())
 }

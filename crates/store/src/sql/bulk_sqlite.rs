@@ -1,55 +1,149 @@
 // Bulk inserts for roster imports on SQLite: multi-row VALUES with bound parameters
 // (`include!`d after `sql/imports.rs`, which calls them).
 
-async fn bulk_insert_users(conn: &mut <Db as sqlx::Database>::Connection, users: &[User]) -> Result<()> {
-    for chunk in users.chunks(chunk_rows(13)) {
-        let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new(
-            "INSERT INTO users (id, external_id, username, given_name, family_name, email, role, grade, school, \
-             status, version, created_at, updated_at) ",
-        );
-        qb.push_values(chunk, |mut b, u| {
-            b.push_bind(u.id)
-                .push_bind(u.external_id.clone())
-                .push_bind(u.username.clone())
-                .push_bind(u.given_name.clone())
-                .push_bind(u.family_name.clone())
-                .push_bind(u.email.clone())
-                .push_bind(u.role.as_str())
-                .push_bind(u.grade)
-                .push_bind(u.school.clone())
-                .push_bind(u.status.as_str())
-                .push_bind(u.version)
-                .push_bind(u.created_at)
-                .push_bind(u.updated_at);
-        });
-        qb.build().execute(&mut *conn).await?;
+/// Executes one statement per item, building the next one (its SQL and bound values) while
+/// SQLite runs the current one: sqlx hands a statement to the connection's worker thread on the
+/// first poll of its execution, and the result is collected once the next is built.
+async fn execute_pipelined<'a, I, F>(conn: &mut <Db as sqlx::Database>::Connection, items: I, mut build: F) -> Result<()>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> QueryBuilder<'a, Db>,
+{
+    let mut items = items.into_iter();
+    let Some(first) = items.next() else {
+        return Ok(());
+    };
+    let mut current = build(first);
+    loop {
+        let next = {
+            let mut exec = std::pin::pin!(current.build().execute(&mut *conn));
+            let started = futures::poll!(exec.as_mut());
+            let next = items.next().map(&mut build);
+            match started {
+                std::task::Poll::Ready(done) => done?,
+                std::task::Poll::Pending => exec.await?,
+            };
+            next
+        };
+        match next {
+            Some(n) => current = n,
+            None => return Ok(()),
+        }
     }
-    Ok(())
 }
 
+fn users_query(chunk: &[User]) -> QueryBuilder<'_, Db> {
+    let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new(
+        "INSERT INTO users (id, external_id, username, given_name, family_name, email, role, grade, school, \
+         status, version, created_at, updated_at) ",
+    );
+    qb.push_values(chunk, |mut b, u| {
+        b.push_bind(u.id)
+            .push_bind(u.external_id.as_deref())
+            .push_bind(u.username.as_str())
+            .push_bind(u.given_name.as_str())
+            .push_bind(u.family_name.as_str())
+            .push_bind(u.email.as_deref())
+            .push_bind(u.role.as_str())
+            .push_bind(u.grade)
+            .push_bind(u.school.as_deref())
+            .push_bind(u.status.as_str())
+            .push_bind(u.version)
+            .push_bind(u.created_at)
+            .push_bind(u.updated_at);
+    });
+    qb
+}
+
+async fn bulk_insert_users(conn: &mut <Db as sqlx::Database>::Connection, users: &[User]) -> Result<()> {
+    execute_pipelined(conn, users.chunks(chunk_rows(13)), users_query).await
+}
 
 async fn bulk_add_members(conn: &mut <Db as sqlx::Database>::Connection, pairs: &[(Uuid, Uuid)]) -> Result<()> {
     let now = cc_domain::now();
-    for chunk in pairs.chunks(chunk_rows(3)) {
+    execute_pipelined(conn, pairs.chunks(chunk_rows(3)), |chunk| {
         let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new("INSERT INTO group_members (group_id, user_id, added_at) ");
         qb.push_values(chunk, |mut b, (g, u)| {
             b.push_bind(*g).push_bind(*u).push_bind(now);
         });
         qb.push(" ON CONFLICT DO NOTHING");
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+        qb
+    })
+    .await
 }
-
 
 /// Audit events per statement (11 values each).
 const AUDIT_ROWS: usize = MAX_PARAMS / 11;
+const AUDIT_FIRST_ROWS: usize = 500;
 
-async fn bulk_insert_audit(
+/// Seals `events` into the chain after (`seq`, `hash`) and inserts them, `AUDIT_ROWS` per
+/// statement; returns the new head. While SQLite stores one statement's events, the next
+/// ones are sealed on a blocking thread and bound.
+async fn bulk_append_audit(
     conn: &mut <Db as sqlx::Database>::Connection,
-    sealed: Vec<cc_domain::AuditEvent>,
-) -> Result<()> {
-    let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new(
+    events: Vec<NewAuditEvent>,
+    seq: i64,
+    hash: String,
+) -> Result<(i64, String)> {
+    fn seal(events: Vec<NewAuditEvent>, mut seq: i64, mut hash: String) -> (Vec<cc_domain::AuditEvent>, i64, String) {
+        let now = cc_domain::now();
+        let sealed = events
+            .into_iter()
+            .map(|e| {
+                seq += 1;
+                let s = e.seal(seq, now, &hash);
+                hash.clone_from(&s.hash);
+                s
+            })
+            .collect();
+        (sealed, seq, hash)
+    }
+    // A small first batch, sealed before anything can overlap it.
+    let mut batches: Vec<Vec<NewAuditEvent>> = Vec::new();
+    let mut events = events.into_iter().peekable();
+    let mut size = AUDIT_FIRST_ROWS;
+    while events.peek().is_some() {
+        batches.push(events.by_ref().take(size).collect());
+        size = AUDIT_ROWS;
+    }
+    let mut batches = batches.into_iter();
+    let Some(first) = batches.next() else {
+        return Ok((seq, hash));
+    };
+    let (sealed, mut seq, mut hash) = seal(first, seq, hash);
+    let mut current = audit_query(sealed);
+    loop {
+        let sealing = batches.next().map(|b| {
+            let (s, h) = (seq, hash.clone());
+            tokio::task::spawn_blocking(move || seal(b, s, h))
+        });
+        let next = {
+            let mut exec = std::pin::pin!(current.build().execute(&mut *conn));
+            let started = futures::poll!(exec.as_mut());
+            let next = match sealing {
+                Some(task) => {
+                    let (sealed, s, h) =
+                        task.await.map_err(|e| StoreError::Internal(format!("sealing audit events: {e}")))?;
+                    (seq, hash) = (s, h);
+                    Some(audit_query(sealed))
+                }
+                None => None,
+            };
+            match started {
+                std::task::Poll::Ready(done) => done?,
+                std::task::Poll::Pending => exec.await?,
+            };
+            next
+        };
+        match next {
+            Some(n) => current = n,
+            None => return Ok((seq, hash)),
+        }
+    }
+}
+
+fn audit_query(sealed: Vec<cc_domain::AuditEvent>) -> QueryBuilder<'static, Db> {
+    let mut qb: QueryBuilder<'static, Db> = QueryBuilder::new(
         "INSERT INTO audit_events (seq, occurred_at, actor, action, target_type, target_id, request_id, before, \
          after, prev_hash, hash) ",
     );
@@ -66,6 +160,20 @@ async fn bulk_insert_audit(
             .push_bind(e.prev_hash)
             .push_bind(e.hash);
     });
-    qb.build().execute(&mut *conn).await?;
+    qb
+}
+
+async fn bulk_add_new_members(conn: &mut <Db as sqlx::Database>::Connection, pairs: &[(Uuid, Uuid)]) -> Result<()> {
+    bulk_add_members(conn, pairs).await
+}
+
+/// `ImportTx::begin_first_load`: nothing to set aside on SQLite.
+#[allow(clippy::unused_async)]
+async fn first_load_begin(_tx: &mut SqliteTx) -> Result<bool> {
+    Ok(false)
+}
+
+#[allow(clippy::unused_async)]
+async fn first_load_finish(_tx: &mut SqliteTx) -> Result<()> {
     Ok(())
 }

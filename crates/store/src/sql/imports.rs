@@ -255,6 +255,18 @@ impl ImportTx for BackendTx {
         bulk_add_members(&mut self.0, pairs).await
     }
 
+    async fn add_new_members_bulk(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<()> {
+        bulk_add_new_members(&mut self.0, pairs).await
+    }
+
+    async fn begin_first_load(&mut self) -> Result<bool> {
+        first_load_begin(self).await
+    }
+
+    async fn finish_first_load(&mut self) -> Result<()> {
+        first_load_finish(self).await
+    }
+
     async fn remove_members_bulk(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<()> {
         for chunk in pairs.chunks(chunk_rows(2)) {
             let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new("WITH v (group_id, user_id) AS (");
@@ -275,20 +287,8 @@ impl ImportTx for BackendTx {
             return Ok(());
         }
         let head_sql = format!("SELECT seq, hash FROM audit_head WHERE id = 1{FOR_UPDATE}");
-        let (mut seq, mut hash): (i64, String) = sqlx::query_as(&head_sql).fetch_one(&mut *self.0).await?;
-        let per = AUDIT_ROWS;
-        let mut events = events.into_iter().peekable();
-        while events.peek().is_some() {
-            let now = cc_domain::now();
-            let mut sealed = Vec::with_capacity(per);
-            for e in events.by_ref().take(per) {
-                seq += 1;
-                let s = e.seal(seq, now, &hash);
-                hash.clone_from(&s.hash);
-                sealed.push(s);
-            }
-            bulk_insert_audit(&mut self.0, sealed).await?;
-        }
+        let (seq, hash): (i64, String) = sqlx::query_as(&head_sql).fetch_one(&mut *self.0).await?;
+        let (seq, hash) = bulk_append_audit(&mut self.0, events, seq, hash).await?;
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(seq)
             .bind(&hash)

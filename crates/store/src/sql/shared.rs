@@ -737,7 +737,9 @@ impl Tx for BackendTx {
         Ok(event)
     }
 
-    async fn commit(self: Box<Self>) -> Result<()> {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        // What a first load of an import set aside is built before anything commits.
+        crate::ImportTx::finish_first_load(&mut *self).await?;
         self.0.commit().await?;
         Ok(())
     }

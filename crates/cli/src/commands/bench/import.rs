@@ -216,7 +216,7 @@ async fn wipe_postgres(url: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await?;
     sqlx::query(
-        "TRUNCATE group_members, users, groups, audit_events, import_files, import_runs CASCADE",
+        "TRUNCATE group_members, users, groups, audit_events, import_files, import_runs, jobs, job_events CASCADE",
     )
     .execute(&mut conn)
     .await?;

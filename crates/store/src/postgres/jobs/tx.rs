@@ -1,6 +1,7 @@
 //! Enqueueing and operator actions inside a write transaction (`JobTx`).
 
 use super::*;
+use crate::postgres::copy::copy_in;
 
 const INSERT_COLUMNS: &str =
     "queue, kind, args, priority, state, max_attempts, run_at, unique_key, batch_id, parent_id, created_by, request_id, created_at";
@@ -91,47 +92,66 @@ impl JobTx for PgTx {
                 bulk.push(i);
             }
         }
+        // Ids are drawn from the identity's sequence first, so the jobs and their first
+        // history rows go in with `COPY` (no `RETURNING` there).
         for chunk in bulk.chunks(10_000) {
-            let pick = |f: &dyn Fn(&NewJob) -> String| {
-                chunk.iter().map(|&i| f(&jobs[i])).collect::<Vec<String>>()
-            };
-            let states: Vec<&str> = chunk
-                .iter()
-                .map(|&i| initial_state(&jobs[i], now).as_str())
-                .collect();
-            let new_ids: Vec<i64> = sqlx::query_scalar(&format!(
-                "WITH ins AS ( \
-                   INSERT INTO jobs ({INSERT_COLUMNS}) \
-                   SELECT q, k, a::jsonb, p, s, m, r, NULL, b, pa, cb, rq, $13 FROM unnest( \
-                     $1::text[], $2::text[], $3::text[], $4::int2[], $5::text[], $6::int4[], $7::timestamptz[], \
-                     $8::uuid[], $9::int8[], $10::text[], $11::text[], $12::int8[]) \
-                     AS u(q, k, a, p, s, m, r, b, pa, cb, rq, ord) ORDER BY ord \
-                   RETURNING id, state \
-                 ), ev AS (INSERT INTO job_events (job_id, at, state, attempt) SELECT id, $13, state, 0 FROM ins) \
-                 SELECT id FROM ins ORDER BY id"
-            ))
-            .bind(pick(&|j| j.queue.clone()))
-            .bind(pick(&|j| j.kind.clone()))
-            .bind(pick(&|j| j.args.to_string()))
-            .bind(chunk.iter().map(|&i| jobs[i].priority).collect::<Vec<i16>>())
-            .bind(states)
-            .bind(chunk.iter().map(|&i| jobs[i].max_attempts).collect::<Vec<i32>>())
-            .bind(chunk.iter().map(|&i| jobs[i].run_at.unwrap_or(now).max(now)).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|&i| jobs[i].batch_id).collect::<Vec<Option<Uuid>>>())
-            .bind(chunk.iter().map(|&i| jobs[i].parent_id).collect::<Vec<Option<i64>>>())
-            .bind(chunk.iter().map(|&i| jobs[i].created_by.clone()).collect::<Vec<Option<String>>>())
-            .bind(chunk.iter().map(|&i| jobs[i].request_id.clone()).collect::<Vec<Option<String>>>())
-            .bind((0..chunk.len() as i64).collect::<Vec<i64>>())
-            .bind(now)
+            let mut new_ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, $1)",
+            )
+            .bind(chunk.len() as i64)
             .fetch_all(&mut *self.0)
+            .await?;
+            new_ids.sort_unstable();
+            let states: Vec<JobState> = chunk
+                .iter()
+                .map(|&i| initial_state(&jobs[i], now))
+                .collect();
+            let rows = chunk.iter().zip(&new_ids).zip(&states);
+            copy_in(
+                &mut self.0,
+                "COPY jobs (id, queue, kind, args, priority, state, max_attempts, run_at, batch_id, parent_id, \
+                 created_by, request_id, created_at) FROM STDIN (FORMAT binary)",
+                rows,
+                |r, ((&i, &id), state)| {
+                    let j = &jobs[i];
+                    r.row(13)
+                        .int8(id)
+                        .text(&j.queue)
+                        .text(&j.kind)
+                        .jsonb_value(&j.args)
+                        .int2(j.priority)
+                        .text(state.as_str())
+                        .int4(j.max_attempts)
+                        .timestamptz(j.run_at.unwrap_or(now).max(now))
+                        .opt_uuid(j.batch_id)
+                        .opt_int8(j.parent_id)
+                        .opt_text(j.created_by.as_deref())
+                        .opt_text(j.request_id.as_deref())
+                        .timestamptz(now);
+                },
+            )
+            .await?;
+            copy_in(
+                &mut self.0,
+                "COPY job_events (job_id, at, state, attempt) FROM STDIN (FORMAT binary)",
+                new_ids.iter().zip(&states),
+                |r, (&id, state)| {
+                    r.row(4)
+                        .int8(id)
+                        .timestamptz(now)
+                        .text(state.as_str())
+                        .int4(0);
+                },
+            )
             .await?;
             for (&i, id) in chunk.iter().zip(new_ids) {
                 ids[i] = id;
             }
             let mut queues: Vec<&str> = chunk
                 .iter()
-                .filter(|&&i| initial_state(&jobs[i], now) == JobState::Available)
-                .map(|&i| jobs[i].queue.as_str())
+                .zip(&states)
+                .filter(|(_, s)| **s == JobState::Available)
+                .map(|(&i, _)| jobs[i].queue.as_str())
                 .collect();
             queues.sort_unstable();
             queues.dedup();

@@ -73,42 +73,62 @@ impl JobTx for SqliteTx {
                 bulk.push(i);
             }
         }
+        // Runs of consecutive jobs that differ only in their arguments (an import's lifecycle
+        // jobs, a batch of the same kind) are inserted with the shared values bound once and
+        // the arguments as one JSON array of strings.
         let mut any_available = false;
-        for chunk in bulk.chunks(5_000) {
-            let rows: Vec<Value> = chunk
-                .iter()
-                .map(|&i| {
-                    let j = &jobs[i];
-                    let state = initial_state(j, now);
-                    any_available |= state == JobState::Available;
-                    let run_at = j
-                        .run_at
-                        .unwrap_or(now)
-                        .max(now)
-                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
-                    json!([
-                        j.queue,
-                        j.kind,
-                        j.args.to_string(),
-                        j.priority,
-                        state.as_str(),
-                        j.max_attempts,
-                        run_at,
-                        j.batch_id.map(|b| b.simple().to_string()),
-                        j.parent_id,
-                        j.created_by,
-                        j.request_id
-                    ])
-                })
-                .collect();
+        let mut start = 0;
+        while start < bulk.len() {
+            let first = &jobs[bulk[start]];
+            let run_at = first.run_at.unwrap_or(now).max(now);
+            let state = initial_state(first, now);
+            let same = |j: &NewJob| {
+                j.queue == first.queue
+                    && j.kind == first.kind
+                    && j.priority == first.priority
+                    && j.max_attempts == first.max_attempts
+                    && j.run_at.unwrap_or(now).max(now) == run_at
+                    && j.batch_id == first.batch_id
+                    && j.parent_id == first.parent_id
+                    && j.created_by == first.created_by
+                    && j.request_id == first.request_id
+            };
+            let mut end = start + 1;
+            while end < bulk.len() && end - start < 10_000 && same(&jobs[bulk[end]]) {
+                end += 1;
+            }
+            let run = &bulk[start..end];
+            start = end;
+            any_available |= state == JobState::Available;
+            let mut args: Vec<u8> = Vec::with_capacity(run.len() * 96);
+            args.push(b'[');
+            for (n, &i) in run.iter().enumerate() {
+                if n > 0 {
+                    args.push(b',');
+                }
+                // Writing to a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut args, &jobs[i].args.to_string());
+            }
+            args.push(b']');
+            let args =
+                String::from_utf8(args).map_err(|e| crate::StoreError::Internal(e.to_string()))?;
             let mut new_ids: Vec<i64> = sqlx::query_scalar(&format!(
                 "INSERT INTO jobs ({INSERT_COLUMNS}) \
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, NULL, \
-                   unhex(value ->> 7), value ->> 8, value ->> 9, value ->> 10, $1 \
-                 FROM json_each($2) ORDER BY key RETURNING id"
+                 SELECT $1, $2, value, $3, $4, $5, $6, NULL, $7, $8, $9, $10, $11 FROM json_each($12) ORDER BY key \
+                 RETURNING id"
             ))
+            .bind(&first.queue)
+            .bind(&first.kind)
+            .bind(first.priority)
+            .bind(state.as_str())
+            .bind(first.max_attempts)
+            .bind(run_at)
+            .bind(first.batch_id)
+            .bind(first.parent_id)
+            .bind(&first.created_by)
+            .bind(&first.request_id)
             .bind(now)
-            .bind(Value::Array(rows).to_string())
+            .bind(args)
             .fetch_all(&mut *self.0)
             .await?;
             new_ids.sort_unstable();
@@ -121,7 +141,7 @@ impl JobTx for SqliteTx {
             .bind(new_ids.last().copied().unwrap_or(-1))
             .execute(&mut *self.0)
             .await?;
-            for (&i, id) in chunk.iter().zip(new_ids) {
+            for (&i, id) in run.iter().zip(new_ids) {
                 ids[i] = id;
             }
         }
