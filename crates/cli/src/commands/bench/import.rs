@@ -151,9 +151,10 @@ async fn measure_in_child(
         ])
         .arg("--measure-file")
         .arg(file)
-        .stderr(std::process::Stdio::inherit())
         .output()
         .await?;
+    // `output()` captures stderr too: pass the child's step timings and errors on.
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
     anyhow::ensure!(
         out.status.success(),
         "the measuring process failed ({})",
