@@ -71,6 +71,28 @@ async fn apply(
     .await
 }
 
+/// Applies `roster` with the default settings and no overrides.
+async fn apply_roster(
+    store: &Arc<dyn Store>,
+    roster: &Roster,
+    name: &str,
+) -> imports::ApplyOutcome {
+    let run = imports::new_run(&actor(), name, b"", false, &ImportOptions::default());
+    imports::apply(
+        store.as_ref(),
+        &actor(),
+        roster,
+        &ImportSettings::default(),
+        &Overrides::default(),
+        None,
+        run,
+        false,
+        &Progress::default(),
+    )
+    .await
+    .unwrap()
+}
+
 async fn user(store: &Arc<dyn Store>, username: &str) -> cc_domain::User {
     store
         .get_user_by_username(username)
@@ -440,28 +462,8 @@ async fn a_generated_roster_applies_in_chunks(backend: Backend) {
         seed: 5,
         ..Default::default()
     };
-    cc_roster::generate::generate(&gen, &tmp.path().join("r")).unwrap();
-    let roster = imports::read(
-        &Input::Path(tmp.path().join("r")),
-        FormatChoice::Auto,
-        cc_roster::Limits::default(),
-        &Progress::default(),
-    )
-    .unwrap();
-    let run = imports::new_run(&actor(), "gen", b"", false, &ImportOptions::default());
-    let out = imports::apply(
-        store.as_ref(),
-        &actor(),
-        &roster,
-        &ImportSettings::default(),
-        &Overrides::default(),
-        None,
-        run,
-        false,
-        &Progress::default(),
-    )
-    .await
-    .unwrap();
+    let roster = read_generated(&gen, &tmp.path().join("r"));
+    let out = apply_roster(&store, &roster, "gen").await;
     assert_eq!(out.counts.created, 25_000);
     let snapshot = store.imports().unwrap().directory_snapshot().await.unwrap();
     assert_eq!(snapshot.users.len(), 25_000);
@@ -473,28 +475,8 @@ async fn a_generated_roster_applies_in_chunks(backend: Backend) {
         drift_percent: 5,
         ..gen
     };
-    cc_roster::generate::generate(&drifted, &tmp.path().join("d")).unwrap();
-    let roster = imports::read(
-        &Input::Path(tmp.path().join("d")),
-        FormatChoice::Auto,
-        cc_roster::Limits::default(),
-        &Progress::default(),
-    )
-    .unwrap();
-    let run = imports::new_run(&actor(), "gen2", b"", false, &ImportOptions::default());
-    let out = imports::apply(
-        store.as_ref(),
-        &actor(),
-        &roster,
-        &ImportSettings::default(),
-        &Overrides::default(),
-        None,
-        run,
-        false,
-        &Progress::default(),
-    )
-    .await
-    .unwrap();
+    let roster = read_generated(&drifted, &tmp.path().join("d"));
+    let out = apply_roster(&store, &roster, "gen2").await;
     assert!(out.counts.moved > 500, "{:?}", out.counts);
 }
 
@@ -540,7 +522,12 @@ fn generated(rows: u64, dir: &std::path::Path) -> Roster {
         seed: 7,
         ..Default::default()
     };
-    cc_roster::generate::generate(&gen, dir).unwrap();
+    read_generated(&gen, dir)
+}
+
+/// Generates a roster into `dir` and reads it back.
+fn read_generated(gen: &cc_roster::generate::GenOptions, dir: &std::path::Path) -> Roster {
+    cc_roster::generate::generate(gen, dir).unwrap();
     imports::read(
         &Input::Path(dir.to_path_buf()),
         FormatChoice::Auto,
@@ -559,20 +546,7 @@ async fn a_first_load_leaves_the_indexes_and_constraints_the_migrations_made(bac
     );
     let tmp = tempfile::tempdir().unwrap();
     let roster = generated(imports::FIRST_LOAD_MIN, &tmp.path().join("r"));
-    let run = imports::new_run(&actor(), "first", b"", false, &ImportOptions::default());
-    let out = imports::apply(
-        store.as_ref(),
-        &actor(),
-        &roster,
-        &ImportSettings::default(),
-        &Overrides::default(),
-        None,
-        run,
-        false,
-        &Progress::default(),
-    )
-    .await
-    .unwrap();
+    let out = apply_roster(&store, &roster, "first").await;
     assert_eq!(out.counts.created, imports::FIRST_LOAD_MIN);
     // PostgreSQL builds the directory's indexes after the rows; SQLite has nothing to set aside.
     let rebuilt = out.timings.iter().any(|(step, _)| *step == "indexes");
@@ -585,20 +559,7 @@ async fn a_first_load_leaves_the_indexes_and_constraints_the_migrations_made(bac
     assert_eq!(snapshot.users.len() as u64, imports::FIRST_LOAD_MIN);
     assert!(snapshot.users.iter().all(|u| !u.groups.is_empty()));
     // A second import of the same file into the now full directory changes nothing.
-    let run = imports::new_run(&actor(), "again", b"", false, &ImportOptions::default());
-    let again = imports::apply(
-        store.as_ref(),
-        &actor(),
-        &roster,
-        &ImportSettings::default(),
-        &Overrides::default(),
-        None,
-        run,
-        false,
-        &Progress::default(),
-    )
-    .await
-    .unwrap();
+    let again = apply_roster(&store, &roster, "again").await;
     assert!(again.counts.is_empty(), "{:?}", again.counts);
     assert!(!again.timings.iter().any(|(step, _)| *step == "indexes"));
     assert_eq!(schema(&db).await, before);

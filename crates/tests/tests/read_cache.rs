@@ -173,6 +173,26 @@ backend_tests!(
     disabled_operator_elsewhere_loses_access,
 );
 
+/// Renames a person with the notification trigger disabled: a change no server hears of.
+async fn rename_silently(admin: &sqlx::PgPool, id: uuid::Uuid, username: &str) {
+    let mut tx = admin.begin().await.unwrap();
+    sqlx::query("ALTER TABLE users DISABLE TRIGGER users_changed")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET username = $2 WHERE id = $1")
+        .bind(id)
+        .bind(username)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE users ENABLE TRIGGER users_changed")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// PostgreSQL only: the pages really are cached (a change that bypasses the notification
 /// trigger stays unseen), and a dropped notification connection makes the server stop
 /// trusting its cache until it listens again — nothing committed meanwhile is missed.
@@ -195,21 +215,7 @@ async fn postgres_notifications_drive_the_cache() {
     .await;
     assert_eq!(usernames(&app.client).await, ["pg.cached"]);
     // Without the trigger, nothing tells the server: the cached page stands.
-    let mut tx = admin.begin().await.unwrap();
-    sqlx::query("ALTER TABLE users DISABLE TRIGGER users_changed")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE users SET username = 'pg.silent' WHERE id = $1")
-        .bind(u.id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("ALTER TABLE users ENABLE TRIGGER users_changed")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    rename_silently(&admin, u.id, "pg.silent").await;
     assert_eq!(
         usernames(&app.client).await,
         ["pg.cached"],
@@ -237,21 +243,7 @@ async fn postgres_notifications_drive_the_cache() {
     .await
     .unwrap();
     assert_eq!(cut, 1, "one listening connection");
-    let mut tx = admin.begin().await.unwrap();
-    sqlx::query("ALTER TABLE users DISABLE TRIGGER users_changed")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE users SET username = 'pg.during.outage' WHERE id = $1")
-        .bind(u.id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("ALTER TABLE users ENABLE TRIGGER users_changed")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    rename_silently(&admin, u.id, "pg.during.outage").await;
     wait_for("the change made while not listening", NOTICE, || async {
         (usernames(&app.client).await == ["pg.during.outage"]).then_some(())
     })

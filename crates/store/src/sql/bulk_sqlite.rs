@@ -1,9 +1,44 @@
 // Bulk inserts for roster imports on SQLite: multi-row VALUES with bound parameters
 // (`include!`d after `sql/imports.rs`, which calls them).
 
-/// Executes one statement per item, building the next one (its SQL and bound values) while
-/// SQLite runs the current one: sqlx hands a statement to the connection's worker thread on the
-/// first poll of its execution, and the result is collected once the next is built.
+/// Executes `first`, then each statement `next` builds, building the following one (its SQL
+/// and bound values) while SQLite runs the current one: sqlx hands a statement to the
+/// connection's worker thread on the first poll of its execution, and the result is collected
+/// once the next is built. If that ever changes, this stays correct and merely stops
+/// overlapping.
+async fn execute_overlapped<'a, N, F>(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    first: QueryBuilder<'a, Db>,
+    mut next: N,
+) -> Result<()>
+where
+    N: FnMut() -> Option<F>,
+    F: std::future::Future<Output = Result<QueryBuilder<'a, Db>>> + Send,
+{
+    let mut current = first;
+    loop {
+        let following = {
+            let mut exec = std::pin::pin!(current.build().execute(&mut *conn));
+            let started = futures::poll!(exec.as_mut());
+            let following = match next() {
+                Some(building) => Some(building.await),
+                None => None,
+            };
+            // The statement in flight finishes (or fails) before anything else is reported.
+            match started {
+                std::task::Poll::Ready(done) => done?,
+                std::task::Poll::Pending => exec.await?,
+            };
+            following.transpose()?
+        };
+        match following {
+            Some(n) => current = n,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// One statement per item, each built while the previous one runs.
 async fn execute_pipelined<'a, I, F>(conn: &mut <Db as sqlx::Database>::Connection, items: I, mut build: F) -> Result<()>
 where
     I: IntoIterator,
@@ -13,23 +48,10 @@ where
     let Some(first) = items.next() else {
         return Ok(());
     };
-    let mut current = build(first);
-    loop {
-        let next = {
-            let mut exec = std::pin::pin!(current.build().execute(&mut *conn));
-            let started = futures::poll!(exec.as_mut());
-            let next = items.next().map(&mut build);
-            match started {
-                std::task::Poll::Ready(done) => done?,
-                std::task::Poll::Pending => exec.await?,
-            };
-            next
-        };
-        match next {
-            Some(n) => current = n,
-            None => return Ok(()),
-        }
-    }
+    execute_overlapped(conn, build(first), || {
+        items.next().map(|item| std::future::ready(Ok(build(item))))
+    })
+    .await
 }
 
 fn users_query(chunk: &[User]) -> QueryBuilder<'_, Db> {
@@ -110,36 +132,23 @@ async fn bulk_append_audit(
     let Some(first) = batches.next() else {
         return Ok((seq, hash));
     };
-    let (sealed, mut seq, mut hash) = seal(first, seq, hash);
-    let mut current = audit_query(sealed);
-    loop {
-        let sealing = batches.next().map(|b| {
-            let (s, h) = (seq, hash.clone());
-            tokio::task::spawn_blocking(move || seal(b, s, h))
-        });
-        let next = {
-            let mut exec = std::pin::pin!(current.build().execute(&mut *conn));
-            let started = futures::poll!(exec.as_mut());
-            let next = match sealing {
-                Some(task) => {
-                    let (sealed, s, h) =
-                        task.await.map_err(|e| StoreError::Internal(format!("sealing audit events: {e}")))?;
-                    (seq, hash) = (s, h);
-                    Some(audit_query(sealed))
-                }
-                None => None,
-            };
-            match started {
-                std::task::Poll::Ready(done) => done?,
-                std::task::Poll::Pending => exec.await?,
-            };
-            next
-        };
-        match next {
-            Some(n) => current = n,
-            None => return Ok((seq, hash)),
-        }
-    }
+    let (sealed, seq, hash) = seal(first, seq, hash);
+    // The chain head after the last sealed batch; each batch is sealed after the previous one.
+    let head = std::sync::Mutex::new((seq, hash));
+    let head_ref = &head;
+    execute_overlapped(conn, audit_query(sealed), || {
+        let batch = batches.next()?;
+        let (seq, hash) = head_ref.lock().map(|h| h.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        let sealing = tokio::task::spawn_blocking(move || seal(batch, seq, hash));
+        Some(async move {
+            let (sealed, seq, hash) =
+                sealing.await.map_err(|e| StoreError::Internal(format!("sealing audit events: {e}")))?;
+            *head_ref.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (seq, hash);
+            Ok(audit_query(sealed))
+        })
+    })
+    .await?;
+    Ok(head.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
 fn audit_query(sealed: Vec<cc_domain::AuditEvent>) -> QueryBuilder<'static, Db> {

@@ -2,9 +2,9 @@
 //!
 //! `PRAGMA data_version` on a connection changes whenever any *other* connection — in this
 //! process or another one (a separate `command-center worker`, an `import` from the CLI) —
-//! has committed to the file since the last time that connection asked. Asking costs about
-//! a microsecond on a dedicated `rusqlite` connection, so a cache can ask on every request
-//! and stay exact. It is coarse: any commit counts, including the job queue's, so caches
+//! has committed to the file since the last time that connection asked. Asking is a local
+//! check on a dedicated `rusqlite` connection (a file lock taken and released, no query
+//! plan), cheap enough to do once per request, so a cache can stay exact. It is coarse: any commit counts, including the job queue's, so caches
 //! are emptied more often than strictly needed while jobs run; never less often.
 
 use std::path::PathBuf;
