@@ -84,8 +84,11 @@ impl Sealer {
     /// # Errors
     /// Malformed, sealed under a key no longer in the ring, or tampered / for another context.
     pub fn open(&self, sealed: &str, context: &str) -> Result<String, SealError> {
-        let mut parts = sealed.splitn(3, '.');
-        let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+        // Key ids may contain '.', the base64url body never does: split on the last one.
+        let Some((kid, body)) = sealed
+            .strip_prefix("v1.")
+            .and_then(|rest| rest.rsplit_once('.'))
+        else {
             return Err(SealError::Malformed);
         };
         let bytes = URL_SAFE_NO_PAD
@@ -241,6 +244,26 @@ mod tests {
         tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
         assert!(s.open(&tampered, "user-1/reset_password").is_err());
         assert_eq!(s.open("v1.k1", "x"), Err(SealError::Malformed));
+    }
+
+    #[test]
+    fn key_ids_with_dots_seal_and_open() {
+        let s = Sealer::from_keyring(&ring("2026.01:0123456789abcdef0123456789abcdef"));
+        let sealed = s.seal("hunter2 but longer", "user-1/reset");
+        assert!(sealed.starts_with("v1.2026.01."), "{sealed}");
+        assert_eq!(
+            s.open(&sealed, "user-1/reset").unwrap(),
+            "hunter2 but longer"
+        );
+        let other = Sealer::from_keyring(&ring("2026:0123456789abcdef0123456789abcdef"));
+        assert_eq!(
+            other.open(&sealed, "user-1/reset"),
+            Err(SealError::UnknownKey("2026.01".into()))
+        );
+        assert_eq!(
+            s.open("v1.nodot", "user-1/reset"),
+            Err(SealError::Malformed)
+        );
     }
 
     #[test]

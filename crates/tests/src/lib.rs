@@ -381,7 +381,7 @@ async fn seed_admin(store: &dyn Store, password: &str, keys: &cc_auth::Keyring) 
     tx.commit().await.expect("commit");
     let claims =
         cc_auth::AccessClaims::new(admin.id, session.id, "admin", chrono::Utc::now(), 86_400);
-    keys.sign(&claims)
+    keys.sign(&claims).expect("sign")
 }
 
 /// The settings [`TestApp::spawn`] uses: the defaults with rate limits off.

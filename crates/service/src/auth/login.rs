@@ -429,7 +429,8 @@ impl Auth {
             chrono::Utc::now(),
             self.settings.access_token_ttl_secs,
         );
-        Ok(keys.sign(&claims))
+        keys.sign(&claims)
+            .map_err(|e| ServiceError::Internal(format!("signing an access token: {e}")))
     }
 
     fn pair(&self, access_token: String, refresh_token: String) -> TokenPair {

@@ -1,4 +1,5 @@
-//! Access tokens: compact JWS (JWT) signed with HMAC-SHA256.
+//! Access tokens: compact JWS (JWT) signed with HMAC-SHA256, encoded, signed and verified by
+//! the `jsonwebtoken` crate behind our own header policy.
 //!
 //! HS256 because the only party that verifies these tokens is Command Center itself: every
 //! replica already shares the database, so it can share a symmetric key, and nothing outside
@@ -16,6 +17,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
+
+mod provider;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -153,54 +156,37 @@ impl Keyring {
     }
 
     /// Signs claims with the active key.
-    #[must_use]
-    pub fn sign(&self, claims: &AccessClaims) -> String {
+    ///
+    /// # Errors
+    /// The claims could not be encoded (does not happen with [`AccessClaims`]).
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, JwtError> {
+        provider::install();
         let key = self.active();
-        let header = Header {
-            alg: "HS256".into(),
-            typ: Some("JWT".into()),
-            kid: key.kid.clone(),
-        };
-        let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-        let signing_input = format!("{header}.{payload}");
-        let mut mac = key.mac();
-        mac.update(signing_input.as_bytes());
-        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        format!("{signing_input}.{sig}")
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(key.kid.clone());
+        let secret = jsonwebtoken::EncodingKey::from_secret(&key.secret)
+            .map_err(|e| JwtError::BadKey(e.to_string()))?;
+        jsonwebtoken::encode(&header, claims, &secret).map_err(|_| JwtError::InvalidClaims)
     }
 
     /// Verifies a token and returns its claims.
     ///
+    /// Our policy reads the header first (exactly `alg`, `typ`, `kid`; `alg` HS256; a known
+    /// key id), then `jsonwebtoken` checks the signature and the issuer, audience and validity
+    /// window (with [`LEEWAY_SECS`]) against the clock; the window is checked again against
+    /// `now`, which also refuses an `iat` in the future.
+    ///
     /// # Errors
     /// Why the token is refused; every variant means "401".
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, JwtError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(JwtError::Malformed);
-        };
-        let header: Header =
-            serde_json::from_slice(&decode(h)?).map_err(|_| JwtError::Malformed)?;
-        if header.alg != "HS256" {
-            return Err(JwtError::UnsupportedAlgorithm);
-        }
-        if header.typ.as_deref().is_some_and(|t| t != "JWT") {
-            return Err(JwtError::Malformed);
-        }
+        provider::install();
+        let header = policy_header(token)?;
         let key = self.find(&header.kid).ok_or(JwtError::UnknownKey)?;
-        let mut mac = key.mac();
-        mac.update(h.as_bytes());
-        mac.update(b".");
-        mac.update(p.as_bytes());
-        mac.verify_slice(&decode(s)?)
-            .map_err(|_| JwtError::BadSignature)?;
-        let claims: AccessClaims =
-            serde_json::from_slice(&decode(p)?).map_err(|_| JwtError::InvalidClaims)?;
-        if claims.iss != ISSUER || claims.aud != AUDIENCE {
-            return Err(JwtError::InvalidClaims);
-        }
+        let secret = jsonwebtoken::DecodingKey::from_secret(&key.secret)
+            .map_err(|e| JwtError::BadKey(e.to_string()))?;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &secret, &validation())
+            .map_err(|e| refusal(e.kind()))?
+            .claims;
         let t = now.timestamp();
         if claims.exp <= t - LEEWAY_SECS {
             return Err(JwtError::Expired);
@@ -212,18 +198,59 @@ impl Keyring {
     }
 }
 
-fn decode(part: &str) -> Result<Vec<u8>, JwtError> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| JwtError::Malformed)
+/// What `jsonwebtoken` must check: HS256 only, every registered claim we issue present, our
+/// issuer and audience, and the validity window.
+fn validation() -> jsonwebtoken::Validation {
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    v.set_issuer(&[ISSUER]);
+    v.set_audience(&[AUDIENCE]);
+    v.validate_exp = true;
+    v.validate_nbf = true;
+    v.leeway = LEEWAY_SECS.unsigned_abs();
+    v
 }
 
-/// The JOSE header. Unknown fields (`jwk`, `jku`, `x5u`, `crit`, …) are refused.
-#[derive(Debug, Serialize, Deserialize)]
+fn refusal(kind: &jsonwebtoken::errors::ErrorKind) -> JwtError {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match kind {
+        K::InvalidSignature => JwtError::BadSignature,
+        K::InvalidAlgorithm | K::InvalidAlgorithmName | K::MissingAlgorithm => {
+            JwtError::UnsupportedAlgorithm
+        }
+        K::ExpiredSignature => JwtError::Expired,
+        K::ImmatureSignature => JwtError::NotYetValid,
+        K::InvalidToken | K::Base64(_) | K::Utf8(_) => JwtError::Malformed,
+        _ => JwtError::InvalidClaims,
+    }
+}
+
+/// The header, if it has exactly the shape we issue; refused before any key is used.
+fn policy_header(token: &str) -> Result<Header, JwtError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwtError::Malformed)?;
+    let header: Header = serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)?;
+    if header.alg != "HS256" {
+        return Err(JwtError::UnsupportedAlgorithm);
+    }
+    if header.typ.as_deref().is_some_and(|t| t != "JWT") {
+        return Err(JwtError::Malformed);
+    }
+    Ok(header)
+}
+
+/// The JOSE header our policy accepts. Unknown fields (`jwk`, `jku`, `x5u`, `crit`, …) are
+/// refused.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Header {
     alg: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     typ: Option<String>,
     kid: String,
 }
@@ -308,11 +335,12 @@ mod tests {
     fn signs_with_the_first_key_and_verifies_with_any() {
         let now = Utc::now();
         let c = claims(now);
-        let t = ring().sign(&c);
+        let t = ring().sign(&c).unwrap();
         assert_eq!(ring().verify(&t, now).unwrap(), c);
         let old = Keyring::parse("k1:fedcba9876543210fedcba9876543210")
             .unwrap()
-            .sign(&c);
+            .sign(&c)
+            .unwrap();
         assert_eq!(ring().verify(&old, now).unwrap(), c);
         let header = String::from_utf8(
             URL_SAFE_NO_PAD
@@ -320,14 +348,14 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
-        assert_eq!(header, r#"{"alg":"HS256","typ":"JWT","kid":"k2"}"#);
+        assert_eq!(header, r#"{"typ":"JWT","alg":"HS256","kid":"k2"}"#);
     }
 
     #[test]
     fn refuses_bad_tokens() {
         let now = Utc::now();
         let r = ring();
-        let t = r.sign(&claims(now));
+        let t = r.sign(&claims(now)).unwrap();
         assert_eq!(
             r.verify(&t, now + chrono::Duration::seconds(2000)),
             Err(JwtError::Expired)
@@ -339,12 +367,12 @@ mod tests {
         assert_eq!(r.verify("a.b", now), Err(JwtError::Malformed));
         let other = Keyring::parse("k2:another-secret-that-is-long-enough!!").unwrap();
         assert_eq!(
-            r.verify(&other.sign(&claims(now)), now),
+            r.verify(&other.sign(&claims(now)).unwrap(), now),
             Err(JwtError::BadSignature)
         );
         let unknown = Keyring::parse("k9:0123456789abcdef0123456789abcdef").unwrap();
         assert_eq!(
-            r.verify(&unknown.sign(&claims(now)), now),
+            r.verify(&unknown.sign(&claims(now)).unwrap(), now),
             Err(JwtError::UnknownKey)
         );
         let parts: Vec<&str> = t.split('.').collect();
@@ -358,6 +386,102 @@ mod tests {
             r.verify(&format!("{jwk}.{}.{}", parts[1], parts[2]), now),
             Err(JwtError::Malformed)
         );
+    }
+
+    /// Signs `header.payload` as the hand-written signer before `jsonwebtoken` did.
+    fn hand_signed(header: &str, payload: &str, secret: &[u8]) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let mut mac = HmacSha256::new_from_slice(secret).unwrap();
+        mac.update(input.as_bytes());
+        format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    const K2: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn tokens_signed_before_still_verify() {
+        let now = Utc::now();
+        let c = claims(now);
+        let old = hand_signed(
+            r#"{"alg":"HS256","typ":"JWT","kid":"k2"}"#,
+            &serde_json::to_string(&c).unwrap(),
+            K2,
+        );
+        assert_eq!(ring().verify(&old, now).unwrap(), c);
+    }
+
+    #[test]
+    fn refuses_forged_shapes_even_when_correctly_signed() {
+        let now = Utc::now();
+        let c = serde_json::to_value(claims(now)).unwrap();
+        let h = r#"{"alg":"HS256","typ":"JWT","kid":"k2"}"#;
+        let with = |k: &str, v: serde_json::Value| {
+            let mut c = c.clone();
+            c[k] = v;
+            hand_signed(h, &c.to_string(), K2)
+        };
+        let t = now.timestamp();
+        let cases = [
+            (
+                "nbf as a string",
+                with("nbf", (t + 9999).to_string().into()),
+                JwtError::InvalidClaims,
+            ),
+            (
+                "exp as a string",
+                with("exp", "never".into()),
+                JwtError::InvalidClaims,
+            ),
+            (
+                "other issuer",
+                with("iss", "evil".into()),
+                JwtError::InvalidClaims,
+            ),
+            (
+                "other audience",
+                with("aud", "evil".into()),
+                JwtError::InvalidClaims,
+            ),
+            (
+                "iat in the future",
+                with("iat", (t + 9999).into()),
+                JwtError::NotYetValid,
+            ),
+            (
+                "HS512",
+                hand_signed(r#"{"alg":"HS512","kid":"k2"}"#, &c.to_string(), K2),
+                JwtError::UnsupportedAlgorithm,
+            ),
+            (
+                "jku",
+                hand_signed(
+                    r#"{"alg":"HS256","kid":"k2","jku":"http://x"}"#,
+                    &c.to_string(),
+                    K2,
+                ),
+                JwtError::Malformed,
+            ),
+            (
+                "no kid",
+                hand_signed(r#"{"alg":"HS256"}"#, &c.to_string(), K2),
+                JwtError::Malformed,
+            ),
+        ];
+        for (what, token, want) in cases {
+            assert_eq!(ring().verify(&token, now), Err(want), "{what}");
+        }
+        let mut no_exp = c.clone();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        assert!(ring()
+            .verify(&hand_signed(h, &no_exp.to_string(), K2), now)
+            .is_err());
     }
 
     #[test]
