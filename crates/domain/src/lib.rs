@@ -4,6 +4,7 @@
 //! values the store can write without further checks ("parse, don't validate").
 
 pub mod audit;
+pub mod client;
 pub mod device;
 pub mod group;
 pub mod import;

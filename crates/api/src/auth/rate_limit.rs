@@ -15,6 +15,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use cc_domain::client::client_block;
 use cc_domain::ValidationErrors;
 
 use super::client_addr::ClientAddr;
@@ -54,11 +55,84 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// Keys counted in memory at most. Past it, the windows closest to their end are dropped
+/// first (those keys start a fresh count), so a flood of distinct addresses costs a bounded
+/// amount of memory.
+pub const MAX_LOCAL_KEYS: usize = 50_000;
+
 /// Counts requests per key and window.
 pub struct RateLimiter {
     enabled: bool,
-    local: Mutex<HashMap<String, (Instant, u32)>>,
+    local: Mutex<LocalCounts>,
     redis: Option<RedisLimiter>,
+}
+
+/// In-memory counts: `key -> (window start, count)`, swept of ended windows once a window.
+struct LocalCounts {
+    map: HashMap<String, (Instant, u32)>,
+    swept_at: Instant,
+    cap: usize,
+}
+
+impl LocalCounts {
+    fn new(cap: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            swept_at: Instant::now(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Counts one hit of `key` at `now`: the count in its window and the time left.
+    fn hit(&mut self, key: &str, now: Instant) -> (u64, Duration) {
+        if now.duration_since(self.swept_at) >= WINDOW {
+            self.sweep(now);
+        }
+        if !self.map.contains_key(key) && self.map.len() >= self.cap {
+            self.sweep(now);
+            self.evict_oldest();
+        }
+        let entry = self.map.entry(key.to_owned()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        (
+            u64::from(entry.1),
+            WINDOW.saturating_sub(now.duration_since(entry.0)),
+        )
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        self.map
+            .retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        self.swept_at = now;
+    }
+
+    /// Drops the oldest tenth of the windows (at least one) while the map is full.
+    fn evict_oldest(&mut self) {
+        if self.map.len() < self.cap {
+            return;
+        }
+        let mut starts: Vec<Instant> = self.map.values().map(|(s, _)| *s).collect();
+        let drop = (self.cap / 10).clamp(1, starts.len());
+        let (_, cutoff, _) = starts.select_nth_unstable(drop - 1);
+        let cutoff = *cutoff;
+        let mut left = drop;
+        self.map.retain(|_, (start, _)| {
+            if left > 0 && *start <= cutoff {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.len()
+    }
 }
 
 impl RateLimiter {
@@ -76,7 +150,7 @@ impl RateLimiter {
         };
         Ok(Self {
             enabled: cfg.enabled,
-            local: Mutex::new(HashMap::new()),
+            local: Mutex::new(LocalCounts::new(MAX_LOCAL_KEYS)),
             redis,
         })
     }
@@ -102,23 +176,10 @@ impl RateLimiter {
     }
 
     fn hit_local(&self, key: &str) -> (u64, Duration) {
-        let now = Instant::now();
-        let mut map = self
-            .local
+        self.local
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() > 50_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
-        }
-        let entry = map.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        (
-            u64::from(entry.1),
-            WINDOW.saturating_sub(now.duration_since(entry.0)),
-        )
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .hit(key, Instant::now())
     }
 }
 
@@ -143,10 +204,48 @@ pub async fn per_address(State(app): State<AppState>, req: Request, next: Next) 
     let addr = req.extensions().get::<ClientAddr>().and_then(|a| a.0);
     if let Some(ip) = addr {
         let limit = app.config.rate_limit.per_address_per_minute;
-        if let Err(secs) = app.limiter.hit(&format!("addr:{ip}"), limit).await {
+        if let Err(secs) = app
+            .limiter
+            .hit(&format!("addr:{}", client_block(ip)), limit)
+            .await
+        {
             tracing::info!(client = %ip, "rate limited (address)");
             return too_many(secs, "requests from this address").into_response();
         }
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_in_memory_counts_stay_bounded_and_forget_ended_windows() {
+        let mut c = LocalCounts::new(100);
+        let t0 = Instant::now();
+        for i in 0..1000 {
+            c.hit(&format!("addr:{i}"), t0);
+            assert!(c.len() <= 100, "{} keys", c.len());
+        }
+        // The newest keys are still counted.
+        assert_eq!(c.hit("addr:999", t0).0, 2);
+        // Once their window ended, a sweep forgets them all.
+        let later = t0 + WINDOW + Duration::from_secs(1);
+        assert_eq!(c.hit("addr:new", later).0, 1);
+        assert_eq!(c.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn ipv6_addresses_of_one_64_share_a_count() {
+        let limiter = RateLimiter::new(&RateLimitConfig::default()).unwrap();
+        let block = |s: &str| client_block(s.parse().unwrap());
+        for host in 1..=3 {
+            let key = format!("addr:{}", block(&format!("2001:db8:7:7::{host}")));
+            let over = limiter.hit(&key, 2).await;
+            assert_eq!(over.is_err(), host == 3, "host {host}");
+        }
+        let other = format!("addr:{}", block("2001:db8:7:8::1"));
+        assert!(limiter.hit(&other, 2).await.is_ok());
+    }
 }

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use cc_domain::client::client_block;
 use cc_domain::OperatorRole;
 use cc_service::auth::{PrincipalKind, TokenPair};
 use serde::{Deserialize, Serialize};
@@ -86,7 +87,11 @@ pub async fn login(
 ) -> Response {
     if let Some(ip) = addr.0 {
         let limit = app.config.rate_limit.login_per_address_per_minute;
-        if let Err(secs) = app.limiter.hit(&format!("login:{ip}"), limit).await {
+        if let Err(secs) = app
+            .limiter
+            .hit(&format!("login:{}", client_block(ip)), limit)
+            .await
+        {
             return too_many(secs, "login attempts from this address").into_response();
         }
     }
@@ -120,7 +125,11 @@ pub async fn refresh(
             .rate_limit
             .login_per_address_per_minute
             .saturating_mul(6);
-        if let Err(secs) = app.limiter.hit(&format!("refresh:{ip}"), limit).await {
+        if let Err(secs) = app
+            .limiter
+            .hit(&format!("refresh:{}", client_block(ip)), limit)
+            .await
+        {
             return too_many(secs, "refreshes from this address").into_response();
         }
     }
