@@ -12,6 +12,7 @@ use sqlx::SqlitePool;
 use crate::PoolConfig;
 
 mod changes;
+mod file_mode;
 mod jobs;
 mod snapshot;
 
@@ -69,15 +70,7 @@ impl SqliteStore {
         let changes = (!in_memory)
             .then(|| std::sync::Arc::new(changes::Changes::new(opts.get_filename().to_path_buf())));
         if !in_memory {
-            if let Some(dir) = opts
-                .get_filename()
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Config(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
+            file_mode::prepare(opts.get_filename())?;
         }
         let write = SqlitePoolOptions::new()
             .max_connections(1)
