@@ -83,6 +83,9 @@ pub trait AuthTx: Send {
         at: DateTime<Utc>,
     ) -> Result<()>;
     async fn record_login(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
+    /// Counts the enabled admins, locking their rows until the transaction ends (in id
+    /// order), so two transactions that each demote or disable an admin cannot both see the
+    /// other's admin as still there.
     async fn count_enabled_admins(&mut self) -> Result<i64>;
 
     async fn insert_session(&mut self, s: &Session) -> Result<()>;
@@ -112,6 +115,17 @@ pub trait AuthTx: Send {
     ) -> Result<()>;
 
     async fn get_throttle(&mut self, key: &str) -> Result<Option<Throttle>>;
+    /// The row for `key`, created empty (no failures) when missing, and locked until the
+    /// transaction ends, so concurrent attempts for the same key are counted one after the
+    /// other (PostgreSQL row lock; SQLite's single writer).
+    async fn lock_throttle(
+        &mut self,
+        key: &str,
+        label: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Throttle>;
+    /// Deletes every row whose key starts with `prefix`; returns what was deleted.
+    async fn delete_throttles_with_prefix(&mut self, prefix: &str) -> Result<Vec<Throttle>>;
     async fn put_throttle(&mut self, t: &Throttle) -> Result<()>;
     async fn delete_throttle(&mut self, key: &str) -> Result<bool>;
 }

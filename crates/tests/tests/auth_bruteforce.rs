@@ -18,13 +18,25 @@ struct Answer {
 }
 
 async fn attempt(app: &TestApp, username: &str, password: &str) -> Answer {
-    let res = app
+    attempt_from(app, None, username, password).await
+}
+
+/// A login attempt from `client` (sent as `X-Forwarded-For`, which apps made by
+/// [`app_behind_proxy`] believe).
+async fn attempt_from(
+    app: &TestApp,
+    client: Option<&str>,
+    username: &str,
+    password: &str,
+) -> Answer {
+    let mut req = app
         .anonymous()
         .request(Method::POST, "/api/v1/auth/login")
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap();
+        .json(&json!({"username": username, "password": password}));
+    if let Some(ip) = client {
+        req = req.header("x-forwarded-for", ip);
+    }
+    let res = req.send().await.unwrap();
     let status = res.status().as_u16();
     let retry_after = res
         .headers()
@@ -51,12 +63,30 @@ async fn app_with_lockout(backend: Backend, lockout_secs: i64) -> TestApp {
     TestApp::spawn_with(backend, config, None).await
 }
 
+/// Locks after 5 failures (slowed down after 3), with the loopback peer a trusted proxy so
+/// tests can speak from several client addresses.
+async fn app_behind_proxy(backend: Backend) -> TestApp {
+    let mut config = test_config();
+    let t = &mut config.auth.throttle;
+    t.name_throttle_after = 3;
+    t.name_lockout_after = 5;
+    t.lockout_secs = 600;
+    t.address_throttle_after = 1000;
+    t.address_lockout_after = 1000;
+    config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    TestApp::spawn_with(backend, config, None).await
+}
+
 async fn create(app: &TestApp, username: &str, password: &str) {
+    create_with_role(app, username, password, OperatorRole::Operator).await;
+}
+
+async fn create_with_role(app: &TestApp, username: &str, password: &str, role: OperatorRole) {
     app.client
         .create_operator(&NewOperator {
             username: username.into(),
             password: password.into(),
-            role: OperatorRole::Operator,
+            role,
         })
         .await
         .unwrap();
@@ -327,7 +357,122 @@ async fn unknown_names_take_as_long_as_wrong_passwords(backend: Backend) {
     app.stop().await;
 }
 
+/// Guessing from one address locks the name only there: the operator still logs in from the
+/// address they use, and the lock of an admin is audited with its role, logged and counted.
+async fn a_lockout_from_one_address_leaves_the_operator_in(backend: Backend) {
+    let app = app_behind_proxy(backend).await;
+    let password = "violet kettle ocean 42";
+    create_with_role(&app, "head-admin", password, OperatorRole::Admin).await;
+    let (home, attacker, elsewhere) = ("198.51.100.20", "203.0.113.66", "2001:db8:5:5::9");
+    assert_eq!(
+        attempt_from(&app, Some(home), "head-admin", password)
+            .await
+            .status,
+        200
+    );
+
+    for _ in 0..3 {
+        let a = attempt_from(&app, Some(attacker), "head-admin", "wrong password 123").await;
+        assert_eq!(a.status, 401);
+    }
+    for _ in 0..2 {
+        let a = wait_for("the throttle", Duration::from_secs(20), || async {
+            let a = attempt_from(&app, Some(attacker), "head-admin", "wrong password 123").await;
+            (a.code != "login_throttled").then_some(a)
+        })
+        .await;
+        assert_eq!((a.status, a.code.as_str()), (401, "invalid_credentials"));
+    }
+    let a = attempt_from(&app, Some(attacker), "head-admin", password).await;
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (429, "login_locked"),
+        "{}",
+        a.detail
+    );
+
+    // From the address the admin logged in from before: no lock and no wait.
+    let a = attempt_from(&app, Some(home), "head-admin", password).await;
+    assert_eq!(a.status, 200, "{} {}", a.code, a.detail);
+    // From a new address: never locked (at most a short wait while failures are recent).
+    let a = wait_for(
+        "a login from elsewhere",
+        Duration::from_secs(20),
+        || async {
+            let a = attempt_from(&app, Some(elsewhere), "head-admin", password).await;
+            (a.code != "login_throttled").then_some(a)
+        },
+    )
+    .await;
+    assert_eq!(a.status, 200, "{} {}", a.code, a.detail);
+    // The attacker's address stays locked.
+    let a = attempt_from(&app, Some(attacker), "head-admin", password).await;
+    assert_eq!(a.code, "login_locked");
+
+    let locks = app
+        .client
+        .list_audit(&[("action", "auth.lockout")])
+        .await
+        .unwrap();
+    assert_eq!(locks.items.len(), 1);
+    let after = locks.items[0].after.clone().unwrap();
+    assert_eq!(after["role"], "admin", "{after}");
+    assert_eq!(after["client_addr"], attacker, "{after}");
+    assert_eq!(after["scope"], "name_and_address", "{after}");
+    let metrics = app
+        .client
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with(r#"cc_login_lockouts_total{role="admin"}"#)),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+
+/// Parallel attempts are admitted exactly as often as sequential ones: each is checked and
+/// counted before its password is verified.
+async fn parallel_guesses_are_counted_before_they_are_checked(backend: Backend) {
+    let mut config = test_config();
+    let t = &mut config.auth.throttle;
+    t.name_throttle_after = 1000;
+    t.name_lockout_after = 3;
+    t.lockout_secs = 600;
+    t.address_throttle_after = 1000;
+    t.address_lockout_after = 1000;
+    let app = TestApp::spawn_with(backend, config, None).await;
+    create(&app, "raced", "violet kettle ocean 42").await;
+    let answers =
+        futures::future::join_all((0..40).map(|_| attempt(&app, "raced", "wrong password 123")))
+            .await;
+    let evaluated = answers.iter().filter(|a| a.status == 401).count();
+    let refused = answers.iter().filter(|a| a.status == 429).count();
+    assert_eq!(
+        (evaluated, refused),
+        (3, 37),
+        "a sequential run evaluates 3"
+    );
+    let failures = app
+        .client
+        .list_audit(&[("action", "auth.login_failed")])
+        .await
+        .unwrap();
+    assert_eq!(failures.items.len(), 3);
+    let a = attempt(&app, "raced", "violet kettle ocean 42").await;
+    assert_eq!(a.code, "login_locked");
+    app.stop().await;
+}
+
 backend_tests!(
+    a_lockout_from_one_address_leaves_the_operator_in,
+    parallel_guesses_are_counted_before_they_are_checked,
     failures_slow_down_then_lock_even_the_right_password,
     unknown_names_are_throttled_and_locked_alike,
     expired_locks_end_without_another_attempt,

@@ -276,7 +276,94 @@ async fn bootstrap_happens_once(backend: Backend) {
     app.stop().await;
 }
 
+/// Two admins demoting (or disabling) each other at the same moment: one wins, the other is
+/// refused, and an enabled admin always remains.
+async fn concurrent_demotions_leave_an_admin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let password = "violet kettle ocean 42";
+    let mut ids = Vec::new();
+    for name in ["admin-x", "admin-y"] {
+        ids.push(
+            app.client
+                .create_operator(&NewOperator {
+                    username: name.into(),
+                    password: password.into(),
+                    role: OperatorRole::Admin,
+                })
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    // Only the two of them are admins.
+    let first = app.client.me().await.unwrap().operator_id;
+    let system = cc_domain::Actor::system("test");
+    let demote = OperatorPatch {
+        role: Some(OperatorRole::Operator),
+        disabled: None,
+    };
+    app.auth
+        .update_operator(&system, first, demote.clone(), None)
+        .await
+        .unwrap();
+    let restore = OperatorPatch {
+        role: Some(OperatorRole::Admin),
+        disabled: Some(false),
+    };
+    for round in 0..8 {
+        let patch = if round % 2 == 0 {
+            demote.clone()
+        } else {
+            OperatorPatch {
+                role: None,
+                disabled: Some(true),
+            }
+        };
+        let (x, _) = app
+            .anonymous()
+            .logged_in("admin-x", password)
+            .await
+            .unwrap();
+        let (y, _) = app
+            .anonymous()
+            .logged_in("admin-y", password)
+            .await
+            .unwrap();
+        let (rx, ry) = tokio::join!(
+            x.update_operator(ids[1], &patch, None),
+            y.update_operator(ids[0], &patch, None)
+        );
+        let statuses = [&rx, &ry].map(|r| r.as_ref().err().and_then(|e| e.status()));
+        let won = statuses.iter().filter(|s| s.is_none()).count();
+        assert_eq!(won, 1, "round {round}: {statuses:?}");
+        assert!(
+            statuses
+                .iter()
+                .flatten()
+                .all(|s| [401, 403, 422].contains(s)),
+            "round {round}: {statuses:?}"
+        );
+        let admins = app
+            .auth
+            .list_operators()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.role == OperatorRole::Admin && !o.disabled)
+            .count();
+        assert_eq!(admins, 1, "round {round}");
+        for id in &ids {
+            app.auth
+                .update_operator(&system, *id, restore.clone(), None)
+                .await
+                .unwrap();
+        }
+    }
+    app.stop().await;
+}
+
 backend_tests!(
+    concurrent_demotions_leave_an_admin,
     admins_manage_operators_and_every_change_is_audited,
     directory_changes_record_the_real_operator,
     operator_rules,

@@ -49,8 +49,9 @@ impl Auth {
     /// Checks a name and password and opens a session.
     ///
     /// Unknown names, wrong passwords and disabled operators get the same error after the same
-    /// work (a dummy hash is verified for unknown names). Throttled or locked names and
-    /// addresses are refused before the password is looked at.
+    /// work (a dummy hash is verified for unknown names). Throttled or locked attempts are
+    /// refused before the password is looked at; an admitted attempt is counted before its
+    /// password is verified (see [`super::throttle`]).
     ///
     /// # Errors
     /// [`AuthError::InvalidCredentials`], [`AuthError::Throttled`], [`AuthError::Locked`], or a
@@ -68,8 +69,8 @@ impl Auth {
         } else {
             self.store.auth().operator_credentials(username).await?
         };
-        let subjects = self.subjects(username, creds.is_some(), addr);
-        self.check_throttle(&subjects, request_id.as_ref()).await?;
+        let attempt = self.attempt(username, creds.as_ref().map(|(op, _)| op.role), addr);
+        self.reserve_attempt(&attempt, request_id.as_ref()).await?;
 
         let (operator, stored) = match creds {
             Some((op, hash)) => (Some(op), Some(hash)),
@@ -81,7 +82,7 @@ impl Auth {
         let operator = match operator {
             Some(op) if ok && !op.disabled => op,
             other => {
-                self.record_failure(tx.as_mut(), &subjects, request_id.as_ref())
+                self.record_failure(tx.as_mut(), &attempt, request_id.as_ref())
                     .await?;
                 let (actor, target, reason) = match &other {
                     Some(op) if op.disabled => (
@@ -117,7 +118,7 @@ impl Auth {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        Self::clear_name_throttle(tx.as_mut(), &subjects).await?;
+        Self::record_success(tx.as_mut(), &attempt).await?;
         tx.auth().record_login(operator.id, now).await?;
         let session = Session {
             id: cc_domain::new_id(),

@@ -148,6 +148,9 @@ impl Auth {
     ) -> Result<Operator, ServiceError> {
         let now = cc_domain::now();
         let mut tx = self.store.begin().await?;
+        // Lock the enabled admins before the target (always in this order), so concurrent
+        // changes of two admins are decided one after the other.
+        let enabled_admins = tx.auth().count_enabled_admins().await?;
         let current = tx
             .auth()
             .get_operator(id)
@@ -166,7 +169,7 @@ impl Auth {
         }
         let was_admin = current.role == OperatorRole::Admin && !current.disabled;
         let is_admin = next.role == OperatorRole::Admin && !next.disabled;
-        if was_admin && !is_admin && tx.auth().count_enabled_admins().await? <= 1 {
+        if was_admin && !is_admin && enabled_admins <= 1 {
             return Err(ServiceError::Validation(ValidationErrors::single(
                 "role",
                 "this is the last enabled admin; create or enable another admin first",

@@ -1,11 +1,25 @@
-//! Login throttling: after a few failures for one operator name (or one client address) each
-//! further attempt must wait longer (1 s, 2 s, 4 s … up to a minute); after more, the name or
-//! address is locked for a period. The state lives in the database, so every replica sees it,
-//! and the lock and its end are audited. A locked name refuses even the right password.
+//! Login throttling. Failures are counted in the database (so every replica sees them) for
+//! three subjects of each attempt:
+//!
+//! - the **name** (kept as a digest): after a few failures each further attempt must wait
+//!   longer (1 s, 2 s, 4 s … up to a minute). A name is never locked, so nobody can lock an
+//!   operator out by guessing, and the wait does not apply from an address the operator
+//!   logged in from successfully in the last [`KNOWN_ADDRESS_DAYS`] days;
+//! - the **name from one client address** (an IPv6 client's /64): locked for a period after
+//!   more failures, refusing even the right password from there — the operator can still log
+//!   in from anywhere else;
+//! - the **client address**, whatever the name: slowed down, then locked.
+//!
+//! An attempt is checked and counted in one transaction before the password is verified (the
+//! rows are locked while it runs), so parallel attempts are admitted one after the other and
+//! exactly as often as a sequential run; a successful login gives its count back. Locks and
+//! their end are audited, and a lock of an admin's name is logged as a warning and counted in
+//! `cc_login_lockouts_total{role}`.
 
 use std::net::IpAddr;
 
-use cc_domain::NewAuditEvent;
+use cc_domain::client::client_block;
+use cc_domain::{NewAuditEvent, OperatorRole};
 use cc_store::auth::Throttle;
 use cc_store::Tx;
 use chrono::{DateTime, Duration, Utc};
@@ -17,9 +31,9 @@ use crate::ServiceError;
 /// Thresholds and periods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottlePolicy {
-    /// Failures for one name before attempts are slowed down.
+    /// Failures for one name before attempts for it are slowed down.
     pub name_throttle_after: i32,
-    /// Failures for one name that lock it.
+    /// Failures for one name from one client address that lock the name there.
     pub name_lockout_after: i32,
     /// Failures from one address before attempts are slowed down.
     pub address_throttle_after: i32,
@@ -47,153 +61,249 @@ impl Default for ThrottlePolicy {
 /// The longest wait between slowed-down attempts.
 const MAX_BACKOFF_SECS: i64 = 60;
 
+/// How long a successful login exempts its (name, address) from the name's slow-down.
+pub const KNOWN_ADDRESS_DAYS: i64 = 30;
+
 /// One throttled subject of a login attempt.
 pub(super) struct Subject {
     pub key: String,
     pub label: String,
-    throttle_after: i32,
-    lockout_after: i32,
+    /// Failures before attempts must wait; `None`: never slowed down.
+    slow_after: Option<i32>,
+    /// Failures that lock; `None`: never locked.
+    lock_after: Option<i32>,
+    /// The per-name subject, whose wait a known address skips.
+    is_name: bool,
+}
+
+/// The subjects of one attempt, and what its audit events say about it.
+pub(super) struct Attempt {
+    pub subjects: Vec<Subject>,
+    /// Marks the (name, address) pair as known after a success.
+    known_key: String,
+    label: String,
+    /// The role of the named operator, when it exists (for the lockout alert).
+    role: Option<OperatorRole>,
+    addr: Option<IpAddr>,
 }
 
 impl Auth {
-    /// The name and address subjects of a login attempt. The name is kept only as a digest.
-    pub(super) fn subjects(
+    /// The subjects of a login attempt. The name is kept only as a digest.
+    pub(super) fn attempt(
         &self,
         username: &str,
-        known: bool,
+        role: Option<OperatorRole>,
         addr: Option<IpAddr>,
-    ) -> Vec<Subject> {
+    ) -> Attempt {
         let p = &self.settings.throttle;
         let lower = username.to_lowercase();
-        let mut out = vec![Subject {
-            key: format!("name:{}", digest(&lower)),
-            label: if known {
-                format!("operator:{lower}")
-            } else {
-                format!("unknown:{}", digest(&lower))
+        let name = digest(&lower);
+        let block = addr.map_or_else(|| "-".to_owned(), client_block);
+        let label = if role.is_some() {
+            format!("operator:{lower}")
+        } else {
+            format!("unknown:{name}")
+        };
+        let mut subjects = vec![
+            Subject {
+                key: format!("name:{name}"),
+                label: label.clone(),
+                slow_after: Some(p.name_throttle_after),
+                lock_after: None,
+                is_name: true,
             },
-            throttle_after: p.name_throttle_after,
-            lockout_after: p.name_lockout_after,
-        }];
-        if let Some(ip) = addr {
-            out.push(Subject {
-                key: format!("addr:{ip}"),
-                label: format!("address:{ip}"),
-                throttle_after: p.address_throttle_after,
-                lockout_after: p.address_lockout_after,
+            Subject {
+                key: format!("pair:{name}:{block}"),
+                label: label.clone(),
+                slow_after: None,
+                lock_after: Some(p.name_lockout_after),
+                is_name: false,
+            },
+        ];
+        if addr.is_some() {
+            subjects.push(Subject {
+                key: format!("addr:{block}"),
+                label: format!("address:{block}"),
+                slow_after: Some(p.address_throttle_after),
+                lock_after: Some(p.address_lockout_after),
+                is_name: false,
             });
         }
-        out
+        Attempt {
+            subjects,
+            known_key: format!("known:{name}:{block}"),
+            label,
+            role,
+            addr,
+        }
     }
 
-    /// Refuses the attempt while a subject is locked or must still wait; ends expired locks.
-    pub(super) async fn check_throttle(
+    /// Checks the attempt against every subject and, when it may go ahead, counts it as a
+    /// failure right away (given back by [`Auth::record_success`]). Ends expired locks.
+    pub(super) async fn reserve_attempt(
         &self,
-        subjects: &[Subject],
+        attempt: &Attempt,
         request_id: Option<&String>,
     ) -> Result<(), AuthError> {
         let now = cc_domain::now();
+        let window = Duration::seconds(self.settings.throttle.window_secs);
         let mut tx = self.store.begin().await?;
-        let mut refusal = None;
-        for s in subjects {
-            let Some(t) = tx.auth().get_throttle(&s.key).await? else {
-                continue;
-            };
+        let known = tx
+            .auth()
+            .get_throttle(&attempt.known_key)
+            .await?
+            .is_some_and(|k| k.last_failure_at > now - Duration::days(KNOWN_ADDRESS_DAYS));
+        let mut rows = Vec::with_capacity(attempt.subjects.len());
+        // A lock is reported over a wait: waiting would not help.
+        let (mut locked, mut throttled) = (None, None);
+        for s in &attempt.subjects {
+            let mut t = tx.auth().lock_throttle(&s.key, &s.label, now).await?;
             if let Some(until) = t.locked_until {
                 if until > now {
-                    refusal = refusal.or(Some(AuthError::Locked {
+                    locked = locked.or(Some(AuthError::Locked {
                         retry_after_secs: secs_until(now, until),
                     }));
                     continue;
                 }
                 end_lock(tx.as_mut(), &t, request_id).await?;
-                continue;
+                t.locked_until = None;
+                t.failures = 0;
             }
-            if t.failures >= s.throttle_after {
-                let wait = backoff(t.failures - s.throttle_after);
-                let next = t.last_failure_at + wait;
-                if next > now
-                    && t.last_failure_at
-                        > now - Duration::seconds(self.settings.throttle.window_secs)
-                {
-                    refusal = refusal.or(Some(AuthError::Throttled {
+            if t.failures > 0 && t.last_failure_at <= now - window {
+                t.failures = 0;
+            }
+            let waits = s.slow_after.filter(|_| !(s.is_name && known));
+            if let Some(after) = waits.filter(|a| t.failures >= *a) {
+                let next = t.last_failure_at + backoff(t.failures - after);
+                if next > now {
+                    throttled = throttled.or(Some(AuthError::Throttled {
                         retry_after_secs: secs_until(now, next),
                     }));
                 }
+            }
+            // In-flight attempts already fill the quota: wait for their outcome.
+            if s.lock_after.is_some_and(|l| t.failures >= l) {
+                throttled = throttled.or(Some(AuthError::Throttled {
+                    retry_after_secs: 1,
+                }));
+            }
+            rows.push(t);
+        }
+        let refusal = locked.or(throttled);
+        if refusal.is_none() {
+            for t in &mut rows {
+                if t.failures == 0 {
+                    t.first_failure_at = now;
+                }
+                t.failures += 1;
+                t.last_failure_at = now;
+                tx.auth().put_throttle(t).await?;
             }
         }
         tx.commit().await?;
         refusal.map_or(Ok(()), Err)
     }
 
-    /// Counts a failure against each subject, locking those that reach their threshold.
+    /// After a wrong password: locks the subjects whose (already counted) failures reached
+    /// their threshold.
     pub(super) async fn record_failure(
         &self,
         tx: &mut dyn Tx,
-        subjects: &[Subject],
+        attempt: &Attempt,
         request_id: Option<&String>,
     ) -> Result<(), ServiceError> {
         let now = cc_domain::now();
-        let window = Duration::seconds(self.settings.throttle.window_secs);
-        for s in subjects {
-            let mut t = match tx.auth().get_throttle(&s.key).await? {
-                Some(t) if t.last_failure_at > now - window || t.locked_until.is_some() => t,
-                _ => Throttle {
-                    key: s.key.clone(),
-                    label: s.label.clone(),
-                    failures: 0,
-                    first_failure_at: now,
-                    last_failure_at: now,
-                    locked_until: None,
-                },
+        for s in &attempt.subjects {
+            let Some(lock_after) = s.lock_after else {
+                continue;
             };
-            t.failures += 1;
-            t.last_failure_at = now;
-            t.label.clone_from(&s.label);
-            if t.locked_until.is_none() && t.failures >= s.lockout_after {
-                let until = now + Duration::seconds(self.settings.throttle.lockout_secs);
-                t.locked_until = Some(until);
-                tx.append_audit(NewAuditEvent {
-                    actor: "system:auth".into(),
-                    action: "auth.lockout".into(),
-                    target_type: "login".into(),
-                    target_id: Some(s.label.clone()),
-                    request_id: request_id.cloned(),
-                    before: None,
-                    after: Some(json!({"failures": t.failures, "locked_until": until})),
-                })
-                .await?;
-                tracing::warn!(subject = %s.label, %until, "login locked after repeated failures");
+            let Some(mut t) = tx.auth().get_throttle(&s.key).await? else {
+                continue;
+            };
+            if t.locked_until.is_some() || t.failures < lock_after {
+                continue;
             }
+            let until = now + Duration::seconds(self.settings.throttle.lockout_secs);
+            t.locked_until = Some(until);
             tx.auth().put_throttle(&t).await?;
+            let role = attempt.role.map_or("none", OperatorRole::as_str);
+            let client = attempt.addr.map(|a| a.to_string());
+            tx.append_audit(NewAuditEvent {
+                actor: "system:auth".into(),
+                action: "auth.lockout".into(),
+                target_type: "login".into(),
+                target_id: Some(s.label.clone()),
+                request_id: request_id.cloned(),
+                before: None,
+                after: Some(json!({
+                    "failures": t.failures,
+                    "locked_until": until,
+                    "scope": if s.key.starts_with("addr:") { "address" } else { "name_and_address" },
+                    "role": role,
+                    "client_addr": client,
+                })),
+            })
+            .await?;
+            metrics::counter!("cc_login_lockouts_total", "role" => role).increment(1);
+            if attempt.role == Some(OperatorRole::Admin) && !s.key.starts_with("addr:") {
+                tracing::warn!(
+                    subject = %s.label, client = ?client, %until,
+                    "an admin account is being targeted: login locked from this address after repeated failures"
+                );
+            } else {
+                tracing::warn!(subject = %s.label, client = ?client, %until, "login locked after repeated failures");
+            }
         }
         Ok(())
     }
 
-    /// Forgets the name subject's failures after a successful login.
-    pub(super) async fn clear_name_throttle(
+    /// After a successful login: forgets the name's failures and its failures from this
+    /// address, gives back the address's reserved attempt, and remembers the address as one
+    /// this operator uses.
+    pub(super) async fn record_success(
         tx: &mut dyn Tx,
-        subjects: &[Subject],
+        attempt: &Attempt,
     ) -> Result<(), ServiceError> {
-        if let Some(s) = subjects.first() {
-            tx.auth().delete_throttle(&s.key).await?;
+        let now = cc_domain::now();
+        for s in &attempt.subjects {
+            if s.lock_after.is_some() && !s.key.starts_with("pair:") {
+                if let Some(mut t) = tx.auth().get_throttle(&s.key).await? {
+                    if t.locked_until.is_none() && t.failures > 0 {
+                        t.failures -= 1;
+                        tx.auth().put_throttle(&t).await?;
+                    }
+                }
+            } else {
+                tx.auth().delete_throttle(&s.key).await?;
+            }
         }
+        tx.auth()
+            .put_throttle(&Throttle {
+                key: attempt.known_key.clone(),
+                label: attempt.label.clone(),
+                failures: 0,
+                first_failure_at: now,
+                last_failure_at: now,
+                locked_until: None,
+            })
+            .await?;
         Ok(())
     }
 
-    /// Forgets the failures and lock of an operator name (after an admin reset its password),
-    /// auditing the end of a lock.
+    /// Forgets the failures and locks of an operator name, from every address (after an admin
+    /// reset its password), auditing the end of each lock.
     pub(super) async fn lift_name_lock(
         tx: &mut dyn Tx,
         username: &str,
         actor: &cc_domain::Actor,
     ) -> Result<(), ServiceError> {
-        let key = format!("name:{}", digest(&username.to_lowercase()));
-        let Some(t) = tx.auth().get_throttle(&key).await? else {
-            return Ok(());
-        };
-        tx.auth().delete_throttle(&key).await?;
-        if t.locked_until.is_some() {
+        let name = digest(&username.to_lowercase());
+        tx.auth().delete_throttle(&format!("name:{name}")).await?;
+        let pairs = tx
+            .auth()
+            .delete_throttles_with_prefix(&format!("pair:{name}:"))
+            .await?;
+        for t in pairs.into_iter().filter(|t| t.locked_until.is_some()) {
             tx.append_audit(NewAuditEvent {
                 actor: actor.name.clone(),
                 action: "auth.lockout_ended".into(),

@@ -257,10 +257,9 @@ impl crate::auth::AuthTx for BackendTx {
     }
 
     async fn count_enabled_admins(&mut self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM operators WHERE role = 'admin' AND disabled = $1")
-            .bind(false)
-            .fetch_one(&mut *self.0)
-            .await?)
+        let sql = format!("SELECT id FROM operators WHERE role = 'admin' AND disabled = $1 ORDER BY id{FOR_UPDATE}");
+        let ids: Vec<Uuid> = sqlx::query_scalar(&sql).bind(false).fetch_all(&mut *self.0).await?;
+        Ok(i64::try_from(ids.len()).unwrap_or(i64::MAX))
     }
 
     async fn insert_session(&mut self, s: &crate::auth::Session) -> Result<()> {
@@ -383,6 +382,32 @@ impl crate::auth::AuthTx for BackendTx {
         );
         let row: Option<ThrottleRow> = sqlx::query_as(&sql).bind(key).fetch_optional(&mut *self.0).await?;
         Ok(row.map(Into::into))
+    }
+
+    async fn lock_throttle(&mut self, key: &str, label: &str, at: chrono::DateTime<chrono::Utc>) -> Result<crate::auth::Throttle> {
+        sqlx::query(
+            "INSERT INTO login_throttle (key, label, failures, first_failure_at, last_failure_at, locked_until) \
+             VALUES ($1, $2, 0, $3, $3, NULL) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(label)
+        .bind(at)
+        .execute(&mut *self.0)
+        .await?;
+        crate::auth::AuthTx::get_throttle(self, key)
+            .await?
+            .ok_or_else(|| StoreError::Internal("login throttle row vanished under its lock".into()))
+    }
+
+    async fn delete_throttles_with_prefix(&mut self, prefix: &str) -> Result<Vec<crate::auth::Throttle>> {
+        let rows: Vec<ThrottleRow> = sqlx::query_as(
+            "DELETE FROM login_throttle WHERE substr(key, 1, length($1)) = $1 \
+             RETURNING key, label, failures, first_failure_at, last_failure_at, locked_until",
+        )
+        .bind(prefix)
+        .fetch_all(&mut *self.0)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn put_throttle(&mut self, t: &crate::auth::Throttle) -> Result<()> {
