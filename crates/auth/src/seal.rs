@@ -52,9 +52,31 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     #[must_use]
     pub fn from_keyring(ring: &Keyring) -> Self {
+        Self::for_purpose(ring, PURPOSE)
+    }
+
+    /// A sealer whose keys are derived from `ring` for `purpose` alone, so the same secret
+    /// used for two purposes never yields the same key.
+    #[must_use]
+    pub fn for_purpose(ring: &Keyring, purpose: &str) -> Self {
         Self {
-            keys: ring.derived(PURPOSE),
+            keys: ring.derived(purpose),
         }
+    }
+
+    /// The id of the key that seals.
+    #[must_use]
+    pub fn sealing_kid(&self) -> &str {
+        &self.keys[0].0
+    }
+
+    /// The id of the key that sealed `sealed`, when it is well formed.
+    #[must_use]
+    pub fn kid_of(sealed: &str) -> Option<&str> {
+        sealed
+            .strip_prefix("v1.")
+            .and_then(|rest| rest.rsplit_once('.'))
+            .map(|(kid, _)| kid)
     }
 
     /// Seals `secret` for `context` (which must be given again to open it).

@@ -16,10 +16,11 @@ mod queue;
 pub use queue::QueueSettings;
 
 /// Keys holding secrets: redacted when printed, and readable from `<VAR>_FILE`.
-pub const SECRET_KEYS: [&str; 5] = [
+pub const SECRET_KEYS: [&str; 6] = [
     "database_url",
     "redis_url",
     "bootstrap_admin_password",
+    "master_key",
     "auth_signing_keys",
     "metrics_token",
 ];
@@ -45,6 +46,10 @@ pub struct Config {
     /// Password of the first operator, `admin`, created when no operator exists. Empty: `serve`
     /// generates one and prints it once on standard output.
     pub bootstrap_admin_password: String,
+    /// `id:secret` entries (secrets of at least 32 bytes), kept outside the database: seals the
+    /// generated signing key at rest. The first seals, all open. Empty: that key is stored in
+    /// clear (a warning at start says so).
+    pub master_key: String,
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub import: ImportConfig,
@@ -299,6 +304,7 @@ impl Default for Config {
             log_format: "auto".into(),
             migrate_on_start: true,
             bootstrap_admin_password: String::new(),
+            master_key: String::new(),
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             import: ImportConfig::default(),
@@ -442,6 +448,10 @@ impl Config {
     }
 
     fn validate_security(&self) -> anyhow::Result<()> {
+        if !self.master_key.trim().is_empty() {
+            cc_auth::Keyring::parse(&self.master_key)
+                .map_err(|e| anyhow::anyhow!("master_key: {e}"))?;
+        }
         if !self.auth.signing_keys.trim().is_empty() {
             cc_auth::Keyring::parse(&self.auth.signing_keys)
                 .map_err(|e| anyhow::anyhow!("auth.signing_keys: {e}"))?;
@@ -506,6 +516,7 @@ impl Config {
         c.redis_url = cc_store::redact_url(&c.redis_url);
         for secret in [
             &mut c.bootstrap_admin_password,
+            &mut c.master_key,
             &mut c.auth.signing_keys,
             &mut c.metrics.token,
         ] {
@@ -585,6 +596,7 @@ impl Config {
             refresh_token_ttl_secs: a.refresh_token_ttl_secs,
             session_max_age_secs: a.session_max_age_secs,
             signing_keys: a.signing_keys.clone(),
+            master_key: self.master_key.clone(),
             throttle: cc_service::auth::ThrottlePolicy {
                 name_throttle_after: a.login_throttle_after,
                 name_lockout_after: a.login_lockout_after,
@@ -876,10 +888,12 @@ mod security_tests {
             "new:0123456789abcdef0123456789abcdef\nold:fedcba9876543210fedcba9876543210\n",
         );
         let metrics = write("metrics", "scrape-secret-0123456789\n");
+        let master = write("master", "mk1:master-secret-0123456789abcdef0123\n");
         let c = Config::load(
             None,
             &env(&[
                 ("CC_BOOTSTRAP_ADMIN_PASSWORD_FILE", &pw),
+                ("CC_MASTER_KEY_FILE", &master),
                 ("CC_AUTH_SIGNING_KEYS_FILE", &keys),
                 ("CC_METRICS_TOKEN_FILE", &metrics),
             ]),
@@ -893,8 +907,14 @@ mod security_tests {
             ["new", "old"]
         );
         assert_eq!(c.metrics.token, "scrape-secret-0123456789");
+        assert_eq!(c.master_key, "mk1:master-secret-0123456789abcdef0123");
         let printed = toml::to_string_pretty(&c.redacted()).unwrap();
-        for secret in ["violet", "0123456789abcdef", "scrape-secret"] {
+        for secret in [
+            "violet",
+            "0123456789abcdef",
+            "scrape-secret",
+            "master-secret",
+        ] {
             assert!(!printed.contains(secret), "{printed}");
         }
         // Only the database and Redis URLs answer to unprefixed names.
@@ -918,6 +938,7 @@ mod security_tests {
             |pairs: &[(&str, &str)]| format!("{:#}", Config::load(None, &env(pairs)).unwrap_err());
         assert!(bad(&[("CC_HTTP_TRUSTED_PROXIES", "nope")]).contains("trusted_proxies"));
         assert!(bad(&[("CC_AUTH_SIGNING_KEYS", "k:short")]).contains("signing_keys"));
+        assert!(bad(&[("CC_MASTER_KEY", "m:short")]).contains("master_key"));
         assert!(bad(&[("CC_TLS_CERT_FILE", "/x.pem")]).contains("tls"));
     }
 }

@@ -114,6 +114,11 @@ pub trait AuthTx: Send {
         at: DateTime<Utc>,
     ) -> Result<()>;
 
+    /// Replaces the stored form of a generated signing key (when it is sealed under another
+    /// master key, or was stored in clear) if it still is `old`; false when another process
+    /// changed it first.
+    async fn replace_signing_key(&mut self, kid: &str, old: &str, new: &str) -> Result<bool>;
+
     async fn get_throttle(&mut self, key: &str) -> Result<Option<Throttle>>;
     /// The row for `key`, created empty (no failures) when missing, and locked until the
     /// transaction ends, so concurrent attempts for the same key are counted one after the

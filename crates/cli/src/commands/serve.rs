@@ -62,6 +62,19 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     }
     let state = state.with_lifecycle(engine.clone(), cfg.lifecycle.policy());
     if store.migration_status().await?.is_current() {
+        state
+            .auth
+            .load_keys()
+            .await
+            .context("loading the access-token signing keys")?;
+        if !state.auth.keys_protected() {
+            tracing::warn!(
+                "the access-token signing key is generated and stored in the database in clear: \
+                 anyone who can read the database or a backup of it can sign tokens. Set \
+                 CC_MASTER_KEY_FILE (a file with `id:secret`, openssl rand -base64 48) to seal \
+                 it, or configure CC_AUTH_SIGNING_KEYS_FILE; see docs/security.md"
+            );
+        }
         bootstrap(&state, &cfg).await?;
     } else {
         tracing::warn!("not creating the first operator until the schema is current");

@@ -34,6 +34,9 @@ pub struct AuthSettings {
     pub session_max_age_secs: i64,
     /// `kid:secret` entries, first signs; empty to generate one key and keep it in the database.
     pub signing_keys: String,
+    /// `id:secret` entries, first seals; seals the generated signing key at rest. Empty: the
+    /// generated key is stored in clear.
+    pub master_key: String,
     pub throttle: ThrottlePolicy,
 }
 
@@ -44,6 +47,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
             .field("session_max_age_secs", &self.session_max_age_secs)
             .field("signing_keys", &"***")
+            .field("master_key", &"***")
             .field("throttle", &self.throttle)
             .finish()
     }
@@ -56,6 +60,7 @@ impl Default for AuthSettings {
             refresh_token_ttl_secs: 12 * 3600,
             session_max_age_secs: 7 * 24 * 3600,
             signing_keys: String::new(),
+            master_key: String::new(),
             throttle: ThrottlePolicy::default(),
         }
     }
@@ -123,7 +128,7 @@ impl Auth {
     /// # Errors
     /// Configured signing keys that do not parse.
     pub fn new(store: Arc<dyn Store>, settings: AuthSettings) -> Result<Self, ServiceError> {
-        let keys = keys::Keys::new(&settings.signing_keys)?;
+        let keys = keys::Keys::new(&settings.signing_keys, &settings.master_key)?;
         Ok(Self {
             store,
             settings: Arc::new(settings),
@@ -141,6 +146,23 @@ impl Auth {
     #[must_use]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Loads (or generates) the signing keys now, so that a start with a stored key it cannot
+    /// open fails at once instead of at the first login.
+    ///
+    /// # Errors
+    /// The stored key could not be read, created or opened.
+    pub async fn load_keys(&self) -> Result<Vec<String>, ServiceError> {
+        let ring = self.keys.get(self.store.as_ref()).await?;
+        Ok(ring.kids().into_iter().map(str::to_owned).collect())
+    }
+
+    /// Whether the signing keys are configured or sealed at rest (when false, a generated key
+    /// is stored in clear in the database).
+    #[must_use]
+    pub fn keys_protected(&self) -> bool {
+        !self.settings.signing_keys.trim().is_empty() || !self.settings.master_key.trim().is_empty()
     }
 
     /// Seals secrets that wait in the database (temporary passwords in lifecycle jobs), with

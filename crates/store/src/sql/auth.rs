@@ -375,6 +375,16 @@ impl crate::auth::AuthTx for BackendTx {
         Ok(())
     }
 
+    async fn replace_signing_key(&mut self, kid: &str, old: &str, new: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE signing_keys SET secret = $3 WHERE kid = $1 AND secret = $2")
+            .bind(kid)
+            .bind(old)
+            .bind(new)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn get_throttle(&mut self, key: &str) -> Result<Option<crate::auth::Throttle>> {
         let sql = format!(
             "SELECT key, label, failures, first_failure_at, last_failure_at, locked_until FROM login_throttle \
