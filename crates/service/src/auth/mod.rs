@@ -17,7 +17,7 @@ use cc_store::Store;
 pub use login::{LoginOutcome, TokenPair};
 pub use operators::Bootstrap;
 pub use principal::{Principal, PrincipalKind};
-pub use throttle::ThrottlePolicy;
+pub use throttle::{describe_metrics, ThrottlePolicy};
 pub use tokens::CreatedToken;
 
 use crate::cache::GenerationCache;

@@ -64,6 +64,18 @@ const MAX_BACKOFF_SECS: i64 = 60;
 /// How long a successful login exempts its (name, address) from the name's slow-down.
 pub const KNOWN_ADDRESS_DAYS: i64 = 30;
 
+/// Describes `cc_login_lockouts_total` and exports it at 0 for every role, so that an alert on
+/// its increase sees the first lockout (a series that appears at 1 shows no increase).
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "cc_login_lockouts_total",
+        "Login locks after repeated failures, by the role of the operator named (none: no such operator)."
+    );
+    for role in ["admin", "operator", "auditor", "none"] {
+        metrics::counter!("cc_login_lockouts_total", "role" => role).increment(0);
+    }
+}
+
 /// One throttled subject of a login attempt.
 pub(super) struct Subject {
     pub key: String,
