@@ -4,9 +4,9 @@
 #
 #   deploy/gen-secrets.sh            create missing secrets, keep existing ones
 #   deploy/gen-secrets.sh --force    replace them all but a filled-in Slack
-#                                    webhook URL (then recreate the stack: a
-#                                    new postgres_password is NOT applied to
-#                                    an existing pgdata volume)
+#                                    webhook URL and the master key (then
+#                                    recreate the stack: a new postgres_password
+#                                    is NOT applied to an existing pgdata volume)
 #
 # POSTGRES_USER and POSTGRES_DB are read from deploy/.env when it exists, so
 # the database URL matches what the postgres container creates.
@@ -76,6 +76,14 @@ write postgres_password "$pg_password"
 write database_url "postgres://$pg_user:$pg_password@postgres:5432/$pg_db"
 write bootstrap_admin_password "$(random 24)"
 write metrics_token "$(random 48)"
+# --force keeps an existing master key: replacing it would leave the signing
+# key stored in PostgreSQL sealed under a key nobody has (see secrets/README.md
+# for rotating it).
+if [[ -s "$dir/master_key" ]]; then
+  kept+=(master_key)
+else
+  write master_key "mk1:$(random 48)"
+fi
 write grafana_admin_password "$(random 24)"
 # Not random: an incoming-webhook URL from Slack (or Mattermost/Rocket.Chat,
 # which accept the same payload). Until it is replaced, Alertmanager logs a

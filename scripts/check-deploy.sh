@@ -438,7 +438,7 @@ py() { run "$PYTHON" "$tmp/helper.py" "$@"; }
 placeholder_secrets() { # DIR
   mkdir -p "$1"
   local s
-  for s in postgres_password database_url bootstrap_admin_password metrics_token grafana_admin_password slack_webhook_url; do
+  for s in postgres_password database_url bootstrap_admin_password metrics_token master_key grafana_admin_password slack_webhook_url; do
     printf 'placeholder' >"$1/$s"
   done
 }
@@ -539,10 +539,10 @@ step "gen-secrets.sh"
 cp "$DEPLOY/gen-secrets.sh" "$tmp/ctx/gen-secrets.sh"
 rm -rf "$tmp/ctx/secrets"
 run bash "$tmp/ctx/gen-secrets.sh"
-for s in postgres_password database_url bootstrap_admin_password metrics_token grafana_admin_password slack_webhook_url; do
+for s in postgres_password database_url bootstrap_admin_password metrics_token master_key grafana_admin_password slack_webhook_url; do
   [[ -s "$tmp/ctx/secrets/$s" ]] || die "gen-secrets.sh did not write $s"
 done
 grep -q "@postgres:5432/" "$tmp/ctx/secrets/database_url" || die "database_url does not point at the postgres service"
-info "writes all 6 secrets"
+info "writes all 7 secrets"
 
 printf '\nall deployment checks passed\n'
