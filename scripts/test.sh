@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test against real services. On a machine that lacks them, installs and starts
 # PostgreSQL and Redis (Debian packages) on loopback first; where they already run, uses them.
-# Installs OpenLDAP's slapd (the LDAP tests start their own on a free loopback port) and jq
+# Installs PostgreSQL's server binaries (the restart test runs a server of its own), OpenLDAP's slapd (the LDAP tests start their own on a free loopback port) and jq
 # (used by the example bash script target).
 #
 #   scripts/test.sh                 # everything
@@ -43,6 +43,15 @@ ensure_postgres() {
   pg_up || { echo "PostgreSQL did not come up at $CC_TEST_POSTGRES_URL" >&2; exit 1; }
 }
 
+# The PostgreSQL restart test runs a server of its own (initdb, pg_ctl) on a free port: the
+# server binaries must be installed even where the shared server runs elsewhere.
+ensure_postgres_binaries() {
+  if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then return; fi
+  log "PostgreSQL server binaries: installing"
+  apt_install postgresql
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { echo "pg_ctl is not installed under /usr/lib/postgresql" >&2; exit 1; }
+}
+
 redis_up() { command -v redis-cli >/dev/null && [ "$(redis-cli -u "$CC_TEST_REDIS_URL" ping 2>/dev/null)" = PONG ]; }
 
 ensure_redis() {
@@ -74,6 +83,7 @@ ensure_jq() {
 }
 
 ensure_postgres
+ensure_postgres_binaries
 ensure_redis
 # The TLS tests make their certificates with openssl.
 command -v openssl >/dev/null || { log "openssl: installing"; apt_install openssl; }

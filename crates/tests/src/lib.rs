@@ -7,6 +7,7 @@
 //! one on a machine that lacks it.
 
 pub mod ldap;
+pub mod postgres_server;
 pub mod queue;
 
 use std::future::Future;
