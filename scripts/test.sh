@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test against real services. On a machine that lacks them, installs and starts
 # PostgreSQL and Redis (Debian packages) on loopback first; where they already run, uses them.
-# Installs PostgreSQL's server binaries (the restart test runs a server of its own), OpenLDAP's slapd (the LDAP tests start their own on a free loopback port) and jq
-# (used by the example bash script target).
+# Installs PostgreSQL's server binaries (the restart test runs a server of its own), OpenLDAP's
+# slapd (the LDAP tests start their own on a free loopback port) and jq (used by the example
+# bash script target).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p cc-domain    # extra arguments go to the test runner
