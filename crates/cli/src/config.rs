@@ -191,6 +191,9 @@ pub struct DatabaseConfig {
     pub acquire_timeout_ms: u64,
     /// How long SQLite waits for another process's lock.
     pub busy_timeout_ms: u64,
+    /// Connections of the control pool: readiness checks and the job queue's heartbeats and
+    /// outcomes, kept apart from bulk work (0 shares the main pool).
+    pub control_connections: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -367,6 +370,7 @@ impl Default for DatabaseConfig {
             min_connections: 0,
             acquire_timeout_ms: 5_000,
             busy_timeout_ms: 5_000,
+            control_connections: 4,
         }
     }
 }
@@ -535,6 +539,7 @@ impl Config {
             min_connections: self.database.min_connections,
             acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
             busy_timeout: Duration::from_millis(self.database.busy_timeout_ms),
+            control_connections: self.database.control_connections,
         }
     }
 

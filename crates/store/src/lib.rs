@@ -53,11 +53,17 @@ impl Backend {
 /// Connection pool settings.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
+    /// The main pool: requests, imports, claims, maintenance.
     pub max_connections: u32,
     pub min_connections: u32,
     pub acquire_timeout: Duration,
     /// How long SQLite waits for another process's write lock.
     pub busy_timeout: Duration,
+    /// Connections of the control pool, kept apart from the main pool so that bulk work can
+    /// never starve what must answer promptly: readiness checks and the job queue's lease
+    /// and outcome statements (heartbeats, cancel polls, completions). On SQLite these are
+    /// read-only connections for the checks (a write lock does not block them in WAL mode).
+    pub control_connections: u32,
 }
 
 impl Default for PoolConfig {
@@ -67,6 +73,7 @@ impl Default for PoolConfig {
             min_connections: 0,
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            control_connections: 4,
         }
     }
 }

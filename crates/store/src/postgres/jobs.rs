@@ -86,7 +86,7 @@ impl JobStore for PgStore {
         .bind(results)
         .bind(b.now)
         .bind(b.worker_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.control)
         .await?)
     }
 
@@ -123,7 +123,7 @@ impl JobStore for PgStore {
         .bind(json_time(b.now))
         .bind(b.worker_id)
         .bind(b.now)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.control)
         .await?)
     }
 
@@ -160,7 +160,7 @@ impl JobStore for PgStore {
         .bind(now)
         .bind(worker_id)
         .bind(note)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.control)
         .await?;
         Ok(!ids.is_empty())
     }
@@ -178,7 +178,7 @@ impl JobStore for PgStore {
         sqlx::query("UPDATE job_workers SET heartbeat_at = $2 WHERE id = $1")
             .bind(hb.worker_id)
             .bind(hb.now)
-            .execute(&self.pool)
+            .execute(&self.control)
             .await?;
         if hb.leases.is_empty() {
             return Ok(HeartbeatReply::default());
@@ -193,7 +193,7 @@ impl JobStore for PgStore {
         .bind(ids)
         .bind(tokens)
         .bind(hb.lease_expires_at)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.control)
         .await?;
         Ok(reply(hb.leases, &held))
     }
@@ -209,7 +209,7 @@ impl JobStore for PgStore {
         )
         .bind(ids)
         .bind(tokens)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.control)
         .await?;
         Ok(rows
             .into_iter()
@@ -222,7 +222,7 @@ impl JobStore for PgStore {
             .bind(lease.job_id)
             .bind(lease.token)
             .bind(progress.to_string())
-            .execute(&self.pool)
+            .execute(&self.control)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -303,11 +303,11 @@ impl JobStore for PgStore {
     }
 
     async fn register_worker(&self, w: &WorkerInfo) -> Result<()> {
-        write_worker(&self.pool, w).await
+        write_worker(&self.control, w).await
     }
 
     async fn deregister_worker(&self, worker_id: &str) -> Result<()> {
-        delete_worker(&self.pool, worker_id).await
+        delete_worker(&self.control, worker_id).await
     }
 
     async fn list_workers(&self, since: DateTime<Utc>) -> Result<Vec<WorkerInfo>> {
@@ -347,7 +347,7 @@ impl JobStore for PgStore {
     }
 
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
+        let mut listener = PgListener::connect_with(&self.listen).await?;
         listener.listen(JOBS_CHANNEL).await?;
         Ok(Box::new(PgSignals(listener)))
     }
@@ -377,7 +377,7 @@ impl PgStore {
             .bind(b.now)
             .bind(b.worker_id)
             .bind(note)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.control)
             .await?;
         Ok(ids)
     }

@@ -138,7 +138,7 @@ impl crate::Store for Store {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&mut *self.read_conn().await?).await?;
+        sqlx::query("SELECT 1").execute(&mut *self.control_conn().await?).await?;
         Ok(())
     }
 
@@ -402,6 +402,15 @@ impl Store {
         let start = std::time::Instant::now();
         let conn = self.reader().acquire().await?;
         metrics::histogram!("cc_db_pool_acquire_duration_seconds", "pool" => READ_POOL)
+            .record(start.elapsed().as_secs_f64());
+        Ok(conn)
+    }
+
+    /// A connection of the control pool (readiness checks), never behind bulk work.
+    async fn control_conn(&self) -> Result<sqlx::pool::PoolConnection<Db>> {
+        let start = std::time::Instant::now();
+        let conn = self.control_pool().acquire().await?;
+        metrics::histogram!("cc_db_pool_acquire_duration_seconds", "pool" => CONTROL_POOL)
             .record(start.elapsed().as_secs_f64());
         Ok(conn)
     }

@@ -91,6 +91,55 @@ async fn record_events(
     Ok(())
 }
 
+/// Refreshes the worker's registration and renews its leases; returns the leases still held,
+/// with their cancel requests.
+async fn renew_leases(
+    conn: &mut sqlx::SqliteConnection,
+    hb: &Heartbeat<'_>,
+) -> Result<Vec<(i64, i64, bool)>> {
+    sqlx::query("UPDATE job_workers SET heartbeat_at = $2 WHERE id = $1")
+        .bind(hb.worker_id)
+        .bind(hb.now)
+        .execute(&mut *conn)
+        .await?;
+    let held: Vec<(i64, i64, bool)> = if hb.leases.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+                "UPDATE jobs SET lease_expires_at = $1 \
+                 FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token FROM json_each($2)) AS u \
+                 WHERE jobs.id = u.id AND jobs.lease_token = u.token AND jobs.state = 'running' \
+                 RETURNING jobs.id, jobs.lease_token, jobs.cancel_requested",
+            )
+            .bind(hb.lease_expires_at)
+            .bind(lease_json(hb.leases))
+            .fetch_all(&mut *conn)
+            .await?
+    };
+    Ok(held)
+}
+
+/// Which of the leases sent a heartbeat kept, and which carry a cancel request.
+fn heartbeat_reply(sent: &[Lease], held: &[(i64, i64, bool)]) -> HeartbeatReply {
+    let kept: std::collections::HashSet<(i64, i64)> =
+        held.iter().map(|(id, t, _)| (*id, *t)).collect();
+    HeartbeatReply {
+        lost: sent
+            .iter()
+            .filter(|l| !kept.contains(&(l.job_id, l.token)))
+            .copied()
+            .collect(),
+        cancel_requested: held
+            .iter()
+            .filter(|(_, _, c)| *c)
+            .map(|(job_id, token, _)| Lease {
+                job_id: *job_id,
+                token: *token,
+            })
+            .collect(),
+    }
+}
+
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn claim_jobs(&self, req: &ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
@@ -234,45 +283,26 @@ impl JobStore for SqliteStore {
     }
 
     async fn heartbeat(&self, hb: &Heartbeat<'_>) -> Result<HeartbeatReply> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE job_workers SET heartbeat_at = $2 WHERE id = $1")
-            .bind(hb.worker_id)
-            .bind(hb.now)
-            .execute(&mut *tx)
-            .await?;
-        let held: Vec<(i64, i64, bool)> = if hb.leases.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_as(
-                "UPDATE jobs SET lease_expires_at = $1 \
-                 FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token FROM json_each($2)) AS u \
-                 WHERE jobs.id = u.id AND jobs.lease_token = u.token AND jobs.state = 'running' \
-                 RETURNING jobs.id, jobs.lease_token, jobs.cancel_requested",
-            )
-            .bind(hb.lease_expires_at)
-            .bind(lease_json(hb.leases))
-            .fetch_all(&mut *tx)
-            .await?
+        let Some(pool) = &self.lease_write else {
+            let mut tx = self.begin_write().await?;
+            let held = renew_leases(&mut tx, hb).await?;
+            tx.commit().await?;
+            return Ok(heartbeat_reply(hb.leases, &held));
         };
+        // Wait for the write lock (held, say, by a long import) while the leases would still
+        // be alive, rather than failing after the usual busy timeout.
+        let wait = (hb.lease_expires_at - hb.now).to_std().unwrap_or_default() / 2;
+        let mut conn = pool.acquire().await?;
+        sqlx::query(&format!(
+            "PRAGMA busy_timeout = {}",
+            wait.as_millis().max(1)
+        ))
+        .execute(&mut *conn)
+        .await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let held = renew_leases(&mut tx, hb).await?;
         tx.commit().await?;
-        let kept: std::collections::HashSet<(i64, i64)> =
-            held.iter().map(|(id, t, _)| (*id, *t)).collect();
-        Ok(HeartbeatReply {
-            lost: hb
-                .leases
-                .iter()
-                .filter(|l| !kept.contains(&(l.job_id, l.token)))
-                .copied()
-                .collect(),
-            cancel_requested: held
-                .iter()
-                .filter(|(_, _, c)| *c)
-                .map(|(job_id, token, _)| Lease {
-                    job_id: *job_id,
-                    token: *token,
-                })
-                .collect(),
-        })
+        Ok(heartbeat_reply(hb.leases, &held))
     }
 
     async fn cancel_requests(&self, leases: &[Lease]) -> Result<Vec<Lease>> {
