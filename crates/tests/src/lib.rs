@@ -231,16 +231,20 @@ impl TestApp {
         Self::spawn_on(db, store, config, extra, customize).await
     }
 
-    /// Starts the app with default settings on a fresh database opened with `pool` (to test
+    /// Starts the app with the given settings on a fresh database opened with `pool` (to test
     /// behaviour that depends on pool sizes).
     ///
     /// # Panics
     /// When the app cannot start.
-    pub async fn spawn_with_pool(backend: Backend, pool: &PoolConfig) -> Self {
+    pub async fn spawn_with_pool(
+        backend: Backend,
+        config: cc_api::ApiConfig,
+        pool: &PoolConfig,
+    ) -> Self {
         let db = TestDb::new(backend).await;
         let store = db.open_with(pool).await;
         store.migrate_up().await.expect("migrate");
-        Self::spawn_on(db, store, test_config(), None, |s| s).await
+        Self::spawn_on(db, store, config, None, |s| s).await
     }
 
     async fn spawn_on(

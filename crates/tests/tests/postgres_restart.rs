@@ -114,6 +114,13 @@ async fn postgres_restart_under_load_loses_and_duplicates_nothing() {
     })
     .await;
     eprintln!("readiness answered 503 {:?} after the stop", down.elapsed());
+    // And keeps answering 503 while the database stays down (nothing cached says "ready").
+    for _ in 0..3 {
+        assert_eq!(
+            readiness(&http, &ready_url).await,
+            Some(StatusCode::SERVICE_UNAVAILABLE)
+        );
+    }
 
     blocking(&pg, PostgresServer::resume).await;
     let back = Instant::now();

@@ -19,7 +19,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 /// People in the roster: enough for an apply that takes seconds.
-const PEOPLE: u64 = 20_000;
+const PEOPLE: u64 = 30_000;
 /// Concurrent loops listing people while the roster is applied.
 const READERS: usize = 6;
 
@@ -75,11 +75,16 @@ fn roster_csv() -> Vec<u8> {
 
 async fn readiness_and_heartbeats_hold_during_a_large_apply(backend: Backend) {
     capture_warnings();
-    // A small main pool, as a busy production pool would be.
+    // A small main pool that gives up waiting soon, so that a starved probe or heartbeat
+    // would show within the apply. The apply answers at once (202) and runs in the background.
+    let mut config = cc_tests::test_config();
+    config.import.sync_wait = Duration::ZERO;
     let app = TestApp::spawn_with_pool(
         backend,
+        config,
         &PoolConfig {
             max_connections: 3,
+            acquire_timeout: Duration::from_secs(1),
             ..PoolConfig::default()
         },
     )
@@ -88,7 +93,7 @@ async fn readiness_and_heartbeats_hold_during_a_large_apply(backend: Backend) {
     // On SQLite a heartbeat waits for the import's write lock up to half the lease: the lease
     // is sized for the slowest (unoptimised, shared-machine) apply of this roster.
     let config = QueueConfig {
-        lease_ttl: Duration::from_secs(120),
+        lease_ttl: Duration::from_secs(300),
         heartbeat_interval: Duration::from_millis(200),
         ..fast_config(&[("default", 2)])
     };
@@ -129,6 +134,9 @@ async fn readiness_and_heartbeats_hold_during_a_large_apply(backend: Backend) {
     })
     .await;
 
+    let (status, _) = app.client.apply_import(run.id, &[]).await.unwrap();
+    assert_eq!(status, 202);
+    // The readers start once the apply is under way.
     let applying = Arc::new(AtomicBool::new(true));
     let readers: Vec<_> = (0..READERS)
         .map(|_| {
@@ -140,8 +148,6 @@ async fn readiness_and_heartbeats_hold_during_a_large_apply(backend: Backend) {
             })
         })
         .collect();
-    let (status, _) = app.client.apply_import(run.id, &[]).await.unwrap();
-    assert_eq!(status, 202);
     let started = Instant::now();
     let prober = tokio::spawn(probe_readiness(
         format!("{}/health/ready", app.base_url),
