@@ -5,16 +5,23 @@
 //! - a finisher that writes outcomes in batches, guarded by fencing tokens,
 //! - a lease keeper that renews every lease in one statement and polls cancel requests,
 //! - maintenance: the rescuer of expired leases, the pruner, and the cron scheduler.
+//!
+//! A lease is renewed from the claim until the attempt's outcome is written (not merely until
+//! the handler returns), and a handler whose lease could not be renewed is stopped before the
+//! lease can expire ([`watchdog`]), so no two workers ever run one job at the same time.
 
 mod claim;
 mod execute;
 mod finish;
 mod lease;
 mod maintenance;
+mod shutdown;
+mod watchdog;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cc_domain::WorkerInfo;
 use cc_store::jobs::Lease;
@@ -31,15 +38,29 @@ pub(crate) enum StopReason {
     Cancelled,
     /// The lease was lost (rescued or taken over): the outcome is not written.
     LeaseLost,
-    /// Shutdown ran out of time; the job was released.
+    /// The lease could not be renewed for most of its length (heartbeats failing): the
+    /// handler stops before the lease can expire; a success is still recorded, a failure is
+    /// recorded as a retryable one.
+    LeaseExpiring,
+    /// Shutdown ran out of time; a handler that stops is released (no attempt spent).
     Shutdown,
 }
+
+/// The clock a worker stamps records with (history, errors, `run_at`). Lease expiry never
+/// uses it: leases are counted on the database's clock.
+pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
 
 /// A job this process is running.
 pub(crate) struct Running {
     pub lease: Lease,
     pub cancel: CancellationToken,
+    /// Drops the handler outright: when its lease is about to expire or shutdown gave up
+    /// waiting for it, after `cancel` was not enough.
+    pub abort: CancellationToken,
     pub reason: Arc<OnceLock<StopReason>>,
+    /// When the request that last set the lease's expiry was sent ([`Shared::mark`]): the
+    /// lease lasts at least `lease_ttl` from then.
+    pub renewed: Arc<AtomicU64>,
 }
 
 impl Running {
@@ -56,13 +77,77 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub config: QueueConfig,
     pub running: Mutex<HashMap<i64, Running>>,
+    /// Jobs whose handler returned and whose outcome is not written yet: their leases are
+    /// still renewed, so a slow or failing write cannot let the job be rescued.
+    pub unwritten: Mutex<HashMap<i64, Lease>>,
     pub wake: HashMap<String, Arc<Notify>>,
     pub outcomes: mpsc::UnboundedSender<finish::Outcome>,
+    /// Fires when the finisher was told to stop: writes give up after a bounded time.
+    pub finishing: CancellationToken,
+    pub clock: Clock,
+    /// The origin of [`Shared::mark`].
+    pub epoch: Instant,
+    /// The kinds this worker has handlers for (the only ones it claims).
+    pub kinds: Vec<String>,
 }
 
 impl Shared {
+    /// Every lease this worker must keep alive: running jobs and unwritten outcomes.
     pub(crate) fn running_leases(&self) -> Vec<Lease> {
-        self.lock_running().values().map(|r| r.lease).collect()
+        let mut leases: Vec<Lease> = self.lock_running().values().map(|r| r.lease).collect();
+        leases.extend(self.lock_unwritten().values().copied());
+        leases.sort_unstable_by_key(|l| (l.job_id, l.token));
+        leases.dedup();
+        leases
+    }
+
+    pub(crate) fn lock_unwritten(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Lease>> {
+        self.unwritten
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The time records are stamped with.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        (self.clock)()
+    }
+
+    /// An instant as milliseconds since the worker started (what [`Running::renewed`] holds).
+    pub(crate) fn mark(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant a [`Shared::mark`] stands for.
+    pub(crate) fn instant(&self, mark: u64) -> Instant {
+        self.epoch + Duration::from_millis(mark)
+    }
+
+    /// Records that the leases in `kept` were renewed by a request sent at `sent`.
+    pub(crate) fn renewed(&self, kept: &[Lease], sent: Instant) {
+        let mark = self.mark(sent);
+        let running = self.lock_running();
+        for lease in kept {
+            if let Some(r) = running.get(&lease.job_id).filter(|r| r.lease == *lease) {
+                r.renewed.fetch_max(mark, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The handler of `lease` returned with an outcome to write: its lease stays renewed
+    /// until the finisher has written it.
+    pub(crate) fn hand_over(&self, lease: Lease) {
+        self.lock_unwritten().insert(lease.job_id, lease);
+        self.lock_running().remove(&lease.job_id);
+    }
+
+    /// The outcome of `lease` was written (or refused by the fencing guard): stop renewing it.
+    pub(crate) fn written(&self, leases: impl IntoIterator<Item = Lease>) {
+        let mut unwritten = self.lock_unwritten();
+        for lease in leases {
+            if unwritten.get(&lease.job_id) == Some(&lease) {
+                unwritten.remove(&lease.job_id);
+            }
+        }
     }
 
     pub(crate) fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Running>> {
@@ -96,6 +181,7 @@ pub struct Worker {
     registry: Registry,
     config: QueueConfig,
     id: String,
+    clock: Clock,
 }
 
 impl Worker {
@@ -109,7 +195,16 @@ impl Worker {
             registry,
             config,
             id,
+            clock: Arc::new(cc_domain::now),
         }
+    }
+
+    /// Stamps records with another clock (tests of hosts whose clocks disagree). Leases are
+    /// counted on the database's clock whatever this says.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Uses a given id instead of a generated one.
@@ -132,6 +227,7 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), String> {
         self.config.validate()?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let kinds = self.registry.kinds();
         let shared = Arc::new(Shared {
             id: Arc::from(self.id.as_str()),
             store: self.store.clone(),
@@ -144,9 +240,14 @@ impl Worker {
                 .collect(),
             config: self.config,
             running: Mutex::new(HashMap::new()),
+            unwritten: Mutex::new(HashMap::new()),
             outcomes: tx,
+            finishing: CancellationToken::new(),
+            clock: self.clock,
+            epoch: Instant::now(),
+            kinds,
         });
-        let now = cc_domain::now();
+        let now = shared.now();
         let info = WorkerInfo {
             id: self.id.clone(),
             hostname: hostname(),
@@ -157,6 +258,7 @@ impl Worker {
                 .iter()
                 .map(|q| q.name.clone())
                 .collect(),
+            kinds: Some(shared.kinds.clone()),
             started_at: now,
             heartbeat_at: now,
         };
@@ -200,15 +302,16 @@ impl Worker {
         for c in claimers {
             let _ = c.await;
         }
-        drain(&shared, &semaphores).await;
-        stop_leases.cancel();
-        let _ = keeper.await;
+        shutdown::drain(&shared, &semaphores).await;
         for b in background {
             let _ = b.await;
         }
-        // The finisher writes what is left, then stops.
+        // The finisher writes what is left, then stops; the leases of unwritten outcomes are
+        // renewed until then.
         let _ = shared.outcomes.send(finish::Outcome::Stop);
         let _ = finisher.await;
+        stop_leases.cancel();
+        let _ = keeper.await;
         if let Err(e) = shared.store.deregister_worker(&self.id).await {
             tracing::warn!(error = %e, "could not deregister the worker");
         }
@@ -246,44 +349,6 @@ fn describe_metrics() {
         Unit::Seconds,
         "From enqueue to the first attempt's start, by queue."
     );
-}
-
-/// Waits for running jobs to finish within the shutdown bound, then releases the rest.
-async fn drain(shared: &Arc<Shared>, semaphores: &[(Arc<Semaphore>, u32)]) {
-    let all_idle = async {
-        for (sem, n) in semaphores {
-            if let Ok(p) = sem.acquire_many(*n).await {
-                p.forget();
-            }
-        }
-    };
-    if tokio::time::timeout(shared.config.shutdown_timeout, all_idle)
-        .await
-        .is_ok()
-    {
-        return;
-    }
-    let leases: Vec<Lease> = {
-        let running = shared.lock_running();
-        for r in running.values() {
-            r.stop(StopReason::Shutdown);
-        }
-        running.values().map(|r| r.lease).collect()
-    };
-    if leases.is_empty() {
-        return;
-    }
-    let batch = cc_store::jobs::Finish {
-        worker_id: &shared.id,
-        now: cc_domain::now(),
-        items: &leases,
-    };
-    match shared.store.release_jobs(batch).await {
-        Ok(ids) => tracing::info!(released = ids.len(), "released unfinished jobs"),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not release jobs; their leases will expire and they will be rescued")
-        }
-    }
 }
 
 /// Retries a store call every second until it succeeds or `stop` fires.
