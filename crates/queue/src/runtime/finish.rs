@@ -55,10 +55,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Out
                     let shared = shared.clone();
                     writes.spawn(async move { snooze(&shared, lease, until, &why).await });
                 }
-                Outcome::Stop => {
-                    stopping = true;
-                    shared.finishing.cancel();
-                }
+                Outcome::Stop => stopping = true,
             }
             n += 1;
             if n < MAX_BATCH {

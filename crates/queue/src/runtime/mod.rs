@@ -166,6 +166,9 @@ impl Worker {
         }
         // The finisher writes what is left, then stops; the leases of unwritten outcomes are
         // renewed until then.
+        // (Writes stuck on an unavailable store give up after a bound from here on, which
+        // also frees the finisher to receive the stop.)
+        shared.finishing.cancel();
         let _ = shared.outcomes.send(finish::Outcome::Stop);
         let _ = finisher.await;
         stop_leases.cancel();
@@ -192,6 +195,10 @@ fn describe_metrics() {
     describe_counter!(
         "cc_jobs_discarded_total",
         "Jobs discarded by this process (a permanent failure, the last attempt failed, or the last lease expired), by kind."
+    );
+    describe_counter!(
+        "cc_jobs_unhandled_kind_total",
+        "Claimed jobs released because this worker has no handler for their kind, by kind (claims are filtered by kind, so this stays 0)."
     );
     describe_counter!(
         "cc_jobs_rescued_total",

@@ -66,7 +66,7 @@ pub(crate) struct Shared {
     pub unwritten: Mutex<HashMap<i64, Lease>>,
     pub wake: HashMap<String, Arc<Notify>>,
     pub outcomes: mpsc::UnboundedSender<finish::Outcome>,
-    /// Fires when the finisher was told to stop: writes give up after a bounded time.
+    /// Fires when the worker stops: from then on, writes give up after a bounded time.
     pub finishing: CancellationToken,
     pub clock: Clock,
     /// The origin of [`Shared::mark`].
