@@ -29,7 +29,8 @@ pub struct QueueConfig {
     pub queues: Vec<QueueSpec>,
     /// Most jobs claimed per round trip.
     pub claim_batch: u32,
-    /// A lease not renewed for this long expires and its job is rescued.
+    /// A lease not renewed for this long (on the database's clock) expires and its job is
+    /// rescued. A handler whose lease went unrenewed for two thirds of it is stopped.
     pub lease_ttl: Duration,
     /// How often a worker renews all its leases (one statement for all of them).
     pub heartbeat_interval: Duration,
@@ -92,9 +93,11 @@ impl QueueConfig {
         if self.claim_batch == 0 {
             return Err("queue.claim_batch must be at least 1".into());
         }
-        if self.heartbeat_interval >= self.lease_ttl {
+        // A handler is stopped when its lease went unrenewed for two thirds of its length, so
+        // a lease must survive at least one missed heartbeat.
+        if self.heartbeat_interval * 3 > self.lease_ttl {
             return Err(
-                "queue.heartbeat_interval_ms must be shorter than queue.lease_ttl_ms".into(),
+                "queue.heartbeat_interval_ms must be at most a third of queue.lease_ttl_ms".into(),
             );
         }
         let mut names = std::collections::HashSet::new();

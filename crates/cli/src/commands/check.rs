@@ -36,7 +36,7 @@ pub struct Args {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
     pub name: &'static str,
-    /// `pass`, `fail` or `skip`.
+    /// `pass`, `warn` (worth a look; does not fail the run), `fail` or `skip`.
     pub status: &'static str,
     pub detail: String,
     pub ms: f64,
@@ -117,6 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "openapi",
             "docs",
             "metrics",
+            "job handlers",
             "api",
             "audit chain",
         ] {
@@ -239,9 +240,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // 9. Metrics.
     let t = Instant::now();
+    let mut exposition = None;
     let r = match c.get("/metrics", true).await {
         Ok(res) if res.status() == StatusCode::OK => {
             let text = res.text().await.unwrap_or_default();
+            exposition = Some(text.clone());
             match validate_exposition(&text) {
                 Ok(n) if text.contains("cc_build_info") => {
                     Ok(format!("{n} samples, exposition valid"))
@@ -255,7 +258,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     c.record("metrics", t, r);
 
-    // 10. The API answers with the token given.
+    // 10. Jobs waiting for a worker with their handler (workers claim only kinds they run).
+    match exposition.as_deref() {
+        Some(text) => c.results.push(job_handlers(text)),
+        None => c.skip("job handlers", "metrics unavailable"),
+    }
+
+    // 11. The API answers with the token given.
     let t = Instant::now();
     let r = c
         .client
@@ -265,7 +274,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map_err(|e| e.to_string());
     c.record("api", t, r);
 
-    // 11. Audit chain.
+    // 12. Audit chain.
     let t = Instant::now();
     let r = match c.client.verify_audit().await {
         Ok(v) if v["intact"] == true => Ok(format!("intact, {} events", v["checked"])),
@@ -360,6 +369,52 @@ async fn check_grafana(
     }
 }
 
+/// A warning row when `cc_jobs_unhandled` reports due jobs that no active worker has a
+/// handler for (a rolling deploy in progress, or a worker missing).
+fn job_handlers(exposition: &str) -> CheckResult {
+    let waiting: Vec<String> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("cc_jobs_unhandled{"))
+        .filter_map(|l| {
+            let (labels, value) = l.rsplit_once("} ")?;
+            let n = value.split_whitespace().next()?.parse::<f64>().ok()?;
+            let label = |name: &str| {
+                labels
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                    .map(|v| v.trim_end_matches('"').to_owned())
+            };
+            (n > 0.0).then(|| {
+                format!(
+                    "{} ({n} in queue {})",
+                    label("kind").unwrap_or_default(),
+                    label("queue").unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    let (status, detail) = if waiting.is_empty() {
+        (
+            "pass",
+            "every due job has an active worker able to run it".to_owned(),
+        )
+    } else {
+        (
+            "warn",
+            format!(
+                "jobs wait with no active worker able to run them: {}",
+                waiting.join(", ")
+            ),
+        )
+    };
+    CheckResult {
+        name: "job handlers",
+        status,
+        detail,
+        ms: 0.0,
+    }
+}
+
 /// A light validator of the Prometheus text format: every sample line is
 /// `name[{labels}] value [timestamp]` with a valid metric name and a float value.
 fn validate_exposition(text: &str) -> Result<usize, String> {
@@ -414,15 +469,17 @@ fn finish(results: &[CheckResult], output: Output) -> anyhow::Result<ExitCode> {
             for r in results {
                 let status = match r.status {
                     "pass" => paint("PASS  ", "32"),
+                    "warn" => paint("WARN  ", "33"),
                     "fail" => paint("FAIL  ", "31;1"),
                     _ => paint("skip  ", "2"),
                 };
                 println!("{:<14} {status} {:>9.2}  {}", r.name, r.ms, r.detail);
             }
             let passed = results.iter().filter(|r| r.status == "pass").count();
+            let warned = results.iter().filter(|r| r.status == "warn").count();
             println!(
-                "\n{passed} passed, {failed} failed, {} skipped",
-                results.len() - passed - failed
+                "\n{passed} passed, {warned} warnings, {failed} failed, {} skipped",
+                results.len() - passed - warned - failed
             );
         }
     }
@@ -442,5 +499,20 @@ mod tests {
         assert_eq!(super::validate_exposition(ok).unwrap(), 3);
         assert!(super::validate_exposition("9bad 1\n").is_err());
         assert!(super::validate_exposition("good{a=\"b\"} notanumber\n").is_err());
+    }
+
+    #[test]
+    fn warns_of_jobs_no_worker_can_run() {
+        let text = "cc_jobs_unhandled{queue=\"default\",kind=\"user.new\"} 3\n\
+                    cc_jobs_unhandled{queue=\"default\",kind=\"user.old\"} 0\n";
+        let row = super::job_handlers(text);
+        assert_eq!(row.status, "warn");
+        assert!(
+            row.detail.contains("user.new (3 in queue default)"),
+            "{}",
+            row.detail
+        );
+        assert!(!row.detail.contains("user.old"), "{}", row.detail);
+        assert_eq!(super::job_handlers("cc_jobs 1\n").status, "pass");
     }
 }

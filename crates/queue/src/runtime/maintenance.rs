@@ -45,7 +45,8 @@ pub(crate) async fn listen(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
-/// Returns expired leases to the queue, every `rescue_interval`.
+/// Returns expired leases to the queue, every `rescue_interval`. Expiry is judged on the
+/// database's clock, so this host's clock cannot make a live lease look expired.
 pub(crate) async fn rescue(shared: Arc<Shared>, stop: CancellationToken) {
     const BATCH: u32 = 1_000;
     let mut tick = tokio::time::interval(shared.config.rescue_interval);
@@ -56,7 +57,7 @@ pub(crate) async fn rescue(shared: Arc<Shared>, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         loop {
-            match shared.store.rescue_expired(cc_domain::now(), BATCH).await {
+            match shared.store.rescue_expired(shared.now(), BATCH).await {
                 Ok(n) => {
                     if n > 0 {
                         metrics::counter!("cc_jobs_rescued_total").increment(n);
@@ -88,7 +89,7 @@ pub(crate) async fn prune(shared: Arc<Shared>, stop: CancellationToken) {
         }
         let retention =
             chrono::Duration::from_std(shared.config.retention).unwrap_or(chrono::Duration::MAX);
-        let Some(before) = cc_domain::now().checked_sub_signed(retention) else {
+        let Some(before) = shared.now().checked_sub_signed(retention) else {
             continue;
         };
         loop {
