@@ -229,7 +229,7 @@ async fn row_errors_go_to_a_csv_and_strict_rejects_the_file() {
     .await;
     assert_eq!(r.code, Some(3));
     assert!(
-        r.stderr.contains("--strict rejects the whole file"),
+        r.stderr.contains("strict mode rejects the whole file"),
         "{}",
         r.stderr
     );

@@ -144,7 +144,7 @@ async fn a_refused_plan_is_applied_with_the_override(backend: Backend) {
         .unwrap();
     assert_eq!(run.status, ImportStatus::Refused);
     assert_eq!(run.refusals[0]["code"], "mass_suspend");
-    assert_eq!(run.refusals[0]["override_flag"], "--allow-mass-suspend");
+    assert_eq!(run.refusals[0]["override"], "allow_mass_suspend");
     let err = app.client.apply_import(run.id, &[]).await.unwrap_err();
     let p = err.problem().unwrap();
     assert_eq!((p.status, p.code.as_str()), (409, "import_refused"));

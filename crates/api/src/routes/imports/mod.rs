@@ -200,9 +200,13 @@ async fn wait(
                 ),
             );
             for r in refusals {
+                let message = match &r.overridden_by {
+                    Some(p) => format!("{} (to apply anyway, pass {p}=true)", r.message),
+                    None => r.message,
+                };
                 e.errors.push(FieldError {
-                    field: r.override_flag.map_or_else(|| r.code.clone(), |f| f.trim_start_matches("--").replace('-', "_")),
-                    message: r.message,
+                    field: r.overridden_by.unwrap_or(r.code),
+                    message,
                 });
             }
             Err(e)
