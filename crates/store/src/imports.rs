@@ -44,6 +44,9 @@ pub trait ImportStore: Send + Sync {
     async fn directory_snapshot(&self) -> Result<DirectorySnapshot>;
     /// Starts a write transaction with the bulk operations an import needs.
     async fn begin_import(&self) -> Result<Box<dyn ImportTx>>;
+    /// Starts a write transaction for storing a run and its uploaded file: no bulk writes,
+    /// so the backend keeps its default cache (an upload's chunks pass through it once).
+    async fn begin_upload(&self) -> Result<Box<dyn ImportTx>>;
     async fn get_import_run(&self, id: Uuid) -> Result<Option<ImportRun>>;
     /// Runs, newest first; `before` is the id of the last run of the previous page.
     async fn list_import_runs(&self, limit: u32, before: Option<Uuid>) -> Result<Vec<ImportRun>>;

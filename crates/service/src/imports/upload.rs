@@ -127,7 +127,7 @@ pub async fn insert_upload(store: &dyn Store, run: &ImportRun, upload: &Upload) 
     let mut file = tokio::fs::File::open(upload.path())
         .await
         .map_err(|e| ServiceError::Internal(format!("reading the spooled upload: {e}")))?;
-    let mut tx = import_store(store)?.begin_import().await?;
+    let mut tx = import_store(store)?.begin_upload().await?;
     tx.insert_import_run(run, &[], &json!([])).await?;
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut seq = 0u32;

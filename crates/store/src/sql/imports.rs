@@ -126,6 +126,15 @@ impl ImportStore for Store {
         Ok(Box::new(self.new_tx(tx)))
     }
 
+    async fn begin_upload(&self) -> Result<Box<dyn ImportTx>> {
+        let mut tx = self.timed_begin().await?;
+        if BACKEND == crate::Backend::Sqlite {
+            // The write connection may still carry an import's large page cache.
+            sqlx::query("PRAGMA cache_size = -2000").execute(&mut *tx).await?;
+        }
+        Ok(Box::new(self.new_tx(tx)))
+    }
+
     async fn get_import_run(&self, id: Uuid) -> Result<Option<ImportRun>> {
         let sql = format!("{RUN_SELECT} WHERE id = $1");
         let row: Option<ImportRunRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.read_conn().await?).await?;
