@@ -277,7 +277,7 @@ async fn fetch(app: &AppState, id: Uuid) -> ApiResult<ImportRun> {
         (status = 201, description = "Planned (or applied, or refused: see `status` and `refusals`)", body = ImportRun),
         (status = 202, description = "Still planning or applying; poll `Location`", body = ImportRun),
         (status = 413, description = "Larger than `import.max_upload_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad parameters or an empty upload", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad parameters (`validation_failed`: `format`, `file_name`), an empty upload (`empty_upload`), a second `file` part (`duplicate_part`), or an upload that cannot be read, with the reader's code (`missing_columns`, `file_empty`, `not_utf8`, `not_csv`, `duplicate_column`, `duplicate_entry`, `duplicate_key`, `compression_ratio`, `row_too_long`, `file_too_large`, `too_many_rows`, `unrecognized_format`, `invalid_export`, `unreadable_file`); the attempt is recorded as a `failed` run", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn create(
     State(app): State<AppState>,
