@@ -1,6 +1,8 @@
 //! Hostile and broken exports: each is refused with an error naming what is wrong, and no
 //! reader buffers more than a row past the row limit.
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is how a test fails.
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
