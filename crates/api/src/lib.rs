@@ -41,6 +41,8 @@ pub struct ImportApiConfig {
     pub max_upload_bytes: usize,
     /// How long a request waits for planning or applying before answering 202.
     pub sync_wait: Duration,
+    /// Most uploads read and planned at once; others wait their turn (on disk, not in memory).
+    pub max_parallel_reads: usize,
 }
 
 impl Default for ImportApiConfig {
@@ -49,6 +51,7 @@ impl Default for ImportApiConfig {
             settings: cc_service::imports::ImportSettings::default(),
             max_upload_bytes: 256 * 1024 * 1024,
             sync_wait: Duration::from_secs(5),
+            max_parallel_reads: 2,
         }
     }
 }
@@ -153,6 +156,9 @@ impl AppState {
     ) -> Result<Self, cc_service::ServiceError> {
         let auth = cc_service::Auth::new(store.clone(), config.auth.clone())?;
         let limiter = Arc::new(auth::rate_limit::RateLimiter::new(&config.rate_limit)?);
+        let import_tasks = Arc::new(routes::imports::ImportTasks::new(
+            config.import.max_parallel_reads,
+        ));
         Ok(Self(Arc::new(AppParts {
             directory: Directory::new(store.clone()),
             lifecycle: cc_lifecycle::Engine::new(store.clone(), Vec::new(), auth.clone()),
@@ -160,7 +166,7 @@ impl AppState {
             config: Arc::new(config),
             auth,
             limiter,
-            import_tasks: Arc::default(),
+            import_tasks,
             user_pages: Arc::new(cc_service::cache::GenerationCache::new(
                 USER_PAGE_CACHE_ENTRIES,
             )),

@@ -231,6 +231,13 @@ pub struct ImportConfig {
     pub match_by_username: bool,
     /// How long `POST /api/v1/imports` waits for the plan before answering 202 with the run.
     pub sync_wait_ms: u64,
+    /// Days an uploaded file is kept after its run last changed (the run itself is kept);
+    /// pruned by the job workers' maintenance.
+    pub retention_days: u64,
+    /// Days the file of a failed run is kept.
+    pub failed_retention_days: u64,
+    /// Most uploads the API reads and plans at once; the others wait on disk.
+    pub max_parallel_reads: usize,
 }
 
 impl Default for ImportConfig {
@@ -247,6 +254,9 @@ impl Default for ImportConfig {
             min_row_percent: guards.min_row_percent,
             match_by_username: true,
             sync_wait_ms: 5_000,
+            retention_days: 30,
+            failed_retention_days: 3,
+            max_parallel_reads: 2,
         }
     }
 }
@@ -432,6 +442,9 @@ impl Config {
         if self.http.body_limit_bytes < 1024 {
             bail!("http.body_limit_bytes must be at least 1024");
         }
+        if self.import.retention_days == 0 || self.import.max_parallel_reads == 0 {
+            bail!("import.retention_days and import.max_parallel_reads must be at least 1");
+        }
         if !(0.0..=100.0).contains(&self.import.max_suspend_percent)
             || !(0.0..=100.0).contains(&self.import.min_row_percent)
         {
@@ -571,6 +584,7 @@ impl Config {
                 settings: self.import.settings(),
                 max_upload_bytes: self.import.max_upload_bytes,
                 sync_wait: Duration::from_millis(self.import.sync_wait_ms),
+                max_parallel_reads: self.import.max_parallel_reads,
             },
             lifecycle: cc_api::LifecycleApiConfig {
                 password_policy: self.lifecycle.password_policy(),

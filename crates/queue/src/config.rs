@@ -47,6 +47,11 @@ pub struct QueueConfig {
     pub shutdown_timeout: Duration,
     /// Finished jobs and their history are deleted this long after they finished.
     pub retention: Duration,
+    /// Uploaded roster files are deleted this long after their import run last changed
+    /// (`import.retention_days`); the runs themselves are kept.
+    pub upload_retention: Duration,
+    /// The same for the files of failed import runs (`import.failed_retention_days`).
+    pub failed_upload_retention: Duration,
     pub prune_interval: Duration,
     pub cron: Vec<CronEntry>,
 }
@@ -67,6 +72,8 @@ impl Default for QueueConfig {
             rescue_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
             retention: Duration::from_secs(7 * 24 * 3600),
+            upload_retention: Duration::from_secs(30 * 24 * 3600),
+            failed_upload_retention: Duration::from_secs(3 * 24 * 3600),
             prune_interval: Duration::from_secs(60),
             cron: Vec::new(),
         }

@@ -144,7 +144,7 @@ async fn a_refused_plan_is_applied_with_the_override(backend: Backend) {
         .unwrap();
     assert_eq!(run.status, ImportStatus::Refused);
     assert_eq!(run.refusals[0]["code"], "mass_suspend");
-    assert_eq!(run.refusals[0]["override_flag"], "--allow-mass-suspend");
+    assert_eq!(run.refusals[0]["override"], "allow_mass_suspend");
     let err = app.client.apply_import(run.id, &[]).await.unwrap_err();
     let p = err.problem().unwrap();
     assert_eq!((p.status, p.code.as_str()), (409, "import_refused"));
@@ -249,14 +249,22 @@ async fn row_errors_are_listed_and_downloadable(backend: Backend) {
         .unwrap();
     assert_eq!(strict.status, ImportStatus::Refused);
     assert_eq!(strict.refusals[0]["code"], "row_errors");
-    let (_, unreadable) = app
+    // An unreadable upload is a client error, and the attempt is still recorded.
+    let err = app
         .client
         .upload_import("x.csv", b"just,some\ncolumns,here\n".to_vec(), &[])
         .await
-        .unwrap();
-    assert_eq!(unreadable.status, ImportStatus::Failed);
-    assert!(unreadable
+        .unwrap_err();
+    let p = err.problem().unwrap();
+    assert_eq!(p.status, 422);
+    assert_eq!(p.code, "missing_columns");
+    assert!(p.detail.contains("missing required columns"), "{p:?}");
+    let runs = app.client.list_imports(&[]).await.unwrap().items;
+    assert_eq!(runs[0].file_name, "x.csv");
+    assert_eq!(runs[0].status, ImportStatus::Failed);
+    assert!(runs[0]
         .failure
+        .as_deref()
         .unwrap()
         .contains("missing required columns"));
 }

@@ -30,6 +30,9 @@ pub struct Args {
 #[must_use]
 pub fn runtime_config(cfg: &Config, args: &Args) -> QueueConfig {
     let mut rc = cfg.queue.runtime();
+    let days = |d: u64| std::time::Duration::from_secs(d.saturating_mul(24 * 3600));
+    rc.upload_retention = days(cfg.import.retention_days);
+    rc.failed_upload_retention = days(cfg.import.failed_retention_days);
     if !args.queues.is_empty() {
         rc.queues = args
             .queues

@@ -7,6 +7,7 @@
 mod apply;
 mod progress;
 mod runs;
+mod upload;
 
 use cc_roster::{
     guards, open_source, plan, read_roster, DirectoryView, ExistingGroup, FormatChoice,
@@ -19,9 +20,10 @@ use sha2::{Digest, Sha256};
 pub use apply::{apply, apply_preview, ApplyOutcome, CHUNK, FIRST_LOAD_MIN};
 pub use progress::Progress;
 pub use runs::{
-    fill, insert as insert_run, new_run, record_outcome, record_refusal, row_errors,
-    STORED_CHANGES, STORED_ERRORS,
+    fill, new_run, new_run_for_upload, record_outcome, record_refusal, row_errors, STORED_CHANGES,
+    STORED_ERRORS,
 };
+pub use upload::{insert_upload, restore_upload, Spool, SpoolError, Upload, CHUNK_BYTES};
 
 use crate::ServiceError;
 

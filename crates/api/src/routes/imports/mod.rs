@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cc_domain::{FieldError, ImportRun, ImportStatus, Page};
 use cc_roster::{FormatChoice, Overrides};
-use cc_service::imports::{self, ImportOptions};
+use cc_service::imports::{self, ImportOptions, Spool, SpoolError, Upload};
+use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -88,7 +89,7 @@ pub struct CreateParams {
     pub allow_empty: bool,
 }
 
-fn too_large(limit: usize) -> ApiError {
+fn too_large(limit: u64) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
@@ -96,48 +97,72 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Reads the upload: the `file` part of a multipart form, or the raw body.
-async fn read_upload(
-    app: &AppState,
-    req: Request,
-    name: Option<String>,
-) -> Result<(String, Vec<u8>), ApiError> {
-    let limit = app.config.import.max_upload_bytes;
+fn spool_error(e: SpoolError) -> ApiError {
+    match e {
+        SpoolError::TooLarge { limit } => too_large(limit),
+        SpoolError::Io(e) => {
+            tracing::error!(error = %e, "cannot spool an upload to disk");
+            ApiError::internal()
+        }
+    }
+}
+
+fn file_name_of(name: Option<&str>) -> Result<String, ApiError> {
+    cc_domain::validation::file_name(name.unwrap_or("upload")).map_err(ApiError::validation)
+}
+
+fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::bad_request("invalid_multipart", e.body_text())
+}
+
+/// Reads the upload into a temporary file: the `file` part of a multipart form (exactly
+/// one), or the raw body. Memory holds one chunk at a time.
+async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result<Upload, ApiError> {
+    let limit = app.config.import.max_upload_bytes as u64;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    if is_multipart {
-        let mut form = axum::extract::Multipart::from_request(req, app)
-            .await
-            .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
-        while let Some(mut field) = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
-        {
-            if field.name() != Some("file") {
-                continue;
-            }
-            let file_name = field
-                .file_name()
-                .map(str::to_owned)
-                .or(name)
-                .unwrap_or_else(|| "upload".into());
-            let mut data = Vec::new();
-            while let Some(chunk) = field
-                .chunk()
-                .await
-                .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
-            {
-                if data.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                data.extend_from_slice(&chunk);
-            }
-            return Ok((file_name, data));
+    if !is_multipart {
+        let mut spool = Spool::new(&file_name_of(name)?, limit).map_err(spool_error)?;
+        let mut body = req.into_body().into_data_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|_| {
+                ApiError::bad_request("invalid_body", "The upload was cut off before its end.")
+            })?;
+            spool.write(&chunk).await.map_err(spool_error)?;
         }
+        return spool.finish().await.map_err(spool_error);
+    }
+    let mut form = axum::extract::Multipart::from_request(req, app)
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
+    let mut upload: Option<Upload> = None;
+    while let Some(mut field) = form.next_field().await.map_err(|e| multipart_error(&e))? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        if upload.is_some() {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "duplicate_part",
+                "The form has more than one `file` part; send one export per upload.",
+            );
+            e.errors.push(FieldError {
+                field: "file".into(),
+                message: "must appear once".into(),
+            });
+            return Err(e);
+        }
+        let file_name = file_name_of(field.file_name().or(name))?;
+        let mut spool = Spool::new(&file_name, limit).map_err(spool_error)?;
+        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e))? {
+            spool.write(&chunk).await.map_err(spool_error)?;
+        }
+        upload = Some(spool.finish().await.map_err(spool_error)?);
+    }
+    upload.ok_or_else(|| {
         let mut e = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
@@ -147,12 +172,8 @@ async fn read_upload(
             field: "file".into(),
             message: "is required".into(),
         });
-        return Err(e);
-    }
-    let data = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| too_large(limit))?;
-    Ok((name.unwrap_or_else(|| "upload".into()), data.to_vec()))
+        e
+    })
 }
 
 fn overrides(strict: bool, p: &ApplyParams) -> Overrides {
@@ -200,14 +221,26 @@ async fn wait(
                 ),
             );
             for r in refusals {
+                let message = match &r.overridden_by {
+                    Some(p) => format!("{} (to apply anyway, pass {p}=true)", r.message),
+                    None => r.message,
+                };
                 e.errors.push(FieldError {
-                    field: r.override_flag.map_or_else(|| r.code.clone(), |f| f.trim_start_matches("--").replace('-', "_")),
-                    message: r.message,
+                    field: r.overridden_by.unwrap_or(r.code),
+                    message,
                 });
             }
             Err(e)
         }
         Ok(Ok(Outcome::Refused(run) | Outcome::Failed(run))) => Ok(with_location(done, &run)),
+        Ok(Ok(Outcome::Unreadable(run, code))) => {
+            let why = run.failure.as_deref().unwrap_or("The file cannot be read.");
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                format!("The upload cannot be imported: {why}. Nothing was changed; import run {} records the attempt.", run.id),
+            ))
+        }
         Ok(Ok(Outcome::Stale)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "plan_stale",
@@ -244,7 +277,7 @@ async fn fetch(app: &AppState, id: Uuid) -> ApiResult<ImportRun> {
         (status = 201, description = "Planned (or applied, or refused: see `status` and `refusals`)", body = ImportRun),
         (status = 202, description = "Still planning or applying; poll `Location`", body = ImportRun),
         (status = 413, description = "Larger than `import.max_upload_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad parameters or an empty upload", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad parameters (`validation_failed`: `format`, `file_name`), an empty upload (`empty_upload`), a second `file` part (`duplicate_part`), or an upload that cannot be read, with the reader's code (`missing_columns`, `file_empty`, `not_utf8`, `not_csv`, `duplicate_column`, `duplicate_entry`, `duplicate_key`, `compression_ratio`, `row_too_long`, `file_too_large`, `too_many_rows`, `unrecognized_format`, `invalid_export`, `unreadable_file`); the attempt is recorded as a `failed` run", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn create(
     State(app): State<AppState>,
@@ -267,8 +300,8 @@ pub async fn create(
             e
         })?,
     };
-    let (file_name, content) = read_upload(&app, req, p.file_name.clone()).await?;
-    if content.is_empty() {
+    let upload = read_upload(&app, req, p.file_name.as_deref()).await?;
+    if upload.size == 0 {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "empty_upload",
@@ -284,23 +317,21 @@ pub async fn create(
         allow_empty: p.allow_empty,
     };
     let overrides = overrides(p.strict, &flags);
-    let run = imports::new_run(
+    let run = imports::new_run_for_upload(
         &actor,
-        &file_name,
-        &content,
+        &upload,
         dry_run,
         &ImportOptions { format, overrides },
     );
-    imports::insert_run(app.store.as_ref(), &run, &content).await?;
+    imports::insert_upload(app.store.as_ref(), &run, &upload).await?;
     let id = run.id;
     let progress = app.import_tasks.start(id);
     let task_app = app.clone();
     let handle = tokio::spawn(async move {
         let tasks = task_app.import_tasks.clone();
-        let out = tasks::plan_then_maybe_apply(
-            task_app, actor, run, content, format, overrides, progress,
-        )
-        .await;
+        let out =
+            tasks::plan_then_maybe_apply(task_app, actor, run, upload, format, overrides, progress)
+                .await;
         tasks.end(id);
         out
     });
