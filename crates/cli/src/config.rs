@@ -15,6 +15,8 @@ mod queue;
 
 pub use queue::QueueSettings;
 
+use cc_connectors::TargetConfig;
+
 /// Keys holding secrets: redacted when printed, and readable from `<VAR>_FILE`.
 pub const SECRET_KEYS: [&str; 6] = [
     "database_url",
@@ -514,6 +516,7 @@ impl Config {
         let mut c = self.clone();
         c.database_url = cc_store::redact_url(&c.database_url);
         c.redis_url = cc_store::redact_url(&c.redis_url);
+        c.targets = Targets(c.targets.0.iter().map(TargetConfig::redacted).collect());
         for secret in [
             &mut c.bootstrap_admin_password,
             &mut c.master_key,
