@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod limits;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -24,6 +25,7 @@ pub use auth::metrics::{metrics_guard, metrics_router, probe_router, MetricsAcce
 pub use auth::permissions::{Access, RoutePermission, PERMISSIONS};
 pub use auth::rate_limit::RateLimitConfig;
 pub use error::{ApiError, Problem};
+pub use limits::LimitsConfig;
 pub use metrics::handle as metrics_handle;
 pub use openapi::openapi;
 pub use server::{router, router_with, Server};
@@ -75,6 +77,8 @@ pub struct ApiConfig {
     pub metrics: MetricsAccess,
     pub import: ImportApiConfig,
     pub lifecycle: LifecycleApiConfig,
+    /// Concurrency bounds: event streams and expensive requests per caller.
+    pub limits: LimitsConfig,
 }
 
 /// Lifecycle settings the API needs.
@@ -98,6 +102,7 @@ impl Default for ApiConfig {
             metrics: MetricsAccess::default(),
             import: ImportApiConfig::default(),
             lifecycle: LifecycleApiConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -124,6 +129,14 @@ pub struct AppParts {
     pub lifecycle: cc_lifecycle::Engine,
     /// Rendered pages of `GET /users`, valid while the store reports no change.
     pub user_pages: Arc<cc_service::cache::GenerationCache<String, axum::body::Bytes>>,
+    /// The one job-event poller of this process, fanning out to every open stream.
+    pub events: Arc<routes::events::hub::EventHub>,
+    /// Open event streams per principal and per address.
+    pub stream_slots: Arc<limits::SlotCounter>,
+    /// Expensive requests in flight per principal.
+    pub expensive_slots: Arc<limits::SlotCounter>,
+    /// Cancelled when the server begins to shut down: open streams end at once.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Rendered user-list pages kept at most (a page of 200 people is about 80 KB).
@@ -153,7 +166,15 @@ impl AppState {
     ) -> Result<Self, cc_service::ServiceError> {
         let auth = cc_service::Auth::new(store.clone(), config.auth.clone())?;
         let limiter = Arc::new(auth::rate_limit::RateLimiter::new(&config.rate_limit)?);
+        let shutdown = tokio_util::sync::CancellationToken::new();
         Ok(Self(Arc::new(AppParts {
+            events: Arc::new(routes::events::hub::EventHub::new(
+                store.clone(),
+                shutdown.clone(),
+            )),
+            stream_slots: Arc::default(),
+            expensive_slots: Arc::default(),
+            shutdown,
             directory: Directory::new(store.clone()),
             lifecycle: cc_lifecycle::Engine::new(store.clone(), Vec::new(), auth.clone()),
             store,

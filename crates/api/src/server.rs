@@ -150,6 +150,8 @@ pub struct Server {
     app: Router,
     grace: std::time::Duration,
     tls: Option<crate::tls::TlsFiles>,
+    /// The application's own shutdown signal (ends event streams at once).
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 impl Server {
@@ -172,7 +174,9 @@ impl Server {
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let grace = state.config.shutdown_grace;
+        let stopping = state.shutdown.clone();
         Ok(Self {
+            stopping,
             listener,
             app: router_with(state, extra),
             grace,
@@ -206,8 +210,10 @@ impl Server {
     ) -> std::io::Result<()> {
         let token = tokio_util::sync::CancellationToken::new();
         let signal = token.clone();
+        let stopping = self.stopping.clone();
         tokio::spawn(async move {
             shutdown.await;
+            stopping.cancel();
             signal.cancel();
         });
         if let Some(files) = self.tls {

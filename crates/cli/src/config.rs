@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+mod limits;
 mod queue;
 
+pub use limits::LimitsSettings;
 pub use queue::QueueSettings;
 
 use cc_connectors::TargetConfig;
@@ -62,6 +64,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub telemetry: TelemetryConfig,
     pub lifecycle: LifecycleConfig,
+    pub limits: LimitsSettings,
     /// Lifecycle targets (`[[targets]]`, file only); see docs/lifecycle.md.
     #[serde(skip_serializing_if = "Targets::is_empty")]
     pub targets: Targets,
@@ -317,6 +320,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            limits: LimitsSettings::default(),
             targets: Targets::default(),
         }
     }
@@ -573,6 +577,7 @@ impl Config {
             lifecycle: cc_api::LifecycleApiConfig {
                 password_policy: self.lifecycle.password_policy(),
             },
+            limits: self.limits.api(),
         }
     }
 
