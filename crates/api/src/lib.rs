@@ -135,6 +135,8 @@ pub struct AppParts {
     pub stream_slots: Arc<limits::SlotCounter>,
     /// Expensive requests in flight per principal.
     pub expensive_slots: Arc<limits::SlotCounter>,
+    /// Audit-chain verification shared by concurrent callers.
+    pub audit_verifier: Arc<cc_service::AuditVerifier>,
     /// Cancelled when the server begins to shut down: open streams end at once.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -172,6 +174,7 @@ impl AppState {
                 store.clone(),
                 shutdown.clone(),
             )),
+            audit_verifier: Arc::new(cc_service::AuditVerifier::new(store.clone())),
             stream_slots: Arc::default(),
             expensive_slots: Arc::default(),
             shutdown,

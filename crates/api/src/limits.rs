@@ -90,6 +90,28 @@ impl Drop for Slot {
     }
 }
 
+/// Takes one of the principal's places for an expensive request, or answers 429.
+///
+/// # Errors
+/// `429 too_many_concurrent` when the principal already has as many in flight as allowed.
+pub fn expensive(
+    app: &crate::AppState,
+    principal: &cc_service::Principal,
+) -> Result<Slot, ApiError> {
+    let max = app.config.limits.expensive_per_principal;
+    app.expensive_slots
+        .try_take(&format!("principal:{}", principal.name), max)
+        .ok_or_else(|| {
+            too_many_at_once(
+                "too_many_concurrent",
+                format!(
+                    "This operator or token already has {max} expensive requests (audit \
+                     verification, searches) running; wait for one to finish."
+                ),
+            )
+        })
+}
+
 /// The 429 answer when a concurrency bound is reached.
 #[must_use]
 pub fn too_many_at_once(code: &'static str, detail: impl Into<String>) -> ApiError {

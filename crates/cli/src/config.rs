@@ -196,6 +196,9 @@ pub struct DatabaseConfig {
     pub acquire_timeout_ms: u64,
     /// How long SQLite waits for another process's lock.
     pub busy_timeout_ms: u64,
+    /// `serve` only, PostgreSQL only: any statement running longer is cancelled (the request
+    /// gets 503). 0 for no limit.
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -373,6 +376,7 @@ impl Default for DatabaseConfig {
             min_connections: 0,
             acquire_timeout_ms: 5_000,
             busy_timeout_ms: 5_000,
+            statement_timeout_ms: 30_000,
         }
     }
 }
@@ -542,6 +546,17 @@ impl Config {
             min_connections: self.database.min_connections,
             acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
             busy_timeout: Duration::from_millis(self.database.busy_timeout_ms),
+            statement_timeout: None,
+        }
+    }
+
+    /// [`Config::pool`] for a server answering requests: with the statement timeout.
+    #[must_use]
+    pub fn server_pool(&self) -> cc_store::PoolConfig {
+        let ms = self.database.statement_timeout_ms;
+        cc_store::PoolConfig {
+            statement_timeout: (ms > 0).then(|| std::time::Duration::from_millis(ms)),
+            ..self.pool()
         }
     }
 

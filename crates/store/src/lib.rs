@@ -58,6 +58,9 @@ pub struct PoolConfig {
     pub acquire_timeout: Duration,
     /// How long SQLite waits for another process's write lock.
     pub busy_timeout: Duration,
+    /// PostgreSQL cancels any statement running longer (`statement_timeout`); `None` for no
+    /// limit. Servers set it so one expensive read cannot hold a connection for long.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for PoolConfig {
@@ -67,6 +70,7 @@ impl Default for PoolConfig {
             min_connections: 0,
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            statement_timeout: None,
         }
     }
 }
