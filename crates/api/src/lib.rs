@@ -4,6 +4,7 @@
 //! until a shutdown signal, draining in-flight requests within a bound.
 
 pub mod auth;
+mod connections;
 pub mod error;
 pub mod extract;
 pub mod limits;
@@ -24,6 +25,7 @@ use cc_store::Store;
 pub use auth::metrics::{metrics_guard, metrics_router, probe_router, MetricsAccess};
 pub use auth::permissions::{Access, RoutePermission, PERMISSIONS};
 pub use auth::rate_limit::RateLimitConfig;
+pub use connections::ConnectionLimits;
 pub use error::{ApiError, Problem};
 pub use limits::LimitsConfig;
 pub use metrics::handle as metrics_handle;
@@ -79,6 +81,8 @@ pub struct ApiConfig {
     pub lifecycle: LifecycleApiConfig,
     /// Concurrency bounds: event streams and expensive requests per caller.
     pub limits: LimitsConfig,
+    /// Header-read timeout and connections per address (plain HTTP).
+    pub connections: ConnectionLimits,
 }
 
 /// Lifecycle settings the API needs.
@@ -103,6 +107,7 @@ impl Default for ApiConfig {
             import: ImportApiConfig::default(),
             lifecycle: LifecycleApiConfig::default(),
             limits: LimitsConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }

@@ -593,6 +593,7 @@ impl Config {
                 password_policy: self.lifecycle.password_policy(),
             },
             limits: self.limits.api(),
+            connections: self.limits.connections(),
         }
     }
 

@@ -16,12 +16,21 @@ pub struct LimitsSettings {
     pub stream_recheck_ms: u64,
     /// Expensive requests (audit verification, searches) in flight per principal.
     pub expensive_per_principal: usize,
+    /// Time a client has to send a request's headers (also closes idle keep-alive
+    /// connections and connections that send nothing).
+    pub header_read_timeout_ms: u64,
+    /// Open connections per client address (plain HTTP); more are closed at once.
+    pub connections_per_address: usize,
 }
 
 impl Default for LimitsSettings {
     fn default() -> Self {
         let d = cc_api::LimitsConfig::default();
+        let c = cc_api::ConnectionLimits::default();
         Self {
+            header_read_timeout_ms: u64::try_from(c.header_read_timeout.as_millis())
+                .unwrap_or(10_000),
+            connections_per_address: c.connections_per_address,
             streams_per_principal: d.streams_per_principal,
             streams_per_address: d.streams_per_address,
             stream_recheck_ms: u64::try_from(d.stream_recheck.as_millis()).unwrap_or(5_000),
@@ -31,6 +40,15 @@ impl Default for LimitsSettings {
 }
 
 impl LimitsSettings {
+    /// The connection bounds of these settings.
+    #[must_use]
+    pub fn connections(&self) -> cc_api::ConnectionLimits {
+        cc_api::ConnectionLimits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms.max(100)),
+            connections_per_address: self.connections_per_address.max(1),
+        }
+    }
+
     /// The API's view of these settings.
     #[must_use]
     pub fn api(&self) -> cc_api::LimitsConfig {

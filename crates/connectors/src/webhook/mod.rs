@@ -155,11 +155,8 @@ impl WebhookTarget {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let bytes = response.bytes().await.unwrap_or_default();
-        let text = redact(
-            &String::from_utf8_lossy(&bytes[..bytes.len().min(RESPONSE_KEEP)]),
-            &self.secrets(req),
-        );
+        let bytes = read_capped(response, RESPONSE_KEEP).await;
+        let text = redact(&String::from_utf8_lossy(&bytes), &self.secrets(req));
         if status.is_success() {
             return Ok(self.outcome(req, status.as_u16(), &text));
         }
@@ -271,6 +268,22 @@ fn build_headers(c: &WebhookConfig) -> Result<(HeaderMap, Vec<SecretString>), Co
         headers.insert(name, value);
     }
     Ok((headers, hidden))
+}
+
+/// Reads at most `limit` bytes of a response body and drops the rest unread, so a receiver
+/// cannot make us buffer an endless answer. A body that fails midway keeps what was read.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    while kept.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - kept.len();
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    kept
 }
 
 fn first_chars(s: &str, n: usize) -> &str {
