@@ -276,3 +276,28 @@ async fn errors_never_carry_url_credentials_or_header_secrets() {
     let seen = r.seen.lock().unwrap()[0].0.clone();
     assert_eq!(seen["x-api-key"], "key-from-file-42");
 }
+
+#[tokio::test]
+async fn an_endless_answer_is_not_read_to_its_end() {
+    async fn endless() -> Response {
+        let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+        let body = futures::StreamExt::map(futures::stream::repeat(chunk), Ok::<_, std::io::Error>);
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::body::Body::from_stream(body),
+        )
+            .into_response()
+    }
+    let app = axum::Router::new().route("/hook", axum::routing::post(endless));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let t = target(&format!("http://{addr}/hook"), "timeout_ms = 5000\n");
+    let e = t
+        .apply(&OperationRequest::new(Operation::Update, user("ada")))
+        .await
+        .unwrap_err();
+    // Read to its end, the answer would run into the timeout instead.
+    assert!(e.to_string().contains("answered 500"), "{e}");
+    assert!(e.is_retryable());
+}
