@@ -4,8 +4,10 @@
 //! until a shutdown signal, draining in-flight requests within a bound.
 
 pub mod auth;
+mod connections;
 pub mod error;
 pub mod extract;
+pub mod limits;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -23,7 +25,9 @@ use cc_store::Store;
 pub use auth::metrics::{metrics_guard, metrics_router, probe_router, MetricsAccess};
 pub use auth::permissions::{Access, RoutePermission, PERMISSIONS};
 pub use auth::rate_limit::RateLimitConfig;
+pub use connections::ConnectionLimits;
 pub use error::{ApiError, Problem};
+pub use limits::LimitsConfig;
 pub use metrics::handle as metrics_handle;
 pub use openapi::openapi;
 pub use server::{router, router_with, Server};
@@ -78,6 +82,10 @@ pub struct ApiConfig {
     pub metrics: MetricsAccess,
     pub import: ImportApiConfig,
     pub lifecycle: LifecycleApiConfig,
+    /// Concurrency bounds: event streams and expensive requests per caller.
+    pub limits: LimitsConfig,
+    /// Header-read timeout and connections per address (plain HTTP).
+    pub connections: ConnectionLimits,
 }
 
 /// Lifecycle settings the API needs.
@@ -101,6 +109,8 @@ impl Default for ApiConfig {
             metrics: MetricsAccess::default(),
             import: ImportApiConfig::default(),
             lifecycle: LifecycleApiConfig::default(),
+            limits: LimitsConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -127,6 +137,16 @@ pub struct AppParts {
     pub lifecycle: cc_lifecycle::Engine,
     /// Rendered pages of `GET /users`, valid while the store reports no change.
     pub user_pages: Arc<cc_service::cache::GenerationCache<String, axum::body::Bytes>>,
+    /// The one job-event poller of this process, fanning out to every open stream.
+    pub events: Arc<routes::events::hub::EventHub>,
+    /// Open event streams per principal and per address.
+    pub stream_slots: Arc<limits::SlotCounter>,
+    /// Expensive requests in flight per principal.
+    pub expensive_slots: Arc<limits::SlotCounter>,
+    /// Audit-chain verification shared by concurrent callers.
+    pub audit_verifier: Arc<cc_service::AuditVerifier>,
+    /// Cancelled when the server begins to shut down: open streams end at once.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Rendered user-list pages kept at most (a page of 200 people is about 80 KB).
@@ -159,7 +179,16 @@ impl AppState {
         let import_tasks = Arc::new(routes::imports::ImportTasks::new(
             config.import.max_parallel_reads,
         ));
+        let shutdown = tokio_util::sync::CancellationToken::new();
         Ok(Self(Arc::new(AppParts {
+            events: Arc::new(routes::events::hub::EventHub::new(
+                store.clone(),
+                shutdown.clone(),
+            )),
+            audit_verifier: Arc::new(cc_service::AuditVerifier::new(store.clone())),
+            stream_slots: Arc::default(),
+            expensive_slots: Arc::default(),
+            shutdown,
             directory: Directory::new(store.clone()),
             lifecycle: cc_lifecycle::Engine::new(store.clone(), Vec::new(), auth.clone()),
             store,

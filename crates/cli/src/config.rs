@@ -11,9 +11,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+mod limits;
 mod queue;
 
+pub use limits::LimitsSettings;
 pub use queue::QueueSettings;
+
+use cc_connectors::TargetConfig;
 
 /// Keys holding secrets: redacted when printed, and readable from `<VAR>_FILE`.
 pub const SECRET_KEYS: [&str; 6] = [
@@ -60,6 +64,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub telemetry: TelemetryConfig,
     pub lifecycle: LifecycleConfig,
+    pub limits: LimitsSettings,
     /// Lifecycle targets (`[[targets]]`, file only); see docs/lifecycle.md.
     #[serde(skip_serializing_if = "Targets::is_empty")]
     pub targets: Targets,
@@ -194,6 +199,9 @@ pub struct DatabaseConfig {
     /// Connections of the control pool: readiness checks and the job queue's heartbeats and
     /// outcomes, kept apart from bulk work (0 shares the main pool).
     pub control_connections: u32,
+    /// `serve` only, PostgreSQL only: any statement running longer is cancelled (the request
+    /// gets 503). 0 for no limit.
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -328,6 +336,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            limits: LimitsSettings::default(),
             targets: Targets::default(),
         }
     }
@@ -381,6 +390,7 @@ impl Default for DatabaseConfig {
             acquire_timeout_ms: 5_000,
             busy_timeout_ms: 5_000,
             control_connections: 4,
+            statement_timeout_ms: 30_000,
         }
     }
 }
@@ -531,6 +541,7 @@ impl Config {
         let mut c = self.clone();
         c.database_url = cc_store::redact_url(&c.database_url);
         c.redis_url = cc_store::redact_url(&c.redis_url);
+        c.targets = Targets(c.targets.0.iter().map(TargetConfig::redacted).collect());
         for secret in [
             &mut c.bootstrap_admin_password,
             &mut c.master_key,
@@ -553,6 +564,17 @@ impl Config {
             acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
             busy_timeout: Duration::from_millis(self.database.busy_timeout_ms),
             control_connections: self.database.control_connections,
+            statement_timeout: None,
+        }
+    }
+
+    /// [`Config::pool`] for a server answering requests: with the statement timeout.
+    #[must_use]
+    pub fn server_pool(&self) -> cc_store::PoolConfig {
+        let ms = self.database.statement_timeout_ms;
+        cc_store::PoolConfig {
+            statement_timeout: (ms > 0).then(|| std::time::Duration::from_millis(ms)),
+            ..self.pool()
         }
     }
 
@@ -589,6 +611,8 @@ impl Config {
             lifecycle: cc_api::LifecycleApiConfig {
                 password_policy: self.lifecycle.password_policy(),
             },
+            limits: self.limits.api(),
+            connections: self.limits.connections(),
         }
     }
 

@@ -64,6 +64,9 @@ pub struct PoolConfig {
     /// and outcome statements (heartbeats, cancel polls, completions). On SQLite these are
     /// read-only connections for the checks (a write lock does not block them in WAL mode).
     pub control_connections: u32,
+    /// PostgreSQL cancels any statement running longer (`statement_timeout`); `None` for no
+    /// limit. Servers set it so one expensive read cannot hold a connection for long.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for PoolConfig {
@@ -74,6 +77,7 @@ impl Default for PoolConfig {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             control_connections: 4,
+            statement_timeout: None,
         }
     }
 }

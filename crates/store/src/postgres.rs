@@ -62,6 +62,10 @@ impl PgStore {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?
             .application_name("command-center");
+        let opts = match cfg.statement_timeout {
+            Some(t) => opts.options([("statement_timeout", format!("{}ms", t.as_millis().max(1)))]),
+            None => opts,
+        };
         let pool = PgPoolOptions::new()
             .max_connections(cfg.max_connections.max(1))
             .min_connections(cfg.min_connections)

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::CommonErrors;
+use crate::auth::middleware::Authenticated;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
 use crate::AppState;
@@ -102,8 +103,12 @@ pub struct BreakInfo {
 /// Verify the audit hash chain.
 #[utoipa::path(get, path = "/audit/verify", tag = "audit",
     responses((status = 200, description = "Verification result", body = VerifyResult), CommonErrors))]
-pub async fn verify(State(app): State<AppState>) -> ApiResult<Json<VerifyResult>> {
-    let r = cc_service::verify_chain(app.store.as_ref()).await?;
+pub async fn verify(
+    State(app): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> ApiResult<Json<VerifyResult>> {
+    let _slot = crate::limits::expensive(&app, &principal)?;
+    let r = app.audit_verifier.verify().await?;
     Ok(Json(VerifyResult {
         intact: r.first_break.is_none(),
         checked: r.checked,

@@ -70,6 +70,7 @@ impl UserListParams {
     responses((status = 200, description = "One page of people", body = Page<User>), CommonErrors))]
 pub async fn list(
     State(app): State<AppState>,
+    crate::auth::middleware::Authenticated(principal): crate::auth::middleware::Authenticated,
     seen: Option<axum::Extension<crate::auth::middleware::ChangeGeneration>>,
     ApiQuery(p): ApiQuery<UserListParams>,
 ) -> ApiResult<Response> {
@@ -84,6 +85,11 @@ pub async fn list(
     if let Some(body) = generation.and_then(|g| app.user_pages.get(&key, g)) {
         return Ok(json_body(body));
     }
+    // A text search may read much of the table: bounded per caller.
+    let _slot = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        Some(_) => Some(crate::limits::expensive(&app, &principal)?),
+        None => None,
+    };
     let page = app.store.list_users(&query).await?;
     let body = axum::body::Bytes::from(serde_json::to_vec(&page).map_err(|e| {
         tracing::error!(error = %e, "serializing a page of people");

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use cc_api::{AppState, Server};
 
-use super::open_store;
+use super::open_store_with;
 use crate::config::Config;
 
 #[derive(clap::Args)]
@@ -29,7 +29,7 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         cfg.listen = listen;
     }
     let _telemetry = crate::telemetry::init(&cfg);
-    let store = open_store(&cfg).await?;
+    let store = open_store_with(&cfg, &cfg.server_pool()).await?;
     if cfg.migrate_on_start && !args.no_migrate {
         let applied = store.migrate_up().await.context("applying migrations")?;
         if !applied.is_empty() {
