@@ -612,3 +612,65 @@ async fn starttls_and_ldaps_with_a_trusted_certificate() {
         "{err}"
     );
 }
+
+/// Many jobs at once for people of a school the directory does not have yet, all joining
+/// a group that does not exist yet: they race to create the same OUs and the same group, and
+/// each converges on what the others created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_provisions_converge_on_the_same_new_ous_and_group() {
+    const PEOPLE: usize = 16;
+    let ldap = TestLdap::start().await;
+    let extra = format!(
+        "{LOCK}\n[groups]\nbase = \"ou=Groups,dc=example,dc=org\"\ncreate_missing = true\n"
+    );
+    let t = std::sync::Arc::new(target(&ldap, &extra));
+    let runs = (0..PEOPLE).map(|i| {
+        let t = t.clone();
+        let mut u = user(&format!("p{i:02}"));
+        u.school = Some("new-school".into());
+        u.groups = vec!["new-club".into()];
+        tokio::spawn(async move {
+            t.apply(&OperationRequest::new(Operation::Provision, u))
+                .await
+        })
+    });
+    for r in futures::future::join_all(runs).await {
+        r.expect("task").expect("every provision converges");
+    }
+    let members = &ldap
+        .entry("cn=new-club,ou=Groups,dc=example,dc=org")
+        .await
+        .expect("group created")["member"];
+    assert_eq!(members.len(), PEOPLE, "{members:?}");
+    let ou = "ou=grade-10,ou=new-school,ou=Students,dc=example,dc=org";
+    assert_eq!(ldap.search(ou, "(uid=p*)").await.len(), PEOPLE);
+}
+
+/// An entry where the account would be created that is not this person's (the search filter
+/// does not find it) is a permanent conflict that says so, and nothing is overwritten.
+#[tokio::test]
+async fn an_entry_that_is_someone_elses_is_a_clear_conflict() {
+    let ldap = TestLdap::start().await;
+    let t = target(
+        &ldap,
+        &format!("search_filter = \"(employeeNumber={{external_id}})\"\n{LOCK}"),
+    );
+    let req = OperationRequest::new(Operation::Provision, user("ada"));
+    apply(&t, &req).await;
+    let dn = dn_of("ada", "grade-10");
+    // Another Ada, with another student number, gets the same DN.
+    let mut other = user("ada");
+    other.external_id = Some("SIS-someone-else".into());
+    let e = t
+        .apply(&OperationRequest::new(Operation::Provision, other))
+        .await
+        .unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    assert!(
+        e.message()
+            .contains("already exists and is not the account of ada"),
+        "{e}"
+    );
+    let entry = ldap.entry(&dn).await.unwrap();
+    assert_eq!(entry["employeenumber"], vec!["SIS-ada".to_owned()]);
+}

@@ -13,11 +13,15 @@ use cc_connectors::Target;
 use cc_domain::{JobState, UserPatch};
 use cc_service::lifecycle::LifecyclePolicy;
 use cc_tests::ldap::{TestLdap, ADMIN_DN, ADMIN_PASSWORD};
-use cc_tests::{wait_for, Backend};
+use cc_tests::{backend_tests, wait_for, Backend};
 use harness::{finished, job_id, Harness};
 use serde_json::Value;
 
 fn ldap_target(ldap: &TestLdap) -> Arc<dyn Target> {
+    ldap_target_with(ldap, "")
+}
+
+fn ldap_target_with(ldap: &TestLdap, extra: &str) -> Arc<dyn Target> {
     let text = format!(
         r#"
         kind = "ldap"
@@ -31,6 +35,7 @@ fn ldap_target(ldap: &TestLdap) -> Arc<dyn Target> {
         [disable]
         attribute = "pwdAccountLockedTime"
         value = "000001010000Z"
+        {extra}
         "#,
         url = ldap.url()
     );
@@ -216,6 +221,87 @@ async fn a_person_lifecycle_on_openldap() {
     assert_eq!(
         outcome(&finished(&c, job_id(&dep2)).await)["status"],
         "unchanged"
+    );
+    h.stop().await;
+}
+
+backend_tests!(a_new_school_provisioned_in_one_batch);
+
+/// The start of a school year: 50 people in a school and grade the directory does not have
+/// yet, all in one new group, provisioned as one batch by two workers running 16 jobs each.
+/// The jobs race to create the same OUs and the same group; every one completes and every
+/// account is right.
+async fn a_new_school_provisioned_in_one_batch(backend: Backend) {
+    const PEOPLE: usize = 50;
+    let ldap = TestLdap::start().await;
+    let groups = "[groups]\nbase = \"ou=Groups,dc=example,dc=org\"\ncreate_missing = true\n";
+    let mut h = Harness::start(
+        backend,
+        vec![ldap_target_with(&ldap, groups)],
+        LifecyclePolicy::default(),
+    )
+    .await;
+    let c = h.client().clone();
+    c.create_group(&cc_domain::NewGroup {
+        name: "bars-grade-6".into(),
+        ..cc_domain::NewGroup::default()
+    })
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..PEOPLE {
+        let mut input = cc_tests::student(&format!("s{i:02}"));
+        input.given_name = format!("Given{i}");
+        input.school = Some("bars-ms".into());
+        input.grade = Some(6);
+        input.groups = vec!["bars-grade-6".into()];
+        ids.push(c.create_user(&input).await.unwrap().id);
+    }
+    let ou = "ou=grade-6,ou=bars-ms,ou=Students,dc=example,dc=org";
+    assert!(ldap.entry(ou).await.is_none());
+
+    let (status, body) = c
+        .bulk_action("provision", &serde_json::json!({ "ids": ids }))
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let batch: uuid::Uuid = body["batch_id"].as_str().unwrap().parse().unwrap();
+    h.start_workers(2, 16);
+    let progress = wait_for("the batch to finish", Duration::from_secs(120), || async {
+        let p = c.get_batch(batch).await.ok()?;
+        p.finished.then_some(p)
+    })
+    .await;
+    assert_eq!(
+        progress.counts.get(&JobState::Completed).copied(),
+        Some(PEOPLE as i64),
+        "{:?}",
+        progress.counts
+    );
+
+    let group = ldap
+        .entry("cn=bars-grade-6,ou=Groups,dc=example,dc=org")
+        .await
+        .expect("the group was created once");
+    for i in 0..PEOPLE {
+        let dn = format!("uid=s{i:02},{ou}");
+        let entry = ldap
+            .entry(&dn)
+            .await
+            .unwrap_or_else(|| panic!("{dn} missing"));
+        assert_eq!(first(&entry, "givenname"), Some(format!("Given{i}")));
+        assert_eq!(
+            first(&entry, "departmentnumber").as_deref(),
+            Some("bars-ms")
+        );
+        assert!(group["member"].contains(&dn), "{dn} not in the group");
+    }
+    assert_eq!(group["member"].len(), PEOPLE);
+    assert_eq!(
+        ldap.search("ou=Students,dc=example,dc=org", "(uid=s*)")
+            .await
+            .len(),
+        PEOPLE
     );
     h.stop().await;
 }

@@ -337,6 +337,48 @@ impl LdapTarget {
     }
 }
 
+/// How many times one `apply` plans again after the directory changed under its plan
+/// (another job created the same OU, group or account a moment ago).
+const MAX_PLANS: usize = 3;
+
+impl LdapTarget {
+    /// Plans and performs the steps; when another job changed the directory under the plan,
+    /// plans again from what is there now (up to [`MAX_PLANS`] times).
+    async fn converge(
+        &self,
+        s: &mut Session,
+        req: &OperationRequest,
+    ) -> Result<TargetOutcome, TargetError> {
+        let mut changes = Vec::new();
+        let mut round = 1;
+        loop {
+            let plan = self.plan_steps(s, req, false).await?;
+            match self.execute(s, req, &plan.steps).await {
+                Ok(done) => {
+                    changes.extend(done);
+                    return Ok(TargetOutcome {
+                        account_id: plan.account_id.clone(),
+                        changes,
+                        detail: plan.detail(),
+                    });
+                }
+                Err(stop) => {
+                    changes.extend(stop.done);
+                    if !stop.replan || round >= MAX_PLANS {
+                        return Err(stop.error);
+                    }
+                    tracing::debug!(
+                        target_name = %self.name,
+                        reason = stop.error.message(),
+                        "the directory changed under the plan; planning again"
+                    );
+                    round += 1;
+                }
+            }
+        }
+    }
+}
+
 fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or_default();
@@ -415,16 +457,7 @@ impl Target for LdapTarget {
         }
         let run = async {
             let mut s = self.session().await?;
-            let result = async {
-                let plan = self.plan_steps(&mut s, req, false).await?;
-                let changes = self.execute(&mut s, req, &plan.steps).await?;
-                Ok(TargetOutcome {
-                    account_id: plan.account_id.clone(),
-                    changes,
-                    detail: plan.detail(),
-                })
-            }
-            .await;
+            let result = self.converge(&mut s, req).await;
             s.close().await;
             result
         };
