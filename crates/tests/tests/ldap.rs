@@ -674,3 +674,60 @@ async fn an_entry_that_is_someone_elses_is_a_clear_conflict() {
     let entry = ldap.entry(&dn).await.unwrap();
     assert_eq!(entry["employeenumber"], vec!["SIS-ada".to_owned()]);
 }
+
+/// The capability check reads the directory's schema: without the ppolicy overlay the
+/// configured `pwdAccountLockedTime` does not exist, and the check, the dry run and the
+/// operation all refuse with that reason before anything is written.
+#[tokio::test]
+async fn a_directory_without_ppolicy_is_refused_before_acting() {
+    let ldap = TestLdap::start_without_ppolicy().await;
+    let t = target(&ldap, LOCK);
+    let e = t.check().await.unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    for part in ["pwdAccountLockedTime", "disable.attribute", "ppolicy"] {
+        assert!(e.message().contains(part), "{part} missing from: {e}");
+    }
+    let ada = user("ada");
+    let plan = t
+        .plan(&OperationRequest::new(Operation::Suspend, ada.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(plan.message(), e.message());
+    let apply = t
+        .apply(&OperationRequest::new(Operation::Provision, ada))
+        .await
+        .unwrap_err();
+    assert_eq!(apply.message(), e.message());
+    assert!(ldap.entry(&dn_of("ada", "grade-10")).await.is_none());
+
+    // The same directory with a marker attribute it has: everything passes.
+    let marker = "[disable]\nattribute = \"employeeType\"\nvalue = \"disabled\"\n";
+    let ok = target(&ldap, marker).check().await.expect("capabilities");
+    assert!(ok.contains("base dc=example,dc=org readable"), "{ok}");
+    // With ppolicy the original configuration passes too.
+    let full = TestLdap::start().await;
+    target(&full, LOCK).check().await.expect("capabilities");
+}
+
+/// A wrong bind password is a permanent check failure that names the bind and never the
+/// password; a wrong port is a retryable one.
+#[tokio::test]
+async fn the_check_names_a_bad_bind_or_an_unreachable_directory() {
+    let ldap = TestLdap::start().await;
+    let mut c = config(&ldap, LOCK);
+    c.bind_password = Some("wrong-Secret-42".to_owned().into());
+    let e = LdapTarget::new(&c).unwrap().check().await.unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    assert!(e.message().contains("bind as cn=admin"), "{e}");
+    assert!(e.message().contains("invalid credentials"), "{e}");
+    assert!(!e.message().contains("wrong-Secret-42"));
+
+    let mut c = config(&ldap, LOCK);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    c.url = format!("ldap://127.0.0.1:{port}");
+    let e = LdapTarget::new(&c).unwrap().check().await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.message().contains(&format!("127.0.0.1:{port}")), "{e}");
+}

@@ -176,6 +176,30 @@ impl Session {
         Ok(entries.into_iter().next().map(SearchEntry::construct))
     }
 
+    /// The first entry a search finds (`None` when there is none or `base` does not exist).
+    pub async fn search_one(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Option<SearchEntry>, TargetError> {
+        let what = || format!("read {base:?} with {filter}");
+        let res = self
+            .ldap()
+            .search(base, scope, filter, attrs.to_vec())
+            .await
+            .map_err(|e| classify(e).context(what()))?;
+        if res.1.rc == NO_SUCH_OBJECT {
+            return Ok(None);
+        }
+        let (entries, _) = res.success().map_err(|e| classify(e).context(what()))?;
+        Ok(entries
+            .into_iter()
+            .find(|e| !e.is_ref() && !e.is_intermediate())
+            .map(SearchEntry::construct))
+    }
+
     /// Searches the subtree under `base`; a missing base yields no entries.
     pub async fn search(
         &mut self,
