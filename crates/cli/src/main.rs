@@ -53,7 +53,9 @@ enum Command {
     Token(commands::token::Args),
     /// Log in to a running server and print an access token.
     Login(commands::token::LoginArgs),
-    /// Validate a running deployment: about fifteen checks, a pass/fail table, exit 1 on failure.
+    /// Validate a running deployment (probes, database, migrations, workers, Redis, a job round
+    /// trip, every lifecycle target, metrics, API, audit chain): a pass/fail table, exit 1 on
+    /// failure.
     Check(commands::check::Args),
     /// Measure performance (see docs/performance.md).
     Bench(commands::bench::Args),

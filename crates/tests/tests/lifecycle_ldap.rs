@@ -305,3 +305,176 @@ async fn a_new_school_provisioned_in_one_batch(backend: Backend) {
     );
     h.stop().await;
 }
+
+/// A target configured for one of these directories, with the given bind password.
+fn named_target(name: &str, ldap: &TestLdap, password: &str) -> Arc<dyn Target> {
+    let text = format!(
+        r#"
+        kind = "ldap"
+        name = "{name}"
+        url = "{url}"
+        bind_dn = "{ADMIN_DN}"
+        bind_password = "{password}"
+        base_dn = "dc=example,dc=org"
+        user_ou = "ou={{grade_label}},ou={{school}},ou=Students,dc=example,dc=org"
+        timeout_ms = 2000
+        [disable]
+        attribute = "pwdAccountLockedTime"
+        value = "000001010000Z"
+        "#,
+        url = ldap.url()
+    );
+    let c: cc_connectors::TargetConfig =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    c.build().expect("target builds")
+}
+
+/// A wrong bind password and a directory without ppolicy are visible where an operator looks:
+/// readiness detail (still 200), the `cc_target_up` gauge, `command-center check` (failing,
+/// the target named), and a dry run that refuses with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misconfigured_target_is_visible_everywhere() {
+    let ldap = TestLdap::start().await;
+    let bare = TestLdap::start_without_ppolicy().await;
+    let mut h = Harness::start(
+        Backend::Sqlite,
+        vec![
+            named_target("good", &ldap, ADMIN_PASSWORD),
+            named_target("wrong-password", &ldap, "not-the-Password-9"),
+            named_target("no-ppolicy", &bare, ADMIN_PASSWORD),
+        ],
+        LifecyclePolicy::default(),
+    )
+    .await;
+    h.start_worker();
+    let stop = tokio_util::sync::CancellationToken::new();
+    h.engine
+        .spawn_health_monitor(Duration::from_millis(200), stop.clone());
+    let c = h.client().clone();
+
+    let (status, ready) = wait_for("every target checked", Duration::from_secs(30), || async {
+        let res = c
+            .request(reqwest::Method::GET, "/health/ready")
+            .send()
+            .await
+            .ok()?;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.ok()?;
+        let targets = body["detail"]["targets"].as_array()?.clone();
+        (targets.len() == 3 && targets.iter().all(|t| t["status"] != "unknown"))
+            .then_some((status, body))
+    })
+    .await;
+    assert_eq!(
+        status, 200,
+        "a target outage does not make the server unready: {ready}"
+    );
+    let targets = &ready["detail"]["targets"];
+    let by_name = |name: &str| {
+        targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["target"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_name("good")["status"], "ok", "{targets}");
+    let wrong = by_name("wrong-password");
+    assert_eq!(wrong["status"], "fail");
+    assert!(
+        wrong["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid credentials"),
+        "{wrong}"
+    );
+    assert!(!wrong.to_string().contains("not-the-Password-9"));
+    let bare_health = by_name("no-ppolicy");
+    assert!(
+        bare_health["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("pwdAccountLockedTime"),
+        "{bare_health}"
+    );
+    assert!(by_name("good")["latency_ms"].as_f64().is_some());
+
+    let metrics = c
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (target, up) in [("good", 1), ("wrong-password", 0), ("no-ppolicy", 0)] {
+        let line = format!("cc_target_up{{target=\"{target}\"}} {up}");
+        assert!(metrics.contains(&line), "{line} missing");
+    }
+
+    // A dry run refuses on the directory without ppolicy, with the reason.
+    let ada = c.create_user(&cc_tests::student("ada")).await.unwrap();
+    let (_, plan) = c.user_action(ada.id, "provision", true).await.unwrap();
+    let planned = plan["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "no-ppolicy")
+        .cloned()
+        .unwrap();
+    assert!(planned["plan"].is_null(), "{planned}");
+    assert!(
+        planned["error"]
+            .as_str()
+            .unwrap()
+            .contains("ppolicy overlay"),
+        "{planned}"
+    );
+
+    // `command-center check`: a row per target, failing with the target named; workers and a
+    // job round trip pass.
+    let token = h
+        .app
+        .anonymous()
+        .login("admin", &h.app.admin_password)
+        .await
+        .unwrap()
+        .access_token;
+    let out = tokio::process::Command::new(cc_tests::queue::command_center_bin())
+        .args(["check", "--output", "json", "--url", &h.app.base_url])
+        .env("CC_TOKEN", &token)
+        .env_remove("CC_CONFIG")
+        .output()
+        .await
+        .expect("run command-center check");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let row = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {name}: {report}"))
+    };
+    assert_eq!(row("target good")["status"], "pass", "{report}");
+    let failed = row("target wrong-password");
+    assert_eq!(failed["status"], "fail");
+    assert!(failed["detail"]
+        .as_str()
+        .unwrap()
+        .contains("invalid credentials"));
+    assert_eq!(row("target no-ppolicy")["status"], "fail");
+    assert_eq!(row("workers")["status"], "pass", "{report}");
+    assert!(row("workers")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("last heartbeat"));
+    assert_eq!(row("job round trip")["status"], "pass", "{report}");
+    assert_eq!(row("redis")["status"], "skip");
+    stop.cancel();
+    h.stop().await;
+}

@@ -389,3 +389,12 @@ pub async fn user_targets(
 pub async fn targets(State(app): State<AppState>) -> Json<Vec<TargetInfo>> {
     Json(app.lifecycle.target_info())
 }
+
+/// Check every target now: the bind, the base and the schema capabilities its configuration
+/// needs (LDAP), with latency and the reason of a failure. Readiness shows the same result
+/// from the periodic check; this runs it on demand (`command-center check` does).
+#[utoipa::path(post, path = "/targets/check", tag = "lifecycle",
+    responses((status = 200, description = "Each target's check, in configuration order", body = Vec<cc_lifecycle::TargetHealth>), CommonErrors))]
+pub async fn check_targets(State(app): State<AppState>) -> Json<Vec<cc_lifecycle::TargetHealth>> {
+    Json(app.lifecycle.check_targets().await)
+}
