@@ -17,6 +17,10 @@ use crate::Engine;
 /// Gauge per target: 1 when its last check passed, 0 otherwise (also before the first check).
 pub const TARGET_UP_METRIC: &str = "cc_target_up";
 
+/// Gauge: people per sync state (`in_sync`, `pending`, `failed`), refreshed with the target
+/// checks.
+pub const SYNC_METRIC: &str = "cc_users_sync";
+
 /// How long one target's check may take.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -81,6 +85,10 @@ pub(crate) fn describe() {
     metrics::describe_gauge!(
         TARGET_UP_METRIC,
         "1 when the target's last check (bind, base, schema capabilities) passed, else 0."
+    );
+    metrics::describe_gauge!(
+        SYNC_METRIC,
+        "People by sync state: whether their targets caught up with the directory."
     );
 }
 
@@ -148,7 +156,21 @@ impl Engine {
         fresh
     }
 
-    /// Checks every target now and then every `every` until `stop` is cancelled.
+    /// Counts people per sync state into [`SYNC_METRIC`].
+    pub async fn record_sync_counts(&self) {
+        match self.store.count_sync_states().await {
+            Ok(counts) => {
+                for (state, n) in counts {
+                    #[allow(clippy::cast_precision_loss)] // people, far below 2^52
+                    metrics::gauge!(SYNC_METRIC, "state" => state.as_str()).set(n as f64);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not count people by sync state"),
+        }
+    }
+
+    /// Checks every target now and then every `every` until `stop` is cancelled, counting
+    /// people per sync state each time.
     pub fn spawn_health_monitor(&self, every: Duration, stop: CancellationToken) {
         if self.targets.is_empty() {
             return;
@@ -157,6 +179,7 @@ impl Engine {
         tokio::spawn(async move {
             loop {
                 engine.check_targets().await;
+                engine.record_sync_counts().await;
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(every) => {}

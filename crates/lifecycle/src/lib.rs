@@ -28,7 +28,7 @@ use cc_store::Store;
 use serde::Serialize;
 
 pub use handler::{LifecycleHandler, TargetResult};
-pub use health::{TargetHealth, CHECK_TIMEOUT, TARGET_UP_METRIC};
+pub use health::{TargetHealth, CHECK_TIMEOUT, SYNC_METRIC, TARGET_UP_METRIC};
 
 /// Counter of operations per target: `operation`, `target`, `outcome` (`changed`,
 /// `unchanged`, `retryable_error`, `permanent_error`).

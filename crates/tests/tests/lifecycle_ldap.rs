@@ -225,7 +225,10 @@ async fn a_person_lifecycle_on_openldap() {
     h.stop().await;
 }
 
-backend_tests!(a_new_school_provisioned_in_one_batch);
+backend_tests!(
+    a_new_school_provisioned_in_one_batch,
+    failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them
+);
 
 /// The start of a school year: 50 people in a school and grade the directory does not have
 /// yet, all in one new group, provisioned as one batch by two workers running 16 jobs each.
@@ -412,6 +415,20 @@ async fn a_misconfigured_target_is_visible_everywhere() {
         let line = format!("cc_target_up{{target=\"{target}\"}} {up}");
         assert!(metrics.contains(&line), "{line} missing");
     }
+    // People per sync state are counted with the checks.
+    wait_for("the sync counts", Duration::from_secs(30), || async {
+        let text = c
+            .request(reqwest::Method::GET, "/metrics")
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("cc_users_sync{state=\"in_sync\"} 0")
+            .then_some(())
+    })
+    .await;
 
     // A dry run refuses on the directory without ppolicy, with the reason.
     let ada = c.create_user(&cc_tests::student("ada")).await.unwrap();
@@ -476,5 +493,136 @@ async fn a_misconfigured_target_is_visible_everywhere() {
     assert_eq!(row("job round trip")["status"], "pass", "{report}");
     assert_eq!(row("redis")["status"], "skip");
     stop.cancel();
+    h.stop().await;
+}
+
+/// A target that may not create OUs, against a school whose OUs do not exist: every provision
+/// fails permanently. The people stay `active` (the operator's intent) but show `failed`, with
+/// the target and the error, until the OUs exist and the batch is retried as a whole.
+async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(backend: Backend) {
+    let ldap = TestLdap::start().await;
+    let text = format!(
+        r#"
+        kind = "ldap"
+        name = "district-ldap"
+        url = "{url}"
+        bind_dn = "{ADMIN_DN}"
+        bind_password = "{ADMIN_PASSWORD}"
+        base_dn = "dc=example,dc=org"
+        user_ou = "ou={{grade_label}},ou={{school}},ou=Students,dc=example,dc=org"
+        create_ous = false
+        [disable]
+        attribute = "employeeType"
+        value = "disabled"
+        "#,
+        url = ldap.url()
+    );
+    let c: cc_connectors::TargetConfig = toml::from_str(&text).unwrap();
+    let mut h = Harness::start(
+        backend,
+        vec![c.build().unwrap()],
+        LifecyclePolicy {
+            sync_on_change: true,
+            auto_provision: false,
+        },
+    )
+    .await;
+    let c = h.client().clone();
+    let mut ids = Vec::new();
+    for name in ["ann", "ben", "cal"] {
+        ids.push(c.create_user(&cc_tests::student(name)).await.unwrap().id);
+    }
+    let sync = |state: &'static str| {
+        let c = c.clone();
+        async move { c.list_users(&[("sync", state)]).await.unwrap().items.len() }
+    };
+    assert_eq!(sync("in_sync").await, 3, "nothing asked of the targets yet");
+
+    let (_, body) = c
+        .bulk_action("provision", &serde_json::json!({ "ids": ids }))
+        .await
+        .unwrap();
+    let batch: uuid::Uuid = body["batch_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(sync("pending").await, 3, "queued, no worker yet");
+    h.start_worker();
+    let batch_done = |want: JobState| {
+        let c = c.clone();
+        async move {
+            wait_for("the batch to finish", Duration::from_secs(60), || async {
+                let p = c.get_batch(batch).await.ok()?;
+                (p.finished && p.counts.get(&want) == Some(&3)).then_some(())
+            })
+            .await;
+        }
+    };
+    batch_done(JobState::Discarded).await;
+
+    assert_eq!(sync("failed").await, 3);
+    assert_eq!(sync("in_sync").await, 0);
+    let ann = c.get_user(ids[0]).await.unwrap();
+    assert_eq!(
+        ann.status,
+        cc_domain::UserStatus::Active,
+        "status is the intent"
+    );
+    let targets = c.user_targets(ids[0]).await.unwrap();
+    assert_eq!(targets["sync"], "failed", "{targets}");
+    assert_eq!(targets["links"][0]["target"], "district-ldap");
+    assert!(
+        targets["links"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("create_ous = false"),
+        "{targets}"
+    );
+
+    // The cause is fixed; the whole batch is re-driven at once.
+    for (dn, ou) in [
+        ("ou=lincoln-hs,ou=Students,dc=example,dc=org", "lincoln-hs"),
+        (
+            "ou=grade-9,ou=lincoln-hs,ou=Students,dc=example,dc=org",
+            "grade-9",
+        ),
+    ] {
+        ldap.add(
+            dn,
+            &[
+                ("objectClass", vec!["organizationalUnit"]),
+                ("ou", vec![ou]),
+            ],
+        )
+        .await;
+    }
+    let retried = c.retry_batch(batch).await.unwrap();
+    assert_eq!(retried["retried"].as_array().unwrap().len(), 3, "{retried}");
+    batch_done(JobState::Completed).await;
+    assert_eq!(sync("in_sync").await, 3);
+    assert_eq!(sync("failed").await, 0);
+    assert!(ldap
+        .entry("uid=ann,ou=grade-9,ou=lincoln-hs,ou=Students,dc=example,dc=org")
+        .await
+        .is_some());
+    assert_eq!(
+        c.retry_batch(uuid::Uuid::nil()).await.unwrap_err().status(),
+        Some(404)
+    );
+
+    // An edit that enqueues a lifecycle job names it.
+    let res = c
+        .request(reqwest::Method::PATCH, &format!("/api/v1/users/{}", ids[0]))
+        .json(&serde_json::json!({"given_name": "Annie"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let job: i64 = location
+        .strip_prefix("/api/v1/jobs/")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let done = finished(&c, job).await;
+    assert_eq!(done.job.kind, "lifecycle.update");
+    assert_eq!(done.job.state, JobState::Completed);
     h.stop().await;
 }
