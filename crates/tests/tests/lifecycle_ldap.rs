@@ -576,6 +576,30 @@ async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(back
         "{targets}"
     );
 
+    // The CLI shows them, with the target and the error.
+    let token = h
+        .app
+        .anonymous()
+        .login("admin", &h.app.admin_password)
+        .await
+        .unwrap()
+        .access_token;
+    let out = tokio::process::Command::new(cc_tests::queue::command_center_bin())
+        .args(["sync", "--state", "failed", "--output", "json"])
+        .args(["--url", &h.app.base_url])
+        .env("CC_TOKEN", &token)
+        .env_remove("CC_CONFIG")
+        .output()
+        .await
+        .expect("run command-center sync");
+    let rows: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
+    assert_eq!(
+        rows[0]["failed_targets"][0]["target"], "district-ldap",
+        "{rows}"
+    );
+
     // The cause is fixed; the whole batch is re-driven at once.
     for (dn, ou) in [
         ("ou=lincoln-hs,ou=Students,dc=example,dc=org", "lincoln-hs"),
