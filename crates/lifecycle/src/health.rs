@@ -117,6 +117,18 @@ async fn check_one(t: &dyn Target) -> TargetHealth {
 }
 
 impl Engine {
+    /// Sets `cc_target_up` for every target from the last checks (0 before the first), so the
+    /// gauge is on the first scrape; call once the metrics recorder is installed.
+    pub fn export_target_health(&self) {
+        for h in self.target_health() {
+            metrics::gauge!(TARGET_UP_METRIC, "target" => h.target.clone()).set(if h.is_ok() {
+                1.0
+            } else {
+                0.0
+            });
+        }
+    }
+
     /// Every target's last check, without checking again.
     #[must_use]
     pub fn target_health(&self) -> Vec<TargetHealth> {
