@@ -210,6 +210,9 @@ impl AppState {
         policy: cc_service::lifecycle::LifecyclePolicy,
     ) -> Self {
         let mut parts = Arc::unwrap_or_clone(self.0);
+        // The recorder first, so the targets' gauges are there from the first scrape.
+        crate::metrics::handle();
+        engine.export_target_health();
         parts.lifecycle = engine;
         parts.directory = Directory::new(parts.store.clone()).with_lifecycle(policy);
         Self(Arc::new(parts))

@@ -371,6 +371,8 @@ pub struct UserQuery {
     pub group: Option<String>,
     /// Free text matched against usernames, names, e-mail and external id.
     pub q: Option<String>,
+    /// Only people in this sync state (see [`crate::SyncState`]).
+    pub sync: Option<crate::SyncState>,
     pub sort: UserSort,
     pub dir: SortDir,
     pub limit: u32,

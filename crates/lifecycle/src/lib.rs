@@ -17,6 +17,7 @@
 //! kept in the job's progress and the links.
 
 mod handler;
+mod health;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use cc_store::Store;
 use serde::Serialize;
 
 pub use handler::{LifecycleHandler, TargetResult};
+pub use health::{TargetHealth, CHECK_TIMEOUT, SYNC_METRIC, TARGET_UP_METRIC};
 
 /// Counter of operations per target: `operation`, `target`, `outcome` (`changed`,
 /// `unchanged`, `retryable_error`, `permanent_error`).
@@ -45,6 +47,7 @@ pub fn describe_metrics() {
         metrics::Unit::Seconds,
         "Time one target took for one lifecycle operation."
     );
+    health::describe();
 }
 
 /// A configured target as the API shows it.
@@ -80,6 +83,8 @@ pub struct Engine {
     targets: Arc<Vec<Arc<dyn Target>>>,
     auth: cc_service::Auth,
     retry: RetryPolicy,
+    /// Every target's last check.
+    health: health::Snapshot,
 }
 
 /// The default backoff of lifecycle jobs: 5 s doubling to 20 min, so the default ten
@@ -102,6 +107,7 @@ impl Engine {
     ) -> Self {
         Self {
             store,
+            health: health::initial(&targets),
             targets: Arc::new(targets),
             auth,
             retry: default_retry(),

@@ -159,6 +159,8 @@ pub trait Store: JobStore + Send + Sync + 'static {
     async fn get_user(&self, id: Uuid) -> Result<Option<User>>;
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>>;
     async fn list_users(&self, q: &UserQuery) -> Result<Page<User>>;
+    /// How many people are in each sync state (see [`cc_domain::SyncState`]).
+    async fn count_sync_states(&self) -> Result<Vec<(cc_domain::SyncState, i64)>>;
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>>;
     async fn get_group_by_name(&self, name: &str) -> Result<Option<Group>>;
     async fn list_groups(&self, q: &GroupQuery) -> Result<Page<Group>>;

@@ -24,6 +24,8 @@ const WRITE_POOL: &str = "postgres";
 const CONTROL_POOL: &str = "postgres_control";
 const MIGRATIONS_TABLE_EXISTS: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
 const FOR_UPDATE: &str = " FOR UPDATE";
+/// `u.id` as the text jobs carry in `args ->> 'user_id'`.
+const USER_ID_TEXT: &str = "u.id::text";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -32,6 +32,9 @@ const CONTROL_POOL: &str = "sqlite_control";
 const MIGRATIONS_TABLE_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
 const FOR_UPDATE: &str = "";
+/// `u.id` (a 16-byte BLOB) as the hyphenated text jobs carry in `args ->> 'user_id'`.
+const USER_ID_TEXT: &str = "lower(substr(hex(u.id), 1, 8) || '-' || substr(hex(u.id), 9, 4) || '-' || \
+     substr(hex(u.id), 13, 4) || '-' || substr(hex(u.id), 17, 4) || '-' || substr(hex(u.id), 21, 12))";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

@@ -313,6 +313,9 @@ impl Store for FaultStore {
     async fn list_users(&self, q: &UserQuery) -> cc_store::Result<Page<User>> {
         self.inner.list_users(q).await
     }
+    async fn count_sync_states(&self) -> cc_store::Result<Vec<(cc_domain::SyncState, i64)>> {
+        self.inner.count_sync_states().await
+    }
     async fn get_group(&self, id: Uuid) -> cc_store::Result<Option<Group>> {
         self.inner.get_group(id).await
     }

@@ -160,3 +160,72 @@ pub async fn batch(
         finished,
     }))
 }
+
+/// What `POST /api/v1/batches/{id}/retry` re-drove.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BatchRetried {
+    pub batch_id: Uuid,
+    /// The jobs that were discarded and are `available` again (follow the batch's progress).
+    pub retried: Vec<i64>,
+}
+
+/// Re-drive a batch: every discarded job of it.
+///
+/// For a bulk request whose jobs a target failed permanently, once the cause is fixed. Each
+/// job becomes `available` with a fresh set of attempts (its error history is kept); jobs in
+/// other states are left alone. One `batch.retry` audit event.
+#[utoipa::path(post, path = "/batches/{id}/retry", tag = "jobs", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The jobs re-driven (none when nothing was discarded)", body = BatchRetried),
+        (status = 404, description = "No jobs in that batch", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors))]
+pub async fn retry_batch(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<BatchRetried>> {
+    let out = ops::retry_batch(app.store.as_ref(), &actor, id)
+        .await
+        .map_err(|e| match e {
+            OpError::NotFound => ApiError::not_found("No jobs in that batch."),
+            other => op_error(other),
+        })?;
+    Ok(Json(BatchRetried {
+        batch_id: out.batch_id,
+        retried: out.retried,
+    }))
+}
+
+/// Enqueue a `system.noop` job: a round trip through the queue and a worker.
+///
+/// `command-center check` uses it to prove that workers take and finish jobs; follow the job
+/// at `GET /api/v1/jobs/{id}` (the `Location`).
+#[utoipa::path(post, path = "/jobs/ping", tag = "jobs",
+    responses((status = 202, description = "The job, queued", body = Job),
+        CommonErrors))]
+pub async fn ping(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> ApiResult<(
+    StatusCode,
+    [(axum::http::header::HeaderName, String); 1],
+    Json<Job>,
+)> {
+    let mut job = cc_domain::NewJob::new("system.noop", serde_json::json!({}));
+    job.max_attempts = 1;
+    job.created_by = Some(actor.name.clone());
+    job.request_id.clone_from(&actor.request_id);
+    let enqueued = ops::enqueue(app.store.as_ref(), &job).await?;
+    let job = app
+        .store
+        .get_job(enqueued.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The job just enqueued is gone."))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(
+            axum::http::header::LOCATION,
+            format!("/api/v1/jobs/{}", job.id),
+        )],
+        Json(job),
+    ))
+}

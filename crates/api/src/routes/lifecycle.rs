@@ -175,6 +175,8 @@ pub struct BulkFilter {
     pub school: Option<String>,
     pub group: Option<String>,
     pub q: Option<String>,
+    /// `in_sync`, `pending` or `failed`: e.g. provision again everyone whose targets failed.
+    pub sync: Option<cc_domain::SyncState>,
 }
 
 /// One person's job in a bulk action.
@@ -333,6 +335,7 @@ async fn resolve_filter(app: &AppState, f: BulkFilter) -> ApiResult<Vec<Uuid>> {
         school: f.school,
         group: f.group,
         q: f.q,
+        sync: f.sync,
         limit: 500,
         ..UserQuery::default()
     };
@@ -358,6 +361,9 @@ async fn resolve_filter(app: &AppState, f: BulkFilter) -> ApiResult<Vec<Uuid>> {
 /// Where a person's accounts stand: the configured targets and the link to each.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserTargets {
+    /// `failed` when the last operation on a target failed (its link has the error),
+    /// `pending` while a lifecycle job for the person is unfinished, else `in_sync`.
+    pub sync: cc_domain::SyncState,
     /// One per target the person has been acted on at, by target name.
     pub links: Vec<TargetLinkRecord>,
     /// The targets configured now.
@@ -377,8 +383,25 @@ pub async fn user_targets(
     if app.store.get_user(id).await?.is_none() {
         return Err(ApiError::not_found("No user with that id."));
     }
+    let links = app.store.list_target_links(id).await?;
+    let sync = if links
+        .iter()
+        .any(|l| l.status == cc_domain::LinkStatus::Failed)
+    {
+        cc_domain::SyncState::Failed
+    } else if app
+        .store
+        .earlier_lifecycle_job(id, i64::MAX)
+        .await?
+        .is_some()
+    {
+        cc_domain::SyncState::Pending
+    } else {
+        cc_domain::SyncState::InSync
+    };
     Ok(Json(UserTargets {
-        links: app.store.list_target_links(id).await?,
+        sync,
+        links,
         targets: app.lifecycle.target_info(),
     }))
 }
@@ -388,4 +411,13 @@ pub async fn user_targets(
     responses((status = 200, description = "Configured targets", body = Vec<TargetInfo>), CommonErrors))]
 pub async fn targets(State(app): State<AppState>) -> Json<Vec<TargetInfo>> {
     Json(app.lifecycle.target_info())
+}
+
+/// Check every target now: the bind, the base and the schema capabilities its configuration
+/// needs (LDAP), with latency and the reason of a failure. Readiness shows the same result
+/// from the periodic check; this runs it on demand (`command-center check` does).
+#[utoipa::path(post, path = "/targets/check", tag = "lifecycle",
+    responses((status = 200, description = "Each target's check, in configuration order", body = Vec<cc_lifecycle::TargetHealth>), CommonErrors))]
+pub async fn check_targets(State(app): State<AppState>) -> Json<Vec<cc_lifecycle::TargetHealth>> {
+    Json(app.lifecycle.check_targets().await)
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/users`
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cc_domain::user::UserSort;
 use cc_domain::{NewUser, Page, Role, User, UserPatch, UserQuery, UserStatus};
@@ -32,6 +32,10 @@ pub struct UserListParams {
     pub group: Option<String>,
     /// Free text over username, names, e-mail and external id.
     pub q: Option<String>,
+    /// Only people whose targets are `in_sync`, `pending` (a lifecycle job is unfinished) or
+    /// `failed` (the last operation on a target failed; `GET /users/{id}/targets` names the
+    /// target and the error).
+    pub sync: Option<cc_domain::SyncState>,
     /// `username` (default), `family_name` or `created_at`; prefix `-` for descending.
     pub sort: Option<String>,
 }
@@ -57,6 +61,7 @@ impl UserListParams {
             school: self.school,
             group: self.group,
             q: self.q,
+            sync: self.sync,
             sort: UserSort::from_name(paging.sort),
             dir: paging.dir,
             limit: paging.limit,
@@ -78,7 +83,10 @@ pub async fn list(
     // Pages are the same for every caller allowed to list, so the rendered page is kept
     // while the store reports no change (see `cc_service::cache`).
     let key = format!("{query:?}");
+    // A sync state follows jobs and target links, which do not move the change generation:
+    // those pages are never cached.
     let generation = match seen {
+        _ if query.sync.is_some() => None,
         Some(axum::Extension(g)) => g.0,
         None => app.store.change_generation(),
     };
@@ -149,7 +157,8 @@ pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Api
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path),
         ("If-Match" = Option<String>, Header, description = "The version the change is based on, e.g. \"3\"")),
     request_body = UserPatch,
-    responses((status = 200, description = "The updated person", body = User), WriteErrors, CommonErrors))]
+    responses((status = 200, description = "The updated person; when the edit enqueued a lifecycle job (`sync_on_change`), `Location` names it (`/api/v1/jobs/{id}`)", body = User,
+        headers(("Location" = Option<String>, description = "The lifecycle job the edit enqueued, if any"))), WriteErrors, CommonErrors))]
 pub async fn update(
     State(app): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -157,11 +166,16 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<Response> {
-    let user = app
+    let (user, job) = app
         .directory
-        .update_user(&actor, id, patch, if_match)
+        .update_user_enqueueing(&actor, id, patch, if_match)
         .await?;
-    Ok(versioned(StatusCode::OK, user.version, &user))
+    let mut res = versioned(StatusCode::OK, user.version, &user);
+    // The lifecycle job the edit enqueued (`sync_on_change`), so the caller can follow it.
+    if let Some(v) = job.and_then(|j| HeaderValue::from_str(&format!("/api/v1/jobs/{j}")).ok()) {
+        res.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    Ok(res)
 }
 
 /// Delete a person from the directory.

@@ -10,6 +10,7 @@ pub mod operator;
 pub mod remote;
 pub mod roster;
 pub mod serve;
+pub mod sync;
 pub mod token;
 pub mod worker;
 

@@ -6,6 +6,7 @@
 //   - `Store::reader()` (the pool reads run on) and `Store::begin_write()`,
 //   - `READ_POOL` / `WRITE_POOL` (pool names for metrics),
 //   - `platform_match(placeholder)` (SQL true when a policy applies to that platform),
+//   - `USER_ID_TEXT` (SQL for `u.id` as hyphenated text, as in a job's `args ->> 'user_id'`),
 //   - `GROUP_AGG` (SQL aggregating `g.name` into a comma-separated list) and
 //     `FOR_UPDATE` (the row-lock suffix, empty on SQLite whose write transactions lock the file).
 // Everything here is ordinary Rust over those names; the dialects agree on the rest
@@ -68,6 +69,26 @@ where
     Ok(q.fetch_all(executor).await?)
 }
 
+/// SQL true when a target link of user `u` failed.
+const SYNC_FAILED: &str = "EXISTS (SELECT 1 FROM target_links tl WHERE tl.user_id = u.id AND tl.status = 'failed')";
+
+/// SQL true when user `u` has an unfinished lifecycle job (the `jobs_lifecycle_user` index).
+static SYNC_PENDING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "EXISTS (SELECT 1 FROM jobs j WHERE (j.args ->> 'user_id') = {USER_ID_TEXT} \
+         AND j.kind LIKE 'lifecycle.%' AND j.state IN ('available', 'scheduled', 'running', 'retryable'))"
+    )
+});
+
+/// SQL true when user `u` is in `state`.
+fn sync_clause(state: cc_domain::SyncState) -> String {
+    match state {
+        cc_domain::SyncState::Failed => SYNC_FAILED.to_owned(),
+        cc_domain::SyncState::Pending => format!("NOT {SYNC_FAILED} AND {}", *SYNC_PENDING),
+        cc_domain::SyncState::InSync => format!("NOT {SYNC_FAILED} AND NOT {}", *SYNC_PENDING),
+    }
+}
+
 fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
     let mut s = Sql::new(&USER_SELECT);
     s.push(" WHERE 1=1");
@@ -96,6 +117,9 @@ fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
     }
     if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
         s.text_search(&["u.username", "u.given_name", "u.family_name", "u.email", "u.external_id"], text);
+    }
+    if let Some(state) = q.sync {
+        s.push(&format!(" AND {}", sync_clause(state)));
     }
     let column = match q.sort {
         UserSort::Username => Some(("u.username", true)),
@@ -177,6 +201,17 @@ impl crate::Store for Store {
     async fn list_users(&self, q: &UserQuery) -> Result<Page<User>> {
         let rows: Vec<UserRow> = fetch(&mut *self.read_conn().await?, user_sql(q, None)).await?;
         user_page(rows, q)
+    }
+
+    async fn count_sync_states(&self) -> Result<Vec<(cc_domain::SyncState, i64)>> {
+        let mut out = Vec::new();
+        let mut conn = self.read_conn().await?;
+        for state in cc_domain::SyncState::ALL {
+            let sql = format!("SELECT count(*) FROM users u WHERE {}", sync_clause(state));
+            let n: i64 = sqlx::query_scalar(&sql).fetch_one(&mut *conn).await?;
+            out.push((state, n));
+        }
+        Ok(out)
     }
 
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>> {
