@@ -122,7 +122,14 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// The version in an `If-Match` header (`"3"`, `W/"3"` or `3`); `*` or absent means any.
+/// The format `If-Match` is accepted in (documented in the OpenAPI document): `*`, or one
+/// strong entity tag holding a version (`"3"`; the bare `3` is also taken).
+pub const IF_MATCH_PATTERN: &str = r#"^(\*|"[0-9]{1,18}"|[0-9]{1,18})$"#;
+
+/// The version in an `If-Match` header (`"3"` or `3`); `*` or absent means any.
+///
+/// If-Match compares entity tags strongly (RFC 9110 §13.1.1) and every ETag this API sends is
+/// strong, so a weak tag (`W/"3"`) is refused with 400 rather than taken as a version.
 pub struct IfMatch(pub Option<i64>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
@@ -136,14 +143,31 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         if s == "*" {
             return Ok(IfMatch(None));
         }
-        let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
-        s.parse().map(|n| IfMatch(Some(n))).map_err(|_| {
+        if s.starts_with("W/") {
+            return Err(ApiError::bad_request(
+                "weak_if_match",
+                "If-Match uses strong comparison: send the ETag as returned, e.g. \"3\", not a weak tag.",
+            ));
+        }
+        parse_version(s).map(|n| IfMatch(Some(n))).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_if_match",
                 "If-Match must be a version as returned in ETag, e.g. \"3\".",
             )
         })
     }
+}
+
+/// `"3"` or `3`: 1 to 18 ASCII digits, optionally in double quotes.
+fn parse_version(s: &str) -> Option<i64> {
+    let digits = match s.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"')?,
+        None => s,
+    };
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// Who is making the request, for audit events.
@@ -168,6 +192,25 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentActor {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn if_match_versions_are_digits_in_quotes_or_bare() {
+        assert_eq!(super::parse_version("\"3\""), Some(3));
+        assert_eq!(super::parse_version("42"), Some(42));
+        for bad in [
+            "",
+            "\"\"",
+            "\"-1\"",
+            "-1",
+            "\"3",
+            "3\"",
+            "+3",
+            "\"1,2\"",
+            "1234567890123456789",
+        ] {
+            assert_eq!(super::parse_version(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn finds_the_field_in_serde_messages() {
         assert_eq!(

@@ -43,6 +43,37 @@ pub(crate) fn server_parts() -> (axum::Router<crate::AppState>, utoipa::openapi:
     crate::server::api_routes().split_for_parts()
 }
 
+/// Gives every `If-Match` header parameter the one format the server accepts
+/// ([`crate::extract::IF_MATCH_PATTERN`]), so the document states what a 400 `invalid_if_match`
+/// refuses.
+pub(crate) fn document_if_match(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            for p in op.parameters.iter_mut().flatten() {
+                if p.parameter_in == ParameterIn::Header && p.name.eq_ignore_ascii_case("if-match")
+                {
+                    p.schema = Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some(crate::extract::IF_MATCH_PATTERN))
+                            .into(),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Names of the two security schemes.
 pub const BEARER_JWT: &str = "bearer_jwt";
 pub const API_TOKEN: &str = "api_token";

@@ -87,6 +87,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             .extend(c.schemas);
     }
     crate::openapi::secure(&mut doc);
+    crate::openapi::document_if_match(&mut doc);
     let layer_state = state.clone();
 
     crate::metrics::handle();

@@ -171,9 +171,11 @@ pub struct BulkRequest {
 pub struct BulkFilter {
     pub status: Option<UserStatus>,
     pub role: Option<cc_domain::Role>,
+    #[schema(minimum = -1, maximum = 12)]
     pub grade: Option<i16>,
     pub school: Option<String>,
     pub group: Option<String>,
+    #[schema(max_length = 200)]
     pub q: Option<String>,
 }
 
@@ -320,10 +322,16 @@ fn dedup(ids: Vec<Uuid>) -> Vec<Uuid> {
 }
 
 async fn resolve_filter(app: &AppState, f: BulkFilter) -> ApiResult<Vec<Uuid>> {
-    if f.q.as_ref().is_some_and(|q| q.len() > 200) {
+    if f.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::validation(cc_domain::ValidationErrors::single(
             "filter.q",
             "must be at most 200 characters",
+        )));
+    }
+    if f.grade.is_some_and(|g| !super::users::GRADES.contains(&g)) {
+        return Err(ApiError::validation(cc_domain::ValidationErrors::single(
+            "filter.grade",
+            "must be between -1 (pre-K) and 12",
         )));
     }
     let mut q = UserQuery {

@@ -117,3 +117,18 @@ pub(crate) enum WriteErrors {
     #[response(status = 422, content_type = "application/problem+json")]
     Unprocessable(crate::error::Problem),
 }
+
+/// Error responses of operations that read a JSON body but write no record.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum BodyErrors {
+    /// The body is too large.
+    #[response(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(crate::error::Problem),
+    /// The body is not sent as JSON (`Content-Type: application/json`).
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(crate::error::Problem),
+    /// The body is JSON of the wrong shape (missing or unknown fields, wrong types).
+    #[response(status = 422, content_type = "application/problem+json")]
+    Unprocessable(crate::error::Problem),
+}
