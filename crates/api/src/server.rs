@@ -142,6 +142,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             layer_state,
             crate::auth::headers::security_headers,
         ))
+        .layer(axum::middleware::from_fn(crate::request_limits::enforce))
         .layer(axum::middleware::from_fn(crate::request_id::assign))
 }
 

@@ -96,6 +96,26 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
+/// A JSON body is a client calling the wrong route (or sending an import's parameters as JSON),
+/// never a roster export: it is refused with 415 before anything is stored.
+fn refuse_json(req: &Request) -> Result<(), ApiError> {
+    let essence = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if essence == "application/json" || essence.ends_with("+json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Upload the roster export itself (CSV or zip), raw or as the `file` part of a multipart form; JSON is not an export format.",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the upload: the `file` part of a multipart form, or the raw body.
 async fn read_upload(
     app: &AppState,
@@ -103,6 +123,7 @@ async fn read_upload(
     name: Option<String>,
 ) -> Result<(String, Vec<u8>), ApiError> {
     let limit = app.config.import.max_upload_bytes;
+    refuse_json(&req)?;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -244,6 +265,7 @@ async fn fetch(app: &AppState, id: Uuid) -> ApiResult<ImportRun> {
         (status = 201, description = "Planned (or applied, or refused: see `status` and `refusals`)", body = ImportRun),
         (status = 202, description = "Still planning or applying; poll `Location`", body = ImportRun),
         (status = 413, description = "Larger than `import.max_upload_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A JSON body (`unsupported_media_type`): send the export itself", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad parameters or an empty upload", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn create(
