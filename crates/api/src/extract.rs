@@ -9,18 +9,94 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 
-/// A JSON body. Wrong content type → 415, malformed JSON → 400, wrong shape → 422,
-/// too large → 413.
+/// A JSON object body. Wrong content type → 415, malformed JSON → 400, wrong shape (including
+/// a body that is not an object) → 422, too large → 413.
+///
+/// Numbers are read as JSON Schema reads them: `3.0` is the integer 3.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json_content_type(req.headers()) {
+            return Err(json_rejection(&JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
+        }
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) => return Err(json_rejection(&JsonRejection::BytesRejection(e))),
+        };
+        let bytes = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Object(mut map)) => {
+                if integral_floats_to_integers(&mut map) {
+                    serde_json::to_vec(&map).map_or(bytes, axum::body::Bytes::from)
+                } else {
+                    bytes
+                }
+            }
+            Ok(_) => return Err(not_an_object()),
+            // Let the typed parse below report the syntax error with its position.
+            Err(_) => bytes,
+        };
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(json_rejection(&rejection)),
         }
+    }
+}
+
+/// `application/json` or any `+json` type, as `axum::Json` accepts.
+fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(essence) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn not_an_object() -> ApiError {
+    let mut err = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        "The body must be a JSON object.",
+    );
+    err.errors.push(cc_domain::FieldError {
+        field: "body".into(),
+        message: "must be a JSON object".into(),
+    });
+    err
+}
+
+/// Rewrites numbers like `3.0` as `3` (JSON Schema counts them as integers; serde's integer
+/// types do not), returning whether anything changed.
+fn integral_floats_to_integers(map: &mut serde_json::Map<String, serde_json::Value>) -> bool {
+    map.values_mut().fold(false, |changed, v| integral_value(v) | changed)
+}
+
+fn integral_value(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64() else { return false };
+            // Within ±2^53 an f64 holds every integer exactly.
+            if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as i64;
+                *v = Value::from(i);
+                true
+            } else {
+                false
+            }
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |c, v| integral_value(v) | c),
+        Value::Object(map) => integral_floats_to_integers(map),
+        _ => false,
     }
 }
 

@@ -45,10 +45,11 @@ pub(crate) fn server_parts() -> (axum::Router<crate::AppState>, utoipa::openapi:
 
 /// Gives every `If-Match` header parameter the one format the server accepts
 /// ([`crate::extract::IF_MATCH_PATTERN`]), so the document states what a 400 `invalid_if_match`
-/// refuses.
+/// refuses; other optional headers are documented as strings (not nullable).
 pub(crate) fn document_if_match(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
 
     for item in doc.paths.paths.values_mut() {
         let ops = [
@@ -60,14 +61,25 @@ pub(crate) fn document_if_match(doc: &mut utoipa::openapi::OpenApi) {
         ];
         for op in ops.into_iter().flatten() {
             for p in op.parameters.iter_mut().flatten() {
-                if p.parameter_in == ParameterIn::Header && p.name.eq_ignore_ascii_case("if-match")
-                {
+                if p.parameter_in != ParameterIn::Header {
+                    continue;
+                }
+                if p.name.eq_ignore_ascii_case("if-match") {
                     p.schema = Some(
                         ObjectBuilder::new()
                             .schema_type(Type::String)
                             .pattern(Some(crate::extract::IF_MATCH_PATTERN))
                             .into(),
                     );
+                } else if let Some(RefOr::T(Schema::Object(o))) = &mut p.schema {
+                    // An optional header is absent or a string, never JSON `null`.
+                    if let SchemaType::Array(types) = &o.schema_type {
+                        let not_null: Vec<Type> =
+                            types.iter().filter(|t| **t != Type::Null).cloned().collect();
+                        if let [t] = not_null.as_slice() {
+                            o.schema_type = SchemaType::Type(t.clone());
+                        }
+                    }
                 }
             }
         }

@@ -28,6 +28,7 @@ pub struct DeviceListParams {
     /// Free text over serial number, name and model.
     pub q: Option<String>,
     /// `created_at` (default) or `-created_at`.
+    #[param(pattern = "^-?created_at$")]
     pub sort: Option<String>,
 }
 

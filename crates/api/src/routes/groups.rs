@@ -28,6 +28,7 @@ pub struct GroupListParams {
     /// Free text over name, display name and external id.
     pub q: Option<String>,
     /// `created_at` (default) or `-created_at`.
+    #[param(pattern = "^-?created_at$")]
     pub sort: Option<String>,
 }
 

@@ -90,7 +90,7 @@ fn no_store(mut res: Response) -> Response {
 /// `reset-password` (and `provision`, when a target keeps passwords) answers with a generated
 /// `temporary_password`, shown once.
 #[utoipa::path(post, path = "/users/{id}/actions/{operation}", tag = "lifecycle",
-    params(("id" = Uuid, Path), ("operation" = String, Path, description = "provision, update, suspend, reset-password or deprovision"),
+    params(("id" = Uuid, Path), ("operation" = String, Path, pattern = "^(provision|update|suspend|reset-password|deprovision)$", description = "provision, update, suspend, reset-password or deprovision"),
         ActionParams,
         ("If-Match" = Option<String>, Header, description = "The version the request is based on")),
     responses(
@@ -209,7 +209,7 @@ pub struct BulkAccepted {
 /// Give `ids` or a `filter`. People whose status does not allow the operation are skipped and
 /// listed, not failed. The batch's progress is at `GET /api/v1/batches/{batch_id}`.
 #[utoipa::path(post, path = "/users/actions/{operation}", tag = "lifecycle",
-    params(("operation" = String, Path, description = "provision, update, suspend, reset-password or deprovision")),
+    params(("operation" = String, Path, pattern = "^(provision|update|suspend|reset-password|deprovision)$", description = "provision, update, suspend, reset-password or deprovision")),
     request_body = BulkRequest,
     responses(
         (status = 202, description = "Accepted: one batch", body = BulkAccepted),

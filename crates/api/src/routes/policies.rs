@@ -29,6 +29,7 @@ pub struct PolicyListParams {
     /// Free text over name and description.
     pub q: Option<String>,
     /// `created_at` (default) or `-created_at`.
+    #[param(pattern = "^-?created_at$")]
     pub sort: Option<String>,
 }
 

@@ -39,6 +39,7 @@ pub struct UserListParams {
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// `username` (default), `family_name` or `created_at`; prefix `-` for descending.
+    #[param(pattern = "^-?(username|family_name|created_at)$")]
     pub sort: Option<String>,
 }
 

@@ -67,7 +67,8 @@ pub struct ApplyParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CreateParams {
-    /// `auto` (default), `csv`, `oneroster` or `sds`.
+    /// `auto` (default), `csv`, `oneroster` (also `oneroster-1.1`, `oneroster-1.2`) or `sds`.
+    #[param(pattern = "^(auto|csv|oneroster|oneroster-1\\.1|oneroster-1\\.2|sds)$")]
     pub format: Option<String>,
     /// `true` (default): plan only. `false`: apply at once unless a guard refuses.
     pub dry_run: Option<bool>,
