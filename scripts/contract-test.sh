@@ -13,12 +13,15 @@
 #
 # Environment: CC_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 #              CC_CONTRACT_EXAMPLES (default 100), CC_CONTRACT_WORKERS (default 2),
-#              CC_CONTRACT_SEED (default: a fixed seed, so failures reproduce).
+#              CC_CONTRACT_SEED (default: a fixed seed, so failures reproduce),
+#              CC_CONTRACT_BASELINE_UPDATE=1 to merge this run's failures into the baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV=target/venv-schemathesis
+# Failures accepted for now (each with an entry saying why in docs/api.md); any other fails.
+BASELINE=scripts/schemathesis-baseline.json
 EXAMPLES=${CC_CONTRACT_EXAMPLES:-100}
 WORKERS=${CC_CONTRACT_WORKERS:-2}
 SEED=${CC_CONTRACT_SEED:-20261203}
@@ -112,15 +115,24 @@ run_backend() { # sqlite|postgres
   access=$(curl -fsS -H 'content-type: application/json' \
     -d "{\"username\":\"admin\",\"password\":\"$password\"}" "$base/api/v1/auth/login" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
-  token=$(curl -fsS -H 'content-type: application/json' -H "authorization: Bearer $access" \
-    -d '{"name":"contract-test","role":"admin","expires_in_days":1}' "$base/api/v1/tokens" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
+  local created
+  created=$(curl -fsS -H 'content-type: application/json' -H "authorization: Bearer $access" \
+    -d '{"name":"contract-test","role":"admin","expires_in_days":1}' "$base/api/v1/tokens")
+  token=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])' <<<"$created")
+  # The hooks keep schemathesis from demoting this operator or revoking this token.
+  CC_CONTRACT_TOKEN_ID=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$created")
+  CC_CONTRACT_OPERATOR_ID=$(curl -fsS -H "authorization: Bearer $token" "$base/api/v1/auth/me" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["operator_id"])')
+  export CC_CONTRACT_TOKEN_ID CC_CONTRACT_OPERATOR_ID
 
   log "contract test ($backend): schemathesis $SCHEMATHESIS_VERSION, $EXAMPLES examples per operation"
   local rc=0
+  local baseline=()
+  [ -f "$BASELINE" ] && baseline=(--baseline "$BASELINE")
+  [ -n "${CC_CONTRACT_BASELINE_UPDATE:-}" ] && baseline=(--baseline "$BASELINE" --baseline-update)
   # The health probes are served at the root, outside the document's server URL (`/api/v1`),
   # and schemathesis takes one base URL per run: they get a second run of their own.
-  schemathesis "$base/api/v1" "$token" "$backend" --exclude-path-regex '^/health/' || rc=$?
+  schemathesis "$base/api/v1" "$token" "$backend" --exclude-path-regex '^/health/' "${baseline[@]}" || rc=$?
   schemathesis "$base" "$token" "$backend-health" --include-path-regex '^/health/' || rc=$?
 
   kill "$server_pid" 2>/dev/null || true
@@ -135,7 +147,10 @@ run_backend() { # sqlite|postgres
     pg_db=""
   fi
   rm -f "$tmp"/contract.db*
-  [ "$rc" -eq 0 ] || die "schemathesis found failures on $backend (exit $rc)"
+  if [ "$rc" -ne 0 ]; then
+    printf 'contract test: schemathesis found failures on %s (exit %s)\n' "$backend" "$rc" >&2
+    return 1
+  fi
   log "contract test ($backend): no failures"
 }
 
@@ -146,4 +161,6 @@ ensure_schemathesis
 log "contract test: building command-center"
 cargo build --quiet -p command-center
 BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/command-center
-for b in "${backends[@]}"; do run_backend "$b"; done
+failed=()
+for b in "${backends[@]}"; do run_backend "$b" || failed+=("$b"); done
+[ ${#failed[@]} -eq 0 ] || die "failures on ${failed[*]}"

@@ -57,7 +57,8 @@ fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
     else {
         return false;
     };
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn not_an_object() -> ApiError {
@@ -76,7 +77,8 @@ fn not_an_object() -> ApiError {
 /// Rewrites numbers like `3.0` as `3` (JSON Schema counts them as integers; serde's integer
 /// types do not), returning whether anything changed.
 fn integral_floats_to_integers(map: &mut serde_json::Map<String, serde_json::Value>) -> bool {
-    map.values_mut().fold(false, |changed, v| integral_value(v) | changed)
+    map.values_mut()
+        .fold(false, |changed, v| integral_value(v) | changed)
 }
 
 fn integral_value(v: &mut serde_json::Value) -> bool {

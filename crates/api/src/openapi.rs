@@ -61,6 +61,10 @@ pub(crate) fn document_if_match(doc: &mut utoipa::openapi::OpenApi) {
         ];
         for op in ops.into_iter().flatten() {
             for p in op.parameters.iter_mut().flatten() {
+                if p.parameter_in == ParameterIn::Query {
+                    refuse_nul(p);
+                    continue;
+                }
                 if p.parameter_in != ParameterIn::Header {
                     continue;
                 }
@@ -74,14 +78,68 @@ pub(crate) fn document_if_match(doc: &mut utoipa::openapi::OpenApi) {
                 } else if let Some(RefOr::T(Schema::Object(o))) = &mut p.schema {
                     // An optional header is absent or a string, never JSON `null`.
                     if let SchemaType::Array(types) = &o.schema_type {
-                        let not_null: Vec<Type> =
-                            types.iter().filter(|t| **t != Type::Null).cloned().collect();
+                        let not_null: Vec<Type> = types
+                            .iter()
+                            .filter(|t| **t != Type::Null)
+                            .cloned()
+                            .collect();
                         if let [t] = not_null.as_slice() {
                             o.schema_type = SchemaType::Type(t.clone());
                         }
                     }
                 }
             }
+        }
+    }
+}
+
+/// The answers every authenticated operation can give: 401 (no, a bad, an expired or a revoked
+/// token) and 403 (a role below the operation's).
+fn add_auth_responses(responses: &mut utoipa::openapi::Responses) {
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+            .build()
+    };
+    for (status, text) in [
+        (
+            "401",
+            "Missing, invalid, expired or revoked credentials (`WWW-Authenticate` says which)",
+        ),
+        (
+            "403",
+            "The caller's role is below the one this operation needs (`forbidden`)",
+        ),
+    ] {
+        responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(text)
+                    .content(crate::error::PROBLEM_CONTENT_TYPE, problem())
+                    .build()
+                    .into()
+            });
+    }
+}
+
+/// Query strings may not hold NUL (`%00`, refused with 400 `invalid_query`): free-text query
+/// parameters say so with a pattern.
+fn refuse_nul(p: &mut utoipa::openapi::path::Parameter) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+
+    if let Some(RefOr::T(Schema::Object(o))) = &mut p.schema {
+        let is_string = match &o.schema_type {
+            SchemaType::Type(t) => *t == Type::String,
+            SchemaType::Array(ts) => ts.contains(&Type::String),
+            SchemaType::AnyValue => false,
+        };
+        if is_string && o.pattern.is_none() && o.format.is_none() {
+            o.pattern = Some(r"^[^\x00]*$".to_owned());
         }
     }
 }
@@ -142,6 +200,9 @@ pub(crate) fn secure(doc: &mut utoipa::openapi::OpenApi) {
             };
             let access = lookup(&m, &full).unwrap_or(Access::Role(cc_domain::OperatorRole::Admin));
             let role = describe(access);
+            if !matches!(access, Access::Public) {
+                add_auth_responses(&mut op.responses);
+            }
             op.security = Some(match access {
                 Access::Public => vec![SecurityRequirement::default()],
                 _ => vec![

@@ -83,6 +83,12 @@ pub(crate) enum CommonErrors {
     /// Malformed request: bad JSON, query or path parameters.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(crate::error::Problem),
+    /// The path and query are longer than 8 KiB (`uri_too_long`).
+    #[response(status = 414, content_type = "application/problem+json")]
+    UriTooLong(crate::error::Problem),
+    /// The header fields are larger than 32 KiB (`headers_too_large`).
+    #[response(status = 431, content_type = "application/problem+json")]
+    HeadersTooLarge(crate::error::Problem),
     /// Too many requests; see `Retry-After`.
     #[response(status = 429, content_type = "application/problem+json")]
     TooManyRequests(crate::error::Problem),

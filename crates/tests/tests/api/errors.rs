@@ -377,7 +377,40 @@ async fn an_oversized_uri_or_header_section_is_a_problem(backend: Backend) {
     app.stop().await;
 }
 
+/// A body is a JSON object; `3.0` is the integer 3, as JSON Schema reads it.
+async fn bodies_are_objects_and_integral_numbers_are_integers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let array = post(&app, "/groups", &json!([group_json("algebra")])).await;
+    assert_problem(&array, 422, "validation_failed");
+    assert_eq!(error_fields(&array), ["body"]);
+    assert!(get(&app, "/groups").await.body["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let group = post(&app, "/groups", &group_json("algebra")).await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.text);
+    let path = format!("/groups/{}", group.id());
+    let patched = patch(
+        &app,
+        &path,
+        &json!({"display_name": "Algebra", "version": 1.0}),
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    assert_eq!(patched.version(), 2);
+    let fractional = patch(
+        &app,
+        &path,
+        &json!({"display_name": "Algebra I", "version": 2.5}),
+    )
+    .await;
+    assert_problem(&fractional, 422, "validation_failed");
+    app.stop().await;
+}
+
 backend_tests!(
+    bodies_are_objects_and_integral_numbers_are_integers,
     an_oversized_uri_or_header_section_is_a_problem,
     a_malformed_uuid_in_the_path_is_400,
     malformed_json_is_400_malformed_json,
