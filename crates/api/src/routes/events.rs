@@ -38,13 +38,28 @@ pub struct EventParams {
     pub after: Option<i64>,
 }
 
+/// One server-sent event of the stream: `event: job`, `id: <seq>`, and a `JobEvent` as JSON in
+/// `data`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the wire format; events are rendered by `render`
+pub struct JobEventMessage {
+    /// Always `job`.
+    #[schema(pattern = "^job$")]
+    pub event: String,
+    /// The event's sequence number (resume with `Last-Event-ID`).
+    #[schema(pattern = "^[0-9]+$")]
+    pub id: String,
+    /// A `JobEvent` as JSON.
+    pub data: String,
+}
+
 /// Stream job state changes (`text/event-stream`).
 ///
 /// Each event has `event: job`, `id: <seq>` and a JSON `JobEvent` as data. Without
 /// `Last-Event-ID` (or `after`) the stream starts with the next change.
 #[utoipa::path(get, path = "/events", tag = "jobs", params(EventParams,
         ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,18}$", description = "Resume after this event (its sequence number)")),
-    responses((status = 200, description = "An endless stream of job events", body = JobEvent, content_type = "text/event-stream"),
+    responses((status = 200, description = "An endless stream of job events", body = JobEventMessage, content_type = "text/event-stream"),
         CommonErrors))]
 pub async fn stream(
     State(app): State<AppState>,
