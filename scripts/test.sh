@@ -2,8 +2,9 @@
 # Runs every test against real services. On a machine that lacks them, installs and starts
 # PostgreSQL and Redis (Debian packages) on loopback first; where they already run, uses them.
 # Installs PostgreSQL's server binaries (the restart test runs a server of its own), OpenLDAP's
-# slapd (the LDAP tests start their own on a free loopback port) and jq (used by the example
-# bash script target).
+# slapd (the LDAP tests start their own on a free loopback port), jq (used by the example
+# bash script target) and python3-venv (schemathesis, for the contract test, is installed into
+# target/venv-schemathesis by scripts/contract-test.sh).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p cc-domain    # extra arguments go to the test runner
@@ -93,6 +94,9 @@ command -v promtool >/dev/null || { log "promtool: installing (package prometheu
 ensure_slapd
 ensure_jq
 
+# The contract test (scripts/contract-test.sh) makes a Python virtual environment.
+python3 -c 'import ensurepip, venv' 2>/dev/null || { log "python3-venv: installing"; apt_install python3-venv; }
+
 if cargo nextest --version >/dev/null 2>&1; then
   log "Running the tests (cargo nextest)"
   cargo nextest run --workspace --no-fail-fast "$@"
@@ -101,4 +105,11 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   log "Running the tests (cargo test)"
   cargo test --workspace --no-fail-fast "$@"
+fi
+
+# The API contract: schemathesis against /openapi.json of the real binary, on both backends,
+# when the whole suite was asked for.
+if [ $# -eq 0 ]; then
+  log "Running the contract test (schemathesis)"
+  scripts/contract-test.sh
 fi

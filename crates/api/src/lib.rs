@@ -12,6 +12,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 pub mod request_id;
+pub mod request_limits;
 pub mod routes;
 mod server;
 pub mod tls;

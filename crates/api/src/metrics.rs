@@ -39,6 +39,7 @@ pub fn handle() -> &'static PrometheusHandle {
             tracing::warn!("a metrics recorder was already installed; /metrics may be incomplete");
         }
         describe();
+        register_series();
         handle
     })
 }
@@ -93,6 +94,23 @@ fn describe() {
         "cc_import_rows_total",
         "Roster rows read by imports, by file format and outcome (valid, error)."
     );
+}
+
+/// Routes every deployment calls (the scraper and the probes): their request series exist
+/// from the first scrape, which renders before its own request is counted.
+const ALWAYS_CALLED: [&str; 3] = ["/metrics", "/health/live", "/health/ready"];
+
+/// Creates counters at 0 (and histograms empty) for their known label sets, as Prometheus's
+/// instrumentation guide asks, so a fresh server's dashboards and `increase()` alerts have a
+/// series to work on.
+fn register_series() {
+    for route in ALWAYS_CALLED {
+        metrics::counter!("cc_http_requests_total", "method" => "GET", "route" => route, "status" => "200")
+            .increment(0);
+        let _ = metrics::histogram!("cc_http_request_duration_seconds", "method" => "GET", "route" => route);
+    }
+    metrics::gauge!("cc_http_requests_in_flight").set(0.0);
+    cc_service::imports::register_metrics();
 }
 
 struct InFlight;
@@ -198,9 +216,19 @@ async fn sample_queues(app: &AppState) {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("cc_workers_active").set(workers.len() as f64);
     }
-    let Ok(gauges) = app.store.queue_gauges(now).await else {
+    let Ok(mut gauges) = app.store.queue_gauges(now).await else {
         return;
     };
+    // The default queue is reported from the first scrape, before any job exists.
+    if !gauges
+        .iter()
+        .any(|g| g.queue == cc_domain::job::DEFAULT_QUEUE)
+    {
+        gauges.push(cc_store::jobs::QueueGauge {
+            queue: cc_domain::job::DEFAULT_QUEUE.to_owned(),
+            ..Default::default()
+        });
+    }
     for g in &gauges {
         for state in cc_domain::JobState::ALL {
             let n = g

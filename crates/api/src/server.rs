@@ -92,6 +92,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             .extend(c.schemas);
     }
     crate::openapi::secure(&mut doc);
+    crate::openapi::document_if_match(&mut doc);
     let layer_state = state.clone();
 
     crate::metrics::handle();
@@ -147,6 +148,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             layer_state,
             crate::auth::headers::security_headers,
         ))
+        .layer(axum::middleware::from_fn(crate::request_limits::enforce))
         .layer(axum::middleware::from_fn(crate::request_id::assign))
 }
 

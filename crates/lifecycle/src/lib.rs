@@ -33,6 +33,9 @@ pub use health::{TargetHealth, CHECK_TIMEOUT, SYNC_METRIC, TARGET_UP_METRIC};
 /// Counter of operations per target: `operation`, `target`, `outcome` (`changed`,
 /// `unchanged`, `retryable_error`, `permanent_error`).
 pub const OPERATIONS_METRIC: &str = "cc_lifecycle_operations_total";
+/// The `outcome` label values of [`OPERATIONS_METRIC`].
+pub const OPERATION_OUTCOMES: [&str; 4] =
+    ["changed", "unchanged", "retryable_error", "permanent_error"];
 /// Histogram of the time one target took for one operation: `operation`, `target`.
 pub const DURATION_METRIC: &str = "cc_lifecycle_operation_duration_seconds";
 
@@ -158,6 +161,23 @@ impl Engine {
     pub fn register(&self, registry: &mut Registry) {
         for op in LifecycleOperation::ALL {
             registry.register(LifecycleHandler::new(self.clone(), op));
+        }
+        self.register_metrics();
+    }
+
+    /// Creates `cc_lifecycle_operations_total` at 0 for every target, operation it handles
+    /// and outcome, so the series exist before the first operation.
+    fn register_metrics(&self) {
+        for t in self.targets.iter() {
+            for op in LifecycleOperation::ALL
+                .into_iter()
+                .filter(|op| t.handles(*op))
+            {
+                for outcome in OPERATION_OUTCOMES {
+                    metrics::counter!(OPERATIONS_METRIC, "operation" => op.as_str(), "target" => t.name().to_owned(), "outcome" => outcome)
+                        .increment(0);
+                }
+            }
         }
     }
 

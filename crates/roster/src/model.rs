@@ -20,6 +20,13 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 4] = [
+        Format::Csv,
+        Format::OneRoster11,
+        Format::OneRoster12,
+        Format::Sds,
+    ];
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {

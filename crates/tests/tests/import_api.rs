@@ -361,7 +361,35 @@ async fn missing_runs_and_bad_parameters(backend: Backend) {
     assert_eq!(err.problem().unwrap().code, "empty_upload");
 }
 
+/// A JSON body is no roster export: refused with 415 before a run is stored.
+async fn a_json_upload_is_415_and_stores_no_run(backend: Backend) {
+    let app = spawn(backend).await;
+    for content_type in [
+        "application/json",
+        "application/merge-patch+json; charset=utf-8",
+    ] {
+        let res = app
+            .client
+            .request(reqwest::Method::POST, "/api/v1/imports?dry_run=true")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(r#"{"file": "roster.csv"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 415, "{content_type}");
+        assert_eq!(
+            res.headers()[reqwest::header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let problem: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(problem["code"], "unsupported_media_type");
+    }
+    let runs = app.client.list_imports(&[]).await.unwrap();
+    assert!(runs.items.is_empty(), "no run was stored: {:?}", runs.items);
+}
+
 backend_tests!(
+    a_json_upload_is_415_and_stores_no_run,
     upload_plan_apply_and_reimport,
     multipart_zip_applies_directly,
     a_refused_plan_is_applied_with_the_override,

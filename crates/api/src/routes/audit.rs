@@ -18,6 +18,7 @@ use crate::AppState;
 #[into_params(parameter_in = Query)]
 pub struct AuditListParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     /// e.g. `operator:admin`.

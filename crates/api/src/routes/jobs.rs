@@ -20,6 +20,7 @@ use crate::AppState;
 #[into_params(parameter_in = Query)]
 pub struct JobListParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

@@ -90,7 +90,7 @@ fn no_store(mut res: Response) -> Response {
 /// `reset-password` (and `provision`, when a target keeps passwords) answers with a generated
 /// `temporary_password`, shown once.
 #[utoipa::path(post, path = "/users/{id}/actions/{operation}", tag = "lifecycle",
-    params(("id" = Uuid, Path), ("operation" = String, Path, description = "provision, update, suspend, reset-password or deprovision"),
+    params(("id" = Uuid, Path), ("operation" = String, Path, pattern = "^(provision|update|suspend|reset-password|deprovision)$", description = "provision, update, suspend, reset-password or deprovision"),
         ActionParams,
         ("If-Match" = Option<String>, Header, description = "The version the request is based on")),
     responses(
@@ -171,9 +171,11 @@ pub struct BulkRequest {
 pub struct BulkFilter {
     pub status: Option<UserStatus>,
     pub role: Option<cc_domain::Role>,
+    #[schema(minimum = -1, maximum = 12)]
     pub grade: Option<i16>,
     pub school: Option<String>,
     pub group: Option<String>,
+    #[schema(max_length = 200)]
     pub q: Option<String>,
     /// `in_sync`, `pending` or `failed`: e.g. provision again everyone whose targets failed.
     pub sync: Option<cc_domain::SyncState>,
@@ -209,7 +211,7 @@ pub struct BulkAccepted {
 /// Give `ids` or a `filter`. People whose status does not allow the operation are skipped and
 /// listed, not failed. The batch's progress is at `GET /api/v1/batches/{batch_id}`.
 #[utoipa::path(post, path = "/users/actions/{operation}", tag = "lifecycle",
-    params(("operation" = String, Path, description = "provision, update, suspend, reset-password or deprovision")),
+    params(("operation" = String, Path, pattern = "^(provision|update|suspend|reset-password|deprovision)$", description = "provision, update, suspend, reset-password or deprovision")),
     request_body = BulkRequest,
     responses(
         (status = 202, description = "Accepted: one batch", body = BulkAccepted),
@@ -322,10 +324,16 @@ fn dedup(ids: Vec<Uuid>) -> Vec<Uuid> {
 }
 
 async fn resolve_filter(app: &AppState, f: BulkFilter) -> ApiResult<Vec<Uuid>> {
-    if f.q.as_ref().is_some_and(|q| q.len() > 200) {
+    if f.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::validation(cc_domain::ValidationErrors::single(
             "filter.q",
             "must be at most 200 characters",
+        )));
+    }
+    if f.grade.is_some_and(|g| !super::users::GRADES.contains(&g)) {
+        return Err(ApiError::validation(cc_domain::ValidationErrors::single(
+            "filter.grade",
+            "must be between -1 (pre-K) and 12",
         )));
     }
     let mut q = UserQuery {

@@ -14,29 +14,36 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentActor, IfMatch};
 use crate::AppState;
 
+/// The grades a person can be in: -1 = pre-K, 0 = kindergarten, 1–12.
+pub(crate) const GRADES: std::ops::RangeInclusive<i16> = -1..=12;
+
 /// Filters, sort and paging for `GET /api/v1/users`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UserListParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
     pub status: Option<UserStatus>,
     pub role: Option<Role>,
     /// -1 = pre-K, 0 = kindergarten, 1–12.
+    #[param(minimum = -1, maximum = 12)]
     pub grade: Option<i16>,
     pub school: Option<String>,
     /// A group name.
     pub group: Option<String>,
     /// Free text over username, names, e-mail and external id.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Only people whose targets are `in_sync`, `pending` (a lifecycle job is unfinished) or
     /// `failed` (the last operation on a target failed; `GET /users/{id}/targets` names the
     /// target and the error).
     pub sync: Option<cc_domain::SyncState>,
     /// `username` (default), `family_name` or `created_at`; prefix `-` for descending.
+    #[param(pattern = "^-?(username|family_name|created_at)$")]
     pub sort: Option<String>,
 }
 
@@ -48,10 +55,16 @@ impl UserListParams {
             self.sort.as_deref(),
             &UserSort::NAMES,
         )?;
-        if self.q.as_ref().is_some_and(|q| q.len() > 200) {
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
             return Err(ApiError::bad_request(
                 "invalid_query",
                 "q must be at most 200 characters",
+            ));
+        }
+        if self.grade.is_some_and(|g| !GRADES.contains(&g)) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "grade must be between -1 (pre-K) and 12",
             ));
         }
         Ok(UserQuery {

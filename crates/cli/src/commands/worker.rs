@@ -70,6 +70,15 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         .context("invalid security settings")?;
     let engine = cfg.lifecycle_engine(store.clone(), auth)?;
     let token = CancellationToken::new();
+    if args.listen.is_some() {
+        // The recorder first, then the worker (which creates its series at 0), then the
+        // listener: the first scrape sees every series.
+        cc_api::metrics_handle();
+    }
+    let mut worker = Worker::new(store.clone(), registry(&engine), rc);
+    if let Some(id) = args.id {
+        worker = worker.with_id(id);
+    }
     if let Some(addr) = &args.listen {
         let state = cc_api::AppState::try_new(store.clone(), cfg.api())
             .context("invalid security settings")?;
@@ -87,10 +96,6 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
                 tracing::error!(error = %e, "the probe listener failed");
             }
         });
-    }
-    let mut worker = Worker::new(store.clone(), registry(&engine), rc);
-    if let Some(id) = args.id {
-        worker = worker.with_id(id);
     }
     println!("Command Center worker {} started", worker.id());
     let signal = token.clone();

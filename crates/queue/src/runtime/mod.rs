@@ -48,6 +48,8 @@ impl Worker {
     pub fn new(store: Arc<dyn Store>, registry: Registry, config: QueueConfig) -> Self {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let id = format!("{}-{}-{}", hostname(), std::process::id(), &suffix[..8]);
+        let queues: Vec<String> = config.queues.iter().map(|q| q.name.clone()).collect();
+        register_series(&registry.kinds(), &queues);
         Self {
             store,
             registry,
@@ -179,6 +181,35 @@ impl Worker {
         tracing::info!(worker_id = %self.id, "worker stopped");
         Ok(())
     }
+}
+
+/// The `outcome` label values of `cc_job_executions_total`.
+const EXECUTION_OUTCOMES: [&str; 5] = [
+    "completed",
+    "failed",
+    "failed_permanently",
+    "cancelled",
+    "snoozed",
+];
+
+/// Creates the job series at 0 for every kind this worker handles and every queue it claims
+/// from (when the worker is built, before it or a metrics listener runs), so dashboards and `increase()` alerts have a series from the first scrape (as
+/// Prometheus's instrumentation guide asks) rather than from the first job of each kind.
+fn register_series(kinds: &[String], queues: &[String]) {
+    for kind in kinds {
+        for outcome in EXECUTION_OUTCOMES {
+            metrics::counter!("cc_job_executions_total", "kind" => kind.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+        metrics::counter!("cc_job_retries_total", "kind" => kind.clone()).increment(0);
+        metrics::counter!("cc_jobs_discarded_total", "kind" => kind.clone()).increment(0);
+        // Registering the histogram exposes it with zero observations.
+        let _ = metrics::histogram!("cc_job_duration_seconds", "kind" => kind.clone());
+    }
+    for queue in queues {
+        metrics::counter!("cc_jobs_claimed_total", "queue" => queue.clone()).increment(0);
+    }
+    metrics::counter!("cc_jobs_rescued_total").increment(0);
 }
 
 fn describe_metrics() {

@@ -70,6 +70,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Creates `cc_import_rows_total` at 0 for every format and outcome, so a fresh server's
+/// dashboards and `increase()` alerts see a series before the first import.
+pub fn register_metrics() {
+    for f in cc_roster::Format::ALL {
+        for outcome in ["valid", "error"] {
+            metrics::counter!("cc_import_rows_total", "format" => f.as_str(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
+}
+
 /// Reads an export (CPU and file IO: call it off the async runtime for big files).
 ///
 /// # Errors

@@ -42,13 +42,28 @@ pub struct EventParams {
     pub after: Option<i64>,
 }
 
+/// One server-sent event of the stream: `event: job`, `id: <seq>`, and a `JobEvent` as JSON in
+/// `data`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the wire format; events are rendered by `render`
+pub struct JobEventMessage {
+    /// Always `job`.
+    #[schema(pattern = "^job$")]
+    pub event: String,
+    /// The event's sequence number (resume with `Last-Event-ID`).
+    #[schema(pattern = "^[0-9]+$")]
+    pub id: String,
+    /// A `JobEvent` as JSON.
+    pub data: String,
+}
+
 /// Stream job state changes (`text/event-stream`).
 ///
 /// Each event has `event: job`, `id: <seq>` and a JSON `JobEvent` as data. Without
 /// `Last-Event-ID` (or `after`) the stream starts with the next change.
 #[utoipa::path(get, path = "/events", tag = "jobs", params(EventParams,
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "An endless stream of job events", body = JobEvent, content_type = "text/event-stream"),
+        ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,18}$", description = "Resume after this event (its sequence number)")),
+    responses((status = 200, description = "An endless stream of job events", body = JobEventMessage, content_type = "text/event-stream"),
         CommonErrors))]
 pub async fn stream(
     State(app): State<AppState>,
@@ -62,7 +77,9 @@ pub async fn stream(
         .map(|v| {
             v.to_str()
                 .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
+                .map(str::trim)
+                .filter(|s| (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<i64>().ok())
                 .ok_or_else(|| {
                     ApiError::bad_request(
                         "invalid_last_event_id",

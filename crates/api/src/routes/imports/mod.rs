@@ -68,7 +68,8 @@ pub struct ApplyParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CreateParams {
-    /// `auto` (default), `csv`, `oneroster` or `sds`.
+    /// `auto` (default), `csv`, `oneroster` (also `oneroster-1.1`, `oneroster-1.2`) or `sds`.
+    #[param(pattern = "^(auto|csv|oneroster|oneroster-1\\.1|oneroster-1\\.2|sds)$")]
     pub format: Option<String>,
     /// `true` (default): plan only. `false`: apply at once unless a guard refuses.
     pub dry_run: Option<bool>,
@@ -97,6 +98,26 @@ fn too_large(limit: u64) -> ApiError {
     )
 }
 
+/// A JSON body is a client calling the wrong route (or sending an import's parameters as JSON),
+/// never a roster export: it is refused with 415 before anything is stored.
+fn refuse_json(req: &Request) -> Result<(), ApiError> {
+    let essence = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if essence == "application/json" || essence.ends_with("+json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Upload the roster export itself (CSV or zip), raw or as the `file` part of a multipart form; JSON is not an export format.",
+        ));
+    }
+    Ok(())
+}
+
 fn spool_error(e: SpoolError) -> ApiError {
     match e {
         SpoolError::TooLarge { limit } => too_large(limit),
@@ -119,6 +140,7 @@ fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
 /// one), or the raw body. Memory holds one chunk at a time.
 async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result<Upload, ApiError> {
     let limit = app.config.import.max_upload_bytes as u64;
+    refuse_json(&req)?;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -277,6 +299,7 @@ async fn fetch(app: &AppState, id: Uuid) -> ApiResult<ImportRun> {
         (status = 201, description = "Planned (or applied, or refused: see `status` and `refusals`)", body = ImportRun),
         (status = 202, description = "Still planning or applying; poll `Location`", body = ImportRun),
         (status = 413, description = "Larger than `import.max_upload_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A JSON body (`unsupported_media_type`): send the export itself", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad parameters (`validation_failed`: `format`, `file_name`), an empty upload (`empty_upload`), a second `file` part (`duplicate_part`), or an upload that cannot be read, with the reader's code (`missing_columns`, `file_empty`, `not_utf8`, `not_csv`, `duplicate_column`, `duplicate_entry`, `duplicate_key`, `compression_ratio`, `row_too_long`, `file_too_large`, `too_many_rows`, `unrecognized_format`, `invalid_export`, `unreadable_file`); the attempt is recorded as a `failed` run", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn create(
@@ -400,6 +423,7 @@ pub async fn apply(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
