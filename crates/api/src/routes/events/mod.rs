@@ -20,7 +20,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Extension;
-use cc_domain::JobEvent;
 use futures::Stream;
 use serde::Deserialize;
 use utoipa::IntoParams;
