@@ -82,6 +82,9 @@ pub(crate) async fn serve(
             serve_one(stream, peer, service, timeout, stop).await;
         });
     }
+    // Stop accepting now: a listener kept open while connections drain would let the kernel
+    // complete new connections that nobody serves.
+    drop(listener);
     drop(open_tx);
     let _ = all_closed.recv().await;
 }

@@ -840,7 +840,7 @@ mod tests {
         let file = dir.path().join("cc.toml");
         std::fs::write(
             &file,
-            "[queue]\nlease_ttl_ms = 10000\n[[queue.cron]]\nname = \"sync\"\nschedule = \"0 2 * * *\"\n\
+            "[queue]\nlease_ttl_ms = 10000\nheartbeat_interval_ms = 2000\n[[queue.cron]]\nname = \"sync\"\nschedule = \"0 2 * * *\"\n\
              kind = \"system.noop\"\nargs = { full = true }\n[queue.queues.lifecycle]\nconcurrency = 4\n",
         )
         .unwrap();
