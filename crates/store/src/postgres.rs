@@ -107,7 +107,7 @@ include!("sql/shared.rs");
 include!("sql/migrate.rs");
 include!("sql/auth.rs");
 include!("sql/imports.rs");
-include!("sql/bulk_postgres.rs");
+include!("postgres/bulk.rs");
 
 impl PgStore {
     /// The directory snapshot for planning.

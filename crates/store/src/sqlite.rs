@@ -165,4 +165,4 @@ include!("sql/shared.rs");
 include!("sql/migrate.rs");
 include!("sql/auth.rs");
 include!("sql/imports.rs");
-include!("sql/bulk_sqlite.rs");
+include!("sqlite/bulk.rs");
