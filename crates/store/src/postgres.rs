@@ -5,8 +5,11 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::PoolConfig;
+use crate::{PoolConfig, Result, StoreError};
 
+use imports::load_snapshot;
+
+mod bulk;
 mod changes;
 pub(crate) mod copy;
 mod jobs;
@@ -103,11 +106,16 @@ impl PgStore {
     }
 }
 
-include!("sql/shared.rs");
-include!("sql/migrate.rs");
-include!("sql/auth.rs");
-include!("sql/imports.rs");
-include!("postgres/bulk.rs");
+// The SQL both backends share: each file is compiled once per backend, over the names defined
+// above (see `sql/shared.rs`).
+#[path = "sql/auth.rs"]
+mod auth;
+#[path = "sql/imports.rs"]
+mod imports;
+#[path = "sql/migrate.rs"]
+mod migrate;
+#[path = "sql/shared.rs"]
+mod shared;
 
 impl PgStore {
     /// The directory snapshot for planning.

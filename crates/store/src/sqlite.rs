@@ -9,8 +9,11 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use crate::PoolConfig;
+use crate::{PoolConfig, Result, StoreError};
 
+use imports::load_snapshot;
+
+mod bulk;
 mod changes;
 mod file_mode;
 mod jobs;
@@ -161,8 +164,13 @@ impl SqliteStore {
     }
 }
 
-include!("sql/shared.rs");
-include!("sql/migrate.rs");
-include!("sql/auth.rs");
-include!("sql/imports.rs");
-include!("sqlite/bulk.rs");
+// The SQL both backends share: each file is compiled once per backend, over the names defined
+// above (see `sql/shared.rs`).
+#[path = "sql/auth.rs"]
+mod auth;
+#[path = "sql/imports.rs"]
+mod imports;
+#[path = "sql/migrate.rs"]
+mod migrate;
+#[path = "sql/shared.rs"]
+mod shared;
