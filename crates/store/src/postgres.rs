@@ -107,14 +107,18 @@ impl PgStore {
 }
 
 // The SQL both backends share: each file is compiled once per backend, over the names defined
-// above (see `sql/shared.rs`).
+// above (see `sql/shared.rs`), hence one file loaded as a module twice in this crate.
 #[path = "sql/auth.rs"]
+#[allow(clippy::duplicate_mod)]
 mod auth;
 #[path = "sql/imports.rs"]
+#[allow(clippy::duplicate_mod)]
 mod imports;
 #[path = "sql/migrate.rs"]
+#[allow(clippy::duplicate_mod)]
 mod migrate;
 #[path = "sql/shared.rs"]
+#[allow(clippy::duplicate_mod)]
 mod shared;
 
 impl PgStore {

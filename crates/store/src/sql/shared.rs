@@ -2,12 +2,13 @@
 //!
 //! This file is a module of both `sqlite.rs` and `postgres.rs` (`#[path]`), compiled once per
 //! backend; each parent defines:
-//!   - `type Db` (the sqlx database), `Store` (the store struct) and `BackendTx` (its transaction),
-//!   - `Store::reader()` (the pool reads run on) and `Store::begin_write()`,
-//!   - `READ_POOL` / `WRITE_POOL` (pool names for metrics),
-//!   - `platform_match(placeholder)` (SQL true when a policy applies to that platform),
-//!   - `GROUP_AGG` (SQL aggregating `g.name` into a comma-separated list) and
-//!     `FOR_UPDATE` (the row-lock suffix, empty on SQLite whose write transactions lock the file).
+//! - `type Db` (the sqlx database), `Store` (the store struct) and `BackendTx` (its transaction),
+//! - `Store::reader()` (the pool reads run on) and `Store::begin_write()`,
+//! - `READ_POOL` / `WRITE_POOL` (pool names for metrics),
+//! - `platform_match(placeholder)` (SQL true when a policy applies to that platform),
+//! - `GROUP_AGG` (SQL aggregating `g.name` into a comma-separated list) and
+//!   `FOR_UPDATE` (the row-lock suffix, empty on SQLite whose write transactions lock the file).
+//!
 //! Everything here is ordinary Rust over those names; the dialects agree on the rest
 //! (`$n` placeholders, `RETURNING`, row values, `ON CONFLICT`).
 
