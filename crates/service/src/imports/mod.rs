@@ -16,7 +16,7 @@ use cc_store::{DirectorySnapshot, ImportStore, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use apply::{apply, apply_preview, ApplyOutcome, CHUNK, FIRST_LOAD_MIN};
+pub use apply::{apply, apply_preview, ApplyOutcome, ApplyRequest, CHUNK, FIRST_LOAD_MIN};
 pub use progress::Progress;
 pub use runs::{
     fill, insert as insert_run, new_run, record_outcome, record_refusal, row_errors,
