@@ -2,10 +2,9 @@
 
 use std::any::Any;
 
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemType};
 
 /// Turns a panic in a handler into a logged 500 problem; the server keeps serving.
 pub(crate) fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
@@ -26,8 +25,7 @@ pub(crate) async fn not_found() -> ApiError {
 /// Known route, wrong method.
 pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ProblemType::MethodNotAllowed,
         "This route does not accept that method.",
     )
 }
@@ -36,8 +34,7 @@ pub(crate) async fn method_not_allowed() -> ApiError {
 pub(crate) async fn timeout_error(err: tower::BoxError) -> ApiError {
     if err.is::<tower::timeout::error::Elapsed>() {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
+            ProblemType::Timeout,
             "The request took too long and was abandoned.",
         )
     } else {

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::CommonErrors;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::ApiQuery;
 use crate::AppState;
 
@@ -58,8 +58,8 @@ pub async fn stream(
                 .ok()
                 .and_then(|s| s.trim().parse::<i64>().ok())
                 .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_last_event_id",
+                    ApiError::new(
+                        ProblemType::InvalidLastEventId,
                         "Last-Event-ID must be an event sequence number",
                     )
                 })

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::{created, versioned, CommonErrors, Paging, WriteErrors};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentActor, IfMatch};
 use crate::AppState;
 
@@ -45,8 +45,8 @@ impl UserListParams {
             &UserSort::NAMES,
         )?;
         if self.q.as_ref().is_some_and(|q| q.len() > 200) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::new(
+                ProblemType::InvalidQuery,
                 "q must be at most 200 characters",
             ));
         }

@@ -26,7 +26,7 @@ pub use tasks::ImportTasks;
 use tasks::Outcome;
 
 use super::CommonErrors;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::{ApiPath, ApiQuery, CurrentActor};
 use crate::AppState;
 
@@ -89,9 +89,7 @@ pub struct CreateParams {
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+    ApiError::new(ProblemType::PayloadTooLarge,
         format!("The upload is larger than the import limit of {limit} bytes (import.max_upload_bytes)."),
     )
 }
@@ -111,11 +109,11 @@ async fn read_upload(
     if is_multipart {
         let mut form = axum::extract::Multipart::from_request(req, app)
             .await
-            .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
+            .map_err(|e| ApiError::new(ProblemType::InvalidMultipart, e.body_text()))?;
         while let Some(mut field) = form
             .next_field()
             .await
-            .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
+            .map_err(|e| ApiError::new(ProblemType::InvalidMultipart, e.body_text()))?
         {
             if field.name() != Some("file") {
                 continue;
@@ -129,7 +127,7 @@ async fn read_upload(
             while let Some(chunk) = field
                 .chunk()
                 .await
-                .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
+                .map_err(|e| ApiError::new(ProblemType::InvalidMultipart, e.body_text()))?
             {
                 if data.len() + chunk.len() > limit {
                     return Err(too_large(limit));
@@ -139,8 +137,7 @@ async fn read_upload(
             return Ok((file_name, data));
         }
         let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            ProblemType::ValidationFailed,
             "The form has no `file` part.",
         );
         e.errors.push(FieldError {
@@ -190,29 +187,12 @@ async fn wait(
     match tokio::time::timeout(wait, handle).await {
         Ok(Ok(Outcome::Done(run))) => Ok(with_location(done, &run)),
         Ok(Ok(Outcome::Refused(run))) if applying => {
-            let refusals: Vec<cc_roster::Refusal> = serde_json::from_value(run.refusals.clone()).unwrap_or_default();
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "import_refused",
-                format!(
-                    "The import was refused and nothing was changed: {}",
-                    refusals.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("; ")
-                ),
-            );
-            for r in refusals {
-                e.errors.push(FieldError {
-                    field: r.override_flag.map_or_else(|| r.code.clone(), |f| f.trim_start_matches("--").replace('-', "_")),
-                    message: r.message,
-                });
-            }
-            Err(e)
+            let refusals: Vec<cc_roster::Refusal> =
+                serde_json::from_value(run.refusals.clone()).unwrap_or_default();
+            Err(crate::error::import_refused(refusals))
         }
         Ok(Ok(Outcome::Refused(run) | Outcome::Failed(run))) => Ok(with_location(done, &run)),
-        Ok(Ok(Outcome::Stale)) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "plan_stale",
-            "The directory changed since this plan was made, so it was not applied. Upload the file again to re-plan.",
-        )),
+        Ok(Ok(Outcome::Stale)) => Err(crate::error::plan_stale()),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "import task panicked");
             Err(ApiError::internal())
@@ -255,11 +235,7 @@ pub async fn create(
     let format: FormatChoice = match p.format.as_deref() {
         None => FormatChoice::Auto,
         Some(f) => f.parse().map_err(|m: String| {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                m.clone(),
-            );
+            let mut e = ApiError::new(ProblemType::ValidationFailed, m.clone());
             e.errors.push(FieldError {
                 field: "format".into(),
                 message: m,
@@ -270,8 +246,7 @@ pub async fn create(
     let (file_name, content) = read_upload(&app, req, p.file_name.clone()).await?;
     if content.is_empty() {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "empty_upload",
+            ProblemType::EmptyUpload,
             "The upload is empty.",
         ));
     }
@@ -334,8 +309,7 @@ pub async fn apply(
         .ok_or_else(|| ApiError::not_found("No import run with that id."))?;
     if !matches!(run.status, ImportStatus::Planned | ImportStatus::Refused) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "import_not_applicable",
+            ProblemType::ImportNotApplicable,
             format!(
                 "The run is {}; only planned or refused runs can be applied.",
                 run.status.as_str()
@@ -382,14 +356,14 @@ pub async fn list(
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Page<ImportRun>>> {
     let limit = cc_domain::page::parse_limit(p.limit)
-        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+        .map_err(|m| ApiError::new(ProblemType::InvalidQuery, m))?;
     let before = p
         .cursor
         .as_deref()
         .map(|c| {
             c.parse::<Uuid>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_cursor",
+                ApiError::new(
+                    ProblemType::InvalidCursor,
                     "The cursor is not one this server issued.",
                 )
             })
