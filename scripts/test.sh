@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test against real services. On a machine that lacks them, installs and starts
 # PostgreSQL and Redis (Debian packages) on loopback first; where they already run, uses them.
-# Installs OpenLDAP's slapd (the LDAP tests start their own on a free loopback port) and jq
-# (used by the example bash script target).
+# Installs PostgreSQL's server binaries (the restart test runs a server of its own), OpenLDAP's
+# slapd (the LDAP tests start their own on a free loopback port), jq (used by the example
+# bash script target) and python3-venv (schemathesis, for the contract test, is installed into
+# target/venv-schemathesis by scripts/contract-test.sh).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p cc-domain    # extra arguments go to the test runner
@@ -43,6 +45,15 @@ ensure_postgres() {
   pg_up || { echo "PostgreSQL did not come up at $CC_TEST_POSTGRES_URL" >&2; exit 1; }
 }
 
+# The PostgreSQL restart test runs a server of its own (initdb, pg_ctl) on a free port: the
+# server binaries must be installed even where the shared server runs elsewhere.
+ensure_postgres_binaries() {
+  if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then return; fi
+  log "PostgreSQL server binaries: installing"
+  apt_install postgresql
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { echo "pg_ctl is not installed under /usr/lib/postgresql" >&2; exit 1; }
+}
+
 redis_up() { command -v redis-cli >/dev/null && [ "$(redis-cli -u "$CC_TEST_REDIS_URL" ping 2>/dev/null)" = PONG ]; }
 
 ensure_redis() {
@@ -74,6 +85,7 @@ ensure_jq() {
 }
 
 ensure_postgres
+ensure_postgres_binaries
 ensure_redis
 # The TLS tests make their certificates with openssl.
 command -v openssl >/dev/null || { log "openssl: installing"; apt_install openssl; }
@@ -81,6 +93,9 @@ command -v openssl >/dev/null || { log "openssl: installing"; apt_install openss
 command -v promtool >/dev/null || { log "promtool: installing (package prometheus)"; apt_install prometheus; }
 ensure_slapd
 ensure_jq
+
+# The contract test (scripts/contract-test.sh) makes a Python virtual environment.
+python3 -c 'import ensurepip, venv' 2>/dev/null || { log "python3-venv: installing"; apt_install python3-venv; }
 
 if cargo nextest --version >/dev/null 2>&1; then
   log "Running the tests (cargo nextest)"
@@ -90,4 +105,11 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   log "Running the tests (cargo test)"
   cargo test --workspace --no-fail-fast "$@"
+fi
+
+# The API contract: schemathesis against /openapi.json of the real binary, on both backends,
+# when the whole suite was asked for.
+if [ $# -eq 0 ]; then
+  log "Running the contract test (schemathesis)"
+  scripts/contract-test.sh
 fi

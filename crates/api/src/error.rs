@@ -48,9 +48,14 @@ pub enum ProblemType {
     InvalidQuery,
     InvalidPath,
     InvalidIfMatch,
+    WeakIfMatch,
     InvalidCursor,
     InvalidLastEventId,
     InvalidMultipart,
+    InvalidBody,
+    DuplicateAuthorization,
+    /// A client error Swagger UI answered under `/docs`, with its status.
+    InvalidDocsRequest(StatusCode),
     NotASession,
     Unauthenticated,
     InvalidToken,
@@ -66,10 +71,17 @@ pub enum ProblemType {
     PlanStale,
     PreconditionFailed,
     PayloadTooLarge,
+    UriTooLong,
     UnsupportedMediaType,
+    HeadersTooLarge,
     ValidationFailed,
     EmptyUpload,
+    DuplicatePart,
+    /// An upload the roster reader cannot read; the code is the reader's (`RosterError::code`).
+    UnreadableUpload(&'static str),
     RateLimited,
+    TooManyStreams,
+    TooManyConcurrent,
     LoginThrottled,
     LoginLocked,
     Internal,
@@ -79,7 +91,7 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every problem type, for tests and documentation.
-    pub const ALL: [ProblemType; 32] = {
+    pub const ALL: [ProblemType; 42] = {
         use ProblemType::*;
         [
             BadRequest,
@@ -87,9 +99,13 @@ impl ProblemType {
             InvalidQuery,
             InvalidPath,
             InvalidIfMatch,
+            WeakIfMatch,
             InvalidCursor,
             InvalidLastEventId,
             InvalidMultipart,
+            InvalidBody,
+            DuplicateAuthorization,
+            InvalidDocsRequest(StatusCode::BAD_REQUEST),
             NotASession,
             Unauthenticated,
             InvalidToken,
@@ -105,10 +121,16 @@ impl ProblemType {
             PlanStale,
             PreconditionFailed,
             PayloadTooLarge,
+            UriTooLong,
             UnsupportedMediaType,
+            HeadersTooLarge,
             ValidationFailed,
             EmptyUpload,
+            DuplicatePart,
+            UnreadableUpload("unreadable_file"),
             RateLimited,
+            TooManyStreams,
+            TooManyConcurrent,
             LoginThrottled,
             LoginLocked,
             Internal,
@@ -139,6 +161,11 @@ impl ProblemType {
                 "invalid_if_match",
                 "Invalid If-Match header",
             ),
+            WeakIfMatch => (
+                StatusCode::BAD_REQUEST,
+                "weak_if_match",
+                "Weak If-Match tag",
+            ),
             InvalidCursor => (StatusCode::BAD_REQUEST, "invalid_cursor", "Invalid cursor"),
             InvalidLastEventId => (
                 StatusCode::BAD_REQUEST,
@@ -150,6 +177,17 @@ impl ProblemType {
                 "invalid_multipart",
                 "Invalid multipart form",
             ),
+            InvalidBody => (
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "Incomplete request body",
+            ),
+            DuplicateAuthorization => (
+                StatusCode::BAD_REQUEST,
+                "duplicate_authorization",
+                "More than one Authorization header",
+            ),
+            InvalidDocsRequest(status) => (status, "bad_request", "Bad request"),
             NotASession => (
                 StatusCode::BAD_REQUEST,
                 "not_a_session",
@@ -197,10 +235,20 @@ impl ProblemType {
                 "payload_too_large",
                 "Payload too large",
             ),
+            UriTooLong => (
+                StatusCode::URI_TOO_LONG,
+                "uri_too_long",
+                "Request target too long",
+            ),
             UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Unsupported media type",
+            ),
+            HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                "Request header fields too large",
             ),
             ValidationFailed => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -212,10 +260,26 @@ impl ProblemType {
                 "empty_upload",
                 "Empty upload",
             ),
+            DuplicatePart => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "duplicate_part",
+                "Duplicate form part",
+            ),
+            UnreadableUpload(code) => (StatusCode::UNPROCESSABLE_ENTITY, code, "Unreadable upload"),
             RateLimited => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "Too many requests",
+            ),
+            TooManyStreams => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                "Too many event streams",
+            ),
+            TooManyConcurrent => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_concurrent",
+                "Too many concurrent requests",
             ),
             LoginThrottled => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -418,8 +482,8 @@ impl From<OpError> for ApiError {
     }
 }
 
-/// An import a guard refused: each refusal as a field error naming the parameter that
-/// overrides it (or the refusal's code).
+/// An import a guard refused: each refusal as a field error naming the API parameter that
+/// overrides it (or, when none does, the refusal's code).
 #[must_use]
 pub fn import_refused(refusals: Vec<cc_roster::Refusal>) -> ApiError {
     let mut e = ApiError::new(
@@ -434,11 +498,11 @@ pub fn import_refused(refusals: Vec<cc_roster::Refusal>) -> ApiError {
         ),
     );
     for r in refusals {
-        let field = r.override_flag.map_or_else(
-            || r.code.clone(),
-            |f| f.trim_start_matches("--").replace('-', "_"),
-        );
-        e = e.with_field(field, r.message);
+        let message = match &r.overridden_by {
+            Some(p) => format!("{} (to apply anyway, pass {p}=true)", r.message),
+            None => r.message,
+        };
+        e = e.with_field(r.overridden_by.unwrap_or(r.code), message);
     }
     e
 }
@@ -603,7 +667,10 @@ mod tests {
                 status.is_client_error() || status.is_server_error(),
                 "{k:?}"
             );
-            assert!(codes.insert(code), "code {code} appears twice");
+            // The documentation's own client errors share `bad_request`'s code, with their status.
+            if !matches!(k, ProblemType::InvalidDocsRequest(_)) {
+                assert!(codes.insert(code), "code {code} appears twice");
+            }
             assert!(
                 code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
                 "{code}"
@@ -626,6 +693,7 @@ mod tests {
             .lines()
             .map(|l| l.trim().trim_end_matches(','))
             .filter(|l| !l.is_empty() && !l.starts_with("//"))
+            .map(|l| l.split_once('(').map_or(l, |(name, _)| name))
             .collect();
         assert_eq!(variants.len(), ProblemType::ALL.len());
         let mut all_src = String::new();
@@ -645,7 +713,9 @@ mod tests {
         }
         for v in variants {
             assert!(
-                ProblemType::ALL.iter().any(|k| format!("{k:?}") == v),
+                ProblemType::ALL
+                    .iter()
+                    .any(|k| format!("{k:?}").split('(').next() == Some(v)),
                 "{v} is missing from ProblemType::ALL"
             );
             assert!(

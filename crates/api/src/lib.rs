@@ -4,12 +4,15 @@
 //! until a shutdown signal, draining in-flight requests within a bound.
 
 pub mod auth;
+mod connections;
 pub mod error;
 pub mod extract;
+pub mod limits;
 mod metrics;
 mod middleware;
 mod openapi;
 pub mod request_id;
+pub mod request_limits;
 pub mod routes;
 mod server;
 pub mod tls;
@@ -23,7 +26,9 @@ use cc_store::Store;
 pub use auth::metrics::{metrics_guard, metrics_router, probe_router, MetricsAccess};
 pub use auth::permissions::{Access, RoutePermission, PERMISSIONS};
 pub use auth::rate_limit::RateLimitConfig;
+pub use connections::ConnectionLimits;
 pub use error::{ApiError, Problem};
+pub use limits::LimitsConfig;
 pub use metrics::handle as metrics_handle;
 pub use openapi::openapi;
 pub use server::{router, router_with, Server};
@@ -41,6 +46,8 @@ pub struct ImportApiConfig {
     pub max_upload_bytes: usize,
     /// How long a request waits for planning or applying before answering 202.
     pub sync_wait: Duration,
+    /// Most uploads read and planned at once; others wait their turn (on disk, not in memory).
+    pub max_parallel_reads: usize,
 }
 
 impl Default for ImportApiConfig {
@@ -49,6 +56,7 @@ impl Default for ImportApiConfig {
             settings: cc_service::imports::ImportSettings::default(),
             max_upload_bytes: 256 * 1024 * 1024,
             sync_wait: Duration::from_secs(5),
+            max_parallel_reads: 2,
         }
     }
 }
@@ -75,6 +83,10 @@ pub struct ApiConfig {
     pub metrics: MetricsAccess,
     pub import: ImportApiConfig,
     pub lifecycle: LifecycleApiConfig,
+    /// Concurrency bounds: event streams and expensive requests per caller.
+    pub limits: LimitsConfig,
+    /// Header-read timeout and connections per address (plain HTTP).
+    pub connections: ConnectionLimits,
 }
 
 /// Lifecycle settings the API needs.
@@ -98,6 +110,8 @@ impl Default for ApiConfig {
             metrics: MetricsAccess::default(),
             import: ImportApiConfig::default(),
             lifecycle: LifecycleApiConfig::default(),
+            limits: LimitsConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -124,6 +138,16 @@ pub struct AppParts {
     pub lifecycle: cc_lifecycle::Engine,
     /// Rendered pages of `GET /users`, valid while the store reports no change.
     pub user_pages: Arc<cc_service::cache::GenerationCache<String, axum::body::Bytes>>,
+    /// The one job-event poller of this process, fanning out to every open stream.
+    pub events: Arc<routes::events::hub::EventHub>,
+    /// Open event streams per principal and per address.
+    pub stream_slots: Arc<limits::SlotCounter>,
+    /// Expensive requests in flight per principal.
+    pub expensive_slots: Arc<limits::SlotCounter>,
+    /// Audit-chain verification shared by concurrent callers.
+    pub audit_verifier: Arc<cc_service::AuditVerifier>,
+    /// Cancelled when the server begins to shut down: open streams end at once.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Rendered user-list pages kept at most (a page of 200 people is about 80 KB).
@@ -153,14 +177,26 @@ impl AppState {
     ) -> Result<Self, cc_service::ServiceError> {
         let auth = cc_service::Auth::new(store.clone(), config.auth.clone())?;
         let limiter = Arc::new(auth::rate_limit::RateLimiter::new(&config.rate_limit)?);
+        let import_tasks = Arc::new(routes::imports::ImportTasks::new(
+            config.import.max_parallel_reads,
+        ));
+        let shutdown = tokio_util::sync::CancellationToken::new();
         Ok(Self(Arc::new(AppParts {
+            events: Arc::new(routes::events::hub::EventHub::new(
+                store.clone(),
+                shutdown.clone(),
+            )),
+            audit_verifier: Arc::new(cc_service::AuditVerifier::new(store.clone())),
+            stream_slots: Arc::default(),
+            expensive_slots: Arc::default(),
+            shutdown,
             directory: Directory::new(store.clone()),
             lifecycle: cc_lifecycle::Engine::new(store.clone(), Vec::new(), auth.clone()),
             store,
             config: Arc::new(config),
             auth,
             limiter,
-            import_tasks: Arc::default(),
+            import_tasks,
             user_pages: Arc::new(cc_service::cache::GenerationCache::new(
                 USER_PAGE_CACHE_ENTRIES,
             )),
@@ -175,6 +211,9 @@ impl AppState {
         policy: cc_service::lifecycle::LifecyclePolicy,
     ) -> Self {
         let mut parts = Arc::unwrap_or_clone(self.0);
+        // The recorder first, so the targets' gauges are there from the first scrape.
+        crate::metrics::handle();
+        engine.export_target_health();
         parts.lifecycle = engine;
         parts.directory = Directory::new(parts.store.clone()).with_lifecycle(policy);
         Self(Arc::new(parts))

@@ -39,6 +39,7 @@ pub fn handle() -> &'static PrometheusHandle {
             tracing::warn!("a metrics recorder was already installed; /metrics may be incomplete");
         }
         describe();
+        register_series();
         handle
     })
 }
@@ -85,10 +86,31 @@ fn describe() {
         "cc_workers_active",
         "Worker processes that sent a heartbeat in the last 30 seconds."
     );
+    describe_gauge!(
+        "cc_jobs_unhandled",
+        "Due jobs of a kind that no active worker serving their queue has a handler for, by queue and kind (they wait for one)."
+    );
     describe_counter!(
         "cc_import_rows_total",
         "Roster rows read by imports, by file format and outcome (valid, error)."
     );
+}
+
+/// Routes every deployment calls (the scraper and the probes): their request series exist
+/// from the first scrape, which renders before its own request is counted.
+const ALWAYS_CALLED: [&str; 3] = ["/metrics", "/health/live", "/health/ready"];
+
+/// Creates counters at 0 (and histograms empty) for their known label sets, as Prometheus's
+/// instrumentation guide asks, so a fresh server's dashboards and `increase()` alerts have a
+/// series to work on.
+fn register_series() {
+    for route in ALWAYS_CALLED {
+        metrics::counter!("cc_http_requests_total", "method" => "GET", "route" => route, "status" => "200")
+            .increment(0);
+        let _ = metrics::histogram!("cc_http_request_duration_seconds", "method" => "GET", "route" => route);
+    }
+    metrics::gauge!("cc_http_requests_in_flight").set(0.0);
+    cc_service::imports::register_metrics();
 }
 
 struct InFlight;
@@ -188,36 +210,89 @@ const WORKER_STALE: Duration = Duration::from_secs(30);
 /// read from the shared database, so every replica reports the same figures.
 async fn sample_queues(app: &AppState) {
     let now = cc_domain::now();
-    if let Ok(gauges) = app.store.queue_gauges(now).await {
-        for g in gauges {
-            for state in cc_domain::JobState::ALL {
-                let n = g
-                    .counts
-                    .iter()
-                    .find(|(s, _)| *s == state)
-                    .map_or(0, |(_, n)| *n);
-                #[allow(clippy::cast_precision_loss)]
-                metrics::gauge!("cc_jobs", "queue" => g.queue.clone(), "state" => state.as_str())
-                    .set(n as f64);
-            }
-            let depth: i64 = g
-                .counts
-                .iter()
-                .filter(|(s, _)| *s == cc_domain::JobState::Available)
-                .map(|(_, n)| n)
-                .sum();
-            #[allow(clippy::cast_precision_loss)]
-            metrics::gauge!("cc_queue_depth", "queue" => g.queue.clone()).set(depth as f64);
-            let age = g
-                .oldest_due
-                .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
-            metrics::gauge!("cc_queue_oldest_available_age_seconds", "queue" => g.queue).set(age);
-        }
-    }
     let since = now - chrono::Duration::from_std(WORKER_STALE).unwrap_or_default();
-    if let Ok(workers) = app.store.list_workers(since).await {
+    let workers = app.store.list_workers(since).await;
+    if let Ok(workers) = &workers {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("cc_workers_active").set(workers.len() as f64);
+    }
+    let Ok(mut gauges) = app.store.queue_gauges(now).await else {
+        return;
+    };
+    // The default queue is reported from the first scrape, before any job exists.
+    if !gauges
+        .iter()
+        .any(|g| g.queue == cc_domain::job::DEFAULT_QUEUE)
+    {
+        gauges.push(cc_store::jobs::QueueGauge {
+            queue: cc_domain::job::DEFAULT_QUEUE.to_owned(),
+            ..Default::default()
+        });
+    }
+    for g in &gauges {
+        for state in cc_domain::JobState::ALL {
+            let n = g
+                .counts
+                .iter()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| *n);
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("cc_jobs", "queue" => g.queue.clone(), "state" => state.as_str())
+                .set(n as f64);
+        }
+        let depth: i64 = g
+            .counts
+            .iter()
+            .filter(|(s, _)| *s == cc_domain::JobState::Available)
+            .map(|(_, n)| n)
+            .sum();
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("cc_queue_depth", "queue" => g.queue.clone()).set(depth as f64);
+        let age = g
+            .oldest_due
+            .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+        metrics::gauge!("cc_queue_oldest_available_age_seconds", "queue" => g.queue.clone())
+            .set(age);
+    }
+    if let Ok(workers) = &workers {
+        sample_unhandled(&gauges, workers);
+    }
+}
+
+/// `cc_jobs_unhandled{queue,kind}`: due jobs no active worker can run (during a rolling
+/// deploy, or when a worker with a new handler is missing). Workers claim only the kinds they
+/// have handlers for, so such jobs wait rather than fail; this makes the wait visible. Label
+/// sets reported before and resolved since drop back to 0.
+fn sample_unhandled(gauges: &[cc_store::jobs::QueueGauge], workers: &[cc_domain::WorkerInfo]) {
+    static REPORTED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let handled = |queue: &str, kind: &str| {
+        workers.iter().any(|w| {
+            w.queues.iter().any(|q| q == queue)
+                && w.kinds.as_ref().is_none_or(|k| k.iter().any(|k| k == kind))
+        })
+    };
+    let mut now_unhandled = Vec::new();
+    for g in gauges {
+        for (kind, n) in &g.due_kinds {
+            if !handled(&g.queue, kind) {
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!("cc_jobs_unhandled", "queue" => g.queue.clone(), "kind" => kind.clone())
+                    .set(*n as f64);
+                now_unhandled.push((g.queue.clone(), kind.clone()));
+            }
+        }
+    }
+    let mut reported = REPORTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (queue, kind) in reported.iter().filter(|l| !now_unhandled.contains(l)) {
+        metrics::gauge!("cc_jobs_unhandled", "queue" => queue.clone(), "kind" => kind.clone())
+            .set(0.0);
+    }
+    for l in now_unhandled {
+        if !reported.contains(&l) {
+            reported.push(l);
+        }
     }
 }
 

@@ -2,6 +2,9 @@
 
 use std::any::Any;
 
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ProblemType};
@@ -40,5 +43,33 @@ pub(crate) async fn timeout_error(err: tower::BoxError) -> ApiError {
     } else {
         tracing::error!(error = %err, "middleware error");
         ApiError::internal()
+    }
+}
+
+/// Middleware: Swagger UI's own misses under `/docs` (an empty 404, a text/plain 400) become
+/// problem+json like every other error.
+pub(crate) async fn docs_problems(req: Request, next: Next) -> Response {
+    let docs = req.uri().path().starts_with("/docs");
+    let res = next.run(req).await;
+    if !docs || !res.status().is_client_error() {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/problem+json"));
+    if is_problem {
+        return res;
+    }
+    if res.status() == StatusCode::NOT_FOUND {
+        ApiError::not_found("There is no such documentation page. See /docs for the API.")
+            .into_response()
+    } else {
+        ApiError::new(
+            ProblemType::InvalidDocsRequest(res.status()),
+            "The documentation request is not valid. See /docs for the API.",
+        )
+        .into_response()
     }
 }

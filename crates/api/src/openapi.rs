@@ -43,6 +43,107 @@ pub(crate) fn server_parts() -> (axum::Router<crate::AppState>, utoipa::openapi:
     crate::server::api_routes().split_for_parts()
 }
 
+/// Gives every `If-Match` header parameter the one format the server accepts
+/// ([`crate::extract::IF_MATCH_PATTERN`]), so the document states what a 400 `invalid_if_match`
+/// refuses; other optional headers are documented as strings (not nullable).
+pub(crate) fn document_if_match(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            for p in op.parameters.iter_mut().flatten() {
+                if p.parameter_in == ParameterIn::Query {
+                    refuse_nul(p);
+                    continue;
+                }
+                if p.parameter_in != ParameterIn::Header {
+                    continue;
+                }
+                if p.name.eq_ignore_ascii_case("if-match") {
+                    p.schema = Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some(crate::extract::IF_MATCH_PATTERN))
+                            .into(),
+                    );
+                } else if let Some(RefOr::T(Schema::Object(o))) = &mut p.schema {
+                    // An optional header is absent or a string, never JSON `null`.
+                    if let SchemaType::Array(types) = &o.schema_type {
+                        let not_null: Vec<Type> = types
+                            .iter()
+                            .filter(|t| **t != Type::Null)
+                            .cloned()
+                            .collect();
+                        if let [t] = not_null.as_slice() {
+                            o.schema_type = SchemaType::Type(t.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The answers every authenticated operation can give: 401 (no, a bad, an expired or a revoked
+/// token) and 403 (a role below the operation's).
+fn add_auth_responses(responses: &mut utoipa::openapi::Responses) {
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+            .build()
+    };
+    for (status, text) in [
+        (
+            "401",
+            "Missing, invalid, expired or revoked credentials (`WWW-Authenticate` says which)",
+        ),
+        (
+            "403",
+            "The caller's role is below the one this operation needs (`forbidden`)",
+        ),
+    ] {
+        responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(text)
+                    .content(crate::error::PROBLEM_CONTENT_TYPE, problem())
+                    .build()
+                    .into()
+            });
+    }
+}
+
+/// Query strings may not hold NUL (`%00`, refused with 400 `invalid_query`): free-text query
+/// parameters say so with a pattern.
+fn refuse_nul(p: &mut utoipa::openapi::path::Parameter) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+
+    if let Some(RefOr::T(Schema::Object(o))) = &mut p.schema {
+        let is_string = match &o.schema_type {
+            SchemaType::Type(t) => *t == Type::String,
+            SchemaType::Array(ts) => ts.contains(&Type::String),
+            SchemaType::AnyValue => false,
+        };
+        if is_string && o.pattern.is_none() && o.format.is_none() {
+            o.pattern = Some(r"^[^\x00]*$".to_owned());
+        }
+    }
+}
+
 /// Names of the two security schemes.
 pub const BEARER_JWT: &str = "bearer_jwt";
 pub const API_TOKEN: &str = "api_token";
@@ -99,6 +200,9 @@ pub(crate) fn secure(doc: &mut utoipa::openapi::OpenApi) {
             };
             let access = lookup(&m, &full).unwrap_or(Access::Role(cc_domain::OperatorRole::Admin));
             let role = describe(access);
+            if !matches!(access, Access::Public) {
+                add_auth_responses(&mut op.responses);
+            }
             op.security = Some(match access {
                 Access::Public => vec![SecurityRequirement::default()],
                 _ => vec![

@@ -15,7 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::middleware::{method_not_allowed, not_found, panic_response, timeout_error};
+use crate::middleware::{
+    docs_problems, method_not_allowed, not_found, panic_response, timeout_error,
+};
 use crate::request_id::RequestId;
 use crate::routes::{audit, devices, groups, health, imports, policies, users};
 use crate::routes::{auth as auth_routes, operators, tokens};
@@ -31,6 +33,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::bulk))
         .routes(routes!(lifecycle::user_targets))
         .routes(routes!(lifecycle::targets))
+        .routes(routes!(lifecycle::check_targets))
         .routes(routes!(groups::list, groups::create))
         .routes(routes!(groups::get, groups::update, groups::delete))
         .routes(routes!(groups::members))
@@ -47,6 +50,8 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::batch))
+        .routes(routes!(jobs::retry_batch))
+        .routes(routes!(jobs::ping))
         .routes(routes!(events::stream))
         .routes(routes!(auth_routes::login))
         .routes(routes!(auth_routes::refresh))
@@ -87,6 +92,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             .extend(c.schemas);
     }
     crate::openapi::secure(&mut doc);
+    crate::openapi::document_if_match(&mut doc);
     let layer_state = state.clone();
 
     crate::metrics::handle();
@@ -114,6 +120,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(docs_problems))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
@@ -141,6 +148,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             layer_state,
             crate::auth::headers::security_headers,
         ))
+        .layer(axum::middleware::from_fn(crate::request_limits::enforce))
         .layer(axum::middleware::from_fn(crate::request_id::assign))
 }
 
@@ -150,6 +158,9 @@ pub struct Server {
     app: Router,
     grace: std::time::Duration,
     tls: Option<crate::tls::TlsFiles>,
+    /// The application's own shutdown signal (ends event streams at once).
+    stopping: tokio_util::sync::CancellationToken,
+    connections: crate::ConnectionLimits,
 }
 
 impl Server {
@@ -172,7 +183,11 @@ impl Server {
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let grace = state.config.shutdown_grace;
+        let stopping = state.shutdown.clone();
+        let connections = state.config.connections.clone();
         Ok(Self {
+            connections,
+            stopping,
             listener,
             app: router_with(state, extra),
             grace,
@@ -206,22 +221,28 @@ impl Server {
     ) -> std::io::Result<()> {
         let token = tokio_util::sync::CancellationToken::new();
         let signal = token.clone();
+        let stopping = self.stopping.clone();
         tokio::spawn(async move {
             shutdown.await;
+            stopping.cancel();
             signal.cancel();
         });
         if let Some(files) = self.tls {
-            return run_tls(self.listener, self.app, files, self.grace, token).await;
+            let header_read_timeout = self.connections.header_read_timeout;
+            return run_tls(
+                self.listener,
+                self.app,
+                files,
+                (self.grace, header_read_timeout),
+                token,
+            )
+            .await;
         }
-        let stopped = token.clone();
-        let serve = axum::serve(
-            self.listener,
-            self.app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stopped.cancelled().await });
+        let serve =
+            crate::connections::serve(self.listener, self.app, self.connections, token.clone());
         let grace = self.grace;
         tokio::select! {
-            r = serve => r,
+            () = serve => Ok(()),
             () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time; closing");
                 Ok(())
@@ -235,7 +256,7 @@ async fn run_tls(
     listener: TcpListener,
     app: Router,
     files: crate::tls::TlsFiles,
-    grace: std::time::Duration,
+    (grace, header_read_timeout): (std::time::Duration, std::time::Duration),
     token: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
     let (config, loaded) = crate::tls::load(&files).await?;
@@ -251,7 +272,13 @@ async fn run_tls(
         token.cancelled().await;
         h.graceful_shutdown(Some(grace));
     });
-    axum_server::from_tcp_rustls(listener.into_std()?, config)?
+    let mut server = axum_server::from_tcp_rustls(listener.into_std()?, config)?;
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    server
         .handle(handle)
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await

@@ -11,9 +11,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+mod limits;
 mod queue;
 
+pub use limits::LimitsSettings;
 pub use queue::QueueSettings;
+
+use cc_connectors::TargetConfig;
 
 /// Keys holding secrets: redacted when printed, and readable from `<VAR>_FILE`.
 pub const SECRET_KEYS: [&str; 6] = [
@@ -60,6 +64,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub telemetry: TelemetryConfig,
     pub lifecycle: LifecycleConfig,
+    pub limits: LimitsSettings,
     /// Lifecycle targets (`[[targets]]`, file only); see docs/lifecycle.md.
     #[serde(skip_serializing_if = "Targets::is_empty")]
     pub targets: Targets,
@@ -191,6 +196,12 @@ pub struct DatabaseConfig {
     pub acquire_timeout_ms: u64,
     /// How long SQLite waits for another process's lock.
     pub busy_timeout_ms: u64,
+    /// Connections of the control pool: readiness checks and the job queue's heartbeats and
+    /// outcomes, kept apart from bulk work (0 shares the main pool).
+    pub control_connections: u32,
+    /// `serve` only, PostgreSQL only: any statement running longer is cancelled (the request
+    /// gets 503). 0 for no limit.
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,6 +239,13 @@ pub struct ImportConfig {
     pub match_by_username: bool,
     /// How long `POST /api/v1/imports` waits for the plan before answering 202 with the run.
     pub sync_wait_ms: u64,
+    /// Days an uploaded file is kept after its run last changed (the run itself is kept);
+    /// pruned by the job workers' maintenance.
+    pub retention_days: u64,
+    /// Days the file of a failed run is kept.
+    pub failed_retention_days: u64,
+    /// Most uploads the API reads and plans at once; the others wait on disk.
+    pub max_parallel_reads: usize,
 }
 
 impl Default for ImportConfig {
@@ -244,6 +262,9 @@ impl Default for ImportConfig {
             min_row_percent: guards.min_row_percent,
             match_by_username: true,
             sync_wait_ms: 5_000,
+            retention_days: 30,
+            failed_retention_days: 3,
+            max_parallel_reads: 2,
         }
     }
 }
@@ -315,6 +336,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            limits: LimitsSettings::default(),
             targets: Targets::default(),
         }
     }
@@ -367,6 +389,8 @@ impl Default for DatabaseConfig {
             min_connections: 0,
             acquire_timeout_ms: 5_000,
             busy_timeout_ms: 5_000,
+            control_connections: 4,
+            statement_timeout_ms: 30_000,
         }
     }
 }
@@ -427,6 +451,9 @@ impl Config {
         }
         if self.http.body_limit_bytes < 1024 {
             bail!("http.body_limit_bytes must be at least 1024");
+        }
+        if self.import.retention_days == 0 || self.import.max_parallel_reads == 0 {
+            bail!("import.retention_days and import.max_parallel_reads must be at least 1");
         }
         if !(0.0..=100.0).contains(&self.import.max_suspend_percent)
             || !(0.0..=100.0).contains(&self.import.min_row_percent)
@@ -514,6 +541,7 @@ impl Config {
         let mut c = self.clone();
         c.database_url = cc_store::redact_url(&c.database_url);
         c.redis_url = cc_store::redact_url(&c.redis_url);
+        c.targets = Targets(c.targets.0.iter().map(TargetConfig::redacted).collect());
         for secret in [
             &mut c.bootstrap_admin_password,
             &mut c.master_key,
@@ -535,6 +563,18 @@ impl Config {
             min_connections: self.database.min_connections,
             acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
             busy_timeout: Duration::from_millis(self.database.busy_timeout_ms),
+            control_connections: self.database.control_connections,
+            statement_timeout: None,
+        }
+    }
+
+    /// [`Config::pool`] for a server answering requests: with the statement timeout.
+    #[must_use]
+    pub fn server_pool(&self) -> cc_store::PoolConfig {
+        let ms = self.database.statement_timeout_ms;
+        cc_store::PoolConfig {
+            statement_timeout: (ms > 0).then(|| std::time::Duration::from_millis(ms)),
+            ..self.pool()
         }
     }
 
@@ -566,10 +606,13 @@ impl Config {
                 settings: self.import.settings(),
                 max_upload_bytes: self.import.max_upload_bytes,
                 sync_wait: Duration::from_millis(self.import.sync_wait_ms),
+                max_parallel_reads: self.import.max_parallel_reads,
             },
             lifecycle: cc_api::LifecycleApiConfig {
                 password_policy: self.lifecycle.password_policy(),
             },
+            limits: self.limits.api(),
+            connections: self.limits.connections(),
         }
     }
 

@@ -53,8 +53,13 @@ enum Command {
     Token(commands::token::Args),
     /// Log in to a running server and print an access token.
     Login(commands::token::LoginArgs),
-    /// Validate a running deployment: about fifteen checks, a pass/fail table, exit 1 on failure.
+    /// Validate a running deployment (probes, database, migrations, workers, Redis, a job round
+    /// trip, every lifecycle target, metrics, API, audit chain): a pass/fail table, exit 1 on
+    /// failure.
     Check(commands::check::Args),
+    /// People whose targets have not caught up (sync state failed, pending or in_sync), with
+    /// the failed targets and their errors.
+    Sync(commands::sync::Args),
     /// Measure performance (see docs/performance.md).
     Bench(commands::bench::Args),
     /// Import a roster export (own CSV, OneRoster 1.1/1.2, SDS v2.1): preview, then apply.
@@ -109,6 +114,7 @@ fn main() -> ExitCode {
             Command::Token(args) => commands::token::run(args).await,
             Command::Login(args) => commands::token::login(args).await,
             Command::Check(args) => commands::check::run(args).await,
+            Command::Sync(args) => commands::sync::run(args).await,
             Command::Bench(args) => commands::bench::run(&cfg, args).await,
             Command::Import(args) => commands::import::run(&cfg, args).await,
             Command::Roster(args) => commands::roster::run(args),

@@ -605,6 +605,36 @@ async fn config_prints_toml_with_the_database_password_redacted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_masks_target_credentials() {
+    let dir = temp_dir();
+    let file = dir.path().join("cc.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[targets]]
+name = "hook"
+kind = "webhook"
+url = "https://hook:pa55word@h.example.org/in?token=tok-123456"
+secret = "whsec-abcdef"
+headers = { Authorization = "Bearer abc-secret", "X-Tenant" = "district-7" }
+"#,
+    )
+    .expect("write config");
+    let path = file.to_str().expect("utf-8 path");
+    let r = run(dir.path(), &[], &["--config", path, "config"]).await;
+    assert_eq!(r.code, Some(0), "{r:?}");
+    for secret in ["pa55word", "tok-123456", "abc-secret", "whsec-abcdef"] {
+        assert!(!r.stdout.contains(secret), "{secret}: {r:?}");
+    }
+    assert!(r.stdout.contains("district-7"), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("https://hook:***@h.example.org/in?token=***"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_with_an_unknown_key_exits_2_naming_the_key() {
     let dir = temp_dir();
     let file = dir.path().join("cc.toml");

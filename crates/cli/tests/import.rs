@@ -229,7 +229,7 @@ async fn row_errors_go_to_a_csv_and_strict_rejects_the_file() {
     .await;
     assert_eq!(r.code, Some(3));
     assert!(
-        r.stderr.contains("--strict rejects the whole file"),
+        r.stderr.contains("strict mode rejects the whole file"),
         "{}",
         r.stderr
     );
@@ -295,4 +295,64 @@ async fn generated_rosters_import() {
         "{}",
         r.stdout
     );
+}
+
+#[tokio::test]
+async fn an_empty_file_is_called_empty() {
+    let dir = migrated().await;
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, b"").unwrap();
+    let r = run(
+        dir.path(),
+        &["import", empty.to_str().unwrap(), "--dry-run"],
+    )
+    .await;
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("is empty"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("missing required columns"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_roster_is_read_from_a_pipe() {
+    let dir = migrated().await;
+    let url = format!("sqlite://{}", dir.path().join("cc.db").display());
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("CC_DATABASE_URL", &url)
+        .env("CC_LOG", "warn")
+        .args(["import", "/dev/stdin", "--dry-run"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stdin,
+        &std::fs::read(fixture("csv/roster.csv")).unwrap(),
+    )
+    .await
+    .unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("finishes")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("Illegal seek"), "{stderr}");
+    assert!(stderr.contains("dry run"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_endless_input_stops_at_the_row_limit() {
+    let dir = migrated().await;
+    let r = run(dir.path(), &["import", "/dev/zero", "--dry-run"]).await;
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("import.max_row_bytes"), "{}", r.stderr);
 }

@@ -51,6 +51,32 @@ impl Client {
             .await
     }
 
+    /// `POST /api/v1/batches/{id}/retry`: re-drives the batch's discarded jobs. Answers
+    /// `{"batch_id", "retried": [job ids]}`.
+    ///
+    /// # Errors
+    /// Any API or transport error.
+    pub async fn retry_batch(&self, id: Uuid) -> Result<serde_json::Value> {
+        self.send(self.api(Method::POST, &format!("/batches/{id}/retry")))
+            .await
+    }
+
+    /// `POST /api/v1/jobs/ping`: enqueues a `system.noop` job (a queue round trip).
+    ///
+    /// # Errors
+    /// Any API or transport error.
+    pub async fn ping_job(&self) -> Result<Job> {
+        self.send(self.api(Method::POST, "/jobs/ping")).await
+    }
+
+    /// `POST /api/v1/targets/check`: checks every lifecycle target now.
+    ///
+    /// # Errors
+    /// Any API or transport error.
+    pub async fn check_targets(&self) -> Result<serde_json::Value> {
+        self.send(self.api(Method::POST, "/targets/check")).await
+    }
+
     /// Opens `GET /api/v1/events`, resuming after `last_event_id` when given. The stream has
     /// no request timeout.
     ///

@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ldap::{LdapConfig, LdapTarget};
+use crate::redaction::{is_sensitive_name, redact_url, MASK};
 use crate::script::{ScriptConfig, ScriptTarget};
 use crate::webhook::{WebhookConfig, WebhookTarget};
 use crate::{ConfigError, Operation, Target};
@@ -55,6 +56,30 @@ impl TargetConfig {
             Self::Ldap(_) => "ldap",
             Self::Script(_) => "script",
             Self::Webhook(_) => "webhook",
+        }
+    }
+
+    /// A copy fit for printing (`command-center config`): passwords in URLs, query values,
+    /// credential headers and credential-named script variables masked. Secret fields
+    /// (`secret`, `bind_password`) already print as `[REDACTED]`.
+    #[must_use]
+    pub fn redacted(&self) -> Self {
+        match self {
+            Self::Ldap(c) => {
+                let mut c = c.clone();
+                c.url = redact_url(&c.url);
+                Self::Ldap(c)
+            }
+            Self::Script(c) => {
+                let mut c = c.clone();
+                for (name, value) in &mut c.env {
+                    if is_sensitive_name(name) {
+                        MASK.clone_into(value);
+                    }
+                }
+                Self::Script(c)
+            }
+            Self::Webhook(c) => Self::Webhook(c.redacted()),
         }
     }
 
@@ -292,6 +317,38 @@ mod tests {
         assert!(!printed.contains("s3cret-value"), "{printed}");
         assert!(printed.contains("[REDACTED]"));
         assert!(!format!("{c:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn redacted_configuration_masks_urls_headers_and_variables() {
+        let text = r#"
+            [[targets]]
+            name = "hook"
+            kind = "webhook"
+            url = "https://hook:pa55word@h.example.org/in?token=tok-123456"
+            secret = "s"
+            headers = { Authorization = "Bearer abc-secret", "X-Tenant" = "district-7", "X-Api-Key" = { value_file = "/run/secrets/k" } }
+
+            [[targets]]
+            name = "ps"
+            kind = "script"
+            command = ["true"]
+            env = { AD_PASSWORD = "hunter22", AD_SERVER = "dc1" }
+        "#;
+        let file: File = toml::from_str(text).unwrap();
+        let printed: Vec<_> = file.targets.iter().map(TargetConfig::redacted).collect();
+        let json = serde_json::to_string(&printed).unwrap();
+        for secret in ["pa55word", "tok-123456", "abc-secret", "hunter22"] {
+            assert!(!json.contains(secret), "{secret} in {json}");
+        }
+        for kept in [
+            "district-7",
+            "dc1",
+            "/run/secrets/k",
+            "https://hook:***@h.example.org/in?token=***",
+        ] {
+            assert!(json.contains(kept), "{kept} not in {json}");
+        }
     }
 
     #[test]

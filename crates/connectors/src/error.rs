@@ -96,17 +96,55 @@ impl ConfigError {
     }
 }
 
-/// Replaces every occurrence of each secret in `text` with `[REDACTED]`. Empty secrets are
-/// ignored (they would match everywhere).
+/// Replaces every occurrence of each secret in `text` with `[REDACTED]`: as written, as a
+/// JSON string would escape it (`"`, `\\`, control characters, `\/`), and a start of it cut
+/// off at the end of the text (output kept only up to a limit). Empty secrets are ignored
+/// (they would match everywhere).
 #[must_use]
 pub fn redact(text: &str, secrets: &[&str]) -> String {
+    const MASK: &str = "[REDACTED]";
     let mut out = text.to_owned();
     for s in secrets.iter().filter(|s| !s.is_empty()) {
-        if out.contains(*s) {
-            out = out.replace(*s, "[REDACTED]");
+        let forms = secret_forms(s);
+        for form in &forms {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), MASK);
+            }
+        }
+        // A secret cut off by truncation: the text ends with its first characters.
+        let cut = forms.iter().find_map(|form| truncated_tail(&out, form));
+        if let Some(start) = cut {
+            out.truncate(start);
+            out.push_str(MASK);
         }
     }
     out
+}
+
+/// The ways a secret may be written in output: itself and its JSON-escaped forms.
+fn secret_forms(secret: &str) -> Vec<String> {
+    let mut forms = vec![secret.to_owned()];
+    if let Ok(quoted) = serde_json::to_string(secret) {
+        let escaped = quoted[1..quoted.len() - 1].to_owned();
+        let slashes = escaped.replace('/', "\\/");
+        for f in [escaped, slashes] {
+            if !forms.contains(&f) {
+                forms.push(f);
+            }
+        }
+    }
+    // Longest first, so a form is not masked half-way by a shorter one.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
+}
+
+/// Where `text` ends with a proper prefix of `form` at least three characters long.
+fn truncated_tail(text: &str, form: &str) -> Option<usize> {
+    let chars: Vec<(usize, char)> = form.char_indices().collect();
+    (3..chars.len()).rev().find_map(|n| {
+        let prefix = &form[..chars[n].0];
+        text.ends_with(prefix).then(|| text.len() - prefix.len())
+    })
 }
 
 #[cfg(test)]
@@ -119,6 +157,21 @@ mod tests {
             redact("pw=hunter2 again hunter2, key=k3y", &["hunter2", "k3y", ""]),
             "pw=[REDACTED] again [REDACTED], key=[REDACTED]"
         );
+    }
+
+    #[test]
+    fn redacts_json_escaped_and_truncated_secrets() {
+        let pw = r#"p"a\ss/w0rd"#;
+        let json = serde_json::json!({ "password": pw }).to_string();
+        assert!(!redact(&json, &[pw]).contains("ss/w0rd"), "{json}");
+        let escaped_slash = json.replace('/', "\\/");
+        assert!(!redact(&escaped_slash, &[pw]).contains("w0rd"));
+        let cut = "setting password to Correct-Hor";
+        assert_eq!(
+            redact(cut, &["Correct-Horse-9"]),
+            "setting password to [REDACTED]"
+        );
+        assert_eq!(redact("ends with Co", &["Correct-Horse-9"]), "ends with Co");
     }
 
     #[test]

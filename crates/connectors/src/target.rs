@@ -35,6 +35,14 @@ pub trait Target: Send + Sync {
 
     /// Performs the operation, converging on the desired state.
     async fn apply(&self, req: &OperationRequest) -> Result<TargetOutcome, TargetError>;
+
+    /// Checks, without changing anything, that the target can do what its configuration
+    /// asks: for a directory, that the bind works, the base is readable and the schema has
+    /// every attribute and object class the configuration uses. `Ok` says what was checked;
+    /// the error says what is wrong. Targets with nothing to check answer `Ok` at once.
+    async fn check(&self) -> Result<String, TargetError> {
+        Ok("nothing to check".into())
+    }
 }
 
 /// The permanent error for an operation the target is not configured to handle.

@@ -288,6 +288,9 @@ pub struct WorkerInfo {
     pub hostname: String,
     pub pid: i64,
     pub queues: Vec<String>,
+    /// The job kinds this worker has handlers for (it claims only these); `None` for a worker
+    /// of an older version, which claims every kind.
+    pub kinds: Option<Vec<String>>,
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
 }

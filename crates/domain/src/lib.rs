@@ -26,7 +26,7 @@ pub use job::{
     WorkerInfo,
 };
 pub use lifecycle::{
-    LifecycleIntent, LifecycleJobArgs, LifecycleOperation, LinkStatus, TargetLinkRecord,
+    LifecycleIntent, LifecycleJobArgs, LifecycleOperation, LinkStatus, SyncState, TargetLinkRecord,
 };
 pub use operator::{ApiToken, NewApiToken, NewOperator, Operator, OperatorPatch, OperatorRole};
 pub use page::{Cursor, Page, SortDir};

@@ -272,6 +272,35 @@ impl std::str::FromStr for LinkStatus {
     }
 }
 
+/// Whether the targets match what the directory says about a person, derived from their
+/// target links and lifecycle jobs. The person's `status` stays the operator's intent; this
+/// says whether the targets have caught up with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// No lifecycle job is unfinished and the last operation on every linked target succeeded.
+    InSync,
+    /// A lifecycle job for the person is queued, running or waiting to retry, and no target
+    /// has failed.
+    Pending,
+    /// The last operation on at least one target failed (the links name the target and the
+    /// error); a job may still be retrying it.
+    Failed,
+}
+
+impl SyncState {
+    pub const ALL: [SyncState; 3] = [SyncState::InSync, SyncState::Pending, SyncState::Failed];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::InSync => "in_sync",
+            SyncState::Pending => "pending",
+            SyncState::Failed => "failed",
+        }
+    }
+}
+
 /// Where a person's account on one target stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({

@@ -88,8 +88,10 @@ pub struct Operator {
 #[serde(deny_unknown_fields)]
 pub struct NewOperator {
     /// Lowercase letters, digits, `.`, `_`, `-`; up to 64 characters.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub username: String,
     /// At least 12 characters, not a common password, not containing the username.
+    #[schema(min_length = 12, max_length = 256)]
     pub password: String,
     pub role: OperatorRole,
 }
@@ -156,10 +158,12 @@ impl ApiToken {
 #[serde(deny_unknown_fields)]
 pub struct NewApiToken {
     /// Unique among active tokens; recorded in the audit log as `token:<name>`.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub name: String,
     /// Not above the creator's role.
     pub role: OperatorRole,
     /// Lifetime in days, 1-730 (default 90).
+    #[schema(minimum = 1, maximum = 730)]
     pub expires_in_days: Option<u32>,
 }
 

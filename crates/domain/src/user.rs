@@ -149,6 +149,8 @@ pub struct NewUser {
     pub family_name: String,
     pub email: Option<String>,
     pub role: Role,
+    /// -1 = pre-K, 0 = kindergarten, 1–12; students only (null for staff).
+    #[schema(minimum = -1, maximum = 12)]
     pub grade: Option<i16>,
     pub school: Option<String>,
     /// Defaults to `pending`.
@@ -189,7 +191,7 @@ pub struct UserPatch {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<i16>)]
+    #[schema(value_type = Option<i16>, minimum = -1, maximum = 12)]
     pub grade: Option<Option<i16>>,
     #[serde(
         default,
@@ -371,6 +373,8 @@ pub struct UserQuery {
     pub group: Option<String>,
     /// Free text matched against usernames, names, e-mail and external id.
     pub q: Option<String>,
+    /// Only people in this sync state (see [`crate::SyncState`]).
+    pub sync: Option<crate::SyncState>,
     pub sort: UserSort,
     pub dir: SortDir,
     pub limit: u32,

@@ -56,6 +56,8 @@ impl ValidationErrors {
             self.add(field, format!("must be at most {max} characters"));
         } else if v.chars().any(char::is_control) {
             self.add(field, "must not contain control characters");
+        } else if v.chars().any(is_bidi_control) {
+            self.add(field, BIDI_MESSAGE);
         }
         v.to_owned()
     }
@@ -105,21 +107,76 @@ pub fn is_valid_username(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
 
-/// A pragmatic e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
+/// What a field holding a bidirectional control is told.
+pub const BIDI_MESSAGE: &str =
+    "must not contain Unicode bidirectional control characters (U+200E, U+200F, U+202A–U+202E, U+2066–U+2069): they change how a name is displayed";
+
+/// Unicode bidirectional formatting characters: embeddings and overrides (U+202A–U+202E),
+/// isolates (U+2066–U+2069) and marks (U+200E, U+200F, U+061C). They are invisible and make
+/// text display in another order than it is stored, so a name can pose as another.
+#[must_use]
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// An e-mail address as RFC 5321/5322 write it without quoting or comments (the dot-atom
+/// form every directory and mail system takes): a local part of at most 64 `atext`
+/// characters and single dots, `@`, and a domain of at least two labels (letters, digits and
+/// inner hyphens, at most 63 each, the last not all digits). Letters may be any script
+/// (RFC 6531). At most 254 characters.
 #[must_use]
 pub fn is_valid_email(s: &str) -> bool {
-    if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if s.len() > 254 {
         return false;
     }
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
+    is_dot_atom(local) && local.len() <= 64 && is_domain(domain)
+}
+
+fn is_atext(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || "!#$%&'*+-/=?^_`{|}~".contains(c)
+        || (!c.is_ascii() && c.is_alphanumeric())
+}
+
+fn is_dot_atom(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+}
+
+fn is_domain(s: &str) -> bool {
+    let labels: Vec<&str> = s.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The longest name an uploaded file may have (characters).
+pub const MAX_FILE_NAME: usize = 255;
+
+/// Checks the name of an uploaded file: 1–255 characters, no control or bidirectional
+/// control characters, no path separators. Returns it trimmed.
+///
+/// # Errors
+/// A field error on `file_name`.
+pub fn file_name(s: &str) -> Result<String, ValidationErrors> {
+    let mut e = ValidationErrors::default();
+    let v = e.text("file_name", s, MAX_FILE_NAME);
+    if e.is_empty() && v.contains(['/', '\\']) {
+        e.add("file_name", "must be a file name, not a path");
+    }
+    e.into_result(v)
 }
 
 /// A slug-like name for groups and policies: letters, digits, `.`, `_`, `-`, no spaces.
@@ -154,6 +211,30 @@ mod tests {
         assert!(!is_valid_email("a b@x.org"));
         assert!(!is_valid_email("a@@x.org"));
         assert!(!is_valid_email("a@x..org"));
+        assert!(!is_valid_email("<script>@x.org"));
+        assert!(!is_valid_email("a\"b@x.org"));
+        assert!(!is_valid_email(".ada@x.org"));
+        assert!(!is_valid_email("ada.@x.org"));
+        assert!(!is_valid_email("a..b@x.org"));
+        assert!(!is_valid_email("ada@-x.org"));
+        assert!(!is_valid_email("ada@x.123"));
+        assert!(!is_valid_email("ada@x_y.org"));
+        assert!(!is_valid_email(&format!("{}@x.org", "a".repeat(65))));
+        assert!(is_valid_email("o'brien+tag@mail.school-district.org"));
+        assert!(is_valid_email("josé@école.example"));
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(
+            file_name(" roster.csv ").ok().as_deref(),
+            Some("roster.csv")
+        );
+        assert!(file_name(&"a".repeat(255)).is_ok());
+        assert!(file_name(&"a".repeat(256)).is_err());
+        assert!(file_name("").is_err());
+        assert!(file_name("evil\u{202E}vsc.zip").is_err());
+        assert!(file_name("../etc/passwd").is_err());
     }
 
     #[test]
@@ -173,6 +254,14 @@ mod tests {
         e.text("g", "   ", 10);
         e.text("h", "abcdef", 3);
         e.text("i", "a\u{0}b", 10);
+        for c in [
+            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}',
+        ] {
+            let mut b = ValidationErrors::default();
+            b.text("given_name", &format!("Ada{c}gnp.exe"), 100);
+            assert_eq!(b.0.len(), 1, "{c:?}");
+            assert!(b.0[0].message.contains("bidirectional"));
+        }
         assert_eq!(
             e.0.iter().map(|x| x.field.as_str()).collect::<Vec<_>>(),
             ["g", "h", "i"]

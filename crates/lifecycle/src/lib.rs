@@ -17,6 +17,7 @@
 //! kept in the job's progress and the links.
 
 mod handler;
+mod health;
 
 use std::sync::Arc;
 
@@ -27,10 +28,14 @@ use cc_store::Store;
 use serde::Serialize;
 
 pub use handler::{LifecycleHandler, TargetResult};
+pub use health::{TargetHealth, CHECK_TIMEOUT, SYNC_METRIC, TARGET_UP_METRIC};
 
 /// Counter of operations per target: `operation`, `target`, `outcome` (`changed`,
 /// `unchanged`, `retryable_error`, `permanent_error`).
 pub const OPERATIONS_METRIC: &str = "cc_lifecycle_operations_total";
+/// The `outcome` label values of [`OPERATIONS_METRIC`].
+pub const OPERATION_OUTCOMES: [&str; 4] =
+    ["changed", "unchanged", "retryable_error", "permanent_error"];
 /// Histogram of the time one target took for one operation: `operation`, `target`.
 pub const DURATION_METRIC: &str = "cc_lifecycle_operation_duration_seconds";
 
@@ -45,6 +50,7 @@ pub fn describe_metrics() {
         metrics::Unit::Seconds,
         "Time one target took for one lifecycle operation."
     );
+    health::describe();
 }
 
 /// A configured target as the API shows it.
@@ -80,6 +86,8 @@ pub struct Engine {
     targets: Arc<Vec<Arc<dyn Target>>>,
     auth: cc_service::Auth,
     retry: RetryPolicy,
+    /// Every target's last check.
+    health: health::Snapshot,
 }
 
 /// The default backoff of lifecycle jobs: 5 s doubling to 20 min, so the default ten
@@ -102,6 +110,7 @@ impl Engine {
     ) -> Self {
         Self {
             store,
+            health: health::initial(&targets),
             targets: Arc::new(targets),
             auth,
             retry: default_retry(),
@@ -152,6 +161,23 @@ impl Engine {
     pub fn register(&self, registry: &mut Registry) {
         for op in LifecycleOperation::ALL {
             registry.register(LifecycleHandler::new(self.clone(), op));
+        }
+        self.register_metrics();
+    }
+
+    /// Creates `cc_lifecycle_operations_total` at 0 for every target, operation it handles
+    /// and outcome, so the series exist before the first operation.
+    fn register_metrics(&self) {
+        for t in self.targets.iter() {
+            for op in LifecycleOperation::ALL
+                .into_iter()
+                .filter(|op| t.handles(*op))
+            {
+                for outcome in OPERATION_OUTCOMES {
+                    metrics::counter!(OPERATIONS_METRIC, "operation" => op.as_str(), "target" => t.name().to_owned(), "outcome" => outcome)
+                        .increment(0);
+                }
+            }
         }
     }
 

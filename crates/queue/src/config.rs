@@ -29,7 +29,8 @@ pub struct QueueConfig {
     pub queues: Vec<QueueSpec>,
     /// Most jobs claimed per round trip.
     pub claim_batch: u32,
-    /// A lease not renewed for this long expires and its job is rescued.
+    /// A lease not renewed for this long (on the database's clock) expires and its job is
+    /// rescued. A handler whose lease went unrenewed for two thirds of it is stopped.
     pub lease_ttl: Duration,
     /// How often a worker renews all its leases (one statement for all of them).
     pub heartbeat_interval: Duration,
@@ -46,6 +47,11 @@ pub struct QueueConfig {
     pub shutdown_timeout: Duration,
     /// Finished jobs and their history are deleted this long after they finished.
     pub retention: Duration,
+    /// Uploaded roster files are deleted this long after their import run last changed
+    /// (`import.retention_days`); the runs themselves are kept.
+    pub upload_retention: Duration,
+    /// The same for the files of failed import runs (`import.failed_retention_days`).
+    pub failed_upload_retention: Duration,
     pub prune_interval: Duration,
     pub cron: Vec<CronEntry>,
 }
@@ -66,6 +72,8 @@ impl Default for QueueConfig {
             rescue_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
             retention: Duration::from_secs(7 * 24 * 3600),
+            upload_retention: Duration::from_secs(30 * 24 * 3600),
+            failed_upload_retention: Duration::from_secs(3 * 24 * 3600),
             prune_interval: Duration::from_secs(60),
             cron: Vec::new(),
         }
@@ -92,9 +100,11 @@ impl QueueConfig {
         if self.claim_batch == 0 {
             return Err("queue.claim_batch must be at least 1".into());
         }
-        if self.heartbeat_interval >= self.lease_ttl {
+        // A handler is stopped when its lease went unrenewed for two thirds of its length, so
+        // a lease must survive at least one missed heartbeat.
+        if self.heartbeat_interval * 3 > self.lease_ttl {
             return Err(
-                "queue.heartbeat_interval_ms must be shorter than queue.lease_ttl_ms".into(),
+                "queue.heartbeat_interval_ms must be at most a third of queue.lease_ttl_ms".into(),
             );
         }
         let mut names = std::collections::HashSet::new();

@@ -23,4 +23,4 @@ pub use cron::CronSchedule;
 pub use error::JobError;
 pub use handler::{handler_fn, with_policy, JobContext, JobHandler, Registry};
 pub use policy::{KindPolicy, RetryPolicy};
-pub use runtime::Worker;
+pub use runtime::{Clock, Worker};

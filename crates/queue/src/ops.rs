@@ -92,3 +92,70 @@ pub async fn retry(store: &dyn Store, actor: &Actor, id: i64) -> Result<Job, OpE
     tx.commit().await?;
     Ok(job)
 }
+
+/// What re-driving a batch did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BatchRetry {
+    pub batch_id: uuid::Uuid,
+    /// The jobs re-driven (they were discarded), now `available` again.
+    pub retried: Vec<i64>,
+}
+
+/// Re-drives every discarded job of a batch (a bulk request whose targets failed
+/// permanently, once the cause is fixed), with one `batch.retry` audit event, in one
+/// transaction. Jobs in other states are left as they are.
+///
+/// # Errors
+/// No job has this batch id; a store failure.
+pub async fn retry_batch(
+    store: &dyn Store,
+    actor: &Actor,
+    batch_id: uuid::Uuid,
+) -> Result<BatchRetry, OpError> {
+    if store.batch_counts(batch_id).await?.is_empty() {
+        return Err(OpError::NotFound);
+    }
+    let mut ids = Vec::new();
+    let mut before_id = None;
+    loop {
+        let page = store
+            .list_jobs(&cc_domain::JobQuery {
+                state: Some(JobState::Discarded),
+                batch_id: Some(batch_id),
+                before_id,
+                limit: 500,
+                ..cc_domain::JobQuery::default()
+            })
+            .await?;
+        before_id = page.items.last().map(|j| j.id);
+        ids.extend(page.items.iter().map(|j| j.id));
+        if page.next_cursor.is_none() || before_id.is_none() {
+            break;
+        }
+    }
+    let mut tx = store.begin().await?;
+    let mut retried = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(job) = tx.get_job_for_update(id).await? else {
+            continue;
+        };
+        if job.state != JobState::Discarded {
+            continue;
+        }
+        if tx.redrive_job(id, cc_domain::now()).await?.is_some() {
+            retried.push(id);
+        }
+    }
+    tx.append_audit(NewAuditEvent {
+        actor: actor.name.clone(),
+        action: "batch.retry".into(),
+        target_type: "batch".into(),
+        target_id: Some(batch_id.to_string()),
+        request_id: actor.request_id.clone(),
+        before: None,
+        after: Some(json!({"retried": retried.len(), "job_ids": retried})),
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(BatchRetry { batch_id, retried })
+}

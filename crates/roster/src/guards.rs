@@ -1,14 +1,16 @@
 //! Safety guards: plans that look like a broken export are refused unless the operator
-//! explicitly allows them, and the refusal says why and which flag overrides it.
+//! explicitly allows them, and the refusal says why and which override allows it. The
+//! override is named as in [`Overrides`] (`allow_shrink`); each front end words it its own
+//! way (the CLI as `--allow-shrink`, the API as the `allow_shrink=true` parameter).
 //!
 //! | code | refused when | override |
 //! |---|---|---|
-//! | `empty_file` | a bulk people file has no data rows | `--allow-empty` |
-//! | `truncated` | a file ends inside a quoted field, or its last line is incomplete | `--allow-truncated` |
-//! | `missing_file` | the manifest declares a file the export lacks | `--allow-missing-files` |
-//! | `shrunk` | a bulk people file has fewer rows than `min_row_percent` % of the SIS-managed active people | `--allow-shrink` |
-//! | `mass_suspend` | the plan suspends more than `max_suspend_percent` % of the active people, or more than `max_suspend_count` | `--allow-mass-suspend` |
-//! | `row_errors` | `--strict` and at least one row error | (fix the file, or drop `--strict`) |
+//! | `empty_file` | a bulk people file has no data rows | `allow_empty` |
+//! | `truncated` | a file ends inside a quoted field, or its last line is incomplete | `allow_truncated` |
+//! | `missing_file` | the manifest declares a file the export lacks | `allow_missing_files` |
+//! | `shrunk` | a bulk people file has fewer rows than `min_row_percent` % of the SIS-managed active people | `allow_shrink` |
+//! | `mass_suspend` | the plan suspends more than `max_suspend_percent` % of the active people, or more than `max_suspend_count` | `allow_mass_suspend` |
+//! | `row_errors` | strict mode and at least one row error | (fix the file, or import without strict mode) |
 
 use serde::{Deserialize, Serialize};
 
@@ -54,16 +56,17 @@ pub struct Overrides {
 pub struct Refusal {
     pub code: String,
     pub message: String,
-    /// The flag that overrides this refusal (CLI spelling; the API parameter is the same in
-    /// snake_case without dashes), if any.
-    pub override_flag: Option<String>,
+    /// The override that allows what was refused, named as in [`Overrides`]
+    /// (`allow_shrink`), if any.
+    #[serde(rename = "override")]
+    pub overridden_by: Option<String>,
 }
 
-fn refusal(code: &str, message: String, flag: Option<&str>) -> Refusal {
+fn refusal(code: &str, message: String, allow: Option<&str>) -> Refusal {
     Refusal {
         code: code.to_owned(),
         message,
-        override_flag: flag.map(str::to_owned),
+        overridden_by: allow.map(str::to_owned),
     }
 }
 
@@ -85,12 +88,12 @@ pub fn check(
                     "{} looks truncated: {}. Nothing was changed.",
                     issue.file, issue.detail
                 ),
-                Some("--allow-truncated"),
+                Some("allow_truncated"),
             )),
             IssueKind::MissingFile if !allow.allow_missing_files => out.push(refusal(
                 "missing_file",
                 format!("{}. Nothing was changed.", issue.detail),
-                Some("--allow-missing-files"),
+                Some("allow_missing_files"),
             )),
             _ => {}
         }
@@ -100,7 +103,7 @@ pub fn check(
         out.push(refusal(
             "empty_file",
             "the people file has no rows; as a complete (bulk) list it would suspend everyone the SIS manages".into(),
-            Some("--allow-empty"),
+            Some("allow_empty"),
         ));
     }
     let population = dir.sis_managed_active();
@@ -115,7 +118,7 @@ pub fn check(
                     "the file has {} rows but the directory has {population} active SIS-managed people: fewer than {}% of them (import.min_row_percent); the file may be cut short",
                     roster.user_rows, settings.min_row_percent
                 ),
-                Some("--allow-shrink"),
+                Some("allow_shrink"),
             ));
         }
     }
@@ -137,14 +140,14 @@ pub fn check(
                 "the plan suspends {suspended} of {active} active people ({share:.1}%), more than the limit of {}% or {} people (import.max_suspend_percent, import.max_suspend_count)",
                 settings.max_suspend_percent, settings.max_suspend_count
             ),
-            Some("--allow-mass-suspend"),
+            Some("allow_mass_suspend"),
         ));
     }
     if allow.strict && plan.counts.errors > 0 {
         out.push(refusal(
             "row_errors",
             format!(
-                "{} rows have errors and --strict rejects the whole file; fix them (see the row errors) or run without --strict to skip them",
+                "{} rows have errors and strict mode rejects the whole file; fix them (see the row errors), or import without strict mode to skip them",
                 plan.counts.errors
             ),
             None,

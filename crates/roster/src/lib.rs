@@ -23,6 +23,7 @@ pub mod plan;
 mod read;
 pub mod render;
 mod source;
+mod zip_guard;
 
 pub use guards::{GuardSettings, Overrides, Refusal};
 pub use model::{

@@ -20,6 +20,13 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 4] = [
+        Format::Csv,
+        Format::OneRoster11,
+        Format::OneRoster12,
+        Format::Sds,
+    ];
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -219,6 +226,32 @@ pub enum RosterError {
     TooManyRows { file: String, limit: u64 },
     #[error("{file}: missing required columns: {}", columns.join(", "))]
     MissingColumns { file: String, columns: Vec<String> },
+    #[error("{file} is empty: it has no header row and no data; export the roster again")]
+    EmptyFile { file: String },
+    #[error("{file} line {line} is not valid UTF-8 text: {hint}", hint = crate::read::UTF8_HINT)]
+    NotUtf8 { file: String, line: u64 },
+    #[error("{file} is not a CSV text file (it holds binary data); check that the right file was chosen")]
+    NotCsv { file: String },
+    #[error(
+        "{file}: the column `{column}` appears more than once in the header; remove one of them"
+    )]
+    DuplicateColumn { file: String, column: String },
+    #[error("{archive}: the archive holds `{file}` more than once ({first} and {second}); keep only one")]
+    DuplicateEntry {
+        archive: String,
+        file: String,
+        first: String,
+        second: String,
+    },
+    #[error("{file}: `{key}` is set more than once (lines {first} and {second}); keep only one")]
+    DuplicateKey {
+        file: String,
+        key: String,
+        first: u64,
+        second: u64,
+    },
+    #[error("{file} expands to more than {ratio} times its compressed size (a zip bomb?); the archive was not read")]
+    CompressionRatio { file: String, ratio: u64 },
     #[error("{0}")]
     Unrecognized(String),
     #[error("{0}")]
@@ -236,6 +269,13 @@ impl RosterError {
             RosterError::RowTooLong { .. } => "row_too_long",
             RosterError::TooManyRows { .. } => "too_many_rows",
             RosterError::MissingColumns { .. } => "missing_columns",
+            RosterError::EmptyFile { .. } => "file_empty",
+            RosterError::NotUtf8 { .. } => "not_utf8",
+            RosterError::NotCsv { .. } => "not_csv",
+            RosterError::DuplicateColumn { .. } => "duplicate_column",
+            RosterError::DuplicateEntry { .. } => "duplicate_entry",
+            RosterError::DuplicateKey { .. } => "duplicate_key",
+            RosterError::CompressionRatio { .. } => "compression_ratio",
             RosterError::Unrecognized(_) => "unrecognized_format",
             RosterError::Invalid(_) => "invalid_export",
             RosterError::Io { .. } => "unreadable_file",

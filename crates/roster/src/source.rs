@@ -7,12 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::model::RosterError;
+use crate::zip_guard::RatioGuard;
 
 /// An export to read.
 #[derive(Debug, Clone)]
 pub enum Input {
-    /// A folder of CSV files, a `.zip`, or a single CSV file.
+    /// A folder of CSV files, a `.zip`, or a single CSV file (also a pipe such as
+    /// `/dev/stdin`, for a single CSV file).
     Path(PathBuf),
+    /// A file on disk known by another name: an upload spooled to a temporary file.
+    Named { name: String, path: PathBuf },
     /// An upload: a zip archive or a single CSV file.
     Bytes { name: String, data: Arc<Vec<u8>> },
 }
@@ -26,7 +30,7 @@ impl Input {
                 || p.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             ),
-            Input::Bytes { name, .. } => name.clone(),
+            Input::Bytes { name, .. } | Input::Named { name, .. } => name.clone(),
         }
     }
 }
@@ -52,21 +56,8 @@ pub trait SourceFiles: Send {
 /// The path cannot be read, or a zip archive is damaged.
 pub fn open_source(input: &Input) -> Result<Box<dyn SourceFiles>, RosterError> {
     match input {
-        Input::Path(path) => {
-            let meta = std::fs::metadata(path).map_err(|e| io_err(path, &e))?;
-            if meta.is_dir() {
-                return Ok(Box::new(DirSource::new(path)?));
-            }
-            let mut file = File::open(path).map_err(|e| io_err(path, &e))?;
-            let mut magic = [0u8; 4];
-            let n = file.read(&mut magic).map_err(|e| io_err(path, &e))?;
-            file.rewind().map_err(|e| io_err(path, &e))?;
-            if n == 4 && magic == *b"PK\x03\x04" {
-                Ok(Box::new(ZipSource::new(file, &input.display_name())?))
-            } else {
-                Ok(Box::new(SingleFile::Path(path.clone())))
-            }
-        }
+        Input::Path(path) => open_path(path, &input.display_name()),
+        Input::Named { name, path } => open_path(path, name),
         Input::Bytes { name, data } => {
             if data.starts_with(b"PK\x03\x04") {
                 Ok(Box::new(ZipSource::new(
@@ -78,6 +69,49 @@ pub fn open_source(input: &Input) -> Result<Box<dyn SourceFiles>, RosterError> {
             }
         }
     }
+}
+
+fn open_path(path: &Path, label: &str) -> Result<Box<dyn SourceFiles>, RosterError> {
+    let meta = std::fs::metadata(path).map_err(|e| io_err(path, &e))?;
+    if meta.is_dir() {
+        return Ok(Box::new(DirSource::new(path)?));
+    }
+    let mut file = File::open(path).map_err(|e| io_err(path, &e))?;
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| io_err(path, &e))?;
+    let is_zip = n == 4 && magic == *b"PK\x03\x04";
+    if !meta.is_file() {
+        // A pipe or a device cannot be rewound: a single CSV file is read as it streams.
+        if is_zip {
+            return Err(RosterError::Unrecognized(format!(
+                "{label} is a zip archive arriving through a pipe; save it to a file and import the file"
+            )));
+        }
+        let head = Cursor::new(magic[..n].to_vec());
+        return Ok(Box::new(SingleFile::Stream(Some(Box::new(
+            head.chain(file),
+        )))));
+    }
+    file.rewind().map_err(|e| io_err(path, &e))?;
+    if is_zip {
+        Ok(Box::new(ZipSource::new(file, label)?))
+    } else {
+        Ok(Box::new(SingleFile::Path(path.to_path_buf())))
+    }
+}
+
+/// Reads until `buf` is full or the input ends (a pipe may deliver fewer bytes per read).
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 fn io_err(path: &Path, e: &std::io::Error) -> RosterError {
@@ -146,7 +180,7 @@ impl<R: Read + Seek + Send> ZipSource<R> {
             file: label.to_owned(),
             detail: format!("not a readable zip archive: {e}"),
         })?;
-        let mut entries = BTreeMap::new();
+        let mut entries: BTreeMap<String, usize> = BTreeMap::new();
         for i in 0..archive.len() {
             let Some(name) = archive.name_for_index(i) else {
                 continue;
@@ -155,7 +189,15 @@ impl<R: Read + Seek + Send> ZipSource<R> {
                 continue;
             }
             let base = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
-            entries.entry(base).or_insert(i);
+            if let Some(&first) = entries.get(&base) {
+                return Err(RosterError::DuplicateEntry {
+                    archive: label.to_owned(),
+                    file: base,
+                    first: archive.name_for_index(first).unwrap_or_default().to_owned(),
+                    second: name.to_owned(),
+                });
+            }
+            entries.insert(base, i);
         }
         Ok(Self {
             archive,
@@ -179,9 +221,10 @@ impl<R: Read + Seek + Send> SourceFiles for ZipSource<R> {
             file: format!("{label}:{name}"),
             detail: e.to_string(),
         })?;
+        let compressed = file.compressed_size();
         Ok(Some(Box::new(std::io::BufReader::with_capacity(
             256 * 1024,
-            file,
+            RatioGuard::new(file, format!("{label}:{name}"), compressed),
         ))))
     }
 }
@@ -190,6 +233,8 @@ impl<R: Read + Seek + Send> SourceFiles for ZipSource<R> {
 enum SingleFile {
     Path(PathBuf),
     Bytes(Arc<Vec<u8>>),
+    /// A pipe, read once as it arrives.
+    Stream(Option<Box<dyn Read + Send>>),
 }
 
 /// The name a single file is known by, whatever it was called.
@@ -213,6 +258,16 @@ impl SourceFiles for SingleFile {
                 ))))
             }
             SingleFile::Bytes(b) => Ok(Some(Box::new(Cursor::new(SharedBytes(b.clone()))))),
+            SingleFile::Stream(s) => match s.take() {
+                Some(r) => Ok(Some(Box::new(std::io::BufReader::with_capacity(
+                    256 * 1024,
+                    r,
+                )))),
+                None => Err(RosterError::Io {
+                    file: SINGLE.into(),
+                    detail: "a pipe can be read only once".into(),
+                }),
+            },
         }
     }
 

@@ -421,7 +421,7 @@ fn truncated_files_are_refused_unless_allowed() {
         let codes: Vec<_> = refusals.iter().map(|x| x.code.as_str()).collect();
         assert!(codes.contains(&"truncated"), "{name}: {refusals:?}");
         let t = refusals.iter().find(|x| x.code == "truncated").unwrap();
-        assert_eq!(t.override_flag.as_deref(), Some("--allow-truncated"));
+        assert_eq!(t.overridden_by.as_deref(), Some("allow_truncated"));
         let allowed = guards::check(
             &r,
             &p,
@@ -453,8 +453,8 @@ fn a_missing_declared_file_is_refused() {
     assert_eq!(refusals[0].code, "missing_file");
     assert!(refusals[0].message.contains("enrollments.csv"));
     assert_eq!(
-        refusals[0].override_flag.as_deref(),
-        Some("--allow-missing-files")
+        refusals[0].overridden_by.as_deref(),
+        Some("allow_missing_files")
     );
 }
 
@@ -579,13 +579,54 @@ fn limits_give_clear_errors() {
         "csv/roster.csv",
         FormatChoice::Auto,
         Limits {
-            max_row_bytes: 40,
+            max_row_bytes: 100,
             ..Limits::default()
         },
     )
     .unwrap_err();
     assert_eq!(e.code(), "row_too_long");
     assert!(e.to_string().contains("line 2"), "{e}");
+}
+
+/// An endless line is refused when it passes the row limit, not buffered to the file limit:
+/// the reader stops having read little more than the limit.
+#[test]
+fn an_endless_line_stops_at_the_row_limit() {
+    struct Endless {
+        served: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    }
+    impl std::io::Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            buf.fill(b'x');
+            self.served
+                .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(buf.len())
+        }
+    }
+    struct OneStream(Option<Endless>);
+    impl cc_roster::SourceFiles for OneStream {
+        fn names(&self) -> Vec<String> {
+            vec!["roster.csv".into()]
+        }
+        fn open(
+            &mut self,
+            _: &str,
+        ) -> Result<Option<Box<dyn std::io::Read + '_>>, cc_roster::RosterError> {
+            Ok(self.0.take().map(|e| Box::new(e) as Box<dyn std::io::Read>))
+        }
+        fn is_single_file(&self) -> bool {
+            true
+        }
+    }
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut src = OneStream(Some(Endless {
+        served: served.clone(),
+    }));
+    let e = read_roster(&mut src, FormatChoice::Auto, Limits::default(), &mut |_| {}).unwrap_err();
+    assert_eq!(e.code(), "row_too_long", "{e}");
+    assert!(e.to_string().contains("line 1"), "{e}");
+    let read = served.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(read < 4 * 1024 * 1024, "read {read} bytes before refusing");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! its validation and its audit event always commit together in one store transaction.
 
 mod audit;
+mod audit_verify;
 pub mod auth;
 pub mod cache;
 mod devices;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use cc_store::Store;
 
 pub use audit::{verify_chain, VerifyReport};
+pub use audit_verify::AuditVerifier;
 pub use auth::{Auth, AuthError, AuthSettings, Principal};
 pub use error::ServiceError;
 

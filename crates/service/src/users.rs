@@ -55,9 +55,26 @@ impl Directory {
         &self,
         actor: &Actor,
         id: Uuid,
-        mut patch: UserPatch,
+        patch: UserPatch,
         if_match: Option<i64>,
     ) -> Result<User> {
+        self.update_user_enqueueing(actor, id, patch, if_match)
+            .await
+            .map(|(user, _)| user)
+    }
+
+    /// [`Directory::update_user`], also returning the lifecycle job the edit enqueued (with
+    /// `sync_on_change`, when the change calls for one).
+    ///
+    /// # Errors
+    /// As [`Directory::update_user`].
+    pub async fn update_user_enqueueing(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        mut patch: UserPatch,
+        if_match: Option<i64>,
+    ) -> Result<(User, Option<i64>)> {
         let expected = if_match.or(patch.version.take());
         let mut tx = self.store.begin().await?;
         let current = tx
@@ -67,7 +84,7 @@ impl Directory {
         check_version(expected, current.version)?;
         let next = current.patched(patch, cc_domain::now())?;
         if next == current {
-            return Ok(current);
+            return Ok((current, None));
         }
         tx.update_user(&next).await?;
         if next.groups != current.groups {
@@ -82,15 +99,16 @@ impl Directory {
             Some(&next),
         ))
         .await?;
+        let mut job_id = None;
         if self.lifecycle.sync_on_change {
             if let Some(op) = LifecycleOperation::for_change(&current, &next) {
                 let mut args = LifecycleJobArgs::new(id, op);
                 args.previous = Some(current);
-                crate::lifecycle::enqueue(&mut *tx, actor, args, None).await?;
+                job_id = Some(crate::lifecycle::enqueue(&mut *tx, actor, args, None).await?);
             }
         }
         tx.commit().await?;
-        Ok(next)
+        Ok((next, job_id))
     }
 
     /// Deletes a person from the directory (their memberships go with them; devices are unassigned).

@@ -105,6 +105,12 @@ pub trait AuthTx: Send {
 
     async fn insert_api_token(&mut self, t: &ApiToken, hash: &str) -> Result<()>;
     async fn revoke_api_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
+    /// Revokes every active API token an operator created; returns how many.
+    async fn revoke_operator_api_tokens(
+        &mut self,
+        operator_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
 
     /// Stores a generated signing key unless one with that id exists.
     async fn insert_signing_key(

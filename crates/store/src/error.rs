@@ -41,6 +41,12 @@ impl From<sqlx::Error> for StoreError {
                 ) {
                     return StoreError::Unavailable("database busy, retry the request".into());
                 }
+                // PostgreSQL query_canceled: the statement ran past `statement_timeout`.
+                if code.as_ref() == "57014" {
+                    return StoreError::Unavailable(
+                        "the statement took longer than the statement timeout".into(),
+                    );
+                }
                 StoreError::Internal(e.to_string())
             }
             sqlx::Error::PoolTimedOut => {

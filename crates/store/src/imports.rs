@@ -44,11 +44,25 @@ pub trait ImportStore: Send + Sync {
     async fn directory_snapshot(&self) -> Result<DirectorySnapshot>;
     /// Starts a write transaction with the bulk operations an import needs.
     async fn begin_import(&self) -> Result<Box<dyn ImportTx>>;
+    /// Starts a write transaction for storing a run and its uploaded file: no bulk writes,
+    /// so the backend keeps its default cache (an upload's chunks pass through it once).
+    async fn begin_upload(&self) -> Result<Box<dyn ImportTx>>;
     async fn get_import_run(&self, id: Uuid) -> Result<Option<ImportRun>>;
     /// Runs, newest first; `before` is the id of the last run of the previous page.
     async fn list_import_runs(&self, limit: u32, before: Option<Uuid>) -> Result<Vec<ImportRun>>;
-    /// The uploaded file of a run.
-    async fn import_file(&self, id: Uuid) -> Result<Option<Vec<u8>>>;
+    /// One chunk of a run's uploaded file (`seq` from 0); `None` past the last one, or when
+    /// the file is not stored (never, or pruned).
+    async fn import_file_chunk(&self, id: Uuid, seq: u32) -> Result<Option<Vec<u8>>>;
+    /// Deletes the uploaded files of finished runs last updated before `before`, and of failed
+    /// runs before `failed_before`, at most `limit` runs' files per call; returns how many
+    /// runs lost their file. Runs still planning or applying keep theirs; the runs themselves
+    /// (the record of what was imported) are kept.
+    async fn prune_import_files(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        failed_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<u64>;
     /// Every row error of a run (a JSON array).
     async fn import_row_errors(&self, id: Uuid) -> Result<Option<Value>>;
 }
@@ -92,12 +106,15 @@ pub trait ImportTx: Tx {
     /// batch whose id is the import run's, in this transaction; returns how many.
     async fn enqueue_lifecycle(&mut self, batch: LifecycleBatch<'_>) -> Result<u64>;
 
+    /// Stores a new run; a non-empty `content` is stored as the first chunk of its file.
     async fn insert_import_run(
         &mut self,
         run: &ImportRun,
         content: &[u8],
         row_errors: &Value,
     ) -> Result<()>;
+    /// Stores chunk `seq` of a run's uploaded file.
+    async fn insert_import_file_chunk(&mut self, id: Uuid, seq: u32, chunk: &[u8]) -> Result<()>;
     /// Stores a run's status, counts, plan and refusals (and its row errors when given).
     async fn update_import_run(
         &mut self,

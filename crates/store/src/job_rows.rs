@@ -116,6 +116,7 @@ pub(crate) struct WorkerRow {
     hostname: String,
     pid: i64,
     queues: String,
+    kinds: Option<String>,
     started_at: DateTime<Utc>,
     heartbeat_at: DateTime<Utc>,
 }
@@ -132,6 +133,12 @@ impl From<WorkerRow> for WorkerInfo {
                 .filter(|q| !q.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            kinds: r.kinds.map(|k| {
+                k.split(',')
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
             started_at: r.started_at,
             heartbeat_at: r.heartbeat_at,
         }

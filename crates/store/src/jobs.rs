@@ -26,10 +26,14 @@ pub struct Lease {
 pub struct ClaimRequest<'a> {
     pub worker_id: &'a str,
     pub queue: &'a str,
+    /// Only jobs of these kinds (the ones the worker has handlers for); `None` for any kind.
+    pub kinds: Option<&'a [String]>,
     pub limit: u32,
+    /// Jobs due at or before this are claimed; recorded as the attempt's start.
     pub now: DateTime<Utc>,
-    /// When the lease ends unless renewed.
-    pub lease_expires_at: DateTime<Utc>,
+    /// How long the lease lasts unless renewed, counted on the database's clock (so hosts
+    /// whose clocks disagree agree on when a lease expires).
+    pub lease_ttl: std::time::Duration,
 }
 
 /// A job a worker now holds.
@@ -74,8 +78,10 @@ pub struct Finish<'a, T> {
 #[derive(Debug, Clone)]
 pub struct Heartbeat<'a> {
     pub worker_id: &'a str,
+    /// Recorded as the worker's last heartbeat.
     pub now: DateTime<Utc>,
-    pub lease_expires_at: DateTime<Utc>,
+    /// Each lease is renewed to the database's clock plus this.
+    pub lease_ttl: std::time::Duration,
     pub leases: &'a [Lease],
 }
 
@@ -128,6 +134,8 @@ pub struct QueueGauge {
     /// When the oldest job that is due (available, or retryable/scheduled with its time
     /// passed) became due.
     pub oldest_due: Option<DateTime<Utc>>,
+    /// Due jobs per kind (kinds without due jobs left out), to find kinds no worker runs.
+    pub due_kinds: Vec<(String, i64)>,
 }
 
 impl QueueStats {
@@ -185,8 +193,10 @@ pub trait JobStore: Send + Sync {
     async fn cancel_requests(&self, leases: &[Lease]) -> Result<Vec<Lease>>;
     /// Stores a handler's progress report; false when the lease is gone.
     async fn report_progress(&self, lease: Lease, progress: &Value) -> Result<bool>;
-    /// Returns jobs whose lease expired before `now` to `retryable` (or `discarded` when their
-    /// attempts are spent, `cancelled` when a cancel was requested). Returns how many.
+    /// Returns jobs whose lease expired to `retryable` (or `discarded` when their attempts are
+    /// spent, `cancelled` when a cancel was requested). Returns how many. Expiry is judged by
+    /// the database's clock, never the caller's: a host whose clock runs ahead cannot rescue
+    /// a live lease. `now` is only recorded (history, errors, `run_at`).
     async fn rescue_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
     /// Deletes finished jobs (and their events) finalized before `before`; returns how many jobs.
     async fn prune_jobs(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;

@@ -53,11 +53,20 @@ impl Backend {
 /// Connection pool settings.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
+    /// The main pool: requests, imports, claims, maintenance.
     pub max_connections: u32,
     pub min_connections: u32,
     pub acquire_timeout: Duration,
     /// How long SQLite waits for another process's write lock.
     pub busy_timeout: Duration,
+    /// Connections of the control pool, kept apart from the main pool so that bulk work can
+    /// never starve what must answer promptly: readiness checks and the job queue's lease
+    /// and outcome statements (heartbeats, cancel polls, completions). On SQLite these are
+    /// read-only connections for the checks (a write lock does not block them in WAL mode).
+    pub control_connections: u32,
+    /// PostgreSQL cancels any statement running longer (`statement_timeout`); `None` for no
+    /// limit. Servers set it so one expensive read cannot hold a connection for long.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for PoolConfig {
@@ -67,6 +76,8 @@ impl Default for PoolConfig {
             min_connections: 0,
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            control_connections: 4,
+            statement_timeout: None,
         }
     }
 }
@@ -148,6 +159,8 @@ pub trait Store: JobStore + Send + Sync + 'static {
     async fn get_user(&self, id: Uuid) -> Result<Option<User>>;
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>>;
     async fn list_users(&self, q: &UserQuery) -> Result<Page<User>>;
+    /// How many people are in each sync state (see [`cc_domain::SyncState`]).
+    async fn count_sync_states(&self) -> Result<Vec<(cc_domain::SyncState, i64)>>;
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>>;
     async fn get_group_by_name(&self, name: &str) -> Result<Option<Group>>;
     async fn list_groups(&self, q: &GroupQuery) -> Result<Page<Group>>;

@@ -24,7 +24,11 @@ const BACKEND: crate::Backend = crate::Backend::Postgres;
 const GROUP_AGG: &str = "string_agg(g.name, ',')";
 const READ_POOL: &str = "postgres";
 const WRITE_POOL: &str = "postgres";
+const CONTROL_POOL: &str = "postgres_control";
+const MIGRATIONS_TABLE_EXISTS: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
 const FOR_UPDATE: &str = " FOR UPDATE";
+/// `u.id` as the text jobs carry in `args ->> 'user_id'`.
+const USER_ID_TEXT: &str = "u.id::text";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -32,10 +36,20 @@ fn platform_match(p: &str) -> String {
     format!("(p.platforms = '[]'::jsonb OR p.platforms ? {p})")
 }
 
+/// Listeners (`LISTEN` connections held for as long as they listen) a store may open at once:
+/// each worker's job wake-ups and the cache's change notifications.
+const MAX_LISTENERS: u32 = 16;
+
 /// The PostgreSQL store.
 #[derive(Clone)]
 pub struct PgStore {
+    /// The main pool: requests, imports, claims, maintenance.
     pool: PgPool,
+    /// Reserved for readiness checks and the queue's lease and outcome statements (see
+    /// [`crate::PoolConfig::control_connections`]).
+    control: PgPool,
+    /// Connections held by `LISTEN`ers, so they never take a place in the other pools.
+    listen: PgPool,
     /// Commits to the directory and sign-in tables, as notified (for caches).
     changes: std::sync::Arc<changes::Changes>,
 }
@@ -53,20 +67,38 @@ impl PgStore {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?
             .application_name("command-center");
+        let opts = match cfg.statement_timeout {
+            Some(t) => opts.options([("statement_timeout", format!("{}ms", t.as_millis().max(1)))]),
+            None => opts,
+        };
         let pool = PgPoolOptions::new()
             .max_connections(cfg.max_connections.max(1))
             .min_connections(cfg.min_connections)
             .acquire_timeout(cfg.acquire_timeout)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
+        let control = if cfg.control_connections == 0 {
+            pool.clone()
+        } else {
+            PgPoolOptions::new()
+                .max_connections(cfg.control_connections)
+                .acquire_timeout(cfg.acquire_timeout)
+                .connect_lazy_with(opts.clone())
+        };
+        let listen = PgPoolOptions::new()
+            .max_connections(MAX_LISTENERS)
+            .acquire_timeout(cfg.acquire_timeout)
+            .connect_lazy_with(opts);
         Ok(Self {
             pool,
+            control,
+            listen,
             changes: std::sync::Arc::default(),
         })
     }
 
     fn change_generation_impl(&self) -> Option<u64> {
-        self.changes.generation(&self.pool)
+        self.changes.generation(&self.listen)
     }
 
     fn note_local_change_impl(&self) {
@@ -81,15 +113,25 @@ impl PgStore {
         &self.pool
     }
 
+    fn control_pool(&self) -> &PgPool {
+        &self.control
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
         Ok(self.pool.begin().await?)
     }
 
     fn pool_stats_impl(&self) -> Vec<crate::PoolStats> {
-        vec![Self::pool_stats_of("postgres", &self.pool)]
+        vec![
+            Self::pool_stats_of("postgres", &self.pool),
+            Self::pool_stats_of("postgres_control", &self.control),
+            Self::pool_stats_of("postgres_listen", &self.listen),
+        ]
     }
 
     async fn close_impl(&self) {
+        self.listen.close().await;
+        self.control.close().await;
         self.pool.close().await;
     }
 

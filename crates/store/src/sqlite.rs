@@ -2,7 +2,11 @@
 //!
 //! Writes go through a pool of exactly one connection and start with `BEGIN IMMEDIATE`, so
 //! writers queue in the pool (fairly, without busy-looping) instead of failing on lock
-//! upgrades; reads use a separate read-only pool and never block the writer.
+//! upgrades; reads use a separate read-only pool and never block the writer. Two small pools
+//! keep what must answer promptly apart from bulk work: read-only control connections for
+//! readiness (a write transaction, however long, does not block a WAL reader), and one write
+//! connection for heartbeats, which waits for the write lock as long as the lease allows
+//! (instead of failing after the pool's acquire timeout behind a long import).
 
 use std::str::FromStr;
 
@@ -27,7 +31,13 @@ const BACKEND: crate::Backend = crate::Backend::Sqlite;
 const GROUP_AGG: &str = "group_concat(g.name, ',')";
 const READ_POOL: &str = "sqlite_read";
 const WRITE_POOL: &str = "sqlite_write";
+const CONTROL_POOL: &str = "sqlite_control";
+const MIGRATIONS_TABLE_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
 const FOR_UPDATE: &str = "";
+/// `u.id` (a 16-byte BLOB) as the hyphenated text jobs carry in `args ->> 'user_id'`.
+const USER_ID_TEXT: &str = "lower(substr(hex(u.id), 1, 8) || '-' || substr(hex(u.id), 9, 4) || '-' || \
+     substr(hex(u.id), 13, 4) || '-' || substr(hex(u.id), 17, 4) || '-' || substr(hex(u.id), 21, 12))";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -42,6 +52,10 @@ fn platform_match(p: &str) -> String {
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    /// Read-only connections for readiness checks (the read pool in memory).
+    control: SqlitePool,
+    /// The heartbeats' own write connection (none in memory, where there is one connection).
+    lease_write: Option<SqlitePool>,
     /// Raised when a transaction enqueues a job, waking this process's workers.
     wakeup: jobs::Wakeup,
     /// How to open the connection that notices other processes' commits (none in memory).
@@ -88,12 +102,28 @@ impl SqliteStore {
                 .max_connections(cfg.max_connections.max(1))
                 .min_connections(cfg.min_connections)
                 .acquire_timeout(cfg.acquire_timeout)
-                .connect_with(opts.read_only(true))
+                .connect_with(opts.clone().read_only(true))
                 .await?
         };
+        let control = if in_memory || cfg.control_connections == 0 {
+            read.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(cfg.control_connections)
+                .acquire_timeout(cfg.acquire_timeout)
+                .connect_lazy_with(opts.clone().read_only(true))
+        };
+        let lease_write = (!in_memory).then(|| {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(cfg.acquire_timeout)
+                .connect_lazy_with(opts)
+        });
         Ok(Self {
             read,
             write,
+            control,
+            lease_write,
             wakeup,
             probe,
             changes,
@@ -118,18 +148,31 @@ impl SqliteStore {
         &self.write
     }
 
+    fn control_pool(&self) -> &SqlitePool {
+        &self.control
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     fn pool_stats_impl(&self) -> Vec<crate::PoolStats> {
-        vec![
+        let mut stats = vec![
             Self::pool_stats_of("sqlite_read", &self.read),
             Self::pool_stats_of("sqlite_write", &self.write),
-        ]
+            Self::pool_stats_of("sqlite_control", &self.control),
+        ];
+        if let Some(p) = &self.lease_write {
+            stats.push(Self::pool_stats_of("sqlite_lease_write", p));
+        }
+        stats
     }
 
     async fn close_impl(&self) {
+        self.control.close().await;
+        if let Some(p) = &self.lease_write {
+            p.close().await;
+        }
         self.read.close().await;
         self.write.close().await;
     }

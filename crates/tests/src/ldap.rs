@@ -97,7 +97,16 @@ impl TestLdap {
     /// # Panics
     /// When slapd is missing or does not come up.
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(false, true).await
+    }
+
+    /// Starts slapd without the ppolicy overlay (and without its default policy entry): a
+    /// directory whose schema has no `pwdAccountLockedTime`.
+    ///
+    /// # Panics
+    /// When slapd is missing or does not come up.
+    pub async fn start_without_ppolicy() -> Self {
+        Self::start_with(false, false).await
     }
 
     /// Starts slapd with a self-signed certificate for `127.0.0.1`: StartTLS on
@@ -106,7 +115,7 @@ impl TestLdap {
     /// # Panics
     /// When slapd or openssl is missing or slapd does not come up.
     pub async fn start_tls() -> Self {
-        Self::start_with(true).await
+        Self::start_with(true, true).await
     }
 
     /// The PEM certificate slapd serves (self-signed: it is its own trust anchor).
@@ -127,7 +136,7 @@ impl TestLdap {
         )
     }
 
-    async fn start_with(tls: bool) -> Self {
+    async fn start_with(tls: bool, ppolicy: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(dir.path().join("data")).expect("data dir");
         let conf = format!(
@@ -137,7 +146,7 @@ impl TestLdap {
              include /etc/ldap/schema/nis.schema\n\
              modulepath {modules}\n\
              moduleload back_mdb\n\
-             moduleload ppolicy\n\
+             {load_ppolicy}\
              pidfile {dir}/slapd.pid\n\
              argsfile {dir}/slapd.args\n\
              database mdb\n\
@@ -146,9 +155,14 @@ impl TestLdap {
              rootdn \"{ADMIN_DN}\"\n\
              rootpw {ADMIN_PASSWORD}\n\
              directory {dir}/data\n\
-             overlay ppolicy\n\
-             ppolicy_default \"cn=default,ou=Policies,{BASE_DN}\"\n",
+             {overlay}",
             modules = module_dir(),
+            load_ppolicy = if ppolicy { "moduleload ppolicy\n" } else { "" },
+            overlay = if ppolicy {
+                format!("overlay ppolicy\nppolicy_default \"cn=default,ou=Policies,{BASE_DN}\"\n")
+            } else {
+                String::new()
+            },
             dir = dir.path().display(),
         );
         let conf = if tls {
@@ -168,7 +182,7 @@ impl TestLdap {
             child: None,
         };
         ldap.spawn().await;
-        ldap.load_base().await;
+        ldap.load_base(ppolicy).await;
         ldap
     }
 
@@ -220,7 +234,7 @@ impl TestLdap {
         std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
     }
 
-    async fn load_base(&self) {
+    async fn load_base(&self, ppolicy: bool) {
         let entries: [(&str, Attrs<'_>); 5] = [
             (
                 BASE_DN,
@@ -262,6 +276,9 @@ impl TestLdap {
             ),
         ];
         for (dn, attrs) in entries {
+            if !ppolicy && dn.starts_with("cn=default,") {
+                continue;
+            }
             self.add(dn, &attrs).await;
         }
     }

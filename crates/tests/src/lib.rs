@@ -6,7 +6,9 @@
 //! afterwards. When that server is unreachable the test fails loudly: `scripts/test.sh` starts
 //! one on a machine that lacks it.
 
+pub mod faults;
 pub mod ldap;
+pub mod postgres_server;
 pub mod queue;
 
 use std::future::Future;
@@ -119,11 +121,19 @@ impl TestDb {
     /// # Panics
     /// When the database cannot be opened.
     pub async fn open(&self) -> Arc<dyn Store> {
-        let cfg = PoolConfig {
+        self.open_with(&PoolConfig {
             max_connections: 5,
             ..PoolConfig::default()
-        };
-        cc_store::connect(&self.url, &cfg)
+        })
+        .await
+    }
+
+    /// Opens the store with the given pool settings, without migrating.
+    ///
+    /// # Panics
+    /// When the database cannot be opened.
+    pub async fn open_with(&self, pool: &PoolConfig) -> Arc<dyn Store> {
+        cc_store::connect(&self.url, pool)
             .await
             .expect("connect to test database")
     }
@@ -219,6 +229,32 @@ impl TestApp {
     ) -> Self {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
+        Self::spawn_on(db, store, config, extra, customize).await
+    }
+
+    /// Starts the app with the given settings on a fresh database opened with `pool` (to test
+    /// behaviour that depends on pool sizes).
+    ///
+    /// # Panics
+    /// When the app cannot start.
+    pub async fn spawn_with_pool(
+        backend: Backend,
+        config: cc_api::ApiConfig,
+        pool: &PoolConfig,
+    ) -> Self {
+        let db = TestDb::new(backend).await;
+        let store = db.open_with(pool).await;
+        store.migrate_up().await.expect("migrate");
+        Self::spawn_on(db, store, config, None, |s| s).await
+    }
+
+    async fn spawn_on(
+        db: TestDb,
+        store: Arc<dyn Store>,
+        config: cc_api::ApiConfig,
+        extra: Option<axum::Router<cc_api::AppState>>,
+        customize: impl FnOnce(cc_api::AppState) -> cc_api::AppState,
+    ) -> Self {
         let keys = signing_keys(store.as_ref(), &config).await;
         let admin_password = format!("pw-{}", uuid::Uuid::new_v4().simple());
         let admin_token = seed_admin(store.as_ref(), &admin_password, &keys).await;

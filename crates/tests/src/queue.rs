@@ -43,7 +43,12 @@ impl RunningWorker {
     /// Starts a worker on `store`.
     #[must_use]
     pub fn start(store: Arc<dyn Store>, registry: Registry, config: QueueConfig) -> Self {
-        let worker = Worker::new(store, registry, config);
+        Self::run(Worker::new(store, registry, config))
+    }
+
+    /// Starts a worker built by the test (e.g. with another clock).
+    #[must_use]
+    pub fn run(worker: Worker) -> Self {
         let id = worker.id().to_owned();
         let token = CancellationToken::new();
         let handle = tokio::spawn(worker.run(token.clone()));

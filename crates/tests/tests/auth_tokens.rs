@@ -375,7 +375,7 @@ async fn disabled_operators_tokens_stop_working(backend: Backend) {
     let err = app.anonymous().login(&name, &password).await.unwrap_err();
     assert_eq!(err.problem().unwrap().code, "invalid_credentials");
 
-    // Enabling again restores the API token; the ended session stays ended.
+    // Disabling ended the API token and the session for good: enabling again revives neither.
     app.client
         .update_operator(
             id,
@@ -387,7 +387,7 @@ async fn disabled_operators_tokens_stop_working(backend: Backend) {
         )
         .await
         .unwrap();
-    assert_eq!(bot.me().await.unwrap().role, OperatorRole::Auditor);
+    assert_eq!(bot.me().await.unwrap_err().status(), Some(401));
     assert_eq!(admin2.me().await.unwrap_err().status(), Some(401));
     app.anonymous().login(&name, &password).await.unwrap();
     app.stop().await;

@@ -144,7 +144,7 @@ async fn a_refused_plan_is_applied_with_the_override(backend: Backend) {
         .unwrap();
     assert_eq!(run.status, ImportStatus::Refused);
     assert_eq!(run.refusals[0]["code"], "mass_suspend");
-    assert_eq!(run.refusals[0]["override_flag"], "--allow-mass-suspend");
+    assert_eq!(run.refusals[0]["override"], "allow_mass_suspend");
     let err = app.client.apply_import(run.id, &[]).await.unwrap_err();
     let p = err.problem().unwrap();
     assert_eq!((p.status, p.code.as_str()), (409, "import_refused"));
@@ -249,14 +249,22 @@ async fn row_errors_are_listed_and_downloadable(backend: Backend) {
         .unwrap();
     assert_eq!(strict.status, ImportStatus::Refused);
     assert_eq!(strict.refusals[0]["code"], "row_errors");
-    let (_, unreadable) = app
+    // An unreadable upload is a client error, and the attempt is still recorded.
+    let err = app
         .client
         .upload_import("x.csv", b"just,some\ncolumns,here\n".to_vec(), &[])
         .await
-        .unwrap();
-    assert_eq!(unreadable.status, ImportStatus::Failed);
-    assert!(unreadable
+        .unwrap_err();
+    let p = err.problem().unwrap();
+    assert_eq!(p.status, 422);
+    assert_eq!(p.code, "missing_columns");
+    assert!(p.detail.contains("missing required columns"), "{p:?}");
+    let runs = app.client.list_imports(&[]).await.unwrap().items;
+    assert_eq!(runs[0].file_name, "x.csv");
+    assert_eq!(runs[0].status, ImportStatus::Failed);
+    assert!(runs[0]
         .failure
+        .as_deref()
         .unwrap()
         .contains("missing required columns"));
 }
@@ -353,7 +361,35 @@ async fn missing_runs_and_bad_parameters(backend: Backend) {
     assert_eq!(err.problem().unwrap().code, "empty_upload");
 }
 
+/// A JSON body is no roster export: refused with 415 before a run is stored.
+async fn a_json_upload_is_415_and_stores_no_run(backend: Backend) {
+    let app = spawn(backend).await;
+    for content_type in [
+        "application/json",
+        "application/merge-patch+json; charset=utf-8",
+    ] {
+        let res = app
+            .client
+            .request(reqwest::Method::POST, "/api/v1/imports?dry_run=true")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(r#"{"file": "roster.csv"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 415, "{content_type}");
+        assert_eq!(
+            res.headers()[reqwest::header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let problem: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(problem["code"], "unsupported_media_type");
+    }
+    let runs = app.client.list_imports(&[]).await.unwrap();
+    assert!(runs.items.is_empty(), "no run was stored: {:?}", runs.items);
+}
+
 backend_tests!(
+    a_json_upload_is_415_and_stores_no_run,
     upload_plan_apply_and_reimport,
     multipart_zip_applies_directly,
     a_refused_plan_is_applied_with_the_override,

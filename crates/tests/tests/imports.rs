@@ -223,7 +223,7 @@ async fn renamed_and_moved_people_and_a_mass_suspension_refused_then_allowed(bac
         Err(ImportError::Refused(r)) => {
             assert_eq!(r.len(), 1);
             assert_eq!(r[0].code, "mass_suspend");
-            assert_eq!(r[0].override_flag.as_deref(), Some("--allow-mass-suspend"));
+            assert_eq!(r[0].overridden_by.as_deref(), Some("allow_mass_suspend"));
         }
         other => panic!("expected a refusal, got {other:?}"),
     }

@@ -612,3 +612,122 @@ async fn starttls_and_ldaps_with_a_trusted_certificate() {
         "{err}"
     );
 }
+
+/// Many jobs at once for people of a school the directory does not have yet, all joining
+/// a group that does not exist yet: they race to create the same OUs and the same group, and
+/// each converges on what the others created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_provisions_converge_on_the_same_new_ous_and_group() {
+    const PEOPLE: usize = 16;
+    let ldap = TestLdap::start().await;
+    let extra = format!(
+        "{LOCK}\n[groups]\nbase = \"ou=Groups,dc=example,dc=org\"\ncreate_missing = true\n"
+    );
+    let t = std::sync::Arc::new(target(&ldap, &extra));
+    let runs = (0..PEOPLE).map(|i| {
+        let t = t.clone();
+        let mut u = user(&format!("p{i:02}"));
+        u.school = Some("new-school".into());
+        u.groups = vec!["new-club".into()];
+        tokio::spawn(async move {
+            t.apply(&OperationRequest::new(Operation::Provision, u))
+                .await
+        })
+    });
+    for r in futures::future::join_all(runs).await {
+        r.expect("task").expect("every provision converges");
+    }
+    let members = &ldap
+        .entry("cn=new-club,ou=Groups,dc=example,dc=org")
+        .await
+        .expect("group created")["member"];
+    assert_eq!(members.len(), PEOPLE, "{members:?}");
+    let ou = "ou=grade-10,ou=new-school,ou=Students,dc=example,dc=org";
+    assert_eq!(ldap.search(ou, "(uid=p*)").await.len(), PEOPLE);
+}
+
+/// An entry where the account would be created that is not this person's (the search filter
+/// does not find it) is a permanent conflict that says so, and nothing is overwritten.
+#[tokio::test]
+async fn an_entry_that_is_someone_elses_is_a_clear_conflict() {
+    let ldap = TestLdap::start().await;
+    let t = target(
+        &ldap,
+        &format!("search_filter = \"(employeeNumber={{external_id}})\"\n{LOCK}"),
+    );
+    let req = OperationRequest::new(Operation::Provision, user("ada"));
+    apply(&t, &req).await;
+    let dn = dn_of("ada", "grade-10");
+    // Another Ada, with another student number, gets the same DN.
+    let mut other = user("ada");
+    other.external_id = Some("SIS-someone-else".into());
+    let e = t
+        .apply(&OperationRequest::new(Operation::Provision, other))
+        .await
+        .unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    assert!(
+        e.message()
+            .contains("already exists and is not the account of ada"),
+        "{e}"
+    );
+    let entry = ldap.entry(&dn).await.unwrap();
+    assert_eq!(entry["employeenumber"], vec!["SIS-ada".to_owned()]);
+}
+
+/// The capability check reads the directory's schema: without the ppolicy overlay the
+/// configured `pwdAccountLockedTime` does not exist, and the check, the dry run and the
+/// operation all refuse with that reason before anything is written.
+#[tokio::test]
+async fn a_directory_without_ppolicy_is_refused_before_acting() {
+    let ldap = TestLdap::start_without_ppolicy().await;
+    let t = target(&ldap, LOCK);
+    let e = t.check().await.unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    for part in ["pwdAccountLockedTime", "disable.attribute", "ppolicy"] {
+        assert!(e.message().contains(part), "{part} missing from: {e}");
+    }
+    let ada = user("ada");
+    let plan = t
+        .plan(&OperationRequest::new(Operation::Suspend, ada.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(plan.message(), e.message());
+    let apply = t
+        .apply(&OperationRequest::new(Operation::Provision, ada))
+        .await
+        .unwrap_err();
+    assert_eq!(apply.message(), e.message());
+    assert!(ldap.entry(&dn_of("ada", "grade-10")).await.is_none());
+
+    // The same directory with a marker attribute it has: everything passes.
+    let marker = "[disable]\nattribute = \"employeeType\"\nvalue = \"disabled\"\n";
+    let ok = target(&ldap, marker).check().await.expect("capabilities");
+    assert!(ok.contains("base dc=example,dc=org readable"), "{ok}");
+    // With ppolicy the original configuration passes too.
+    let full = TestLdap::start().await;
+    target(&full, LOCK).check().await.expect("capabilities");
+}
+
+/// A wrong bind password is a permanent check failure that names the bind and never the
+/// password; a wrong port is a retryable one.
+#[tokio::test]
+async fn the_check_names_a_bad_bind_or_an_unreachable_directory() {
+    let ldap = TestLdap::start().await;
+    let mut c = config(&ldap, LOCK);
+    c.bind_password = Some("wrong-Secret-42".to_owned().into());
+    let e = LdapTarget::new(&c).unwrap().check().await.unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    assert!(e.message().contains("bind as cn=admin"), "{e}");
+    assert!(e.message().contains("invalid credentials"), "{e}");
+    assert!(!e.message().contains("wrong-Secret-42"));
+
+    let mut c = config(&ldap, LOCK);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    c.url = format!("ldap://127.0.0.1:{port}");
+    let e = LdapTarget::new(&c).unwrap().check().await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.message().contains(&format!("127.0.0.1:{port}")), "{e}");
+}

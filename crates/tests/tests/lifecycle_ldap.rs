@@ -13,11 +13,15 @@ use cc_connectors::Target;
 use cc_domain::{JobState, UserPatch};
 use cc_service::lifecycle::LifecyclePolicy;
 use cc_tests::ldap::{TestLdap, ADMIN_DN, ADMIN_PASSWORD};
-use cc_tests::{wait_for, Backend};
+use cc_tests::{backend_tests, wait_for, Backend};
 use harness::{finished, job_id, Harness};
 use serde_json::Value;
 
 fn ldap_target(ldap: &TestLdap) -> Arc<dyn Target> {
+    ldap_target_with(ldap, "")
+}
+
+fn ldap_target_with(ldap: &TestLdap, extra: &str) -> Arc<dyn Target> {
     let text = format!(
         r#"
         kind = "ldap"
@@ -31,6 +35,7 @@ fn ldap_target(ldap: &TestLdap) -> Arc<dyn Target> {
         [disable]
         attribute = "pwdAccountLockedTime"
         value = "000001010000Z"
+        {extra}
         "#,
         url = ldap.url()
     );
@@ -217,5 +222,431 @@ async fn a_person_lifecycle_on_openldap() {
         outcome(&finished(&c, job_id(&dep2)).await)["status"],
         "unchanged"
     );
+    h.stop().await;
+}
+
+backend_tests!(
+    a_new_school_provisioned_in_one_batch,
+    failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them
+);
+
+/// The start of a school year: 50 people in a school and grade the directory does not have
+/// yet, all in one new group, provisioned as one batch by two workers running 16 jobs each.
+/// The jobs race to create the same OUs and the same group; every one completes and every
+/// account is right.
+async fn a_new_school_provisioned_in_one_batch(backend: Backend) {
+    const PEOPLE: usize = 50;
+    let ldap = TestLdap::start().await;
+    let groups = "[groups]\nbase = \"ou=Groups,dc=example,dc=org\"\ncreate_missing = true\n";
+    let mut h = Harness::start(
+        backend,
+        vec![ldap_target_with(&ldap, groups)],
+        LifecyclePolicy::default(),
+    )
+    .await;
+    let c = h.client().clone();
+    c.create_group(&cc_domain::NewGroup {
+        name: "bars-grade-6".into(),
+        ..cc_domain::NewGroup::default()
+    })
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..PEOPLE {
+        let mut input = cc_tests::student(&format!("s{i:02}"));
+        input.given_name = format!("Given{i}");
+        input.school = Some("bars-ms".into());
+        input.grade = Some(6);
+        input.groups = vec!["bars-grade-6".into()];
+        ids.push(c.create_user(&input).await.unwrap().id);
+    }
+    let ou = "ou=grade-6,ou=bars-ms,ou=Students,dc=example,dc=org";
+    assert!(ldap.entry(ou).await.is_none());
+
+    let (status, body) = c
+        .bulk_action("provision", &serde_json::json!({ "ids": ids }))
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let batch: uuid::Uuid = body["batch_id"].as_str().unwrap().parse().unwrap();
+    h.start_workers(2, 16);
+    let progress = wait_for("the batch to finish", Duration::from_secs(120), || async {
+        let p = c.get_batch(batch).await.ok()?;
+        p.finished.then_some(p)
+    })
+    .await;
+    assert_eq!(
+        progress.counts.get(&JobState::Completed).copied(),
+        Some(PEOPLE as i64),
+        "{:?}",
+        progress.counts
+    );
+
+    let group = ldap
+        .entry("cn=bars-grade-6,ou=Groups,dc=example,dc=org")
+        .await
+        .expect("the group was created once");
+    for i in 0..PEOPLE {
+        let dn = format!("uid=s{i:02},{ou}");
+        let entry = ldap
+            .entry(&dn)
+            .await
+            .unwrap_or_else(|| panic!("{dn} missing"));
+        assert_eq!(first(&entry, "givenname"), Some(format!("Given{i}")));
+        assert_eq!(
+            first(&entry, "departmentnumber").as_deref(),
+            Some("bars-ms")
+        );
+        assert!(group["member"].contains(&dn), "{dn} not in the group");
+    }
+    assert_eq!(group["member"].len(), PEOPLE);
+    assert_eq!(
+        ldap.search("ou=Students,dc=example,dc=org", "(uid=s*)")
+            .await
+            .len(),
+        PEOPLE
+    );
+    h.stop().await;
+}
+
+/// A target configured for one of these directories, with the given bind password.
+fn named_target(name: &str, ldap: &TestLdap, password: &str) -> Arc<dyn Target> {
+    let text = format!(
+        r#"
+        kind = "ldap"
+        name = "{name}"
+        url = "{url}"
+        bind_dn = "{ADMIN_DN}"
+        bind_password = "{password}"
+        base_dn = "dc=example,dc=org"
+        user_ou = "ou={{grade_label}},ou={{school}},ou=Students,dc=example,dc=org"
+        timeout_ms = 2000
+        [disable]
+        attribute = "pwdAccountLockedTime"
+        value = "000001010000Z"
+        "#,
+        url = ldap.url()
+    );
+    let c: cc_connectors::TargetConfig =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    c.build().expect("target builds")
+}
+
+/// A wrong bind password and a directory without ppolicy are visible where an operator looks:
+/// readiness detail (still 200), the `cc_target_up` gauge, `command-center check` (failing,
+/// the target named), and a dry run that refuses with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misconfigured_target_is_visible_everywhere() {
+    let ldap = TestLdap::start().await;
+    let bare = TestLdap::start_without_ppolicy().await;
+    let mut h = Harness::start(
+        Backend::Sqlite,
+        vec![
+            named_target("good", &ldap, ADMIN_PASSWORD),
+            named_target("wrong-password", &ldap, "not-the-Password-9"),
+            named_target("no-ppolicy", &bare, ADMIN_PASSWORD),
+        ],
+        LifecyclePolicy::default(),
+    )
+    .await;
+    h.start_worker();
+    let stop = tokio_util::sync::CancellationToken::new();
+    h.engine
+        .spawn_health_monitor(Duration::from_millis(200), stop.clone());
+    let c = h.client().clone();
+
+    let (status, ready) = wait_for("every target checked", Duration::from_secs(30), || async {
+        let res = c
+            .request(reqwest::Method::GET, "/health/ready")
+            .send()
+            .await
+            .ok()?;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.ok()?;
+        let targets = body["detail"]["targets"].as_array()?.clone();
+        (targets.len() == 3 && targets.iter().all(|t| t["status"] != "unknown"))
+            .then_some((status, body))
+    })
+    .await;
+    assert_eq!(
+        status, 200,
+        "a target outage does not make the server unready: {ready}"
+    );
+    let targets = &ready["detail"]["targets"];
+    let by_name = |name: &str| {
+        targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["target"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_name("good")["status"], "ok", "{targets}");
+    let wrong = by_name("wrong-password");
+    assert_eq!(wrong["status"], "fail");
+    assert!(
+        wrong["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid credentials"),
+        "{wrong}"
+    );
+    assert!(!wrong.to_string().contains("not-the-Password-9"));
+    let bare_health = by_name("no-ppolicy");
+    assert!(
+        bare_health["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("pwdAccountLockedTime"),
+        "{bare_health}"
+    );
+    assert!(by_name("good")["latency_ms"].as_f64().is_some());
+
+    let metrics = c
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (target, up) in [("good", 1), ("wrong-password", 0), ("no-ppolicy", 0)] {
+        let line = format!("cc_target_up{{target=\"{target}\"}} {up}");
+        assert!(metrics.contains(&line), "{line} missing");
+    }
+    // People per sync state are counted with the checks.
+    wait_for("the sync counts", Duration::from_secs(30), || async {
+        let text = c
+            .request(reqwest::Method::GET, "/metrics")
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("cc_users_sync{state=\"in_sync\"} 0")
+            .then_some(())
+    })
+    .await;
+
+    // A dry run refuses on the directory without ppolicy, with the reason.
+    let ada = c.create_user(&cc_tests::student("ada")).await.unwrap();
+    let (_, plan) = c.user_action(ada.id, "provision", true).await.unwrap();
+    let planned = plan["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "no-ppolicy")
+        .cloned()
+        .unwrap();
+    assert!(planned["plan"].is_null(), "{planned}");
+    assert!(
+        planned["error"]
+            .as_str()
+            .unwrap()
+            .contains("ppolicy overlay"),
+        "{planned}"
+    );
+
+    // `command-center check`: a row per target, failing with the target named; workers and a
+    // job round trip pass.
+    let token = h
+        .app
+        .anonymous()
+        .login("admin", &h.app.admin_password)
+        .await
+        .unwrap()
+        .access_token;
+    let out = tokio::process::Command::new(cc_tests::queue::command_center_bin())
+        .args(["check", "--output", "json", "--url", &h.app.base_url])
+        .env("CC_TOKEN", &token)
+        .env_remove("CC_CONFIG")
+        .output()
+        .await
+        .expect("run command-center check");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let row = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {name}: {report}"))
+    };
+    assert_eq!(row("target good")["status"], "pass", "{report}");
+    let failed = row("target wrong-password");
+    assert_eq!(failed["status"], "fail");
+    assert!(failed["detail"]
+        .as_str()
+        .unwrap()
+        .contains("invalid credentials"));
+    assert_eq!(row("target no-ppolicy")["status"], "fail");
+    assert_eq!(row("workers")["status"], "pass", "{report}");
+    assert!(row("workers")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("last heartbeat"));
+    assert_eq!(row("job round trip")["status"], "pass", "{report}");
+    assert_eq!(row("redis")["status"], "skip");
+    stop.cancel();
+    h.stop().await;
+}
+
+/// A target that may not create OUs, against a school whose OUs do not exist: every provision
+/// fails permanently. The people stay `active` (the operator's intent) but show `failed`, with
+/// the target and the error, until the OUs exist and the batch is retried as a whole.
+async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(backend: Backend) {
+    let ldap = TestLdap::start().await;
+    let text = format!(
+        r#"
+        kind = "ldap"
+        name = "district-ldap"
+        url = "{url}"
+        bind_dn = "{ADMIN_DN}"
+        bind_password = "{ADMIN_PASSWORD}"
+        base_dn = "dc=example,dc=org"
+        user_ou = "ou={{grade_label}},ou={{school}},ou=Students,dc=example,dc=org"
+        create_ous = false
+        [disable]
+        attribute = "employeeType"
+        value = "disabled"
+        "#,
+        url = ldap.url()
+    );
+    let c: cc_connectors::TargetConfig = toml::from_str(&text).unwrap();
+    let mut h = Harness::start(
+        backend,
+        vec![c.build().unwrap()],
+        LifecyclePolicy {
+            sync_on_change: true,
+            auto_provision: false,
+        },
+    )
+    .await;
+    let c = h.client().clone();
+    let mut ids = Vec::new();
+    for name in ["ann", "ben", "cal"] {
+        ids.push(c.create_user(&cc_tests::student(name)).await.unwrap().id);
+    }
+    let sync = |state: &'static str| {
+        let c = c.clone();
+        async move { c.list_users(&[("sync", state)]).await.unwrap().items.len() }
+    };
+    assert_eq!(sync("in_sync").await, 3, "nothing asked of the targets yet");
+
+    let (_, body) = c
+        .bulk_action("provision", &serde_json::json!({ "ids": ids }))
+        .await
+        .unwrap();
+    let batch: uuid::Uuid = body["batch_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(sync("pending").await, 3, "queued, no worker yet");
+    h.start_worker();
+    let batch_done = |want: JobState| {
+        let c = c.clone();
+        async move {
+            wait_for("the batch to finish", Duration::from_secs(60), || async {
+                let p = c.get_batch(batch).await.ok()?;
+                (p.finished && p.counts.get(&want) == Some(&3)).then_some(())
+            })
+            .await;
+        }
+    };
+    batch_done(JobState::Discarded).await;
+
+    assert_eq!(sync("failed").await, 3);
+    assert_eq!(sync("in_sync").await, 0);
+    let ann = c.get_user(ids[0]).await.unwrap();
+    assert_eq!(
+        ann.status,
+        cc_domain::UserStatus::Active,
+        "status is the intent"
+    );
+    let targets = c.user_targets(ids[0]).await.unwrap();
+    assert_eq!(targets["sync"], "failed", "{targets}");
+    assert_eq!(targets["links"][0]["target"], "district-ldap");
+    assert!(
+        targets["links"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("create_ous = false"),
+        "{targets}"
+    );
+
+    // The CLI shows them, with the target and the error.
+    let token = h
+        .app
+        .anonymous()
+        .login("admin", &h.app.admin_password)
+        .await
+        .unwrap()
+        .access_token;
+    let out = tokio::process::Command::new(cc_tests::queue::command_center_bin())
+        .args(["sync", "--state", "failed", "--output", "json"])
+        .args(["--url", &h.app.base_url])
+        .env("CC_TOKEN", &token)
+        .env_remove("CC_CONFIG")
+        .output()
+        .await
+        .expect("run command-center sync");
+    let rows: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
+    assert_eq!(
+        rows[0]["failed_targets"][0]["target"], "district-ldap",
+        "{rows}"
+    );
+
+    // The cause is fixed; the whole batch is re-driven at once.
+    for (dn, ou) in [
+        ("ou=lincoln-hs,ou=Students,dc=example,dc=org", "lincoln-hs"),
+        (
+            "ou=grade-9,ou=lincoln-hs,ou=Students,dc=example,dc=org",
+            "grade-9",
+        ),
+    ] {
+        ldap.add(
+            dn,
+            &[
+                ("objectClass", vec!["organizationalUnit"]),
+                ("ou", vec![ou]),
+            ],
+        )
+        .await;
+    }
+    let retried = c.retry_batch(batch).await.unwrap();
+    assert_eq!(retried["retried"].as_array().unwrap().len(), 3, "{retried}");
+    batch_done(JobState::Completed).await;
+    assert_eq!(sync("in_sync").await, 3);
+    assert_eq!(sync("failed").await, 0);
+    assert!(ldap
+        .entry("uid=ann,ou=grade-9,ou=lincoln-hs,ou=Students,dc=example,dc=org")
+        .await
+        .is_some());
+    assert_eq!(
+        c.retry_batch(uuid::Uuid::nil()).await.unwrap_err().status(),
+        Some(404)
+    );
+
+    // An edit that enqueues a lifecycle job names it.
+    let res = c
+        .request(reqwest::Method::PATCH, &format!("/api/v1/users/{}", ids[0]))
+        .json(&serde_json::json!({"given_name": "Annie"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let job: i64 = location
+        .strip_prefix("/api/v1/jobs/")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let done = finished(&c, job).await;
+    assert_eq!(done.job.kind, "lifecycle.update");
+    assert_eq!(done.job.state, JobState::Completed);
     h.stop().await;
 }

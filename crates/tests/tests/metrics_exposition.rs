@@ -294,15 +294,20 @@ async fn jobs_discarded_by_the_rescuer_are_counted() {
             .claim_jobs(&cc_store::jobs::ClaimRequest {
                 worker_id: "gone",
                 queue: "default",
+                kinds: None,
                 limit: 1,
                 now,
-                lease_expires_at: now + chrono::Duration::milliseconds(1),
+                lease_ttl: Duration::from_millis(1),
             })
             .await
             .unwrap();
         assert_eq!(claimed.len(), 1);
-        let later = now + chrono::Duration::seconds(1);
-        assert_eq!(store.rescue_expired(later, 10).await.unwrap(), 1);
+        // Expiry is on the database's clock: wait for the 1 ms lease to lapse there.
+        cc_tests::wait_for("the lease to expire", Duration::from_secs(10), || {
+            let store = store.clone();
+            async move { (store.rescue_expired(cc_domain::now(), 10).await.unwrap() == 1).then_some(()) }
+        })
+        .await;
         let job = store
             .get_job(claimed[0].lease.job_id)
             .await

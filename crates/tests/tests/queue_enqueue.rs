@@ -135,9 +135,10 @@ async fn duplicate_unique_key_returns_the_existing_job(backend: Backend) {
         .claim_jobs(&ClaimRequest {
             worker_id: "w",
             queue: "default",
+            kinds: None,
             limit: 10,
             now,
-            lease_expires_at: now + ChronoDuration::seconds(30),
+            lease_ttl: std::time::Duration::from_secs(30),
         })
         .await
         .unwrap();
@@ -204,9 +205,10 @@ async fn scheduled_jobs_wait_for_run_at_and_priority_orders_claims(backend: Back
                 .claim_jobs(&ClaimRequest {
                     worker_id: "w",
                     queue: "default",
+                    kinds: None,
                     limit,
                     now,
-                    lease_expires_at: now + ChronoDuration::seconds(30),
+                    lease_ttl: std::time::Duration::from_secs(30),
                 })
                 .await
                 .unwrap()

@@ -397,7 +397,7 @@ async fn a_worker_that_lost_its_lease_cannot_finish_the_job(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let id = enqueue(&store, NewJob::new("system.noop", json!({}))).await;
-    let claim = |worker: &'static str, ttl_ms: i64| {
+    let claim = |worker: &'static str, ttl_ms: u64| {
         let store = store.clone();
         async move {
             let now = cc_domain::now();
@@ -405,9 +405,10 @@ async fn a_worker_that_lost_its_lease_cannot_finish_the_job(backend: Backend) {
                 .claim_jobs(&ClaimRequest {
                     worker_id: worker,
                     queue: "default",
+                    kinds: None,
                     limit: 10,
                     now,
-                    lease_expires_at: now + ChronoDuration::milliseconds(ttl_ms),
+                    lease_ttl: Duration::from_millis(ttl_ms),
                 })
                 .await
                 .unwrap()
@@ -482,7 +483,7 @@ async fn a_worker_that_lost_its_lease_cannot_finish_the_job(backend: Backend) {
         .heartbeat(&Heartbeat {
             worker_id: "worker-a",
             now,
-            lease_expires_at: now + ChronoDuration::seconds(30),
+            lease_ttl: Duration::from_secs(30),
             leases: &[old],
         })
         .await
@@ -519,18 +520,25 @@ async fn a_worker_that_lost_its_lease_cannot_finish_the_job(backend: Backend) {
 async fn shutdown_releases_unfinished_jobs(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let mut stubborn = Registry::new();
-    // Ignores cancellation: shutdown must release it after the bound.
-    stubborn.register(handler_fn("test.stubborn", |_, _| async move {
-        std::future::pending::<()>().await;
-        Ok(Value::Null)
+    let mut slow = Registry::new();
+    // Stops only when asked: shutdown must ask, wait for it to return, then release it.
+    slow.register(handler_fn("test.slow", |ctx, _| async move {
+        ctx.cancelled().await;
+        Err::<Value, _>(JobError::Cancelled)
+    }));
+    // Finishes its work although asked to stop: the success is recorded, not released.
+    slow.register(handler_fn("test.finisher", |ctx, _| async move {
+        ctx.cancelled().await;
+        Ok(json!("finished anyway"))
     }));
     let mut config = fast_config(&[("default", 2)]);
     config.shutdown_timeout = Duration::from_millis(300);
-    let worker = RunningWorker::start(store.clone(), stubborn, config);
-    let id = enqueue(&store, NewJob::new("test.stubborn", json!({}))).await;
+    let worker = RunningWorker::start(store.clone(), slow, config);
+    let id = enqueue(&store, NewJob::new("test.slow", json!({}))).await;
+    let finisher = enqueue(&store, NewJob::new("test.finisher", json!({}))).await;
     let job = wait_state(&store, id, JobState::Running).await;
     assert_eq!(job.attempt, 1);
+    wait_state(&store, finisher, JobState::Running).await;
     worker.stop().await;
     let job = store.get_job(id).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Available);
@@ -538,11 +546,17 @@ async fn shutdown_releases_unfinished_jobs(backend: Backend) {
     assert!(job.worker_id.is_none());
     let last = store.job_history(id).await.unwrap().pop().unwrap();
     assert_eq!(last.note.as_deref(), Some("released at shutdown"));
+    let done = store.get_job(finisher).await.unwrap().unwrap();
+    assert_eq!(
+        (done.state, done.result),
+        (JobState::Completed, Some(json!("finished anyway")))
+    );
 
     let mut quick = Registry::new();
-    quick.register(handler_fn("test.stubborn", |_, _| async move {
-        Ok(json!("done"))
-    }));
+    quick.register(handler_fn(
+        "test.slow",
+        |_, _| async move { Ok(json!("done")) },
+    ));
     let worker = RunningWorker::start(store.clone(), quick, fast_config(&[("default", 2)]));
     let job = wait_state(&store, id, JobState::Completed).await;
     assert_eq!(job.attempt, 1);

@@ -19,8 +19,10 @@ const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 /// Middleware: `X-Content-Type-Options`, `Referrer-Policy`, `X-Frame-Options`, a
-/// `Content-Security-Policy` fitting the content type, and HSTS when serving TLS.
+/// `Content-Security-Policy` fitting the content type, HSTS when serving TLS, and
+/// `Cache-Control: no-store` on every `/api/` answer.
 pub async fn security_headers(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
     let mut res = next.run(req).await;
     let is_html = res
         .headers()
@@ -41,6 +43,10 @@ pub async fn security_headers(State(app): State<AppState>, req: Request, next: N
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if is_html { HTML_CSP } else { API_CSP }),
     );
+    // API answers carry student data and credentials: never stored by browsers or proxies.
+    if api && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if app.config.hsts {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,

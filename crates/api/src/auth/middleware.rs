@@ -94,6 +94,20 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
         }
         Access::Role(r) => r,
     };
+    if req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        // Two credentials: which one a proxy, a cache or this server would honour differs.
+        return ApiError::new(
+            ProblemType::DuplicateAuthorization,
+            "Send exactly one Authorization header.",
+        )
+        .into_response();
+    }
     let Some(token) = bearer(req.headers()) else {
         return with_challenge(unauthenticated(), None);
     };

@@ -67,6 +67,7 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("POST", "/api/v1/users/actions/{operation}", OPERATOR),
     route("GET", "/api/v1/users/{id}/targets", AUDITOR),
     route("GET", "/api/v1/targets", AUDITOR),
+    route("POST", "/api/v1/targets/check", OPERATOR),
     route("GET", "/api/v1/groups", AUDITOR),
     route("POST", "/api/v1/groups", OPERATOR),
     route("GET", "/api/v1/groups/{id}", AUDITOR),
@@ -93,7 +94,9 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("GET", "/api/v1/jobs/{id}", AUDITOR),
     route("POST", "/api/v1/jobs/{id}/cancel", OPERATOR),
     route("POST", "/api/v1/jobs/{id}/retry", OPERATOR),
+    route("POST", "/api/v1/jobs/ping", OPERATOR),
     route("GET", "/api/v1/batches/{id}", AUDITOR),
+    route("POST", "/api/v1/batches/{id}/retry", OPERATOR),
     route("GET", "/api/v1/events", AUDITOR),
     // Roster imports.
     route("GET", "/api/v1/imports", AUDITOR),

@@ -174,6 +174,14 @@ impl RateLimiter {
         }
     }
 
+    /// Pings the shared Redis; `None` when none is configured.
+    pub async fn ping_redis(&self) -> Option<Result<(), String>> {
+        match &self.redis {
+            Some(r) => Some(r.ping().await),
+            None => None,
+        }
+    }
+
     fn hit_local(&self, key: &str) -> (u64, Duration) {
         self.local
             .lock()

@@ -71,6 +71,21 @@ impl RedisLimiter {
         }
     }
 
+    /// Whether Redis answers a PING now (for readiness), with the round trip's error.
+    pub(crate) async fn ping(&self) -> Result<(), String> {
+        let mut conn = self
+            .connection()
+            .await
+            .ok_or_else(|| "unreachable; rate limits are counted per instance".to_owned())?;
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<String>(&mut conn);
+        match tokio::time::timeout(TIMEOUT * 4, ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer in time".into()),
+        }
+    }
+
     async fn connection(&self) -> Option<ConnectionManager> {
         {
             let st = self.state();

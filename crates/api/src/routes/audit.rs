@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::CommonErrors;
+use crate::auth::middleware::Authenticated;
 use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::ApiQuery;
 use crate::AppState;
@@ -17,6 +18,7 @@ use crate::AppState;
 #[into_params(parameter_in = Query)]
 pub struct AuditListParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     /// e.g. `operator:admin`.
@@ -102,8 +104,12 @@ pub struct BreakInfo {
 /// Verify the audit hash chain.
 #[utoipa::path(get, path = "/audit/verify", tag = "audit",
     responses((status = 200, description = "Verification result", body = VerifyResult), CommonErrors))]
-pub async fn verify(State(app): State<AppState>) -> ApiResult<Json<VerifyResult>> {
-    let r = cc_service::verify_chain(app.store.as_ref()).await?;
+pub async fn verify(
+    State(app): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> ApiResult<Json<VerifyResult>> {
+    let _slot = crate::limits::expensive(&app, &principal)?;
+    let r = app.audit_verifier.verify().await?;
     Ok(Json(VerifyResult {
         intact: r.first_break.is_none(),
         checked: r.checked,

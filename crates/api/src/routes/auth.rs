@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::CommonErrors;
+use super::{BodyErrors, CommonErrors};
 use crate::auth::middleware::{auth_error, Authenticated};
 use crate::auth::rate_limit::too_many;
 use crate::auth::ClientAddr;
@@ -78,7 +78,7 @@ fn token_response(t: TokenPair) -> Response {
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "Wrong username or password", body = crate::error::Problem, content_type = "application/problem+json"),
-        CommonErrors))]
+        BodyErrors, CommonErrors))]
 pub async fn login(
     State(app): State<AppState>,
     Extension(addr): Extension<ClientAddr>,
@@ -112,7 +112,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "Unknown, used, expired or revoked refresh token", body = crate::error::Problem, content_type = "application/problem+json"),
-        CommonErrors))]
+        BodyErrors, CommonErrors))]
 pub async fn refresh(
     State(app): State<AppState>,
     Extension(addr): Extension<ClientAddr>,

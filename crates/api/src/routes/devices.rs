@@ -19,6 +19,7 @@ use crate::AppState;
 #[into_params(parameter_in = Query)]
 pub struct DeviceListParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     pub platform: Option<Platform>,
@@ -27,6 +28,7 @@ pub struct DeviceListParams {
     /// Free text over serial number, name and model.
     pub q: Option<String>,
     /// `created_at` (default) or `-created_at`.
+    #[param(pattern = "^-?created_at$")]
     pub sort: Option<String>,
 }
 

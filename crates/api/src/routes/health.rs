@@ -21,7 +21,36 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct HealthReport {
     /// `ok` or `fail`.
     pub status: String,
+    /// What readiness depends on: 503 when one fails.
     pub checks: BTreeMap<String, Check>,
+    /// Reported for operators, never a reason for 503: lifecycle targets (remote systems
+    /// whose outages jobs ride out by retrying; the last periodic check of each), job workers
+    /// (they may run in other processes) and Redis (rate limits fall back to per-instance
+    /// counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ReadinessDetail>,
+}
+
+/// The parts of readiness that are shown but do not decide it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReadinessDetail {
+    /// Each configured target's last check (bind, base, schema capabilities).
+    #[serde(default)]
+    pub targets: Vec<cc_lifecycle::TargetHealth>,
+    /// Workers with a heartbeat in the last minute.
+    pub workers: WorkersDetail,
+    /// Redis, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<Check>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WorkersDetail {
+    /// Workers with a heartbeat in the last minute.
+    pub active: usize,
+    /// The most recent heartbeat of any worker.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_heartbeat: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -40,6 +69,7 @@ pub async fn live() -> Json<HealthReport> {
     Json(HealthReport {
         status: "ok".into(),
         checks: BTreeMap::new(),
+        detail: None,
     })
 }
 
@@ -65,16 +95,17 @@ where
         (status = 503, description = "Not ready; `checks` says which check failed", body = HealthReport)))]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<HealthReport>) {
     let mut checks = BTreeMap::new();
-    let (db, ms) = timed(app.store.ping()).await;
+    // Both on the store's control pool, at once: an outage answers within one check timeout.
+    let ((db, db_ms), (mig, ms)) =
+        tokio::join!(timed(app.store.ping()), timed(app.store.migration_status()));
     checks.insert(
         "database".to_owned(),
         Check {
             status: if db.is_ok() { "ok" } else { "fail" }.into(),
-            latency_ms: ms,
+            latency_ms: db_ms,
             detail: db.err(),
         },
     );
-    let (mig, ms) = timed(app.store.migration_status()).await;
     let check = match mig {
         Ok(s) if s.is_current() => Check {
             status: "ok".into(),
@@ -105,6 +136,7 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<HealthRepor
     };
     checks.insert("migrations".to_owned(), check);
     let ok = checks.values().all(|c| c.status == "ok");
+    let detail = Some(readiness_detail(&app).await);
     let status = if ok {
         StatusCode::OK
     } else {
@@ -115,6 +147,31 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<HealthRepor
         Json(HealthReport {
             status: if ok { "ok" } else { "fail" }.into(),
             checks,
+            detail,
         }),
     )
+}
+
+/// How recent a heartbeat counts as a live worker.
+const WORKER_WINDOW: Duration = Duration::from_secs(60);
+
+async fn readiness_detail(app: &AppState) -> ReadinessDetail {
+    let since = cc_domain::now()
+        - chrono::Duration::from_std(WORKER_WINDOW).unwrap_or_else(|_| chrono::Duration::zero());
+    let (workers, _) = timed(app.store.list_workers(since)).await;
+    let workers = workers.unwrap_or_default();
+    let start = Instant::now();
+    let redis = app.limiter.ping_redis().await.map(|r| Check {
+        status: if r.is_ok() { "ok" } else { "fail" }.into(),
+        latency_ms: start.elapsed().as_secs_f64() * 1000.0,
+        detail: r.err(),
+    });
+    ReadinessDetail {
+        targets: app.lifecycle.target_health(),
+        workers: WorkersDetail {
+            active: workers.len(),
+            last_heartbeat: workers.iter().map(|w| w.heartbeat_at).max(),
+        },
+        redis,
+    }
 }

@@ -1,9 +1,10 @@
 //! `/api/v1/jobs` and `/api/v1/batches`
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use cc_domain::{BatchProgress, Cursor, Job, JobDetail, JobQuery, JobState, Page};
-use cc_queue::ops;
+use cc_queue::ops::{self, OpError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -19,6 +20,7 @@ use crate::AppState;
 #[into_params(parameter_in = Query)]
 pub struct JobListParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
@@ -150,4 +152,73 @@ pub async fn batch(
         counts: counts.into_iter().collect(),
         finished,
     }))
+}
+
+/// What `POST /api/v1/batches/{id}/retry` re-drove.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BatchRetried {
+    pub batch_id: Uuid,
+    /// The jobs that were discarded and are `available` again (follow the batch's progress).
+    pub retried: Vec<i64>,
+}
+
+/// Re-drive a batch: every discarded job of it.
+///
+/// For a bulk request whose jobs a target failed permanently, once the cause is fixed. Each
+/// job becomes `available` with a fresh set of attempts (its error history is kept); jobs in
+/// other states are left alone. One `batch.retry` audit event.
+#[utoipa::path(post, path = "/batches/{id}/retry", tag = "jobs", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The jobs re-driven (none when nothing was discarded)", body = BatchRetried),
+        (status = 404, description = "No jobs in that batch", body = crate::error::Problem, content_type = "application/problem+json"),
+        CommonErrors))]
+pub async fn retry_batch(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<BatchRetried>> {
+    let out = ops::retry_batch(app.store.as_ref(), &actor, id)
+        .await
+        .map_err(|e| match e {
+            OpError::NotFound => ApiError::not_found("No jobs in that batch."),
+            other => other.into(),
+        })?;
+    Ok(Json(BatchRetried {
+        batch_id: out.batch_id,
+        retried: out.retried,
+    }))
+}
+
+/// Enqueue a `system.noop` job: a round trip through the queue and a worker.
+///
+/// `command-center check` uses it to prove that workers take and finish jobs; follow the job
+/// at `GET /api/v1/jobs/{id}` (the `Location`).
+#[utoipa::path(post, path = "/jobs/ping", tag = "jobs",
+    responses((status = 202, description = "The job, queued", body = Job),
+        CommonErrors))]
+pub async fn ping(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> ApiResult<(
+    StatusCode,
+    [(axum::http::header::HeaderName, String); 1],
+    Json<Job>,
+)> {
+    let mut job = cc_domain::NewJob::new("system.noop", serde_json::json!({}));
+    job.max_attempts = 1;
+    job.created_by = Some(actor.name.clone());
+    job.request_id.clone_from(&actor.request_id);
+    let enqueued = ops::enqueue(app.store.as_ref(), &job).await?;
+    let job = app
+        .store
+        .get_job(enqueued.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The job just enqueued is gone."))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(
+            axum::http::header::LOCATION,
+            format!("/api/v1/jobs/{}", job.id),
+        )],
+        Json(job),
+    ))
 }

@@ -90,7 +90,7 @@ fn no_store(mut res: Response) -> Response {
 /// `reset-password` (and `provision`, when a target keeps passwords) answers with a generated
 /// `temporary_password`, shown once.
 #[utoipa::path(post, path = "/users/{id}/actions/{operation}", tag = "lifecycle",
-    params(("id" = Uuid, Path), ("operation" = String, Path, description = "provision, update, suspend, reset-password or deprovision"),
+    params(("id" = Uuid, Path), ("operation" = String, Path, pattern = "^(provision|update|suspend|reset-password|deprovision)$", description = "provision, update, suspend, reset-password or deprovision"),
         ActionParams,
         ("If-Match" = Option<String>, Header, description = "The version the request is based on")),
     responses(
@@ -171,10 +171,14 @@ pub struct BulkRequest {
 pub struct BulkFilter {
     pub status: Option<UserStatus>,
     pub role: Option<cc_domain::Role>,
+    #[schema(minimum = -1, maximum = 12)]
     pub grade: Option<i16>,
     pub school: Option<String>,
     pub group: Option<String>,
+    #[schema(max_length = 200)]
     pub q: Option<String>,
+    /// `in_sync`, `pending` or `failed`: e.g. provision again everyone whose targets failed.
+    pub sync: Option<cc_domain::SyncState>,
 }
 
 /// One person's job in a bulk action.
@@ -207,7 +211,7 @@ pub struct BulkAccepted {
 /// Give `ids` or a `filter`. People whose status does not allow the operation are skipped and
 /// listed, not failed. The batch's progress is at `GET /api/v1/batches/{batch_id}`.
 #[utoipa::path(post, path = "/users/actions/{operation}", tag = "lifecycle",
-    params(("operation" = String, Path, description = "provision, update, suspend, reset-password or deprovision")),
+    params(("operation" = String, Path, pattern = "^(provision|update|suspend|reset-password|deprovision)$", description = "provision, update, suspend, reset-password or deprovision")),
     request_body = BulkRequest,
     responses(
         (status = 202, description = "Accepted: one batch", body = BulkAccepted),
@@ -320,10 +324,16 @@ fn dedup(ids: Vec<Uuid>) -> Vec<Uuid> {
 }
 
 async fn resolve_filter(app: &AppState, f: BulkFilter) -> ApiResult<Vec<Uuid>> {
-    if f.q.as_ref().is_some_and(|q| q.len() > 200) {
+    if f.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::validation(cc_domain::ValidationErrors::single(
             "filter.q",
             "must be at most 200 characters",
+        )));
+    }
+    if f.grade.is_some_and(|g| !super::users::GRADES.contains(&g)) {
+        return Err(ApiError::validation(cc_domain::ValidationErrors::single(
+            "filter.grade",
+            "must be between -1 (pre-K) and 12",
         )));
     }
     let mut q = UserQuery {
@@ -333,6 +343,7 @@ async fn resolve_filter(app: &AppState, f: BulkFilter) -> ApiResult<Vec<Uuid>> {
         school: f.school,
         group: f.group,
         q: f.q,
+        sync: f.sync,
         limit: 500,
         ..UserQuery::default()
     };
@@ -358,6 +369,9 @@ async fn resolve_filter(app: &AppState, f: BulkFilter) -> ApiResult<Vec<Uuid>> {
 /// Where a person's accounts stand: the configured targets and the link to each.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserTargets {
+    /// `failed` when the last operation on a target failed (its link has the error),
+    /// `pending` while a lifecycle job for the person is unfinished, else `in_sync`.
+    pub sync: cc_domain::SyncState,
     /// One per target the person has been acted on at, by target name.
     pub links: Vec<TargetLinkRecord>,
     /// The targets configured now.
@@ -377,8 +391,25 @@ pub async fn user_targets(
     if app.store.get_user(id).await?.is_none() {
         return Err(ApiError::not_found("No user with that id."));
     }
+    let links = app.store.list_target_links(id).await?;
+    let sync = if links
+        .iter()
+        .any(|l| l.status == cc_domain::LinkStatus::Failed)
+    {
+        cc_domain::SyncState::Failed
+    } else if app
+        .store
+        .earlier_lifecycle_job(id, i64::MAX)
+        .await?
+        .is_some()
+    {
+        cc_domain::SyncState::Pending
+    } else {
+        cc_domain::SyncState::InSync
+    };
     Ok(Json(UserTargets {
-        links: app.store.list_target_links(id).await?,
+        sync,
+        links,
         targets: app.lifecycle.target_info(),
     }))
 }
@@ -388,4 +419,13 @@ pub async fn user_targets(
     responses((status = 200, description = "Configured targets", body = Vec<TargetInfo>), CommonErrors))]
 pub async fn targets(State(app): State<AppState>) -> Json<Vec<TargetInfo>> {
     Json(app.lifecycle.target_info())
+}
+
+/// Check every target now: the bind, the base and the schema capabilities its configuration
+/// needs (LDAP), with latency and the reason of a failure. Readiness shows the same result
+/// from the periodic check; this runs it on demand (`command-center check` does).
+#[utoipa::path(post, path = "/targets/check", tag = "lifecycle",
+    responses((status = 200, description = "Each target's check, in configuration order", body = Vec<cc_lifecycle::TargetHealth>), CommonErrors))]
+pub async fn check_targets(State(app): State<AppState>) -> Json<Vec<cc_lifecycle::TargetHealth>> {
+    Json(app.lifecycle.check_targets().await)
 }

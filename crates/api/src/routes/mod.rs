@@ -83,6 +83,12 @@ pub(crate) enum CommonErrors {
     /// Malformed request: bad JSON, query or path parameters.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(crate::error::Problem),
+    /// The path and query are longer than 8 KiB (`uri_too_long`).
+    #[response(status = 414, content_type = "application/problem+json")]
+    UriTooLong(crate::error::Problem),
+    /// The header fields are larger than 32 KiB (`headers_too_large`).
+    #[response(status = 431, content_type = "application/problem+json")]
+    HeadersTooLarge(crate::error::Problem),
     /// Too many requests; see `Retry-After`.
     #[response(status = 429, content_type = "application/problem+json")]
     TooManyRequests(crate::error::Problem),
@@ -114,6 +120,21 @@ pub(crate) enum WriteErrors {
     #[response(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(crate::error::Problem),
     /// Invalid fields; see `errors`.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Unprocessable(crate::error::Problem),
+}
+
+/// Error responses of operations that read a JSON body but write no record.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum BodyErrors {
+    /// The body is too large.
+    #[response(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(crate::error::Problem),
+    /// The body is not sent as JSON (`Content-Type: application/json`).
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(crate::error::Problem),
+    /// The body is JSON of the wrong shape (missing or unknown fields, wrong types).
     #[response(status = 422, content_type = "application/problem+json")]
     Unprocessable(crate::error::Problem),
 }

@@ -24,6 +24,8 @@ pub struct OperatorList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
+    /// At least 12 characters, not a common password, not containing the username.
+    #[schema(min_length = 12, max_length = 256)]
     pub password: String,
 }
 

@@ -19,6 +19,7 @@ use crate::AppState;
 #[into_params(parameter_in = Query)]
 pub struct PolicyListParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     pub category: Option<PolicyCategory>,
@@ -28,6 +29,7 @@ pub struct PolicyListParams {
     /// Free text over name and description.
     pub q: Option<String>,
     /// `created_at` (default) or `-created_at`.
+    #[param(pattern = "^-?created_at$")]
     pub sort: Option<String>,
 }
 

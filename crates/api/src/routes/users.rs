@@ -1,7 +1,7 @@
 //! `/api/v1/users`
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cc_domain::user::UserSort;
 use cc_domain::{NewUser, Page, Role, User, UserPatch, UserQuery, UserStatus};
@@ -14,25 +14,36 @@ use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentActor, IfMatch};
 use crate::AppState;
 
+/// The grades a person can be in: -1 = pre-K, 0 = kindergarten, 1–12.
+pub(crate) const GRADES: std::ops::RangeInclusive<i16> = -1..=12;
+
 /// Filters, sort and paging for `GET /api/v1/users`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UserListParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
     pub status: Option<UserStatus>,
     pub role: Option<Role>,
     /// -1 = pre-K, 0 = kindergarten, 1–12.
+    #[param(minimum = -1, maximum = 12)]
     pub grade: Option<i16>,
     pub school: Option<String>,
     /// A group name.
     pub group: Option<String>,
     /// Free text over username, names, e-mail and external id.
+    #[param(max_length = 200)]
     pub q: Option<String>,
+    /// Only people whose targets are `in_sync`, `pending` (a lifecycle job is unfinished) or
+    /// `failed` (the last operation on a target failed; `GET /users/{id}/targets` names the
+    /// target and the error).
+    pub sync: Option<cc_domain::SyncState>,
     /// `username` (default), `family_name` or `created_at`; prefix `-` for descending.
+    #[param(pattern = "^-?(username|family_name|created_at)$")]
     pub sort: Option<String>,
 }
 
@@ -44,10 +55,16 @@ impl UserListParams {
             self.sort.as_deref(),
             &UserSort::NAMES,
         )?;
-        if self.q.as_ref().is_some_and(|q| q.len() > 200) {
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
             return Err(ApiError::new(
                 ProblemType::InvalidQuery,
                 "q must be at most 200 characters",
+            ));
+        }
+        if self.grade.is_some_and(|g| !GRADES.contains(&g)) {
+            return Err(ApiError::new(
+                ProblemType::InvalidQuery,
+                "grade must be between -1 (pre-K) and 12",
             ));
         }
         Ok(UserQuery {
@@ -57,6 +74,7 @@ impl UserListParams {
             school: self.school,
             group: self.group,
             q: self.q,
+            sync: self.sync,
             sort: UserSort::from_name(paging.sort),
             dir: paging.dir,
             limit: paging.limit,
@@ -70,6 +88,7 @@ impl UserListParams {
     responses((status = 200, description = "One page of people", body = Page<User>), CommonErrors))]
 pub async fn list(
     State(app): State<AppState>,
+    crate::auth::middleware::Authenticated(principal): crate::auth::middleware::Authenticated,
     seen: Option<axum::Extension<crate::auth::middleware::ChangeGeneration>>,
     ApiQuery(p): ApiQuery<UserListParams>,
 ) -> ApiResult<Response> {
@@ -77,13 +96,21 @@ pub async fn list(
     // Pages are the same for every caller allowed to list, so the rendered page is kept
     // while the store reports no change (see `cc_service::cache`).
     let key = format!("{query:?}");
+    // A sync state follows jobs and target links, which do not move the change generation:
+    // those pages are never cached.
     let generation = match seen {
+        _ if query.sync.is_some() => None,
         Some(axum::Extension(g)) => g.0,
         None => app.store.change_generation(),
     };
     if let Some(body) = generation.and_then(|g| app.user_pages.get(&key, g)) {
         return Ok(json_body(body));
     }
+    // A text search may read much of the table: bounded per caller.
+    let _slot = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        Some(_) => Some(crate::limits::expensive(&app, &principal)?),
+        None => None,
+    };
     let page = app.store.list_users(&query).await?;
     let body = axum::body::Bytes::from(serde_json::to_vec(&page).map_err(|e| {
         tracing::error!(error = %e, "serializing a page of people");
@@ -143,7 +170,8 @@ pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Api
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path),
         ("If-Match" = Option<String>, Header, description = "The version the change is based on, e.g. \"3\"")),
     request_body = UserPatch,
-    responses((status = 200, description = "The updated person", body = User), WriteErrors, CommonErrors))]
+    responses((status = 200, description = "The updated person; when the edit enqueued a lifecycle job (`sync_on_change`), `Location` names it (`/api/v1/jobs/{id}`)", body = User,
+        headers(("Location" = Option<String>, description = "The lifecycle job the edit enqueued, if any"))), WriteErrors, CommonErrors))]
 pub async fn update(
     State(app): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -151,11 +179,16 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<Response> {
-    let user = app
+    let (user, job) = app
         .directory
-        .update_user(&actor, id, patch, if_match)
+        .update_user_enqueueing(&actor, id, patch, if_match)
         .await?;
-    Ok(versioned(StatusCode::OK, user.version, &user))
+    let mut res = versioned(StatusCode::OK, user.version, &user);
+    // The lifecycle job the edit enqueued (`sync_on_change`), so the caller can follow it.
+    if let Some(v) = job.and_then(|j| HeaderValue::from_str(&format!("/api/v1/jobs/{j}")).ok()) {
+        res.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    Ok(res)
 }
 
 /// Delete a person from the directory.

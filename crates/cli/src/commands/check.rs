@@ -1,5 +1,11 @@
 //! `command-center check`: the system validator. Runs a set of checks against a running
 //! deployment and prints a pass/fail table (or JSON); exits 1 when any check fails.
+//!
+//! Rows: live, ready, database, migrations, workers (with the last heartbeat), redis (when
+//! configured), request id, errors, openapi, docs, metrics, api, job round trip (a
+//! `system.noop` job through the queue), one `target <name>` row per lifecycle target (bind,
+//! base readable, schema capabilities, checked now), audit chain, prometheus and grafana
+//! (when their URLs are given).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -35,8 +41,8 @@ pub struct Args {
 /// The outcome of one check.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
-    pub name: &'static str,
-    /// `pass`, `fail` or `skip`.
+    pub name: String,
+    /// `pass`, `warn` (worth a look; does not fail the run), `fail` or `skip`.
     pub status: &'static str,
     pub detail: String,
     pub ms: f64,
@@ -50,23 +56,23 @@ struct Checker {
 }
 
 impl Checker {
-    fn record(&mut self, name: &'static str, start: Instant, r: Result<String, String>) {
+    fn record(&mut self, name: impl Into<String>, start: Instant, r: Result<String, String>) {
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         let (status, detail) = match r {
             Ok(d) => ("pass", d),
             Err(d) => ("fail", d),
         };
         self.results.push(CheckResult {
-            name,
+            name: name.into(),
             status,
             detail,
             ms,
         });
     }
 
-    fn skip(&mut self, name: &'static str, why: &str) {
+    fn skip(&mut self, name: &str, why: &str) {
         self.results.push(CheckResult {
-            name,
+            name: name.to_owned(),
             status: "skip",
             detail: why.to_owned(),
             ms: 0.0,
@@ -112,12 +118,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "ready",
             "database",
             "migrations",
+            "workers",
+            "redis",
             "request id",
             "errors",
             "openapi",
             "docs",
             "metrics",
+            "job handlers",
             "api",
+            "job round trip",
+            "targets",
             "audit chain",
         ] {
             c.skip(name, "server unreachable");
@@ -167,12 +178,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         let ok = check["status"] == "ok";
         c.results.push(CheckResult {
-            name,
+            name: name.to_owned(),
             status: if ok { "pass" } else { "fail" },
             detail,
             ms: check["latency_ms"].as_f64().unwrap_or(0.0),
         });
     }
+
+    // Workers and Redis, as readiness reports them (detail that does not decide readiness).
+    c.workers(&body["detail"]["workers"]);
+    c.redis(&body["detail"]["redis"]);
 
     // 5. Request ids.
     let t = Instant::now();
@@ -239,9 +254,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // 9. Metrics.
     let t = Instant::now();
+    let mut exposition = None;
     let r = match c.get("/metrics", true).await {
         Ok(res) if res.status() == StatusCode::OK => {
             let text = res.text().await.unwrap_or_default();
+            exposition = Some(text.clone());
             match validate_exposition(&text) {
                 Ok(n) if text.contains("cc_build_info") => {
                     Ok(format!("{n} samples, exposition valid"))
@@ -255,7 +272,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     c.record("metrics", t, r);
 
-    // 10. The API answers with the token given.
+    // 10. Jobs waiting for a worker with their handler (workers claim only kinds they run).
+    match exposition.as_deref() {
+        Some(text) => c.results.push(job_handlers(text)),
+        None => c.skip("job handlers", "metrics unavailable"),
+    }
+
+    // 11. The API answers with the token given.
     let t = Instant::now();
     let r = c
         .client
@@ -265,7 +288,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map_err(|e| e.to_string());
     c.record("api", t, r);
 
-    // 11. Audit chain.
+    // A job through the queue and a worker, and every lifecycle target checked now.
+    let t = Instant::now();
+    let r = c.job_round_trip().await;
+    c.record("job round trip", t, r);
+    c.targets().await;
+
+    // 12. Audit chain.
     let t = Instant::now();
     let r = match c.client.verify_audit().await {
         Ok(v) if v["intact"] == true => Ok(format!("intact, {} events", v["checked"])),
@@ -293,6 +322,122 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     finish(&c.results, args.output)
+}
+
+impl Checker {
+    fn workers(&mut self, w: &Value) {
+        if w.is_null() {
+            self.skip("workers", "not reported by /health/ready");
+            return;
+        }
+        let active = w["active"].as_u64().unwrap_or(0);
+        let last = w["last_heartbeat"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds());
+        let last = last.map_or_else(
+            || "never".to_owned(),
+            |ms| format!("{:.1} s ago", ms.max(0) as f64 / 1000.0),
+        );
+        let (status, detail) = if active > 0 {
+            ("pass", format!("{active} active, last heartbeat {last}"))
+        } else {
+            (
+                "fail",
+                format!(
+                    "no worker heartbeat in the last minute (last: {last}); start `command-center \
+                     worker`, or `serve` without --no-workers"
+                ),
+            )
+        };
+        self.results.push(CheckResult {
+            name: "workers".into(),
+            status,
+            detail,
+            ms: 0.0,
+        });
+    }
+
+    fn redis(&mut self, r: &Value) {
+        if r.is_null() {
+            self.skip("redis", "not configured");
+            return;
+        }
+        let ok = r["status"] == "ok";
+        let ms = r["latency_ms"].as_f64().unwrap_or(0.0);
+        self.results.push(CheckResult {
+            name: "redis".into(),
+            status: if ok { "pass" } else { "fail" },
+            detail: match r["detail"].as_str() {
+                Some(d) => format!("{} ({ms:.2} ms): {d}", r["status"].as_str().unwrap_or("?")),
+                None => format!("PING answered ({ms:.2} ms)"),
+            },
+            ms,
+        });
+    }
+
+    /// Enqueues a `system.noop` job and waits (up to the timeout) for a worker to finish it.
+    async fn job_round_trip(&self) -> Result<String, String> {
+        let start = Instant::now();
+        let job = self.client.ping_job().await.map_err(|e| e.to_string())?;
+        loop {
+            let d = self
+                .client
+                .get_job(job.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if d.job.state == cc_domain::JobState::Completed {
+                return Ok(format!(
+                    "system.noop job {} completed in {:.0} ms",
+                    job.id,
+                    start.elapsed().as_secs_f64() * 1000.0
+                ));
+            }
+            if d.job.state.is_final() {
+                return Err(format!("job {} ended {}", job.id, d.job.state));
+            }
+            if start.elapsed() >= self.timeout {
+                return Err(format!(
+                    "job {} still {} after {} s: are workers running?",
+                    job.id,
+                    d.job.state,
+                    self.timeout.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// One row per lifecycle target, checked now by the server.
+    async fn targets(&mut self) {
+        let t = Instant::now();
+        let list = match self.client.check_targets().await {
+            Ok(v) => v.as_array().cloned().unwrap_or_default(),
+            Err(e) => {
+                self.record("targets", t, Err(e.to_string()));
+                return;
+            }
+        };
+        if list.is_empty() {
+            self.skip("targets", "no lifecycle targets configured");
+            return;
+        }
+        for target in list {
+            let name = format!("target {}", target["target"].as_str().unwrap_or("?"));
+            let ok = target["status"] == "ok";
+            let detail = if ok {
+                target["detail"].as_str()
+            } else {
+                target["last_error"].as_str()
+            };
+            self.results.push(CheckResult {
+                name,
+                status: if ok { "pass" } else { "fail" },
+                detail: detail.unwrap_or_default().to_owned(),
+                ms: target["latency_ms"].as_f64().unwrap_or(0.0),
+            });
+        }
+    }
 }
 
 async fn check_prometheus(
@@ -360,6 +505,52 @@ async fn check_grafana(
     }
 }
 
+/// A warning row when `cc_jobs_unhandled` reports due jobs that no active worker has a
+/// handler for (a rolling deploy in progress, or a worker missing).
+fn job_handlers(exposition: &str) -> CheckResult {
+    let waiting: Vec<String> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("cc_jobs_unhandled{"))
+        .filter_map(|l| {
+            let (labels, value) = l.rsplit_once("} ")?;
+            let n = value.split_whitespace().next()?.parse::<f64>().ok()?;
+            let label = |name: &str| {
+                labels
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                    .map(|v| v.trim_end_matches('"').to_owned())
+            };
+            (n > 0.0).then(|| {
+                format!(
+                    "{} ({n} in queue {})",
+                    label("kind").unwrap_or_default(),
+                    label("queue").unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    let (status, detail) = if waiting.is_empty() {
+        (
+            "pass",
+            "every due job has an active worker able to run it".to_owned(),
+        )
+    } else {
+        (
+            "warn",
+            format!(
+                "jobs wait with no active worker able to run them: {}",
+                waiting.join(", ")
+            ),
+        )
+    };
+    CheckResult {
+        name: "job handlers".into(),
+        status,
+        detail,
+        ms: 0.0,
+    }
+}
+
 /// A light validator of the Prometheus text format: every sample line is
 /// `name[{labels}] value [timestamp]` with a valid metric name and a float value.
 fn validate_exposition(text: &str) -> Result<usize, String> {
@@ -410,19 +601,27 @@ fn finish(results: &[CheckResult], output: Output) -> anyhow::Result<ExitCode> {
                     s.to_owned()
                 }
             };
-            println!("{:<14} {:<6} {:>9}  DETAIL", "CHECK", "RESULT", "MS");
+            let width = results
+                .iter()
+                .map(|r| r.name.len())
+                .max()
+                .unwrap_or(0)
+                .max(14);
+            println!("{:<width$} {:<6} {:>9}  DETAIL", "CHECK", "RESULT", "MS");
             for r in results {
                 let status = match r.status {
                     "pass" => paint("PASS  ", "32"),
+                    "warn" => paint("WARN  ", "33"),
                     "fail" => paint("FAIL  ", "31;1"),
                     _ => paint("skip  ", "2"),
                 };
-                println!("{:<14} {status} {:>9.2}  {}", r.name, r.ms, r.detail);
+                println!("{:<width$} {status} {:>9.2}  {}", r.name, r.ms, r.detail);
             }
             let passed = results.iter().filter(|r| r.status == "pass").count();
+            let warned = results.iter().filter(|r| r.status == "warn").count();
             println!(
-                "\n{passed} passed, {failed} failed, {} skipped",
-                results.len() - passed - failed
+                "\n{passed} passed, {warned} warnings, {failed} failed, {} skipped",
+                results.len() - passed - warned - failed
             );
         }
     }
@@ -442,5 +641,20 @@ mod tests {
         assert_eq!(super::validate_exposition(ok).unwrap(), 3);
         assert!(super::validate_exposition("9bad 1\n").is_err());
         assert!(super::validate_exposition("good{a=\"b\"} notanumber\n").is_err());
+    }
+
+    #[test]
+    fn warns_of_jobs_no_worker_can_run() {
+        let text = "cc_jobs_unhandled{queue=\"default\",kind=\"user.new\"} 3\n\
+                    cc_jobs_unhandled{queue=\"default\",kind=\"user.old\"} 0\n";
+        let row = super::job_handlers(text);
+        assert_eq!(row.status, "warn");
+        assert!(
+            row.detail.contains("user.new (3 in queue default)"),
+            "{}",
+            row.detail
+        );
+        assert!(!row.detail.contains("user.old"), "{}", row.detail);
+        assert_eq!(super::job_handlers("cc_jobs 1\n").status, "pass");
     }
 }

@@ -331,8 +331,13 @@ fn detail(v: &serde_json::Value) -> String {
 fn print_refusals(r: &[Refusal]) {
     eprintln!("refused: nothing was changed");
     for x in r {
-        match &x.override_flag {
-            Some(flag) => eprintln!("  - {} [{}]: override with {flag}", x.message, x.code),
+        match &x.overridden_by {
+            Some(allow) => eprintln!(
+                "  - {} [{}]: override with --{}",
+                x.message,
+                x.code,
+                allow.replace('_', "-")
+            ),
             None => eprintln!("  - {} [{}]", x.message, x.code),
         }
     }

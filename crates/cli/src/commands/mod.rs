@@ -10,6 +10,7 @@ pub mod operator;
 pub mod remote;
 pub mod roster;
 pub mod serve;
+pub mod sync;
 pub mod token;
 pub mod worker;
 
@@ -37,7 +38,15 @@ pub struct OutputArgs {
 
 /// Opens the configured store (without migrating), with a clear message when it fails.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    cc_store::connect(&cfg.database_url, &cfg.pool())
+    open_store_with(cfg, &cfg.pool()).await
+}
+
+/// [`open_store`] with these pool settings.
+pub async fn open_store_with(
+    cfg: &Config,
+    pool: &cc_store::PoolConfig,
+) -> anyhow::Result<Arc<dyn Store>> {
+    cc_store::connect(&cfg.database_url, pool)
         .await
         .with_context(|| {
             format!(

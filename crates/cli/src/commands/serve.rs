@@ -5,8 +5,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use cc_api::{AppState, Server};
 
-use super::open_store;
+use super::open_store_with;
 use crate::config::Config;
+
+/// How often each lifecycle target is checked (readiness detail, `cc_target_up`).
+const TARGET_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,7 +32,7 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         cfg.listen = listen;
     }
     let _telemetry = crate::telemetry::init(&cfg);
-    let store = open_store(&cfg).await?;
+    let store = open_store_with(&cfg, &cfg.server_pool()).await?;
     if cfg.migrate_on_start && !args.no_migrate {
         let applied = store.migrate_up().await.context("applying migrations")?;
         if !applied.is_empty() {
@@ -60,6 +63,10 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         let names: Vec<&str> = engine.targets().iter().map(|t| t.name()).collect();
         tracing::info!(targets = ?names, "lifecycle targets configured");
     }
+    let stop_target_checks = tokio_util::sync::CancellationToken::new();
+    // The first check runs now: a target that cannot bind, read its base or offer the
+    // attributes its configuration uses is a start-up warning, not a silent failure later.
+    engine.spawn_health_monitor(TARGET_CHECK_INTERVAL, stop_target_checks.clone());
     let state = state.with_lifecycle(engine.clone(), cfg.lifecycle.policy());
     if store.migration_status().await?.is_current() {
         state
@@ -119,6 +126,7 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     server.run(async move { token.cancelled().await }).await?;
     stop_sweeper.cancel();
     stop_metrics.cancel();
+    stop_target_checks.cancel();
     if let Some(w) = workers {
         if let Ok(Err(e)) = w.await {
             tracing::error!(error = %e, "job workers failed");

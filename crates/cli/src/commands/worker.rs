@@ -30,6 +30,9 @@ pub struct Args {
 #[must_use]
 pub fn runtime_config(cfg: &Config, args: &Args) -> QueueConfig {
     let mut rc = cfg.queue.runtime();
+    let days = |d: u64| std::time::Duration::from_secs(d.saturating_mul(24 * 3600));
+    rc.upload_retention = days(cfg.import.retention_days);
+    rc.failed_upload_retention = days(cfg.import.failed_retention_days);
     if !args.queues.is_empty() {
         rc.queues = args
             .queues
@@ -67,6 +70,15 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         .context("invalid security settings")?;
     let engine = cfg.lifecycle_engine(store.clone(), auth)?;
     let token = CancellationToken::new();
+    if args.listen.is_some() {
+        // The recorder first, then the worker (which creates its series at 0), then the
+        // listener: the first scrape sees every series.
+        cc_api::metrics_handle();
+    }
+    let mut worker = Worker::new(store.clone(), registry(&engine), rc);
+    if let Some(id) = args.id {
+        worker = worker.with_id(id);
+    }
     if let Some(addr) = &args.listen {
         let state = cc_api::AppState::try_new(store.clone(), cfg.api())
             .context("invalid security settings")?;
@@ -84,10 +96,6 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
                 tracing::error!(error = %e, "the probe listener failed");
             }
         });
-    }
-    let mut worker = Worker::new(store.clone(), registry(&engine), rc);
-    if let Some(id) = args.id {
-        worker = worker.with_id(id);
     }
     println!("Command Center worker {} started", worker.id());
     let signal = token.clone();

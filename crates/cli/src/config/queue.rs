@@ -127,6 +127,8 @@ impl QueueSettings {
                     queue: c.queue.clone(),
                 })
                 .collect(),
+            // Set from `[import]` by the worker command.
+            ..cc_queue::QueueConfig::default()
         }
     }
 }

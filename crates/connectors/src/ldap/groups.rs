@@ -136,7 +136,7 @@ impl LdapTarget {
     }
 }
 
-fn default_group_class(style: MemberStyle, schema: super::Schema) -> &'static str {
+pub(crate) fn default_group_class(style: MemberStyle, schema: super::Schema) -> &'static str {
     match (style, schema) {
         (_, super::Schema::ActiveDirectory) => "group",
         (MemberStyle::UniqueMember, _) => "groupOfUniqueNames",

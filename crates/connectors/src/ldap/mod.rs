@@ -6,6 +6,7 @@
 //! that bring it to the desired state, and performs them. `plan` stops after working out the
 //! steps. Nothing is written when the entry already matches, so re-runs converge.
 
+mod capabilities;
 mod config;
 pub mod dn;
 mod exec;
@@ -17,6 +18,7 @@ mod steps;
 pub mod template;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +62,8 @@ pub struct LdapTarget {
     deprovision: DeprovisionMode,
     graveyard: Option<Template>,
     groups: Option<GroupsConfig>,
+    /// Whether the capability check has passed once (operations run it until it does).
+    capabilities_checked: AtomicBool,
 }
 
 impl LdapTarget {
@@ -280,6 +284,7 @@ impl LdapTarget {
             deprovision: c.deprovision.mode,
             graveyard,
             groups: c.groups.clone(),
+            capabilities_checked: AtomicBool::new(false),
         })
     }
 
@@ -333,6 +338,48 @@ impl LdapTarget {
             TargetError::Permanent { message } => TargetError::Permanent {
                 message: crate::error::redact(&message, &secrets),
             },
+        }
+    }
+}
+
+/// How many times one `apply` plans again after the directory changed under its plan
+/// (another job created the same OU, group or account a moment ago).
+const MAX_PLANS: usize = 3;
+
+impl LdapTarget {
+    /// Plans and performs the steps; when another job changed the directory under the plan,
+    /// plans again from what is there now (up to [`MAX_PLANS`] times).
+    async fn converge(
+        &self,
+        s: &mut Session,
+        req: &OperationRequest,
+    ) -> Result<TargetOutcome, TargetError> {
+        let mut changes = Vec::new();
+        let mut round = 1;
+        loop {
+            let plan = self.plan_steps(s, req, false).await?;
+            match self.execute(s, req, &plan.steps).await {
+                Ok(done) => {
+                    changes.extend(done);
+                    return Ok(TargetOutcome {
+                        account_id: plan.account_id.clone(),
+                        changes,
+                        detail: plan.detail(),
+                    });
+                }
+                Err(stop) => {
+                    changes.extend(stop.done);
+                    if !stop.replan || round >= MAX_PLANS {
+                        return Err(stop.error);
+                    }
+                    tracing::debug!(
+                        target_name = %self.name,
+                        reason = stop.error.message(),
+                        "the directory changed under the plan; planning again"
+                    );
+                    round += 1;
+                }
+            }
         }
     }
 }
@@ -396,7 +443,11 @@ impl Target for LdapTarget {
         }
         let run = async {
             let mut s = self.session().await?;
-            let plan = self.plan_steps(&mut s, req, true).await;
+            let plan = async {
+                self.check_capabilities(&mut s).await?;
+                self.plan_steps(&mut s, req, true).await
+            }
+            .await;
             s.close().await;
             plan
         };
@@ -416,19 +467,36 @@ impl Target for LdapTarget {
         let run = async {
             let mut s = self.session().await?;
             let result = async {
-                let plan = self.plan_steps(&mut s, req, false).await?;
-                let changes = self.execute(&mut s, req, &plan.steps).await?;
-                Ok(TargetOutcome {
-                    account_id: plan.account_id.clone(),
-                    changes,
-                    detail: plan.detail(),
-                })
+                self.ensure_capabilities(&mut s).await?;
+                self.converge(&mut s, req).await
             }
             .await;
             s.close().await;
             result
         };
         run.await.map_err(|e| self.scrub(req, e))
+    }
+
+    async fn check(&self) -> Result<String, TargetError> {
+        let run = async {
+            let mut s = self.session().await?;
+            let result = self.check_capabilities(&mut s).await;
+            s.close().await;
+            result
+        };
+        let secret = [expose(&self.bind_password)];
+        run.await.map_err(|e| match e {
+            TargetError::Retryable {
+                message,
+                retry_after,
+            } => TargetError::Retryable {
+                message: crate::error::redact(&message, &secret),
+                retry_after,
+            },
+            TargetError::Permanent { message } => TargetError::Permanent {
+                message: crate::error::redact(&message, &secret),
+            },
+        })
     }
 }
 

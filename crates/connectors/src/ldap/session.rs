@@ -80,6 +80,22 @@ pub(crate) struct Session {
 const RETRYABLE_CODES: [u32; 3] = [3, 51, 52];
 /// noSuchObject.
 pub(crate) const NO_SUCH_OBJECT: u32 = 32;
+/// entryAlreadyExists (Active Directory also answers it for a member already in a group).
+pub(crate) const ENTRY_ALREADY_EXISTS: u32 = 68;
+/// attributeOrValueExists: the value is already there.
+pub(crate) const ATTRIBUTE_OR_VALUE_EXISTS: u32 = 20;
+/// noSuchAttribute: the value is already gone.
+pub(crate) const NO_SUCH_ATTRIBUTE: u32 = 16;
+
+/// How a write ended when the directory may already be in the wanted state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// The write changed the directory.
+    Changed,
+    /// The directory answered with this result code, which the caller said to expect (an
+    /// entry that exists already, a value already present or already gone).
+    Found(u32),
+}
 
 /// Maps an LDAP failure to a target error. Transport problems and "busy/unavailable" are
 /// retryable; everything the server refused for a reason is permanent.
@@ -160,6 +176,30 @@ impl Session {
         Ok(entries.into_iter().next().map(SearchEntry::construct))
     }
 
+    /// The first entry a search finds (`None` when there is none or `base` does not exist).
+    pub async fn search_one(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Option<SearchEntry>, TargetError> {
+        let what = || format!("read {base:?} with {filter}");
+        let res = self
+            .ldap()
+            .search(base, scope, filter, attrs.to_vec())
+            .await
+            .map_err(|e| classify(e).context(what()))?;
+        if res.1.rc == NO_SUCH_OBJECT {
+            return Ok(None);
+        }
+        let (entries, _) = res.success().map_err(|e| classify(e).context(what()))?;
+        Ok(entries
+            .into_iter()
+            .find(|e| !e.is_ref() && !e.is_intermediate())
+            .map(SearchEntry::construct))
+    }
+
     /// Searches the subtree under `base`; a missing base yields no entries.
     pub async fn search(
         &mut self,
@@ -185,53 +225,68 @@ impl Session {
             .collect())
     }
 
-    pub async fn add(&mut self, dn: &str, attrs: Attrs) -> Result<(), TargetError> {
-        self.ldap()
+    /// Adds an entry; a result code in `expected` is returned rather than failed.
+    pub async fn add_expecting(
+        &mut self,
+        dn: &str,
+        attrs: Attrs,
+        expected: &[u32],
+    ) -> Result<Written, TargetError> {
+        let res = self
+            .ldap()
             .add(dn, attrs)
             .await
-            .and_then(ldap3::LdapResult::success)
-            .map(drop)
-            .map_err(|e| classify(e).context(format!("add {dn}")))
+            .map_err(|e| classify(e).context(format!("add {dn}")))?;
+        written(res, expected).map_err(|e| e.context(format!("add {dn}")))
     }
 
     pub async fn modify(&mut self, dn: &str, mods: Vec<Mod<Vec<u8>>>) -> Result<(), TargetError> {
-        if mods.is_empty() {
-            return Ok(());
-        }
-        self.ldap()
-            .modify(dn, mods)
-            .await
-            .and_then(ldap3::LdapResult::success)
-            .map(drop)
-            .map_err(|e| classify(e).context(format!("modify {dn}")))
+        self.modify_expecting(dn, mods, &[]).await.map(drop)
     }
 
-    pub async fn rename(
+    /// Modifies an entry; a result code in `expected` is returned rather than failed.
+    pub async fn modify_expecting(
+        &mut self,
+        dn: &str,
+        mods: Vec<Mod<Vec<u8>>>,
+        expected: &[u32],
+    ) -> Result<Written, TargetError> {
+        if mods.is_empty() {
+            return Ok(Written::Changed);
+        }
+        let res = self
+            .ldap()
+            .modify(dn, mods)
+            .await
+            .map_err(|e| classify(e).context(format!("modify {dn}")))?;
+        written(res, expected).map_err(|e| e.context(format!("modify {dn}")))
+    }
+
+    /// Renames or moves an entry; a result code in `expected` is returned rather than failed.
+    pub async fn rename_expecting(
         &mut self,
         dn: &str,
         new_rdn: &str,
         new_parent: &str,
-    ) -> Result<(), TargetError> {
-        self.ldap()
+        expected: &[u32],
+    ) -> Result<Written, TargetError> {
+        let what = format!("move {dn} to {new_rdn},{new_parent}");
+        let res = self
+            .ldap()
             .modifydn(dn, new_rdn, true, Some(new_parent))
             .await
-            .and_then(ldap3::LdapResult::success)
-            .map(drop)
-            .map_err(|e| classify(e).context(format!("move {dn} to {new_rdn},{new_parent}")))
+            .map_err(|e| classify(e).context(&what))?;
+        written(res, expected).map_err(|e| e.context(&what))
     }
 
-    pub async fn delete(&mut self, dn: &str) -> Result<(), TargetError> {
+    /// Deletes an entry; one that is already gone is [`Written::Found`]`(NO_SUCH_OBJECT)`.
+    pub async fn delete(&mut self, dn: &str) -> Result<Written, TargetError> {
         let res = self
             .ldap()
             .delete(dn)
             .await
             .map_err(|e| classify(e).context(format!("delete {dn}")))?;
-        if res.rc == NO_SUCH_OBJECT {
-            return Ok(());
-        }
-        res.success()
-            .map(drop)
-            .map_err(|e| classify(e).context(format!("delete {dn}")))
+        written(res, &[NO_SUCH_OBJECT]).map_err(|e| e.context(format!("delete {dn}")))
     }
 
     /// Sets a password with the Password Modify extended operation (RFC 3062).
@@ -251,6 +306,14 @@ impl Session {
     pub async fn close(&mut self) {
         let _ = self.ldap.unbind().await;
     }
+}
+
+/// Success, an expected result code, or the classified failure.
+fn written(res: ldap3::LdapResult, expected: &[u32]) -> Result<Written, TargetError> {
+    if res.rc != 0 && expected.contains(&res.rc) {
+        return Ok(Written::Found(res.rc));
+    }
+    res.success().map(|_| Written::Changed).map_err(classify)
 }
 
 /// Attribute values of an entry, by lower-cased attribute name.

@@ -319,8 +319,14 @@ impl Target for ScriptTarget {
 
     async fn plan(&self, req: &OperationRequest) -> Result<TargetPlan, TargetError> {
         let (r, process) = self.execute(req, true).await?;
+        // A script that names the account it would create has not created it: without an
+        // explicit `exists`, a planned `create` means the account is not there yet.
+        let creates = r
+            .changes
+            .iter()
+            .any(|c| c.kind == crate::ChangeKind::Create);
         Ok(TargetPlan {
-            exists: r.exists.unwrap_or(r.account_id.is_some()),
+            exists: r.exists.unwrap_or(r.account_id.is_some() && !creates),
             account_id: r.account_id,
             changes: r.changes,
             detail: json!({"result": r.detail, "process": process}),

@@ -9,7 +9,8 @@ use crate::{Change, ChangeKind};
 #[derive(Debug, Default)]
 pub(crate) struct ScriptResult {
     pub account_id: Option<String>,
-    /// For a dry run: whether the account exists now (defaults to "an account id was given").
+    /// For a dry run: whether the account exists now (defaults to "an account id was given
+    /// and no `create` is planned").
     pub exists: Option<bool>,
     pub changes: Vec<Change>,
     pub detail: Value,

@@ -5,6 +5,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{serialize_secret, yes};
+use crate::redaction::{is_sensitive_header, redact_url, MASK};
 use crate::Operation;
 
 /// `kind = "webhook"` settings.
@@ -16,7 +17,7 @@ use crate::Operation;
 /// url = "https://helpdesk.example.org/hooks/command-center"
 /// secret_file = "/run/secrets/helpdesk_webhook_secret"
 /// timeout_ms = 10000
-/// headers = { "X-Tenant" = "district-7" }
+/// headers = { "X-Tenant" = "district-7", "Authorization" = { value_file = "/run/secrets/helpdesk_auth" } }
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,13 +42,41 @@ pub struct WebhookConfig {
     /// Time allowed for connecting and for the whole request.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Extra request headers (not `X-CC-*`, `Content-Type` or `Idempotency-Key`).
+    /// Extra request headers (not `X-CC-*`, `Content-Type` or `Idempotency-Key`): a value, or
+    /// `{ value_file = "…" }` to read a credential from a file (one trailing newline dropped).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, HeaderSetting>,
     /// Put the password (initial or reset) in the event. Off by default: turn it on only for
     /// a receiver that must set it, over https.
     #[serde(default)]
     pub include_password: bool,
+}
+
+/// A configured header's value: given inline, or read from a file when the target is built
+/// (and then treated as a secret: redacted from errors and outcomes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderSetting {
+    Value(String),
+    File { value_file: PathBuf },
+}
+
+impl WebhookConfig {
+    /// A copy fit for printing: the URL's password and query values and the values of
+    /// credential headers (`Authorization`, API keys, tokens) masked.
+    #[must_use]
+    pub fn redacted(&self) -> Self {
+        let mut c = self.clone();
+        c.url = redact_url(&c.url);
+        for (name, value) in &mut c.headers {
+            if let HeaderSetting::Value(v) = value {
+                if is_sensitive_header(name) {
+                    MASK.clone_into(v);
+                }
+            }
+        }
+        c
+    }
 }
 
 fn default_timeout_ms() -> u64 {

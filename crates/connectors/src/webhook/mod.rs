@@ -18,10 +18,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AF
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
-pub use config::WebhookConfig;
+pub use config::{HeaderSetting, WebhookConfig};
 
-use crate::config::{expose, operation_set, resolve_secret};
+use crate::config::{expose, operation_set, read_secret_file, resolve_secret};
 use crate::error::redact;
+use crate::redaction::{shown_url, url_secrets};
 use crate::target::unhandled;
 use crate::{
     Change, ChangeKind, ConfigError, Operation, OperationRequest, Target, TargetError,
@@ -39,6 +40,8 @@ pub struct WebhookTarget {
     /// The URL without query or credentials, for messages.
     shown_url: String,
     secret: SecretString,
+    /// Credentials in the URL and in headers read from files, redacted from every message.
+    hidden: Vec<SecretString>,
     headers: HeaderMap,
     include_password: bool,
     timeout: Duration,
@@ -68,20 +71,8 @@ impl WebhookTarget {
         if c.timeout_ms == 0 {
             return Err(err("`timeout_ms` must be positive".into()));
         }
-        let mut headers = HeaderMap::new();
-        for (k, v) in &c.headers {
-            let name = HeaderName::try_from(k.as_str())
-                .map_err(|_| err(format!("`headers`: `{k}` is not a valid header name")))?;
-            if name.as_str().starts_with("x-cc-")
-                || name == CONTENT_TYPE
-                || name.as_str() == "idempotency-key"
-            {
-                return Err(err(format!("`headers`: `{k}` is set by Command Center")));
-            }
-            let value = HeaderValue::try_from(v.as_str())
-                .map_err(|_| err(format!("`headers`: the value of `{k}` is not valid")))?;
-            headers.insert(name, value);
-        }
+        let (headers, mut hidden) = build_headers(c)?;
+        hidden.extend(url_secrets(&url).into_iter().map(SecretString::from));
         let host = url.host_str().unwrap_or_default();
         if url.scheme() == "http" && !crate::is_loopback_host(host) {
             tracing::warn!(
@@ -90,10 +81,6 @@ impl WebhookTarget {
                 c.name
             );
         }
-        let mut shown = url.clone();
-        shown.set_query(None);
-        let _ = shown.set_password(None);
-        let _ = shown.set_username("");
         let timeout = Duration::from_millis(c.timeout_ms);
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -105,9 +92,10 @@ impl WebhookTarget {
         Ok(Self {
             name: c.name.clone(),
             operations,
+            shown_url: shown_url(&url),
             url,
-            shown_url: shown.to_string(),
             secret,
+            hidden,
             headers,
             include_password: c.include_password,
             timeout,
@@ -136,6 +124,7 @@ impl WebhookTarget {
 
     fn secrets<'a>(&'a self, req: &'a OperationRequest) -> Vec<&'a str> {
         let mut s = vec![expose(&self.secret)];
+        s.extend(self.hidden.iter().map(expose));
         if let Some(pw) = &req.password {
             s.push(expose(pw));
         }
@@ -159,18 +148,15 @@ impl WebhookTarget {
             .body(body)
             .send()
             .await
-            .map_err(|e| self.transport_error(&e))?;
+            .map_err(|e| self.transport_error(e, req))?;
         let status = response.status();
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let bytes = response.bytes().await.unwrap_or_default();
-        let text = redact(
-            &String::from_utf8_lossy(&bytes[..bytes.len().min(RESPONSE_KEEP)]),
-            &self.secrets(req),
-        );
+        let bytes = read_capped(response, RESPONSE_KEEP).await;
+        let text = redact(&String::from_utf8_lossy(&bytes), &self.secrets(req));
         if status.is_success() {
             return Ok(self.outcome(req, status.as_u16(), &text));
         }
@@ -224,7 +210,10 @@ impl WebhookTarget {
             .to_value(format!("{} event delivered", req.operation))
     }
 
-    fn transport_error(&self, e: &reqwest::Error) -> TargetError {
+    /// A failed request as a retryable error. reqwest's text names the full URL (credentials
+    /// and query included), so the URL is dropped and every remaining secret masked.
+    fn transport_error(&self, e: reqwest::Error, req: &OperationRequest) -> TargetError {
+        let e = e.without_url();
         if e.is_timeout() {
             return TargetError::retryable(format!(
                 "POST {} timed out after {} ms",
@@ -232,17 +221,69 @@ impl WebhookTarget {
                 self.timeout.as_millis()
             ));
         }
-        if e.is_builder() {
-            return TargetError::permanent(format!("POST {}: {e}", self.shown_url));
-        }
         let mut message = e.to_string();
-        let mut source = std::error::Error::source(e);
+        let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
             message = format!("{message}: {s}");
             source = s.source();
         }
-        TargetError::retryable(format!("POST {}: {}", self.shown_url, message))
+        let message = format!(
+            "POST {}: {}",
+            self.shown_url,
+            redact(&message, &self.secrets(req))
+        );
+        if e.is_builder() {
+            TargetError::permanent(message)
+        } else {
+            TargetError::retryable(message)
+        }
     }
+}
+
+/// The configured headers, and the values read from files (secrets).
+fn build_headers(c: &WebhookConfig) -> Result<(HeaderMap, Vec<SecretString>), ConfigError> {
+    let err = |m: String| ConfigError::new(&c.name, m);
+    let mut headers = HeaderMap::new();
+    let mut hidden = Vec::new();
+    for (k, setting) in &c.headers {
+        let name = HeaderName::try_from(k.as_str())
+            .map_err(|_| err(format!("`headers`: `{k}` is not a valid header name")))?;
+        if name.as_str().starts_with("x-cc-")
+            || name == CONTENT_TYPE
+            || name.as_str() == "idempotency-key"
+        {
+            return Err(err(format!("`headers`: `{k}` is set by Command Center")));
+        }
+        let (text, from_file) = match setting {
+            HeaderSetting::Value(v) => (SecretString::from(v.clone()), false),
+            HeaderSetting::File { value_file } => {
+                let v = read_secret_file(&c.name, &format!("headers.{k}.value"), value_file)?;
+                hidden.push(v.clone());
+                (v, true)
+            }
+        };
+        let mut value = HeaderValue::try_from(expose(&text))
+            .map_err(|_| err(format!("`headers`: the value of `{k}` is not valid")))?;
+        value.set_sensitive(from_file || crate::redaction::is_sensitive_header(k));
+        headers.insert(name, value);
+    }
+    Ok((headers, hidden))
+}
+
+/// Reads at most `limit` bytes of a response body and drops the rest unread, so a receiver
+/// cannot make us buffer an endless answer. A body that fails midway keeps what was read.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    while kept.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - kept.len();
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    kept
 }
 
 fn first_chars(s: &str, n: usize) -> &str {

@@ -1,5 +1,7 @@
 //! The claim loop of one queue: claim as many due jobs as there are free slots (up to the
 //! batch size) in one round trip, start them, and sleep until woken or the poll interval.
+//! Only kinds this worker has handlers for are claimed: during a rolling deploy, jobs of a
+//! new kind wait for a worker that can run them instead of failing here.
 
 use std::sync::Arc;
 
@@ -32,14 +34,14 @@ pub(crate) async fn run(
             }
         }
         let wanted = permits.num_permits();
-        let now = cc_domain::now();
-        let lease_ttl = chrono::Duration::from_std(shared.config.lease_ttl).unwrap_or_default();
+        let now = shared.now();
         let req = ClaimRequest {
             worker_id: &shared.id,
             queue: &queue,
+            kinds: Some(&shared.kinds),
             limit: u32::try_from(wanted).unwrap_or(u32::MAX),
             now,
-            lease_expires_at: now + lease_ttl,
+            lease_ttl: shared.config.lease_ttl,
         };
         let started = std::time::Instant::now();
         let claimed = match shared.store.claim_jobs(&req).await {
@@ -61,7 +63,7 @@ pub(crate) async fn run(
             let Some(permit) = permits.split(1) else {
                 break;
             };
-            execute::start(&shared, job, permit);
+            execute::start(&shared, job, permit, started);
         }
         drop(permits);
         if got == wanted {

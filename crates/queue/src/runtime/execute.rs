@@ -1,8 +1,10 @@
-//! Running one claimed job: the handler under its timeout, panics captured, the outcome sent
-//! to the finisher.
+//! Running one claimed job: the handler under its timeout and its lease watchdog, panics
+//! captured, the outcome handed to the finisher (the lease stays renewed until it is written).
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use cc_store::jobs::{ClaimedJob, Completion, Failure};
 use futures::FutureExt;
@@ -11,30 +13,74 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::finish::Outcome;
-use super::{Running, Shared, StopReason};
+use super::{watchdog, Running, Shared, StopReason};
 use crate::{JobContext, JobError};
 
-pub(crate) fn start(shared: &Arc<Shared>, job: ClaimedJob, permit: OwnedSemaphorePermit) {
-    let cancel = CancellationToken::new();
-    let reason = Arc::new(OnceLock::new());
-    shared.lock_running().insert(
-        job.lease.job_id,
-        Running {
-            lease: job.lease,
-            cancel: cancel.clone(),
-            reason: reason.clone(),
-        },
+/// Starts a claimed job; `claim_sent` is when the claim that set its lease was sent.
+pub(crate) fn start(
+    shared: &Arc<Shared>,
+    job: ClaimedJob,
+    permit: OwnedSemaphorePermit,
+    claim_sent: Instant,
+) {
+    let running = Running {
+        lease: job.lease,
+        cancel: CancellationToken::new(),
+        abort: CancellationToken::new(),
+        reason: Arc::new(OnceLock::new()),
+        renewed: Arc::new(AtomicU64::new(shared.mark(claim_sent))),
+    };
+    let (cancel, abort, reason, renewed) = (
+        running.cancel.clone(),
+        running.abort.clone(),
+        running.reason.clone(),
+        running.renewed.clone(),
     );
+    shared.lock_running().insert(job.lease.job_id, running);
     let shared = shared.clone();
     tokio::spawn(async move {
         let lease = job.lease;
-        let outcome = run(&shared, job, cancel, &reason).await;
-        shared.lock_running().remove(&lease.job_id);
-        drop(permit);
-        if let Some(o) = outcome {
-            let _ = shared.outcomes.send(o);
+        let expiring = {
+            let (cancel, reason) = (cancel.clone(), reason.clone());
+            move || {
+                let _ = reason.set(StopReason::LeaseExpiring);
+                cancel.cancel();
+            }
+        };
+        let outcome = tokio::select! {
+            o = run(&shared, job, cancel, &reason) => o,
+            () = watchdog::watch(&shared, &renewed, expiring) => {
+                tracing::warn!(job_id = lease.job_id, "handler dropped: its lease could not be renewed");
+                Some(lease_expiring(&shared, lease))
+            }
+            () = abort.cancelled() => {
+                tracing::warn!(job_id = lease.job_id, "handler dropped at shutdown; the job is left to its lease");
+                None
+            }
+        };
+        match outcome {
+            Some(o) => {
+                shared.hand_over(lease);
+                let _ = shared.outcomes.send(o);
+            }
+            None => {
+                shared.lock_running().remove(&lease.job_id);
+            }
         }
+        // The slot is freed last: shutdown waits for free slots, and by then every outcome
+        // must be with the finisher.
+        drop(permit);
     });
+}
+
+/// A stopped attempt whose lease could not be renewed: recorded as a retryable failure when
+/// the store can be reached again in time, otherwise the rescuer records the same.
+fn lease_expiring(shared: &Shared, lease: cc_store::jobs::Lease) -> Outcome {
+    Outcome::Failed(Failure {
+        lease,
+        error: "stopped: the lease could not be renewed (heartbeats failing)".into(),
+        retry_at: Some(shared.now()),
+    })
 }
 
 async fn run(
@@ -45,44 +91,42 @@ async fn run(
 ) -> Option<Outcome> {
     let span = tracing::info_span!("job", job_id = job.lease.job_id, kind = %job.kind, attempt = job.attempt, queue = %job.queue);
     let lease = job.lease;
-    let handler = shared.registry.get(&job.kind);
+    let Some(handler) = shared.registry.get(&job.kind) else {
+        // Claims are filtered by the registry's kinds, so this is not expected; leave the job
+        // for a worker that can run it, without spending the attempt.
+        tracing::warn!(parent: &span, "no handler for this kind here; releasing the job");
+        metrics::counter!("cc_jobs_unhandled_kind_total", "kind" => job.kind.clone()).increment(1);
+        return Some(Outcome::Released(lease));
+    };
     let started = std::time::Instant::now();
-    let policy = handler.as_ref().map(|h| h.policy()).unwrap_or_default();
-    let result = match handler {
-        None => Err(JobError::Retryable(format!(
-            "no handler for kind `{}` on worker {}",
-            job.kind, shared.id
+    let policy = handler.policy();
+    let ctx = JobContext {
+        job_id: lease.job_id,
+        kind: job.kind.clone(),
+        queue: job.queue.clone(),
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+        worker_id: shared.id.clone(),
+        cancel,
+        span: span.clone(),
+        lease,
+        store: shared.store.clone(),
+    };
+    let run = AssertUnwindSafe(handler.run_value(ctx, job.args)).catch_unwind();
+    let result = match tokio::time::timeout(policy.timeout, run.instrument(span.clone())).await {
+        Err(_) => Err(JobError::Retryable(format!(
+            "timed out after {:?}",
+            policy.timeout
         ))),
-        Some(h) => {
-            let ctx = JobContext {
-                job_id: lease.job_id,
-                kind: job.kind.clone(),
-                queue: job.queue.clone(),
-                attempt: job.attempt,
-                max_attempts: job.max_attempts,
-                worker_id: shared.id.clone(),
-                cancel: cancel.clone(),
-                span: span.clone(),
-                lease,
-                store: shared.store.clone(),
-            };
-            let run = AssertUnwindSafe(h.run_value(ctx, job.args)).catch_unwind();
-            match tokio::time::timeout(policy.timeout, run.instrument(span.clone())).await {
-                Err(_) => Err(JobError::Retryable(format!(
-                    "timed out after {:?}",
-                    policy.timeout
-                ))),
-                Ok(Err(panic)) => {
-                    let text = panic
-                        .downcast_ref::<String>()
-                        .map(String::as_str)
-                        .or_else(|| panic.downcast_ref::<&str>().copied())
-                        .unwrap_or("unknown panic");
-                    Err(JobError::Retryable(format!("handler panicked: {text}")))
-                }
-                Ok(Ok(r)) => r,
-            }
+        Ok(Err(panic)) => {
+            let text = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            Err(JobError::Retryable(format!("handler panicked: {text}")))
         }
+        Ok(Ok(r)) => r,
     };
     let _enter = span.enter();
     metrics::histogram!("cc_job_duration_seconds", "kind" => job.kind.clone())
@@ -101,21 +145,22 @@ async fn run(
             tracing::warn!("lease lost while running; the outcome is not recorded");
             None
         }
-        (Some(StopReason::Shutdown), _) => None,
         (_, Ok(result)) => Some(Outcome::Completed(Completion { lease, result })),
+        (Some(StopReason::Shutdown), Err(_)) => Some(Outcome::Released(lease)),
+        (Some(StopReason::LeaseExpiring), Err(_)) => Some(lease_expiring(shared, lease)),
         (Some(StopReason::Cancelled), Err(_)) | (None, Err(JobError::Cancelled)) => {
             Some(Outcome::Cancelled(lease))
         }
         (None, Err(JobError::Snooze { delay, reason })) => {
             tracing::debug!(?delay, %reason, "job snoozed");
-            let until = cc_domain::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            let until = shared.now() + chrono::Duration::from_std(delay).unwrap_or_default();
             Some(Outcome::Snoozed(lease, until, reason))
         }
         (None, Err(e)) => {
             let permanent = matches!(e, JobError::Permanent(_));
             let retry_at = (!permanent && job.attempt < job.max_attempts).then(|| {
                 let delay = policy.retry.delay(job.attempt);
-                cc_domain::now() + chrono::Duration::from_std(delay).unwrap_or_default()
+                shared.now() + chrono::Duration::from_std(delay).unwrap_or_default()
             });
             tracing::warn!(error = %e, permanent, will_retry = retry_at.is_some(), "job attempt failed");
             if retry_at.is_some() {

@@ -1,5 +1,8 @@
 //! The finisher: collects outcomes from running jobs and writes them in batches (one
-//! statement per kind of outcome), each guarded by the job's fencing token.
+//! statement per kind of outcome), each guarded by the job's fencing token. Until an outcome
+//! is written the job's lease stays renewed ([`Shared::written`] ends that), so a store that
+//! is slow or failing delays the outcome but never lets the job be rescued and run again.
+//! Writes are retried until they succeed; only at shutdown do they give up, after a bound.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +19,9 @@ pub(crate) enum Outcome {
     Cancelled(Lease),
     /// Back to `scheduled` at the time given, without spending the attempt.
     Snoozed(Lease, chrono::DateTime<chrono::Utc>, String),
+    /// Back to `available` without spending the attempt (stopped at shutdown, or a kind this
+    /// worker has no handler for).
+    Released(Lease),
     /// Write what is pending and stop.
     Stop,
 }
@@ -36,14 +42,15 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Out
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
-        let (mut done, mut failed, mut cancelled) = (Vec::new(), Vec::new(), Vec::new());
+        let mut batch = Batch::default();
         let mut next = Some(first);
         let mut n = 0;
         while let Some(o) = next.take() {
             match o {
-                Outcome::Completed(c) => done.push(c),
-                Outcome::Failed(f) => failed.push(f),
-                Outcome::Cancelled(l) => cancelled.push(l),
+                Outcome::Completed(c) => batch.done.push(c),
+                Outcome::Failed(f) => batch.failed.push(f),
+                Outcome::Cancelled(l) => batch.cancelled.push(l),
+                Outcome::Released(l) => batch.released.push(l),
                 Outcome::Snoozed(lease, until, why) => {
                     let shared = shared.clone();
                     writes.spawn(async move { snooze(&shared, lease, until, &why).await });
@@ -57,7 +64,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Out
         }
         let shared = shared.clone();
         writes.spawn(async move {
-            write(&shared, &mut done, &mut failed, &mut cancelled, stopping).await;
+            write(&shared, &mut batch).await;
             drop(slot);
         });
         while writes.try_join_next().is_some() {}
@@ -65,104 +72,155 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Out
     while writes.join_next().await.is_some() {}
 }
 
-/// Records a snooze (rare, so one statement each). If it cannot be written the lease expires
-/// and the rescuer runs the job again, spending an attempt: late, never lost.
+/// Outcomes written together, one statement per kind.
+#[derive(Default)]
+struct Batch {
+    done: Vec<Completion>,
+    failed: Vec<Failure>,
+    cancelled: Vec<Lease>,
+    released: Vec<Lease>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.done.len() + self.failed.len() + self.cancelled.len() + self.released.len()
+    }
+}
+
+/// The delay between retries of a write: growing to 5 s; once the finisher is stopping, a
+/// write gives up when the delay passes 2 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Self(Duration::from_millis(100))
+    }
+
+    /// Waits before the next try; false when the write should give up (shutdown).
+    async fn wait(&mut self, shared: &Shared, what: &str, error: &cc_store::StoreError) -> bool {
+        tracing::warn!(%error, "recording {what} failed; retrying");
+        if shared.finishing.is_cancelled() && self.0 > Duration::from_secs(2) {
+            tracing::warn!(
+                "giving up on recording {what} at shutdown; the leases will expire and the jobs will be rescued"
+            );
+            return false;
+        }
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        true
+    }
+}
+
+/// Records a snooze (rare, so one statement each), retrying like every outcome: a snooze
+/// never spends an attempt, however long the store takes to accept it.
 async fn snooze(shared: &Shared, lease: Lease, until: chrono::DateTime<chrono::Utc>, why: &str) {
-    for delay in [100, 400, 1600] {
-        let note = format!("snoozed: {why}");
-        match shared
-            .store
-            .snooze_job(lease, &shared.id, cc_domain::now(), until, &note)
-            .await
-        {
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, job_id = lease.job_id, "recording a snooze failed; retrying");
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-            }
-        }
-    }
-}
-
-/// Writes the batches, retrying while the store is unavailable (the outcomes are kept; if the
-/// leases expire meanwhile the jobs are rescued and the late write is rejected by the guard).
-async fn write(
-    shared: &Shared,
-    done: &mut Vec<Completion>,
-    failed: &mut Vec<Failure>,
-    cancelled: &mut Vec<Lease>,
-    stopping: bool,
-) {
-    let mut delay = Duration::from_millis(100);
+    let note = format!("snoozed: {why}");
+    let mut backoff = Backoff::new();
     loop {
-        match write_once(shared, done, failed, cancelled).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, pending = done.len() + failed.len() + cancelled.len(), "recording job outcomes failed; retrying");
-                if stopping && delay > Duration::from_secs(2) {
-                    tracing::warn!(
-                        "giving up on recording outcomes at shutdown; the jobs will be rescued"
-                    );
-                    return;
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
+        let r = shared
+            .store
+            .snooze_job(lease, &shared.id, shared.now(), until, &note)
+            .await;
+        match r {
+            Ok(_) => break,
+            Err(e) if !backoff.wait(shared, "a snooze", &e).await => break,
+            Err(_) => {}
         }
     }
+    shared.written([lease]);
 }
 
-async fn write_once(
-    shared: &Shared,
-    done: &mut Vec<Completion>,
-    failed: &mut Vec<Failure>,
-    cancelled: &mut Vec<Lease>,
-) -> cc_store::Result<()> {
-    let now = cc_domain::now();
+/// Writes a batch, retrying while the store is unavailable (the leases stay renewed
+/// meanwhile; if they are lost anyway, the fencing guard rejects the late write).
+async fn write(shared: &Shared, batch: &mut Batch) {
+    let mut backoff = Backoff::new();
+    loop {
+        let started = std::time::Instant::now();
+        let n = batch.len();
+        match write_once(shared, batch).await {
+            Ok(()) => {
+                tracing::trace!(
+                    n,
+                    elapsed_us = started.elapsed().as_micros(),
+                    "recorded outcomes"
+                );
+                return;
+            }
+            Err(e) if !backoff.wait(shared, "job outcomes", &e).await => break,
+            Err(_) => {}
+        }
+    }
+    // Given up at shutdown: nothing more to renew either.
+    shared.written(
+        batch
+            .done
+            .iter()
+            .map(|c| c.lease)
+            .chain(batch.failed.iter().map(|f| f.lease))
+            .chain(batch.cancelled.iter().copied())
+            .chain(batch.released.iter().copied()),
+    );
+}
+
+/// Writes what is left of a batch; each part is cleared (and its leases let go) once written.
+async fn write_once(shared: &Shared, b: &mut Batch) -> cc_store::Result<()> {
+    let now = shared.now();
     let worker_id = &*shared.id;
-    let started = std::time::Instant::now();
-    let n = done.len() + failed.len() + cancelled.len();
-    if !done.is_empty() {
+    if !b.done.is_empty() {
+        let items = &b.done;
         let ids = shared
             .store
             .complete_jobs(Finish {
                 worker_id,
                 now,
-                items: done,
+                items,
             })
             .await?;
-        report_rejected("completion", done.len(), ids.len());
-        done.clear();
+        report_rejected("completion", items.len(), ids.len());
+        shared.written(b.done.drain(..).map(|c| c.lease));
     }
-    if !failed.is_empty() {
+    if !b.failed.is_empty() {
+        let items = &b.failed;
         let ids = shared
             .store
             .fail_jobs(Finish {
                 worker_id,
                 now,
-                items: failed,
+                items,
             })
             .await?;
-        report_rejected("failure", failed.len(), ids.len());
-        failed.clear();
+        report_rejected("failure", items.len(), ids.len());
+        shared.written(b.failed.drain(..).map(|f| f.lease));
     }
-    if !cancelled.is_empty() {
+    if !b.cancelled.is_empty() {
+        let items = &b.cancelled;
         let ids = shared
             .store
             .cancel_running(Finish {
                 worker_id,
                 now,
-                items: cancelled,
+                items,
             })
             .await?;
-        report_rejected("cancellation", cancelled.len(), ids.len());
-        cancelled.clear();
+        report_rejected("cancellation", items.len(), ids.len());
+        shared.written(b.cancelled.drain(..));
     }
-    tracing::trace!(
-        n,
-        elapsed_us = started.elapsed().as_micros(),
-        "recorded outcomes"
-    );
+    if !b.released.is_empty() {
+        let items = &b.released;
+        let ids = shared
+            .store
+            .release_jobs(Finish {
+                worker_id,
+                now,
+                items,
+            })
+            .await?;
+        tracing::info!(
+            released = ids.len(),
+            "released jobs without spending their attempt"
+        );
+        shared.written(b.released.drain(..));
+    }
     Ok(())
 }
 

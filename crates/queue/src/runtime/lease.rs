@@ -1,6 +1,8 @@
 //! The lease keeper: renews every lease of this worker in one statement each heartbeat
 //! interval (which also refreshes the worker's registration), and polls for cancel requests
-//! more often so a cancelled handler hears about it within a second.
+//! more often so a cancelled handler hears about it within a second. Leases are renewed on
+//! the database's clock; each renewal is noted on the running job, whose watchdog stops the
+//! handler when renewals stop succeeding.
 
 use std::sync::Arc;
 
@@ -25,16 +27,21 @@ pub(crate) async fn keep(shared: Arc<Shared>, stop: CancellationToken) {
 
 async fn beat(shared: &Shared) {
     let leases = shared.running_leases();
-    let now = cc_domain::now();
-    let ttl = chrono::Duration::from_std(shared.config.lease_ttl).unwrap_or_default();
     let hb = Heartbeat {
         worker_id: &shared.id,
-        now,
-        lease_expires_at: now + ttl,
+        now: shared.now(),
+        lease_ttl: shared.config.lease_ttl,
         leases: &leases,
     };
+    let sent = std::time::Instant::now();
     match shared.store.heartbeat(&hb).await {
         Ok(reply) => {
+            let kept: Vec<_> = leases
+                .iter()
+                .filter(|l| !reply.lost.contains(l))
+                .copied()
+                .collect();
+            shared.renewed(&kept, sent);
             // A job that finished after the heartbeat read its lease shows as lost; only jobs
             // still running here really lost theirs.
             for lease in reply.lost {

@@ -45,7 +45,8 @@ pub(crate) async fn listen(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
-/// Returns expired leases to the queue, every `rescue_interval`.
+/// Returns expired leases to the queue, every `rescue_interval`. Expiry is judged on the
+/// database's clock, so this host's clock cannot make a live lease look expired.
 pub(crate) async fn rescue(shared: Arc<Shared>, stop: CancellationToken) {
     const BATCH: u32 = 1_000;
     let mut tick = tokio::time::interval(shared.config.rescue_interval);
@@ -56,7 +57,7 @@ pub(crate) async fn rescue(shared: Arc<Shared>, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         loop {
-            match shared.store.rescue_expired(cc_domain::now(), BATCH).await {
+            match shared.store.rescue_expired(shared.now(), BATCH).await {
                 Ok(n) => {
                     if n > 0 {
                         metrics::counter!("cc_jobs_rescued_total").increment(n);
@@ -76,7 +77,8 @@ pub(crate) async fn rescue(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
-/// Deletes finished jobs older than the retention period, every `prune_interval`.
+/// Deletes finished jobs older than the retention period, and uploaded roster files past
+/// theirs, every `prune_interval`.
 pub(crate) async fn prune(shared: Arc<Shared>, stop: CancellationToken) {
     const BATCH: u32 = 10_000;
     let mut tick = tokio::time::interval(shared.config.prune_interval);
@@ -88,7 +90,7 @@ pub(crate) async fn prune(shared: Arc<Shared>, stop: CancellationToken) {
         }
         let retention =
             chrono::Duration::from_std(shared.config.retention).unwrap_or(chrono::Duration::MAX);
-        let Some(before) = cc_domain::now().checked_sub_signed(retention) else {
+        let Some(before) = shared.now().checked_sub_signed(retention) else {
             continue;
         };
         loop {
@@ -104,6 +106,49 @@ pub(crate) async fn prune(shared: Arc<Shared>, stop: CancellationToken) {
                     tracing::warn!(error = %e, "pruning finished jobs failed");
                     break;
                 }
+            }
+        }
+        prune_uploads(&shared).await;
+    }
+}
+
+fn ago(d: std::time::Duration) -> Option<chrono::DateTime<chrono::Utc>> {
+    cc_domain::now().checked_sub_signed(chrono::Duration::from_std(d).ok()?)
+}
+
+/// Deletes uploaded roster files past `upload_retention` (`failed_upload_retention` for
+/// failed runs).
+pub(crate) async fn prune_uploads(shared: &Shared) {
+    const BATCH: u32 = 100;
+    let Some(imports) = shared.store.imports() else {
+        return;
+    };
+    let (Some(before), Some(failed_before)) = (
+        ago(shared.config.upload_retention),
+        ago(shared.config.failed_upload_retention),
+    ) else {
+        return;
+    };
+    loop {
+        match imports
+            .prune_import_files(before, failed_before, BATCH)
+            .await
+        {
+            Ok(n) => {
+                if n > 0 {
+                    metrics::counter!("cc_import_uploads_pruned_total").increment(n);
+                    tracing::info!(
+                        pruned = n,
+                        "pruned uploaded roster files past their retention"
+                    );
+                }
+                if n < u64::from(BATCH) {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning uploaded roster files failed");
+                break;
             }
         }
     }

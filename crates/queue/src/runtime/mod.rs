@@ -5,90 +5,33 @@
 //! - a finisher that writes outcomes in batches, guarded by fencing tokens,
 //! - a lease keeper that renews every lease in one statement and polls cancel requests,
 //! - maintenance: the rescuer of expired leases, the pruner, and the cron scheduler.
+//!
+//! A lease is renewed from the claim until the attempt's outcome is written (not merely until
+//! the handler returns), and a handler whose lease could not be renewed is stopped before the
+//! lease can expire ([`watchdog`]), so no two workers ever run one job at the same time.
 
 mod claim;
 mod execute;
 mod finish;
 mod lease;
 mod maintenance;
+mod shared;
+mod shutdown;
+mod watchdog;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use cc_domain::WorkerInfo;
-use cc_store::jobs::Lease;
 use cc_store::Store;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::{QueueConfig, Registry};
 
-/// Why a running job's cancellation token fired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopReason {
-    /// An operator cancelled the job: a handler that stops records it `cancelled`.
-    Cancelled,
-    /// The lease was lost (rescued or taken over): the outcome is not written.
-    LeaseLost,
-    /// Shutdown ran out of time; the job was released.
-    Shutdown,
-}
-
-/// A job this process is running.
-pub(crate) struct Running {
-    pub lease: Lease,
-    pub cancel: CancellationToken,
-    pub reason: Arc<OnceLock<StopReason>>,
-}
-
-impl Running {
-    pub(crate) fn stop(&self, reason: StopReason) {
-        let _ = self.reason.set(reason);
-        self.cancel.cancel();
-    }
-}
-
-/// State shared by a worker's tasks.
-pub(crate) struct Shared {
-    pub id: Arc<str>,
-    pub store: Arc<dyn Store>,
-    pub registry: Registry,
-    pub config: QueueConfig,
-    pub running: Mutex<HashMap<i64, Running>>,
-    pub wake: HashMap<String, Arc<Notify>>,
-    pub outcomes: mpsc::UnboundedSender<finish::Outcome>,
-}
-
-impl Shared {
-    pub(crate) fn running_leases(&self) -> Vec<Lease> {
-        self.lock_running().values().map(|r| r.lease).collect()
-    }
-
-    pub(crate) fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Running>> {
-        self.running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Fires the cancellation of the running job holding `lease`; false when the job is no
-    /// longer running here (it finished meanwhile).
-    pub(crate) fn stop(&self, lease: Lease, reason: StopReason) -> bool {
-        match self.lock_running().get(&lease.job_id) {
-            Some(r) if r.lease == lease => {
-                r.stop(reason);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn wake_all(&self) {
-        for n in self.wake.values() {
-            n.notify_one();
-        }
-    }
-}
+pub use shared::Clock;
+pub(crate) use shared::{Running, Shared, StopReason};
 
 /// A worker: serves the configured queues until its shutdown token fires.
 pub struct Worker {
@@ -96,6 +39,7 @@ pub struct Worker {
     registry: Registry,
     config: QueueConfig,
     id: String,
+    clock: Clock,
 }
 
 impl Worker {
@@ -104,12 +48,23 @@ impl Worker {
     pub fn new(store: Arc<dyn Store>, registry: Registry, config: QueueConfig) -> Self {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let id = format!("{}-{}-{}", hostname(), std::process::id(), &suffix[..8]);
+        let queues: Vec<String> = config.queues.iter().map(|q| q.name.clone()).collect();
+        register_series(&registry.kinds(), &queues);
         Self {
             store,
             registry,
             config,
             id,
+            clock: Arc::new(cc_domain::now),
         }
+    }
+
+    /// Stamps records with another clock (tests of hosts whose clocks disagree). Leases are
+    /// counted on the database's clock whatever this says.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Uses a given id instead of a generated one.
@@ -132,6 +87,7 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), String> {
         self.config.validate()?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let kinds = self.registry.kinds();
         let shared = Arc::new(Shared {
             id: Arc::from(self.id.as_str()),
             store: self.store.clone(),
@@ -144,9 +100,14 @@ impl Worker {
                 .collect(),
             config: self.config,
             running: Mutex::new(HashMap::new()),
+            unwritten: Mutex::new(HashMap::new()),
             outcomes: tx,
+            finishing: CancellationToken::new(),
+            clock: self.clock,
+            epoch: Instant::now(),
+            kinds,
         });
-        let now = cc_domain::now();
+        let now = shared.now();
         let info = WorkerInfo {
             id: self.id.clone(),
             hostname: hostname(),
@@ -157,6 +118,7 @@ impl Worker {
                 .iter()
                 .map(|q| q.name.clone())
                 .collect(),
+            kinds: Some(shared.kinds.clone()),
             started_at: now,
             heartbeat_at: now,
         };
@@ -200,21 +162,54 @@ impl Worker {
         for c in claimers {
             let _ = c.await;
         }
-        drain(&shared, &semaphores).await;
-        stop_leases.cancel();
-        let _ = keeper.await;
+        shutdown::drain(&shared, &semaphores).await;
         for b in background {
             let _ = b.await;
         }
-        // The finisher writes what is left, then stops.
+        // The finisher writes what is left, then stops; the leases of unwritten outcomes are
+        // renewed until then.
+        // (Writes stuck on an unavailable store give up after a bound from here on, which
+        // also frees the finisher to receive the stop.)
+        shared.finishing.cancel();
         let _ = shared.outcomes.send(finish::Outcome::Stop);
         let _ = finisher.await;
+        stop_leases.cancel();
+        let _ = keeper.await;
         if let Err(e) = shared.store.deregister_worker(&self.id).await {
             tracing::warn!(error = %e, "could not deregister the worker");
         }
         tracing::info!(worker_id = %self.id, "worker stopped");
         Ok(())
     }
+}
+
+/// The `outcome` label values of `cc_job_executions_total`.
+const EXECUTION_OUTCOMES: [&str; 5] = [
+    "completed",
+    "failed",
+    "failed_permanently",
+    "cancelled",
+    "snoozed",
+];
+
+/// Creates the job series at 0 for every kind this worker handles and every queue it claims
+/// from (when the worker is built, before it or a metrics listener runs), so dashboards and `increase()` alerts have a series from the first scrape (as
+/// Prometheus's instrumentation guide asks) rather than from the first job of each kind.
+fn register_series(kinds: &[String], queues: &[String]) {
+    for kind in kinds {
+        for outcome in EXECUTION_OUTCOMES {
+            metrics::counter!("cc_job_executions_total", "kind" => kind.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+        metrics::counter!("cc_job_retries_total", "kind" => kind.clone()).increment(0);
+        metrics::counter!("cc_jobs_discarded_total", "kind" => kind.clone()).increment(0);
+        // Registering the histogram exposes it with zero observations.
+        let _ = metrics::histogram!("cc_job_duration_seconds", "kind" => kind.clone());
+    }
+    for queue in queues {
+        metrics::counter!("cc_jobs_claimed_total", "queue" => queue.clone()).increment(0);
+    }
+    metrics::counter!("cc_jobs_rescued_total").increment(0);
 }
 
 fn describe_metrics() {
@@ -233,6 +228,10 @@ fn describe_metrics() {
         "Jobs discarded by this process (a permanent failure, the last attempt failed, or the last lease expired), by kind."
     );
     describe_counter!(
+        "cc_jobs_unhandled_kind_total",
+        "Claimed jobs released because this worker has no handler for their kind, by kind (claims are filtered by kind, so this stays 0)."
+    );
+    describe_counter!(
         "cc_jobs_rescued_total",
         "Jobs returned to the queue after their worker's lease expired."
     );
@@ -246,44 +245,6 @@ fn describe_metrics() {
         Unit::Seconds,
         "From enqueue to the first attempt's start, by queue."
     );
-}
-
-/// Waits for running jobs to finish within the shutdown bound, then releases the rest.
-async fn drain(shared: &Arc<Shared>, semaphores: &[(Arc<Semaphore>, u32)]) {
-    let all_idle = async {
-        for (sem, n) in semaphores {
-            if let Ok(p) = sem.acquire_many(*n).await {
-                p.forget();
-            }
-        }
-    };
-    if tokio::time::timeout(shared.config.shutdown_timeout, all_idle)
-        .await
-        .is_ok()
-    {
-        return;
-    }
-    let leases: Vec<Lease> = {
-        let running = shared.lock_running();
-        for r in running.values() {
-            r.stop(StopReason::Shutdown);
-        }
-        running.values().map(|r| r.lease).collect()
-    };
-    if leases.is_empty() {
-        return;
-    }
-    let batch = cc_store::jobs::Finish {
-        worker_id: &shared.id,
-        now: cc_domain::now(),
-        items: &leases,
-    };
-    match shared.store.release_jobs(batch).await {
-        Ok(ids) => tracing::info!(released = ids.len(), "released unfinished jobs"),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not release jobs; their leases will expire and they will be rescued")
-        }
-    }
 }
 
 /// Retries a store call every second until it succeeds or `stop` fires.

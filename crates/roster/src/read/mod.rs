@@ -1,5 +1,6 @@
 //! Reading an export into a [`Roster`]: format detection and the per-format readers.
 
+mod bounded;
 mod oneroster;
 mod own;
 mod people;
@@ -11,6 +12,7 @@ use crate::source::{SourceFiles, SINGLE};
 use table::Table;
 
 pub(crate) use own::HEADER as OWN_HEADER;
+pub(crate) use table::UTF8_HINT;
 
 /// What every reader gets: the roster being filled, the limits, and a progress callback
 /// called once per data row.

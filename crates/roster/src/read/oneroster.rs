@@ -51,12 +51,26 @@ fn manifest(files: &mut dyn SourceFiles) -> Result<HashMap<String, String>, Rost
     let mut t = Table::open("manifest.csv", read, crate::Limits::default())?;
     t.require(&["propertyName", "value"])?;
     let (k, v) = (t.col("propertyName"), t.col("value"));
-    let mut out = HashMap::new();
+    let mut out: HashMap<String, (u64, String)> = HashMap::new();
+    let mut duplicate = None;
     let (mut errors, mut issues) = (Vec::new(), Vec::new());
     t.for_each(&mut errors, &mut issues, |row, _| {
-        out.insert(row.get(k).to_ascii_lowercase(), row.get(v).to_owned());
+        let key = row.get(k).to_ascii_lowercase();
+        if let Some((first, _)) = out.get(&key) {
+            duplicate.get_or_insert(RosterError::DuplicateKey {
+                file: "manifest.csv".into(),
+                key: row.get(k).to_owned(),
+                first: *first,
+                second: row.line,
+            });
+            return;
+        }
+        out.insert(key, (row.line, row.get(v).to_owned()));
     })?;
-    Ok(out)
+    if let Some(e) = duplicate {
+        return Err(e);
+    }
+    Ok(out.into_iter().map(|(k, (_, v))| (k, v)).collect())
 }
 
 /// The OneRoster version an export declares (`oneroster.version`); without one, 1.2 when a

@@ -5,49 +5,12 @@ use std::io::Read;
 
 use csv::StringRecord;
 
+use super::bounded::{Bounded, Stop};
 use crate::model::{FileIssue, IssueKind, Limits, RosterError, RowError};
 
-/// Counts bytes, enforces the size limit and follows RFC 4180 quoting, so that a file ending
-/// inside a quoted field (an unterminated quote) is recognized as truncated.
-struct Tracker<R> {
-    inner: R,
-    bytes: u64,
-    limit: u64,
-    over: bool,
-    in_quotes: bool,
-    field_start: bool,
-    just_closed: bool,
-    last: Option<u8>,
-}
-
-impl<R: Read> Read for Tracker<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
-        if self.bytes > self.limit {
-            self.over = true;
-            return Err(std::io::Error::other("file size limit exceeded"));
-        }
-        for &b in &buf[..n] {
-            if self.in_quotes {
-                if b == b'"' {
-                    self.in_quotes = false;
-                    self.just_closed = true;
-                }
-                continue;
-            }
-            if b == b'"' && (self.field_start || self.just_closed) {
-                self.in_quotes = true;
-            }
-            self.just_closed = false;
-            self.field_start = matches!(b, b',' | b'\n' | b'\r');
-        }
-        if n > 0 {
-            self.last = Some(buf[n - 1]);
-        }
-        Ok(n)
-    }
-}
+/// What to do about a file that is not UTF-8 (a spreadsheet's default "CSV" is often cp1252).
+pub(crate) const UTF8_HINT: &str =
+    "save the file as UTF-8 (in Excel: Save As → \"CSV UTF-8\"; in LibreOffice: character set \"Unicode (UTF-8)\")";
 
 /// One row of a table.
 pub(crate) struct Row<'r> {
@@ -65,24 +28,16 @@ impl Row<'_> {
 /// A CSV file being read row by row.
 pub(crate) struct Table<'a> {
     pub name: String,
-    reader: csv::Reader<Tracker<Box<dyn Read + 'a>>>,
+    reader: csv::Reader<Bounded<Box<dyn Read + 'a>>>,
     cols: HashMap<String, usize>,
+    headers: StringRecord,
     width: usize,
     limits: Limits,
 }
 
 impl<'a> Table<'a> {
     pub fn open(name: &str, read: Box<dyn Read + 'a>, limits: Limits) -> Result<Self, RosterError> {
-        let tracker = Tracker {
-            inner: read,
-            bytes: 0,
-            limit: limits.max_file_bytes,
-            over: false,
-            in_quotes: false,
-            field_start: true,
-            just_closed: false,
-            last: None,
-        };
+        let tracker = Bounded::new(read, limits.max_file_bytes, limits.max_row_bytes);
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
@@ -92,21 +47,38 @@ impl<'a> Table<'a> {
             Ok(h) => h.clone(),
             Err(e) => return Err(fatal(name, &reader, &e, limits)),
         };
-        let cols = headers
+        if headers
             .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                (
-                    h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase(),
-                    i,
-                )
-            })
-            .collect();
+            .all(|h| h.trim().trim_start_matches('\u{feff}').is_empty())
+        {
+            return Err(RosterError::EmptyFile {
+                file: name.to_owned(),
+            });
+        }
+        if headers.as_slice().contains('\0') {
+            return Err(RosterError::NotCsv {
+                file: name.to_owned(),
+            });
+        }
+        let mut cols = HashMap::new();
+        for (i, h) in headers.iter().enumerate() {
+            let col = h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
+            if col.is_empty() {
+                continue;
+            }
+            if cols.insert(col, i).is_some() {
+                return Err(RosterError::DuplicateColumn {
+                    file: name.to_owned(),
+                    column: h.trim().trim_start_matches('\u{feff}').to_owned(),
+                });
+            }
+        }
         Ok(Self {
             name: name.to_owned(),
             width: headers.len(),
             reader,
             cols,
+            headers,
             limits,
         })
     }
@@ -153,13 +125,19 @@ impl<'a> Table<'a> {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    if let csv::ErrorKind::Utf8 { pos, .. } = e.kind() {
+                    if let csv::ErrorKind::Utf8 { pos, err } = e.kind() {
                         rows += 1;
                         errors.push(RowError {
                             file: self.name.clone(),
                             line: pos.as_ref().map_or(0, csv::Position::line),
-                            field: "row".into(),
-                            message: "is not valid UTF-8".into(),
+                            field: self
+                                .headers
+                                .get(err.field())
+                                .map_or_else(|| "row".to_owned(), |h| h.trim().to_owned()),
+                            message: format!(
+                                "is not valid UTF-8 (byte {} of the value): {UTF8_HINT}",
+                                err.valid_up_to() + 1
+                            ),
                         });
                         continue;
                     }
@@ -213,18 +191,45 @@ impl<'a> Table<'a> {
 
 fn fatal<R: Read>(
     name: &str,
-    reader: &csv::Reader<Tracker<R>>,
+    reader: &csv::Reader<Bounded<R>>,
     e: &csv::Error,
     limits: Limits,
 ) -> RosterError {
-    if reader.get_ref().over {
-        return RosterError::FileTooLarge {
-            file: name.to_owned(),
-            limit: limits.max_file_bytes,
-        };
+    let file = name.to_owned();
+    match reader.get_ref().stop {
+        Some(Stop::FileTooLarge) => {
+            return RosterError::FileTooLarge {
+                file,
+                limit: limits.max_file_bytes,
+            }
+        }
+        Some(Stop::RowTooLong { line }) => {
+            return RosterError::RowTooLong {
+                file,
+                line,
+                limit: limits.max_row_bytes,
+            }
+        }
+        None => {}
     }
-    RosterError::Io {
-        file: name.to_owned(),
-        detail: e.to_string(),
+    match e.kind() {
+        csv::ErrorKind::Utf8 { pos, .. } => RosterError::NotUtf8 {
+            file,
+            line: pos.as_ref().map_or(1, csv::Position::line),
+        },
+        csv::ErrorKind::Io(io) => match crate::zip_guard::ratio_exceeded(io) {
+            Some(r) => RosterError::CompressionRatio {
+                file: r.file.clone(),
+                ratio: crate::zip_guard::MAX_RATIO,
+            },
+            None => RosterError::Io {
+                file,
+                detail: io.to_string(),
+            },
+        },
+        _ => RosterError::Io {
+            file,
+            detail: "the file is not a readable CSV file".into(),
+        },
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::principal::{Principal, PrincipalKind};
-use super::{digest, Auth, AuthError, CachedPrincipal, PrincipalKey};
+use super::{name_tag, Auth, AuthError, CachedPrincipal, PrincipalKey};
 use crate::ServiceError;
 
 /// How often an API token's `last_used_at` is written at most.
@@ -97,7 +97,10 @@ impl Auth {
                     ),
                     None => (
                         "anonymous".to_owned(),
-                        format!("unknown:{}", digest(&username.to_lowercase())),
+                        format!(
+                            "unknown:{}",
+                            name_tag(self.keys.get(self.store.as_ref()).await?, username)
+                        ),
                         "unknown_operator",
                     ),
                 };

@@ -202,6 +202,25 @@ impl Auth {
     }
 }
 
+/// The audit's stand-in for an unknown login name (which may be a mistyped password): an
+/// HMAC-SHA256 of the lower-cased name under a key derived from the signing key, so the same
+/// name gives the same tag (repeated attempts can be told apart) but nobody without the
+/// server's key can test guesses against it. Rotating the signing key changes the tags.
+pub(crate) fn name_tag(keys: &cc_auth::Keyring, name: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let key = keys
+        .derived("audit.login_name")
+        .into_iter()
+        .next()
+        .map(|(_, k)| k)
+        .unwrap_or_default();
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(&key) else {
+        return "unrecorded".to_owned();
+    };
+    mac.update(name.to_lowercase().as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..8])
+}
+
 /// A short, stable stand-in for a string that must not be stored (an unknown login name may be
 /// a mistyped password).
 fn digest(s: &str) -> String {

@@ -203,9 +203,11 @@ impl Auth {
             ))
             .await?;
             if next.disabled {
+                // For good: enabling the operator again does not revive them.
                 tx.auth()
                     .revoke_operator_sessions(id, "operator_disabled", now)
                     .await?;
+                tx.auth().revoke_operator_api_tokens(id, now).await?;
             }
         }
         tx.commit().await?;

@@ -7,6 +7,7 @@
 mod apply;
 mod progress;
 mod runs;
+mod upload;
 
 use cc_roster::{
     guards, open_source, plan, read_roster, DirectoryView, ExistingGroup, FormatChoice,
@@ -19,9 +20,10 @@ use sha2::{Digest, Sha256};
 pub use apply::{apply, apply_preview, ApplyOutcome, ApplyRequest, CHUNK, FIRST_LOAD_MIN};
 pub use progress::Progress;
 pub use runs::{
-    fill, insert as insert_run, new_run, record_outcome, record_refusal, row_errors,
-    STORED_CHANGES, STORED_ERRORS,
+    fill, new_run, new_run_for_upload, record_outcome, record_refusal, row_errors, STORED_CHANGES,
+    STORED_ERRORS,
 };
+pub use upload::{insert_upload, restore_upload, Spool, SpoolError, Upload, CHUNK_BYTES};
 
 use crate::ServiceError;
 
@@ -66,6 +68,17 @@ impl From<cc_store::StoreError> for ImportError {
 #[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// Creates `cc_import_rows_total` at 0 for every format and outcome, so a fresh server's
+/// dashboards and `increase()` alerts see a series before the first import.
+pub fn register_metrics() {
+    for f in cc_roster::Format::ALL {
+        for outcome in ["valid", "error"] {
+            metrics::counter!("cc_import_rows_total", "format" => f.as_str(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
 }
 
 /// Reads an export (CPU and file IO: call it off the async runtime for big files).

@@ -23,6 +23,32 @@ pub fn new_run(
     dry_run: bool,
     options: &ImportOptions,
 ) -> ImportRun {
+    let mut run = new_upload_run(actor, file_name, dry_run, options);
+    run.sha256 = super::sha256_hex(content);
+    run.size_bytes = i64::try_from(content.len()).unwrap_or(i64::MAX);
+    run
+}
+
+/// A new run in `planning` for a spooled upload.
+#[must_use]
+pub fn new_run_for_upload(
+    actor: &Actor,
+    upload: &super::Upload,
+    dry_run: bool,
+    options: &ImportOptions,
+) -> ImportRun {
+    let mut run = new_upload_run(actor, &upload.name, dry_run, options);
+    run.sha256.clone_from(&upload.sha256);
+    run.size_bytes = i64::try_from(upload.size).unwrap_or(i64::MAX);
+    run
+}
+
+fn new_upload_run(
+    actor: &Actor,
+    file_name: &str,
+    dry_run: bool,
+    options: &ImportOptions,
+) -> ImportRun {
     let now = cc_domain::now();
     ImportRun {
         id: cc_domain::new_id(),
@@ -30,11 +56,11 @@ pub fn new_run(
         request_id: actor.request_id.clone(),
         file_name: file_name
             .chars()
-            .filter(|c| !c.is_control())
-            .take(255)
+            .filter(|c| !c.is_control() && !cc_domain::validation::is_bidi_control(*c))
+            .take(cc_domain::validation::MAX_FILE_NAME)
             .collect(),
-        sha256: super::sha256_hex(content),
-        size_bytes: i64::try_from(content.len()).unwrap_or(i64::MAX),
+        sha256: String::new(),
+        size_bytes: 0,
         format: None,
         status: ImportStatus::Planning,
         dry_run,
@@ -103,17 +129,6 @@ pub(crate) fn run_event(actor: &Actor, action: &str, run: &ImportRun) -> NewAudi
             "refusals": codes,
         })),
     }
-}
-
-/// Stores a new run (and the uploaded file, so a later apply needs no re-upload).
-///
-/// # Errors
-/// The store fails.
-pub async fn insert(store: &dyn Store, run: &ImportRun, content: &[u8]) -> Result<()> {
-    let mut tx = import_store(store)?.begin_import().await?;
-    tx.insert_import_run(run, content, &json!([])).await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// Stores a run's new state with its audit event (`import.plan`, `import.refuse`,

@@ -27,6 +27,9 @@ mod shared;
 
 mod tx;
 
+/// A lease's end on the database's clock: `$5` is the lease length in seconds.
+const LEASE_EXPIRY: &str = "clock_timestamp() + make_interval(secs => $5)";
+
 /// The channel enqueueing transactions notify, with the queue name as payload.
 pub const JOBS_CHANNEL: &str = "cc_jobs";
 
@@ -37,29 +40,36 @@ fn split(leases: &[Lease]) -> (Vec<i64>, Vec<i64>) {
 #[async_trait]
 impl JobStore for PgStore {
     async fn claim_jobs(&self, req: &ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
-        let rows: Vec<ClaimRow> = sqlx::query_as(
+        let kind_filter = if req.kinds.is_some() {
+            "AND kind = ANY($6) "
+        } else {
+            ""
+        };
+        let sql = format!(
             "WITH picked AS ( \
                SELECT id FROM jobs \
                WHERE queue = $1 AND state IN ('scheduled', 'available', 'retryable') AND run_at <= $2 \
-               ORDER BY priority DESC, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED \
+               {kind_filter}ORDER BY priority DESC, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED \
              ), claimed AS ( \
                UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_token = j.lease_token + 1, \
-                 worker_id = $4, lease_expires_at = $5, attempted_at = $2 \
+                 worker_id = $4, lease_expires_at = {LEASE_EXPIRY}, attempted_at = $2 \
                FROM picked WHERE j.id = picked.id \
                RETURNING j.id, j.lease_token, j.queue, j.kind, j.args, j.attempt, j.max_attempts, j.created_at, j.batch_id \
              ), ev AS ( \
                INSERT INTO job_events (job_id, at, state, attempt, worker_id) \
                SELECT id, $2, 'running', attempt, $4 FROM claimed \
-             ) SELECT * FROM claimed ORDER BY id",
-        )
-        .bind(req.queue)
-        .bind(req.now)
-        .bind(i64::from(req.limit))
-        .bind(req.worker_id)
-        .bind(req.lease_expires_at)
-        .persistent(true)
-        .fetch_all(&self.pool)
-        .await?;
+             ) SELECT * FROM claimed ORDER BY id"
+        );
+        let mut query = sqlx::query_as(&sql)
+            .bind(req.queue)
+            .bind(req.now)
+            .bind(i64::from(req.limit))
+            .bind(req.worker_id)
+            .bind(req.lease_ttl.as_secs_f64());
+        if let Some(kinds) = req.kinds {
+            query = query.bind(kinds);
+        }
+        let rows: Vec<ClaimRow> = query.persistent(true).fetch_all(&self.pool).await?;
         Ok(rows.into_iter().map(ClaimedJob::from).collect())
     }
 
@@ -90,7 +100,7 @@ impl JobStore for PgStore {
         .bind(results)
         .bind(b.now)
         .bind(b.worker_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.control)
         .await?)
     }
 
@@ -127,7 +137,7 @@ impl JobStore for PgStore {
         .bind(json_time(b.now))
         .bind(b.worker_id)
         .bind(b.now)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.control)
         .await?)
     }
 
@@ -164,7 +174,7 @@ impl JobStore for PgStore {
         .bind(now)
         .bind(worker_id)
         .bind(note)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.control)
         .await?;
         Ok(!ids.is_empty())
     }
@@ -182,22 +192,22 @@ impl JobStore for PgStore {
         sqlx::query("UPDATE job_workers SET heartbeat_at = $2 WHERE id = $1")
             .bind(hb.worker_id)
             .bind(hb.now)
-            .execute(&self.pool)
+            .execute(&self.control)
             .await?;
         if hb.leases.is_empty() {
             return Ok(HeartbeatReply::default());
         }
         let (ids, tokens) = split(hb.leases);
         let held: Vec<(i64, i64, bool)> = sqlx::query_as(
-            "UPDATE jobs j SET lease_expires_at = $3 \
+            "UPDATE jobs j SET lease_expires_at = clock_timestamp() + make_interval(secs => $3) \
              FROM unnest($1::int8[], $2::int8[]) AS u(id, token) \
              WHERE j.id = u.id AND j.lease_token = u.token AND j.state = 'running' \
              RETURNING j.id, j.lease_token, j.cancel_requested",
         )
         .bind(ids)
         .bind(tokens)
-        .bind(hb.lease_expires_at)
-        .fetch_all(&self.pool)
+        .bind(hb.lease_ttl.as_secs_f64())
+        .fetch_all(&self.control)
         .await?;
         Ok(reply(hb.leases, &held))
     }
@@ -213,7 +223,7 @@ impl JobStore for PgStore {
         )
         .bind(ids)
         .bind(tokens)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.control)
         .await?;
         Ok(rows
             .into_iter()
@@ -226,7 +236,7 @@ impl JobStore for PgStore {
             .bind(lease.job_id)
             .bind(lease.token)
             .bind(progress.to_string())
-            .execute(&self.pool)
+            .execute(&self.control)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -234,7 +244,7 @@ impl JobStore for PgStore {
     async fn rescue_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
         let n: i64 = sqlx::query_as(
             "WITH expired AS ( \
-               SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1 \
+               SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < now() \
                ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED \
              ), rescued AS ( \
                UPDATE jobs j SET \
@@ -300,11 +310,11 @@ impl JobStore for PgStore {
     }
 
     async fn register_worker(&self, w: &WorkerInfo) -> Result<()> {
-        write_worker(&self.pool, w).await
+        write_worker(&self.control, w).await
     }
 
     async fn deregister_worker(&self, worker_id: &str) -> Result<()> {
-        delete_worker(&self.pool, worker_id).await
+        delete_worker(&self.control, worker_id).await
     }
 
     async fn list_workers(&self, since: DateTime<Utc>) -> Result<Vec<WorkerInfo>> {
@@ -344,7 +354,7 @@ impl JobStore for PgStore {
     }
 
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
+        let mut listener = PgListener::connect_with(&self.listen).await?;
         listener.listen(JOBS_CHANNEL).await?;
         Ok(Box::new(PgSignals(listener)))
     }
@@ -374,7 +384,7 @@ impl PgStore {
             .bind(b.now)
             .bind(b.worker_id)
             .bind(note)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.control)
             .await?;
         Ok(ids)
     }

@@ -459,6 +459,21 @@ impl crate::auth::AuthTx for BackendTx {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn revoke_operator_api_tokens(
+        &mut self,
+        operator_id: Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE created_by = $1 AND revoked_at IS NULL",
+        )
+        .bind(operator_id)
+        .bind(at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn insert_signing_key(
         &mut self,
         kid: &str,

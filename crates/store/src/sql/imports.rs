@@ -146,6 +146,17 @@ impl ImportStore for Store {
         Ok(Box::new(self.new_tx(tx)))
     }
 
+    async fn begin_upload(&self) -> Result<Box<dyn ImportTx>> {
+        let mut tx = self.timed_begin().await?;
+        if BACKEND == crate::Backend::Sqlite {
+            // The write connection may still carry an import's large page cache.
+            sqlx::query("PRAGMA cache_size = -2000")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(Box::new(self.new_tx(tx)))
+    }
+
     async fn get_import_run(&self, id: Uuid) -> Result<Option<ImportRun>> {
         let sql = format!("{RUN_SELECT} WHERE id = $1");
         let row: Option<ImportRunRow> = sqlx::query_as(&sql)
@@ -176,13 +187,41 @@ impl ImportStore for Store {
         rows.into_iter().map(ImportRun::try_from).collect()
     }
 
-    async fn import_file(&self, id: Uuid) -> Result<Option<Vec<u8>>> {
+    async fn import_file_chunk(&self, id: Uuid, seq: u32) -> Result<Option<Vec<u8>>> {
         Ok(
-            sqlx::query_scalar("SELECT content FROM import_files WHERE run_id = $1")
+            sqlx::query_scalar("SELECT content FROM import_files WHERE run_id = $1 AND seq = $2")
                 .bind(id)
+                .bind(i64::from(seq))
                 .fetch_optional(&mut *self.read_conn().await?)
                 .await?,
         )
+    }
+
+    async fn prune_import_files(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        failed_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<u64> {
+        let mut tx = self.timed_begin().await?;
+        let runs: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT r.id FROM import_runs r WHERE r.status NOT IN ('planning', 'applying') \
+             AND (r.updated_at < $1 OR (r.status = 'failed' AND r.updated_at < $2)) \
+             AND EXISTS (SELECT 1 FROM import_files f WHERE f.run_id = r.id) ORDER BY r.updated_at LIMIT $3",
+        )
+        .bind(before)
+        .bind(failed_before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &runs {
+            sqlx::query("DELETE FROM import_files WHERE run_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(runs.len() as u64)
     }
 
     async fn import_row_errors(&self, id: Uuid) -> Result<Option<serde_json::Value>> {
@@ -366,12 +405,18 @@ impl ImportTx for BackendTx {
         .execute(&mut *self.0)
         .await?;
         if !content.is_empty() {
-            sqlx::query("INSERT INTO import_files (run_id, content) VALUES ($1, $2)")
-                .bind(run.id)
-                .bind(content)
-                .execute(&mut *self.0)
-                .await?;
+            self.insert_import_file_chunk(run.id, 0, content).await?;
         }
+        Ok(())
+    }
+
+    async fn insert_import_file_chunk(&mut self, id: Uuid, seq: u32, chunk: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO import_files (run_id, seq, content) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(i64::from(seq))
+            .bind(chunk)
+            .execute(&mut *self.0)
+            .await?;
         Ok(())
     }
 

@@ -169,8 +169,9 @@ pub(super) async fn read_batch_counts(pool: &Pool, batch_id: Uuid) -> Result<Vec
 
 pub(super) async fn write_worker(pool: &Pool, w: &WorkerInfo) -> Result<()> {
     sqlx::query(
-        "INSERT INTO job_workers (id, hostname, pid, queues, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, queues = excluded.queues",
+        "INSERT INTO job_workers (id, hostname, pid, queues, kinds, started_at, heartbeat_at) \
+         VALUES ($1, $2, $3, $4, $7, $5, $6) \
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, queues = excluded.queues, kinds = excluded.kinds",
     )
     .bind(&w.id)
     .bind(&w.hostname)
@@ -178,6 +179,7 @@ pub(super) async fn write_worker(pool: &Pool, w: &WorkerInfo) -> Result<()> {
     .bind(w.queues.join(","))
     .bind(w.started_at)
     .bind(w.heartbeat_at)
+    .bind(w.kinds.as_ref().map(|k| k.join(",")))
     .execute(pool)
     .await?;
     Ok(())
@@ -193,7 +195,7 @@ pub(super) async fn delete_worker(pool: &Pool, id: &str) -> Result<()> {
 
 pub(super) async fn read_workers(pool: &Pool, since: DateTime<Utc>) -> Result<Vec<WorkerInfo>> {
     let rows: Vec<WorkerRow> = sqlx::query_as(
-        "SELECT id, hostname, pid, queues, started_at, heartbeat_at FROM job_workers WHERE heartbeat_at >= $1 ORDER BY id",
+        "SELECT id, hostname, pid, queues, kinds, started_at, heartbeat_at FROM job_workers WHERE heartbeat_at >= $1 ORDER BY id",
     )
     .bind(since)
     .fetch_all(pool)
@@ -251,9 +253,9 @@ pub(super) async fn read_queue_gauges(
     )
     .fetch_all(pool)
     .await?;
-    let due: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT queue, min(run_at) FROM jobs WHERE state IN ('available', 'retryable', 'scheduled') \
-         AND run_at <= $1 GROUP BY queue",
+    let due: Vec<(String, String, DateTime<Utc>, i64)> = sqlx::query_as(
+        "SELECT queue, kind, min(run_at), count(*) FROM jobs WHERE state IN ('available', 'retryable', 'scheduled') \
+         AND run_at <= $1 GROUP BY queue, kind ORDER BY queue, kind",
     )
     .bind(now)
     .fetch_all(pool)
@@ -266,13 +268,14 @@ pub(super) async fn read_queue_gauges(
             _ => out.push(crate::jobs::QueueGauge {
                 queue,
                 counts: vec![(state, n)],
-                oldest_due: None,
+                ..Default::default()
             }),
         }
     }
-    for (queue, at) in due {
+    for (queue, kind, at, n) in due {
         if let Some(g) = out.iter_mut().find(|g| g.queue == queue) {
-            g.oldest_due = Some(at);
+            g.oldest_due = Some(g.oldest_due.map_or(at, |t| t.min(at)));
+            g.due_kinds.push((kind, n));
         }
     }
     Ok(out)

@@ -1,20 +1,23 @@
-//! Migration helpers shared by both backends; a module of each backend, using `MIGRATOR`
-//! and the store's `migration_pool()`.
-
-use sqlx::migrate::Migrate;
+//! Migration helpers shared by both backends; a module of each backend, using `MIGRATOR`,
+//! the store's `migration_pool()` (changes) and its control pool (the read-only status).
 
 use super::*;
 
 impl Store {
     pub(super) async fn migration_status_impl(&self) -> Result<crate::MigrationStatus> {
-        let mut conn = self.migration_pool().acquire().await?;
-        conn.ensure_migrations_table().await?;
-        let applied: Vec<i64> = conn
-            .list_applied_migrations()
-            .await?
-            .into_iter()
-            .map(|m| m.version)
-            .collect();
+        // Read-only, on the control pool: readiness asks this, and must neither wait behind a
+        // writer (SQLite) or bulk work nor create the table it reads.
+        let mut conn = self.control_conn().await?;
+        let exists: bool = sqlx::query_scalar(MIGRATIONS_TABLE_EXISTS)
+            .fetch_one(&mut *conn)
+            .await?;
+        let applied: Vec<i64> = if exists {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&mut *conn)
+                .await?
+        } else {
+            Vec::new()
+        };
         let known: Vec<(i64, String, bool)> = MIGRATOR
             .iter()
             .filter(|m| m.migration_type.is_up_migration())

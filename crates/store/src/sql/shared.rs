@@ -3,9 +3,10 @@
 //! This file is a module of both `sqlite.rs` and `postgres.rs` (`#[path]`), compiled once per
 //! backend; each parent defines:
 //! - `type Db` (the sqlx database), `Store` (the store struct) and `BackendTx` (its transaction),
-//! - `Store::reader()` (the pool reads run on) and `Store::begin_write()`,
-//! - `READ_POOL` / `WRITE_POOL` (pool names for metrics),
+//! - `Store::reader()` (the pool reads run on), `Store::control_pool()` and `Store::begin_write()`,
+//! - `READ_POOL` / `WRITE_POOL` / `CONTROL_POOL` (pool names for metrics),
 //! - `platform_match(placeholder)` (SQL true when a policy applies to that platform),
+//! - `USER_ID_TEXT` (SQL for `u.id` as hyphenated text, as in a job's `args ->> 'user_id'`),
 //! - `GROUP_AGG` (SQL aggregating `g.name` into a comma-separated list) and
 //!   `FOR_UPDATE` (the row-lock suffix, empty on SQLite whose write transactions lock the file).
 //!
@@ -73,6 +74,27 @@ where
     Ok(q.fetch_all(executor).await?)
 }
 
+/// SQL true when a target link of user `u` failed.
+const SYNC_FAILED: &str =
+    "EXISTS (SELECT 1 FROM target_links tl WHERE tl.user_id = u.id AND tl.status = 'failed')";
+
+/// SQL true when user `u` has an unfinished lifecycle job (the `jobs_lifecycle_user` index).
+static SYNC_PENDING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "EXISTS (SELECT 1 FROM jobs j WHERE (j.args ->> 'user_id') = {USER_ID_TEXT} \
+         AND j.kind LIKE 'lifecycle.%' AND j.state IN ('available', 'scheduled', 'running', 'retryable'))"
+    )
+});
+
+/// SQL true when user `u` is in `state`.
+fn sync_clause(state: cc_domain::SyncState) -> String {
+    match state {
+        cc_domain::SyncState::Failed => SYNC_FAILED.to_owned(),
+        cc_domain::SyncState::Pending => format!("NOT {SYNC_FAILED} AND {}", *SYNC_PENDING),
+        cc_domain::SyncState::InSync => format!("NOT {SYNC_FAILED} AND NOT {}", *SYNC_PENDING),
+    }
+}
+
 fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
     let mut s = Sql::new(&USER_SELECT);
     s.push(" WHERE 1=1");
@@ -110,6 +132,9 @@ fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
             ],
             text,
         );
+    }
+    if let Some(state) = q.sync {
+        s.push(&format!(" AND {}", sync_clause(state)));
     }
     let column = match q.sort {
         UserSort::Username => Some(("u.username", true)),
@@ -155,7 +180,7 @@ impl crate::Store for Store {
 
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
-            .execute(&mut *self.read_conn().await?)
+            .execute(&mut *self.control_conn().await?)
             .await?;
         Ok(())
     }
@@ -201,6 +226,17 @@ impl crate::Store for Store {
     async fn list_users(&self, q: &UserQuery) -> Result<Page<User>> {
         let rows: Vec<UserRow> = fetch(&mut *self.read_conn().await?, user_sql(q, None)).await?;
         user_page(rows, q)
+    }
+
+    async fn count_sync_states(&self) -> Result<Vec<(cc_domain::SyncState, i64)>> {
+        let mut out = Vec::new();
+        let mut conn = self.read_conn().await?;
+        for state in cc_domain::SyncState::ALL {
+            let sql = format!("SELECT count(*) FROM users u WHERE {}", sync_clause(state));
+            let n: i64 = sqlx::query_scalar(&sql).fetch_one(&mut *conn).await?;
+            out.push((state, n));
+        }
+        Ok(out)
     }
 
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>> {
@@ -454,6 +490,15 @@ impl Store {
         let start = std::time::Instant::now();
         let conn = self.reader().acquire().await?;
         metrics::histogram!("cc_db_pool_acquire_duration_seconds", "pool" => READ_POOL)
+            .record(start.elapsed().as_secs_f64());
+        Ok(conn)
+    }
+
+    /// A connection of the control pool (readiness checks), never behind bulk work.
+    pub(super) async fn control_conn(&self) -> Result<sqlx::pool::PoolConnection<Db>> {
+        let start = std::time::Instant::now();
+        let conn = self.control_pool().acquire().await?;
+        metrics::histogram!("cc_db_pool_acquire_duration_seconds", "pool" => CONTROL_POOL)
             .record(start.elapsed().as_secs_f64());
         Ok(conn)
     }

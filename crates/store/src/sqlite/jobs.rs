@@ -71,6 +71,20 @@ fn ids_json(ids: &[i64]) -> String {
 
 type WriteTx = sqlx::Transaction<'static, Db>;
 
+/// SQLite's own clock as `strftime` writes it, in the text form timestamps are stored in
+/// (RFC 3339, UTC offset), so stored times and the database's "now" compare as text.
+const DB_NOW_FORMAT: &str = "%Y-%m-%dT%H:%M:%f+00:00";
+
+/// A lease expiry on the database's clock: `strftime(<format>, 'now', <ttl>)` with the
+/// placeholders binding [`DB_NOW_FORMAT`] and [`ttl_modifier`].
+fn lease_expiry(format: &str, ttl: &str) -> String {
+    format!("strftime({format}, 'now', {ttl})")
+}
+
+fn ttl_modifier(ttl: std::time::Duration) -> String {
+    format!("+{:.3} seconds", ttl.as_secs_f64())
+}
+
 /// Appends one event per job in `ids_json`, reading each job's new state and attempt.
 async fn record_events(
     tx: &mut WriteTx,
@@ -95,24 +109,86 @@ async fn record_events(
     Ok(())
 }
 
+/// Refreshes the worker's registration and renews its leases; returns the leases still held,
+/// with their cancel requests.
+async fn renew_leases(
+    conn: &mut sqlx::SqliteConnection,
+    hb: &Heartbeat<'_>,
+) -> Result<Vec<(i64, i64, bool)>> {
+    sqlx::query("UPDATE job_workers SET heartbeat_at = $2 WHERE id = $1")
+        .bind(hb.worker_id)
+        .bind(hb.now)
+        .execute(&mut *conn)
+        .await?;
+    let held: Vec<(i64, i64, bool)> = if hb.leases.is_empty() {
+        Vec::new()
+    } else {
+        let expiry = lease_expiry("$2", "$3");
+        sqlx::query_as(&format!(
+            "UPDATE jobs SET lease_expires_at = {expiry} \
+             FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token FROM json_each($1)) AS u \
+             WHERE jobs.id = u.id AND jobs.lease_token = u.token AND jobs.state = 'running' \
+             RETURNING jobs.id, jobs.lease_token, jobs.cancel_requested",
+        ))
+        .bind(lease_json(hb.leases))
+        .bind(DB_NOW_FORMAT)
+        .bind(ttl_modifier(hb.lease_ttl))
+        .fetch_all(&mut *conn)
+        .await?
+    };
+    Ok(held)
+}
+
+/// Which of the leases sent a heartbeat kept, and which carry a cancel request.
+fn heartbeat_reply(sent: &[Lease], held: &[(i64, i64, bool)]) -> HeartbeatReply {
+    let kept: std::collections::HashSet<(i64, i64)> =
+        held.iter().map(|(id, t, _)| (*id, *t)).collect();
+    HeartbeatReply {
+        lost: sent
+            .iter()
+            .filter(|l| !kept.contains(&(l.job_id, l.token)))
+            .copied()
+            .collect(),
+        cancel_requested: held
+            .iter()
+            .filter(|(_, _, c)| *c)
+            .map(|(job_id, token, _)| Lease {
+                job_id: *job_id,
+                token: *token,
+            })
+            .collect(),
+    }
+}
+
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn claim_jobs(&self, req: &ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
-        let mut tx = self.begin_write().await?;
-        let mut rows: Vec<ClaimRow> = sqlx::query_as(
+        let kinds = req.kinds.map(|k| Value::from(k.to_vec()).to_string());
+        let kind_filter = if kinds.is_some() {
+            "AND kind IN (SELECT value FROM json_each($7)) "
+        } else {
+            ""
+        };
+        let expiry = lease_expiry("$6", "$5");
+        let sql = format!(
             "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1, \
-               worker_id = $4, lease_expires_at = $5, attempted_at = $2 \
+               worker_id = $4, lease_expires_at = {expiry}, attempted_at = $2 \
              WHERE id IN (SELECT id FROM jobs WHERE queue = $1 AND state IN ('scheduled', 'available', 'retryable') \
-               AND run_at <= $2 ORDER BY priority DESC, run_at, id LIMIT $3) \
+               AND run_at <= $2 {kind_filter}ORDER BY priority DESC, run_at, id LIMIT $3) \
              RETURNING id, lease_token, queue, kind, args, attempt, max_attempts, created_at, batch_id",
-        )
-        .bind(req.queue)
-        .bind(req.now)
-        .bind(i64::from(req.limit))
-        .bind(req.worker_id)
-        .bind(req.lease_expires_at)
-        .fetch_all(&mut *tx)
-        .await?;
+        );
+        let mut query = sqlx::query_as(&sql)
+            .bind(req.queue)
+            .bind(req.now)
+            .bind(i64::from(req.limit))
+            .bind(req.worker_id)
+            .bind(ttl_modifier(req.lease_ttl))
+            .bind(DB_NOW_FORMAT);
+        if let Some(kinds) = kinds {
+            query = query.bind(kinds);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut rows: Vec<ClaimRow> = query.fetch_all(&mut *tx).await?;
         rows.sort_by_key(|r| r.id);
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         record_events(&mut tx, &ids, req.now, Some(req.worker_id), None).await?;
@@ -238,45 +314,26 @@ impl JobStore for SqliteStore {
     }
 
     async fn heartbeat(&self, hb: &Heartbeat<'_>) -> Result<HeartbeatReply> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE job_workers SET heartbeat_at = $2 WHERE id = $1")
-            .bind(hb.worker_id)
-            .bind(hb.now)
-            .execute(&mut *tx)
-            .await?;
-        let held: Vec<(i64, i64, bool)> = if hb.leases.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_as(
-                "UPDATE jobs SET lease_expires_at = $1 \
-                 FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token FROM json_each($2)) AS u \
-                 WHERE jobs.id = u.id AND jobs.lease_token = u.token AND jobs.state = 'running' \
-                 RETURNING jobs.id, jobs.lease_token, jobs.cancel_requested",
-            )
-            .bind(hb.lease_expires_at)
-            .bind(lease_json(hb.leases))
-            .fetch_all(&mut *tx)
-            .await?
+        let Some(pool) = &self.lease_write else {
+            let mut tx = self.begin_write().await?;
+            let held = renew_leases(&mut tx, hb).await?;
+            tx.commit().await?;
+            return Ok(heartbeat_reply(hb.leases, &held));
         };
+        // Wait for the write lock (held, say, by a long import) while the leases would still
+        // be alive, rather than failing after the usual busy timeout.
+        let wait = hb.lease_ttl / 2;
+        let mut conn = pool.acquire().await?;
+        sqlx::query(&format!(
+            "PRAGMA busy_timeout = {}",
+            wait.as_millis().max(1)
+        ))
+        .execute(&mut *conn)
+        .await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let held = renew_leases(&mut tx, hb).await?;
         tx.commit().await?;
-        let kept: std::collections::HashSet<(i64, i64)> =
-            held.iter().map(|(id, t, _)| (*id, *t)).collect();
-        Ok(HeartbeatReply {
-            lost: hb
-                .leases
-                .iter()
-                .filter(|l| !kept.contains(&(l.job_id, l.token)))
-                .copied()
-                .collect(),
-            cancel_requested: held
-                .iter()
-                .filter(|(_, _, c)| *c)
-                .map(|(job_id, token, _)| Lease {
-                    job_id: *job_id,
-                    token: *token,
-                })
-                .collect(),
-        })
+        Ok(heartbeat_reply(hb.leases, &held))
     }
 
     async fn cancel_requests(&self, leases: &[Lease]) -> Result<Vec<Lease>> {
@@ -320,13 +377,14 @@ impl JobStore for SqliteStore {
                  'error', 'lease expired: the worker stopped heartbeating', 'worker', worker_id)), \
                finalized_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN $1 END, \
                run_at = $1, lease_expires_at = NULL \
-             WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < $1 \
+             WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < strftime($4, 'now') \
                ORDER BY lease_expires_at LIMIT $3) \
              RETURNING id, state, kind",
         )
         .bind(now)
         .bind(json_time(now))
         .bind(i64::from(limit))
+        .bind(DB_NOW_FORMAT)
         .fetch_all(&mut *tx)
         .await
         .map(|rows: Vec<(i64, String, String)>| {

@@ -57,6 +57,8 @@ async fn bad_query_parameters_are_400(backend: Backend) {
         "/policies?enabled=maybe",
         "/audit?since=yesterday",
         "/audit?limit=501",
+        "/users?grade=13",
+        "/users?grade=-2",
     ] {
         assert_problem(&get(&app, query).await, 400, "invalid_query");
     }
@@ -354,7 +356,62 @@ async fn nul_characters_are_refused_rather_than_failing_inside_the_database(back
     app.stop().await;
 }
 
+/// hyper answers the requests it cannot parse with a bare status line; the limits clients
+/// meet come first and answer with a problem like every other error.
+async fn an_oversized_uri_or_header_section_is_a_problem(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let long_query = format!("/users?q={}", "a".repeat(20_000));
+    let uri = call(api(&app, Method::GET, &long_query)).await;
+    assert_problem(&uri, 414, "uri_too_long");
+
+    let headers = call(
+        api(&app, Method::GET, "/users")
+            .header("x-large-a", "a".repeat(20_000))
+            .header("x-large-b", "b".repeat(20_000)),
+    )
+    .await;
+    assert_problem(&headers, 431, "headers_too_large");
+    // Within the limits, the same requests are served.
+    let fine = call(api(&app, Method::GET, "/users").header("x-large-a", "a".repeat(8_000))).await;
+    assert_eq!(fine.status, StatusCode::OK, "{}", fine.text);
+    app.stop().await;
+}
+
+/// A body is a JSON object; `3.0` is the integer 3, as JSON Schema reads it.
+async fn bodies_are_objects_and_integral_numbers_are_integers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let array = post(&app, "/groups", &json!([group_json("algebra")])).await;
+    assert_problem(&array, 422, "validation_failed");
+    assert_eq!(error_fields(&array), ["body"]);
+    assert!(get(&app, "/groups").await.body["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let group = post(&app, "/groups", &group_json("algebra")).await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.text);
+    let path = format!("/groups/{}", group.id());
+    let patched = patch(
+        &app,
+        &path,
+        &json!({"display_name": "Algebra", "version": 1.0}),
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    assert_eq!(patched.version(), 2);
+    let fractional = patch(
+        &app,
+        &path,
+        &json!({"display_name": "Algebra I", "version": 2.5}),
+    )
+    .await;
+    assert_problem(&fractional, 422, "validation_failed");
+    app.stop().await;
+}
+
 backend_tests!(
+    bodies_are_objects_and_integral_numbers_are_integers,
+    an_oversized_uri_or_header_section_is_a_problem,
     a_malformed_uuid_in_the_path_is_400,
     malformed_json_is_400_malformed_json,
     bad_query_parameters_are_400,

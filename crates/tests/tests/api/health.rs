@@ -16,6 +16,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/users/actions/{operation}"),
     ("get", "/users/{id}/targets"),
     ("get", "/targets"),
+    ("post", "/targets/check"),
     ("get", "/groups"),
     ("post", "/groups"),
     ("get", "/groups/{id}"),
@@ -45,7 +46,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/jobs/{id}"),
     ("post", "/jobs/{id}/cancel"),
     ("post", "/jobs/{id}/retry"),
+    ("post", "/jobs/ping"),
     ("get", "/batches/{id}"),
+    ("post", "/batches/{id}/retry"),
     ("get", "/events"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
@@ -193,6 +196,9 @@ async fn openapi_documents_every_route_with_resolvable_schemas(backend: Backend)
             let bodyless = [
                 "/jobs/{id}/cancel",
                 "/jobs/{id}/retry",
+                "/jobs/ping",
+                "/batches/{id}/retry",
+                "/targets/check",
                 "/imports/{id}/apply",
             ]
             .contains(&path.as_str());

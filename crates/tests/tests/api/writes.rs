@@ -132,14 +132,25 @@ async fn patch_with_the_current_version_answers_200_and_the_next_version(backend
     assert_eq!(by_body.status, StatusCode::OK, "{}", by_body.text);
     assert_eq!(by_body.version(), 3);
 
-    // A weak tag and `*` are accepted too; garbage is not.
-    let weak = call(
+    // If-Match compares strongly (RFC 9110): a weak tag is refused, even one naming the
+    // current version, and changes nothing. `*` is accepted; garbage is not.
+    for weak_tag in ["W/\"3\"", "W/3"] {
+        let weak = call(
+            api(&app, Method::PATCH, &path)
+                .header("if-match", weak_tag)
+                .json(&json!({"grade": 12})),
+        )
+        .await;
+        assert_problem(&weak, 400, "weak_if_match");
+    }
+    assert_eq!(get(&app, &path).await.version(), 3);
+    let bare = call(
         api(&app, Method::PATCH, &path)
-            .header("if-match", "W/\"3\"")
+            .header("if-match", "3")
             .json(&json!({"grade": 12})),
     )
     .await;
-    assert_eq!(weak.version(), 4, "{}", weak.text);
+    assert_eq!(bare.version(), 4, "{}", bare.text);
     let any = call(
         api(&app, Method::PATCH, &path)
             .header("if-match", "*")
@@ -147,13 +158,15 @@ async fn patch_with_the_current_version_answers_200_and_the_next_version(backend
     )
     .await;
     assert_eq!(any.version(), 5, "{}", any.text);
-    let garbage = call(
-        api(&app, Method::PATCH, &path)
-            .header("if-match", "yesterday")
-            .json(&json!({"grade": 10})),
-    )
-    .await;
-    assert_problem(&garbage, 400, "invalid_if_match");
+    for garbage in ["yesterday", "\"-1\"", "\"4", "\"4\", \"5\"", ""] {
+        let refused = call(
+            api(&app, Method::PATCH, &path)
+                .header("if-match", garbage)
+                .json(&json!({"grade": 10})),
+        )
+        .await;
+        assert_problem(&refused, 400, "invalid_if_match");
+    }
 
     // The typed client sends If-Match as the ETag it read.
     let id = ada.id();

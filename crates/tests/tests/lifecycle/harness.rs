@@ -29,7 +29,7 @@ pub fn bash_target(name: &str, dir: &std::path::Path) -> Arc<dyn Target> {
 pub struct Harness {
     pub app: TestApp,
     pub engine: cc_lifecycle::Engine,
-    worker: Option<RunningWorker>,
+    workers: Vec<RunningWorker>,
 }
 
 impl Harness {
@@ -56,18 +56,26 @@ impl Harness {
         Self {
             app,
             engine,
-            worker: None,
+            workers: Vec::new(),
         }
     }
 
     pub fn start_worker(&mut self) {
-        let mut registry = Registry::with_builtins();
-        self.engine.register(&mut registry);
-        self.worker = Some(RunningWorker::start(
-            self.app.store.clone(),
-            registry,
-            fast_config(&[("default", 4)]),
-        ));
+        self.start_workers(1, 4);
+    }
+
+    /// Starts `count` workers (each with its own id, claims and leases, as separate
+    /// `command-center worker` processes would be), each running `concurrency` jobs at once.
+    pub fn start_workers(&mut self, count: usize, concurrency: u32) {
+        for _ in 0..count {
+            let mut registry = Registry::with_builtins();
+            self.engine.register(&mut registry);
+            self.workers.push(RunningWorker::start(
+                self.app.store.clone(),
+                registry,
+                fast_config(&[("default", concurrency)]),
+            ));
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -75,7 +83,7 @@ impl Harness {
     }
 
     pub async fn stop(mut self) {
-        if let Some(w) = self.worker.take() {
+        for w in self.workers.drain(..) {
             w.stop().await;
         }
         self.app.stop().await;

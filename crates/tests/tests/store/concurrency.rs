@@ -147,6 +147,9 @@ impl Store for WritesAfterHead {
     async fn list_users(&self, q: &UserQuery) -> cc_store::Result<Page<User>> {
         self.0.list_users(q).await
     }
+    async fn count_sync_states(&self) -> cc_store::Result<Vec<(cc_domain::SyncState, i64)>> {
+        self.0.count_sync_states().await
+    }
     async fn get_group(&self, id: Uuid) -> cc_store::Result<Option<Group>> {
         self.0.get_group(id).await
     }

@@ -50,6 +50,10 @@ async fn the_bash_example_does_all_five_operations_and_converges() {
         OperationRequest::new(Operation::Provision, ada.clone()).with_password("First-pw-1");
     let plan = t.plan(&provision).await.unwrap();
     assert_eq!(plan.changes[0].kind, ChangeKind::Create);
+    assert!(
+        !plan.exists,
+        "an account the dry run would create does not exist yet"
+    );
     assert!(!file.exists(), "a dry run writes nothing");
     let out = t.apply(&provision).await.unwrap();
     assert_eq!(out.account_id.as_deref(), Some("ada"));

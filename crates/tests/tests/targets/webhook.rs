@@ -227,3 +227,77 @@ async fn slow_or_absent_receivers_are_retryable() {
         .unwrap_err();
     assert!(e.is_retryable(), "{e}");
 }
+
+#[tokio::test]
+async fn errors_never_carry_url_credentials_or_header_secrets() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("api-key");
+    std::fs::write(&key_file, "key-from-file-42\n").unwrap();
+    let url = format!("http://hook:pa55word-9@{closed}/hook?token=tok-123456");
+    let extra = format!(
+        "headers = {{ \"X-Api-Key\" = {{ value_file = \"{}\" }} }}\n",
+        key_file.display()
+    );
+    let t = target(&url, &extra);
+    let e = t
+        .apply(&OperationRequest::new(Operation::Update, user("ada")))
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    let text = e.to_string();
+    for secret in ["pa55word-9", "tok-123456", "hook:pa55"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains(&format!("http://{closed}/hook")), "{text}");
+
+    // A receiver that echoes the request back: the header read from a file is sent, and
+    // masked in the error that quotes the answer.
+    let (url, r) = start().await;
+    let t = target(&format!("{url}?token=tok-123456"), &extra);
+    r.answers.lock().unwrap().push_back((
+        400,
+        None,
+        "bad key key-from-file-42 for token tok-123456",
+        Duration::ZERO,
+    ));
+    let e = t
+        .apply(&OperationRequest::new(Operation::Update, user("ada")))
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        !text.contains("key-from-file-42") && !text.contains("tok-123456"),
+        "{text}"
+    );
+    let seen = r.seen.lock().unwrap()[0].0.clone();
+    assert_eq!(seen["x-api-key"], "key-from-file-42");
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_not_read_to_its_end() {
+    async fn endless() -> Response {
+        let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+        let body = futures::StreamExt::map(futures::stream::repeat(chunk), Ok::<_, std::io::Error>);
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::body::Body::from_stream(body),
+        )
+            .into_response()
+    }
+    let app = axum::Router::new().route("/hook", axum::routing::post(endless));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let t = target(&format!("http://{addr}/hook"), "timeout_ms = 5000\n");
+    let e = t
+        .apply(&OperationRequest::new(Operation::Update, user("ada")))
+        .await
+        .unwrap_err();
+    // Read to its end, the answer would run into the timeout instead.
+    assert!(e.to_string().contains("answered 500"), "{e}");
+    assert!(e.is_retryable());
+}

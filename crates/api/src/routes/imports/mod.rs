@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cc_domain::{FieldError, ImportRun, ImportStatus, Page};
 use cc_roster::{FormatChoice, Overrides};
-use cc_service::imports::{self, ImportOptions};
+use cc_service::imports::{self, ImportOptions, Spool, SpoolError, Upload};
+use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -67,7 +68,8 @@ pub struct ApplyParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CreateParams {
-    /// `auto` (default), `csv`, `oneroster` or `sds`.
+    /// `auto` (default), `csv`, `oneroster` (also `oneroster-1.1`, `oneroster-1.2`) or `sds`.
+    #[param(pattern = "^(auto|csv|oneroster|oneroster-1\\.1|oneroster-1\\.2|sds)$")]
     pub format: Option<String>,
     /// `true` (default): plan only. `false`: apply at once unless a guard refuses.
     pub dry_run: Option<bool>,
@@ -88,54 +90,97 @@ pub struct CreateParams {
     pub allow_empty: bool,
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::new(ProblemType::PayloadTooLarge,
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        ProblemType::PayloadTooLarge,
         format!("The upload is larger than the import limit of {limit} bytes (import.max_upload_bytes)."),
     )
 }
 
-/// Reads the upload: the `file` part of a multipart form, or the raw body.
-async fn read_upload(
-    app: &AppState,
-    req: Request,
-    name: Option<String>,
-) -> Result<(String, Vec<u8>), ApiError> {
-    let limit = app.config.import.max_upload_bytes;
+/// A JSON body is a client calling the wrong route (or sending an import's parameters as JSON),
+/// never a roster export: it is refused with 415 before anything is stored.
+fn refuse_json(req: &Request) -> Result<(), ApiError> {
+    let essence = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if essence == "application/json" || essence.ends_with("+json") {
+        return Err(ApiError::new(
+            ProblemType::UnsupportedMediaType,
+            "Upload the roster export itself (CSV or zip), raw or as the `file` part of a multipart form; JSON is not an export format.",
+        ));
+    }
+    Ok(())
+}
+
+fn spool_error(e: SpoolError) -> ApiError {
+    match e {
+        SpoolError::TooLarge { limit } => too_large(limit),
+        SpoolError::Io(e) => {
+            tracing::error!(error = %e, "cannot spool an upload to disk");
+            ApiError::internal()
+        }
+    }
+}
+
+fn file_name_of(name: Option<&str>) -> Result<String, ApiError> {
+    cc_domain::validation::file_name(name.unwrap_or("upload")).map_err(ApiError::validation)
+}
+
+fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::new(ProblemType::InvalidMultipart, e.body_text())
+}
+
+/// Reads the upload into a temporary file: the `file` part of a multipart form (exactly
+/// one), or the raw body. Memory holds one chunk at a time.
+async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result<Upload, ApiError> {
+    let limit = app.config.import.max_upload_bytes as u64;
+    refuse_json(&req)?;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    if is_multipart {
-        let mut form = axum::extract::Multipart::from_request(req, app)
-            .await
-            .map_err(|e| ApiError::new(ProblemType::InvalidMultipart, e.body_text()))?;
-        while let Some(mut field) = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::new(ProblemType::InvalidMultipart, e.body_text()))?
-        {
-            if field.name() != Some("file") {
-                continue;
-            }
-            let file_name = field
-                .file_name()
-                .map(str::to_owned)
-                .or(name)
-                .unwrap_or_else(|| "upload".into());
-            let mut data = Vec::new();
-            while let Some(chunk) = field
-                .chunk()
-                .await
-                .map_err(|e| ApiError::new(ProblemType::InvalidMultipart, e.body_text()))?
-            {
-                if data.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                data.extend_from_slice(&chunk);
-            }
-            return Ok((file_name, data));
+    if !is_multipart {
+        let mut spool = Spool::new(&file_name_of(name)?, limit).map_err(spool_error)?;
+        let mut body = req.into_body().into_data_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|_| {
+                ApiError::new(
+                    ProblemType::InvalidBody,
+                    "The upload was cut off before its end.",
+                )
+            })?;
+            spool.write(&chunk).await.map_err(spool_error)?;
         }
+        return spool.finish().await.map_err(spool_error);
+    }
+    let mut form = axum::extract::Multipart::from_request(req, app)
+        .await
+        .map_err(|e| ApiError::new(ProblemType::InvalidMultipart, e.body_text()))?;
+    let mut upload: Option<Upload> = None;
+    while let Some(mut field) = form.next_field().await.map_err(|e| multipart_error(&e))? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        if upload.is_some() {
+            return Err(ApiError::new(
+                ProblemType::DuplicatePart,
+                "The form has more than one `file` part; send one export per upload.",
+            )
+            .with_field("file", "must appear once"));
+        }
+        let file_name = file_name_of(field.file_name().or(name))?;
+        let mut spool = Spool::new(&file_name, limit).map_err(spool_error)?;
+        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e))? {
+            spool.write(&chunk).await.map_err(spool_error)?;
+        }
+        upload = Some(spool.finish().await.map_err(spool_error)?);
+    }
+    upload.ok_or_else(|| {
         let mut e = ApiError::new(
             ProblemType::ValidationFailed,
             "The form has no `file` part.",
@@ -144,12 +189,8 @@ async fn read_upload(
             field: "file".into(),
             message: "is required".into(),
         });
-        return Err(e);
-    }
-    let data = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| too_large(limit))?;
-    Ok((name.unwrap_or_else(|| "upload".into()), data.to_vec()))
+        e
+    })
 }
 
 fn overrides(strict: bool, p: &ApplyParams) -> Overrides {
@@ -192,6 +233,13 @@ async fn wait(
             Err(crate::error::import_refused(refusals))
         }
         Ok(Ok(Outcome::Refused(run) | Outcome::Failed(run))) => Ok(with_location(done, &run)),
+        Ok(Ok(Outcome::Unreadable(run, code))) => {
+            let why = run.failure.as_deref().unwrap_or("The file cannot be read.");
+            Err(ApiError::new(
+                ProblemType::UnreadableUpload(code),
+                format!("The upload cannot be imported: {why}. Nothing was changed; import run {} records the attempt.", run.id),
+            ))
+        }
         Ok(Ok(Outcome::Stale)) => Err(crate::error::plan_stale()),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "import task panicked");
@@ -224,7 +272,8 @@ async fn fetch(app: &AppState, id: Uuid) -> ApiResult<ImportRun> {
         (status = 201, description = "Planned (or applied, or refused: see `status` and `refusals`)", body = ImportRun),
         (status = 202, description = "Still planning or applying; poll `Location`", body = ImportRun),
         (status = 413, description = "Larger than `import.max_upload_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad parameters or an empty upload", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A JSON body (`unsupported_media_type`): send the export itself", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad parameters (`validation_failed`: `format`, `file_name`), an empty upload (`empty_upload`), a second `file` part (`duplicate_part`), or an upload that cannot be read, with the reader's code (`missing_columns`, `file_empty`, `not_utf8`, `not_csv`, `duplicate_column`, `duplicate_entry`, `duplicate_key`, `compression_ratio`, `row_too_long`, `file_too_large`, `too_many_rows`, `unrecognized_format`, `invalid_export`, `unreadable_file`); the attempt is recorded as a `failed` run", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn create(
     State(app): State<AppState>,
@@ -243,8 +292,8 @@ pub async fn create(
             e
         })?,
     };
-    let (file_name, content) = read_upload(&app, req, p.file_name.clone()).await?;
-    if content.is_empty() {
+    let upload = read_upload(&app, req, p.file_name.as_deref()).await?;
+    if upload.size == 0 {
         return Err(ApiError::new(
             ProblemType::EmptyUpload,
             "The upload is empty.",
@@ -259,23 +308,21 @@ pub async fn create(
         allow_empty: p.allow_empty,
     };
     let overrides = overrides(p.strict, &flags);
-    let run = imports::new_run(
+    let run = imports::new_run_for_upload(
         &actor,
-        &file_name,
-        &content,
+        &upload,
         dry_run,
         &ImportOptions { format, overrides },
     );
-    imports::insert_run(app.store.as_ref(), &run, &content).await?;
+    imports::insert_upload(app.store.as_ref(), &run, &upload).await?;
     let id = run.id;
     let progress = app.import_tasks.start(id);
     let task_app = app.clone();
     let handle = tokio::spawn(async move {
         let tasks = task_app.import_tasks.clone();
-        let out = tasks::plan_then_maybe_apply(
-            task_app, actor, run, content, format, overrides, progress,
-        )
-        .await;
+        let out =
+            tasks::plan_then_maybe_apply(task_app, actor, run, upload, format, overrides, progress)
+                .await;
         tasks.end(id);
         out
     });
@@ -343,6 +390,7 @@ pub async fn apply(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

@@ -4,20 +4,38 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::{Semaphore, SemaphorePermit};
+
 use cc_domain::{Actor, ImportRun, ImportStatus};
-use cc_roster::{FormatChoice, Input, Overrides};
-use cc_service::imports::{self, ImportError, Progress};
+use cc_roster::{FormatChoice, Overrides};
+use cc_service::imports::{self, ImportError, Progress, Upload};
 use uuid::Uuid;
 
 use crate::AppState;
 
-/// Runs in progress in this process, with their progress (what `GET` shows while they run).
-#[derive(Default)]
+/// Runs in progress in this process, with their progress (what `GET` shows while they run),
+/// and the permits that bound how many uploads are read at once.
 pub struct ImportTasks {
     running: Mutex<HashMap<Uuid, Arc<Progress>>>,
+    reads: Semaphore,
 }
 
 impl ImportTasks {
+    /// At most `parallel_reads` uploads are read and planned at once (at least one).
+    #[must_use]
+    pub fn new(parallel_reads: usize) -> Self {
+        Self {
+            running: Mutex::default(),
+            reads: Semaphore::new(parallel_reads.max(1)),
+        }
+    }
+
+    /// Waits for a turn to read an upload.
+    async fn read_permit(&self, progress: &Progress) -> Option<SemaphorePermit<'_>> {
+        progress.phase("waiting for other imports to be read");
+        self.reads.acquire().await.ok()
+    }
+
     pub(crate) fn start(&self, id: Uuid) -> Arc<Progress> {
         let p = Arc::new(Progress::default());
         if let Ok(mut m) = self.running.lock() {
@@ -46,20 +64,8 @@ pub(crate) enum Outcome {
     Refused(Box<ImportRun>),
     Stale,
     Failed(Box<ImportRun>),
-}
-
-fn read_stored(
-    content: Vec<u8>,
-    file_name: &str,
-    format: FormatChoice,
-    app: &AppState,
-    progress: &Progress,
-) -> Result<cc_roster::Roster, cc_roster::RosterError> {
-    let input = Input::Bytes {
-        name: file_name.to_owned(),
-        data: Arc::new(content),
-    };
-    imports::read(&input, format, app.config.import.settings.limits, progress)
+    /// The upload cannot be read (the run is recorded as failed): the request answers 422.
+    Unreadable(Box<ImportRun>, &'static str),
 }
 
 async fn fail(app: &AppState, actor: &Actor, mut run: ImportRun, why: String) -> Outcome {
@@ -77,29 +83,34 @@ pub(crate) async fn plan_then_maybe_apply(
     app: AppState,
     actor: Actor,
     mut run: ImportRun,
-    content: Vec<u8>,
+    upload: Upload,
     format: FormatChoice,
     overrides: Overrides,
     progress: Arc<Progress>,
 ) -> Outcome {
     let settings = app.config.import.settings;
-    let input = Input::Bytes {
-        name: run.file_name.clone(),
-        data: Arc::new(content),
+    let Some(permit) = app.import_tasks.read_permit(&progress).await else {
+        return fail(&app, &actor, run, "the server is shutting down".into()).await;
     };
-    let preview = match imports::preview_input(
+    let read = imports::preview_input(
         app.store.as_ref(),
-        input,
+        upload.input(),
         format,
         &settings,
         &overrides,
         progress.clone(),
     )
-    .await
-    {
+    .await;
+    drop(upload);
+    drop(permit);
+    let preview = match read {
         Ok(p) => p,
         Err(ImportError::Unreadable(e)) => {
-            return fail(&app, &actor, run, format!("{} ({})", e, e.code())).await
+            let code = e.code();
+            return match fail(&app, &actor, run, format!("{e} ({code})")).await {
+                Outcome::Failed(run) => Outcome::Unreadable(run, code),
+                other => other,
+            };
         }
         Err(e) => {
             tracing::error!(error = %e, run = %run.id, "planning an import failed");
@@ -153,40 +164,29 @@ pub(crate) async fn apply_stored(
     overrides: Overrides,
     progress: Arc<Progress>,
 ) -> Outcome {
-    let content = match app.store.imports().map(|s| s.import_file(run.id)) {
-        Some(f) => match f.await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return fail(
-                    &app,
-                    &actor,
-                    run,
-                    "the uploaded file is no longer stored; upload it again".into(),
-                )
-                .await
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "reading a stored import file");
-                return fail(
-                    &app,
-                    &actor,
-                    run,
-                    "reading the stored file failed; see the server log".into(),
-                )
-                .await;
-            }
-        },
-        None => {
+    let upload = match imports::restore_upload(app.store.as_ref(), run.id, &run.file_name).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
             return fail(
                 &app,
                 &actor,
                 run,
-                "this store does not support imports".into(),
+                "the uploaded file is no longer stored (uploads are kept for import.retention_days); upload it again".into(),
             )
             .await
         }
+        Err(e) => {
+            tracing::error!(error = %e, "reading a stored import file");
+            return fail(
+                &app,
+                &actor,
+                run,
+                "reading the stored file failed; see the server log".into(),
+            )
+            .await;
+        }
     };
-    if imports::sha256_hex(&content) != run.sha256 {
+    if upload.sha256 != run.sha256 {
         return fail(
             &app,
             &actor,
@@ -200,10 +200,15 @@ pub(crate) async fn apply_stored(
         .get("format")
         .and_then(|f| serde_json::from_value(f.clone()).ok())
         .unwrap_or_default();
-    let name = run.file_name.clone();
-    let (a, p) = (app.clone(), progress.clone());
+    let Some(permit) = app.import_tasks.read_permit(&progress).await else {
+        return fail(&app, &actor, run, "the server is shutting down".into()).await;
+    };
+    let limits = app.config.import.settings.limits;
+    let p = progress.clone();
     let roster = match tokio::task::spawn_blocking(move || {
-        read_stored(content, &name, format, &a, &p)
+        let out = imports::read(&upload.input(), format, limits, &p);
+        drop(upload);
+        out
     })
     .await
     {
@@ -211,6 +216,7 @@ pub(crate) async fn apply_stored(
         Ok(Err(e)) => return fail(&app, &actor, run, e.to_string()).await,
         Err(e) => return fail(&app, &actor, run, format!("reading the file stopped: {e}")).await,
     };
+    drop(permit);
     let Some(fp) = run.fingerprint.clone() else {
         return fail(&app, &actor, run, "the run has no plan to apply".into()).await;
     };

@@ -1,0 +1,120 @@
+//! One poller per process: reads `job_events` in sequence order and broadcasts each batch to
+//! every open stream, so a thousand streams cost one database query per poll, not a thousand.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cc_domain::JobEvent;
+use cc_store::Store;
+use tokio::sync::{broadcast, OnceCell};
+use tokio_util::sync::CancellationToken;
+
+/// How often the poller looks for new events.
+const POLL: Duration = Duration::from_millis(200);
+/// How long a gap in sequence numbers is waited for (a transaction that took a number may
+/// still commit) before it is skipped (it rolled back).
+const GAP_WAIT: Duration = Duration::from_secs(2);
+/// Most events read per poll.
+pub(super) const BATCH: u32 = 500;
+/// Batches buffered per stream; a stream that falls further behind re-reads from the store.
+const CHANNEL: usize = 64;
+
+/// A batch of events in sequence order.
+pub type Batch = Arc<[JobEvent]>;
+
+/// The shared poller and its broadcast channel.
+pub struct EventHub {
+    store: Arc<dyn Store>,
+    tx: broadcast::Sender<Batch>,
+    /// The last sequence number broadcast (every event up to it was sent or skipped).
+    position: AtomicI64,
+    started: OnceCell<()>,
+    stop: CancellationToken,
+}
+
+impl EventHub {
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, stop: CancellationToken) -> Self {
+        Self {
+            store,
+            tx: broadcast::channel(CHANNEL).0,
+            position: AtomicI64::new(0),
+            started: OnceCell::new(),
+            stop,
+        }
+    }
+
+    /// Subscribes to new batches, starting the poller on first use. Returns the receiver
+    /// and the position it starts after: every event up to that position must be read from
+    /// the store, every later one arrives on the receiver.
+    ///
+    /// # Errors
+    /// The newest event's number cannot be read (first use only).
+    pub async fn subscribe(
+        self: &Arc<Self>,
+    ) -> Result<(broadcast::Receiver<Batch>, i64), cc_store::StoreError> {
+        self.started
+            .get_or_try_init(|| async {
+                let last = self.store.last_job_event().await?;
+                self.position.store(last, Ordering::SeqCst);
+                tokio::spawn(self.clone().run());
+                Ok::<_, cc_store::StoreError>(())
+            })
+            .await?;
+        // Subscribe before reading the position: a batch published after the position
+        // moved past it is then always on the receiver.
+        let rx = self.tx.subscribe();
+        Ok((rx, self.position.load(Ordering::SeqCst)))
+    }
+
+    /// The last sequence number broadcast.
+    #[must_use]
+    pub fn position(&self) -> i64 {
+        self.position.load(Ordering::SeqCst)
+    }
+
+    async fn run(self: Arc<Self>) {
+        let mut gap_since = None;
+        loop {
+            match self.store.job_events_after(self.position(), BATCH).await {
+                Ok(events) => {
+                    let ready = in_order(self.position(), &mut gap_since, events);
+                    if let Some(last) = ready.last() {
+                        self.position.store(last.seq, Ordering::SeqCst);
+                        // No receiver is not an error: nobody is listening right now.
+                        let _ = self.tx.send(ready.into());
+                        continue;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reading job events failed"),
+            }
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+}
+
+/// The events that can be sent now: those following `after` without a gap, or past a gap
+/// that has been open longer than [`GAP_WAIT`].
+fn in_order(
+    mut after: i64,
+    gap_since: &mut Option<Instant>,
+    events: Vec<JobEvent>,
+) -> Vec<JobEvent> {
+    let mut out = Vec::new();
+    for e in events {
+        if e.seq != after + 1 {
+            let since = *gap_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < GAP_WAIT {
+                break;
+            }
+        }
+        *gap_since = None;
+        after = e.seq;
+        out.push(e);
+    }
+    out
+}

@@ -1,0 +1,1 @@
+ALTER TABLE job_workers DROP COLUMN kinds;
