@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemType};
 use crate::request_id::RequestId;
 
 /// A JSON object body. Wrong content type → 415, malformed JSON → 400, wrong shape (including
@@ -63,8 +63,7 @@ fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
 
 fn not_an_object() -> ApiError {
     let mut err = ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
+        ProblemType::ValidationFailed,
         "The body must be a JSON object.",
     );
     err.errors.push(cc_domain::FieldError {
@@ -105,18 +104,16 @@ fn integral_value(v: &mut serde_json::Value) -> bool {
 fn json_rejection(r: &JsonRejection) -> ApiError {
     match r {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ProblemType::UnsupportedMediaType,
             "Send the body as JSON with `Content-Type: application/json`.",
         ),
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
-            "malformed_json",
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(
+            ProblemType::MalformedJson,
             format!("The body is not valid JSON: {}", e.body_text()),
         ),
         JsonRejection::JsonDataError(e) => {
             let mut err = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                ProblemType::ValidationFailed,
                 format!(
                     "The body does not match the expected shape: {}",
                     e.body_text()
@@ -130,12 +127,11 @@ fn json_rejection(r: &JsonRejection) -> ApiError {
         }
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ProblemType::PayloadTooLarge,
                 "The request body is larger than this server accepts.",
             )
         }
-        other => ApiError::bad_request("bad_request", other.body_text()),
+        other => ApiError::new(ProblemType::BadRequest, other.body_text()),
     }
 }
 
@@ -163,8 +159,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .query()
             .is_some_and(|q| q.to_ascii_lowercase().contains("%00"))
         {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::new(
+                ProblemType::InvalidQuery,
                 "Query parameters must not contain NUL characters.",
             ));
         }
@@ -176,7 +172,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 let text = text
                     .strip_prefix("Failed to deserialize query string: ")
                     .unwrap_or(&text);
-                ApiError::bad_request("invalid_query", format!("Invalid query parameters: {text}"))
+                ApiError::new(
+                    ProblemType::InvalidQuery,
+                    format!("Invalid query parameters: {text}"),
+                )
             })
     }
 }
@@ -192,8 +191,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .await
             .map(|p| ApiPath(p.0))
             .map_err(|e: PathRejection| {
-                ApiError::bad_request(
-                    "invalid_path",
+                ApiError::new(
+                    ProblemType::InvalidPath,
                     format!("Invalid path parameter: {}", e.body_text()),
                 )
             })
@@ -222,14 +221,14 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             return Ok(IfMatch(None));
         }
         if s.starts_with("W/") {
-            return Err(ApiError::bad_request(
-                "weak_if_match",
+            return Err(ApiError::new(
+                ProblemType::WeakIfMatch,
                 "If-Match uses strong comparison: send the ETag as returned, e.g. \"3\", not a weak tag.",
             ));
         }
         parse_version(s).map(|n| IfMatch(Some(n))).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_if_match",
+            ApiError::new(
+                ProblemType::InvalidIfMatch,
                 "If-Match must be a version as returned in ETag, e.g. \"3\".",
             )
         })

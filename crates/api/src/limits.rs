@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::http::StatusCode;
-
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemType};
 
 /// Limits on concurrent use (`[limits]` in the configuration).
 #[derive(Debug, Clone)]
@@ -103,7 +101,7 @@ pub fn expensive(
         .try_take(&format!("principal:{}", principal.name), max)
         .ok_or_else(|| {
             too_many_at_once(
-                "too_many_concurrent",
+                ProblemType::TooManyConcurrent,
                 format!(
                     "This operator or token already has {max} expensive requests (audit \
                      verification, searches) running; wait for one to finish."
@@ -114,10 +112,8 @@ pub fn expensive(
 
 /// The 429 answer when a concurrency bound is reached.
 #[must_use]
-pub fn too_many_at_once(code: &'static str, detail: impl Into<String>) -> ApiError {
-    let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, detail);
-    e.retry_after = Some(1);
-    e
+pub fn too_many_at_once(kind: ProblemType, detail: impl Into<String>) -> ApiError {
+    ApiError::new(kind, detail).retry_after(1)
 }
 
 #[cfg(test)]

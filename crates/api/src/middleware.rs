@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemType};
 
 /// Turns a panic in a handler into a logged 500 problem; the server keeps serving.
 pub(crate) fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
@@ -28,8 +28,7 @@ pub(crate) async fn not_found() -> ApiError {
 /// Known route, wrong method.
 pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ProblemType::MethodNotAllowed,
         "This route does not accept that method.",
     )
 }
@@ -38,8 +37,7 @@ pub(crate) async fn method_not_allowed() -> ApiError {
 pub(crate) async fn timeout_error(err: tower::BoxError) -> ApiError {
     if err.is::<tower::timeout::error::Elapsed>() {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
+            ProblemType::Timeout,
             "The request took too long and was abandoned.",
         )
     } else {
@@ -69,8 +67,7 @@ pub(crate) async fn docs_problems(req: Request, next: Next) -> Response {
             .into_response()
     } else {
         ApiError::new(
-            res.status(),
-            "bad_request",
+            ProblemType::InvalidDocsRequest(res.status()),
             "The documentation request is not valid. See /docs for the API.",
         )
         .into_response()

@@ -7,11 +7,10 @@
 //! request id.
 
 use axum::extract::Request;
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemType};
 
 /// Longest accepted request target (path and query), in bytes.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -23,8 +22,7 @@ pub async fn enforce(req: Request, next: Next) -> Response {
     let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_len > MAX_URI_BYTES {
         return ApiError::new(
-            StatusCode::URI_TOO_LONG,
-            "uri_too_long",
+            ProblemType::UriTooLong,
             format!("The request target is longer than {MAX_URI_BYTES} bytes."),
         )
         .into_response();
@@ -36,8 +34,7 @@ pub async fn enforce(req: Request, next: Next) -> Response {
         .sum();
     if header_len > MAX_HEADER_BYTES {
         return ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ProblemType::HeadersTooLarge,
             format!("The request's header fields are larger than {MAX_HEADER_BYTES} bytes."),
         )
         .into_response();

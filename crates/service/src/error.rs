@@ -16,9 +16,13 @@ pub enum ServiceError {
     /// A lifecycle operation the user's state does not allow.
     #[error("{0}")]
     InvalidOperation(cc_domain::lifecycle::InvalidOperation),
-    /// The caller's `If-Match`/`version` is stale.
+    /// The caller's `If-Match`/`version` is stale: the record is at version `current`.
     #[error("the record has changed (current version {current})")]
     PreconditionFailed { current: i64 },
+    /// Another write changed the record while this one ran (its versioned update matched no
+    /// row); the current version is not known.
+    #[error("the record changed while the request ran")]
+    ConcurrentUpdate,
     #[error("{0}")]
     Unavailable(String),
     /// Internal detail for the log, never for the client.
@@ -30,7 +34,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict { field } => ServiceError::Conflict { field },
-            StoreError::VersionConflict => ServiceError::PreconditionFailed { current: -1 },
+            StoreError::VersionConflict => ServiceError::ConcurrentUpdate,
             StoreError::Invalid(v) => ServiceError::Validation(v),
             StoreError::Unavailable(m) => ServiceError::Unavailable(m),
             StoreError::Config(m) | StoreError::Internal(m) => ServiceError::Internal(m),

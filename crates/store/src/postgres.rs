@@ -5,8 +5,11 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::PoolConfig;
+use crate::{PoolConfig, Result, StoreError};
 
+use imports::load_snapshot;
+
+mod bulk;
 mod changes;
 pub(crate) mod copy;
 mod jobs;
@@ -145,11 +148,20 @@ impl PgStore {
     }
 }
 
-include!("sql/shared.rs");
-include!("sql/migrate.rs");
-include!("sql/auth.rs");
-include!("sql/imports.rs");
-include!("sql/bulk_postgres.rs");
+// The SQL both backends share: each file is compiled once per backend, over the names defined
+// above (see `sql/shared.rs`), hence one file loaded as a module twice in this crate.
+#[path = "sql/auth.rs"]
+#[allow(clippy::duplicate_mod)]
+mod auth;
+#[path = "sql/imports.rs"]
+#[allow(clippy::duplicate_mod)]
+mod imports;
+#[path = "sql/migrate.rs"]
+#[allow(clippy::duplicate_mod)]
+mod migrate;
+#[path = "sql/shared.rs"]
+#[allow(clippy::duplicate_mod)]
+mod shared;
 
 impl PgStore {
     /// The directory snapshot for planning.

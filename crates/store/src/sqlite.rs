@@ -13,8 +13,11 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use crate::PoolConfig;
+use crate::{PoolConfig, Result, StoreError};
 
+use imports::load_snapshot;
+
+mod bulk;
 mod changes;
 mod file_mode;
 mod jobs;
@@ -204,8 +207,17 @@ impl SqliteStore {
     }
 }
 
-include!("sql/shared.rs");
-include!("sql/migrate.rs");
-include!("sql/auth.rs");
-include!("sql/imports.rs");
-include!("sql/bulk_sqlite.rs");
+// The SQL both backends share: each file is compiled once per backend, over the names defined
+// above (see `sql/shared.rs`), hence one file loaded as a module twice in this crate.
+#[path = "sql/auth.rs"]
+#[allow(clippy::duplicate_mod)]
+mod auth;
+#[path = "sql/imports.rs"]
+#[allow(clippy::duplicate_mod)]
+mod imports;
+#[path = "sql/migrate.rs"]
+#[allow(clippy::duplicate_mod)]
+mod migrate;
+#[path = "sql/shared.rs"]
+#[allow(clippy::duplicate_mod)]
+mod shared;

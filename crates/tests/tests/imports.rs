@@ -57,18 +57,16 @@ async fn apply(
             overrides,
         },
     );
-    imports::apply(
-        store.as_ref(),
-        &actor(),
-        &roster,
-        &ImportSettings::default(),
-        &overrides,
-        None,
-        run,
-        false,
-        &Progress::default(),
-    )
-    .await
+    let req = imports::ApplyRequest {
+        actor: &actor(),
+        roster: &roster,
+        settings: &ImportSettings::default(),
+        overrides: &overrides,
+        expected: None,
+        stored: false,
+        progress: &Progress::default(),
+    };
+    imports::apply(store.as_ref(), req, run).await
 }
 
 /// Applies `roster` with the default settings and no overrides.
@@ -78,19 +76,16 @@ async fn apply_roster(
     name: &str,
 ) -> imports::ApplyOutcome {
     let run = imports::new_run(&actor(), name, b"", false, &ImportOptions::default());
-    imports::apply(
-        store.as_ref(),
-        &actor(),
+    let req = imports::ApplyRequest {
+        actor: &actor(),
         roster,
-        &ImportSettings::default(),
-        &Overrides::default(),
-        None,
-        run,
-        false,
-        &Progress::default(),
-    )
-    .await
-    .unwrap()
+        settings: &ImportSettings::default(),
+        overrides: &Overrides::default(),
+        expected: None,
+        stored: false,
+        progress: &Progress::default(),
+    };
+    imports::apply(store.as_ref(), req, run).await.unwrap()
 }
 
 async fn user(store: &Arc<dyn Store>, username: &str) -> cc_domain::User {

@@ -1,7 +1,7 @@
 //! Authentication and authorisation for every matched route, from the permission table.
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cc_domain::OperatorRole;
@@ -9,7 +9,7 @@ use cc_service::{AuthError, Principal};
 
 use super::permissions::{self, Access};
 use super::rate_limit::too_many;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemType};
 use crate::extract::PrincipalName;
 use crate::request_id::RequestId;
 use crate::AppState;
@@ -29,8 +29,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 #[must_use]
 pub fn unauthenticated() -> ApiError {
     ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
+        ProblemType::Unauthenticated,
         "This route needs credentials: `Authorization: Bearer <access token or API token>`. \
          Log in at POST /api/v1/auth/login.",
     )
@@ -48,48 +47,16 @@ fn with_challenge(err: ApiError, error: Option<&str>) -> Response {
     res
 }
 
-/// Maps an authentication failure to its response.
+/// Maps an authentication failure to its response (the table is in `crate::error`), with the
+/// `WWW-Authenticate` challenge on an invalid token.
 #[must_use]
 pub fn auth_error(e: AuthError) -> Response {
-    match e {
-        AuthError::InvalidToken => with_challenge(
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "The token is invalid, expired or revoked. Log in again or refresh.",
-            ),
-            Some("invalid_token"),
-        ),
-        AuthError::InvalidCredentials => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "The username or password is wrong.",
-        )
-        .into_response(),
-        AuthError::Throttled { retry_after_secs } => {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "login_throttled",
-                format!(
-                    "Too many failed logins; wait {retry_after_secs} seconds before trying again."
-                ),
-            );
-            e.retry_after = Some(retry_after_secs);
-            e.into_response()
-        }
-        AuthError::Locked { retry_after_secs } => {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "login_locked",
-                format!(
-                    "Logins are locked after repeated failures; try again in {retry_after_secs} seconds, \
-                     or ask an admin to reset the password."
-                ),
-            );
-            e.retry_after = Some(retry_after_secs);
-            e.into_response()
-        }
-        AuthError::Service(s) => ApiError::from(s).into_response(),
+    let challenge = matches!(e, AuthError::InvalidToken);
+    let err = ApiError::from(e);
+    if challenge {
+        with_challenge(err, Some("invalid_token"))
+    } else {
+        err.into_response()
     }
 }
 
@@ -135,8 +102,8 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
         .is_some()
     {
         // Two credentials: which one a proxy, a cache or this server would honour differs.
-        return ApiError::bad_request(
-            "duplicate_authorization",
+        return ApiError::new(
+            ProblemType::DuplicateAuthorization,
             "Send exactly one Authorization header.",
         )
         .into_response();
@@ -157,8 +124,7 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
         let route = format!("{} {path}", req.method());
         deny(&app, &principal, &route, required, request_id).await;
         return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ProblemType::Forbidden,
             format!(
                 "This route needs the {required} role; you have {}.",
                 principal.role

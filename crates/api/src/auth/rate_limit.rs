@@ -12,7 +12,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cc_domain::client::client_block;
@@ -20,7 +19,7 @@ use cc_domain::ValidationErrors;
 
 use super::client_addr::ClientAddr;
 use super::redis_limit::RedisLimiter;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemType};
 use crate::AppState;
 
 /// The window every limit counts over.
@@ -195,8 +194,7 @@ impl RateLimiter {
 #[must_use]
 pub fn too_many(retry_after: u64, what: &str) -> ApiError {
     let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        ProblemType::RateLimited,
         format!("Too many {what}; retry after {retry_after} seconds."),
     );
     e.retry_after = Some(retry_after);

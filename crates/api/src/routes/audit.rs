@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::CommonErrors;
 use crate::auth::middleware::Authenticated;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::ApiQuery;
 use crate::AppState;
 
@@ -42,7 +42,7 @@ pub async fn list(
     ApiQuery(p): ApiQuery<AuditListParams>,
 ) -> ApiResult<Json<Page<AuditEvent>>> {
     let limit = cc_domain::page::parse_limit(p.limit)
-        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+        .map_err(|m| ApiError::new(ProblemType::InvalidQuery, m))?;
     let before_seq = p
         .cursor
         .as_deref()
@@ -51,7 +51,7 @@ pub async fn list(
                 .ok()
                 .and_then(|c| c.v.parse::<i64>().ok())
         })
-        .map(|v| v.ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not valid")))
+        .map(|v| v.ok_or_else(|| ApiError::new(ProblemType::InvalidCursor, "cursor is not valid")))
         .transpose()?;
     let q = AuditQuery {
         actor: p.actor,

@@ -15,7 +15,7 @@ use super::{BodyErrors, CommonErrors};
 use crate::auth::middleware::{auth_error, Authenticated};
 use crate::auth::rate_limit::too_many;
 use crate::auth::ClientAddr;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::ApiJson;
 use crate::request_id::RequestId;
 use crate::AppState;
@@ -154,8 +154,8 @@ pub async fn logout(
     request_id: Option<Extension<RequestId>>,
 ) -> ApiResult<Response> {
     if !matches!(p.kind, PrincipalKind::Session { .. }) {
-        return Err(ApiError::bad_request(
-            "not_a_session",
+        return Err(ApiError::new(
+            ProblemType::NotASession,
             "API tokens have no session; revoke them at DELETE /api/v1/tokens/{id}.",
         ));
     }

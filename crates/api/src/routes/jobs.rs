@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::CommonErrors;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::{ApiPath, ApiQuery, CurrentActor};
 use crate::AppState;
 
@@ -40,7 +40,7 @@ pub async fn list(
     ApiQuery(p): ApiQuery<JobListParams>,
 ) -> ApiResult<Json<Page<Job>>> {
     let limit = cc_domain::page::parse_limit(p.limit)
-        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+        .map_err(|m| ApiError::new(ProblemType::InvalidQuery, m))?;
     let before_id = p
         .cursor
         .as_deref()
@@ -48,7 +48,7 @@ pub async fn list(
             Cursor::decode(c, CURSOR_KIND)
                 .ok()
                 .and_then(|c| c.v.parse::<i64>().ok())
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not valid"))
+                .ok_or_else(|| ApiError::new(ProblemType::InvalidCursor, "cursor is not valid"))
         })
         .transpose()?;
     let q = JobQuery {
@@ -91,14 +91,6 @@ pub async fn get(
     Ok(Json(JobDetail { job, history }))
 }
 
-fn op_error(e: OpError) -> ApiError {
-    match e {
-        OpError::NotFound => ApiError::not_found("No job with that id."),
-        OpError::InvalidState(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
-        OpError::Store(e) => e.into(),
-    }
-}
-
 /// Cancel a job.
 ///
 /// A waiting job is cancelled at once. A running job's handler is asked to stop (its
@@ -116,7 +108,7 @@ pub async fn cancel(
     ops::cancel(app.store.as_ref(), &actor, id)
         .await
         .map(Json)
-        .map_err(op_error)
+        .map_err(ApiError::from)
 }
 
 /// Re-drive a discarded or cancelled job.
@@ -136,7 +128,7 @@ pub async fn retry(
     ops::retry(app.store.as_ref(), &actor, id)
         .await
         .map(Json)
-        .map_err(op_error)
+        .map_err(ApiError::from)
 }
 
 /// Progress of a batch: job counts by state.
@@ -188,7 +180,7 @@ pub async fn retry_batch(
         .await
         .map_err(|e| match e {
             OpError::NotFound => ApiError::not_found("No jobs in that batch."),
-            other => op_error(other),
+            other => other.into(),
         })?;
     Ok(Json(BatchRetried {
         batch_id: out.batch_id,

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemType};
 
 /// A JSON response carrying the record's version as a strong `ETag`.
 pub(crate) fn versioned<T: Serialize>(status: StatusCode, version: i64, body: &T) -> Response {
@@ -55,15 +55,15 @@ impl Paging {
         allowed: &[&'static str],
     ) -> Result<Self, ApiError> {
         let limit = cc_domain::page::parse_limit(limit)
-            .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+            .map_err(|m| ApiError::new(ProblemType::InvalidQuery, m))?;
         let (sort, dir) = cc_domain::page::parse_sort(sort, allowed)
-            .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+            .map_err(|m| ApiError::new(ProblemType::InvalidQuery, m))?;
         // Lists sorted by id use the cursor kind "id"; the others name their sort field.
         let cursor_kind = if allowed == ID_SORT { "id" } else { sort };
         let cursor = cursor
             .map(|c| cc_domain::Cursor::decode(c, cursor_kind))
             .transpose()
-            .map_err(|m| ApiError::bad_request("invalid_cursor", m))?;
+            .map_err(|m| ApiError::new(ProblemType::InvalidCursor, m))?;
         Ok(Self {
             limit,
             cursor,

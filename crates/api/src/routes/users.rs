@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::{created, versioned, CommonErrors, Paging, WriteErrors};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentActor, IfMatch};
 use crate::AppState;
 
@@ -56,14 +56,14 @@ impl UserListParams {
             &UserSort::NAMES,
         )?;
         if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::new(
+                ProblemType::InvalidQuery,
                 "q must be at most 200 characters",
             ));
         }
         if self.grade.is_some_and(|g| !GRADES.contains(&g)) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::new(
+                ProblemType::InvalidQuery,
                 "grade must be between -1 (pre-K) and 12",
             ));
         }
@@ -205,4 +205,78 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     app.directory.delete_user(&actor, id, if_match).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::Query;
+    use axum::http::Uri;
+    use cc_domain::Cursor;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Parses a query string the way the list route does.
+    fn parse(query: &str) -> Option<Result<UserQuery, ApiError>> {
+        let uri: Uri = format!("/api/v1/users?{query}").parse().ok()?;
+        let Query(p) = Query::<UserListParams>::try_from_uri(&uri).ok()?;
+        Some(p.into_query())
+    }
+
+    fn pair() -> impl Strategy<Value = (String, String)> {
+        let key = prop_oneof![
+            prop::sample::select(vec![
+                "limit", "cursor", "status", "role", "grade", "school", "group", "q", "sort",
+            ])
+            .prop_map(str::to_owned),
+            any::<String>(),
+        ];
+        (key, any::<String>())
+    }
+
+    fn encode(pairs: &[(String, String)]) -> String {
+        let enc = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_filter_query_is_parsed_or_refused_as_a_bad_request(
+            pairs in prop::collection::vec(pair(), 0..5),
+        ) {
+            if let Some(Err(e)) = parse(&encode(&pairs)) {
+                prop_assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+            }
+        }
+
+        #[test]
+        fn any_raw_query_text_is_parsed_or_refused(raw in "[ -~]{0,80}") {
+            if let Some(Err(e)) = parse(&raw) {
+                prop_assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+            }
+        }
+
+        #[test]
+        fn a_next_cursor_comes_back_as_the_same_cursor(
+            value in any::<String>().prop_filter("no NUL", |v| !v.contains('\0') && v.len() < 200),
+            id in any::<u128>(),
+            sort in prop::sample::select(UserSort::NAMES.to_vec()),
+            desc in any::<bool>(),
+        ) {
+            let cursor = Cursor { s: sort.to_owned(), v: value, id: Uuid::from_u128(id) };
+            let sort_param = if desc { format!("-{sort}") } else { sort.to_owned() };
+            let query = encode(&[
+                ("cursor".into(), cursor.encode()),
+                ("sort".into(), sort_param),
+            ]);
+            let q = parse(&query).expect("a well-formed query").expect("a valid query");
+            prop_assert_eq!(q.cursor, Some(cursor));
+        }
+    }
 }

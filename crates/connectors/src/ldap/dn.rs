@@ -1,6 +1,7 @@
 //! Distinguished names: RFC 4514 escaping, splitting and comparison.
 
-/// Escapes a value for use inside an RDN (RFC 4514 section 2.4).
+/// Escapes a value for use inside an RDN (RFC 4514 section 2.4). Whitespace other than a
+/// space at either end is written as hex pairs, so that splitting the DN cannot trim it away.
 #[must_use]
 pub fn escape_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 4);
@@ -13,11 +14,28 @@ pub fn escape_value(value: &str) -> String {
             }
             '#' if i == 0 => out.push_str("\\#"),
             ' ' if i == 0 || i == last => out.push_str("\\ "),
+            c if c.is_whitespace() && (i == 0 || i == last) => {
+                let mut buf = [0; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\{b:02X}"));
+                }
+            }
             '\0' => out.push_str("\\00"),
             c => out.push(c),
         }
     }
     out
+}
+
+/// `s` without surrounding whitespace, keeping an escaped space at its end (`a\ `).
+fn trim_unescaped(s: &str) -> &str {
+    let s = s.trim_start();
+    let t = s.trim_end();
+    let backslashes = t.bytes().rev().take_while(|b| *b == b'\\').count();
+    match s[t.len()..].chars().next() {
+        Some(c) if backslashes % 2 == 1 => &s[..t.len() + c.len_utf8()],
+        _ => t,
+    }
 }
 
 /// Escapes a value for use inside a search filter (RFC 4515).
@@ -37,13 +55,13 @@ pub fn rdns(dn: &str) -> Vec<&str> {
             '\\' => escaped = true,
             '"' => quoted = !quoted,
             ',' | ';' if !quoted => {
-                parts.push(dn[start..i].trim());
+                parts.push(trim_unescaped(&dn[start..i]));
                 start = i + 1;
             }
             _ => {}
         }
     }
-    let tail = dn[start..].trim();
+    let tail = trim_unescaped(&dn[start..]);
     if !tail.is_empty() || !parts.is_empty() {
         parts.push(tail);
     }
@@ -64,7 +82,7 @@ pub fn split_first(dn: &str) -> (String, String) {
 #[must_use]
 pub fn rdn_parts(rdn: &str) -> (String, String) {
     match rdn.split_once('=') {
-        Some((attr, value)) => (attr.trim().to_owned(), unescape(value.trim())),
+        Some((attr, value)) => (attr.trim().to_owned(), unescape(trim_unescaped(value))),
         None => (String::new(), rdn.to_owned()),
     }
 }
@@ -77,11 +95,12 @@ pub fn unescape(value: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| {
-                std::str::from_utf8(h)
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            });
+            // Two hex digits exactly (`from_str_radix` alone would take a sign: `\+a`).
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(b) = hex {
                 out.push(b);
                 i += 3;
@@ -167,6 +186,29 @@ mod tests {
         assert_eq!(parent, "ou=grade-10,ou=lincoln-hs,dc=example,dc=org");
         assert_eq!(rdn_parts(&first), ("cn".into(), "Smith, Jr.".into()));
         assert_eq!(unescape("a\\2Cb"), "a,b");
+    }
+
+    /// Cases the property tests (`tests/dn_props.rs`) found.
+    #[test]
+    fn values_survive_their_escape_and_split() {
+        for v in [
+            "\t",
+            "a\t",
+            "\u{3000}b",
+            "x ",
+            " ",
+            "\\ ",
+            "+a",
+            "\\2C",
+            "a\\",
+        ] {
+            let dn = format!("cn={},dc=org", escape_value(v));
+            let parts = rdns(&dn);
+            assert_eq!(parts.len(), 2, "{dn}");
+            assert_eq!(rdn_parts(parts[0]).1, v, "{dn}");
+        }
+        assert_eq!(escape_value("\tx\n"), "\\09x\\0A");
+        assert_eq!(unescape("\\+a"), "+a");
     }
 
     #[test]

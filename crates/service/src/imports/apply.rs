@@ -9,8 +9,9 @@ use std::collections::HashMap;
 
 use cc_domain::{Actor, Group, ImportRun, ImportStatus, LifecycleIntent, NewAuditEvent, User};
 use cc_roster::plan::{ChangeKind, PlanCounts, UserChange};
-use cc_roster::{guards, plan, Overrides, Roster};
+use cc_roster::{guards, plan, DirectoryView, Overrides, Plan, Roster};
 use cc_store::{ImportTx, LifecycleBatch, Store};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::runs::{run_event, STORED_CHANGES};
@@ -32,7 +33,7 @@ pub struct ApplyOutcome {
     pub counts: PlanCounts,
     /// The lifecycle jobs the changes ask for (handed to the queue seam).
     pub intents: Vec<LifecycleIntent>,
-    /// How many jobs the queue accepted (0 until the queue is wired; see `ImportTx::enqueue_lifecycle`).
+    /// How many jobs the queue accepted (see `ImportTx::enqueue_lifecycle`).
     pub jobs_enqueued: u64,
     /// Seconds spent per step: snapshot, plan, prepare (records and audit events), users,
     /// memberships, audit, indexes (after a first load), jobs (the lifecycle jobs), run (the run
@@ -41,54 +42,107 @@ pub struct ApplyOutcome {
     pub timings: Vec<(&'static str, f64)>,
 }
 
-/// Applies a roster. `run` is the run record: stored already (`stored = true`, the API) or
-/// stored by this transaction (the CLI). `expected` is the fingerprint of the previewed plan.
+/// What [`apply`] applies, and how.
+pub struct ApplyRequest<'a> {
+    pub actor: &'a Actor,
+    pub roster: &'a Roster,
+    pub settings: &'a ImportSettings,
+    pub overrides: &'a Overrides,
+    /// The fingerprint of the previewed plan: the apply is `Stale` when the plan made inside
+    /// the transaction differs.
+    pub expected: Option<&'a str>,
+    /// Whether the run record is stored already (the API) or stored by this transaction (the
+    /// CLI).
+    pub stored: bool,
+    pub progress: &'a Progress,
+}
+
+/// Applies a roster; `run` is the run record (see [`ApplyRequest::stored`]).
 ///
 /// # Errors
 /// `Refused` when a guard refuses (nothing written), `Stale` when the plan differs from the
 /// previewed one, or a store failure (the transaction rolls back).
-#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
 pub async fn apply(
     store: &dyn Store,
-    actor: &Actor,
-    roster: &Roster,
-    settings: &ImportSettings,
-    overrides: &Overrides,
-    expected: Option<&str>,
+    req: ApplyRequest<'_>,
     mut run: ImportRun,
-    stored: bool,
-    progress: &Progress,
 ) -> Result<ApplyOutcome, ImportError> {
     let mut clock = Clock::default();
     clock.lap("start");
     let mut tx = import_store(store)?.begin_import().await?;
-    progress.phase("loading the directory");
-    let view = view_of(tx.directory_snapshot().await?);
-    clock.lap("snapshot");
-    progress.phase("planning");
-    let p = plan(roster, &view, settings.plan);
-    let fingerprint = p.fingerprint(roster, &view);
-    if expected.is_some_and(|e| e != fingerprint) {
-        return Err(ImportError::Stale);
-    }
-    let refusals = guards::check(roster, &p, &view, &settings.guards, overrides);
-    if !refusals.is_empty() {
-        return Err(ImportError::Refused(refusals));
-    }
-    clock.lap("plan");
-    progress.phase("applying");
+    let (view, p, fingerprint) = plan_checked(&mut *tx, &req, &mut clock).await?;
+    req.progress.phase("applying");
     let first_load = view.users.is_empty()
         && p.counts.created >= FIRST_LOAD_MIN
         && tx.begin_first_load().await?;
     let now = cc_domain::now();
-    progress.set_total(p.changes.len() as u64);
-
+    req.progress.set_total(p.changes.len() as u64);
     // Groups first, so memberships can refer to them.
-    let mut group_ids: HashMap<&str, Uuid> = view
-        .groups
-        .iter()
-        .map(|g| (g.name.as_str(), g.id))
-        .collect();
+    let group_ids = create_groups(&mut *tx, req.actor, &view, &p, now).await?;
+    let changes = Changes {
+        req: &req,
+        view: &view,
+        plan: &p,
+        group_ids,
+        now,
+    };
+    let intents = changes.write(&mut *tx, &mut clock).await?;
+    if first_load {
+        req.progress.phase("building indexes");
+        tx.finish_first_load().await?;
+        clock.lap("indexes");
+    }
+    let jobs = enqueue(&mut *tx, run.id, req.actor, &intents).await?;
+    clock.lap("jobs");
+    record_run(&mut *tx, &req, &mut run, &changes, fingerprint, jobs).await?;
+    clock.lap("run");
+    req.progress.phase("committing");
+    tx.commit().await?;
+    clock.lap("commit");
+    req.progress.phase("done");
+    Ok(ApplyOutcome {
+        run,
+        counts: p.counts,
+        intents,
+        jobs_enqueued: jobs,
+        timings: clock.laps,
+    })
+}
+
+/// Plans the roster against the directory as the transaction sees it; refuses a plan that
+/// differs from the preview or that a guard refuses.
+async fn plan_checked(
+    tx: &mut dyn ImportTx,
+    req: &ApplyRequest<'_>,
+    clock: &mut Clock,
+) -> Result<(DirectoryView, Plan, String), ImportError> {
+    req.progress.phase("loading the directory");
+    let view = view_of(tx.directory_snapshot().await?);
+    clock.lap("snapshot");
+    req.progress.phase("planning");
+    let p = plan(req.roster, &view, req.settings.plan);
+    let fingerprint = p.fingerprint(req.roster, &view);
+    if req.expected.is_some_and(|e| e != fingerprint) {
+        return Err(ImportError::Stale);
+    }
+    let refusals = guards::check(req.roster, &p, &view, &req.settings.guards, req.overrides);
+    if !refusals.is_empty() {
+        return Err(ImportError::Refused(refusals));
+    }
+    clock.lap("plan");
+    Ok((view, p, fingerprint))
+}
+
+/// Creates the plan's new groups (with their audit events); the ids of every group by name.
+async fn create_groups(
+    tx: &mut dyn ImportTx,
+    actor: &Actor,
+    view: &DirectoryView,
+    p: &Plan,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, Uuid>, ImportError> {
+    let mut group_ids: HashMap<String, Uuid> =
+        view.groups.iter().map(|g| (g.name.clone(), g.id)).collect();
     let new_groups: Vec<Group> = p
         .new_groups
         .iter()
@@ -123,22 +177,77 @@ pub async fn apply(
             .collect();
         tx.append_audit_bulk(events).await?;
     }
-    for g in &new_groups {
-        group_ids.insert(g.name.as_str(), g.id);
+    for g in new_groups {
+        group_ids.insert(g.name, g.id);
     }
-    let gid = |i: &u32| -> Result<Uuid, ImportError> {
-        let name = p.group_names[*i as usize].as_str();
-        group_ids.get(name).copied().ok_or_else(|| {
-            ImportError::Service(crate::ServiceError::Internal(format!(
-                "group `{name}` vanished during the import"
-            )))
-        })
-    };
+    Ok(group_ids)
+}
 
-    // One chunk's writes, made from the plan.
-    let prepare = |chunk: &[UserChange],
-                   intents: &mut Vec<LifecycleIntent>|
-     -> Result<ChunkWrites, ImportError> {
+/// The people changes of a checked plan, written chunk by chunk.
+struct Changes<'a> {
+    req: &'a ApplyRequest<'a>,
+    view: &'a DirectoryView,
+    plan: &'a Plan,
+    group_ids: HashMap<String, Uuid>,
+    now: DateTime<Utc>,
+}
+
+impl Changes<'_> {
+    /// Writes every chunk: people, memberships and audit events. Returns the lifecycle jobs
+    /// the changes ask for.
+    async fn write(
+        &self,
+        tx: &mut dyn ImportTx,
+        clock: &mut Clock,
+    ) -> Result<Vec<LifecycleIntent>, ImportError> {
+        let mut intents = Vec::new();
+        let mut chunks = self.plan.changes.chunks(CHUNK);
+        let mut next = chunks
+            .next()
+            .map(|c| self.prepare(c, &mut intents))
+            .transpose()?;
+        clock.lap("prepare");
+        while let Some(w) = next.take() {
+            // The next chunk is prepared while the database stores this chunk's people: the
+            // store hands its first statement over on the first poll.
+            let prepared = {
+                let mut users = std::pin::pin!(write_users(&mut *tx, &w.updates, &w.inserts));
+                let started = std::future::poll_fn(|cx| {
+                    std::task::Poll::Ready(std::future::Future::poll(users.as_mut(), cx))
+                })
+                .await;
+                let t = std::time::Instant::now();
+                let prepared = chunks
+                    .next()
+                    .map(|c| self.prepare(c, &mut intents))
+                    .transpose();
+                clock.add("prepare", t.elapsed().as_secs_f64());
+                match started {
+                    std::task::Poll::Ready(done) => done?,
+                    std::task::Poll::Pending => users.await?,
+                }
+                prepared
+            };
+            clock.lap("users");
+            next = prepared?;
+            tx.remove_members_bulk(&w.remove).await?;
+            tx.add_members_bulk(&w.add).await?;
+            tx.add_new_members_bulk(&w.add_new).await?;
+            clock.lap("memberships");
+            tx.append_audit_bulk(w.events).await?;
+            clock.lap("audit");
+            self.req.progress.add_written(w.people);
+        }
+        Ok(intents)
+    }
+
+    /// One chunk's writes, made from the plan.
+    fn prepare(
+        &self,
+        chunk: &[UserChange],
+        intents: &mut Vec<LifecycleIntent>,
+    ) -> Result<ChunkWrites, ImportError> {
+        let actor = self.req.actor;
         let mut w = ChunkWrites {
             people: chunk.len() as u64,
             events: Vec::with_capacity(chunk.len()),
@@ -148,18 +257,20 @@ pub async fn apply(
             if c.kind == ChangeKind::Blocked {
                 continue;
             }
-            let before = c.existing.map(|i| &view.users[i as usize]);
-            let after = p.target(c, roster, &view, cc_domain::new_id(), now);
+            let before = c.existing.map(|i| &self.view.users[i as usize]);
+            let after =
+                self.plan
+                    .target(c, self.req.roster, self.view, cc_domain::new_id(), self.now);
             let adds = if before.is_none() {
                 &mut w.add_new
             } else {
                 &mut w.add
             };
             for g in &c.groups_add {
-                adds.push((gid(g)?, after.id));
+                adds.push((self.group_id(*g)?, after.id));
             }
             for g in &c.groups_remove {
-                w.remove.push((gid(g)?, after.id));
+                w.remove.push((self.group_id(*g)?, after.id));
             }
             if let Some(op) = c.operation(before.map(|b| b.status).or(c.status)) {
                 intents.push(LifecycleIntent {
@@ -193,61 +304,40 @@ pub async fn apply(
             }
         }
         Ok(w)
-    };
-
-    let mut intents = Vec::new();
-    let mut chunks = p.changes.chunks(CHUNK);
-    let mut next = chunks
-        .next()
-        .map(|c| prepare(c, &mut intents))
-        .transpose()?;
-    clock.lap("prepare");
-    while let Some(w) = next.take() {
-        // The next chunk is prepared while the database stores this chunk's people: the
-        // store hands its first statement over on the first poll.
-        let prepared = {
-            let mut users = std::pin::pin!(write_users(&mut *tx, &w.updates, &w.inserts));
-            let started = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(std::future::Future::poll(users.as_mut(), cx))
-            })
-            .await;
-            let t = std::time::Instant::now();
-            let prepared = chunks.next().map(|c| prepare(c, &mut intents)).transpose();
-            clock.add("prepare", t.elapsed().as_secs_f64());
-            match started {
-                std::task::Poll::Ready(done) => done?,
-                std::task::Poll::Pending => users.await?,
-            }
-            prepared
-        };
-        clock.lap("users");
-        next = prepared?;
-        tx.remove_members_bulk(&w.remove).await?;
-        tx.add_members_bulk(&w.add).await?;
-        tx.add_new_members_bulk(&w.add_new).await?;
-        clock.lap("memberships");
-        tx.append_audit_bulk(w.events).await?;
-        clock.lap("audit");
-        progress.add_written(w.people);
-    }
-    if first_load {
-        progress.phase("building indexes");
-        tx.finish_first_load().await?;
-        clock.lap("indexes");
     }
 
-    let jobs = enqueue(&mut *tx, run.id, actor, &intents).await?;
-    clock.lap("jobs");
+    /// The id of the group a change names (by index into [`Plan::group_names`]).
+    fn group_id(&self, i: u32) -> Result<Uuid, ImportError> {
+        let name = self.plan.group_names[i as usize].as_str();
+        self.group_ids.get(name).copied().ok_or_else(|| {
+            ImportError::Service(crate::ServiceError::Internal(format!(
+                "group `{name}` vanished during the import"
+            )))
+        })
+    }
+}
+
+/// Completes the run record (counts, the stored preview, status and times) and stores it
+/// with its audit event.
+async fn record_run(
+    tx: &mut dyn ImportTx,
+    req: &ApplyRequest<'_>,
+    run: &mut ImportRun,
+    changes: &Changes<'_>,
+    fingerprint: String,
+    jobs: u64,
+) -> Result<(), ImportError> {
+    let p = changes.plan;
     let done = cc_domain::now();
     let preview_doc = serde_json::to_value(cc_roster::render::PlanDocument {
-        plan: &p,
-        roster,
-        dir: &view,
+        plan: p,
+        roster: req.roster,
+        dir: changes.view,
         refusals: &[],
         limit: Some(STORED_CHANGES),
     })
     .unwrap_or(serde_json::Value::Null);
-    run.format = roster.format.map(|f| f.as_str().to_owned());
+    run.format = req.roster.format.map(|f| f.as_str().to_owned());
     let mut counts = serde_json::to_value(p.counts).unwrap_or(serde_json::Value::Null);
     if let Some(m) = counts.as_object_mut() {
         m.insert("jobs_enqueued".into(), jobs.into());
@@ -258,35 +348,25 @@ pub async fn apply(
     run.plan = Some(preview_doc);
     run.fingerprint = Some(fingerprint);
     run.status = ImportStatus::Applied;
-    run.planned_at = run.planned_at.or(Some(now));
+    run.planned_at = run.planned_at.or(Some(changes.now));
     run.applied_at = Some(done);
     run.updated_at = done;
-    if stored {
-        tx.update_import_run(&run, None).await?;
+    if req.stored {
+        tx.update_import_run(run, None).await?;
     } else {
-        let errors: Vec<&cc_roster::RowError> = roster
+        let errors: Vec<&cc_roster::RowError> = req
+            .roster
             .errors
             .iter()
             .chain(p.errors.iter())
             .take(super::runs::STORED_ERRORS)
             .collect();
-        tx.insert_import_run(&run, &[], &serde_json::to_value(errors).unwrap_or_default())
+        tx.insert_import_run(run, &[], &serde_json::to_value(errors).unwrap_or_default())
             .await?;
     }
-    tx.append_audit(run_event(actor, "import.apply", &run))
+    tx.append_audit(run_event(req.actor, "import.apply", run))
         .await?;
-    clock.lap("run");
-    progress.phase("committing");
-    tx.commit().await?;
-    clock.lap("commit");
-    progress.phase("done");
-    Ok(ApplyOutcome {
-        run,
-        counts: p.counts,
-        intents,
-        jobs_enqueued: jobs,
-        timings: clock.laps,
-    })
+    Ok(())
 }
 
 /// The writes of one chunk of changes.
@@ -345,18 +425,16 @@ pub async fn apply_preview(
     run: ImportRun,
     progress: &Progress,
 ) -> Result<ApplyOutcome, ImportError> {
-    apply(
-        store,
+    let req = ApplyRequest {
         actor,
-        &preview.roster,
+        roster: &preview.roster,
         settings,
         overrides,
-        Some(&preview.fingerprint),
-        run,
-        false,
+        expected: Some(&preview.fingerprint),
+        stored: false,
         progress,
-    )
-    .await
+    };
+    apply(store, req, run).await
 }
 
 /// Accumulates time per named step.

@@ -17,7 +17,7 @@ use cc_store::{DirectorySnapshot, ImportStore, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use apply::{apply, apply_preview, ApplyOutcome, CHUNK, FIRST_LOAD_MIN};
+pub use apply::{apply, apply_preview, ApplyOutcome, ApplyRequest, CHUNK, FIRST_LOAD_MIN};
 pub use progress::Progress;
 pub use runs::{
     fill, new_run, new_run_for_upload, record_outcome, record_refusal, row_errors, STORED_CHANGES,

@@ -3,20 +3,27 @@
 //! sent from the enqueueing transaction (so a rolled-back enqueue wakes nobody).
 
 use async_trait::async_trait;
-use cc_domain::NewJob;
+use cc_domain::{Job, JobEvent, JobQuery, JobState, NewJob, Page, WorkerInfo};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::PgListener;
+use uuid::Uuid;
 
-use super::{PgStore, PgTx};
+use super::{PgStore, PgTx, FOR_UPDATE};
 use crate::job_rows::ClaimRow;
 use crate::jobs::{
     initial_state, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued, Failure, Finish,
     Heartbeat, HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
 };
+use crate::Result;
+use shared::*;
 
 type Db = sqlx::Postgres;
 
-include!("../sql/jobs_read.rs");
+// The job SQL both backends share, compiled once per backend over `Db` and `FOR_UPDATE`.
+#[path = "../sql/jobs.rs"]
+#[allow(clippy::duplicate_mod)]
+mod shared;
 
 mod tx;
 
@@ -25,9 +32,6 @@ const LEASE_EXPIRY: &str = "clock_timestamp() + make_interval(secs => $5)";
 
 /// The channel enqueueing transactions notify, with the queue name as payload.
 pub const JOBS_CHANNEL: &str = "cc_jobs";
-
-const UNFINISHED: &str =
-    "unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable')";
 
 fn split(leases: &[Lease]) -> (Vec<i64>, Vec<i64>) {
     leases.iter().map(|l| (l.job_id, l.token)).unzip()
@@ -285,14 +289,7 @@ impl JobStore for PgStore {
         .bind(i64::from(limit))
         .fetch_one(&self.pool)
         .await?;
-        sqlx::query("DELETE FROM cron_ticks WHERE fired_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM job_workers WHERE heartbeat_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
+        prune_ticks_and_workers(&mut *self.pool.acquire().await?, before).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 

@@ -1,6 +1,11 @@
-// Operators and credentials for both backends; `include!`d after `shared.rs` (whose imports and
-// `Db`, `Store`, `BackendTx`, `FOR_UPDATE` it uses). Paths are spelled out to keep this file's
-// names from colliding with shared.rs's imports.
+//! Operators and credentials for both backends; a module of each backend, using its `Db`,
+//! `Store`, `BackendTx` and `FOR_UPDATE`. Paths are spelled out to keep this file's names from
+//! colliding with the backend's.
+
+use uuid::Uuid;
+
+use super::shared::expect_one;
+use super::*;
 
 const OPERATOR_COLUMNS: &str =
     "id, username, role, disabled, last_login_at, password_changed_at, version, created_at, updated_at";
@@ -77,7 +82,13 @@ struct SessionRow {
 
 impl From<SessionRow> for crate::auth::Session {
     fn from(r: SessionRow) -> Self {
-        Self { id: r.id, operator_id: r.operator_id, created_at: r.created_at, expires_at: r.expires_at, revoked_at: r.revoked_at }
+        Self {
+            id: r.id,
+            operator_id: r.operator_id,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        }
     }
 }
 
@@ -107,7 +118,9 @@ impl From<ThrottleRow> for crate::auth::Throttle {
 #[async_trait::async_trait]
 impl crate::auth::AuthStore for Store {
     async fn count_operators(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM operators").fetch_one(self.reader()).await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM operators")
+            .fetch_one(self.reader())
+            .await?)
     }
 
     async fn list_operators(&self) -> Result<Vec<cc_domain::Operator>> {
@@ -118,17 +131,26 @@ impl crate::auth::AuthStore for Store {
 
     async fn get_operator(&self, id: Uuid) -> Result<Option<cc_domain::Operator>> {
         let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1");
-        let row: Option<OperatorRow> = sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+        let row: Option<OperatorRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn get_operator_by_name(&self, username: &str) -> Result<Option<cc_domain::Operator>> {
         let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE username = $1");
-        let row: Option<OperatorRow> = sqlx::query_as(&sql).bind(username).fetch_optional(self.reader()).await?;
+        let row: Option<OperatorRow> = sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(self.reader())
+            .await?;
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn operator_credentials(&self, username: &str) -> Result<Option<(cc_domain::Operator, String)>> {
+    async fn operator_credentials(
+        &self,
+        username: &str,
+    ) -> Result<Option<(cc_domain::Operator, String)>> {
         let Some(op) = crate::auth::AuthStore::get_operator_by_name(self, username).await? else {
             return Ok(None);
         };
@@ -149,9 +171,15 @@ impl crate::auth::AuthStore for Store {
         Ok(row.map(Into::into))
     }
 
-    async fn api_token_by_hash(&self, hash: &str) -> Result<Option<(cc_domain::ApiToken, cc_domain::Operator)>> {
+    async fn api_token_by_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(cc_domain::ApiToken, cc_domain::Operator)>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1");
-        let row: Option<ApiTokenRow> = sqlx::query_as(&sql).bind(hash).fetch_optional(self.reader()).await?;
+        let row: Option<ApiTokenRow> = sqlx::query_as(&sql)
+            .bind(hash)
+            .fetch_optional(self.reader())
+            .await?;
         let Some(token) = row.map(cc_domain::ApiToken::try_from).transpose()? else {
             return Ok(None);
         };
@@ -162,26 +190,38 @@ impl crate::auth::AuthStore for Store {
     }
 
     async fn list_api_tokens(&self) -> Result<Vec<cc_domain::ApiToken>> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC, id DESC");
+        let sql =
+            format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC, id DESC");
         let rows: Vec<ApiTokenRow> = sqlx::query_as(&sql).fetch_all(self.reader()).await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn get_api_token(&self, id: Uuid) -> Result<Option<cc_domain::ApiToken>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1");
-        let row: Option<ApiTokenRow> = sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+        let row: Option<ApiTokenRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn touch_api_token(&self, id: Uuid, at: chrono::DateTime<chrono::Utc>) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1").bind(id).bind(at).execute(&mut *tx).await?;
+        sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn signing_keys(&self) -> Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as("SELECT kid, secret FROM signing_keys ORDER BY created_at, kid").fetch_all(self.reader()).await?)
+        Ok(
+            sqlx::query_as("SELECT kid, secret FROM signing_keys ORDER BY created_at, kid")
+                .fetch_all(self.reader())
+                .await?,
+        )
     }
 
     async fn locked_throttles(&self) -> Result<Vec<crate::auth::Throttle>> {
@@ -199,11 +239,18 @@ impl crate::auth::AuthStore for Store {
 impl crate::auth::AuthTx for BackendTx {
     async fn get_operator(&mut self, id: Uuid) -> Result<Option<cc_domain::Operator>> {
         let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1{FOR_UPDATE}");
-        let row: Option<OperatorRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        let row: Option<OperatorRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn insert_operator(&mut self, op: &cc_domain::Operator, password_hash: &str) -> Result<()> {
+    async fn insert_operator(
+        &mut self,
+        op: &cc_domain::Operator,
+        password_hash: &str,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO operators (id, username, password_hash, role, disabled, last_login_at, password_changed_at, \
              version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -238,7 +285,12 @@ impl crate::auth::AuthTx for BackendTx {
         expect_one(r)
     }
 
-    async fn set_password(&mut self, id: Uuid, password_hash: &str, at: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    async fn set_password(
+        &mut self,
+        id: Uuid,
+        password_hash: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE operators SET password_hash = $2, password_changed_at = $3, updated_at = $3, version = version + 1 \
              WHERE id = $1",
@@ -252,13 +304,20 @@ impl crate::auth::AuthTx for BackendTx {
     }
 
     async fn record_login(&mut self, id: Uuid, at: chrono::DateTime<chrono::Utc>) -> Result<()> {
-        sqlx::query("UPDATE operators SET last_login_at = $2 WHERE id = $1").bind(id).bind(at).execute(&mut *self.0).await?;
+        sqlx::query("UPDATE operators SET last_login_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&mut *self.0)
+            .await?;
         Ok(())
     }
 
     async fn count_enabled_admins(&mut self) -> Result<i64> {
         let sql = format!("SELECT id FROM operators WHERE role = 'admin' AND disabled = $1 ORDER BY id{FOR_UPDATE}");
-        let ids: Vec<Uuid> = sqlx::query_scalar(&sql).bind(false).fetch_all(&mut *self.0).await?;
+        let ids: Vec<Uuid> = sqlx::query_scalar(&sql)
+            .bind(false)
+            .fetch_all(&mut *self.0)
+            .await?;
         Ok(i64::try_from(ids.len()).unwrap_or(i64::MAX))
     }
 
@@ -276,7 +335,12 @@ impl crate::auth::AuthTx for BackendTx {
         Ok(())
     }
 
-    async fn revoke_session(&mut self, id: Uuid, reason: &str, at: chrono::DateTime<chrono::Utc>) -> Result<bool> {
+    async fn revoke_session(
+        &mut self,
+        id: Uuid,
+        reason: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE auth_sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
         )
@@ -288,7 +352,12 @@ impl crate::auth::AuthTx for BackendTx {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn revoke_operator_sessions(&mut self, operator_id: Uuid, reason: &str, at: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+    async fn revoke_operator_sessions(
+        &mut self,
+        operator_id: Uuid,
+        reason: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
         let r = sqlx::query(
             "UPDATE auth_sessions SET revoked_at = $2, revoked_reason = $3 WHERE operator_id = $1 AND revoked_at IS NULL",
         )
@@ -300,7 +369,11 @@ impl crate::auth::AuthTx for BackendTx {
         Ok(r.rows_affected())
     }
 
-    async fn insert_refresh_token(&mut self, hash: &str, t: &crate::auth::RefreshToken) -> Result<()> {
+    async fn insert_refresh_token(
+        &mut self,
+        hash: &str,
+        t: &crate::auth::RefreshToken,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -318,22 +391,37 @@ impl crate::auth::AuthTx for BackendTx {
         let sql = format!(
             "SELECT session_id, created_at, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1{FOR_UPDATE}"
         );
-        let row: Option<(Uuid, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)> =
-            sqlx::query_as(&sql).bind(hash).fetch_optional(&mut *self.0).await?;
-        Ok(row.map(|(session_id, created_at, expires_at, used_at)| crate::auth::RefreshToken {
-            session_id,
-            created_at,
-            expires_at,
-            used_at,
-        }))
+        let row: Option<(
+            Uuid,
+            chrono::DateTime<chrono::Utc>,
+            chrono::DateTime<chrono::Utc>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        )> = sqlx::query_as(&sql)
+            .bind(hash)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        Ok(row.map(
+            |(session_id, created_at, expires_at, used_at)| crate::auth::RefreshToken {
+                session_id,
+                created_at,
+                expires_at,
+                used_at,
+            },
+        ))
     }
 
-    async fn use_refresh_token(&mut self, hash: &str, at: chrono::DateTime<chrono::Utc>) -> Result<bool> {
-        let r = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL")
-            .bind(hash)
-            .bind(at)
-            .execute(&mut *self.0)
-            .await?;
+    async fn use_refresh_token(
+        &mut self,
+        hash: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+        )
+        .bind(hash)
+        .bind(at)
+        .execute(&mut *self.0)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -356,25 +444,42 @@ impl crate::auth::AuthTx for BackendTx {
         Ok(())
     }
 
-    async fn revoke_api_token(&mut self, id: Uuid, at: chrono::DateTime<chrono::Utc>) -> Result<bool> {
-        let r = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(at)
-            .execute(&mut *self.0)
-            .await?;
+    async fn revoke_api_token(
+        &mut self,
+        id: Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&mut *self.0)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
-    async fn revoke_operator_api_tokens(&mut self, operator_id: Uuid, at: chrono::DateTime<chrono::Utc>) -> Result<u64> {
-        let r = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE created_by = $1 AND revoked_at IS NULL")
-            .bind(operator_id)
-            .bind(at)
-            .execute(&mut *self.0)
-            .await?;
+    async fn revoke_operator_api_tokens(
+        &mut self,
+        operator_id: Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE created_by = $1 AND revoked_at IS NULL",
+        )
+        .bind(operator_id)
+        .bind(at)
+        .execute(&mut *self.0)
+        .await?;
         Ok(r.rows_affected())
     }
 
-    async fn insert_signing_key(&mut self, kid: &str, secret: &str, at: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    async fn insert_signing_key(
+        &mut self,
+        kid: &str,
+        secret: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO signing_keys (kid, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(kid)
             .bind(secret)
@@ -399,11 +504,19 @@ impl crate::auth::AuthTx for BackendTx {
             "SELECT key, label, failures, first_failure_at, last_failure_at, locked_until FROM login_throttle \
              WHERE key = $1{FOR_UPDATE}"
         );
-        let row: Option<ThrottleRow> = sqlx::query_as(&sql).bind(key).fetch_optional(&mut *self.0).await?;
+        let row: Option<ThrottleRow> = sqlx::query_as(&sql)
+            .bind(key)
+            .fetch_optional(&mut *self.0)
+            .await?;
         Ok(row.map(Into::into))
     }
 
-    async fn lock_throttle(&mut self, key: &str, label: &str, at: chrono::DateTime<chrono::Utc>) -> Result<crate::auth::Throttle> {
+    async fn lock_throttle(
+        &mut self,
+        key: &str,
+        label: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::auth::Throttle> {
         sqlx::query(
             "INSERT INTO login_throttle (key, label, failures, first_failure_at, last_failure_at, locked_until) \
              VALUES ($1, $2, 0, $3, $3, NULL) ON CONFLICT (key) DO NOTHING",
@@ -415,10 +528,15 @@ impl crate::auth::AuthTx for BackendTx {
         .await?;
         crate::auth::AuthTx::get_throttle(self, key)
             .await?
-            .ok_or_else(|| StoreError::Internal("login throttle row vanished under its lock".into()))
+            .ok_or_else(|| {
+                StoreError::Internal("login throttle row vanished under its lock".into())
+            })
     }
 
-    async fn delete_throttles_with_prefix(&mut self, prefix: &str) -> Result<Vec<crate::auth::Throttle>> {
+    async fn delete_throttles_with_prefix(
+        &mut self,
+        prefix: &str,
+    ) -> Result<Vec<crate::auth::Throttle>> {
         let rows: Vec<ThrottleRow> = sqlx::query_as(
             "DELETE FROM login_throttle WHERE substr(key, 1, length($1)) = $1 \
              RETURNING key, label, failures, first_failure_at, last_failure_at, locked_until",
@@ -447,7 +565,10 @@ impl crate::auth::AuthTx for BackendTx {
     }
 
     async fn delete_throttle(&mut self, key: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&mut *self.0).await?;
+        let r = sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+            .bind(key)
+            .execute(&mut *self.0)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 }

@@ -1,14 +1,23 @@
-// Roster import storage shared by both backends; `include!`d after `shared.rs` (it uses the
-// names that file documents). Bulk statements bind at most `MAX_PARAMS` values each, under
-// SQLite's limit of 32,766 and PostgreSQL's of 65,535.
+//! Roster import storage shared by both backends; a module of each backend (it uses the
+//! names `shared.rs` documents). Bulk statements bind at most `MAX_PARAMS` values each, under
+//! SQLite's limit of 32,766 and PostgreSQL's of 65,535.
 
-use cc_domain::{ImportRun, ImportStatus};
+use async_trait::async_trait;
+use cc_domain::{Group, ImportRun, ImportStatus, NewAuditEvent, User};
 use futures::TryStreamExt;
+use sqlx::types::Json;
 use sqlx::QueryBuilder;
+use uuid::Uuid;
 
+use super::bulk::{
+    bulk_add_members, bulk_add_new_members, bulk_append_audit, bulk_insert_users, first_load_begin,
+    first_load_finish,
+};
+use super::*;
 use crate::imports::{DirectorySnapshot, GroupRef, ImportStore, ImportTx};
+use crate::rows::UserRow;
 
-const MAX_PARAMS: usize = 32_000;
+pub(super) const MAX_PARAMS: usize = 32_000;
 
 #[derive(sqlx::FromRow)]
 struct ImportRunRow {
@@ -49,7 +58,10 @@ impl TryFrom<ImportRunRow> for ImportRun {
             sha256: r.sha256,
             size_bytes: r.size_bytes,
             format: r.format,
-            status: r.status.parse::<ImportStatus>().map_err(StoreError::Internal)?,
+            status: r
+                .status
+                .parse::<ImportStatus>()
+                .map_err(StoreError::Internal)?,
             dry_run: r.dry_run,
             options: r.options.0,
             counts: r.counts.0,
@@ -69,9 +81,13 @@ impl TryFrom<ImportRunRow> for ImportRun {
 }
 
 /// Reads every person (groups as sorted names) and every group, streaming the rows.
-async fn load_snapshot(conn: &mut <Db as sqlx::Database>::Connection) -> Result<DirectorySnapshot> {
+pub(super) async fn load_snapshot(
+    conn: &mut <Db as sqlx::Database>::Connection,
+) -> Result<DirectorySnapshot> {
     let groups: Vec<(Uuid, String, String, Option<String>)> =
-        sqlx::query_as("SELECT id, name, kind, external_id FROM groups").fetch_all(&mut *conn).await?;
+        sqlx::query_as("SELECT id, name, kind, external_id FROM groups")
+            .fetch_all(&mut *conn)
+            .await?;
     let groups: Vec<GroupRef> = groups
         .into_iter()
         .map(|(id, name, kind, external_id)| {
@@ -98,7 +114,9 @@ async fn load_snapshot(conn: &mut <Db as sqlx::Database>::Connection) -> Result<
     let group_index: std::collections::HashMap<Uuid, usize> =
         groups.iter().enumerate().map(|(i, g)| (g.id, i)).collect();
     {
-        let mut rows = sqlx::query_as::<Db, (Uuid, Uuid)>("SELECT user_id, group_id FROM group_members").fetch(&mut *conn);
+        let mut rows =
+            sqlx::query_as::<Db, (Uuid, Uuid)>("SELECT user_id, group_id FROM group_members")
+                .fetch(&mut *conn);
         while let Some((uid, gid)) = rows.try_next().await? {
             if let (Some(&ui), Some(&gi)) = (index.get(&uid), group_index.get(&gid)) {
                 users[ui as usize].groups.push(groups[gi].name.clone());
@@ -121,7 +139,9 @@ impl ImportStore for Store {
         let mut tx = self.timed_begin().await?;
         if BACKEND == crate::Backend::Sqlite {
             // Bulk writes touch every index page; the default 2 MB page cache thrashes on them.
-            sqlx::query("PRAGMA cache_size = -131072").execute(&mut *tx).await?;
+            sqlx::query("PRAGMA cache_size = -131072")
+                .execute(&mut *tx)
+                .await?;
         }
         Ok(Box::new(self.new_tx(tx)))
     }
@@ -130,14 +150,19 @@ impl ImportStore for Store {
         let mut tx = self.timed_begin().await?;
         if BACKEND == crate::Backend::Sqlite {
             // The write connection may still carry an import's large page cache.
-            sqlx::query("PRAGMA cache_size = -2000").execute(&mut *tx).await?;
+            sqlx::query("PRAGMA cache_size = -2000")
+                .execute(&mut *tx)
+                .await?;
         }
         Ok(Box::new(self.new_tx(tx)))
     }
 
     async fn get_import_run(&self, id: Uuid) -> Result<Option<ImportRun>> {
         let sql = format!("{RUN_SELECT} WHERE id = $1");
-        let row: Option<ImportRunRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.read_conn().await?).await?;
+        let row: Option<ImportRunRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.read_conn().await?)
+            .await?;
         row.map(ImportRun::try_from).transpose()
     }
 
@@ -145,22 +170,31 @@ impl ImportStore for Store {
         let rows: Vec<ImportRunRow> = match before {
             Some(b) => {
                 let sql = format!("{RUN_SELECT} WHERE id < $1 ORDER BY id DESC LIMIT $2");
-                sqlx::query_as(&sql).bind(b).bind(i64::from(limit)).fetch_all(&mut *self.read_conn().await?).await?
+                sqlx::query_as(&sql)
+                    .bind(b)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *self.read_conn().await?)
+                    .await?
             }
             None => {
                 let sql = format!("{RUN_SELECT} ORDER BY id DESC LIMIT $1");
-                sqlx::query_as(&sql).bind(i64::from(limit)).fetch_all(&mut *self.read_conn().await?).await?
+                sqlx::query_as(&sql)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *self.read_conn().await?)
+                    .await?
             }
         };
         rows.into_iter().map(ImportRun::try_from).collect()
     }
 
     async fn import_file_chunk(&self, id: Uuid, seq: u32) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar("SELECT content FROM import_files WHERE run_id = $1 AND seq = $2")
-            .bind(id)
-            .bind(i64::from(seq))
-            .fetch_optional(&mut *self.read_conn().await?)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT content FROM import_files WHERE run_id = $1 AND seq = $2")
+                .bind(id)
+                .bind(i64::from(seq))
+                .fetch_optional(&mut *self.read_conn().await?)
+                .await?,
+        )
     }
 
     async fn prune_import_files(
@@ -181,22 +215,26 @@ impl ImportStore for Store {
         .fetch_all(&mut *tx)
         .await?;
         for id in &runs {
-            sqlx::query("DELETE FROM import_files WHERE run_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM import_files WHERE run_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(runs.len() as u64)
     }
 
     async fn import_row_errors(&self, id: Uuid) -> Result<Option<serde_json::Value>> {
-        let v: Option<Json<serde_json::Value>> = sqlx::query_scalar("SELECT row_errors FROM import_runs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *self.read_conn().await?)
-            .await?;
+        let v: Option<Json<serde_json::Value>> =
+            sqlx::query_scalar("SELECT row_errors FROM import_runs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *self.read_conn().await?)
+                .await?;
         Ok(v.map(|j| j.0))
     }
 }
 
-fn chunk_rows(columns: usize) -> usize {
+pub(super) fn chunk_rows(columns: usize) -> usize {
     (MAX_PARAMS / columns).max(1)
 }
 
@@ -331,7 +369,12 @@ impl ImportTx for BackendTx {
         Ok(())
     }
 
-    async fn insert_import_run(&mut self, run: &ImportRun, content: &[u8], row_errors: &serde_json::Value) -> Result<()> {
+    async fn insert_import_run(
+        &mut self,
+        run: &ImportRun,
+        content: &[u8],
+        row_errors: &serde_json::Value,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO import_runs (id, actor, request_id, file_name, sha256, size_bytes, format, status, dry_run, \
              options, counts, refusals, error_count, row_errors, plan, fingerprint, failure, created_at, planned_at, \
@@ -377,7 +420,11 @@ impl ImportTx for BackendTx {
         Ok(())
     }
 
-    async fn update_import_run(&mut self, run: &ImportRun, row_errors: Option<&serde_json::Value>) -> Result<()> {
+    async fn update_import_run(
+        &mut self,
+        run: &ImportRun,
+        row_errors: Option<&serde_json::Value>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE import_runs SET format = $2, status = $3, options = $4, counts = $5, refusals = $6, \
              error_count = $7, plan = $8, fingerprint = $9, failure = $10, planned_at = $11, applied_at = $12, \
@@ -410,7 +457,10 @@ impl ImportTx for BackendTx {
 
     async fn lock_import_run(&mut self, id: Uuid) -> Result<Option<ImportRun>> {
         let sql = format!("{RUN_SELECT} WHERE id = $1{FOR_UPDATE}");
-        let row: Option<ImportRunRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        let row: Option<ImportRunRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
         row.map(ImportRun::try_from).transpose()
     }
 }

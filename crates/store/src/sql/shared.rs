@@ -1,28 +1,30 @@
-// SQL shared by the SQLite and PostgreSQL backends.
-//
-// This file is `include!`d into `sqlite.rs` and `postgres.rs`, each of which defines before the
-// include:
-//   - `type Db` (the sqlx database), `Store` (the store struct) and `BackendTx` (its transaction),
-//   - `Store::reader()` (the pool reads run on) and `Store::begin_write()`,
-//   - `READ_POOL` / `WRITE_POOL` (pool names for metrics),
-//   - `platform_match(placeholder)` (SQL true when a policy applies to that platform),
-//   - `USER_ID_TEXT` (SQL for `u.id` as hyphenated text, as in a job's `args ->> 'user_id'`),
-//   - `GROUP_AGG` (SQL aggregating `g.name` into a comma-separated list) and
-//     `FOR_UPDATE` (the row-lock suffix, empty on SQLite whose write transactions lock the file).
-// Everything here is ordinary Rust over those names; the dialects agree on the rest
-// (`$n` placeholders, `RETURNING`, row values, `ON CONFLICT`).
+//! SQL shared by the SQLite and PostgreSQL backends.
+//!
+//! This file is a module of both `sqlite.rs` and `postgres.rs` (`#[path]`), compiled once per
+//! backend; each parent defines:
+//! - `type Db` (the sqlx database), `Store` (the store struct) and `BackendTx` (its transaction),
+//! - `Store::reader()` (the pool reads run on), `Store::control_pool()` and `Store::begin_write()`,
+//! - `READ_POOL` / `WRITE_POOL` / `CONTROL_POOL` (pool names for metrics),
+//! - `platform_match(placeholder)` (SQL true when a policy applies to that platform),
+//! - `USER_ID_TEXT` (SQL for `u.id` as hyphenated text, as in a job's `args ->> 'user_id'`),
+//! - `GROUP_AGG` (SQL aggregating `g.name` into a comma-separated list) and
+//!   `FOR_UPDATE` (the row-lock suffix, empty on SQLite whose write transactions lock the file).
+//!
+//! Everything here is ordinary Rust over those names; the dialects agree on the rest
+//! (`$n` placeholders, `RETURNING`, row values, `ON CONFLICT`).
 
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use cc_domain::user::UserSort;
 use cc_domain::{
-    AuditEvent, AuditQuery, Device, DeviceQuery, Group, GroupQuery, NewAuditEvent, Page, Policy, PolicyQuery,
-    User, UserQuery, ValidationErrors,
+    AuditEvent, AuditQuery, Device, DeviceQuery, Group, GroupQuery, NewAuditEvent, Page, Policy,
+    PolicyQuery, User, UserQuery, ValidationErrors,
 };
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::*;
 use crate::query::{paginate, Arg, Sql};
 use crate::rows::{convert, AuditRow, DeviceRow, GroupRow, PolicyRow, UserRow};
 use crate::{DirectoryCounts, Result, StoreError, Tx};
@@ -36,7 +38,8 @@ static USER_SELECT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-const GROUP_SELECT: &str = "SELECT g.id, g.name, g.display_name, g.kind, g.school, g.external_id, g.description, \
+const GROUP_SELECT: &str =
+    "SELECT g.id, g.name, g.display_name, g.kind, g.school, g.external_id, g.description, \
      (SELECT count(*) FROM group_members gm WHERE gm.group_id = g.id) AS member_count, \
      g.version, g.created_at, g.updated_at FROM groups g";
 
@@ -44,14 +47,16 @@ const DEVICE_SELECT: &str = "SELECT d.id, d.serial_number, d.name, d.platform, d
      d.assigned_user_id, d.facts, d.last_check_in_at, d.compliance, d.version, d.created_at, d.updated_at \
      FROM devices d";
 
-const POLICY_SELECT: &str = "SELECT p.id, p.name, p.description, p.category, p.platforms, p.rule, p.severity, \
+const POLICY_SELECT: &str =
+    "SELECT p.id, p.name, p.description, p.category, p.platforms, p.rule, p.severity, \
      p.enabled, p.remediation, p.version, p.created_at, p.updated_at FROM policies p";
 
-const AUDIT_SELECT: &str = "SELECT seq, occurred_at, actor, action, target_type, target_id, request_id, \
+const AUDIT_SELECT: &str =
+    "SELECT seq, occurred_at, actor, action, target_type, target_id, request_id, \
      before, after, prev_hash, hash FROM audit_events";
 
 /// Runs a built query and collects its rows.
-async fn fetch<'e, R, E>(executor: E, sql: Sql) -> Result<Vec<R>>
+pub(super) async fn fetch<'e, R, E>(executor: E, sql: Sql) -> Result<Vec<R>>
 where
     R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
     E: sqlx::Executor<'e, Database = Db>,
@@ -70,7 +75,8 @@ where
 }
 
 /// SQL true when a target link of user `u` failed.
-const SYNC_FAILED: &str = "EXISTS (SELECT 1 FROM target_links tl WHERE tl.user_id = u.id AND tl.status = 'failed')";
+const SYNC_FAILED: &str =
+    "EXISTS (SELECT 1 FROM target_links tl WHERE tl.user_id = u.id AND tl.status = 'failed')";
 
 /// SQL true when user `u` has an unfinished lifecycle job (the `jobs_lifecycle_user` index).
 static SYNC_PENDING: LazyLock<String> = LazyLock::new(|| {
@@ -116,7 +122,16 @@ fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
         s.push(&format!(" AND EXISTS (SELECT 1 FROM group_members gm WHERE gm.user_id = u.id AND gm.group_id = {p})"));
     }
     if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
-        s.text_search(&["u.username", "u.given_name", "u.family_name", "u.email", "u.external_id"], text);
+        s.text_search(
+            &[
+                "u.username",
+                "u.given_name",
+                "u.family_name",
+                "u.email",
+                "u.external_id",
+            ],
+            text,
+        );
     }
     if let Some(state) = q.sync {
         s.push(&format!(" AND {}", sync_clause(state)));
@@ -132,7 +147,9 @@ fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
 
 fn user_page(rows: Vec<UserRow>, q: &UserQuery) -> Result<Page<User>> {
     let users: Vec<User> = convert(rows)?;
-    Ok(paginate(users, q.limit, q.sort.name(), |u| (q.sort.value_of(u), u.id)))
+    Ok(paginate(users, q.limit, q.sort.name(), |u| {
+        (q.sort.value_of(u), u.id)
+    }))
 }
 
 fn by_id_page<T>(items: Vec<T>, limit: u32, id: impl Fn(&T) -> Uuid) -> Page<T> {
@@ -162,7 +179,9 @@ impl crate::Store for Store {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&mut *self.control_conn().await?).await?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.control_conn().await?)
+            .await?;
         Ok(())
     }
 
@@ -188,13 +207,19 @@ impl crate::Store for Store {
 
     async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("{} WHERE u.id = $1", *USER_SELECT);
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.read_conn().await?).await?;
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.read_conn().await?)
+            .await?;
         row.map(User::try_from).transpose()
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
         let sql = format!("{} WHERE u.username = $1", *USER_SELECT);
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(username).fetch_optional(&mut *self.read_conn().await?).await?;
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(&mut *self.read_conn().await?)
+            .await?;
         row.map(User::try_from).transpose()
     }
 
@@ -216,13 +241,19 @@ impl crate::Store for Store {
 
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>> {
         let sql = format!("{GROUP_SELECT} WHERE g.id = $1");
-        let row: Option<GroupRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.read_conn().await?).await?;
+        let row: Option<GroupRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.read_conn().await?)
+            .await?;
         row.map(Group::try_from).transpose()
     }
 
     async fn get_group_by_name(&self, name: &str) -> Result<Option<Group>> {
         let sql = format!("{GROUP_SELECT} WHERE g.name = $1");
-        let row: Option<GroupRow> = sqlx::query_as(&sql).bind(name).fetch_optional(&mut *self.read_conn().await?).await?;
+        let row: Option<GroupRow> = sqlx::query_as(&sql)
+            .bind(name)
+            .fetch_optional(&mut *self.read_conn().await?)
+            .await?;
         row.map(Group::try_from).transpose()
     }
 
@@ -244,13 +275,17 @@ impl crate::Store for Store {
     }
 
     async fn group_members(&self, group_id: Uuid, q: &UserQuery) -> Result<Page<User>> {
-        let rows: Vec<UserRow> = fetch(&mut *self.read_conn().await?, user_sql(q, Some(group_id))).await?;
+        let rows: Vec<UserRow> =
+            fetch(&mut *self.read_conn().await?, user_sql(q, Some(group_id))).await?;
         user_page(rows, q)
     }
 
     async fn get_device(&self, id: Uuid) -> Result<Option<Device>> {
         let sql = format!("{DEVICE_SELECT} WHERE d.id = $1");
-        let row: Option<DeviceRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.read_conn().await?).await?;
+        let row: Option<DeviceRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.read_conn().await?)
+            .await?;
         row.map(Device::try_from).transpose()
     }
 
@@ -276,7 +311,10 @@ impl crate::Store for Store {
 
     async fn get_policy(&self, id: Uuid) -> Result<Option<Policy>> {
         let sql = format!("{POLICY_SELECT} WHERE p.id = $1");
-        let row: Option<PolicyRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.read_conn().await?).await?;
+        let row: Option<PolicyRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.read_conn().await?)
+            .await?;
         row.map(Policy::try_from).transpose()
     }
 
@@ -303,11 +341,17 @@ impl crate::Store for Store {
 
     async fn directory_counts(&self) -> Result<DirectoryCounts> {
         let users: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, count(*) FROM users GROUP BY status").fetch_all(&mut *self.read_conn().await?).await?;
-        let devices: Vec<(String, i64)> = sqlx::query_as("SELECT compliance, count(*) FROM devices GROUP BY compliance")
-            .fetch_all(&mut *self.read_conn().await?)
-            .await?;
-        Ok(DirectoryCounts { users_by_status: users, devices_by_compliance: devices })
+            sqlx::query_as("SELECT status, count(*) FROM users GROUP BY status")
+                .fetch_all(&mut *self.read_conn().await?)
+                .await?;
+        let devices: Vec<(String, i64)> =
+            sqlx::query_as("SELECT compliance, count(*) FROM devices GROUP BY compliance")
+                .fetch_all(&mut *self.read_conn().await?)
+                .await?;
+        Ok(DirectoryCounts {
+            users_by_status: users,
+            devices_by_compliance: devices,
+        })
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
@@ -353,13 +397,20 @@ impl crate::Store for Store {
 
     async fn audit_after(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
         let sql = format!("{AUDIT_SELECT} WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows: Vec<AuditRow> =
-            sqlx::query_as(&sql).bind(after_seq).bind(i64::from(limit)).fetch_all(&mut *self.read_conn().await?).await?;
+        let rows: Vec<AuditRow> = sqlx::query_as(&sql)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.read_conn().await?)
+            .await?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
 
     async fn audit_head(&self) -> Result<(i64, String)> {
-        Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *self.read_conn().await?).await?)
+        Ok(
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_one(&mut *self.read_conn().await?)
+                .await?,
+        )
     }
 
     async fn list_target_links(&self, user_id: Uuid) -> Result<Vec<cc_domain::TargetLinkRecord>> {
@@ -370,7 +421,9 @@ impl crate::Store for Store {
         .bind(user_id)
         .fetch_all(&mut *self.read_conn().await?)
         .await?;
-        rows.into_iter().map(cc_domain::TargetLinkRecord::try_from).collect()
+        rows.into_iter()
+            .map(cc_domain::TargetLinkRecord::try_from)
+            .collect()
     }
 
     async fn upsert_target_link(&self, l: &cc_domain::TargetLinkRecord) -> Result<()> {
@@ -433,7 +486,7 @@ impl crate::Store for Store {
 
 impl Store {
     /// A pooled read connection; the wait is recorded as `cc_db_pool_acquire_duration_seconds`.
-    async fn read_conn(&self) -> Result<sqlx::pool::PoolConnection<Db>> {
+    pub(super) async fn read_conn(&self) -> Result<sqlx::pool::PoolConnection<Db>> {
         let start = std::time::Instant::now();
         let conn = self.reader().acquire().await?;
         metrics::histogram!("cc_db_pool_acquire_duration_seconds", "pool" => READ_POOL)
@@ -442,7 +495,7 @@ impl Store {
     }
 
     /// A connection of the control pool (readiness checks), never behind bulk work.
-    async fn control_conn(&self) -> Result<sqlx::pool::PoolConnection<Db>> {
+    pub(super) async fn control_conn(&self) -> Result<sqlx::pool::PoolConnection<Db>> {
         let start = std::time::Instant::now();
         let conn = self.control_pool().acquire().await?;
         metrics::histogram!("cc_db_pool_acquire_duration_seconds", "pool" => CONTROL_POOL)
@@ -451,7 +504,7 @@ impl Store {
     }
 
     /// Starts a write transaction, recording the wait for the connection.
-    async fn timed_begin(&self) -> Result<sqlx::Transaction<'static, Db>> {
+    pub(super) async fn timed_begin(&self) -> Result<sqlx::Transaction<'static, Db>> {
         let start = std::time::Instant::now();
         let tx = self.begin_write().await?;
         metrics::histogram!("cc_db_pool_acquire_duration_seconds", "pool" => WRITE_POOL)
@@ -461,8 +514,12 @@ impl Store {
 }
 
 /// Maps "no row changed" on a versioned update to a version conflict.
-fn expect_one(result: <Db as sqlx::Database>::QueryResult) -> Result<()> {
-    if result.rows_affected() == 1 { Ok(()) } else { Err(StoreError::VersionConflict) }
+pub(super) fn expect_one(result: <Db as sqlx::Database>::QueryResult) -> Result<()> {
+    if result.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::VersionConflict)
+    }
 }
 
 #[async_trait]
@@ -473,7 +530,10 @@ impl Tx for BackendTx {
 
     async fn get_user(&mut self, id: Uuid) -> Result<Option<User>> {
         let sql = format!("{} WHERE u.id = $1{FOR_UPDATE}", *USER_SELECT);
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
         row.map(User::try_from).transpose()
     }
 
@@ -524,7 +584,10 @@ impl Tx for BackendTx {
     }
 
     async fn delete_user(&mut self, id: Uuid) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *self.0).await?;
+        let r = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.0)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -532,8 +595,10 @@ impl Tx for BackendTx {
         let mut ids = Vec::with_capacity(names.len());
         let mut errors = ValidationErrors::default();
         for name in names {
-            let id: Option<Uuid> =
-                sqlx::query_scalar("SELECT id FROM groups WHERE name = $1").bind(name).fetch_optional(&mut *self.0).await?;
+            let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM groups WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *self.0)
+                .await?;
             match id {
                 Some(id) => ids.push(id),
                 None => errors.add("groups", format!("no group named `{name}`")),
@@ -542,10 +607,11 @@ impl Tx for BackendTx {
         if !errors.is_empty() {
             return Err(StoreError::Invalid(errors));
         }
-        let current: Vec<Uuid> = sqlx::query_scalar("SELECT group_id FROM group_members WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_all(&mut *self.0)
-            .await?;
+        let current: Vec<Uuid> =
+            sqlx::query_scalar("SELECT group_id FROM group_members WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(&mut *self.0)
+                .await?;
         for gid in current.iter().filter(|g| !ids.contains(g)) {
             sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
                 .bind(gid)
@@ -554,19 +620,24 @@ impl Tx for BackendTx {
                 .await?;
         }
         for gid in ids.iter().filter(|g| !current.contains(g)) {
-            sqlx::query("INSERT INTO group_members (group_id, user_id, added_at) VALUES ($1, $2, $3)")
-                .bind(gid)
-                .bind(user_id)
-                .bind(cc_domain::now())
-                .execute(&mut *self.0)
-                .await?;
+            sqlx::query(
+                "INSERT INTO group_members (group_id, user_id, added_at) VALUES ($1, $2, $3)",
+            )
+            .bind(gid)
+            .bind(user_id)
+            .bind(cc_domain::now())
+            .execute(&mut *self.0)
+            .await?;
         }
         Ok(())
     }
 
     async fn get_group(&mut self, id: Uuid) -> Result<Option<Group>> {
         let sql = format!("{GROUP_SELECT} WHERE g.id = $1{FOR_UPDATE}");
-        let row: Option<GroupRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        let row: Option<GroupRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
         row.map(Group::try_from).transpose()
     }
 
@@ -610,7 +681,10 @@ impl Tx for BackendTx {
     }
 
     async fn delete_group(&mut self, id: Uuid) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(&mut *self.0).await?;
+        let r = sqlx::query("DELETE FROM groups WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.0)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -637,7 +711,10 @@ impl Tx for BackendTx {
 
     async fn get_device(&mut self, id: Uuid) -> Result<Option<Device>> {
         let sql = format!("{DEVICE_SELECT} WHERE d.id = $1{FOR_UPDATE}");
-        let row: Option<DeviceRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        let row: Option<DeviceRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
         row.map(Device::try_from).transpose()
     }
 
@@ -691,13 +768,19 @@ impl Tx for BackendTx {
     }
 
     async fn delete_device(&mut self, id: Uuid) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM devices WHERE id = $1").bind(id).execute(&mut *self.0).await?;
+        let r = sqlx::query("DELETE FROM devices WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.0)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn get_policy(&mut self, id: Uuid) -> Result<Option<Policy>> {
         let sql = format!("{POLICY_SELECT} WHERE p.id = $1{FOR_UPDATE}");
-        let row: Option<PolicyRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.0).await?;
+        let row: Option<PolicyRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
         row.map(Policy::try_from).transpose()
     }
 
@@ -748,7 +831,10 @@ impl Tx for BackendTx {
     }
 
     async fn delete_policy(&mut self, id: Uuid) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM policies WHERE id = $1").bind(id).execute(&mut *self.0).await?;
+        let r = sqlx::query("DELETE FROM policies WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.0)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -822,11 +908,16 @@ impl TryFrom<LinkRow> for cc_domain::TargetLinkRecord {
 impl BackendTx {
     async fn check_user_exists(&mut self, id: Option<Uuid>) -> Result<()> {
         let Some(id) = id else { return Ok(()) };
-        let found: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1").bind(id).fetch_optional(&mut *self.0).await?;
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.0)
+            .await?;
         match found {
             Some(_) => Ok(()),
-            None => Err(StoreError::Invalid(ValidationErrors::single("assigned_user_id", "no such user"))),
+            None => Err(StoreError::Invalid(ValidationErrors::single(
+                "assigned_user_id",
+                "no such user",
+            ))),
         }
     }
 }

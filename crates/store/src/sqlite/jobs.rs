@@ -10,25 +10,29 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use async_trait::async_trait;
-use cc_domain::NewJob;
+use cc_domain::{Job, JobEvent, JobQuery, JobState, NewJob, Page, WorkerInfo};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tokio::sync::watch;
+use uuid::Uuid;
 
-use super::{SqliteStore, SqliteTx};
+use super::{SqliteStore, SqliteTx, FOR_UPDATE};
 use crate::job_rows::ClaimRow;
 use crate::jobs::{
     initial_state, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued, Failure, Finish,
     Heartbeat, HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
 };
+use crate::Result;
+use shared::*;
 
 type Db = sqlx::Sqlite;
 
-include!("../sql/jobs_read.rs");
+// The job SQL both backends share, compiled once per backend over `Db` and `FOR_UPDATE`.
+#[path = "../sql/jobs.rs"]
+#[allow(clippy::duplicate_mod)]
+mod shared;
 
 mod tx;
-
-const UNFINISHED: &str =
-    "unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running', 'retryable')";
 
 /// The wake-up signal shared by every store on one database file in this process.
 pub(crate) type Wakeup = Arc<watch::Sender<u64>>;
@@ -423,14 +427,7 @@ impl JobStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM cron_ticks WHERE fired_at < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM job_workers WHERE heartbeat_at < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
+        prune_ticks_and_workers(&mut tx, before).await?;
         tx.commit().await?;
         Ok(ids.len() as u64)
     }

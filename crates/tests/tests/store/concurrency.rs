@@ -75,7 +75,10 @@ async fn concurrent_updates_from_the_same_version_let_exactly_one_win(backend: B
                 won += 1;
                 assert_eq!(u.version, 2);
             }
-            Err(cc_service::ServiceError::PreconditionFailed { .. }) => {}
+            Err(
+                cc_service::ServiceError::PreconditionFailed { .. }
+                | cc_service::ServiceError::ConcurrentUpdate,
+            ) => {}
             Err(e) => panic!("unexpected error: {e}"),
         }
     }

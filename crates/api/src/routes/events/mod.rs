@@ -27,7 +27,7 @@ use utoipa::IntoParams;
 use super::CommonErrors;
 use crate::auth::client_addr::ClientAddr;
 use crate::auth::middleware::{bearer, Authenticated};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::ApiQuery;
 use crate::limits::too_many_at_once;
 use crate::AppState;
@@ -80,8 +80,8 @@ pub async fn stream(
                 .filter(|s| (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|s| s.parse::<i64>().ok())
                 .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_last_event_id",
+                    ApiError::new(
+                        ProblemType::InvalidLastEventId,
                         "Last-Event-ID must be an event sequence number",
                     )
                 })
@@ -95,7 +95,7 @@ pub async fn stream(
             .try_take(&key, limits.streams_per_principal)
             .ok_or_else(|| {
                 too_many_at_once(
-                    "too_many_streams",
+                    ProblemType::TooManyStreams,
                     format!(
                         "This operator or token already has {} open event streams; close one first.",
                         limits.streams_per_principal
@@ -109,7 +109,7 @@ pub async fn stream(
                 .try_take(&format!("addr:{ip}"), limits.streams_per_address)
                 .ok_or_else(|| {
                     too_many_at_once(
-                        "too_many_streams",
+                        ProblemType::TooManyStreams,
                         format!(
                             "This address already has {} open event streams; close one first.",
                             limits.streams_per_address

@@ -27,7 +27,7 @@ pub use tasks::ImportTasks;
 use tasks::Outcome;
 
 use super::CommonErrors;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::{ApiPath, ApiQuery, CurrentActor};
 use crate::AppState;
 
@@ -92,8 +92,7 @@ pub struct CreateParams {
 
 fn too_large(limit: u64) -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ProblemType::PayloadTooLarge,
         format!("The upload is larger than the import limit of {limit} bytes (import.max_upload_bytes)."),
     )
 }
@@ -110,8 +109,7 @@ fn refuse_json(req: &Request) -> Result<(), ApiError> {
         .unwrap_or_default();
     if essence == "application/json" || essence.ends_with("+json") {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ProblemType::UnsupportedMediaType,
             "Upload the roster export itself (CSV or zip), raw or as the `file` part of a multipart form; JSON is not an export format.",
         ));
     }
@@ -133,7 +131,7 @@ fn file_name_of(name: Option<&str>) -> Result<String, ApiError> {
 }
 
 fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
-    ApiError::bad_request("invalid_multipart", e.body_text())
+    ApiError::new(ProblemType::InvalidMultipart, e.body_text())
 }
 
 /// Reads the upload into a temporary file: the `file` part of a multipart form (exactly
@@ -151,7 +149,10 @@ async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result
         let mut body = req.into_body().into_data_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| {
-                ApiError::bad_request("invalid_body", "The upload was cut off before its end.")
+                ApiError::new(
+                    ProblemType::InvalidBody,
+                    "The upload was cut off before its end.",
+                )
             })?;
             spool.write(&chunk).await.map_err(spool_error)?;
         }
@@ -159,23 +160,18 @@ async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result
     }
     let mut form = axum::extract::Multipart::from_request(req, app)
         .await
-        .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
+        .map_err(|e| ApiError::new(ProblemType::InvalidMultipart, e.body_text()))?;
     let mut upload: Option<Upload> = None;
     while let Some(mut field) = form.next_field().await.map_err(|e| multipart_error(&e))? {
         if field.name() != Some("file") {
             continue;
         }
         if upload.is_some() {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "duplicate_part",
+            return Err(ApiError::new(
+                ProblemType::DuplicatePart,
                 "The form has more than one `file` part; send one export per upload.",
-            );
-            e.errors.push(FieldError {
-                field: "file".into(),
-                message: "must appear once".into(),
-            });
-            return Err(e);
+            )
+            .with_field("file", "must appear once"));
         }
         let file_name = file_name_of(field.file_name().or(name))?;
         let mut spool = Spool::new(&file_name, limit).map_err(spool_error)?;
@@ -186,8 +182,7 @@ async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result
     }
     upload.ok_or_else(|| {
         let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            ProblemType::ValidationFailed,
             "The form has no `file` part.",
         );
         e.errors.push(FieldError {
@@ -233,41 +228,19 @@ async fn wait(
     match tokio::time::timeout(wait, handle).await {
         Ok(Ok(Outcome::Done(run))) => Ok(with_location(done, &run)),
         Ok(Ok(Outcome::Refused(run))) if applying => {
-            let refusals: Vec<cc_roster::Refusal> = serde_json::from_value(run.refusals.clone()).unwrap_or_default();
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "import_refused",
-                format!(
-                    "The import was refused and nothing was changed: {}",
-                    refusals.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("; ")
-                ),
-            );
-            for r in refusals {
-                let message = match &r.overridden_by {
-                    Some(p) => format!("{} (to apply anyway, pass {p}=true)", r.message),
-                    None => r.message,
-                };
-                e.errors.push(FieldError {
-                    field: r.overridden_by.unwrap_or(r.code),
-                    message,
-                });
-            }
-            Err(e)
+            let refusals: Vec<cc_roster::Refusal> =
+                serde_json::from_value(run.refusals.clone()).unwrap_or_default();
+            Err(crate::error::import_refused(refusals))
         }
         Ok(Ok(Outcome::Refused(run) | Outcome::Failed(run))) => Ok(with_location(done, &run)),
         Ok(Ok(Outcome::Unreadable(run, code))) => {
             let why = run.failure.as_deref().unwrap_or("The file cannot be read.");
             Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                code,
+                ProblemType::UnreadableUpload(code),
                 format!("The upload cannot be imported: {why}. Nothing was changed; import run {} records the attempt.", run.id),
             ))
         }
-        Ok(Ok(Outcome::Stale)) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "plan_stale",
-            "The directory changed since this plan was made, so it was not applied. Upload the file again to re-plan.",
-        )),
+        Ok(Ok(Outcome::Stale)) => Err(crate::error::plan_stale()),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "import task panicked");
             Err(ApiError::internal())
@@ -311,11 +284,7 @@ pub async fn create(
     let format: FormatChoice = match p.format.as_deref() {
         None => FormatChoice::Auto,
         Some(f) => f.parse().map_err(|m: String| {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                m.clone(),
-            );
+            let mut e = ApiError::new(ProblemType::ValidationFailed, m.clone());
             e.errors.push(FieldError {
                 field: "format".into(),
                 message: m,
@@ -326,8 +295,7 @@ pub async fn create(
     let upload = read_upload(&app, req, p.file_name.as_deref()).await?;
     if upload.size == 0 {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "empty_upload",
+            ProblemType::EmptyUpload,
             "The upload is empty.",
         ));
     }
@@ -388,8 +356,7 @@ pub async fn apply(
         .ok_or_else(|| ApiError::not_found("No import run with that id."))?;
     if !matches!(run.status, ImportStatus::Planned | ImportStatus::Refused) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "import_not_applicable",
+            ProblemType::ImportNotApplicable,
             format!(
                 "The run is {}; only planned or refused runs can be applied.",
                 run.status.as_str()
@@ -437,14 +404,14 @@ pub async fn list(
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Page<ImportRun>>> {
     let limit = cc_domain::page::parse_limit(p.limit)
-        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+        .map_err(|m| ApiError::new(ProblemType::InvalidQuery, m))?;
     let before = p
         .cursor
         .as_deref()
         .map(|c| {
             c.parse::<Uuid>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_cursor",
+                ApiError::new(
+                    ProblemType::InvalidCursor,
                     "The cursor is not one this server issued.",
                 )
             })

@@ -234,19 +234,16 @@ async fn apply_roster(
 ) -> Outcome {
     let settings = app.config.import.settings;
     let before = run.clone();
-    match imports::apply(
-        app.store.as_ref(),
+    let req = imports::ApplyRequest {
         actor,
         roster,
-        &settings,
+        settings: &settings,
         overrides,
-        Some(fingerprint),
-        run,
-        true,
+        expected: Some(fingerprint),
+        stored: true,
         progress,
-    )
-    .await
-    {
+    };
+    match imports::apply(app.store.as_ref(), req, run).await {
         Ok(out) => Outcome::Done(Box::new(out.run)),
         Err(ImportError::Refused(r)) => {
             let mut run = before;

@@ -78,19 +78,18 @@ async fn measure_one(
         .await??;
         let read_seconds = start.elapsed().as_secs_f64();
         let run = imports::new_run(&actor, "bench", &[], false, &ImportOptions::default());
-        let out = imports::apply(
-            store.as_ref(),
-            &actor,
-            &roster,
-            &settings,
-            &Overrides::default(),
-            None,
-            run,
-            false,
-            &Progress::default(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let req = imports::ApplyRequest {
+            actor: &actor,
+            roster: &roster,
+            settings: &settings,
+            overrides: &Overrides::default(),
+            expected: None,
+            stored: false,
+            progress: &Progress::default(),
+        };
+        let out = imports::apply(store.as_ref(), req, run)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         eprintln!(
             "    apply steps: {}",
             out.timings

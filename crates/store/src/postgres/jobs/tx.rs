@@ -3,9 +3,6 @@
 use super::*;
 use crate::postgres::copy::copy_in;
 
-const INSERT_COLUMNS: &str =
-    "queue, kind, args, priority, state, max_attempts, run_at, unique_key, batch_id, parent_id, created_by, request_id, created_at";
-
 impl PgTx {
     async fn notify(&mut self, queue: &str) -> Result<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -163,12 +160,7 @@ impl JobTx for PgTx {
     }
 
     async fn get_job_for_update(&mut self, id: i64) -> Result<Option<Job>> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE");
-        let row: Option<JobRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&mut *self.0)
-            .await?;
-        row.map(Job::try_from).transpose()
+        job_for_update(&mut self.0, id).await
     }
 
     async fn cancel_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<CancelOutcome>> {
@@ -246,13 +238,7 @@ impl JobTx for PgTx {
         tick: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let r = sqlx::query("INSERT INTO cron_ticks (name, tick, fired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(name)
-            .bind(tick)
-            .bind(now)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        claim_cron_tick(&mut self.0, name, tick, now).await
     }
 
     async fn set_cron_tick_job(
@@ -261,12 +247,6 @@ impl JobTx for PgTx {
         tick: DateTime<Utc>,
         job_id: i64,
     ) -> Result<()> {
-        sqlx::query("UPDATE cron_ticks SET job_id = $3 WHERE name = $1 AND tick = $2")
-            .bind(name)
-            .bind(tick)
-            .bind(job_id)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(())
+        set_cron_tick_job(&mut self.0, name, tick, job_id).await
     }
 }

@@ -2,9 +2,6 @@
 
 use super::*;
 
-const INSERT_COLUMNS: &str =
-    "queue, kind, args, priority, state, max_attempts, run_at, unique_key, batch_id, parent_id, created_by, request_id, created_at";
-
 impl SqliteTx {
     async fn insert_one(&mut self, job: &NewJob, now: DateTime<Utc>) -> Result<Option<i64>> {
         let state = initial_state(job, now);
@@ -152,12 +149,7 @@ impl JobTx for SqliteTx {
     }
 
     async fn get_job_for_update(&mut self, id: i64) -> Result<Option<Job>> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let row: Option<JobRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&mut *self.0)
-            .await?;
-        row.map(Job::try_from).transpose()
+        job_for_update(&mut self.0, id).await
     }
 
     async fn cancel_job(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<CancelOutcome>> {
@@ -213,13 +205,7 @@ impl JobTx for SqliteTx {
         tick: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let r = sqlx::query("INSERT INTO cron_ticks (name, tick, fired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(name)
-            .bind(tick)
-            .bind(now)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        claim_cron_tick(&mut self.0, name, tick, now).await
     }
 
     async fn set_cron_tick_job(
@@ -228,12 +214,6 @@ impl JobTx for SqliteTx {
         tick: DateTime<Utc>,
         job_id: i64,
     ) -> Result<()> {
-        sqlx::query("UPDATE cron_ticks SET job_id = $3 WHERE name = $1 AND tick = $2")
-            .bind(name)
-            .bind(tick)
-            .bind(job_id)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(())
+        set_cron_tick_job(&mut self.0, name, tick, job_id).await
     }
 }

@@ -1,5 +1,13 @@
-// Bulk inserts for roster imports on SQLite: multi-row VALUES with bound parameters
-// (`include!`d after `sql/imports.rs`, which calls them).
+//! Bulk inserts for roster imports on SQLite: multi-row VALUES with bound parameters
+//! (called by `sql/imports.rs`).
+
+use cc_domain::{NewAuditEvent, User};
+use sqlx::types::Json;
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use super::imports::{chunk_rows, MAX_PARAMS};
+use super::*;
 
 /// Executes `first`, then each statement `next` builds, building the following one (its SQL
 /// and bound values) while SQLite runs the current one: sqlx hands a statement to the
@@ -39,7 +47,11 @@ where
 }
 
 /// One statement per item, each built while the previous one runs.
-async fn execute_pipelined<'a, I, F>(conn: &mut <Db as sqlx::Database>::Connection, items: I, mut build: F) -> Result<()>
+async fn execute_pipelined<'a, I, F>(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    items: I,
+    mut build: F,
+) -> Result<()>
 where
     I: IntoIterator,
     F: FnMut(I::Item) -> QueryBuilder<'a, Db>,
@@ -77,14 +89,21 @@ fn users_query(chunk: &[User]) -> QueryBuilder<'_, Db> {
     qb
 }
 
-async fn bulk_insert_users(conn: &mut <Db as sqlx::Database>::Connection, users: &[User]) -> Result<()> {
+pub(super) async fn bulk_insert_users(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    users: &[User],
+) -> Result<()> {
     execute_pipelined(conn, users.chunks(chunk_rows(13)), users_query).await
 }
 
-async fn bulk_add_members(conn: &mut <Db as sqlx::Database>::Connection, pairs: &[(Uuid, Uuid)]) -> Result<()> {
+pub(super) async fn bulk_add_members(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<()> {
     let now = cc_domain::now();
     execute_pipelined(conn, pairs.chunks(chunk_rows(3)), |chunk| {
-        let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new("INSERT INTO group_members (group_id, user_id, added_at) ");
+        let mut qb: QueryBuilder<'_, Db> =
+            QueryBuilder::new("INSERT INTO group_members (group_id, user_id, added_at) ");
         qb.push_values(chunk, |mut b, (g, u)| {
             b.push_bind(*g).push_bind(*u).push_bind(now);
         });
@@ -101,13 +120,17 @@ const AUDIT_FIRST_ROWS: usize = 500;
 /// Seals `events` into the chain after (`seq`, `hash`) and inserts them, `AUDIT_ROWS` per
 /// statement; returns the new head. While SQLite stores one statement's events, the next
 /// ones are sealed on a blocking thread and bound.
-async fn bulk_append_audit(
+pub(super) async fn bulk_append_audit(
     conn: &mut <Db as sqlx::Database>::Connection,
     events: Vec<NewAuditEvent>,
     seq: i64,
     hash: String,
 ) -> Result<(i64, String)> {
-    fn seal(events: Vec<NewAuditEvent>, mut seq: i64, mut hash: String) -> (Vec<cc_domain::AuditEvent>, i64, String) {
+    fn seal(
+        events: Vec<NewAuditEvent>,
+        mut seq: i64,
+        mut hash: String,
+    ) -> (Vec<cc_domain::AuditEvent>, i64, String) {
         let now = cc_domain::now();
         let sealed = events
             .into_iter()
@@ -138,17 +161,25 @@ async fn bulk_append_audit(
     let head_ref = &head;
     execute_overlapped(conn, audit_query(sealed), || {
         let batch = batches.next()?;
-        let (seq, hash) = head_ref.lock().map(|h| h.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        let (seq, hash) = head_ref
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
         let sealing = tokio::task::spawn_blocking(move || seal(batch, seq, hash));
         Some(async move {
-            let (sealed, seq, hash) =
-                sealing.await.map_err(|e| StoreError::Internal(format!("sealing audit events: {e}")))?;
-            *head_ref.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (seq, hash);
+            let (sealed, seq, hash) = sealing
+                .await
+                .map_err(|e| StoreError::Internal(format!("sealing audit events: {e}")))?;
+            *head_ref
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = (seq, hash);
             Ok(audit_query(sealed))
         })
     })
     .await?;
-    Ok(head.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+    Ok(head
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
 fn audit_query(sealed: Vec<cc_domain::AuditEvent>) -> QueryBuilder<'static, Db> {
@@ -172,17 +203,20 @@ fn audit_query(sealed: Vec<cc_domain::AuditEvent>) -> QueryBuilder<'static, Db> 
     qb
 }
 
-async fn bulk_add_new_members(conn: &mut <Db as sqlx::Database>::Connection, pairs: &[(Uuid, Uuid)]) -> Result<()> {
+pub(super) async fn bulk_add_new_members(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<()> {
     bulk_add_members(conn, pairs).await
 }
 
 /// `ImportTx::begin_first_load`: nothing to set aside on SQLite.
 #[allow(clippy::unused_async)]
-async fn first_load_begin(_tx: &mut SqliteTx) -> Result<bool> {
+pub(super) async fn first_load_begin(_tx: &mut SqliteTx) -> Result<bool> {
     Ok(false)
 }
 
 #[allow(clippy::unused_async)]
-async fn first_load_finish(_tx: &mut SqliteTx) -> Result<()> {
+pub(super) async fn first_load_finish(_tx: &mut SqliteTx) -> Result<()> {
     Ok(())
 }

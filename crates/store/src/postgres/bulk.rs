@@ -1,10 +1,17 @@
-// Bulk inserts for roster imports on PostgreSQL: binary `COPY … FROM STDIN` (see
-// `postgres/copy.rs`), one statement per table and chunk (`include!`d after `sql/imports.rs`,
-// which calls them).
+//! Bulk inserts for roster imports on PostgreSQL: binary `COPY … FROM STDIN` (see
+//! `postgres/copy.rs`), one statement per table and chunk (called by
+//! `sql/imports.rs`).
 
+use cc_domain::{NewAuditEvent, User};
+use uuid::Uuid;
+
+use super::*;
 use crate::postgres::copy::copy_in;
 
-async fn bulk_insert_users(conn: &mut <Db as sqlx::Database>::Connection, users: &[User]) -> Result<()> {
+pub(super) async fn bulk_insert_users(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    users: &[User],
+) -> Result<()> {
     if users.is_empty() {
         return Ok(());
     }
@@ -34,7 +41,10 @@ async fn bulk_insert_users(conn: &mut <Db as sqlx::Database>::Connection, users:
     Ok(())
 }
 
-async fn bulk_add_members(conn: &mut <Db as sqlx::Database>::Connection, pairs: &[(Uuid, Uuid)]) -> Result<()> {
+pub(super) async fn bulk_add_members(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<()> {
     let now = cc_domain::now();
     for chunk in pairs.chunks(UNNEST_ROWS) {
         sqlx::query(
@@ -52,7 +62,10 @@ async fn bulk_add_members(conn: &mut <Db as sqlx::Database>::Connection, pairs: 
 
 /// Memberships of people inserted by this transaction: nobody else can have added any for
 /// them, so they are copied in as they are (duplicates in `pairs` are dropped first).
-async fn bulk_add_new_members(conn: &mut <Db as sqlx::Database>::Connection, pairs: &[(Uuid, Uuid)]) -> Result<()> {
+pub(super) async fn bulk_add_new_members(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<()> {
     if pairs.is_empty() {
         return Ok(());
     }
@@ -78,7 +91,7 @@ const UNNEST_ROWS: usize = 50_000;
 /// Seals `events` into the chain after (`seq`, `hash`) and copies them in, in one statement;
 /// returns the new head. Events are sealed as the rows are encoded, so the server stores the
 /// first ones while the next are hashed.
-async fn bulk_append_audit(
+pub(super) async fn bulk_append_audit(
     conn: &mut <Db as sqlx::Database>::Connection,
     events: Vec<NewAuditEvent>,
     mut seq: i64,
@@ -117,7 +130,7 @@ async fn bulk_append_audit(
 /// `users` and `group_members`, keeping, as read from the catalog, the statements that
 /// recreate them exactly. A unique constraint a foreign key depends on stays, as do indexes
 /// that are clustered on or serve as replica identity.
-async fn first_load_begin(tx: &mut PgTx) -> Result<bool> {
+pub(super) async fn first_load_begin(tx: &mut PgTx) -> Result<bool> {
     if !tx.1.is_empty() {
         return Ok(true);
     }
@@ -160,17 +173,25 @@ async fn first_load_begin(tx: &mut PgTx) -> Result<bool> {
             .to_owned(),
     );
     for (index, def) in &indexes {
-        sqlx::query(&format!("DROP INDEX {index}")).execute(&mut *tx.0).await?;
+        sqlx::query(&format!("DROP INDEX {index}"))
+            .execute(&mut *tx.0)
+            .await?;
         rebuild.push(def.clone());
     }
     // Unique constraints are rebuilt before the foreign keys, which are checked last.
-    for (table, name, def) in constraints.iter().filter(|c| !c.2.starts_with("FOREIGN KEY")) {
+    for (table, name, def) in constraints
+        .iter()
+        .filter(|c| !c.2.starts_with("FOREIGN KEY"))
+    {
         sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
             .execute(&mut *tx.0)
             .await?;
         rebuild.push(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"));
     }
-    for (table, name, def) in constraints.iter().filter(|c| c.2.starts_with("FOREIGN KEY")) {
+    for (table, name, def) in constraints
+        .iter()
+        .filter(|c| c.2.starts_with("FOREIGN KEY"))
+    {
         sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
             .execute(&mut *tx.0)
             .await?;
@@ -181,7 +202,7 @@ async fn first_load_begin(tx: &mut PgTx) -> Result<bool> {
 }
 
 /// `ImportTx::finish_first_load`: runs the statements `first_load_begin` kept.
-async fn first_load_finish(tx: &mut PgTx) -> Result<()> {
+pub(super) async fn first_load_finish(tx: &mut PgTx) -> Result<()> {
     for sql in std::mem::take(&mut tx.1) {
         sqlx::query(&sql).execute(&mut *tx.0).await?;
     }
