@@ -76,7 +76,13 @@ pub struct CreateParams {
     /// Reject the whole file when any row has an error.
     #[serde(default)]
     pub strict: bool,
-    /// The file's name, for a raw upload (multipart uploads carry their own).
+    /// The file's name, for a raw upload (multipart uploads carry their own): 1 to 255
+    /// characters besides surrounding blanks, no path separator, control character or
+    /// bidirectional control (`cc_domain::validation::file_name`, refused with 422).
+    #[param(
+        max_length = 255,
+        pattern = "^[^/\\\\\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*[^\\s/\\\\\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069][^/\\\\\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$"
+    )]
     pub file_name: Option<String>,
     #[serde(default)]
     pub allow_mass_suspend: bool,
