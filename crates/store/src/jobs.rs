@@ -94,6 +94,30 @@ pub struct HeartbeatReply {
     pub cancel_requested: Vec<Lease>,
 }
 
+impl HeartbeatReply {
+    /// The reply to a heartbeat that sent `sent` and renewed the rows `held` (job id, lease
+    /// token, cancel requested): what was sent and not renewed is lost.
+    pub(crate) fn from_renewed(sent: &[Lease], held: &[(i64, i64, bool)]) -> Self {
+        let kept: std::collections::HashSet<(i64, i64)> =
+            held.iter().map(|(id, t, _)| (*id, *t)).collect();
+        Self {
+            lost: sent
+                .iter()
+                .filter(|l| !kept.contains(&(l.job_id, l.token)))
+                .copied()
+                .collect(),
+            cancel_requested: held
+                .iter()
+                .filter(|(_, _, c)| *c)
+                .map(|(job_id, token, _)| Lease {
+                    job_id: *job_id,
+                    token: *token,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The outcome of enqueueing one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Enqueued {

@@ -209,7 +209,7 @@ impl JobStore for PgStore {
         .bind(hb.lease_ttl.as_secs_f64())
         .fetch_all(&self.control)
         .await?;
-        Ok(reply(hb.leases, &held))
+        Ok(HeartbeatReply::from_renewed(hb.leases, &held))
     }
 
     async fn cancel_requests(&self, leases: &[Lease]) -> Result<Vec<Lease>> {
@@ -395,27 +395,6 @@ impl PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-}
-
-/// Which of the worker's leases a heartbeat kept, and which carry a cancel request.
-fn reply(sent: &[Lease], held: &[(i64, i64, bool)]) -> HeartbeatReply {
-    let kept: std::collections::HashSet<(i64, i64)> =
-        held.iter().map(|(id, t, _)| (*id, *t)).collect();
-    HeartbeatReply {
-        lost: sent
-            .iter()
-            .filter(|l| !kept.contains(&(l.job_id, l.token)))
-            .copied()
-            .collect(),
-        cancel_requested: held
-            .iter()
-            .filter(|(_, _, c)| *c)
-            .map(|(job_id, token, _)| Lease {
-                job_id: *job_id,
-                token: *token,
-            })
-            .collect(),
     }
 }
 

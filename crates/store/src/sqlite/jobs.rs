@@ -139,27 +139,6 @@ async fn renew_leases(
     Ok(held)
 }
 
-/// Which of the leases sent a heartbeat kept, and which carry a cancel request.
-fn heartbeat_reply(sent: &[Lease], held: &[(i64, i64, bool)]) -> HeartbeatReply {
-    let kept: std::collections::HashSet<(i64, i64)> =
-        held.iter().map(|(id, t, _)| (*id, *t)).collect();
-    HeartbeatReply {
-        lost: sent
-            .iter()
-            .filter(|l| !kept.contains(&(l.job_id, l.token)))
-            .copied()
-            .collect(),
-        cancel_requested: held
-            .iter()
-            .filter(|(_, _, c)| *c)
-            .map(|(job_id, token, _)| Lease {
-                job_id: *job_id,
-                token: *token,
-            })
-            .collect(),
-    }
-}
-
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn claim_jobs(&self, req: &ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
@@ -318,7 +297,7 @@ impl JobStore for SqliteStore {
             let mut tx = self.begin_write().await?;
             let held = renew_leases(&mut tx, hb).await?;
             tx.commit().await?;
-            return Ok(heartbeat_reply(hb.leases, &held));
+            return Ok(HeartbeatReply::from_renewed(hb.leases, &held));
         };
         // Wait for the write lock (held, say, by a long import) while the leases would still
         // be alive, rather than failing after the usual busy timeout.
@@ -333,7 +312,7 @@ impl JobStore for SqliteStore {
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         let held = renew_leases(&mut tx, hb).await?;
         tx.commit().await?;
-        Ok(heartbeat_reply(hb.leases, &held))
+        Ok(HeartbeatReply::from_renewed(hb.leases, &held))
     }
 
     async fn cancel_requests(&self, leases: &[Lease]) -> Result<Vec<Lease>> {
