@@ -256,6 +256,113 @@ async fn restarting_serve_demo_does_not_duplicate_the_demo_data() {
     second.stop().await;
 }
 
+/// Every demo person, by status.
+async fn demo_people(client: &cc_client::Client) -> Vec<cc_domain::User> {
+    let people = client
+        .list_users(&[("limit", "500")])
+        .await
+        .expect("list users")
+        .items;
+    assert_eq!(people.len(), 25);
+    people
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_without_targets_claims_no_accounts() {
+    let dir = temp_dir();
+    let serve = Serve::start(dir.path(), &[], &["--demo"]).await;
+    let people = demo_people(&serve.client()).await;
+    let not_pending: Vec<_> = people
+        .iter()
+        .filter(|u| u.status != cc_domain::UserStatus::Pending)
+        .map(|u| (&u.username, u.status))
+        .collect();
+    assert!(
+        not_pending.is_empty(),
+        "without a target nobody has an account: {not_pending:?}"
+    );
+    let (status, log) = serve.stop().await;
+    assert!(status.success(), "{status}");
+    assert!(log.contains("demo people stay pending"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_with_a_target_gives_every_active_person_an_account_there() {
+    let dir = temp_dir();
+    let accounts = dir.path().join("accounts");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scripts/bash/cc-target.sh")
+        .canonicalize()
+        .expect("the example bash target");
+    let config = dir.path().join("demo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[targets]]\nname = \"bash-demo\"\nkind = \"script\"\n\
+             command = [\"bash\", {script:?}]\nenv = {{ CC_SCRIPT_STATE_DIR = {accounts:?} }}\n",
+            script = script.display().to_string(),
+            accounts = accounts.display().to_string(),
+        ),
+    )
+    .expect("write the configuration");
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    let env = [
+        ("CC_CONFIG", config.to_str().expect("utf-8 path")),
+        ("PATH", path.as_str()),
+    ];
+    let serve = Serve::start(dir.path(), &env, &["--demo"]).await;
+    let client = serve.client();
+
+    // The workers carry the requests to the target: wait until no lifecycle job is left.
+    wait_for("the demo lifecycle jobs to finish", DEADLINE * 2, || {
+        let client = client.clone();
+        async move {
+            let page = client
+                .list_users(&[("sync", "pending"), ("limit", "1")])
+                .await
+                .ok()?;
+            page.items.is_empty().then_some(())
+        }
+    })
+    .await;
+
+    let people = demo_people(&client).await;
+    let count = |s: cc_domain::UserStatus| people.iter().filter(|u| u.status == s).count();
+    assert_eq!(count(cc_domain::UserStatus::Active), 24);
+    assert_eq!(count(cc_domain::UserStatus::Pending), 1);
+    for person in &people {
+        let file = accounts.join(format!("{}.json", person.username));
+        let targets = client.user_targets(person.id).await.expect("links");
+        let link = targets["links"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .find(|l| l["target"] == "bash-demo");
+        if person.status == cc_domain::UserStatus::Pending {
+            assert!(link.is_none(), "{}: {targets}", person.username);
+            assert!(!file.exists(), "{} has an account", person.username);
+            continue;
+        }
+        assert_eq!(person.status, cc_domain::UserStatus::Active);
+        let link = link.unwrap_or_else(|| panic!("{} has no link: {targets}", person.username));
+        assert_eq!(link["status"], "ok", "{}: {link}", person.username);
+        assert_eq!(link["account_id"], person.username.as_str(), "{link}");
+        let account = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{} is active without an account: {e}", person.username));
+        let account: Value = serde_json::from_str(&account).expect("an account record");
+        assert_eq!(account["enabled"], true, "{}: {account}", person.username);
+    }
+    let in_sync = client
+        .list_users(&[("sync", "in_sync"), ("limit", "500")])
+        .await
+        .expect("in sync")
+        .items
+        .len();
+    assert_eq!(in_sync, 25, "every demo person is in sync with the target");
+    let (status, _) = serve.stop().await;
+    assert!(status.success(), "{status}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_demo_runs_on_postgres_named_by_cc_database_url() {
     let db = TestDb::new(Backend::Postgres).await;

@@ -3,10 +3,15 @@
 //!
 //! Loading is idempotent: each record is keyed by its unique name and skipped when present,
 //! so `seed` can run any number of times, and `serve --demo` loads it only once.
+//!
+//! Every person is loaded `pending`: a status says where their accounts stand, and nobody has
+//! an account yet. [`provision_demo`] then asks for the accounts through the ordinary
+//! lifecycle request (a bulk `provision`), so statuses, jobs, links and sync state all tell
+//! the truth once the workers have run it.
 
 use cc_domain::{
-    Actor, GroupKind, NewDevice, NewGroup, NewPolicy, NewUser, Platform, PolicyCategory,
-    PolicyRule, Role, Severity, UserStatus,
+    Actor, GroupKind, LifecycleOperation, NewDevice, NewGroup, NewPolicy, NewUser, Platform,
+    PolicyCategory, PolicyRule, Role, Severity, UserStatus,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -153,13 +158,7 @@ pub async fn demo(dir: &Directory) -> Result<SeedReport> {
             role: Role::Student,
             grade: Some(grade),
             school: Some(school.into()),
-            status: Some(if i == 19 {
-                UserStatus::Pending
-            } else if i == 18 {
-                UserStatus::Suspended
-            } else {
-                UserStatus::Active
-            }),
+            status: Some(UserStatus::Pending),
             groups: vec![school.into(), class.into(), "student-wifi".into()],
         };
         usernames.push(u.username.clone());
@@ -175,7 +174,7 @@ pub async fn demo(dir: &Directory) -> Result<SeedReport> {
             role: *role,
             grade: None,
             school: Some((*school).into()),
-            status: Some(UserStatus::Active),
+            status: Some(UserStatus::Pending),
             groups: vec![(*school).into(), "all-staff".into()],
         };
         report.record(dir.create_user(&actor, u).await)?;
@@ -203,6 +202,56 @@ pub async fn demo(dir: &Directory) -> Result<SeedReport> {
         )?;
     }
     Ok(report)
+}
+
+/// The demo person [`provision_demo`] leaves `pending`, to provision by hand in the tour.
+pub const DEMO_LEFT_PENDING: &str = "henry.walker";
+
+/// What [`provision_demo`] requested.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct DemoProvisioning {
+    /// The batch of `provision` jobs, when any was requested.
+    pub batch_id: Option<uuid::Uuid>,
+    pub provisioned: usize,
+}
+
+/// Requests accounts for the demo people on the configured targets, the way an operator
+/// would: one bulk `provision` for every `pending` demo person but [`DEMO_LEFT_PENDING`]. The
+/// statuses change with the request; the workers carry it to the targets, and the sync state
+/// shows the people whose accounts are still on their way. People who are no longer
+/// `pending` are left alone, so running it again requests nothing.
+///
+/// # Errors
+/// A store failure (then nothing was requested).
+pub async fn provision_demo(dir: &Directory) -> Result<DemoProvisioning> {
+    let mut ids = Vec::new();
+    for username in STUDENTS
+        .iter()
+        .map(|(g, f)| username(g, f))
+        .chain(STAFF.iter().map(|(g, f, _, _)| username(g, f)))
+        .filter(|u| u != DEMO_LEFT_PENDING)
+    {
+        if let Some(u) = dir.store().get_user_by_username(&username).await? {
+            if u.status == UserStatus::Pending {
+                ids.push(u.id);
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Ok(DemoProvisioning::default());
+    }
+    let bulk = dir
+        .request_bulk(
+            &Actor::system("demo"),
+            &ids,
+            LifecycleOperation::Provision,
+            &std::collections::HashMap::new(),
+        )
+        .await?;
+    Ok(DemoProvisioning {
+        batch_id: Some(bulk.batch_id),
+        provisioned: bulk.jobs.len(),
+    })
 }
 
 fn policy(

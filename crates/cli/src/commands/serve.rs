@@ -41,27 +41,15 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     } else if !store.migration_status().await?.is_current() {
         tracing::warn!("the database schema is not current; /health/ready will fail until `command-center migrate up`");
     }
-    if args.demo {
-        let empty = store
-            .list_users(&cc_domain::UserQuery {
-                limit: 1,
-                ..Default::default()
-            })
-            .await?
-            .items
-            .is_empty();
-        if empty {
-            let report = cc_service::seed::demo(&cc_service::Directory::new(store.clone())).await?;
-            tracing::info!(created = report.created, "loaded demo data");
-        } else {
-            tracing::info!("directory is not empty; demo data not loaded again");
-        }
-    }
+    let demo_loaded = args.demo && load_demo(&store).await?;
     let state = AppState::try_new(store.clone(), cfg.api()).context("invalid security settings")?;
     let engine = cfg.lifecycle_engine(store.clone(), state.auth.clone())?;
     if !engine.targets().is_empty() {
         let names: Vec<&str> = engine.targets().iter().map(|t| t.name()).collect();
         tracing::info!(targets = ?names, "lifecycle targets configured");
+    }
+    if demo_loaded {
+        provision_demo(&store, &engine).await?;
     }
     let stop_target_checks = tokio_util::sync::CancellationToken::new();
     // The first check runs now: a target that cannot bind, read its base or offer the
@@ -135,6 +123,50 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down: closing the database pool");
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the demo data when the directory is empty; answers whether it did.
+async fn load_demo(store: &std::sync::Arc<dyn cc_store::Store>) -> anyhow::Result<bool> {
+    let empty = store
+        .list_users(&cc_domain::UserQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .await?
+        .items
+        .is_empty();
+    if !empty {
+        tracing::info!("directory is not empty; demo data not loaded again");
+        return Ok(false);
+    }
+    let report = cc_service::seed::demo(&cc_service::Directory::new(store.clone())).await?;
+    tracing::info!(created = report.created, "loaded demo data");
+    Ok(true)
+}
+
+/// Requests accounts for the freshly loaded demo people on the configured targets, through
+/// the ordinary lifecycle jobs. Without targets nobody can have an account, so everyone stays
+/// `pending`.
+async fn provision_demo(
+    store: &std::sync::Arc<dyn cc_store::Store>,
+    engine: &cc_lifecycle::Engine,
+) -> anyhow::Result<()> {
+    if engine.targets().is_empty() {
+        tracing::info!(
+            "no lifecycle targets configured: the demo people stay pending (configure a target, \
+             e.g. examples/targets/script-bash.toml, to see them provisioned)"
+        );
+        return Ok(());
+    }
+    let requested = cc_service::seed::provision_demo(&cc_service::Directory::new(store.clone()))
+        .await
+        .context("requesting accounts for the demo people")?;
+    tracing::info!(
+        provisioned = requested.provisioned,
+        batch_id = ?requested.batch_id,
+        "requested accounts for the demo people on the configured targets"
+    );
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.
