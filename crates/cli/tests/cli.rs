@@ -666,6 +666,41 @@ async fn audit_verify_refuses_a_schema_that_is_not_current() {
     assert!(r.stderr.contains("migrate up"), "{r:?}");
 }
 
+#[tokio::test]
+async fn sqlite_urls_name_a_file_relative_to_the_working_directory_or_an_absolute_one() {
+    let work = temp_dir();
+    let elsewhere = temp_dir();
+
+    // Two slashes and a relative path: below the working directory.
+    let relative = [("CC_DATABASE_URL", "sqlite://state/cc.db")];
+    ok(work.path(), &relative, &["migrate", "up"]).await;
+    assert!(work.path().join("state/cc.db").is_file());
+
+    // Three slashes: `sqlite://` and an absolute path, whatever the working directory.
+    let file = elsewhere.path().join("var/lib/command-center/cc.db");
+    let url = format!("sqlite://{}", file.display());
+    assert!(url.starts_with("sqlite:///"), "{url}");
+    let absolute = [("CC_DATABASE_URL", url.as_str())];
+    ok(work.path(), &absolute, &["migrate", "up"]).await;
+    assert!(file.is_file(), "{} was not created", file.display());
+    let strays: Vec<_> = std::fs::read_dir(work.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        strays,
+        ["state"],
+        "nothing else under the working directory"
+    );
+    // The same files from another working directory (`migrate status` exits 0 only when the
+    // schema is current): the absolute URL names the same file, the relative one follows
+    // the working directory.
+    ok(elsewhere.path(), &absolute, &["migrate", "status"]).await;
+    ok(work.path(), &relative, &["migrate", "status"]).await;
+    let moved = run(elsewhere.path(), &relative, &["migrate", "status"]).await;
+    assert_eq!(moved.code, Some(3), "a new, empty file there: {moved:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // config
 // ---------------------------------------------------------------------------------------------

@@ -30,7 +30,12 @@ pub struct TestLdap {
     child: Option<Child>,
 }
 
-fn slapd_binary() -> PathBuf {
+/// The `slapd` binary (its tools, `slapadd` and `slappasswd`, live next to it).
+///
+/// # Panics
+/// When slapd is not installed.
+#[must_use]
+pub fn slapd_binary() -> PathBuf {
     for candidate in [
         "/usr/sbin/slapd",
         "/usr/local/sbin/slapd",
@@ -47,7 +52,10 @@ fn slapd_binary() -> PathBuf {
 }
 
 /// A self-signed certificate and key for `127.0.0.1` in `dir` (`server.crt`, `server.key`).
-fn make_cert(dir: &Path) {
+///
+/// # Panics
+/// When openssl is missing or fails.
+pub fn make_cert(dir: &Path) {
     let out = Command::new("openssl")
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -71,7 +79,9 @@ fn make_cert(dir: &Path) {
     );
 }
 
-fn module_dir() -> &'static str {
+/// Where the OpenLDAP modules (`back_mdb`, `ppolicy`) are installed.
+#[must_use]
+pub fn module_dir() -> &'static str {
     [
         "/usr/lib/ldap",
         "/usr/lib/x86_64-linux-gnu/ldap",
@@ -84,7 +94,12 @@ fn module_dir() -> &'static str {
     .unwrap_or("/usr/lib/ldap")
 }
 
-fn free_port() -> u16 {
+/// A free loopback port.
+///
+/// # Panics
+/// When none can be bound.
+#[must_use]
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -31,6 +31,12 @@ async fn the_demo_data_set_has_what_the_demo_needs(backend: Backend) {
         .iter()
         .all(|u| u.email.is_some() && u.external_id.is_some() && !u.groups.is_empty()));
     let users: Vec<cc_domain::User> = list_all(&app, "/users", "").await;
+    assert!(
+        users
+            .iter()
+            .all(|u| u.status == cc_domain::UserStatus::Pending),
+        "nobody has an account yet, so nobody is active"
+    );
     let staff = users
         .iter()
         .filter(|u| u.role != cc_domain::Role::Student)
@@ -113,7 +119,45 @@ async fn loading_the_demo_data_twice_creates_nothing_the_second_time(backend: Ba
     app.stop().await;
 }
 
+async fn provisioning_the_demo_requests_accounts_once_for_all_but_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let directory = cc_service::Directory::new(app.store.clone());
+    cc_service::seed::demo(&directory).await.expect("seed");
+    let first = cc_service::seed::provision_demo(&directory)
+        .await
+        .expect("provision");
+    assert_eq!(first.provisioned, 24);
+    let batch = first.batch_id.expect("one batch");
+    let progress = app.client.get_batch(batch).await.expect("batch");
+    assert_eq!(progress.total, 24);
+
+    let users: Vec<cc_domain::User> = list_all(&app, "/users", "").await;
+    let pending: Vec<_> = users
+        .iter()
+        .filter(|u| u.status == cc_domain::UserStatus::Pending)
+        .map(|u| u.username.as_str())
+        .collect();
+    assert_eq!(pending, [cc_service::seed::DEMO_LEFT_PENDING]);
+    assert!(users.iter().all(|u| matches!(
+        u.status,
+        cc_domain::UserStatus::Pending | cc_domain::UserStatus::Active
+    )));
+
+    let head = audit_head(&app).await;
+    let again = cc_service::seed::provision_demo(&directory)
+        .await
+        .expect("again");
+    assert_eq!(again, cc_service::seed::DemoProvisioning::default());
+    assert_eq!(
+        audit_head(&app).await,
+        head,
+        "nothing requested the second time"
+    );
+    app.stop().await;
+}
+
 backend_tests!(
+    provisioning_the_demo_requests_accounts_once_for_all_but_one,
     the_demo_data_set_has_what_the_demo_needs,
     loading_the_demo_data_twice_creates_nothing_the_second_time,
 );
