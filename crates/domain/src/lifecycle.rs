@@ -127,7 +127,10 @@ impl LifecycleOperation {
     pub fn still_wanted(self, current: UserStatus) -> bool {
         use UserStatus::{Active, Deprovisioned, Suspended};
         match self {
-            LifecycleOperation::Provision => current == Active,
+            // A suspended person still has accounts (disabled ones): a provision overtaken by a
+            // suspend must still create them, and the suspend queued behind it disables them.
+            // Skipping it would leave a person shown `suspended` with no account anywhere.
+            LifecycleOperation::Provision => matches!(current, Active | Suspended),
             LifecycleOperation::Update | LifecycleOperation::ResetPassword => {
                 matches!(current, Active | Suspended)
             }
@@ -367,6 +370,8 @@ mod tests {
     #[test]
     fn superseded_jobs() {
         assert!(!Op::Provision.still_wanted(Deprovisioned));
+        assert!(!Op::Provision.still_wanted(Pending));
+        assert!(Op::Provision.still_wanted(Suspended));
         assert!(!Op::Suspend.still_wanted(Active));
         assert!(!Op::Update.still_wanted(Pending));
     }

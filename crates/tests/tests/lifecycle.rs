@@ -414,7 +414,25 @@ async fn superseded_jobs_are_skipped(backend: Backend) {
         .user_action(bob.id, "reset-password", false)
         .await
         .unwrap();
+    // A suspend requested before the provision ran: a suspended person has a (disabled)
+    // account, so the provision still runs and the suspend after it disables the account.
+    let carl = create(&c, "carl", None).await;
+    let (_, carl_prov) = c.user_action(carl.id, "provision", false).await.unwrap();
+    let (_, carl_susp) = c.user_action(carl.id, "suspend", false).await.unwrap();
     h.start_worker();
+    let cp = finished(&c, job_id(&carl_prov)).await;
+    assert_eq!(cp.job.state, JobState::Completed);
+    assert!(
+        cp.job.result.as_ref().unwrap().get("skipped").is_none(),
+        "the provision of a since-suspended person still creates the account: {:?}",
+        cp.job.result
+    );
+    assert_eq!(
+        finished(&c, job_id(&carl_susp)).await.job.state,
+        JobState::Completed
+    );
+    let acct = account(dir.path(), "carl").expect("a suspended person has an account");
+    assert_eq!(acct["enabled"], false);
     assert_eq!(
         finished(&c, job_id(&bob_prov)).await.job.state,
         JobState::Completed
