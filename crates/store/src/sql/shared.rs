@@ -124,7 +124,7 @@ pub(super) async fn text_index(
         .bind(&phrase)
         .fetch_one(&mut *conn)
         .await?;
-    Ok((found < NARROW_MAX).then(|| TextIndex {
+    Ok((found < NARROW_MAX).then_some(TextIndex {
         table: fts,
         rowid,
         phrase,
