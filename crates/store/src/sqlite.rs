@@ -330,7 +330,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_search_matching_very_many_people_walks_the_table_in_order() {
-        let store = store_with_people(shared::NARROW_MAX).await;
+        let store = store_with_people(shared::NARROW_MIN * 4).await;
         let q = UserQuery {
             q: Some("person-".into()),
             limit: 50,
@@ -339,7 +339,7 @@ mod tests {
         let (narrowed, plan) = plan_of(&store, &q).await;
         assert!(!narrowed, "{plan:?}");
         let q = UserQuery {
-            q: Some("person-1999".into()),
+            q: Some("person-3999".into()),
             limit: 50,
             ..UserQuery::default()
         };
@@ -347,6 +347,6 @@ mod tests {
         assert!(narrowed, "{plan:?}");
         let page = store.list_users(&q).await.expect("list");
         let names: Vec<&str> = page.items.iter().map(|u| u.username.as_str()).collect();
-        assert_eq!(names, ["person-1999"]);
+        assert_eq!(names, ["person-3999"]);
     }
 }

@@ -97,14 +97,17 @@ fn sync_clause(state: cc_domain::SyncState) -> String {
     }
 }
 
-/// A text index narrows a search only when it finds fewer rows than this. With more, matches
-/// are common enough that walking the table in the requested order meets a page of them
-/// sooner than fetching and sorting every match (`?q=student` among 50,000 students).
-pub(super) const NARROW_MAX: i64 = 2000;
+/// A text index narrows a search when it finds fewer rows than a quarter of the table (and
+/// always below this many). Narrowing fetches and sorts every match, so its cost grows with
+/// their number; a search matching more rows than that (`?q=example.org` when every address
+/// is at example.org) walks the table in the requested order instead, which meets a page of
+/// matches after a few hundred rows.
+pub(super) const NARROW_MIN: i64 = 1000;
 
 /// The text index to narrow a `?q=` search of `table` to, when there is one (SQLite's FTS5
-/// trigram tables), `q` has a trigram, and the index finds fewer than [`NARROW_MAX`] rows.
-/// The search's own substring test still decides which rows match, so this changes only how
+/// trigram tables), `q` has a trigram, and the index finds few enough rows (see
+/// [`NARROW_MIN`]; the count stops at the cap, so it stays cheap for common text). The
+/// search's own substring test still decides which rows match, so this changes only how
 /// they are found, never which.
 pub(super) async fn text_index(
     conn: &mut <Db as sqlx::Database>::Connection,
@@ -117,14 +120,17 @@ pub(super) async fn text_index(
     let Some(phrase) = q.and_then(trigram_phrase) else {
         return Ok(None);
     };
+    // `max(rowid)` (a lookup at the end of the table) stands for the number of rows.
     let sql = format!(
-        "SELECT count(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH $1 LIMIT {NARROW_MAX})"
+        "WITH cap (n) AS (SELECT max({NARROW_MIN}, coalesce((SELECT max(rowid) FROM {table}), 0) / 4)) \
+         SELECT (SELECT count(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH $1 \
+         LIMIT (SELECT n FROM cap))) < (SELECT n FROM cap)"
     );
-    let (found,): (i64,) = sqlx::query_as(&sql)
+    let (narrow,): (bool,) = sqlx::query_as(&sql)
         .bind(&phrase)
         .fetch_one(&mut *conn)
         .await?;
-    Ok((found < NARROW_MAX).then_some(TextIndex {
+    Ok(narrow.then_some(TextIndex {
         table: fts,
         rowid,
         phrase,
