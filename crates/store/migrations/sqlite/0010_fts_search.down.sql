@@ -14,3 +14,5 @@ DROP TRIGGER devices_fts_update;
 DROP TRIGGER devices_fts_delete;
 DROP TRIGGER devices_fts_insert;
 DROP TABLE devices_fts;
+
+DROP TABLE fts_deferred;

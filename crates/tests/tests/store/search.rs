@@ -227,7 +227,47 @@ async fn the_search_migration_indexes_existing_rows(backend: Backend) {
     assert_eq!(found(&store, "franklin").await, ["ben"]);
 }
 
+async fn people_of_a_bulk_import_are_found(backend: Backend) {
+    let (db, store) = fresh(backend).await;
+    let imports = store.imports().expect("imports");
+    insert_users(&store, &[&person("ada", "Augusta", "Lovelace", None)]).await;
+    let batch = [
+        person("ben", "Benjamin", "Franklin", None),
+        person("cy", "Cyrus", "Vance", Some("cy@example.net")),
+    ];
+    let mut tx = imports.begin_import().await.expect("begin import");
+    tx.insert_users_bulk(&batch).await.expect("bulk insert");
+    tx.commit().await.expect("commit");
+    assert_eq!(found(&store, "franklin").await, ["ben"]);
+    assert_eq!(found(&store, "cy@example").await, ["cy"]);
+    assert_eq!(found(&store, "lovelace").await, ["ada"]);
+    assert_text_index_consistent(&db).await;
+
+    if backend == Backend::Sqlite {
+        // A bulk insert that fails (a duplicate username) undoes only itself on SQLite; what
+        // the transaction does afterwards is indexed one row at a time again.
+        let mut tx = imports.begin_import().await.expect("begin import");
+        let dup = [
+            person("dee", "Deirdre", "Oakes", None),
+            person("ben", "Other", "Ben", None),
+        ];
+        assert!(tx.insert_users_bulk(&dup).await.is_err());
+        tx.insert_user(&person("eve", "Evelyn", "Hart", None))
+            .await
+            .expect("insert after the failure");
+        tx.commit().await.expect("commit");
+        assert_eq!(found(&store, "evelyn").await, ["eve"]);
+        assert!(found(&store, "deirdre").await.is_empty());
+        assert_text_index_consistent(&db).await;
+        let later = person("fay", "Fay", "Wray", None);
+        insert_users(&store, &[&later]).await;
+        assert_eq!(found(&store, "wray").await, ["fay"]);
+        assert_text_index_consistent(&db).await;
+    }
+}
+
 backend_tests!(
+    people_of_a_bulk_import_are_found,
     tricky_input_finds_the_same_people_on_both_backends,
     search_follows_updates_and_deletes,
     the_search_migration_indexes_existing_rows,
