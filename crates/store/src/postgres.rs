@@ -36,6 +36,12 @@ fn platform_match(p: &str) -> String {
     format!("(p.platforms = '[]'::jsonb OR p.platforms ? {p})")
 }
 
+/// None: PostgreSQL needs no separate text index; on people, trigram indexes (`pg_trgm`,
+/// migration 0009) serve the `lower(column) LIKE` test itself.
+fn text_index_table(_table: &str) -> Option<(&'static str, &'static str)> {
+    None
+}
+
 /// Listeners (`LISTEN` connections held for as long as they listen) a store may open at once:
 /// each worker's job wake-ups and the cache's change notifications.
 const MAX_LISTENERS: u32 = 16;

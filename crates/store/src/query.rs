@@ -52,6 +52,24 @@ impl Sql {
 
     /// Appends a case-insensitive substring match over several columns.
     pub fn text_search(&mut self, columns: &[&str], q: &str) -> &mut Self {
+        self.text_search_in(columns, q, None)
+    }
+
+    /// Like [`Sql::text_search`], first narrowed to the rows a full-text index finds. The
+    /// substring match still decides, so the index only changes how rows are found.
+    pub fn text_search_in(
+        &mut self,
+        columns: &[&str],
+        q: &str,
+        index: Option<&TextIndex>,
+    ) -> &mut Self {
+        if let Some(ix) = index {
+            let p = self.arg(Arg::Text(ix.phrase.clone()));
+            self.text.push_str(&format!(
+                " AND {} IN (SELECT rowid FROM {} WHERE {} MATCH {p})",
+                ix.rowid, ix.table, ix.table
+            ));
+        }
         let p = self.arg(Arg::Text(like_pattern(q)));
         let ors: Vec<String> = columns
             .iter()
@@ -118,11 +136,40 @@ impl Sql {
     }
 }
 
+/// A full-text index (SQLite FTS5 with the trigram tokenizer) to narrow a text search to.
+#[derive(Debug, Clone)]
+pub(crate) struct TextIndex {
+    /// The FTS5 table, e.g. `users_fts`.
+    pub table: &'static str,
+    /// The searched table's rowid column, e.g. `u.rowid`.
+    pub rowid: &'static str,
+    /// The FTS5 query, from [`trigram_phrase`].
+    pub phrase: String,
+}
+
+/// The text a search matches: trimmed and lower-cased, as [`like_pattern`] uses it.
+fn search_text(q: &str) -> String {
+    q.trim().to_lowercase()
+}
+
+/// The FTS5 query matching the rows that contain `q` (ignoring case), for a trigram index:
+/// `q` as one quoted phrase with `"` doubled, so nothing in it is read as query syntax (`OR`,
+/// `NEAR`, `*`, `-`, `^`, column filters). `None` when a trigram index cannot find it: fewer
+/// than three characters (a trigram index has nothing to look up), or a control character
+/// (whose handling by the tokenizer and by `LIKE` may differ).
+pub(crate) fn trigram_phrase(q: &str) -> Option<String> {
+    let text = search_text(q);
+    if text.chars().count() < 3 || text.chars().any(char::is_control) {
+        return None;
+    }
+    Some(format!("\"{}\"", text.replace('"', "\"\"")))
+}
+
 /// `%q%` with LIKE wildcards escaped, lower-cased.
 fn like_pattern(q: &str) -> String {
     let mut p = String::with_capacity(q.len() + 2);
     p.push('%');
-    for ch in q.trim().to_lowercase().chars() {
+    for ch in search_text(q).chars() {
         if matches!(ch, '%' | '_' | '\\') {
             p.push('\\');
         }
@@ -164,6 +211,27 @@ mod tests {
     #[test]
     fn escapes_like_wildcards() {
         assert_eq!(like_pattern(" A_b%c\\ "), "%a\\_b\\%c\\\\%");
+    }
+
+    #[test]
+    fn quotes_fts_queries_as_one_phrase() {
+        assert_eq!(trigram_phrase(" AbC ").as_deref(), Some("\"abc\""));
+        assert_eq!(
+            trigram_phrase("a\"b OR c*").as_deref(),
+            Some("\"a\"\"b or c*\"")
+        );
+        assert_eq!(
+            trigram_phrase("\"\"\"").as_deref(),
+            Some("\"\"\"\"\"\"\"\"")
+        );
+        assert_eq!(trigram_phrase("ÉCO").as_deref(), Some("\"éco\""));
+        assert_eq!(
+            trigram_phrase(" ab "),
+            None,
+            "two characters have no trigram"
+        );
+        assert_eq!(trigram_phrase("é€"), None);
+        assert_eq!(trigram_phrase("ab\u{0}c"), None);
     }
 
     #[test]

@@ -47,6 +47,17 @@ fn platform_match(p: &str) -> String {
     )
 }
 
+/// The FTS5 trigram table over the columns `?q=` searches in `table` (migration 0010) and the
+/// rowid column its rows are keyed by, as the list queries alias the table.
+fn text_index_table(table: &str) -> Option<(&'static str, &'static str)> {
+    match table {
+        "users" => Some(("users_fts", "u.rowid")),
+        "groups" => Some(("groups_fts", "g.rowid")),
+        "devices" => Some(("devices_fts", "d.rowid")),
+        _ => None,
+    }
+}
+
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -221,3 +232,121 @@ mod migrate;
 #[path = "sql/shared.rs"]
 #[allow(clippy::duplicate_mod)]
 mod shared;
+
+#[cfg(test)]
+mod tests {
+    use cc_domain::user::UserSort;
+    use cc_domain::UserQuery;
+
+    use super::shared::{fetch, text_index, user_sql};
+    use super::*;
+    use crate::Store as _;
+
+    /// A migrated in-memory store holding `n` people named `person-<i>` (family name
+    /// `Family <i>`), plus Ada Lovelace.
+    async fn store_with_people(n: i64) -> SqliteStore {
+        let store = SqliteStore::connect("sqlite::memory:", &PoolConfig::default())
+            .await
+            .expect("open");
+        store.migrate_up().await.expect("migrate");
+        let mut tx = store.begin().await.expect("begin");
+        let mut ada = cc_domain::NewUser {
+            username: "ada".into(),
+            given_name: "Augusta".into(),
+            family_name: "Lovelace".into(),
+            role: cc_domain::Role::Teacher,
+            ..cc_domain::NewUser::default()
+        }
+        .into_user(cc_domain::new_id(), cc_domain::now())
+        .expect("valid user");
+        ada.email = Some("countess@example.org".into());
+        tx.insert_user(&ada).await.expect("insert");
+        tx.commit().await.expect("commit");
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+             INSERT INTO users (id, username, given_name, family_name, role, status, version, \
+             created_at, updated_at) \
+             SELECT randomblob(16), 'person-' || i, 'Given', 'Family ' || i, 'staff', 'active', 1, \
+             '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM n",
+        )
+        .bind(n)
+        .execute(store.write_pool())
+        .await
+        .expect("insert people");
+        store
+    }
+
+    /// The plan SQLite chooses for a people list, one line per step.
+    async fn plan_of(store: &SqliteStore, q: &UserQuery) -> (bool, Vec<String>) {
+        let mut conn = store.read_conn().await.expect("connection");
+        let index = text_index(&mut conn, "users", q.q.as_deref())
+            .await
+            .expect("probe the index");
+        let mut sql = user_sql(q, None, index.as_ref());
+        sql.text.insert_str(0, "EXPLAIN QUERY PLAN ");
+        let rows: Vec<(i64, i64, i64, String)> = fetch(&mut *conn, sql).await.expect("explain");
+        (index.is_some(), rows.into_iter().map(|r| r.3).collect())
+    }
+
+    fn scans_users(plan: &[String]) -> bool {
+        plan.iter()
+            .any(|l| l == "SCAN u" || l.starts_with("SCAN u "))
+    }
+
+    #[tokio::test]
+    async fn a_search_of_three_characters_reads_the_text_index_instead_of_the_table() {
+        let store = store_with_people(50).await;
+        for sort in [
+            UserSort::Username,
+            UserSort::FamilyName,
+            UserSort::CreatedAt,
+        ] {
+            for text in ["lovelace", "COUNTESS@", "zzz-no-match", "a\"b OR c*"] {
+                let q = UserQuery {
+                    q: Some(text.into()),
+                    sort,
+                    limit: 50,
+                    ..UserQuery::default()
+                };
+                let (narrowed, plan) = plan_of(&store, &q).await;
+                assert!(narrowed, "q={text:?}: the index serves it");
+                assert!(
+                    plan.iter().any(|l| l.contains("users_fts")),
+                    "q={text:?} sort={sort:?}: {plan:?}"
+                );
+                assert!(!scans_users(&plan), "q={text:?} sort={sort:?}: {plan:?}");
+            }
+        }
+        // Without a trigram the index cannot help: the table is read as before.
+        let q = UserQuery {
+            q: Some("lo".into()),
+            limit: 50,
+            ..UserQuery::default()
+        };
+        let (narrowed, plan) = plan_of(&store, &q).await;
+        assert!(!narrowed);
+        assert!(!plan.iter().any(|l| l.contains("users_fts")), "{plan:?}");
+    }
+
+    #[tokio::test]
+    async fn a_search_matching_very_many_people_walks_the_table_in_order() {
+        let store = store_with_people(shared::NARROW_MIN * 4).await;
+        let q = UserQuery {
+            q: Some("person-".into()),
+            limit: 50,
+            ..UserQuery::default()
+        };
+        let (narrowed, plan) = plan_of(&store, &q).await;
+        assert!(!narrowed, "{plan:?}");
+        let q = UserQuery {
+            q: Some("person-3999".into()),
+            limit: 50,
+            ..UserQuery::default()
+        };
+        let (narrowed, plan) = plan_of(&store, &q).await;
+        assert!(narrowed, "{plan:?}");
+        let page = store.list_users(&q).await.expect("list");
+        let names: Vec<&str> = page.items.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["person-3999"]);
+    }
+}

@@ -227,3 +227,5 @@ mod memberships;
 mod migrations;
 #[path = "store/pagination.rs"]
 mod pagination;
+#[path = "store/search.rs"]
+mod search;

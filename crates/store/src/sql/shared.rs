@@ -6,6 +6,8 @@
 //! - `Store::reader()` (the pool reads run on), `Store::control_pool()` and `Store::begin_write()`,
 //! - `READ_POOL` / `WRITE_POOL` / `CONTROL_POOL` (pool names for metrics),
 //! - `platform_match(placeholder)` (SQL true when a policy applies to that platform),
+//! - `text_index_table(table)` (the full-text table and rowid column that can narrow a `?q=`
+//!   search of `table`, if any),
 //! - `USER_ID_TEXT` (SQL for `u.id` as hyphenated text, as in a job's `args ->> 'user_id'`),
 //! - `GROUP_AGG` (SQL aggregating `g.name` into a comma-separated list) and
 //!   `FOR_UPDATE` (the row-lock suffix, empty on SQLite whose write transactions lock the file).
@@ -25,7 +27,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::*;
-use crate::query::{paginate, Arg, Sql};
+use crate::query::{paginate, trigram_phrase, Arg, Sql, TextIndex};
 use crate::rows::{convert, AuditRow, DeviceRow, GroupRow, PolicyRow, UserRow};
 use crate::{DirectoryCounts, Result, StoreError, Tx};
 
@@ -95,7 +97,47 @@ fn sync_clause(state: cc_domain::SyncState) -> String {
     }
 }
 
-fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
+/// A text index narrows a search when it finds fewer rows than a quarter of the table (and
+/// always below this many). Narrowing fetches and sorts every match, so its cost grows with
+/// their number; a search matching more rows than that (`?q=example.org` when every address
+/// is at example.org) walks the table in the requested order instead, which meets a page of
+/// matches after a few hundred rows.
+pub(super) const NARROW_MIN: i64 = 1000;
+
+/// The text index to narrow a `?q=` search of `table` to, when there is one (SQLite's FTS5
+/// trigram tables), `q` has a trigram, and the index finds few enough rows (see
+/// [`NARROW_MIN`]; the count stops at the cap, so it stays cheap for common text). The
+/// search's own substring test still decides which rows match, so this changes only how
+/// they are found, never which.
+pub(super) async fn text_index(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    table: &str,
+    q: Option<&str>,
+) -> Result<Option<TextIndex>> {
+    let Some((fts, rowid)) = text_index_table(table) else {
+        return Ok(None);
+    };
+    let Some(phrase) = q.and_then(trigram_phrase) else {
+        return Ok(None);
+    };
+    // `max(rowid)` (a lookup at the end of the table) stands for the number of rows.
+    let sql = format!(
+        "WITH cap (n) AS (SELECT max({NARROW_MIN}, coalesce((SELECT max(rowid) FROM {table}), 0) / 4)) \
+         SELECT (SELECT count(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH $1 \
+         LIMIT (SELECT n FROM cap))) < (SELECT n FROM cap)"
+    );
+    let (narrow,): (bool,) = sqlx::query_as(&sql)
+        .bind(&phrase)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(narrow.then_some(TextIndex {
+        table: fts,
+        rowid,
+        phrase,
+    }))
+}
+
+pub(super) fn user_sql(q: &UserQuery, member_of: Option<Uuid>, index: Option<&TextIndex>) -> Sql {
     let mut s = Sql::new(&USER_SELECT);
     s.push(" WHERE 1=1");
     if let Some(v) = q.status {
@@ -122,7 +164,7 @@ fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
         s.push(&format!(" AND EXISTS (SELECT 1 FROM group_members gm WHERE gm.user_id = u.id AND gm.group_id = {p})"));
     }
     if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
-        s.text_search(
+        s.text_search_in(
             &[
                 "u.username",
                 "u.given_name",
@@ -131,6 +173,7 @@ fn user_sql(q: &UserQuery, member_of: Option<Uuid>) -> Sql {
                 "u.external_id",
             ],
             text,
+            index,
         );
     }
     if let Some(state) = q.sync {
@@ -224,7 +267,9 @@ impl crate::Store for Store {
     }
 
     async fn list_users(&self, q: &UserQuery) -> Result<Page<User>> {
-        let rows: Vec<UserRow> = fetch(&mut *self.read_conn().await?, user_sql(q, None)).await?;
+        let mut conn = self.read_conn().await?;
+        let index = text_index(&mut conn, "users", q.q.as_deref()).await?;
+        let rows: Vec<UserRow> = fetch(&mut *conn, user_sql(q, None, index.as_ref())).await?;
         user_page(rows, q)
     }
 
@@ -266,17 +311,22 @@ impl crate::Store for Store {
         if let Some(v) = &q.school {
             s.eq("g.school", Arg::Text(v.clone()));
         }
+        let mut conn = self.read_conn().await?;
         if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
-            s.text_search(&["g.name", "g.display_name", "g.external_id"], text);
+            let index = text_index(&mut conn, "groups", Some(text)).await?;
+            let columns = ["g.name", "g.display_name", "g.external_id"];
+            s.text_search_in(&columns, text, index.as_ref());
         }
         s.keyset("g.id", None, q.dir, q.cursor.as_ref(), q.limit);
-        let rows: Vec<GroupRow> = fetch(&mut *self.read_conn().await?, s).await?;
+        let rows: Vec<GroupRow> = fetch(&mut *conn, s).await?;
         Ok(by_id_page(convert(rows)?, q.limit, |g: &Group| g.id))
     }
 
     async fn group_members(&self, group_id: Uuid, q: &UserQuery) -> Result<Page<User>> {
+        let mut conn = self.read_conn().await?;
+        let index = text_index(&mut conn, "users", q.q.as_deref()).await?;
         let rows: Vec<UserRow> =
-            fetch(&mut *self.read_conn().await?, user_sql(q, Some(group_id))).await?;
+            fetch(&mut *conn, user_sql(q, Some(group_id), index.as_ref())).await?;
         user_page(rows, q)
     }
 
@@ -301,11 +351,14 @@ impl crate::Store for Store {
         if let Some(v) = q.assigned_user_id {
             s.eq("d.assigned_user_id", Arg::Uuid(v));
         }
+        let mut conn = self.read_conn().await?;
         if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
-            s.text_search(&["d.serial_number", "d.name", "d.model"], text);
+            let index = text_index(&mut conn, "devices", Some(text)).await?;
+            let columns = ["d.serial_number", "d.name", "d.model"];
+            s.text_search_in(&columns, text, index.as_ref());
         }
         s.keyset("d.id", None, q.dir, q.cursor.as_ref(), q.limit);
-        let rows: Vec<DeviceRow> = fetch(&mut *self.read_conn().await?, s).await?;
+        let rows: Vec<DeviceRow> = fetch(&mut *conn, s).await?;
         Ok(by_id_page(convert(rows)?, q.limit, |d: &Device| d.id))
     }
 

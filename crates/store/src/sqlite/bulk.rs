@@ -93,7 +93,29 @@ pub(super) async fn bulk_insert_users(
     conn: &mut <Db as sqlx::Database>::Connection,
     users: &[User],
 ) -> Result<()> {
-    execute_pipelined(conn, users.chunks(chunk_rows(13)), users_query).await
+    // The search index (migration 0010) takes the new people in one statement at the end
+    // instead of one trigger run per row. New rows get rowids above the largest so far.
+    let (last,): (i64,) = sqlx::query_as("SELECT coalesce(max(rowid), 0) FROM users")
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO fts_deferred (table_name) VALUES ('users')")
+        .execute(&mut *conn)
+        .await?;
+    let inserted = execute_pipelined(conn, users.chunks(chunk_rows(13)), users_query).await;
+    // Also after a failed insert: the transaction may go on (a failed statement undoes only
+    // itself on SQLite), and whatever it keeps must be indexed and its triggers back.
+    sqlx::query(
+        "INSERT INTO users_fts (rowid, username, given_name, family_name, email, external_id) \
+         SELECT rowid, username, given_name, family_name, email, external_id FROM users \
+         WHERE rowid > $1",
+    )
+    .bind(last)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM fts_deferred WHERE table_name = 'users'")
+        .execute(&mut *conn)
+        .await?;
+    inserted
 }
 
 pub(super) async fn bulk_add_members(
