@@ -1,6 +1,7 @@
-//! Serving plain-HTTP connections with bounds a hostile client cannot stretch: a client must
-//! send a request's headers within the header-read timeout (which also closes a keep-alive
-//! connection left idle that long), and one address may hold only so many connections.
+//! Serving connections (plain HTTP or TLS) with bounds a hostile client cannot stretch: one
+//! address may hold only so many connections, a TLS client must finish its handshake within
+//! the handshake timeout, and an HTTP/1 client must send a request's headers within the
+//! header-read timeout (which also closes a keep-alive connection left idle that long).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use axum_server::tls_rustls::RustlsConfig;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +25,10 @@ pub struct ConnectionLimits {
     /// them: a new connection that sends nothing, a client that trickles a header, and an
     /// idle keep-alive connection are all closed after it.
     pub header_read_timeout: Duration,
-    /// Open connections from one client address; more are closed at once.
+    /// Time a client has to complete the TLS handshake (when serving TLS); a connection that
+    /// sends nothing or stalls mid-handshake is closed after it.
+    pub tls_handshake_timeout: Duration,
+    /// Open connections from one client address (TLS or not); more are closed at once.
     pub connections_per_address: usize,
 }
 
@@ -31,17 +36,21 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
             connections_per_address: 256,
         }
     }
 }
 
-/// Accepts and serves connections until `stop` is cancelled, then lets every open
-/// connection finish its request (graceful) and returns when they have all closed.
+/// Accepts and serves connections (over TLS with `tls`, its configuration read per
+/// connection so a reloaded certificate applies to the next one) until `stop` is cancelled,
+/// then lets every open connection finish its request (graceful) and returns when they have
+/// all closed.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<RustlsConfig>,
     stop: CancellationToken,
 ) {
     let open = Arc::new(SlotCounter::default());
@@ -75,11 +84,36 @@ pub(crate) async fn serve(
                 req
             });
         let stop = stop.clone();
-        let timeout = limits.header_read_timeout;
+        let limits = limits.clone();
+        let tls = tls.clone();
         let held = open_tx.clone();
         tokio::spawn(async move {
             let _held = (slot, held);
-            serve_one(stream, peer, service, timeout, stop).await;
+            let Some(tls) = tls else {
+                serve_http1(stream, peer, service, limits.header_read_timeout, stop).await;
+                return;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.get_inner());
+            let handshake = tokio::select! {
+                () = stop.cancelled() => return,
+                r = tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream)) => r,
+            };
+            match handshake {
+                Ok(Ok(stream)) => {
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    if h2 {
+                        serve_http2(stream, peer, service, stop).await;
+                    } else {
+                        serve_http1(stream, peer, service, limits.header_read_timeout, stop).await;
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    tracing::debug!(client = %peer, "TLS handshake not completed in time; closing");
+                }
+            }
         });
     }
     // Stop accepting now: a listener kept open while connections drain would let the kernel
@@ -89,28 +123,71 @@ pub(crate) async fn serve(
     let _ = all_closed.recv().await;
 }
 
-async fn serve_one<S>(
-    stream: tokio::net::TcpStream,
+/// What a connection's service must be.
+trait ConnService:
+    tower::Service<
+        hyper::Request<hyper::body::Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> ConnService for S where
+    S: tower::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+async fn serve_http1<IO, S>(
+    io: IO,
     peer: SocketAddr,
     service: S,
     header_read_timeout: Duration,
     stop: CancellationToken,
 ) where
-    S: tower::Service<
-            hyper::Request<hyper::body::Incoming>,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: ConnService,
 {
-    let service = TowerToHyperService::new(service);
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
         .with_upgrades();
+    drive(conn, peer, stop, |c| c.graceful_shutdown()).await;
+}
+
+/// HTTP/2 (negotiated by ALPN over TLS): idle connections are bounded by the per-address cap.
+async fn serve_http2<IO, S>(io: IO, peer: SocketAddr, service: S, stop: CancellationToken)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: ConnService,
+{
+    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    drive(conn, peer, stop, |c| c.graceful_shutdown()).await;
+}
+
+/// Runs a connection until it ends; when `stop` fires first, asks it to finish its requests
+/// and close.
+async fn drive<C>(
+    conn: C,
+    peer: SocketAddr,
+    stop: CancellationToken,
+    graceful: impl FnOnce(std::pin::Pin<&mut C>),
+) where
+    C: std::future::Future<Output = Result<(), hyper::Error>>,
+{
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => {
@@ -119,7 +196,7 @@ async fn serve_one<S>(
             }
             return;
         }
-        () = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+        () = stop.cancelled() => graceful(conn.as_mut()),
     }
     if let Err(e) = conn.await {
         tracing::debug!(client = %peer, error = %e, "connection ended with an error");

@@ -227,19 +227,26 @@ impl Server {
             stopping.cancel();
             signal.cancel();
         });
-        if let Some(files) = self.tls {
-            let header_read_timeout = self.connections.header_read_timeout;
-            return run_tls(
-                self.listener,
-                self.app,
-                files,
-                (self.grace, header_read_timeout),
-                token,
-            )
-            .await;
-        }
-        let serve =
-            crate::connections::serve(self.listener, self.app, self.connections, token.clone());
+        let tls = match self.tls {
+            Some(files) => {
+                let (config, loaded) = crate::tls::load(&files).await?;
+                tokio::spawn(crate::tls::watch(
+                    config.clone(),
+                    files,
+                    loaded,
+                    token.child_token(),
+                ));
+                Some(config)
+            }
+            None => None,
+        };
+        let serve = crate::connections::serve(
+            self.listener,
+            self.app,
+            self.connections,
+            tls,
+            token.clone(),
+        );
         let grace = self.grace;
         tokio::select! {
             () = serve => Ok(()),
@@ -249,37 +256,4 @@ impl Server {
             }
         }
     }
-}
-
-/// Serves with rustls until `token` is cancelled, then drains within `grace`.
-async fn run_tls(
-    listener: TcpListener,
-    app: Router,
-    files: crate::tls::TlsFiles,
-    (grace, header_read_timeout): (std::time::Duration, std::time::Duration),
-    token: tokio_util::sync::CancellationToken,
-) -> std::io::Result<()> {
-    let (config, loaded) = crate::tls::load(&files).await?;
-    tokio::spawn(crate::tls::watch(
-        config.clone(),
-        files,
-        loaded,
-        token.child_token(),
-    ));
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        token.cancelled().await;
-        h.graceful_shutdown(Some(grace));
-    });
-    let mut server = axum_server::from_tcp_rustls(listener.into_std()?, config)?;
-    server
-        .http_builder()
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
-    server
-        .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-        .await
 }

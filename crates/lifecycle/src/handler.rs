@@ -44,6 +44,9 @@ pub struct TargetResult {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retryable: Option<bool>,
+    /// How long the target asked us to wait before trying again (`Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 #[async_trait]
@@ -169,6 +172,7 @@ impl JobHandler for LifecycleHandler {
                     detail: Value::Null,
                     error: None,
                     retryable: None,
+                    retry_after_secs: None,
                 });
                 continue;
             }
@@ -215,6 +219,7 @@ impl JobHandler for LifecycleHandler {
                             detail: o.detail,
                             error: None,
                             retryable: None,
+                            retry_after_secs: None,
                         },
                     )
                 }
@@ -254,6 +259,7 @@ impl JobHandler for LifecycleHandler {
                             detail: Value::Null,
                             error: Some(e.message().to_owned()),
                             retryable: Some(e.is_retryable()),
+                            retry_after_secs: e.retry_after().map(|d| d.as_secs()),
                         },
                     )
                 }
@@ -286,7 +292,19 @@ impl JobHandler for LifecycleHandler {
         if failed.is_empty() {
             Ok(report)
         } else if retry {
-            Err(JobError::Retryable(summary))
+            // The longest wait any target asked for: retrying sooner would only be refused.
+            let after = failed
+                .iter()
+                .filter(|r| r.retryable == Some(true))
+                .filter_map(|r| r.retry_after_secs)
+                .max();
+            Err(match after {
+                Some(secs) => JobError::RetryableAfter {
+                    message: summary,
+                    after: std::time::Duration::from_secs(secs),
+                },
+                None => JobError::Retryable(summary),
+            })
         } else {
             Err(JobError::Permanent(summary))
         }

@@ -20,7 +20,7 @@ mod runtime;
 pub use builtin::{register_builtins, NoopHandler, SleepArgs, SleepHandler};
 pub use config::{CronEntry, QueueConfig, QueueSpec};
 pub use cron::CronSchedule;
-pub use error::JobError;
+pub use error::{JobError, MAX_RETRY_AFTER};
 pub use handler::{handler_fn, with_policy, JobContext, JobHandler, Registry};
 pub use policy::{KindPolicy, RetryPolicy};
 pub use runtime::{Clock, Worker};

@@ -29,7 +29,7 @@ pub use guards::{GuardSettings, Overrides, Refusal};
 pub use model::{
     ClassInfo, DesiredStatus, FileIssue, FileMode, Format, FormatChoice, IssueKind,
     LifecycleIntent, LifecycleOperation, Limits, Roster, RosterError, RosterPerson, RowError,
-    SchoolInfo, SchoolRef,
+    RowErrors, SchoolInfo, SchoolRef, KEPT_ROW_ERRORS,
 };
 pub use names::{parse_grade, slug};
 pub use plan::{plan, ChangeKind, DirectoryView, ExistingGroup, Plan, PlanCounts, PlanOptions};

@@ -148,6 +148,79 @@ pub struct RowError {
     pub message: String,
 }
 
+/// Row errors kept in memory: the first [`KEPT_ROW_ERRORS`] in file order, and an exact
+/// count of all of them. A file where every row is wrong thus costs a bounded amount of
+/// memory however long it is; reports say how many more there were.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowErrors {
+    kept: Vec<RowError>,
+    total: u64,
+}
+
+/// How many row errors an import keeps (and stores for `errors.csv`); the rest are counted.
+pub const KEPT_ROW_ERRORS: usize = 10_000;
+
+impl RowErrors {
+    /// Counts an error, keeping it while there is room.
+    pub fn push(&mut self, e: RowError) {
+        self.total += 1;
+        if self.kept.len() < KEPT_ROW_ERRORS {
+            self.kept.push(e);
+        }
+    }
+
+    /// Adds another collection's errors after these (kept while there is room, all counted).
+    pub fn append(&mut self, other: RowErrors) {
+        let dropped = other.total - other.kept.len() as u64;
+        self.extend(other.kept);
+        self.total += dropped;
+    }
+
+    /// The kept errors, in the order they were found.
+    #[must_use]
+    pub fn kept(&self) -> &[RowError] {
+        &self.kept
+    }
+
+    /// The kept errors, in the order they were found.
+    pub fn iter(&self) -> std::slice::Iter<'_, RowError> {
+        self.kept.iter()
+    }
+
+    /// How many errors there were in all.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// How many errors were counted but not kept.
+    #[must_use]
+    pub fn omitted(&self) -> u64 {
+        self.total - self.kept.len() as u64
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+impl Extend<RowError> for RowErrors {
+    fn extend<I: IntoIterator<Item = RowError>>(&mut self, iter: I) {
+        for e in iter {
+            self.push(e);
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a RowErrors {
+    type Item = &'a RowError;
+    type IntoIter = std::slice::Iter<'a, RowError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.kept.iter()
+    }
+}
+
 /// A problem with the export as a whole that a guard may refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -180,7 +253,7 @@ pub struct Roster {
     pub class_mode: FileMode,
     /// Delta enrollments marked `tobedeleted`: (person external id, class index).
     pub enrollment_removals: Vec<(String, u32)>,
-    pub errors: Vec<RowError>,
+    pub errors: RowErrors,
     /// External ids of rows that had errors: such people are never treated as absent.
     pub errored_ids: Vec<String>,
     /// Rows for people who are not directory people (guardians, parents, relatives…).

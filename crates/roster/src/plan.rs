@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::model::{LifecycleOperation, Roster, RosterPerson, RowError, SchoolRef};
+use crate::model::{LifecycleOperation, Roster, RosterPerson, RowErrors, SchoolRef};
 
 mod build;
 pub use build::plan;
@@ -216,7 +216,7 @@ pub struct Plan {
     pub new_groups: Vec<NewGroupPlan>,
     pub counts: PlanCounts,
     /// Problems found while planning (e.g. a username another person holds).
-    pub errors: Vec<RowError>,
+    pub errors: RowErrors,
     /// Schools found through the directory (by org id) for people whose school the export
     /// names differently or does not describe.
     pub org_schools: HashMap<u32, String>,

@@ -160,10 +160,8 @@ impl Serialize for PlanDocument<'_> {
         m.serialize_entry("changes", &Changes(self))?;
         m.serialize_entry("changes_truncated", &(self.plan.changes.len() > limit))?;
         m.serialize_entry("errors", &errors)?;
-        m.serialize_entry(
-            "errors_truncated",
-            &(self.roster.errors.len() + self.plan.errors.len() > limit),
-        )?;
+        let total = self.roster.errors.total() + self.plan.errors.total();
+        m.serialize_entry("errors_truncated", &(total > errors.len() as u64))?;
         m.end()
     }
 }

@@ -130,13 +130,13 @@ fn a_cp1252_file_names_the_line_and_says_to_save_as_utf8() {
         b"external_id,username,given_name,family_name,role\n1,zoe,Zo\xeb,Smith,staff\n",
     );
     let r = read_path(&p).unwrap();
-    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
-    assert_eq!(r.errors[0].line, 2);
-    assert_eq!(r.errors[0].field, "given_name");
+    assert_eq!(r.errors.total(), 1, "{:?}", r.errors);
+    assert_eq!(r.errors.kept()[0].line, 2);
+    assert_eq!(r.errors.kept()[0].field, "given_name");
     assert!(
-        r.errors[0].message.contains("CSV UTF-8"),
+        r.errors.kept()[0].message.contains("CSV UTF-8"),
         "{:?}",
-        r.errors[0]
+        r.errors.kept()[0]
     );
     // In the header itself: the whole file is refused, with the hint.
     let p = write_file(tmp.path(), "h.csv", b"external_id,na\xefve\n1,x\n");
@@ -217,4 +217,38 @@ fn a_pipe_is_read_as_it_streams() {
         read_path(&fixture("csv/roster.csv")).unwrap().people.len()
     );
     child.wait().unwrap();
+}
+
+/// A file where every row is wrong keeps only the first row errors in memory, and counts
+/// every one: the plan's count, the kept list and the preview document agree on the total.
+#[test]
+fn row_errors_are_all_counted_but_only_the_first_are_kept() {
+    const ROWS: u64 = 200_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut data = b"external_id,username,given_name,family_name,role\n".to_vec();
+    for i in 0..ROWS {
+        // Half with a missing field, half with an unknown role: reading and validating.
+        if i % 2 == 0 {
+            writeln!(data, "{i},u{i},Ada,L").unwrap();
+        } else {
+            writeln!(data, "{i},u{i},Ada,L,pirate").unwrap();
+        }
+    }
+    let p = write_file(tmp.path(), "people.csv", &data);
+    let r = read_path(&p).unwrap();
+    assert!(r.people.is_empty());
+    assert_eq!(r.errors.total(), ROWS);
+    let kept = r.errors.iter().count();
+    assert_eq!(kept, cc_roster::KEPT_ROW_ERRORS);
+    assert!(kept <= 10_000, "{kept} row errors held in memory");
+    assert_eq!(r.errors.omitted(), ROWS - kept as u64);
+    // The first ones, in file order.
+    assert_eq!(r.errors.iter().next().unwrap().line, 2);
+    let plan = cc_roster::plan(
+        &r,
+        &cc_roster::DirectoryView::default(),
+        cc_roster::PlanOptions::default(),
+    );
+    assert_eq!(plan.counts.errors, ROWS);
+    assert_eq!(plan.counts.rows, ROWS);
 }

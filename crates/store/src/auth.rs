@@ -67,6 +67,15 @@ pub trait AuthStore: Send + Sync {
     async fn signing_keys(&self) -> Result<Vec<(String, String)>>;
     /// Throttle rows with a lock set.
     async fn locked_throttles(&self) -> Result<Vec<Throttle>>;
+    /// Deletes throttle rows that no longer affect a login: those without a lock whose last
+    /// failure is before `failures_before`, and `known:` rows (an address an operator logged
+    /// in from) last refreshed before `known_before`. Rows with a lock are left to the sweeper
+    /// that ends (and audits) expired locks. Returns how many rows were deleted.
+    async fn prune_throttles(
+        &self,
+        failures_before: DateTime<Utc>,
+        known_before: DateTime<Utc>,
+    ) -> Result<u64>;
 }
 
 /// Writes, inside a [`crate::Tx`].

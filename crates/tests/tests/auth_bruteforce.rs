@@ -470,7 +470,68 @@ async fn parallel_guesses_are_counted_before_they_are_checked(backend: Backend) 
     app.stop().await;
 }
 
+/// Rows that no longer affect a login are deleted by the sweeper's pruning: failures older
+/// than the window, and addresses an operator has not logged in from for 30 days. Recent
+/// failures, locks (even expired ones, whose end the sweeper audits), and recently used
+/// addresses stay.
+async fn stale_throttle_rows_are_pruned(backend: Backend) {
+    use cc_store::auth::Throttle;
+    let app = TestApp::spawn(backend).await;
+    let now = chrono::Utc::now();
+    let (min, day) = (chrono::Duration::minutes(1), chrono::Duration::days(1));
+    // (key, last activity, locked until, kept)
+    let rows = [
+        ("known:aaaa:203.0.113.0", now - day * 31, None, false),
+        ("known:bbbb:203.0.113.0", now - day * 29, None, true),
+        ("name:aaaa", now - min * 16, None, false),
+        ("pair:aaaa:203.0.113.0", now - min * 120, None, false),
+        ("addr:203.0.113.9", now - min, None, true),
+        (
+            "addr:198.51.100.0",
+            now - min * 120,
+            Some(now + min * 10),
+            true,
+        ),
+        (
+            "pair:cccc:198.51.100.0",
+            now - min * 120,
+            Some(now - min),
+            true,
+        ),
+    ];
+    let mut tx = app.store.begin().await.unwrap();
+    for (key, last, locked_until, _) in &rows {
+        tx.auth()
+            .put_throttle(&Throttle {
+                key: (*key).to_owned(),
+                label: format!("test:{key}"),
+                failures: 2,
+                first_failure_at: *last - min,
+                last_failure_at: *last,
+                locked_until: *locked_until,
+            })
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    // A real login leaves a fresh `known:` row, which must stay too.
+    let ok = attempt(&app, "admin", &app.admin_password.clone()).await;
+    assert_eq!(ok.status, 200);
+
+    let pruned = app.auth.prune_throttles().await.unwrap();
+    assert_eq!(pruned, 3);
+    let mut tx = app.store.begin().await.unwrap();
+    for (key, _, _, kept) in &rows {
+        let found = tx.auth().get_throttle(key).await.unwrap().is_some();
+        assert_eq!(found, *kept, "{key}");
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(app.auth.prune_throttles().await.unwrap(), 0);
+    app.stop().await;
+}
+
 backend_tests!(
+    stale_throttle_rows_are_pruned,
     a_lockout_from_one_address_leaves_the_operator_in,
     parallel_guesses_are_counted_before_they_are_checked,
     failures_slow_down_then_lock_even_the_right_password,

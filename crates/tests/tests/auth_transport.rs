@@ -266,7 +266,133 @@ async fn security_headers_and_cors(backend: Backend) {
     app.stop().await;
 }
 
+/// A TLS client trusting only `cert`, for holding connections open by hand.
+fn tls_connector(cert: &[u8]) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(cert).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// Connects and completes a TLS handshake within two seconds.
+async fn handshake(
+    connector: &tokio_rustls::TlsConnector,
+    addr: std::net::SocketAddr,
+) -> Option<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    tokio::time::timeout(Duration::from_secs(2), connector.connect(name, tcp))
+        .await
+        .ok()?
+        .ok()
+}
+
+/// With TLS, one address may hold only `connections_per_address` connections (the next
+/// is closed before its handshake completes), and a connection that never completes its
+/// handshake is closed after the handshake timeout.
+async fn tls_connections_are_capped_and_handshakes_bounded(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(dir.path(), "server");
+    std::fs::write(dir.path().join("server.crt"), &cert).unwrap();
+    std::fs::write(dir.path().join("server.key"), &key).unwrap();
+    let db = TestDb::new(backend).await;
+    let mut config = test_config();
+    config.connections.connections_per_address = 2;
+    config.connections.tls_handshake_timeout = Duration::from_millis(500);
+    config.connections.header_read_timeout = Duration::from_secs(60);
+    let state = cc_api::AppState::new(db.store().await, config);
+    let server = cc_api::Server::bind("127.0.0.1:0", state)
+        .await
+        .unwrap()
+        .with_tls(cc_api::tls::TlsFiles {
+            cert: dir.path().join("server.crt"),
+            key: dir.path().join("server.key"),
+            reload_interval: Duration::from_secs(60),
+        });
+    let addr = server.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    let handle = tokio::spawn(server.run(async move { token.cancelled().await }));
+    let connector = tls_connector(&cert);
+    let closed_within = |secs: u64| {
+        move |mut conn: tokio::net::TcpStream| async move {
+            let mut buf = [0u8; 64];
+            tokio::time::timeout(Duration::from_secs(secs), async {
+                loop {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await
+            .is_ok()
+        }
+    };
+
+    // A silent connection (the only one, so no cap applies) is closed at the handshake
+    // timeout, well before the header-read timeout.
+    let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    assert!(
+        closed_within(10)(silent).await,
+        "a silent connection stayed open"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    // So is one that stalls in the middle of its handshake.
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
+    assert!(
+        closed_within(10)(stalled).await,
+        "a stalled handshake stayed open"
+    );
+
+    // Two completed connections fill the address's places; a third is closed unanswered.
+    let first = wait_for("the TLS server", Duration::from_secs(10), || {
+        handshake(&connector, addr)
+    })
+    .await;
+    let mut second = handshake(&connector, addr)
+        .await
+        .expect("a second connection");
+    wait_for("the cap to apply", Duration::from_secs(10), || async {
+        handshake(&connector, addr).await.is_none().then_some(())
+    })
+    .await;
+    // The held connections still work.
+    second
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    second.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    // A freed place is available again.
+    drop(first);
+    wait_for("a freed place", Duration::from_secs(10), || {
+        handshake(&connector, addr)
+    })
+    .await;
+    stop.cancel();
+    drop(second);
+    handle.await.unwrap().unwrap();
+}
+
 backend_tests!(
+    tls_connections_are_capped_and_handshakes_bounded,
     serves_tls_with_hsts_and_reloads_a_renewed_certificate,
     client_address_comes_from_trusted_proxies_only,
     security_headers_and_cors,

@@ -114,3 +114,53 @@ async fn postgres_searches_use_the_trigram_indexes() {
     }
     app.stop().await;
 }
+
+/// A statement running past `statement_timeout` is cancelled by PostgreSQL and answered as a
+/// plain 503 problem, without the SQL or the server's message; the connection it ran on (the
+/// only one in the pool) serves the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cancels_a_statement_past_the_timeout() {
+    let pool = cc_store::PoolConfig {
+        max_connections: 1,
+        statement_timeout: Some(Duration::from_millis(300)),
+        ..cc_store::PoolConfig::default()
+    };
+    let app = TestApp::spawn_with_pool(Backend::Postgres, cc_tests::test_config(), &pool).await;
+    // Another session holds the people table: the API's insert waits on it past the timeout.
+    let mut blocker = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
+    sqlx::query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let res = app
+        .client
+        .request(reqwest::Method::POST, "/api/v1/users")
+        .json(&student("ada"))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(res.status(), 503);
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/problem+json",
+        "problem+json"
+    );
+    let body = res.text().await.unwrap();
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["code"], "service_unavailable", "{body}");
+    for leak in ["INSERT", "users", "statement", "canceling", "57014"] {
+        assert!(!body.contains(leak), "the answer shows `{leak}`: {body}");
+    }
+    assert!(
+        waited < Duration::from_secs(5),
+        "cancelled by the statement timeout, not the request timeout ({waited:?})"
+    );
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    // The pool's one connection is usable again at once.
+    let ada = app.client.create_user(&student("ada")).await.unwrap();
+    assert_eq!(ada.username, "ada");
+    app.stop().await;
+}

@@ -490,7 +490,94 @@ async fn permissions_and_targets_listing(backend: Backend) {
     h.stop().await;
 }
 
+/// A webhook receiver on 127.0.0.1 that answers each person's events with the status and
+/// `Retry-After` given for their username (200 for anyone else).
+async fn busy_receiver(answers: Vec<(&'static str, u16, String)>) -> String {
+    let answers = Arc::new(answers);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let answers = answers.clone();
+            async move {
+                let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let name = event["user"]["username"].as_str().unwrap_or("");
+                match answers.iter().find(|(n, _, _)| *n == name) {
+                    Some((_, status, after)) => axum::http::Response::builder()
+                        .status(*status)
+                        .header("retry-after", after.as_str())
+                        .body(axum::body::Body::from("busy"))
+                        .unwrap(),
+                    None => axum::http::Response::new(axum::body::Body::from("{}")),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/hook")
+}
+
+fn webhook_target(url: &str) -> Arc<dyn Target> {
+    let text = format!(
+        "kind = \"webhook\"\nname = \"hook\"\nurl = \"{url}\"\nsecret = \"whsec-0123456789abcdef\"\n"
+    );
+    let c: cc_connectors::TargetConfig = toml::from_str(&text).expect("valid target");
+    c.build().expect("target builds")
+}
+
+/// A receiver's `Retry-After` (seconds or an HTTP date, on 429 and 503) puts the next attempt
+/// no earlier than it asked, past the kind's much shorter backoff, and never more than an hour
+/// away however long it asked for.
+async fn retry_after_from_a_target_delays_the_retry(backend: Backend) {
+    let in_ten_minutes = (chrono::Utc::now() + chrono::Duration::seconds(600))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let url = busy_receiver(vec![
+        ("ada", 429, "120".into()),
+        ("bob", 503, in_ten_minutes),
+        ("cy", 429, "86400".into()),
+    ])
+    .await;
+    let mut h = Harness::start(
+        backend,
+        vec![webhook_target(&url)],
+        LifecyclePolicy::default(),
+    )
+    .await;
+    let c = h.client().clone();
+    let mut jobs = Vec::new();
+    for (name, wait) in [("ada", 120), ("bob", 600), ("cy", 3600)] {
+        let u = create(&c, name, None).await;
+        let (_, body) = c.user_action(u.id, "provision", false).await.unwrap();
+        jobs.push((name, job_id(&body), wait));
+    }
+    let started = chrono::Utc::now();
+    h.start_worker();
+    for (name, id, wait) in jobs {
+        let failed = wait_for("a refused attempt", Duration::from_secs(30), || async {
+            let d = c.get_job(id).await.ok()?;
+            (d.job.state == JobState::Retryable && !d.job.errors.is_empty()).then_some(d)
+        })
+        .await;
+        let error = &failed.job.errors[0].error;
+        assert!(error.contains("retry after"), "{name}: {error}");
+        let delay = (failed.job.run_at - started).num_seconds();
+        // The harness's backoff is under a second: only the receiver's answer explains this.
+        assert!(
+            (wait - 5..=wait + 30).contains(&delay),
+            "{name}: next attempt {delay} s away, expected about {wait} s"
+        );
+        assert_eq!(failed.job.attempt, 1, "{name}");
+        let progress = failed.job.progress.clone().unwrap_or_default();
+        let asked = progress["targets"][0]["retry_after_secs"].as_u64();
+        assert!(asked.is_some(), "{name}: {progress}");
+    }
+    h.stop().await;
+}
+
 backend_tests!(
+    retry_after_from_a_target_delays_the_retry,
     every_operation_reaches_the_targets,
     edits_and_creation_enqueue_operations,
     bulk_actions_make_one_batch,

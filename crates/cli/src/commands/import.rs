@@ -114,6 +114,14 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
         let f = std::fs::File::create(path)
             .with_context(|| format!("cannot write {}", path.display()))?;
         cc_roster::render::errors_csv(preview.errors(), std::io::BufWriter::new(f))?;
+        let total = preview.plan.counts.errors;
+        let kept = preview.errors().count() as u64;
+        if total > kept {
+            eprintln!(
+                "{} holds the first {kept} of {total} row errors",
+                path.display()
+            );
+        }
     }
     show(&preview, &args)?;
 
@@ -269,18 +277,21 @@ fn show(p: &Preview, args: &Args) -> anyhow::Result<()> {
                     p.plan.changes.len() - SHOWN
                 )?;
             }
-            let errors: Vec<_> = p.errors().collect();
-            if !errors.is_empty() {
+            let total = p.plan.counts.errors;
+            if total > 0 {
                 writeln!(out, "\nROW ERRORS (skipped)")?;
-                for e in errors.iter().take(SHOWN) {
+                for e in p.errors().take(SHOWN) {
                     writeln!(out, "{}:{}  {}: {}", e.file, e.line, e.field, e.message)?;
                 }
-                if errors.len() > SHOWN {
-                    writeln!(
-                        out,
-                        "… and {} more (--errors-csv FILE writes them all)",
-                        errors.len() - SHOWN
-                    )?;
+                let shown = p.errors().take(SHOWN).count() as u64;
+                if total > shown {
+                    let kept = p.errors().count() as u64;
+                    let csv = if total > kept {
+                        format!("--errors-csv FILE writes the first {kept}")
+                    } else {
+                        "--errors-csv FILE writes them all".to_owned()
+                    };
+                    writeln!(out, "… and {} more ({csv})", total - shown)?;
                 }
             }
         }

@@ -224,7 +224,8 @@ async fn bootstrap(state: &AppState, cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ends expired login locks every 30 seconds (auditing each end), until cancelled.
+/// Ends expired login locks (auditing each end) and forgets stale login throttle rows every
+/// 30 seconds, until cancelled.
 fn spawn_lockout_sweeper(auth: cc_service::Auth) -> tokio_util::sync::CancellationToken {
     let stop = tokio_util::sync::CancellationToken::new();
     let token = stop.clone();
@@ -236,6 +237,9 @@ fn spawn_lockout_sweeper(auth: cc_service::Auth) -> tokio_util::sync::Cancellati
             }
             if let Err(e) = auth.end_expired_lockouts().await {
                 tracing::warn!(error = %e, "could not end expired login locks");
+            }
+            if let Err(e) = auth.prune_throttles().await {
+                tracing::warn!(error = %e, "could not prune stale login throttle rows");
             }
         }
     });

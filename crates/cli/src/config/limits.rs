@@ -19,7 +19,9 @@ pub struct LimitsSettings {
     /// Time a client has to send a request's headers (also closes idle keep-alive
     /// connections and connections that send nothing).
     pub header_read_timeout_ms: u64,
-    /// Open connections per client address (plain HTTP); more are closed at once.
+    /// Time a client has to complete the TLS handshake (with `tls.*` set).
+    pub tls_handshake_timeout_ms: u64,
+    /// Open connections per client address (plain HTTP and TLS); more are closed at once.
     pub connections_per_address: usize,
 }
 
@@ -29,6 +31,8 @@ impl Default for LimitsSettings {
         let c = cc_api::ConnectionLimits::default();
         Self {
             header_read_timeout_ms: u64::try_from(c.header_read_timeout.as_millis())
+                .unwrap_or(10_000),
+            tls_handshake_timeout_ms: u64::try_from(c.tls_handshake_timeout.as_millis())
                 .unwrap_or(10_000),
             connections_per_address: c.connections_per_address,
             streams_per_principal: d.streams_per_principal,
@@ -45,6 +49,7 @@ impl LimitsSettings {
     pub fn connections(&self) -> cc_api::ConnectionLimits {
         cc_api::ConnectionLimits {
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms.max(100)),
+            tls_handshake_timeout: Duration::from_millis(self.tls_handshake_timeout_ms.max(100)),
             connections_per_address: self.connections_per_address.max(1),
         }
     }

@@ -135,7 +135,7 @@ async fn run(
         Ok(_) => "completed",
         Err(JobError::Cancelled) => "cancelled",
         Err(JobError::Permanent(_)) => "failed_permanently",
-        Err(JobError::Retryable(_)) => "failed",
+        Err(JobError::Retryable(_) | JobError::RetryableAfter { .. }) => "failed",
         Err(JobError::Snooze { .. }) => "snoozed",
     };
     metrics::counter!("cc_job_executions_total", "kind" => job.kind.clone(), "outcome" => outcome)
@@ -159,7 +159,11 @@ async fn run(
         (None, Err(e)) => {
             let permanent = matches!(e, JobError::Permanent(_));
             let retry_at = (!permanent && job.attempt < job.max_attempts).then(|| {
-                let delay = policy.retry.delay(job.attempt);
+                // The target's own `Retry-After` wins over a shorter backoff.
+                let delay = policy
+                    .retry
+                    .delay(job.attempt)
+                    .max(e.retry_after().unwrap_or_default());
                 shared.now() + chrono::Duration::from_std(delay).unwrap_or_default()
             });
             tracing::warn!(error = %e, permanent, will_retry = retry_at.is_some(), "job attempt failed");

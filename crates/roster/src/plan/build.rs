@@ -613,7 +613,7 @@ impl<'a> Planner<'a> {
             ..
         } = self;
         counts.groups_created = new_groups.len() as u64;
-        counts.errors = (roster.errors.len() + out.errors.len()) as u64;
+        counts.errors = roster.errors.total() + out.errors.total();
         counts.lifecycle_jobs = out
             .changes
             .iter()

@@ -14,7 +14,7 @@ use super::table::Table;
 use super::Ctx;
 use crate::model::{
     ClassInfo, DesiredStatus, FileIssue, FileMode, Format, IssueKind, RosterError, RowError,
-    SchoolInfo, SchoolRef,
+    RowErrors, SchoolInfo, SchoolRef,
 };
 use crate::names::{parse_bool, slug};
 use crate::source::SourceFiles;
@@ -53,7 +53,7 @@ fn manifest(files: &mut dyn SourceFiles) -> Result<HashMap<String, String>, Rost
     let (k, v) = (t.col("propertyName"), t.col("value"));
     let mut out: HashMap<String, (u64, String)> = HashMap::new();
     let mut duplicate = None;
-    let (mut errors, mut issues) = (Vec::new(), Vec::new());
+    let (mut errors, mut issues) = (RowErrors::default(), Vec::new());
     t.for_each(&mut errors, &mut issues, |row, _| {
         let key = row.get(k).to_ascii_lowercase();
         if let Some((first, _)) = out.get(&key) {
@@ -210,7 +210,7 @@ fn read_orgs(
         t.col("type"),
         t.col("identifier"),
     );
-    let mut errors = Vec::new();
+    let mut errors = RowErrors::default();
     let mut issues = Vec::new();
     let file = t.name.clone();
     let mut schools = Vec::new();
@@ -247,7 +247,7 @@ fn read_orgs(
         orgs.insert(id.to_owned(), Org { short, is_school });
     })?;
     ctx.roster.schools.extend(schools);
-    ctx.roster.errors.extend(errors);
+    ctx.roster.errors.append(errors);
     ctx.roster.issues.extend(issues);
     Ok(())
 }
@@ -265,7 +265,7 @@ fn read_roles(
         t.col("role"),
         t.col("orgSourcedId"),
     );
-    let mut errors = Vec::new();
+    let mut errors = RowErrors::default();
     let mut issues = Vec::new();
     t.for_each(&mut errors, &mut issues, |row, _| {
         if row.get(status).eq_ignore_ascii_case("tobedeleted") {
@@ -292,7 +292,7 @@ fn read_roles(
             }
         }
     })?;
-    ctx.roster.errors.extend(errors);
+    ctx.roster.errors.append(errors);
     ctx.roster.issues.extend(issues);
     Ok(())
 }
@@ -379,27 +379,25 @@ fn read_users(
     );
     let file = t.name.clone();
     let (mut errors, mut issues, mut errored, mut found) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        (RowErrors::default(), Vec::new(), Vec::new(), Vec::new());
     let mut index = HashMap::new();
     let mut skipped = 0u64;
     let progress = &mut ctx.progress;
     let rows = t.for_each(&mut errors, &mut issues, |row, errors| {
         let line = row.line;
         let id = row.get(sid);
-        let fail = |errors: &mut Vec<RowError>,
-                    errored: &mut Vec<String>,
-                    field: &str,
-                    message: String| {
-            errors.push(RowError {
-                file: file.clone(),
-                line,
-                field: field.to_owned(),
-                message,
-            });
-            if !id.is_empty() {
-                errored.push(id.to_owned());
-            }
-        };
+        let fail =
+            |errors: &mut RowErrors, errored: &mut Vec<String>, field: &str, message: String| {
+                errors.push(RowError {
+                    file: file.clone(),
+                    line,
+                    field: field.to_owned(),
+                    message,
+                });
+                if !id.is_empty() {
+                    errored.push(id.to_owned());
+                }
+            };
         progress(1);
         let deleted = row.get(status).eq_ignore_ascii_case("tobedeleted");
         let enabled = match parse_bool(row.get(enabled)) {
@@ -495,7 +493,7 @@ fn read_users(
         };
         // A departing person's row may be sparse; only its id matters.
         if deleted && !id.is_empty() {
-            if let Some(p) = people.accept(draft, &mut Vec::new(), &mut Vec::new()) {
+            if let Some(p) = people.accept(draft, &mut RowErrors::default(), &mut Vec::new()) {
                 found.push(p);
             } else {
                 found.push(crate::RosterPerson {
@@ -528,7 +526,7 @@ fn read_users(
     r.user_rows = rows;
     r.people = found;
     r.skipped_roles += skipped;
-    r.errors.extend(errors);
+    r.errors.append(errors);
     r.issues.extend(issues);
     r.errored_ids.extend(errored);
     Ok(index)
@@ -550,7 +548,7 @@ fn read_classes(
     );
     let mut names: HashMap<String, ()> = HashMap::new();
     let mut classes = Vec::new();
-    let (mut errors, mut issues) = (Vec::new(), Vec::new());
+    let (mut errors, mut issues) = (RowErrors::default(), Vec::new());
     t.for_each(&mut errors, &mut issues, |row, _| {
         if row.get(status).eq_ignore_ascii_case("tobedeleted") {
             return;
@@ -587,7 +585,7 @@ fn read_classes(
         );
     })?;
     ctx.roster.classes = classes;
-    ctx.roster.errors.extend(errors);
+    ctx.roster.errors.append(errors);
     ctx.roster.issues.extend(issues);
     Ok(())
 }
@@ -605,7 +603,7 @@ fn read_enrollments(
         t.col("status"),
     );
     let file = t.name.clone();
-    let (mut errors, mut issues) = (Vec::new(), Vec::new());
+    let (mut errors, mut issues) = (RowErrors::default(), Vec::new());
     let mut removals = Vec::new();
     let roster = &mut *ctx.roster;
     let found = &mut roster.people;
@@ -630,7 +628,7 @@ fn read_enrollments(
         }
     })?;
     roster.enrollment_removals = removals;
-    roster.errors.extend(errors);
+    roster.errors.append(errors);
     roster.issues.extend(issues);
     Ok(())
 }

@@ -11,7 +11,7 @@ use cc_domain::Role;
 use super::people::{Columns, Draft, People};
 use super::table::Table;
 use super::Ctx;
-use crate::model::{ClassInfo, DesiredStatus, FileMode, RowError, SchoolRef};
+use crate::model::{ClassInfo, DesiredStatus, FileMode, RowError, RowErrors, SchoolRef};
 
 pub(crate) const HEADER: [&str; 10] = [
     "external_id",
@@ -66,7 +66,7 @@ pub(crate) fn read(mut t: Table<'_>, ctx: &mut Ctx<'_>) -> Result<(), crate::Ros
     let mut schools_seen: HashMap<String, ()> = HashMap::new();
     let file = t.name.clone();
     let progress = &mut ctx.progress;
-    let mut errors = Vec::new();
+    let mut errors = RowErrors::default();
     let mut issues = Vec::new();
     let mut errored = Vec::new();
     let mut found = Vec::new();
@@ -163,7 +163,7 @@ pub(crate) fn read(mut t: Table<'_>, ctx: &mut Ctx<'_>) -> Result<(), crate::Ros
     })?;
     roster.user_rows = rows;
     roster.people = found;
-    roster.errors.extend(errors);
+    roster.errors.append(errors);
     roster.issues.extend(issues);
     roster.errored_ids.extend(errored);
     roster.classes = classes;

@@ -5,7 +5,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use cc_domain::{NewUser, Role};
 
-use crate::model::{DesiredStatus, RosterPerson, RowError, SchoolRef};
+use crate::model::{DesiredStatus, RosterPerson, RowError, RowErrors, SchoolRef};
 use crate::names::{parse_grade, username_of};
 
 /// The file's own names for the directory fields, so errors name the column the operator sees.
@@ -79,10 +79,10 @@ impl People {
     pub fn accept(
         &mut self,
         d: Draft<'_>,
-        errors: &mut Vec<RowError>,
+        errors: &mut RowErrors,
         errored_ids: &mut Vec<String>,
     ) -> Option<RosterPerson> {
-        let mut errs = Vec::new();
+        let mut errs = RowErrors::default();
         if d.external_id.is_empty() {
             errs.push(self.err(d.line, self.cols.external_id, "must not be empty"));
         }
@@ -163,7 +163,7 @@ impl People {
             if !d.external_id.is_empty() {
                 errored_ids.push(d.external_id.to_owned());
             }
-            errors.extend(errs);
+            errors.append(errs);
             return None;
         }
         let u = user?;
@@ -191,7 +191,7 @@ impl People {
         value: &str,
         line: u64,
         col: &str,
-        errs: &mut Vec<RowError>,
+        errs: &mut RowErrors,
     ) {
         let map = match kind {
             DupKind::Id => &mut self.seen_ids,

@@ -12,7 +12,7 @@ use super::people::{Columns, Draft, People};
 use super::table::Table;
 use super::Ctx;
 use crate::model::{
-    ClassInfo, DesiredStatus, FileMode, RosterError, RowError, SchoolInfo, SchoolRef,
+    ClassInfo, DesiredStatus, FileMode, RosterError, RowError, RowErrors, SchoolInfo, SchoolRef,
 };
 use crate::names::slug;
 use crate::source::SourceFiles;
@@ -67,7 +67,7 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
         let mut t = Table::open("orgs.csv", read, limits)?;
         t.require(&["sourcedId", "name", "type"])?;
         let (sid, name, kind) = (t.col("sourcedId"), t.col("name"), t.col("type"));
-        let (mut errors, mut issues, mut schools) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut errors, mut issues, mut schools) = (RowErrors::default(), Vec::new(), Vec::new());
         t.for_each(&mut errors, &mut issues, |row, _| {
             let id = row.get(sid);
             let short = slug(row.get(name)).or_else(|| slug(id)).unwrap_or_default();
@@ -82,7 +82,7 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
             orgs.insert(id.to_owned(), (short, is_school));
         })?;
         ctx.roster.schools = schools;
-        ctx.roster.errors.extend(errors);
+        ctx.roster.errors.append(errors);
         ctx.roster.issues.extend(issues);
     }
 
@@ -97,7 +97,7 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
             t.col("grade"),
             t.col("isPrimary"),
         );
-        let (mut errors, mut issues) = (Vec::new(), Vec::new());
+        let (mut errors, mut issues) = (RowErrors::default(), Vec::new());
         t.for_each(&mut errors, &mut issues, |row, _| {
             let is_primary = row.get(primary).eq_ignore_ascii_case("true");
             let new = RoleRow {
@@ -117,7 +117,7 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
                 }
             }
         })?;
-        ctx.roster.errors.extend(errors);
+        ctx.roster.errors.append(errors);
         ctx.roster.issues.extend(issues);
     }
 
@@ -148,14 +148,14 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
         },
     );
     let (mut errors, mut issues, mut errored, mut found) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        (RowErrors::default(), Vec::new(), Vec::new(), Vec::new());
     let mut index = HashMap::new();
     let mut skipped = 0u64;
     let progress = &mut ctx.progress;
     let rows = t.for_each(&mut errors, &mut issues, |row, errors| {
         progress(1);
         let id = row.get(sid);
-        let fail = |errors: &mut Vec<RowError>, errored: &mut Vec<String>, field: &str, m: &str| {
+        let fail = |errors: &mut RowErrors, errored: &mut Vec<String>, field: &str, m: &str| {
             errors.push(RowError {
                 file: "users.csv".into(),
                 line: row.line,
@@ -221,7 +221,7 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
     r.user_rows = rows;
     r.people = found;
     r.skipped_roles = skipped;
-    r.errors.extend(errors);
+    r.errors.append(errors);
     r.issues.extend(issues);
     r.errored_ids.extend(errored);
 
@@ -231,7 +231,7 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
     let mut t = Table::open("classes.csv", classes_read, limits)?;
     t.require(&["sourcedId", "orgSourcedId", "title"])?;
     let (sid, org, title) = (t.col("sourcedId"), t.col("orgSourcedId"), t.col("title"));
-    let (mut errors, mut issues) = (Vec::new(), Vec::new());
+    let (mut errors, mut issues) = (RowErrors::default(), Vec::new());
     let mut classes = Vec::new();
     let mut class_index = HashMap::new();
     let mut names: HashMap<String, ()> = HashMap::new();
@@ -261,13 +261,13 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
     })?;
     drop(t);
     ctx.roster.classes = classes;
-    ctx.roster.errors.extend(errors);
+    ctx.roster.errors.append(errors);
     ctx.roster.issues.extend(issues);
     if let Some(read) = files.open("enrollments.csv")? {
         let mut t = Table::open("enrollments.csv", read, limits)?;
         t.require(&["classSourcedId", "userSourcedId"])?;
         let (class, user) = (t.col("classSourcedId"), t.col("userSourcedId"));
-        let (mut errors, mut issues) = (Vec::new(), Vec::new());
+        let (mut errors, mut issues) = (RowErrors::default(), Vec::new());
         let people = &mut ctx.roster.people;
         t.for_each(&mut errors, &mut issues, |row, errors| {
             let Some(&ci) = class_index.get(row.get(class)) else {
@@ -286,7 +286,7 @@ pub(crate) fn read(files: &mut dyn SourceFiles, ctx: &mut Ctx<'_>) -> Result<(),
             }
         })?;
         ctx.roster.class_mode = FileMode::Bulk;
-        ctx.roster.errors.extend(errors);
+        ctx.roster.errors.append(errors);
         ctx.roster.issues.extend(issues);
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::io::Read;
 use csv::StringRecord;
 
 use super::bounded::{Bounded, Stop};
-use crate::model::{FileIssue, IssueKind, Limits, RosterError, RowError};
+use crate::model::{FileIssue, IssueKind, Limits, RosterError, RowError, RowErrors};
 
 /// What to do about a file that is not UTF-8 (a spreadsheet's default "CSV" is often cp1252).
 pub(crate) const UTF8_HINT: &str =
@@ -113,9 +113,9 @@ impl<'a> Table<'a> {
     /// UTF-8 become row errors; a truncated end becomes a [`FileIssue`].
     pub fn for_each(
         &mut self,
-        errors: &mut Vec<RowError>,
+        errors: &mut RowErrors,
         issues: &mut Vec<FileIssue>,
-        mut f: impl FnMut(Row<'_>, &mut Vec<RowError>),
+        mut f: impl FnMut(Row<'_>, &mut RowErrors),
     ) -> Result<u64, RosterError> {
         let mut rec = StringRecord::new();
         let mut rows = 0u64;

@@ -360,6 +360,28 @@ impl Auth {
         }
         Ok(ended)
     }
+
+    /// Forgets throttle rows that no longer affect a login: failures older than the window
+    /// (with no lock) and addresses an operator has not logged in from for
+    /// [`KNOWN_ADDRESS_DAYS`] days. Locked rows stay until [`Auth::end_expired_lockouts`] ends
+    /// them. Runs with that sweeper, so the table holds only recent activity however many
+    /// names and addresses are tried. Returns how many rows were deleted.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn prune_throttles(&self) -> Result<u64, ServiceError> {
+        let now = cc_domain::now();
+        let window = Duration::seconds(self.settings.throttle.window_secs.max(MAX_BACKOFF_SECS));
+        let pruned = self
+            .store
+            .auth()
+            .prune_throttles(now - window, now - Duration::days(KNOWN_ADDRESS_DAYS))
+            .await?;
+        if pruned > 0 {
+            tracing::debug!(pruned, "forgot stale login throttle rows");
+        }
+        Ok(pruned)
+    }
 }
 
 async fn end_lock(

@@ -95,7 +95,7 @@ pub fn read(
     progress.phase("reading");
     let roster = read_roster(src.as_mut(), format, limits, &mut |n| progress.add_rows(n))?;
     let fmt = roster.format.map_or("unknown", |f| f.as_str());
-    let errors = roster.errors.len() as u64;
+    let errors = roster.errors.total();
     metrics::counter!("cc_import_rows_total", "format" => fmt, "outcome" => "error")
         .increment(errors.min(roster.user_rows));
     metrics::counter!("cc_import_rows_total", "format" => fmt, "outcome" => "valid")
@@ -154,7 +154,8 @@ impl Preview {
         .unwrap_or(serde_json::Value::Null)
     }
 
-    /// Every row error, reading and planning.
+    /// The row errors kept (reading, then planning): the first
+    /// [`cc_roster::KEPT_ROW_ERRORS`] of each; `plan.counts.errors` counts every one.
     pub fn errors(&self) -> impl Iterator<Item = &cc_roster::RowError> {
         self.roster.errors.iter().chain(self.plan.errors.iter())
     }

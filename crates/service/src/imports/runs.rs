@@ -11,8 +11,8 @@ use crate::Result;
 
 /// How many changes a run's stored plan keeps (the counts always cover all of them).
 pub const STORED_CHANGES: usize = 1000;
-/// How many row errors a run stores.
-pub const STORED_ERRORS: usize = 100_000;
+/// How many row errors a run stores (all an import keeps; `error_count` counts every one).
+pub const STORED_ERRORS: usize = cc_roster::KEPT_ROW_ERRORS;
 
 /// A new run in `planning`.
 #[must_use]

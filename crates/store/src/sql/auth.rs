@@ -233,6 +233,25 @@ impl crate::auth::AuthStore for Store {
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
+
+    async fn prune_throttles(
+        &self,
+        failures_before: chrono::DateTime<chrono::Utc>,
+        known_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "DELETE FROM login_throttle WHERE locked_until IS NULL AND CASE \
+             WHEN substr(key, 1, 6) = 'known:' THEN last_failure_at < $2 \
+             ELSE last_failure_at < $1 END",
+        )
+        .bind(failures_before)
+        .bind(known_before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected())
+    }
 }
 
 #[async_trait::async_trait]
