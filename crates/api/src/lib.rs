@@ -26,6 +26,7 @@ use cc_store::Store;
 pub use auth::metrics::{metrics_guard, metrics_router, probe_router, MetricsAccess};
 pub use auth::permissions::{Access, RoutePermission, PERMISSIONS};
 pub use auth::rate_limit::RateLimitConfig;
+pub use auth::session_cookie;
 pub use connections::ConnectionLimits;
 pub use error::{ApiError, Problem};
 pub use limits::LimitsConfig;
@@ -87,6 +88,9 @@ pub struct ApiConfig {
     pub limits: LimitsConfig,
     /// Header-read timeout and connections per address (plain HTTP).
     pub connections: ConnectionLimits,
+    /// Mark the console's session cookie `Secure` even when this server does not terminate
+    /// TLS (behind a TLS-terminating proxy). It is always `Secure` when it does.
+    pub console_cookie_secure: bool,
 }
 
 /// Lifecycle settings the API needs.
@@ -112,6 +116,7 @@ impl Default for ApiConfig {
             lifecycle: LifecycleApiConfig::default(),
             limits: LimitsConfig::default(),
             connections: ConnectionLimits::default(),
+            console_cookie_secure: false,
         }
     }
 }

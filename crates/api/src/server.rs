@@ -202,6 +202,23 @@ impl Server {
         self
     }
 
+    /// Binds with an application already assembled around [`router_with`] (the web console
+    /// adds its outer layer this way).
+    ///
+    /// # Errors
+    /// The address cannot be bound.
+    pub async fn bind_app(addr: &str, state: AppState, app: Router) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self {
+            connections: state.config.connections.clone(),
+            stopping: state.shutdown.clone(),
+            listener,
+            app,
+            grace: state.config.shutdown_grace,
+            tls: None,
+        })
+    }
+
     /// The bound address.
     ///
     /// # Errors

@@ -65,6 +65,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub lifecycle: LifecycleConfig,
     pub limits: LimitsSettings,
+    pub console: ConsoleConfig,
     /// Lifecycle targets (`[[targets]]`, file only); see docs/lifecycle.md.
     #[serde(skip_serializing_if = "Targets::is_empty")]
     pub targets: Targets,
@@ -163,6 +164,30 @@ pub struct RateLimitConfig {
     pub per_address_per_minute: u32,
     pub per_principal_per_minute: u32,
     pub login_per_address_per_minute: u32,
+}
+
+/// The web console's sign-in sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// A console session unused this long ends (the next page asks to sign in again).
+    pub idle_timeout_secs: i64,
+    /// A console session ends this long after sign-in, however much it is used.
+    pub absolute_timeout_secs: i64,
+    /// Mark the session cookie `Secure` although this server speaks plain HTTP (behind a
+    /// TLS-terminating proxy). It always is when `tls.*` is set.
+    pub cookie_secure: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        let p = cc_service::auth::ConsolePolicy::default();
+        Self {
+            idle_timeout_secs: p.idle_timeout_secs,
+            absolute_timeout_secs: p.absolute_timeout_secs,
+            cookie_secure: false,
+        }
+    }
 }
 
 /// Terminating TLS in `serve`.
@@ -337,6 +362,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             lifecycle: LifecycleConfig::default(),
             limits: LimitsSettings::default(),
+            console: ConsoleConfig::default(),
             targets: Targets::default(),
         }
     }
@@ -490,6 +516,13 @@ impl Config {
         {
             bail!("auth.*_ttl_secs and auth.session_max_age_secs must be at least 60");
         }
+        let c = &self.console;
+        if c.idle_timeout_secs < 60 || c.absolute_timeout_secs < c.idle_timeout_secs {
+            bail!(
+                "console.idle_timeout_secs must be at least 60 and console.absolute_timeout_secs \
+                 at least console.idle_timeout_secs"
+            );
+        }
         if a.login_throttle_after < 1
             || a.login_lockout_after < 1
             || a.address_throttle_after < 1
@@ -613,6 +646,7 @@ impl Config {
             },
             limits: self.limits.api(),
             connections: self.limits.connections(),
+            console_cookie_secure: self.console.cookie_secure,
         }
     }
 
@@ -647,6 +681,10 @@ impl Config {
                 address_lockout_after: a.address_lockout_after,
                 lockout_secs: a.lockout_secs,
                 window_secs: a.failure_window_secs,
+            },
+            console: cc_service::auth::ConsolePolicy {
+                idle_timeout_secs: self.console.idle_timeout_secs,
+                absolute_timeout_secs: self.console.absolute_timeout_secs,
             },
         }
     }

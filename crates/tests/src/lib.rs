@@ -196,6 +196,14 @@ pub struct TestApp {
     handle: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// What the test server serves.
+enum Mount {
+    /// The API, with optional extra routes.
+    Api(Option<axum::Router<cc_api::AppState>>),
+    /// The API and the web console.
+    Console,
+}
+
 impl TestApp {
     /// Starts the app with default settings on a fresh database (rate limits off, so tests
     /// may send as many requests as they like; see [`test_config`]).
@@ -229,7 +237,17 @@ impl TestApp {
     ) -> Self {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
-        Self::spawn_on(db, store, config, extra, customize).await
+        Self::spawn_on(db, store, config, Mount::Api(extra), customize).await
+    }
+
+    /// Starts the app with the web console mounted (as `command-center serve` does).
+    ///
+    /// # Panics
+    /// When the app cannot start.
+    pub async fn spawn_console(backend: Backend, config: cc_api::ApiConfig) -> Self {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        Self::spawn_on(db, store, config, Mount::Console, |s| s).await
     }
 
     /// Starts the app with the given settings on a fresh database opened with `pool` (to test
@@ -245,14 +263,14 @@ impl TestApp {
         let db = TestDb::new(backend).await;
         let store = db.open_with(pool).await;
         store.migrate_up().await.expect("migrate");
-        Self::spawn_on(db, store, config, None, |s| s).await
+        Self::spawn_on(db, store, config, Mount::Api(None), |s| s).await
     }
 
     async fn spawn_on(
         db: TestDb,
         store: Arc<dyn Store>,
         config: cc_api::ApiConfig,
-        extra: Option<axum::Router<cc_api::AppState>>,
+        mount: Mount,
         customize: impl FnOnce(cc_api::AppState) -> cc_api::AppState,
     ) -> Self {
         let keys = signing_keys(store.as_ref(), &config).await;
@@ -260,9 +278,16 @@ impl TestApp {
         let admin_token = seed_admin(store.as_ref(), &admin_password, &keys).await;
         let state = customize(cc_api::AppState::new(store.clone(), config));
         let auth = state.auth.clone();
-        let server = cc_api::Server::bind_with("127.0.0.1:0", state, extra.unwrap_or_default())
-            .await
-            .expect("bind");
+        let server = match mount {
+            Mount::Api(extra) => {
+                cc_api::Server::bind_with("127.0.0.1:0", state, extra.unwrap_or_default()).await
+            }
+            Mount::Console => {
+                let app = cc_console::app(state.clone());
+                cc_api::Server::bind_app("127.0.0.1:0", state, app).await
+            }
+        }
+        .expect("bind");
         let addr = server.local_addr().expect("addr");
         let shutdown = tokio_util::sync::CancellationToken::new();
         let token = shutdown.clone();

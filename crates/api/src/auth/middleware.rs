@@ -9,6 +9,7 @@ use cc_service::{AuthError, Principal};
 
 use super::permissions::{self, Access};
 use super::rate_limit::too_many;
+use super::session_cookie;
 use crate::error::{ApiError, ProblemType};
 use crate::extract::PrincipalName;
 use crate::request_id::RequestId;
@@ -108,15 +109,43 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
         )
         .into_response();
     }
-    let Some(token) = bearer(req.headers()) else {
-        return with_challenge(unauthenticated(), None);
-    };
     // One look at the store's change generation serves the principal cache and the
     // handler's own cached reads (taken before either reads, so valid for both).
     let generation = app.store.change_generation();
-    let principal = match app.auth.authenticate_at(token, generation).await {
-        Ok(p) => p,
-        Err(e) => return auth_error(e),
+    let mut renewed_cookie = None;
+    let principal = if let Some(token) = bearer(req.headers()) {
+        match app.auth.authenticate_at(token, generation).await {
+            Ok(p) => p,
+            Err(e) => return auth_error(e),
+        }
+    } else if let Some(credential) = session_cookie::read(req.headers())
+        .filter(|_| session_cookie::accepted_on(req.method(), &path))
+    {
+        let activity = path != session_cookie::EVENTS_ROUTE
+            && !req
+                .headers()
+                .contains_key(session_cookie::BACKGROUND_HEADER);
+        match app
+            .auth
+            .authenticate_console(credential, generation, activity)
+            .await
+        {
+            Ok(s) => {
+                renewed_cookie = s
+                    .renewed
+                    .and_then(|c| session_cookie::set(&app, &c, s.remaining_secs));
+                req.extensions_mut().insert(ConsoleSessionId(s.session_id));
+                s.principal
+            }
+            Err(AuthError::InvalidToken) if session_cookie::is_console_page(&path) => {
+                return to_sign_in(&app, &req, true);
+            }
+            Err(e) => return auth_error(e),
+        }
+    } else if session_cookie::is_console_page(&path) {
+        return to_sign_in(&app, &req, false);
+    } else {
+        return with_challenge(unauthenticated(), None);
     };
     req.extensions_mut().insert(ChangeGeneration(generation));
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
@@ -143,7 +172,62 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
     req.extensions_mut()
         .insert(PrincipalName(principal.name.clone()));
     req.extensions_mut().insert(principal);
-    noting_writes(&app, writes, next.run(req).await)
+    let mut res = noting_writes(&app, writes, next.run(req).await);
+    if let Some(cookie) = renewed_cookie {
+        if !res.headers().contains_key(header::SET_COOKIE) {
+            res.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+    }
+    res
+}
+
+/// The console session a request was authenticated with (set by [`authorize`] when the
+/// credential was the console's cookie).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsoleSessionId(pub uuid::Uuid);
+
+/// A console page asked for without a valid sign-in: `303` to the sign-in form, which brings
+/// the operator back to this page (a `GET`) afterwards; a stale cookie is removed.
+fn to_sign_in(app: &AppState, req: &Request, stale: bool) -> Response {
+    let location = if req.method() == axum::http::Method::GET {
+        let back = req
+            .uri()
+            .path_and_query()
+            .map_or("/", axum::http::uri::PathAndQuery::as_str);
+        if back == "/" {
+            "/login".to_owned()
+        } else {
+            format!("/login?next={}", percent_encode(back))
+        }
+    } else {
+        "/login".to_owned()
+    };
+    let mut res = (
+        axum::http::StatusCode::SEE_OTHER,
+        [(header::LOCATION, location)],
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if stale {
+        res.headers_mut()
+            .insert(header::SET_COOKIE, session_cookie::clear(app));
+    }
+    res
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+#[must_use]
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The store's change generation as taken when the request was authenticated (see

@@ -9,5 +9,6 @@ pub mod middleware;
 pub mod permissions;
 pub mod rate_limit;
 mod redis_limit;
+pub mod session_cookie;
 
 pub use client_addr::ClientAddr;

@@ -114,6 +114,15 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("POST", "/api/v1/tokens", ADMIN),
     route("GET", "/api/v1/tokens/{id}", ADMIN),
     route("DELETE", "/api/v1/tokens/{id}", ADMIN),
+    // The web console (pages outside `/api`, signed in with the session cookie; see
+    // `cc_console`). A page never offers an action its viewer's role cannot take, and the
+    // action's own route still refuses it here.
+    route("GET", "/login", Public),
+    route("POST", "/login", Public),
+    route("POST", "/logout", AUDITOR),
+    route("GET", "/assets/{file}", Public),
+    route("GET", "/", AUDITOR),
+    route("GET", "/status", AUDITOR),
 ];
 
 /// The declared access for a method and path template; `HEAD` is `GET`'s. `None` when the

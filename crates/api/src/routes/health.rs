@@ -94,6 +94,18 @@ where
     responses((status = 200, description = "Ready", body = HealthReport),
         (status = 503, description = "Not ready; `checks` says which check failed", body = HealthReport)))]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<HealthReport>) {
+    let report = readiness(&app).await;
+    let status = if report.status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(report))
+}
+
+/// The readiness checks and their detail, as `/health/ready` answers them (the console's
+/// Overview and Health pages show the same report).
+pub async fn readiness(app: &AppState) -> HealthReport {
     let mut checks = BTreeMap::new();
     // Both on the store's control pool, at once: an outage answers within one check timeout.
     let ((db, db_ms), (mig, ms)) =
@@ -136,20 +148,12 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<HealthRepor
     };
     checks.insert("migrations".to_owned(), check);
     let ok = checks.values().all(|c| c.status == "ok");
-    let detail = Some(readiness_detail(&app).await);
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(HealthReport {
-            status: if ok { "ok" } else { "fail" }.into(),
-            checks,
-            detail,
-        }),
-    )
+    let detail = Some(readiness_detail(app).await);
+    HealthReport {
+        status: if ok { "ok" } else { "fail" }.into(),
+        checks,
+        detail,
+    }
 }
 
 /// How recent a heartbeat counts as a live worker.

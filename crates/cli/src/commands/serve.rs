@@ -78,7 +78,8 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     let stop_metrics = serve_metrics_separately(&cfg, &state).await?;
     let tls = cfg.tls_files();
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let mut server = Server::bind(&cfg.listen, state)
+    let app = cc_console::app(state.clone());
+    let mut server = Server::bind_app(&cfg.listen, state, app)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     if let Some(files) = tls {
@@ -89,7 +90,7 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     }
     let addr = server.local_addr()?;
     println!(
-        "Command Center {} listening on {scheme}://{addr} ({})\n  API docs:  {scheme}://{addr}/docs\n  Readiness: {scheme}://{addr}/health/ready",
+        "Command Center {} listening on {scheme}://{addr} ({})\n  Console:   {scheme}://{addr}/\n  API docs:  {scheme}://{addr}/docs\n  Readiness: {scheme}://{addr}/health/ready",
         env!("CARGO_PKG_VERSION"),
         cc_store::redact_url(&cfg.database_url),
     );

@@ -43,6 +43,8 @@ impl std::fmt::Debug for TokenPair {
 pub struct LoginOutcome {
     pub tokens: TokenPair,
     pub operator: Operator,
+    /// The login session the tokens belong to.
+    pub session_id: Uuid,
 }
 
 impl Auth {
@@ -150,6 +152,7 @@ impl Auth {
         Ok(LoginOutcome {
             tokens: self.pair(access_token, refresh_token),
             operator,
+            session_id: session.id,
         })
     }
 
@@ -273,10 +276,22 @@ impl Auth {
             tracing::debug!(error = %e, "access token refused");
             AuthError::InvalidToken
         })?;
+        self.session_principal(claims.sid, claims.sub, generation)
+            .await
+    }
+
+    /// The principal of a login session, checked against the session and operator as they are
+    /// now (the bearer and console paths share it).
+    pub(super) async fn session_principal(
+        &self,
+        session_id: Uuid,
+        operator_id: Uuid,
+        generation: Option<u64>,
+    ) -> Result<Principal, AuthError> {
         let now = cc_domain::now();
         // Sessions and operators change rarely; while the store reports no change, the
         // last lookup of this session stands (expiry is still checked every time).
-        let key = PrincipalKey::Session(claims.sid, claims.sub);
+        let key = PrincipalKey::Session(session_id, operator_id);
         if let Some(hit) = generation.and_then(|g| self.principals.get(&key, g)) {
             return if hit.expires_at > now {
                 Ok(hit.principal)
@@ -287,13 +302,13 @@ impl Auth {
         let op = self
             .store
             .auth()
-            .get_operator(claims.sub)
+            .get_operator(operator_id)
             .await?
             .ok_or(AuthError::InvalidToken)?;
         let session = self
             .store
             .auth()
-            .get_session(claims.sid)
+            .get_session(session_id)
             .await?
             .ok_or(AuthError::InvalidToken)?;
         if op.disabled || session.operator_id != op.id || !session.is_active(now) {

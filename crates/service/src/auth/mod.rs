@@ -2,6 +2,7 @@
 //! login throttling, and operator management. Every change commits with its audit event;
 //! no event ever holds a password or a token.
 
+mod console;
 mod keys;
 mod login;
 mod operators;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use cc_auth::PasswordHasher;
 use cc_store::Store;
 
+pub use console::{ConsolePolicy, ConsoleSession};
 pub use login::{LoginOutcome, TokenPair};
 pub use operators::Bootstrap;
 pub use principal::{Principal, PrincipalKind};
@@ -38,6 +40,8 @@ pub struct AuthSettings {
     /// generated key is stored in clear.
     pub master_key: String,
     pub throttle: ThrottlePolicy,
+    /// Console session timeouts.
+    pub console: ConsolePolicy,
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -49,6 +53,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("signing_keys", &"***")
             .field("master_key", &"***")
             .field("throttle", &self.throttle)
+            .field("console", &self.console)
             .finish()
     }
 }
@@ -62,6 +67,7 @@ impl Default for AuthSettings {
             signing_keys: String::new(),
             master_key: String::new(),
             throttle: ThrottlePolicy::default(),
+            console: ConsolePolicy::default(),
         }
     }
 }

@@ -27,11 +27,12 @@ use utoipa::IntoParams;
 use super::CommonErrors;
 use crate::auth::client_addr::ClientAddr;
 use crate::auth::middleware::{bearer, Authenticated};
+use crate::auth::session_cookie;
 use crate::error::{ApiError, ApiResult, ProblemType};
 use crate::extract::ApiQuery;
 use crate::limits::too_many_at_once;
 use crate::AppState;
-use stream::Follower;
+use stream::{Credential, Follower};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +58,9 @@ pub struct JobEventMessage {
 }
 
 /// Stream job state changes (`text/event-stream`).
+///
+/// Takes a bearer credential, or the web console's session cookie (the console's pages follow
+/// this stream).
 ///
 /// Each event has `event: job`, `id: <seq>` and a JSON `JobEvent` as data. Without
 /// `Last-Event-ID` (or `after`) the stream starts with the next change.
@@ -120,11 +124,21 @@ pub async fn stream(
     }
     let (rx, position) = app.events.subscribe().await?;
     let after = from_header.or(p.after).unwrap_or(position);
-    let bearer = bearer(&headers).unwrap_or_default().to_owned();
+    let credential = match bearer(&headers) {
+        Some(b) => Credential::Bearer(b.to_owned()),
+        None => Credential::Console(
+            session_cookie::read(&headers)
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+    };
     let now = tokio::time::Instant::now();
     let follower = Follower {
-        expires_at: access_token_expiry(&bearer).map(|secs| now + secs),
-        bearer,
+        expires_at: match &credential {
+            Credential::Bearer(b) => access_token_expiry(b).map(|secs| now + secs),
+            Credential::Console(_) => None,
+        },
+        credential,
         principal: principal.name,
         rx,
         after,

@@ -22,6 +22,15 @@ enum End {
     Shutdown,
 }
 
+/// What a stream was opened with.
+pub(super) enum Credential {
+    /// An access token or API token.
+    Bearer(String),
+    /// The console's session cookie: it ends with the console session (idle or absolute
+    /// timeout, logout); following the stream is not activity.
+    Console(String),
+}
+
 /// The state of one stream.
 pub(super) struct Follower {
     pub app: AppState,
@@ -30,8 +39,8 @@ pub(super) struct Follower {
     pub after: i64,
     /// Events up to here are read from the store rather than the hub.
     pub catch_up_to: i64,
-    /// The caller's bearer credential, re-checked every `recheck`.
-    pub bearer: String,
+    /// The caller's credential, re-checked every `recheck`.
+    pub credential: Credential,
     pub principal: String,
     pub expires_at: Option<Instant>,
     pub next_check: Instant,
@@ -115,7 +124,16 @@ impl Follower {
             return None;
         }
         self.next_check = now + self.app.config.limits.stream_recheck;
-        match self.app.auth.authenticate(&self.bearer).await {
+        let principal = match &self.credential {
+            Credential::Bearer(b) => self.app.auth.authenticate(b).await,
+            Credential::Console(c) => self
+                .app
+                .auth
+                .authenticate_console(c, self.app.store.change_generation(), false)
+                .await
+                .map(|s| s.principal),
+        };
+        match principal {
             Ok(p) => {
                 let allowed = match permissions::lookup(&axum::http::Method::GET, PATH) {
                     Some(Access::Role(r)) => p.role.allows(r),

@@ -1,0 +1,148 @@
+//! `/status`: the readiness checks as a table that keeps itself current.
+//!
+//! With JavaScript, the page refreshes its `main` region in the background (and at once on
+//! a job event). Without it, the answer carries a `Refresh` header and the browser reloads
+//! the page on its own: the console's script sets the `cc_js` cookie, so a request without
+//! that cookie comes from a browser that runs no script (or from the very first page load of
+//! a session, which then reloads once before the script takes over). A `<meta>` refresh would
+//! keep reloading pages that do run the script (removing the element does not cancel it),
+//! and `<noscript>` in `head` cannot be scoped to one page's need.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
+use cc_api::routes::health::{readiness, Check, HealthReport};
+use cc_api::AppState;
+use maud::{html, Markup};
+
+use crate::layout::{self, status_badge, Nav, PageOptions};
+use crate::viewer::Viewer;
+
+/// Seconds between refreshes (background fetch with script; full reload without).
+pub const REFRESH_SECS: u32 = 10;
+
+/// The cookie the console's script sets on every page (it carries no secret).
+pub const SCRIPT_COOKIE: &str = "cc_js";
+
+/// `GET /status`.
+pub async fn page(State(app): State<AppState>, viewer: Viewer, headers: HeaderMap) -> Response {
+    let report = readiness(&app).await;
+    let body = render(&report);
+    let mut res = layout::respond(
+        &viewer,
+        "Health",
+        Nav::Health,
+        &PageOptions {
+            live_on: &[],
+            refresh_every: Some(REFRESH_SECS),
+        },
+        body,
+    );
+    if !runs_script(&headers) {
+        res.headers_mut()
+            .insert(header::REFRESH, HeaderValue::from(REFRESH_SECS));
+    }
+    res
+}
+
+/// Whether the browser ran the console's script on an earlier page (see the module docs).
+#[must_use]
+pub fn runs_script(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|c| c.trim() == format!("{SCRIPT_COOKIE}=1"))
+}
+
+fn level(status: &str) -> &'static str {
+    match status {
+        "ok" => "ok",
+        "fail" => "bad",
+        _ => "idle",
+    }
+}
+
+fn word(status: &str) -> &'static str {
+    match status {
+        "ok" => "OK",
+        "fail" => "Failing",
+        _ => "Unknown",
+    }
+}
+
+fn latency(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "–".to_owned(), |ms| format!("{ms:.1} ms"))
+}
+
+fn check_row(name: &str, c: &Check) -> Markup {
+    html! {
+        tr class={ "row-" (level(&c.status)) } {
+            th scope="row" { (name) }
+            td { (status_badge(level(&c.status), word(&c.status))) }
+            td.num { (latency(Some(c.latency_ms))) }
+            td { (c.detail.as_deref().unwrap_or("")) }
+        }
+    }
+}
+
+/// The report as the page's `main` content.
+#[must_use]
+pub fn render(report: &HealthReport) -> Markup {
+    let ready = report.status == "ok";
+    let now = chrono::Utc::now();
+    html! {
+        h1 { "Health" }
+        p.summary {
+            @if ready { (status_badge("ok", "Ready")) } @else { (status_badge("bad", "Not ready")) }
+            " Checked at "
+            time #checked-at datetime=(now.to_rfc3339()) { (now.format("%H:%M:%S UTC")) }
+            "; refreshes every " (REFRESH_SECS) " seconds."
+        }
+        table.checks {
+            caption { "Readiness checks (these decide " code { "/health/ready" } ")" }
+            thead { tr { th scope="col" { "Check" } th scope="col" { "Status" }
+                th scope="col" { "Latency" } th scope="col" { "Detail" } } }
+            tbody {
+                @for (name, c) in &report.checks { (check_row(name, c)) }
+            }
+        }
+        @if let Some(d) = &report.detail {
+            table.checks {
+                caption { "Reported, not deciding readiness" }
+                thead { tr { th scope="col" { "Part" } th scope="col" { "Status" }
+                    th scope="col" { "Latency" } th scope="col" { "Detail" } } }
+                tbody {
+                    @if let Some(r) = &d.redis { (check_row("Redis", r)) }
+                    @let workers = if d.workers.active > 0 { "ok" } else { "warn" };
+                    tr class={ "row-" (workers) } {
+                        th scope="row" { "Workers" }
+                        td { (status_badge(workers, if d.workers.active > 0 { "Running" } else { "None seen" })) }
+                        td.num { "–" }
+                        td {
+                            (d.workers.active) " with a heartbeat in the last minute"
+                            @if let Some(t) = d.workers.last_heartbeat {
+                                "; last heartbeat " (t.format("%Y-%m-%d %H:%M:%S UTC"))
+                            }
+                        }
+                    }
+                    @for t in &d.targets {
+                        tr class={ "row-" (level(&t.status)) } {
+                            th scope="row" { "Target " (t.target) " (" (t.kind) ")" }
+                            td { (status_badge(level(&t.status), word(&t.status))) }
+                            td.num { (latency(t.latency_ms)) }
+                            td {
+                                @if let Some(e) = &t.last_error { "Last error: " (e) }
+                                @else if let Some(d) = &t.detail { (d) }
+                                @if let Some(at) = t.checked_at {
+                                    " (checked " (at.format("%H:%M:%S UTC")) ")"
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

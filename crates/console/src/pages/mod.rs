@@ -1,0 +1,5 @@
+//! One module per page (or group of pages), each with its handlers and markup.
+
+pub mod health;
+pub mod login;
+pub mod overview;
