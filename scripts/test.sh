@@ -3,7 +3,7 @@
 # PostgreSQL and Redis (Debian packages) on loopback first; where they already run, uses them.
 # Installs PostgreSQL's server binaries (the restart test runs a server of its own), OpenLDAP's
 # slapd (the LDAP tests start their own on a free loopback port), jq (used by the example
-# bash script target) and python3-venv (schemathesis, for the contract test, is installed into
+# bash script target), Chromium, chromedriver and axe-core (the console's browser tests) and python3-venv (schemathesis, for the contract test, is installed into
 # target/venv-schemathesis by scripts/contract-test.sh).
 #
 #   scripts/test.sh                 # everything
@@ -80,6 +80,22 @@ ensure_slapd() {
   [ -x /usr/sbin/slapd ] || { echo "slapd is not installed at /usr/sbin/slapd" >&2; exit 1; }
 }
 
+# The console's browser tests (crates/tests/tests/console.rs) drive Debian's Chromium through
+# chromedriver, and scan pages with axe-core, installed with npm into target/axe (not committed).
+ensure_browser() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    log "Chromium: installing chromium and chromium-driver"
+    apt_install --no-install-recommends chromium chromium-driver fonts-dejavu-core
+  fi
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || {
+    echo "chromium and chromium-driver are not installed (/usr/bin/chromium, /usr/bin/chromedriver)" >&2; exit 1; }
+  command -v npm >/dev/null || { log "npm: installing"; apt_install --no-install-recommends npm; }
+  if [ ! -f target/axe/node_modules/axe-core/axe.min.js ]; then
+    log "axe-core: installing into target/axe"
+    npm install --no-audit --no-fund --silent --prefix target/axe axe-core
+  fi
+}
+
 ensure_jq() {
   command -v jq >/dev/null || { log "jq: installing"; apt_install jq; }
 }
@@ -93,6 +109,7 @@ command -v openssl >/dev/null || { log "openssl: installing"; apt_install openss
 command -v promtool >/dev/null || { log "promtool: installing (package prometheus)"; apt_install prometheus; }
 ensure_slapd
 ensure_jq
+ensure_browser
 
 # The contract test (scripts/contract-test.sh) makes a Python virtual environment.
 python3 -c 'import ensurepip, venv' 2>/dev/null || { log "python3-venv: installing"; apt_install python3-venv; }

@@ -4,7 +4,7 @@
 //! [`protect`] is a layer on every console route, so no handler can forget it. For a `POST`
 //! (any unsafe method) it checks, in order:
 //! 1. `Sec-Fetch-Site`, when the browser sends it, is `same-origin` (or `none`: typed by the
-//!    operator), and `Origin`, when sent, names this host;
+//!    operator); without it, `Origin`, when sent, names this host;
 //! 2. except for `/login` (no session yet; step 1 guards it), the request belongs to a console
 //!    session and carries that session's token: the `cc-csrf` header (the script's requests),
 //!    or the `csrf` field of a form (`application/x-www-form-urlencoded`), or for a file upload
@@ -86,12 +86,14 @@ pub async fn protect(State(app): State<AppState>, req: Request, next: Next) -> R
     next.run(req).await
 }
 
-/// Whether the browser says the request comes from this origin (absent headers say nothing:
-/// non-browser clients send neither, and need the token all the same).
+/// Whether the browser says the request comes from this origin. `Sec-Fetch-Site` (set by the
+/// browser, never by a page) decides when present; otherwise `Origin`, when present, must name
+/// this host (`null`, sent by sandboxed frames and some privacy settings, is refused). Absent
+/// both, the headers say nothing: non-browser clients send neither and need the token all the
+/// same.
 fn same_origin(headers: &HeaderMap) -> bool {
-    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if site.is_some_and(|s| s != "same-origin" && s != "none") {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
     }
     let Some(origin) = headers
         .get(header::ORIGIN)
@@ -170,10 +172,12 @@ mod tests {
         assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(!same_origin(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(same_origin(&h), "the browser's own word decides");
         h.remove(header::ORIGIN);
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&h));
-        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
-        assert!(same_origin(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
+        assert!(!same_origin(&h));
     }
 }

@@ -57,9 +57,16 @@ pub async fn console_pages(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     if is_html {
-        res.headers_mut().insert(
+        let h = res.headers_mut();
+        h.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONSOLE_CSP),
+        );
+        // Not the API's `no-referrer`: with it, browsers send `Origin: null` on form posts,
+        // and the console's forgery check wants the real origin. Nothing leaves this origin.
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
         );
     }
     res

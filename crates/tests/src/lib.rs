@@ -6,6 +6,7 @@
 //! afterwards. When that server is unreachable the test fails loudly: `scripts/test.sh` starts
 //! one on a machine that lacks it.
 
+pub mod browser;
 pub mod faults;
 pub mod ldap;
 pub mod postgres_server;
