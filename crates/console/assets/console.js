@@ -75,7 +75,8 @@ function swap(main, html) {
       if (next) region.replaceWith(document.adoptNode(next));
     }
   } else {
-    main.replaceChildren(...Array.from(incoming.childNodes, (n) => document.adoptNode(n)));
+    // Copy the list first: adopting a node removes it from the live `childNodes`.
+    main.replaceChildren(...Array.from(incoming.childNodes).map((n) => document.adoptNode(n)));
   }
   if (focusedId) {
     const again = document.getElementById(focusedId);

@@ -79,8 +79,10 @@
 pub mod assets;
 pub mod csrf;
 pub mod errors;
+pub mod format;
 pub mod layout;
 pub mod pages;
+pub mod sparkline;
 pub mod viewer;
 
 use axum::routing::{get, post};
@@ -97,6 +99,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/assets/{file}", get(assets::serve))
         .route("/", get(pages::overview::page))
         .route("/status", get(pages::health::page))
+        .route(pages::health::TEST_JOB_ROUTE, post(pages::health::test_job))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf::protect,

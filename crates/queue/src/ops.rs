@@ -31,6 +31,21 @@ pub async fn enqueue(store: &dyn Store, job: &NewJob) -> Result<Enqueued, StoreE
     Ok(e)
 }
 
+/// Enqueues a `system.noop` job (one attempt) and reads it back: a round trip through the
+/// queue and a worker, as `command-center check`, the API and the console's Health page ask
+/// for it.
+///
+/// # Errors
+/// A store failure, or [`OpError::NotFound`] when the job was pruned before it was read back.
+pub async fn ping(store: &dyn Store, actor: &Actor) -> Result<Job, OpError> {
+    let mut job = NewJob::new("system.noop", json!({}));
+    job.max_attempts = 1;
+    job.created_by = Some(actor.name.clone());
+    job.request_id.clone_from(&actor.request_id);
+    let enqueued = enqueue(store, &job).await?;
+    store.get_job(enqueued.id).await?.ok_or(OpError::NotFound)
+}
+
 fn audit(actor: &Actor, action: &str, before: &Job, after: &Job) -> NewAuditEvent {
     NewAuditEvent {
         actor: actor.name.clone(),

@@ -10,6 +10,7 @@ mod error;
 mod groups;
 pub mod imports;
 pub mod lifecycle;
+pub mod overview;
 mod policies;
 pub mod seed;
 mod users;

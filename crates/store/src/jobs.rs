@@ -179,6 +179,15 @@ impl QueueStats {
     }
 }
 
+/// Jobs that reached a final state in one minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedCount {
+    /// The start of the minute (UTC).
+    pub minute: DateTime<Utc>,
+    pub state: JobState,
+    pub count: i64,
+}
+
 /// A wake-up source: resolves when jobs may have become available.
 #[async_trait]
 pub trait JobSignals: Send {
@@ -247,6 +256,9 @@ pub trait JobStore: Send + Sync {
     async fn queue_stats(&self, queue: &str) -> Result<QueueStats>;
     /// Every queue's jobs per state and its oldest due job, for the metrics.
     async fn queue_gauges(&self, now: DateTime<Utc>) -> Result<Vec<QueueGauge>>;
+    /// Jobs that finished (completed, discarded, cancelled) at or after `since`, counted per
+    /// minute (the start of the minute, UTC) and final state; minutes without any left out.
+    async fn finished_per_minute(&self, since: DateTime<Utc>) -> Result<Vec<FinishedCount>>;
 
     /// A wake-up source for workers: PostgreSQL `LISTEN`, or in-process signals on SQLite.
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>>;

@@ -260,6 +260,34 @@ impl Browser {
         el.text().await.ok()
     }
 
+    /// An attribute of the first element matching `css`.
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        let el = self.client.find(Locator::Css(css)).await.ok()?;
+        el.attr(name).await.ok().flatten()
+    }
+
+    /// Clicks the first element matching `css` (waiting for it to appear).
+    ///
+    /// # Panics
+    /// When there is no such element within [`DEADLINE`].
+    pub async fn click(&mut self, css: &str) {
+        self.client
+            .wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} to click: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    /// The value of a cookie of the app's origin (`HttpOnly` ones too: WebDriver sees them).
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        let c = self.client.get_named_cookie(name).await.ok()?;
+        Some(c.value().to_owned())
+    }
+
     /// Whether an element matches `css`.
     pub async fn exists(&self, css: &str) -> bool {
         self.client.find(Locator::Css(css)).await.is_ok()

@@ -261,6 +261,12 @@ impl JobStore for FaultStore {
     async fn queue_gauges(&self, now: DateTime<Utc>) -> cc_store::Result<Vec<QueueGauge>> {
         self.inner.queue_gauges(now).await
     }
+    async fn finished_per_minute(
+        &self,
+        since: DateTime<Utc>,
+    ) -> cc_store::Result<Vec<cc_store::jobs::FinishedCount>> {
+        self.inner.finished_per_minute(since).await
+    }
     async fn job_signals(&self) -> cc_store::Result<Box<dyn JobSignals>> {
         self.inner.job_signals().await
     }

@@ -1,43 +1,353 @@
 //! The web console in real headless Chromium: sign-in, sessions, CSRF, roles, live updates,
 //! the Health page without JavaScript, accessibility, and that no page loads anything from
-//! another origin or logs a console error. Browser tests run on SQLite (the console reads
-//! through the same service layer on either backend; the API suites cover both).
-
-use std::time::Duration;
+//! another origin or logs a console error.
+//!
+//! Browser tests run on SQLite: the console reads and writes through the same service layer
+//! on either backend, and the API suites cover both.
 
 use cc_domain::OperatorRole;
 use cc_tests::browser::Browser;
 use cc_tests::{test_config, Backend, TestApp};
+use reqwest::header::{COOKIE, LOCATION, REFRESH};
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
 
 async fn console_app() -> TestApp {
     TestApp::spawn_console(Backend::Sqlite, test_config()).await
 }
 
+/// A plain HTTP client that does not follow redirects (to see them).
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_shows_the_overview_and_health() {
+async fn pages_are_accessible_and_load_nothing_from_elsewhere() {
     let app = console_app().await;
     let mut b = Browser::start(&app.base_url).await;
     b.goto("/status").await;
-    assert!(
-        b.path().await.starts_with("/login?next=/status"),
-        "{}",
-        b.path().await
+    assert_eq!(
+        b.path().await,
+        "/login?next=/status",
+        "a signed-out visit asks to sign in"
     );
     b.axe_check("sign-in").await;
     b.screenshot("sign-in").await;
     b.sign_in("admin", &app.admin_password).await;
-    assert_eq!(b.path().await, "/status");
-    b.wait_for_text("main h1", "Health").await;
+    assert_eq!(
+        b.path().await,
+        "/status",
+        "back where the operator was going"
+    );
     b.wait_for_text("main .summary", "Ready").await;
     b.axe_check("health").await;
     b.screenshot("health").await;
     b.goto("/").await;
     b.wait_for_text("main h1", "Overview").await;
+    b.wait_for_text("#dependencies", "Database").await;
     b.axe_check("overview").await;
     b.screenshot("overview").await;
+    // The stylesheet, script and icon came from this origin, under content-hashed names.
+    let assets: Vec<&String> = b
+        .requests()
+        .iter()
+        .filter(|u| u.contains("/assets/"))
+        .collect();
+    assert!(
+        assets.iter().any(|u| u.ends_with(".css")) && assets.iter().any(|u| u.ends_with(".js")),
+        "{assets:?}"
+    );
     b.finish().await;
     app.stop().await;
 }
 
-#[allow(dead_code)]
-fn unused(_: OperatorRole, _: Duration) {}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_and_a_lockout_say_so_on_the_form() {
+    let mut config = test_config();
+    let t = &mut config.auth.throttle;
+    t.name_throttle_after = 1000;
+    t.name_lockout_after = 3;
+    t.lockout_secs = 600;
+    t.address_throttle_after = 1000;
+    t.address_lockout_after = 1000;
+    let app = TestApp::spawn_console(Backend::Sqlite, config).await;
+    let (_, name, password) = app.operator_with_role(OperatorRole::Operator).await;
+    let mut b = Browser::start(&app.base_url).await;
+    b.goto("/login").await;
+    b.submit_sign_in(&name, "not the password").await;
+    b.wait_for_text("#signin-error", "The username or password is wrong.")
+        .await;
+    assert!(b.path().await.starts_with("/login"));
+    assert_eq!(
+        b.attr("#username", "value").await.as_deref(),
+        Some(name.as_str()),
+        "the name is kept"
+    );
+    b.axe_check("sign-in with an error").await;
+    for _ in 0..2 {
+        b.submit_sign_in(&name, "still not the password").await;
+        b.wait_for_text("#signin-error", "wrong").await;
+    }
+    // Locked now: even the right password is refused, with the lockout's own message.
+    b.submit_sign_in(&name, &password).await;
+    b.wait_for_text("#signin-error", "Logins are locked after repeated failures")
+        .await;
+    assert!(b.path().await.starts_with("/login"));
+    // The statuses are the API's (401, 429 with Retry-After).
+    let res = http()
+        .post(format!("{}/login", app.base_url))
+        .form(&[("username", name.as_str()), ("password", password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    // Browsers log a failed document load (401, 429) as a console error; nothing else.
+    let errors = b.take_console_errors().await;
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("status of 401") || e.contains("status of 429")),
+        "{errors:#?}"
+    );
+    b.finish().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_out_ends_the_session_on_the_server() {
+    let app = console_app().await;
+    let mut b = Browser::start(&app.base_url).await;
+    b.goto("/").await;
+    b.sign_in("admin", &app.admin_password).await;
+    b.wait_for_text("main h1", "Overview").await;
+    let cookie = b.cookie("cc_session").await.expect("the session cookie");
+    assert!(
+        cookie.starts_with("v1."),
+        "a console credential, not a token"
+    );
+    let old = format!("cc_session={cookie}");
+    let res = http()
+        .get(format!("{}/status", app.base_url))
+        .header(COOKIE, &old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the cookie works while signed in"
+    );
+    b.click("form[action='/logout'] button").await;
+    b.wait_until("the sign-in page", |b| async move {
+        b.path().await.starts_with("/login").then_some(())
+    })
+    .await;
+    assert!(
+        b.cookie("cc_session").await.is_none(),
+        "the cookie is removed"
+    );
+    // A copy of the old cookie is worthless: the session ended on the server.
+    let res = http()
+        .get(format!("{}/", app.base_url))
+        .header(COOKIE, &old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/login");
+    let res = http()
+        .get(format!("{}/api/v1/events", app.base_url))
+        .header(COOKIE, &old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "nor does the event stream take it"
+    );
+    // Going back to a page asks to sign in again.
+    b.goto("/").await;
+    assert!(b.path().await.starts_with("/login"));
+    b.finish().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_without_its_csrf_token_is_refused() {
+    let app = console_app().await;
+    let mut b = Browser::start(&app.base_url).await;
+    b.goto("/status").await;
+    b.sign_in("admin", &app.admin_password).await;
+    b.wait_for_text("#test-job", "Send a test job").await;
+    // The browser posts the form with its token removed: a readable 403 page.
+    b.eval("document.querySelector('#test-job form input[name=csrf]').remove(); return true;")
+        .await;
+    b.click("#test-job form button").await;
+    b.wait_for_text("main", "security token is missing").await;
+    assert!(b.text("main").await.unwrap().contains("Request id:"));
+    let _ = b.take_console_errors().await; // the 403 document load
+                                           // Outside the browser: no token, a wrong token, or another site's origin — all 403.
+    let cookie = format!("cc_session={}", b.cookie("cc_session").await.unwrap());
+    b.goto("/status").await;
+    let token = b
+        .attr("#test-job input[name=csrf]", "value")
+        .await
+        .expect("the form's token");
+    let post = |body: Vec<(&'static str, String)>, origin: Option<&'static str>| {
+        let mut req = http()
+            .post(format!("{}/status/test-job", app.base_url))
+            .header(COOKIE, &cookie)
+            .form(&body);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    let res = post(vec![], None).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let res = post(vec![("csrf", "0".repeat(64))], None).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = post(vec![("csrf", token.clone())], Some("http://evil.example"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = post(vec![("csrf", token)], None).await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "with its token the form works"
+    );
+    b.finish().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_sees_no_action_and_a_forged_post_is_refused() {
+    let app = console_app().await;
+    let (_, name, password) = app.operator_with_role(OperatorRole::Auditor).await;
+    let mut b = Browser::start(&app.base_url).await;
+    b.goto("/status").await;
+    b.sign_in(&name, &password).await;
+    b.wait_for_text("main .summary", "Ready").await;
+    assert!(
+        !b.exists("form[action='/status/test-job']").await,
+        "no action the auditor cannot take"
+    );
+    assert!(
+        !b.exists("nav a[href='/operators']").await,
+        "no admin page in the navigation"
+    );
+    assert!(
+        b.exists("form[action='/logout']").await,
+        "signing out is for everyone"
+    );
+    // The auditor's own session and token, forged into the form the page did not offer.
+    let token = b
+        .attr("form[action='/logout'] input[name=csrf]", "value")
+        .await
+        .unwrap();
+    b.eval(&format!(
+        "const f = document.createElement('form'); f.method = 'post';
+         f.action = '/status/test-job';
+         const i = document.createElement('input'); i.type = 'hidden'; i.name = 'csrf';
+         i.value = '{token}'; f.append(i); document.body.append(f); f.submit(); return true;"
+    ))
+    .await;
+    b.wait_for_text("main h1", "Forbidden").await;
+    b.wait_for_text("main", "needs the operator role").await;
+    let _ = b.take_console_errors().await; // the 403 document load
+                                           // And no job was sent.
+    let jobs = app.client.list_jobs(&[]).await.unwrap();
+    assert!(jobs.items.is_empty(), "{:?}", jobs.items);
+    b.finish().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_enqueued_through_the_api_appears_on_the_overview_live() {
+    let app = console_app().await;
+    let mut b = Browser::start(&app.base_url).await;
+    b.goto("/").await;
+    b.sign_in("admin", &app.admin_password).await;
+    b.wait_for_text("#recent", "No jobs yet").await;
+    // Live updates follow the event stream; wait until it is open, then mark the page so a
+    // reload would show.
+    b.wait_until("the event stream to open", |b| async move {
+        (b.attr("body", "data-live").await.as_deref() == Some("true")).then_some(())
+    })
+    .await;
+    b.eval("window.ccMarker = 'still here'; return true;").await;
+    let job = app.client.ping_job().await.unwrap();
+    b.wait_for_text("#recent-jobs", &job.id.to_string()).await;
+    b.wait_for_text("#queue-waiting", "1").await;
+    assert_eq!(
+        b.eval("return window.ccMarker;").await,
+        serde_json::json!("still here"),
+        "updated without a reload"
+    );
+    b.finish().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_page_refreshes_itself_without_javascript() {
+    let app = console_app().await;
+    let mut b = Browser::start_without_javascript(&app.base_url).await;
+    b.goto("/status").await;
+    b.sign_in("admin", &app.admin_password).await;
+    b.wait_for_text("main .summary", "Ready").await;
+    let first = b
+        .attr("#checked-at", "datetime")
+        .await
+        .expect("a check time");
+    // The Refresh header reloads the page on its own (every 10 s).
+    b.wait_until_for(
+        "the page to reload with a newer check",
+        std::time::Duration::from_secs(30),
+        &mut |b: &Browser| {
+            let first = first.clone();
+            async move {
+                b.attr("#checked-at", "datetime")
+                    .await
+                    .filter(|t| *t != first)
+            }
+        },
+    )
+    .await;
+    b.finish().await;
+    // Browsers that run the script get no Refresh header (the script refreshes in place).
+    let cookie = {
+        let mut js = Browser::start(&app.base_url).await;
+        js.goto("/status").await;
+        js.sign_in("admin", &app.admin_password).await;
+        let c = js.cookie("cc_session").await.unwrap();
+        assert_eq!(
+            js.cookie("cc_js").await.as_deref(),
+            Some("1"),
+            "the script ran"
+        );
+        js.finish().await;
+        c
+    };
+    let get = |extra: &'static str| {
+        http()
+            .get(format!("{}/status", app.base_url))
+            .header(COOKIE, format!("cc_session={cookie}{extra}"))
+            .send()
+    };
+    let res = get("").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[REFRESH], "10");
+    let res = get("; cc_js=1").await.unwrap();
+    assert!(!res.headers().contains_key(REFRESH));
+    app.stop().await;
+}

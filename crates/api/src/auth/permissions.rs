@@ -123,6 +123,7 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("GET", "/assets/{file}", Public),
     route("GET", "/", AUDITOR),
     route("GET", "/status", AUDITOR),
+    route("POST", "/status/test-job", OPERATOR),
 ];
 
 /// The declared access for a method and path template; `HEAD` is `GET`'s. `None` when the

@@ -203,16 +203,7 @@ pub async fn ping(
     [(axum::http::header::HeaderName, String); 1],
     Json<Job>,
 )> {
-    let mut job = cc_domain::NewJob::new("system.noop", serde_json::json!({}));
-    job.max_attempts = 1;
-    job.created_by = Some(actor.name.clone());
-    job.request_id.clone_from(&actor.request_id);
-    let enqueued = ops::enqueue(app.store.as_ref(), &job).await?;
-    let job = app
-        .store
-        .get_job(enqueued.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("The job just enqueued is gone."))?;
+    let job = ops::ping(app.store.as_ref(), &actor).await?;
     Ok((
         StatusCode::ACCEPTED,
         [(

@@ -9,14 +9,28 @@
 //! and `<noscript>` in `head` cannot be scoped to one page's need.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cc_api::extract::ApiQuery;
 use cc_api::routes::health::{readiness, Check, HealthReport};
-use cc_api::AppState;
+use cc_api::{ApiError, AppState};
+use cc_domain::Job;
 use maud::{html, Markup};
+use serde::Deserialize;
 
+use crate::csrf;
+use crate::format::{ago, job_state};
 use crate::layout::{self, status_badge, Nav, PageOptions};
 use crate::viewer::Viewer;
+
+/// The route of the test-job action (as in the permission table).
+pub const TEST_JOB_ROUTE: &str = "/status/test-job";
+
+#[derive(Debug, Deserialize)]
+pub struct StatusParams {
+    /// A test job to follow on the page (after the test-job action).
+    test_job: Option<i64>,
+}
 
 /// Seconds between refreshes (background fetch with script; full reload without).
 pub const REFRESH_SECS: u32 = 10;
@@ -25,15 +39,27 @@ pub const REFRESH_SECS: u32 = 10;
 pub const SCRIPT_COOKIE: &str = "cc_js";
 
 /// `GET /status`.
-pub async fn page(State(app): State<AppState>, viewer: Viewer, headers: HeaderMap) -> Response {
+pub async fn page(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<StatusParams>,
+) -> Result<Response, ApiError> {
     let report = readiness(&app).await;
-    let body = render(&report);
+    let test_job = match params.test_job {
+        Some(id) => app.store.get_job(id).await?,
+        None => None,
+    };
+    let body = html! {
+        (render(&report))
+        (test_job_section(&viewer, test_job.as_ref()))
+    };
     let mut res = layout::respond(
         &viewer,
         "Health",
         Nav::Health,
         &PageOptions {
-            live_on: &[],
+            live_on: &["job"],
             refresh_every: Some(REFRESH_SECS),
         },
         body,
@@ -42,7 +68,46 @@ pub async fn page(State(app): State<AppState>, viewer: Viewer, headers: HeaderMa
         res.headers_mut()
             .insert(header::REFRESH, HeaderValue::from(REFRESH_SECS));
     }
-    res
+    Ok(res)
+}
+
+/// `POST /status/test-job`: sends a `system.noop` job through the queue (as
+/// `command-center check` does) and shows it on the page until a worker has run it.
+pub async fn test_job(State(app): State<AppState>, viewer: Viewer) -> Result<Response, ApiError> {
+    let actor = viewer.principal.actor(viewer.request_id.clone());
+    let job = cc_queue::ops::ping(app.store.as_ref(), &actor).await?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, format!("/status?test_job={}", job.id))],
+    )
+        .into_response())
+}
+
+fn test_job_section(viewer: &Viewer, job: Option<&Job>) -> Markup {
+    let may = viewer.may(&Method::POST, TEST_JOB_ROUTE);
+    let now = chrono::Utc::now();
+    html! {
+        @if may || job.is_some() {
+            section #test-job aria-labelledby="test-job-title" {
+                h2 #test-job-title { "Queue round trip" }
+                @if let Some(j) = job {
+                    p #test-job-state {
+                        "Test job " a href={ "/jobs/" (j.id) } { (j.id) } ": " (job_state(j.state))
+                        " (sent " (ago(j.created_at, now)) ")"
+                    }
+                }
+                @if may {
+                    form method="post" action=(TEST_JOB_ROUTE) {
+                        (csrf::field(viewer))
+                        p {
+                            button type="submit" { "Send a test job" }
+                            " " span.muted { "A job that does nothing: it shows that workers take and finish jobs." }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Whether the browser ran the console's script on an earlier page (see the module docs).

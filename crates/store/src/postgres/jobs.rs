@@ -353,6 +353,20 @@ impl JobStore for PgStore {
         read_queue_gauges(&self.pool, now).await
     }
 
+    async fn finished_per_minute(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::jobs::FinishedCount>> {
+        let rows: Vec<(DateTime<Utc>, String, i64)> = sqlx::query_as(
+            "SELECT date_trunc('minute', finalized_at) AS m, state, count(*) FROM jobs \
+             WHERE finalized_at >= $1 GROUP BY m, state ORDER BY m, state",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        finished_counts(rows.into_iter().map(|(m, s, n)| (Some(m), s, n)))
+    }
+
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
         let mut listener = PgListener::connect_with(&self.listen).await?;
         listener.listen(JOBS_CHANNEL).await?;

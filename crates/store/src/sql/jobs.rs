@@ -239,6 +239,23 @@ pub(super) async fn read_queue_stats(pool: &Pool, queue: &str) -> Result<crate::
     })
 }
 
+/// Per-minute counts of finished jobs from rows of (minute, state, count).
+pub(super) fn finished_counts(
+    rows: impl Iterator<Item = (Option<DateTime<Utc>>, String, i64)>,
+) -> Result<Vec<crate::jobs::FinishedCount>> {
+    rows.map(|(minute, state, count)| {
+        let minute = minute
+            .ok_or_else(|| crate::StoreError::Internal("unreadable finished-at minute".into()))?;
+        let state: JobState = state.parse().map_err(crate::StoreError::Internal)?;
+        Ok(crate::jobs::FinishedCount {
+            minute,
+            state,
+            count,
+        })
+    })
+    .collect()
+}
+
 /// The text form of a timestamp stored inside JSON (error records).
 pub(super) fn json_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

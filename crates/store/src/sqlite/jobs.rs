@@ -471,6 +471,27 @@ impl JobStore for SqliteStore {
         read_queue_gauges(self.reader(), now).await
     }
 
+    async fn finished_per_minute(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::jobs::FinishedCount>> {
+        // Timestamps are stored as RFC 3339 text in UTC: the first 16 characters name the
+        // minute (`2026-01-31T08:15`).
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT substr(finalized_at, 1, 16) AS m, state, count(*) FROM jobs \
+             WHERE finalized_at >= $1 GROUP BY m, state ORDER BY m, state",
+        )
+        .bind(since)
+        .fetch_all(self.reader())
+        .await?;
+        finished_counts(rows.into_iter().map(|(m, s, n)| {
+            let minute = DateTime::parse_from_rfc3339(&format!("{m}:00Z"))
+                .ok()
+                .map(|t| t.with_timezone(&Utc));
+            (minute, s, n)
+        }))
+    }
+
     async fn job_signals(&self) -> Result<Box<dyn JobSignals>> {
         let probe = match &self.probe {
             Some(opts) => {

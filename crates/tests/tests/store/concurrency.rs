@@ -240,6 +240,12 @@ impl cc_store::JobStore for WritesAfterHead {
     async fn queue_gauges(&self, now: DateTime<Utc>) -> cc_store::Result<Vec<jobs::QueueGauge>> {
         self.0.queue_gauges(now).await
     }
+    async fn finished_per_minute(
+        &self,
+        since: DateTime<Utc>,
+    ) -> cc_store::Result<Vec<jobs::FinishedCount>> {
+        self.0.finished_per_minute(since).await
+    }
     async fn snooze_job(
         &self,
         lease: jobs::Lease,
