@@ -3,8 +3,9 @@
 # PostgreSQL and Redis (Debian packages) on loopback first; where they already run, uses them.
 # Installs PostgreSQL's server binaries (the restart test runs a server of its own), OpenLDAP's
 # slapd (the LDAP tests start their own on a free loopback port), jq (used by the example
-# bash script target), Chromium, chromedriver and axe-core (the console's browser tests) and python3-venv (schemathesis, for the contract test, is installed into
-# target/venv-schemathesis by scripts/contract-test.sh).
+# bash script target), Chromium, chromedriver, npm and axe-core (the console's browser tests,
+# axe-core into target/) and python3-venv (schemathesis, for the contract test, is installed
+# into target/venv-schemathesis by scripts/contract-test.sh).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p cc-domain    # extra arguments go to the test runner

@@ -27,6 +27,13 @@ fn http() -> reqwest::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_are_accessible_and_load_nothing_from_elsewhere() {
     let app = console_app().await;
+    // The demo directory and a few jobs, so the pages show (and the scan checks) real content.
+    cc_service::seed::demo(&cc_service::Directory::new(app.store.clone()))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        app.client.ping_job().await.unwrap();
+    }
     let mut b = Browser::start(&app.base_url).await;
     b.goto("/status").await;
     assert_eq!(
@@ -349,5 +356,119 @@ async fn the_health_page_refreshes_itself_without_javascript() {
     assert_eq!(res.headers()[REFRESH], "10");
     let res = get("; cc_js=1").await.unwrap();
     assert!(!res.headers().contains_key(REFRESH));
+    app.stop().await;
+}
+
+/// Signs in through the form (plain HTTP) and returns the `Cookie` header value.
+async fn http_sign_in(app: &TestApp, name: &str, password: &str) -> String {
+    let res = http()
+        .post(format!("{}/login", app.base_url))
+        .form(&[
+            ("username", name),
+            ("password", password),
+            ("next", "/status"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/status");
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert!(
+        !set.contains("Secure"),
+        "plain HTTP without cookie_secure: {set}"
+    );
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn status_of(app: &TestApp, cookie: &str) -> (StatusCode, Option<String>) {
+    let res = http()
+        .get(format!("{}/status", app.base_url))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    let location = res
+        .headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned());
+    (res.status(), location)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_operator_is_signed_out_at_the_next_page() {
+    let app = console_app().await;
+    let (_, name, password) = app.operator_with_role(OperatorRole::Operator).await;
+    let cookie = http_sign_in(&app, &name, &password).await;
+    assert_eq!(status_of(&app, &cookie).await.0, StatusCode::OK);
+    let op = app
+        .client
+        .list_operators()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.username == name)
+        .unwrap();
+    app.client
+        .update_operator(
+            op.id,
+            &cc_domain::OperatorPatch {
+                role: None,
+                disabled: Some(true),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let (status, location) = status_of(&app, &cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/login?next=/status"));
+    // A forged or tampered cookie is no better.
+    let tampered = cookie.replacen("v1.", "v1.0", 1);
+    assert_eq!(status_of(&app, &tampered).await.0, StatusCode::SEE_OTHER);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_sessions_end_when_idle_and_when_too_old() {
+    // Idle: a session unused for a second ends, and is revoked on the server.
+    let mut config = test_config();
+    config.auth.console.idle_timeout_secs = 1;
+    let app = TestApp::spawn_console(Backend::Sqlite, config).await;
+    let cookie = http_sign_in(&app, "admin", &app.admin_password).await;
+    assert_eq!(status_of(&app, &cookie).await.0, StatusCode::OK);
+    cc_tests::wait_for(
+        "the idle timeout",
+        std::time::Duration::from_secs(10),
+        || async { (status_of(&app, &cookie).await.0 == StatusCode::SEE_OTHER).then_some(()) },
+    )
+    .await;
+    let audit = app
+        .client
+        .list_audit(&[("action", "auth.session_idle")])
+        .await
+        .unwrap();
+    assert_eq!(
+        audit.items.len(),
+        1,
+        "the idle session was revoked and audited"
+    );
+    app.stop().await;
+
+    // Absolute: however busy, a session ends this long after sign-in.
+    let mut config = test_config();
+    config.auth.console.absolute_timeout_secs = 2;
+    let app = TestApp::spawn_console(Backend::Sqlite, config).await;
+    let cookie = http_sign_in(&app, "admin", &app.admin_password).await;
+    cc_tests::wait_for(
+        "the absolute timeout",
+        std::time::Duration::from_secs(10),
+        || async { (status_of(&app, &cookie).await.0 == StatusCode::SEE_OTHER).then_some(()) },
+    )
+    .await;
     app.stop().await;
 }

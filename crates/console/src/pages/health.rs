@@ -168,7 +168,7 @@ pub fn render(report: &HealthReport) -> Markup {
         table.checks {
             caption { "Readiness checks (these decide " code { "/health/ready" } ")" }
             thead { tr { th scope="col" { "Check" } th scope="col" { "Status" }
-                th scope="col" { "Latency" } th scope="col" { "Detail" } } }
+                th.num scope="col" { "Latency" } th scope="col" { "Detail" } } }
             tbody {
                 @for (name, c) in &report.checks { (check_row(name, c)) }
             }
@@ -177,7 +177,7 @@ pub fn render(report: &HealthReport) -> Markup {
             table.checks {
                 caption { "Reported, not deciding readiness" }
                 thead { tr { th scope="col" { "Part" } th scope="col" { "Status" }
-                    th scope="col" { "Latency" } th scope="col" { "Detail" } } }
+                    th.num scope="col" { "Latency" } th scope="col" { "Detail" } } }
                 tbody {
                     @if let Some(r) = &d.redis { (check_row("Redis", r)) }
                     @let workers = if d.workers.active > 0 { "ok" } else { "warn" };
