@@ -92,7 +92,8 @@ export function schedule() {
 
 // ---- Live updates from the event stream ---------------------------------------------------
 
-const NOTEWORTHY = { discarded: 'bad', failed: 'bad', retryable: 'warn' };
+// Job states worth announcing as they happen (a retry is shown on the pages, not announced).
+const NOTEWORTHY = { discarded: 'bad' };
 
 function follow(kinds) {
   const source = new EventSource('/api/v1/events', { withCredentials: true });
@@ -101,8 +102,8 @@ function follow(kinds) {
     let ev;
     try { ev = JSON.parse(e.data); } catch (_) { return; }
     const level = NOTEWORTHY[ev.state];
-    if (level && ev.state !== 'retryable') {
-      toast(`Job ${ev.job_id}${ev.kind ? ` (${ev.kind})` : ''} ${ev.state}${ev.note ? `: ${ev.note}` : ''}`, level);
+    if (level) {
+      toast(`Job ${ev.job_id}${ev.kind ? ` (${ev.kind})` : ''} failed for good${ev.note ? `: ${ev.note}` : ''}.`, level);
     }
   });
   source.addEventListener('open', () => {
