@@ -22,10 +22,16 @@ fn ldap_target(ldap: &TestLdap) -> Arc<dyn Target> {
 }
 
 fn ldap_target_with(ldap: &TestLdap, extra: &str) -> Arc<dyn Target> {
+    ldap_target_configured(ldap, "", extra)
+}
+
+/// The target with `top` among its top-level keys and `extra` (tables) at the end.
+fn ldap_target_configured(ldap: &TestLdap, top: &str, extra: &str) -> Arc<dyn Target> {
     let text = format!(
         r#"
         kind = "ldap"
         name = "district-ldap"
+        {top}
         url = "{url}"
         bind_dn = "{ADMIN_DN}"
         bind_password = "{ADMIN_PASSWORD}"
@@ -222,6 +228,122 @@ async fn a_person_lifecycle_on_openldap() {
         outcome(&finished(&c, job_id(&dep2)).await)["status"],
         "unchanged"
     );
+    h.stop().await;
+}
+
+/// `remove_empty_ous`: the OU a move or a deletion empties is deleted, one still in use is
+/// kept, the base and the structure above the account's own OU stay, and a re-run converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_ous_left_behind_are_removed_when_asked() {
+    let ldap = TestLdap::start().await;
+    let mut h = Harness::start(
+        Backend::Sqlite,
+        vec![ldap_target_configured(&ldap, "remove_empty_ous = true", "")],
+        LifecyclePolicy {
+            sync_on_change: true,
+            auto_provision: false,
+        },
+    )
+    .await;
+    h.start_worker();
+    let c = h.client().clone();
+    let ou = |grade: &str| format!("ou={grade},ou=lincoln-hs,ou=Students,dc=example,dc=org");
+    let mut ids = Vec::new();
+    for (name, grade) in [("ada", 10), ("bob", 10), ("cy", 12)] {
+        let mut input = cc_tests::student(name);
+        input.grade = Some(grade);
+        let user = c.create_user(&input).await.unwrap();
+        let (_, body) = c.user_action(user.id, "provision", false).await.unwrap();
+        let done = finished(&c, job_id(&body)).await;
+        assert_eq!(done.job.state, JobState::Completed, "{:?}", done.job.errors);
+        ids.push(user.id);
+    }
+    let (ada, bob, cy) = (ids[0], ids[1], ids[2]);
+    let to_grade = |grade| UserPatch {
+        grade: Some(Some(grade)),
+        ..UserPatch::default()
+    };
+    let moved = |name: &'static str, grade: &'static str| {
+        let ldap = &ldap;
+        async move {
+            wait_for("the move", Duration::from_secs(30), || async {
+                ldap.entry(&format!("uid={name},{}", ou(grade)))
+                    .await
+                    .map(|_| ())
+            })
+            .await;
+        }
+    };
+
+    // Ada leaves grade-10, where Bob still is: the OU stays.
+    c.update_user(ada, &to_grade(11), None).await.unwrap();
+    moved("ada", "grade-11").await;
+    wait_for("ada's job to finish", Duration::from_secs(30), || async {
+        let u = c
+            .list_users(&[("sync", "in_sync"), ("limit", "10")])
+            .await
+            .ok()?;
+        u.items.iter().any(|u| u.id == ada).then_some(())
+    })
+    .await;
+    assert!(
+        ldap.entry(&ou("grade-10")).await.is_some(),
+        "still holds bob"
+    );
+
+    // Bob leaves it empty: it is removed by his job.
+    c.update_user(bob, &to_grade(11), None).await.unwrap();
+    moved("bob", "grade-11").await;
+    wait_for(
+        "ou=grade-10 to be removed",
+        Duration::from_secs(30),
+        || async { ldap.entry(&ou("grade-10")).await.is_none().then_some(()) },
+    )
+    .await;
+
+    // A dry run of Cy's deprovision lists the removal of the OU only Cy is in.
+    let (_, plan) = c.user_action(cy, "deprovision", true).await.unwrap();
+    let changes = plan["targets"][0]["plan"]["changes"].clone();
+    let removes_ou = |changes: &Value| {
+        changes.as_array().into_iter().flatten().any(|ch| {
+            ch["kind"] == "delete" && ch["object"].as_str() == Some(ou("grade-12").as_str())
+        })
+    };
+    assert!(removes_ou(&changes), "{plan}");
+    assert!(
+        ldap.entry(&ou("grade-12")).await.is_some(),
+        "a dry run changes nothing"
+    );
+    // The dry run of someone who shares the OU does not list it.
+    let (_, plan) = c.user_action(ada, "deprovision", true).await.unwrap();
+    assert!(
+        !removes_ou(&plan["targets"][0]["plan"]["changes"]),
+        "{plan}"
+    );
+
+    let (_, dep) = c.user_action(cy, "deprovision", false).await.unwrap();
+    let done = finished(&c, job_id(&dep)).await;
+    assert_eq!(done.job.state, JobState::Completed, "{:?}", done.job.errors);
+    assert!(
+        removes_ou(&outcome(&done)["changes"]),
+        "{:?}",
+        done.job.result
+    );
+    assert!(ldap.entry(&ou("grade-12")).await.is_none());
+    // Only the OU the account left: the school, Students and the base stay.
+    for kept in [
+        "ou=lincoln-hs,ou=Students,dc=example,dc=org",
+        "ou=Students,dc=example,dc=org",
+        "dc=example,dc=org",
+    ] {
+        assert!(ldap.entry(kept).await.is_some(), "{kept} was removed");
+    }
+    assert!(ldap.entry(&ou("grade-11")).await.is_some());
+    // Converging: a re-run finds nothing to do.
+    let (_, again) = c.user_action(cy, "deprovision", false).await.unwrap();
+    let done = finished(&c, job_id(&again)).await;
+    assert_eq!(done.job.state, JobState::Completed, "{:?}", done.job.errors);
+    assert_eq!(outcome(&done)["status"], "unchanged");
     h.stop().await;
 }
 
