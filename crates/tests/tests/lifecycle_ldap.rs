@@ -13,6 +13,7 @@ use cc_connectors::Target;
 use cc_domain::{JobState, UserPatch};
 use cc_service::lifecycle::LifecyclePolicy;
 use cc_tests::ldap::{TestLdap, ADMIN_DN, ADMIN_PASSWORD};
+use cc_tests::queue::WorkerProcess;
 use cc_tests::{backend_tests, wait_for, Backend};
 use harness::{finished, job_id, Harness};
 use serde_json::Value;
@@ -431,6 +432,141 @@ async fn a_new_school_provisioned_in_one_batch(backend: Backend) {
     h.stop().await;
 }
 
+/// The start of a school year again, run the way a scale-out deployment runs it: two
+/// `command-center worker` processes (16 jobs each) on PostgreSQL share the 50 jobs of one
+/// batch, racing on the same new OUs and the same new group; every job completes and every
+/// account is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_school_provisioned_by_two_worker_processes() {
+    const PEOPLE: usize = 50;
+    let ldap = TestLdap::start().await;
+    let groups = "[groups]\nbase = \"ou=Groups,dc=example,dc=org\"\ncreate_missing = true\n";
+    let h = Harness::start(
+        Backend::Postgres,
+        vec![ldap_target_with(&ldap, groups)],
+        LifecyclePolicy::default(),
+    )
+    .await;
+    // The workers' configuration: the same target, from a file.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("command-center.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[targets]]
+kind = "ldap"
+name = "district-ldap"
+url = "{url}"
+bind_dn = "{ADMIN_DN}"
+bind_password_file = "bind-password"
+base_dn = "dc=example,dc=org"
+user_ou = "ou={{grade_label}},ou={{school}},ou=Students,dc=example,dc=org"
+timeout_ms = 2000
+[targets.disable]
+attribute = "pwdAccountLockedTime"
+value = "000001010000Z"
+[targets.groups]
+base = "ou=Groups,dc=example,dc=org"
+create_missing = true
+"#,
+            url = ldap.url()
+        ),
+    )
+    .unwrap();
+    // A relative path: read from next to the file, whatever the worker's working directory.
+    std::fs::write(
+        dir.path().join("bind-password"),
+        format!("{ADMIN_PASSWORD}\n"),
+    )
+    .unwrap();
+
+    let c = h.client().clone();
+    c.create_group(&cc_domain::NewGroup {
+        name: "oak-grade-6".into(),
+        ..cc_domain::NewGroup::default()
+    })
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..PEOPLE {
+        let mut input = cc_tests::student(&format!("p{i:02}"));
+        input.given_name = format!("Given{i}");
+        input.school = Some("oak-ms".into());
+        input.grade = Some(6);
+        input.groups = vec!["oak-grade-6".into()];
+        ids.push(c.create_user(&input).await.unwrap().id);
+    }
+    let ou = "ou=grade-6,ou=oak-ms,ou=Students,dc=example,dc=org";
+    assert!(ldap.entry(ou).await.is_none());
+    let (status, body) = c
+        .bulk_action("provision", &serde_json::json!({ "ids": ids }))
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let batch: uuid::Uuid = body["batch_id"].as_str().unwrap().parse().unwrap();
+
+    let config = config.display().to_string();
+    let env = [("CC_CONFIG", config.as_str())];
+    let mut workers: Vec<WorkerProcess> = (0..2)
+        .map(|n| WorkerProcess::spawn(&h.app.db.url, &format!("school-{n}"), "default", 16, &env))
+        .collect();
+    let progress = wait_for("the batch to finish", Duration::from_secs(180), || async {
+        let p = c.get_batch(batch).await.ok()?;
+        p.finished.then_some(p)
+    })
+    .await;
+    for w in &mut workers {
+        assert!(w.terminate().await, "worker {} exits cleanly", w.id);
+    }
+    assert_eq!(
+        progress.counts.get(&JobState::Completed).copied(),
+        Some(PEOPLE as i64),
+        "{:?}",
+        progress.counts
+    );
+    let jobs = c
+        .list_jobs(&[("batch_id", &batch.to_string()), ("limit", "100")])
+        .await
+        .unwrap();
+    assert_eq!(jobs.items.len(), PEOPLE);
+    let ran: std::collections::BTreeSet<String> = jobs
+        .items
+        .iter()
+        .filter_map(|j| j.worker_id.clone())
+        .collect();
+    assert!(
+        !ran.is_empty() && ran.iter().all(|w| w.starts_with("school-")),
+        "only the worker processes ran jobs: {ran:?}"
+    );
+    eprintln!("jobs ran on {ran:?}");
+
+    let group = ldap
+        .entry("cn=oak-grade-6,ou=Groups,dc=example,dc=org")
+        .await
+        .expect("the group was created once");
+    for i in 0..PEOPLE {
+        let dn = format!("uid=p{i:02},{ou}");
+        let entry = ldap
+            .entry(&dn)
+            .await
+            .unwrap_or_else(|| panic!("{dn} missing"));
+        assert_eq!(first(&entry, "givenname"), Some(format!("Given{i}")));
+        assert_eq!(first(&entry, "departmentnumber").as_deref(), Some("oak-ms"));
+        assert!(group["member"].contains(&dn), "{dn} not in the group");
+    }
+    assert_eq!(group["member"].len(), PEOPLE);
+    assert_eq!(
+        ldap.search("ou=Students,dc=example,dc=org", "(uid=p*)")
+            .await
+            .len(),
+        PEOPLE
+    );
+    let failed = c.list_users(&[("sync", "failed")]).await.unwrap();
+    assert!(failed.items.is_empty(), "{:?}", failed.items);
+    h.stop().await;
+}
+
 /// A target configured for one of these directories, with the given bind password.
 fn named_target(name: &str, ldap: &TestLdap, password: &str) -> Arc<dyn Target> {
     let text = format!(
@@ -659,6 +795,21 @@ async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(back
         async move { c.list_users(&[("sync", state)]).await.unwrap().items.len() }
     };
     assert_eq!(sync("in_sync").await, 3, "nothing asked of the targets yet");
+    // Every person read carries the state; an unfiltered page (kept in the read cache) follows
+    // jobs and target links as they change.
+    let states = || {
+        let c = c.clone();
+        async move {
+            let page = c.list_users(&[("limit", "10")]).await.ok()?;
+            let mut states: Vec<cc_domain::UserSync> =
+                page.items.into_iter().filter_map(|u| u.sync).collect();
+            states.dedup_by(|a, b| a.state == b.state && a.targets.len() == b.targets.len());
+            (states.len() == 1).then(|| states.remove(0))
+        }
+    };
+    let fresh = states().await.expect("one state for all three");
+    assert_eq!(fresh.state, cc_domain::SyncState::InSync);
+    assert!(fresh.targets.is_empty(), "{fresh:?}");
 
     let (_, body) = c
         .bulk_action("provision", &serde_json::json!({ "ids": ids }))
@@ -666,6 +817,21 @@ async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(back
         .unwrap();
     let batch: uuid::Uuid = body["batch_id"].as_str().unwrap().parse().unwrap();
     assert_eq!(sync("pending").await, 3, "queued, no worker yet");
+    let user = c.get_user(ids[1]).await.unwrap();
+    assert_eq!(
+        user.sync.map(|s| s.state),
+        Some(cc_domain::SyncState::Pending)
+    );
+    wait_for(
+        "the page to show pending",
+        Duration::from_secs(10),
+        || async {
+            states()
+                .await
+                .filter(|s| s.state == cc_domain::SyncState::Pending)
+        },
+    )
+    .await;
     h.start_worker();
     let batch_done = |want: JobState| {
         let c = c.clone();
@@ -678,6 +844,30 @@ async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(back
         }
     };
     batch_done(JobState::Discarded).await;
+    // Right after: the person and the cached page show the failure, with the target and why.
+    let user = c.get_user(ids[1]).await.unwrap();
+    let user_sync = user.sync.expect("sync on a read");
+    assert_eq!(user_sync.state, cc_domain::SyncState::Failed);
+    assert_eq!(user_sync.targets.len(), 1, "{user_sync:?}");
+    assert_eq!(user_sync.targets[0].target, "district-ldap");
+    assert!(
+        user_sync.targets[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("create_ous = false")),
+        "{user_sync:?}"
+    );
+    let page = wait_for(
+        "the page to show failed",
+        Duration::from_secs(10),
+        || async {
+            states()
+                .await
+                .filter(|s| s.state == cc_domain::SyncState::Failed)
+        },
+    )
+    .await;
+    assert_eq!(page.targets[0].state, cc_domain::SyncState::Failed);
 
     assert_eq!(sync("failed").await, 3);
     assert_eq!(sync("in_sync").await, 0);
@@ -742,6 +932,21 @@ async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(back
     let retried = c.retry_batch(batch).await.unwrap();
     assert_eq!(retried["retried"].as_array().unwrap().len(), 3, "{retried}");
     batch_done(JobState::Completed).await;
+    let user = c.get_user(ids[2]).await.unwrap();
+    let user_sync = user.sync.expect("sync on a read");
+    assert_eq!(user_sync.state, cc_domain::SyncState::InSync);
+    assert_eq!(user_sync.targets[0].state, cc_domain::SyncState::InSync);
+    assert_eq!(user_sync.targets[0].error, None);
+    wait_for(
+        "the page to show in_sync",
+        Duration::from_secs(10),
+        || async {
+            states()
+                .await
+                .filter(|s| s.state == cc_domain::SyncState::InSync && s.targets.len() == 1)
+        },
+    )
+    .await;
     assert_eq!(sync("in_sync").await, 3);
     assert_eq!(sync("failed").await, 0);
     assert!(ldap
