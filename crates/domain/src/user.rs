@@ -133,8 +133,8 @@ pub struct User {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Whether the targets have caught up with this record (see [`crate::SyncState`]): on
-    /// reads (`GET /api/v1/users`, `GET /api/v1/users/{id}`), absent from write responses.
+    /// Whether the targets have caught up with this record (see [`crate::SyncState`]): in
+    /// the API's answers about people; derived, so never part of the stored record or audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<crate::UserSync>,
 }

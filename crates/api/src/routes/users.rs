@@ -151,7 +151,8 @@ pub async fn create(
     CurrentActor(actor): CurrentActor,
     ApiJson(input): ApiJson<NewUser>,
 ) -> ApiResult<Response> {
-    let user = app.directory.create_user(&actor, input).await?;
+    let mut user = app.directory.create_user(&actor, input).await?;
+    with_sync(&app, std::slice::from_mut(&mut user)).await?;
     Ok(created(
         format!("/api/v1/users/{}", user.id),
         user.version,
@@ -190,10 +191,11 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<Response> {
-    let (user, job) = app
+    let (mut user, job) = app
         .directory
         .update_user_enqueueing(&actor, id, patch, if_match)
         .await?;
+    with_sync(&app, std::slice::from_mut(&mut user)).await?;
     let mut res = versioned(StatusCode::OK, user.version, &user);
     // The lifecycle job the edit enqueued (`sync_on_change`), so the caller can follow it.
     if let Some(v) = job.and_then(|j| HeaderValue::from_str(&format!("/api/v1/jobs/{j}")).ok()) {
