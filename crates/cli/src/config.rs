@@ -442,22 +442,36 @@ impl Config {
     /// # Errors
     /// The file cannot be read or has unknown keys or wrong types; an environment value does
     /// not parse; a `_FILE` cannot be read.
+    ///
+    /// Relative paths in the file (the SQLite database, TLS files, and every path of a
+    /// target) are taken from the file's directory, not the working directory; relative
+    /// paths from the environment or defaults stay relative to the working directory.
     pub fn load(file: Option<&Path>, env: Env<'_>) -> anyhow::Result<Self> {
         let mut tree = toml::Value::try_from(Config::default())?;
+        let mut base = None;
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            let from_file: toml::Value = toml::from_str(&text)
+            let mut from_file: toml::Value = toml::from_str(&text)
                 .with_context(|| format!("{} is not valid TOML", path.display()))?;
             // Deserialize once on its own for precise errors about unknown keys.
             let _: Config = from_file
                 .clone()
                 .try_into()
                 .with_context(|| format!("in {}", path.display()))?;
+            let dir = config_dir(path)?;
+            resolve_file_paths(&mut from_file, &dir);
+            base = Some(dir);
             merge(&mut tree, from_file);
         }
         apply_env(&mut tree, "", env)?;
-        let config: Config = tree.try_into().context("invalid configuration")?;
+        let mut config: Config = tree.try_into().context("invalid configuration")?;
+        if let Some(dir) = base {
+            // Targets come from the file only.
+            for target in &mut config.targets.0 {
+                target.resolve_relative_to(&dir);
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -496,6 +510,11 @@ impl Config {
         }
         if let Err(e) = self.lifecycle.password_policy().validate() {
             bail!("lifecycle: {e}");
+        }
+        for target in self.targets.0.iter().filter(|t| t.enabled()) {
+            target
+                .validate()
+                .map_err(|e| anyhow::anyhow!("targets: {e}"))?;
         }
         self.validate_security()
     }
@@ -690,6 +709,49 @@ impl Config {
     }
 }
 
+/// The absolute directory holding the configuration file `path`.
+fn config_dir(path: &Path) -> anyhow::Result<PathBuf> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    std::path::absolute(parent.unwrap_or(Path::new(".")))
+        .with_context(|| format!("cannot resolve the directory of {}", path.display()))
+}
+
+/// Makes the file's relative paths outside `[[targets]]` relative to `dir`: a relative
+/// `sqlite://` database and `tls.cert_file` / `tls.key_file`.
+fn resolve_file_paths(file: &mut toml::Value, dir: &Path) {
+    if let Some(toml::Value::String(url)) = file.get_mut("database_url") {
+        if let Some(resolved) = resolve_sqlite_url(url, dir) {
+            *url = resolved;
+        }
+    }
+    if let Some(toml::Value::Table(tls)) = file.get_mut("tls") {
+        for key in ["cert_file", "key_file"] {
+            if let Some(toml::Value::String(p)) = tls.get_mut(key) {
+                if !p.is_empty() {
+                    *p = cc_connectors::paths::resolve(dir, Path::new(p.as_str()))
+                        .to_string_lossy()
+                        .into_owned();
+                }
+            }
+        }
+    }
+}
+
+/// `sqlite://<relative path>` (or `sqlite:<relative path>`) as `sqlite://<dir>/<path>`;
+/// `None` for absolute paths (`sqlite:///var/lib/…`), in-memory databases and other URLs.
+fn resolve_sqlite_url(url: &str, dir: &Path) -> Option<String> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    if rest.is_empty() || rest.starts_with('/') || rest.starts_with(":memory:") {
+        return None;
+    }
+    if rest.contains("mode=memory") {
+        return None;
+    }
+    let absolute = cc_connectors::paths::resolve(dir, Path::new(rest));
+    Some(format!("sqlite://{}", absolute.display()))
+}
+
 fn merge(base: &mut toml::Value, over: toml::Value) {
     match (base, over) {
         (toml::Value::Table(b), toml::Value::Table(o)) => {
@@ -831,6 +893,105 @@ mod tests {
         let c = Config::load(Some(&file), &env(&[("CC_DATABASE_MAX_CONNECTIONS", "7")])).unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
         assert_eq!(c.database.max_connections, 7);
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_resolve_next_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf_dir = dir.path().join("etc");
+        std::fs::create_dir_all(conf_dir.join("secrets")).unwrap();
+        std::fs::write(conf_dir.join("secrets/ldap"), "bind-pw-Zq7\n").unwrap();
+        let file = conf_dir.join("cc.toml");
+        std::fs::write(
+            &file,
+            r#"
+            database_url = "sqlite://data/cc.db?mode=rwc"
+            [tls]
+            cert_file = "tls/cert.pem"
+            key_file = "/abs/key.pem"
+            [[targets]]
+            name = "dir"
+            kind = "ldap"
+            url = "ldap://127.0.0.1:3890"
+            bind_dn = "cn=cc,dc=example,dc=org"
+            bind_password_file = "secrets/ldap"
+            base_dn = "dc=example,dc=org"
+            user_ou = "ou=People,dc=example,dc=org"
+            operations = ["provision"]
+            [[targets]]
+            name = "script"
+            kind = "script"
+            command = ["./bin/target.sh"]
+            "#,
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &env(&[])).unwrap();
+        assert_eq!(
+            c.database_url,
+            format!("sqlite://{}/data/cc.db?mode=rwc", conf_dir.display())
+        );
+        assert_eq!(
+            c.tls.cert_file,
+            conf_dir.join("tls/cert.pem").to_string_lossy()
+        );
+        assert_eq!(c.tls.key_file, "/abs/key.pem");
+        // The LDAP target reads its password file from next to the configuration.
+        let targets = cc_connectors::build_targets(&c.targets.0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(targets.len(), 2);
+        let TargetConfig::Script(script) = &c.targets.0[1] else {
+            panic!("a script target")
+        };
+        assert_eq!(script.working_dir.as_deref(), Some(conf_dir.as_path()));
+        assert_eq!(
+            script.command,
+            [conf_dir.join("bin/target.sh").to_string_lossy()]
+        );
+
+        // From the environment, a relative database path stays relative to the working dir.
+        let c = Config::load(
+            Some(&file),
+            &env(&[("CC_DATABASE_URL", "sqlite://data/x.db")]),
+        )
+        .unwrap();
+        assert_eq!(c.database_url, "sqlite://data/x.db");
+        for kept in [
+            "sqlite:///var/lib/cc.db",
+            "sqlite::memory:",
+            "postgres://h/db",
+        ] {
+            assert_eq!(resolve_sqlite_url(kept, Path::new("/etc")), None, "{kept}");
+        }
+        assert_eq!(
+            resolve_sqlite_url("sqlite:cc.db", Path::new("/etc")).as_deref(),
+            Some("sqlite:///etc/cc.db")
+        );
+        // A file named without a directory lives in the working directory.
+        assert_eq!(
+            config_dir(Path::new("cc.toml")).unwrap(),
+            std::env::current_dir().unwrap()
+        );
+    }
+
+    #[test]
+    fn plain_ldap_to_a_remote_host_is_refused_when_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cc.toml");
+        let target = |extra: &str| {
+            format!(
+                "[[targets]]\nname = \"district\"\nkind = \"ldap\"\nurl = \"ldap://ldap.example.org\"\n\
+                 bind_dn = \"cn=cc,dc=example,dc=org\"\nbind_password_file = \"/run/secrets/none\"\n\
+                 base_dn = \"dc=example,dc=org\"\nuser_ou = \"ou=People,dc=example,dc=org\"\n{extra}\n"
+            )
+        };
+        std::fs::write(&file, target("")).unwrap();
+        let e = format!("{:#}", Config::load(Some(&file), &env(&[])).unwrap_err());
+        assert!(e.contains("target `district`"), "{e}");
+        assert!(e.contains("ldap://ldap.example.org"), "{e}");
+        assert!(e.contains("allow_plaintext = true"), "{e}");
+        std::fs::write(&file, target("allow_plaintext = true")).unwrap();
+        Config::load(Some(&file), &env(&[])).unwrap();
+        std::fs::write(&file, target("enabled = false")).unwrap();
+        Config::load(Some(&file), &env(&[])).unwrap();
     }
 
     #[test]

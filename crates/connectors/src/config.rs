@@ -83,6 +83,20 @@ impl TargetConfig {
         }
     }
 
+    /// The checks that need no IO (no secret files read, nothing built), for validating a
+    /// configuration as it is loaded: today, that an LDAP target does not send passwords in
+    /// clear text across the network without `allow_plaintext = true`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the target and the offending setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_name(self.name())?;
+        match self {
+            Self::Ldap(c) => c.check_transport(),
+            Self::Script(_) | Self::Webhook(_) => Ok(()),
+        }
+    }
+
     /// Builds the target, reading secret files and checking every setting.
     ///
     /// # Errors

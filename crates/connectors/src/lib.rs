@@ -12,6 +12,7 @@ pub mod error;
 pub mod ldap;
 pub mod operation;
 pub mod outcome;
+pub mod paths;
 pub mod redaction;
 pub mod script;
 pub mod target;

@@ -25,6 +25,7 @@ fn user(username: String, school: String, given: String, family: String) -> User
         version: 1,
         created_at: now,
         updated_at: now,
+        sync: None,
     }
 }
 

@@ -27,6 +27,7 @@ pub use job::{
 };
 pub use lifecycle::{
     LifecycleIntent, LifecycleJobArgs, LifecycleOperation, LinkStatus, SyncState, TargetLinkRecord,
+    TargetSync, UserSync,
 };
 pub use operator::{ApiToken, NewApiToken, NewOperator, Operator, OperatorPatch, OperatorRole};
 pub use page::{Cursor, Page, SortDir};

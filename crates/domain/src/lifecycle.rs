@@ -304,6 +304,51 @@ impl SyncState {
     }
 }
 
+/// A person's sync state with the per-target detail it is derived from; part of the person as
+/// `GET /api/v1/users` and `GET /api/v1/users/{id}` return them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"state": "failed", "targets": [{"target": "district-openldap",
+    "state": "failed", "error": "invalid credentials (code 49)", "updated_at": "2026-09-01T08:00:05Z"}]}))]
+pub struct UserSync {
+    pub state: SyncState,
+    /// One entry per target the person has been acted on at, by target name.
+    pub targets: Vec<TargetSync>,
+}
+
+/// How the last operation on one target went for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TargetSync {
+    /// The target's configured name.
+    pub target: String,
+    /// `in_sync` when the last operation there succeeded, `failed` when it failed.
+    pub state: SyncState,
+    /// Why it failed (never contains secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TargetSync {
+    #[must_use]
+    pub fn of(link: &TargetLinkRecord) -> Self {
+        let failed = link.status == LinkStatus::Failed;
+        Self {
+            target: link.target.clone(),
+            state: if failed {
+                SyncState::Failed
+            } else {
+                SyncState::InSync
+            },
+            error: if failed {
+                link.last_error.clone()
+            } else {
+                None
+            },
+            updated_at: link.updated_at,
+        }
+    }
+}
+
 /// Where a person's account on one target stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({

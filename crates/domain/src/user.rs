@@ -133,6 +133,10 @@ pub struct User {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Whether the targets have caught up with this record (see [`crate::SyncState`]): in
+    /// the API's answers about people; derived, so never part of the stored record or audit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::UserSync>,
 }
 
 /// The body of `POST /api/v1/users`.
@@ -239,6 +243,7 @@ impl NewUser {
             version: 1,
             created_at: now,
             updated_at: now,
+            sync: None,
         };
         normalize(&mut user)?;
         Ok(user)

@@ -274,6 +274,7 @@ impl Plan {
                     version: 1,
                     created_at: now,
                     updated_at: now,
+                    sync: None,
                 }
             }
             Some(ei) => {

@@ -161,6 +161,13 @@ pub trait Store: JobStore + Send + Sync + 'static {
     async fn list_users(&self, q: &UserQuery) -> Result<Page<User>>;
     /// How many people are in each sync state (see [`cc_domain::SyncState`]).
     async fn count_sync_states(&self) -> Result<Vec<(cc_domain::SyncState, i64)>>;
+    /// The sync state of each of these people (derived as the `sync` filter derives it) and
+    /// how the last operation went on each of their targets; people that do not exist are
+    /// left out.
+    async fn user_sync(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, cc_domain::UserSync>>;
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>>;
     async fn get_group_by_name(&self, name: &str) -> Result<Option<Group>>;
     async fn list_groups(&self, q: &GroupQuery) -> Result<Page<Group>>;

@@ -60,6 +60,7 @@ impl TryFrom<UserRow> for User {
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            sync: None,
         })
     }
 }

@@ -322,6 +322,12 @@ impl Store for FaultStore {
     async fn count_sync_states(&self) -> cc_store::Result<Vec<(cc_domain::SyncState, i64)>> {
         self.inner.count_sync_states().await
     }
+    async fn user_sync(
+        &self,
+        ids: &[Uuid],
+    ) -> cc_store::Result<std::collections::HashMap<Uuid, cc_domain::UserSync>> {
+        self.inner.user_sync(ids).await
+    }
     async fn get_group(&self, id: Uuid) -> cc_store::Result<Option<Group>> {
         self.inner.get_group(id).await
     }

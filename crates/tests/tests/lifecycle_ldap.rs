@@ -13,6 +13,7 @@ use cc_connectors::Target;
 use cc_domain::{JobState, UserPatch};
 use cc_service::lifecycle::LifecyclePolicy;
 use cc_tests::ldap::{TestLdap, ADMIN_DN, ADMIN_PASSWORD};
+use cc_tests::queue::WorkerProcess;
 use cc_tests::{backend_tests, wait_for, Backend};
 use harness::{finished, job_id, Harness};
 use serde_json::Value;
@@ -22,10 +23,16 @@ fn ldap_target(ldap: &TestLdap) -> Arc<dyn Target> {
 }
 
 fn ldap_target_with(ldap: &TestLdap, extra: &str) -> Arc<dyn Target> {
+    ldap_target_configured(ldap, "", extra)
+}
+
+/// The target with `top` among its top-level keys and `extra` (tables) at the end.
+fn ldap_target_configured(ldap: &TestLdap, top: &str, extra: &str) -> Arc<dyn Target> {
     let text = format!(
         r#"
         kind = "ldap"
         name = "district-ldap"
+        {top}
         url = "{url}"
         bind_dn = "{ADMIN_DN}"
         bind_password = "{ADMIN_PASSWORD}"
@@ -225,6 +232,122 @@ async fn a_person_lifecycle_on_openldap() {
     h.stop().await;
 }
 
+/// `remove_empty_ous`: the OU a move or a deletion empties is deleted, one still in use is
+/// kept, the base and the structure above the account's own OU stay, and a re-run converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_ous_left_behind_are_removed_when_asked() {
+    let ldap = TestLdap::start().await;
+    let mut h = Harness::start(
+        Backend::Sqlite,
+        vec![ldap_target_configured(&ldap, "remove_empty_ous = true", "")],
+        LifecyclePolicy {
+            sync_on_change: true,
+            auto_provision: false,
+        },
+    )
+    .await;
+    h.start_worker();
+    let c = h.client().clone();
+    let ou = |grade: &str| format!("ou={grade},ou=lincoln-hs,ou=Students,dc=example,dc=org");
+    let mut ids = Vec::new();
+    for (name, grade) in [("ada", 10), ("bob", 10), ("cy", 12)] {
+        let mut input = cc_tests::student(name);
+        input.grade = Some(grade);
+        let user = c.create_user(&input).await.unwrap();
+        let (_, body) = c.user_action(user.id, "provision", false).await.unwrap();
+        let done = finished(&c, job_id(&body)).await;
+        assert_eq!(done.job.state, JobState::Completed, "{:?}", done.job.errors);
+        ids.push(user.id);
+    }
+    let (ada, bob, cy) = (ids[0], ids[1], ids[2]);
+    let to_grade = |grade| UserPatch {
+        grade: Some(Some(grade)),
+        ..UserPatch::default()
+    };
+    let moved = |name: &'static str, grade: &'static str| {
+        let ldap = &ldap;
+        async move {
+            wait_for("the move", Duration::from_secs(30), || async {
+                ldap.entry(&format!("uid={name},{}", ou(grade)))
+                    .await
+                    .map(|_| ())
+            })
+            .await;
+        }
+    };
+
+    // Ada leaves grade-10, where Bob still is: the OU stays.
+    c.update_user(ada, &to_grade(11), None).await.unwrap();
+    moved("ada", "grade-11").await;
+    wait_for("ada's job to finish", Duration::from_secs(30), || async {
+        let u = c
+            .list_users(&[("sync", "in_sync"), ("limit", "10")])
+            .await
+            .ok()?;
+        u.items.iter().any(|u| u.id == ada).then_some(())
+    })
+    .await;
+    assert!(
+        ldap.entry(&ou("grade-10")).await.is_some(),
+        "still holds bob"
+    );
+
+    // Bob leaves it empty: it is removed by his job.
+    c.update_user(bob, &to_grade(11), None).await.unwrap();
+    moved("bob", "grade-11").await;
+    wait_for(
+        "ou=grade-10 to be removed",
+        Duration::from_secs(30),
+        || async { ldap.entry(&ou("grade-10")).await.is_none().then_some(()) },
+    )
+    .await;
+
+    // A dry run of Cy's deprovision lists the removal of the OU only Cy is in.
+    let (_, plan) = c.user_action(cy, "deprovision", true).await.unwrap();
+    let changes = plan["targets"][0]["plan"]["changes"].clone();
+    let removes_ou = |changes: &Value| {
+        changes.as_array().into_iter().flatten().any(|ch| {
+            ch["kind"] == "delete" && ch["object"].as_str() == Some(ou("grade-12").as_str())
+        })
+    };
+    assert!(removes_ou(&changes), "{plan}");
+    assert!(
+        ldap.entry(&ou("grade-12")).await.is_some(),
+        "a dry run changes nothing"
+    );
+    // The dry run of someone who shares the OU does not list it.
+    let (_, plan) = c.user_action(ada, "deprovision", true).await.unwrap();
+    assert!(
+        !removes_ou(&plan["targets"][0]["plan"]["changes"]),
+        "{plan}"
+    );
+
+    let (_, dep) = c.user_action(cy, "deprovision", false).await.unwrap();
+    let done = finished(&c, job_id(&dep)).await;
+    assert_eq!(done.job.state, JobState::Completed, "{:?}", done.job.errors);
+    assert!(
+        removes_ou(&outcome(&done)["changes"]),
+        "{:?}",
+        done.job.result
+    );
+    assert!(ldap.entry(&ou("grade-12")).await.is_none());
+    // Only the OU the account left: the school, Students and the base stay.
+    for kept in [
+        "ou=lincoln-hs,ou=Students,dc=example,dc=org",
+        "ou=Students,dc=example,dc=org",
+        "dc=example,dc=org",
+    ] {
+        assert!(ldap.entry(kept).await.is_some(), "{kept} was removed");
+    }
+    assert!(ldap.entry(&ou("grade-11")).await.is_some());
+    // Converging: a re-run finds nothing to do.
+    let (_, again) = c.user_action(cy, "deprovision", false).await.unwrap();
+    let done = finished(&c, job_id(&again)).await;
+    assert_eq!(done.job.state, JobState::Completed, "{:?}", done.job.errors);
+    assert_eq!(outcome(&done)["status"], "unchanged");
+    h.stop().await;
+}
+
 backend_tests!(
     a_new_school_provisioned_in_one_batch,
     failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them
@@ -306,6 +429,141 @@ async fn a_new_school_provisioned_in_one_batch(backend: Backend) {
             .len(),
         PEOPLE
     );
+    h.stop().await;
+}
+
+/// The start of a school year again, run the way a scale-out deployment runs it: two
+/// `command-center worker` processes (16 jobs each) on PostgreSQL share the 50 jobs of one
+/// batch, racing on the same new OUs and the same new group; every job completes and every
+/// account is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_school_provisioned_by_two_worker_processes() {
+    const PEOPLE: usize = 50;
+    let ldap = TestLdap::start().await;
+    let groups = "[groups]\nbase = \"ou=Groups,dc=example,dc=org\"\ncreate_missing = true\n";
+    let h = Harness::start(
+        Backend::Postgres,
+        vec![ldap_target_with(&ldap, groups)],
+        LifecyclePolicy::default(),
+    )
+    .await;
+    // The workers' configuration: the same target, from a file.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("command-center.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[targets]]
+kind = "ldap"
+name = "district-ldap"
+url = "{url}"
+bind_dn = "{ADMIN_DN}"
+bind_password_file = "bind-password"
+base_dn = "dc=example,dc=org"
+user_ou = "ou={{grade_label}},ou={{school}},ou=Students,dc=example,dc=org"
+timeout_ms = 2000
+[targets.disable]
+attribute = "pwdAccountLockedTime"
+value = "000001010000Z"
+[targets.groups]
+base = "ou=Groups,dc=example,dc=org"
+create_missing = true
+"#,
+            url = ldap.url()
+        ),
+    )
+    .unwrap();
+    // A relative path: read from next to the file, whatever the worker's working directory.
+    std::fs::write(
+        dir.path().join("bind-password"),
+        format!("{ADMIN_PASSWORD}\n"),
+    )
+    .unwrap();
+
+    let c = h.client().clone();
+    c.create_group(&cc_domain::NewGroup {
+        name: "oak-grade-6".into(),
+        ..cc_domain::NewGroup::default()
+    })
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..PEOPLE {
+        let mut input = cc_tests::student(&format!("p{i:02}"));
+        input.given_name = format!("Given{i}");
+        input.school = Some("oak-ms".into());
+        input.grade = Some(6);
+        input.groups = vec!["oak-grade-6".into()];
+        ids.push(c.create_user(&input).await.unwrap().id);
+    }
+    let ou = "ou=grade-6,ou=oak-ms,ou=Students,dc=example,dc=org";
+    assert!(ldap.entry(ou).await.is_none());
+    let (status, body) = c
+        .bulk_action("provision", &serde_json::json!({ "ids": ids }))
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let batch: uuid::Uuid = body["batch_id"].as_str().unwrap().parse().unwrap();
+
+    let config = config.display().to_string();
+    let env = [("CC_CONFIG", config.as_str())];
+    let mut workers: Vec<WorkerProcess> = (0..2)
+        .map(|n| WorkerProcess::spawn(&h.app.db.url, &format!("school-{n}"), "default", 16, &env))
+        .collect();
+    let progress = wait_for("the batch to finish", Duration::from_secs(180), || async {
+        let p = c.get_batch(batch).await.ok()?;
+        p.finished.then_some(p)
+    })
+    .await;
+    for w in &mut workers {
+        assert!(w.terminate().await, "worker {} exits cleanly", w.id);
+    }
+    assert_eq!(
+        progress.counts.get(&JobState::Completed).copied(),
+        Some(PEOPLE as i64),
+        "{:?}",
+        progress.counts
+    );
+    let jobs = c
+        .list_jobs(&[("batch_id", &batch.to_string()), ("limit", "100")])
+        .await
+        .unwrap();
+    assert_eq!(jobs.items.len(), PEOPLE);
+    let ran: std::collections::BTreeSet<String> = jobs
+        .items
+        .iter()
+        .filter_map(|j| j.worker_id.clone())
+        .collect();
+    assert!(
+        !ran.is_empty() && ran.iter().all(|w| w.starts_with("school-")),
+        "only the worker processes ran jobs: {ran:?}"
+    );
+    eprintln!("jobs ran on {ran:?}");
+
+    let group = ldap
+        .entry("cn=oak-grade-6,ou=Groups,dc=example,dc=org")
+        .await
+        .expect("the group was created once");
+    for i in 0..PEOPLE {
+        let dn = format!("uid=p{i:02},{ou}");
+        let entry = ldap
+            .entry(&dn)
+            .await
+            .unwrap_or_else(|| panic!("{dn} missing"));
+        assert_eq!(first(&entry, "givenname"), Some(format!("Given{i}")));
+        assert_eq!(first(&entry, "departmentnumber").as_deref(), Some("oak-ms"));
+        assert!(group["member"].contains(&dn), "{dn} not in the group");
+    }
+    assert_eq!(group["member"].len(), PEOPLE);
+    assert_eq!(
+        ldap.search("ou=Students,dc=example,dc=org", "(uid=p*)")
+            .await
+            .len(),
+        PEOPLE
+    );
+    let failed = c.list_users(&[("sync", "failed")]).await.unwrap();
+    assert!(failed.items.is_empty(), "{:?}", failed.items);
     h.stop().await;
 }
 
@@ -537,6 +795,21 @@ async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(back
         async move { c.list_users(&[("sync", state)]).await.unwrap().items.len() }
     };
     assert_eq!(sync("in_sync").await, 3, "nothing asked of the targets yet");
+    // Every person read carries the state; an unfiltered page (kept in the read cache) follows
+    // jobs and target links as they change.
+    let states = || {
+        let c = c.clone();
+        async move {
+            let page = c.list_users(&[("limit", "10")]).await.ok()?;
+            let mut states: Vec<cc_domain::UserSync> =
+                page.items.into_iter().filter_map(|u| u.sync).collect();
+            states.dedup_by(|a, b| a.state == b.state && a.targets.len() == b.targets.len());
+            (states.len() == 1).then(|| states.remove(0))
+        }
+    };
+    let fresh = states().await.expect("one state for all three");
+    assert_eq!(fresh.state, cc_domain::SyncState::InSync);
+    assert!(fresh.targets.is_empty(), "{fresh:?}");
 
     let (_, body) = c
         .bulk_action("provision", &serde_json::json!({ "ids": ids }))
@@ -544,6 +817,21 @@ async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(back
         .unwrap();
     let batch: uuid::Uuid = body["batch_id"].as_str().unwrap().parse().unwrap();
     assert_eq!(sync("pending").await, 3, "queued, no worker yet");
+    let user = c.get_user(ids[1]).await.unwrap();
+    assert_eq!(
+        user.sync.map(|s| s.state),
+        Some(cc_domain::SyncState::Pending)
+    );
+    wait_for(
+        "the page to show pending",
+        Duration::from_secs(10),
+        || async {
+            states()
+                .await
+                .filter(|s| s.state == cc_domain::SyncState::Pending)
+        },
+    )
+    .await;
     h.start_worker();
     let batch_done = |want: JobState| {
         let c = c.clone();
@@ -556,6 +844,30 @@ async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(back
         }
     };
     batch_done(JobState::Discarded).await;
+    // Right after: the person and the cached page show the failure, with the target and why.
+    let user = c.get_user(ids[1]).await.unwrap();
+    let user_sync = user.sync.expect("sync on a read");
+    assert_eq!(user_sync.state, cc_domain::SyncState::Failed);
+    assert_eq!(user_sync.targets.len(), 1, "{user_sync:?}");
+    assert_eq!(user_sync.targets[0].target, "district-ldap");
+    assert!(
+        user_sync.targets[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("create_ous = false")),
+        "{user_sync:?}"
+    );
+    let page = wait_for(
+        "the page to show failed",
+        Duration::from_secs(10),
+        || async {
+            states()
+                .await
+                .filter(|s| s.state == cc_domain::SyncState::Failed)
+        },
+    )
+    .await;
+    assert_eq!(page.targets[0].state, cc_domain::SyncState::Failed);
 
     assert_eq!(sync("failed").await, 3);
     assert_eq!(sync("in_sync").await, 0);
@@ -620,6 +932,21 @@ async fn failed_targets_show_in_the_sync_state_and_a_batch_retry_fixes_them(back
     let retried = c.retry_batch(batch).await.unwrap();
     assert_eq!(retried["retried"].as_array().unwrap().len(), 3, "{retried}");
     batch_done(JobState::Completed).await;
+    let user = c.get_user(ids[2]).await.unwrap();
+    let user_sync = user.sync.expect("sync on a read");
+    assert_eq!(user_sync.state, cc_domain::SyncState::InSync);
+    assert_eq!(user_sync.targets[0].state, cc_domain::SyncState::InSync);
+    assert_eq!(user_sync.targets[0].error, None);
+    wait_for(
+        "the page to show in_sync",
+        Duration::from_secs(10),
+        || async {
+            states()
+                .await
+                .filter(|s| s.state == cc_domain::SyncState::InSync && s.targets.len() == 1)
+        },
+    )
+    .await;
     assert_eq!(sync("in_sync").await, 3);
     assert_eq!(sync("failed").await, 0);
     assert!(ldap

@@ -124,7 +124,9 @@ pub async fn members(
         .get_group(id)
         .await?
         .ok_or_else(|| ApiError::not_found("No group with that id."))?;
-    Ok(Json(app.store.group_members(id, &p.into_query()?).await?))
+    let mut page = app.store.group_members(id, &p.into_query()?).await?;
+    super::users::with_sync(&app, &mut page.items).await?;
+    Ok(Json(page))
 }
 
 /// Add a member (idempotent).

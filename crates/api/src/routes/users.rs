@@ -96,10 +96,9 @@ pub async fn list(
     // Pages are the same for every caller allowed to list, so the rendered page is kept
     // while the store reports no change (see `cc_service::cache`).
     let key = format!("{query:?}");
-    // A sync state follows jobs and target links, which do not move the change generation:
-    // those pages are never cached.
+    // Pages carry each person's sync state: job outcomes and target links move the change
+    // generation too (SQLite: any commit; PostgreSQL: migration 0010's notifications).
     let generation = match seen {
-        _ if query.sync.is_some() => None,
         Some(axum::Extension(g)) => g.0,
         None => app.store.change_generation(),
     };
@@ -111,7 +110,8 @@ pub async fn list(
         Some(_) => Some(crate::limits::expensive(&app, &principal)?),
         None => None,
     };
-    let page = app.store.list_users(&query).await?;
+    let mut page = app.store.list_users(&query).await?;
+    with_sync(&app, &mut page.items).await?;
     let body = axum::body::Bytes::from(serde_json::to_vec(&page).map_err(|e| {
         tracing::error!(error = %e, "serializing a page of people");
         ApiError::internal()
@@ -120,6 +120,16 @@ pub async fn list(
         app.user_pages.insert(key, g, body.clone());
     }
     Ok(json_body(body))
+}
+
+/// Fills in each person's `sync` (one query for the page, not one per person).
+pub(crate) async fn with_sync(app: &AppState, users: &mut [User]) -> ApiResult<()> {
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let mut sync = app.store.user_sync(&ids).await?;
+    for user in users {
+        user.sync = sync.remove(&user.id);
+    }
+    Ok(())
 }
 
 fn json_body(body: axum::body::Bytes) -> Response {
@@ -141,7 +151,8 @@ pub async fn create(
     CurrentActor(actor): CurrentActor,
     ApiJson(input): ApiJson<NewUser>,
 ) -> ApiResult<Response> {
-    let user = app.directory.create_user(&actor, input).await?;
+    let mut user = app.directory.create_user(&actor, input).await?;
+    with_sync(&app, std::slice::from_mut(&mut user)).await?;
     Ok(created(
         format!("/api/v1/users/{}", user.id),
         user.version,
@@ -155,11 +166,12 @@ pub async fn create(
         (status = 404, description = "No such person", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
 pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Response> {
-    let user = app
+    let mut user = app
         .store
         .get_user(id)
         .await?
         .ok_or_else(|| ApiError::not_found("No user with that id."))?;
+    with_sync(&app, std::slice::from_mut(&mut user)).await?;
     Ok(versioned(StatusCode::OK, user.version, &user))
 }
 
@@ -179,10 +191,11 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<Response> {
-    let (user, job) = app
+    let (mut user, job) = app
         .directory
         .update_user_enqueueing(&actor, id, patch, if_match)
         .await?;
+    with_sync(&app, std::slice::from_mut(&mut user)).await?;
     let mut res = versioned(StatusCode::OK, user.version, &user);
     // The lifecycle job the edit enqueued (`sync_on_change`), so the caller can follow it.
     if let Some(v) = job.and_then(|j| HeaderValue::from_str(&format!("/api/v1/jobs/{j}")).ok()) {

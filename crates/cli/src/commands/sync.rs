@@ -38,24 +38,27 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let page = client
         .list_users(&[("sync", args.state.as_str()), ("limit", &limit)])
         .await?;
-    let mut rows = Vec::with_capacity(page.items.len());
-    for user in &page.items {
-        let targets = client.user_targets(user.id).await?;
-        let failed: Vec<Value> = targets["links"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|l| l["status"] == "failed")
-            .map(|l| json!({"target": l["target"], "error": l["last_error"]}))
-            .collect();
-        rows.push(json!({
-            "id": user.id,
-            "username": user.username,
-            "status": user.status,
-            "sync": targets["sync"],
-            "failed_targets": failed,
-        }));
-    }
+    // Each person in the page carries their sync state and per-target detail.
+    let rows: Vec<Value> = page
+        .items
+        .iter()
+        .map(|user| {
+            let failed: Vec<Value> = user
+                .sync
+                .iter()
+                .flat_map(|s| &s.targets)
+                .filter(|t| t.state == SyncState::Failed)
+                .map(|t| json!({"target": t.target, "error": t.error}))
+                .collect();
+            json!({
+                "id": user.id,
+                "username": user.username,
+                "status": user.status,
+                "sync": user.sync.as_ref().map(|s| s.state),
+                "failed_targets": failed,
+            })
+        })
+        .collect();
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         Output::Table => {

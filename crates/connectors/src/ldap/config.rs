@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{serialize_secret, yes};
-use crate::Operation;
+use crate::{ConfigError, Operation};
 
 /// `kind = "ldap"` settings: OpenLDAP and Active Directory. See `examples/targets/`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -18,11 +18,16 @@ pub struct LdapConfig {
     /// The operations this directory handles; all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operations: Option<Vec<Operation>>,
-    /// `ldaps://host:636`, or `ldap://host:389` with `starttls = true` (plain `ldap://` only
-    /// for loopback tests: passwords would cross the network in clear text).
+    /// `ldaps://host:636`, or `ldap://host:389` with `starttls = true`. Plain `ldap://` is
+    /// refused for anything but a loopback address unless `allow_plaintext = true`: the bind
+    /// password and account passwords would cross the network in clear text.
     pub url: String,
     #[serde(default)]
     pub starttls: bool,
+    /// Accept plain `ldap://` (no TLS) to a host that is not loopback, e.g. a lab directory on
+    /// an isolated network. Off by default; Active Directory never sends passwords without TLS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plaintext: bool,
     /// PEM file of the CA certificates to trust instead of the system's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<PathBuf>,
@@ -58,6 +63,11 @@ pub struct LdapConfig {
     /// Create missing `ou=` containers below `base_dn` on demand.
     #[serde(default = "yes")]
     pub create_ous: bool,
+    /// After an account moves away (a move, a disable `move_to`, a deprovision), delete the
+    /// OU it left when that OU is now empty and strictly below `base_dn` (never `base_dn` or
+    /// anything above it). Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remove_empty_ous: bool,
     /// The naming attribute: `uid` (inetorgperson default) or `cn` (Active Directory default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rdn_attribute: Option<String>,
@@ -85,6 +95,40 @@ pub struct LdapConfig {
 
 fn default_timeout_ms() -> u64 {
     10_000
+}
+
+impl LdapConfig {
+    /// Refuses plain `ldap://` to a host that is not loopback unless `allow_plaintext` is set.
+    /// Needs no IO, so configuration validation can run it before anything is built.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the target, its URL and the opt-in key.
+    pub fn check_transport(&self) -> Result<(), ConfigError> {
+        let encrypted = self.url.starts_with("ldaps://") || self.starttls;
+        if encrypted || self.allow_plaintext || crate::is_loopback_host(&host_of(&self.url)) {
+            return Ok(());
+        }
+        Err(ConfigError::new(
+            &self.name,
+            format!(
+                "`url` {} is plain ldap:// to a host that is not loopback: the bind password and \
+                 account passwords would cross the network in clear text; use ldaps://, set \
+                 `starttls = true`, or set `allow_plaintext = true` to accept that",
+                crate::redaction::redact_url(&self.url)
+            ),
+        ))
+    }
+}
+
+/// The host part of an LDAP URL (without brackets for IPv6).
+pub(crate) fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = host_port.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or_default().to_owned();
+    }
+    host_port.split(':').next().unwrap_or_default().to_owned()
 }
 
 /// Directory flavour: picks the attribute preset, how accounts are disabled and how

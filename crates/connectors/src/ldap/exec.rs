@@ -3,7 +3,8 @@
 //! Many jobs run at once: two people in a new OU both plan to create it, two new members
 //! of a new group both plan to create the group. A write whose effect is already there
 //! (result 68 entryAlreadyExists on an OU or a group, 20 attributeOrValueExists on a member
-//! add, 16 noSuchAttribute on a member removal, 32 noSuchObject on a delete) is success
+//! add, 16 noSuchAttribute on a member removal, 32 noSuchObject on a delete, 66
+//! notAllowedOnNonLeaf when removing an OU that is no longer empty) is success
 //! when what exists is what was wanted. Where the directory changed under the plan in a way
 //! a fresh look can settle (the account itself appeared, an entry moved), the step asks for
 //! a re-plan ([`Stop::replan`]); only a real conflict is an error.
@@ -16,8 +17,8 @@ use super::config::Schema;
 use super::dn;
 use super::schema::unicode_pwd;
 use super::session::{
-    Session, Written, ATTRIBUTE_OR_VALUE_EXISTS, ENTRY_ALREADY_EXISTS, NO_SUCH_ATTRIBUTE,
-    NO_SUCH_OBJECT,
+    Session, Written, ATTRIBUTE_OR_VALUE_EXISTS, ENTRY_ALREADY_EXISTS, NOT_ALLOWED_ON_NON_LEAF,
+    NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT,
 };
 use super::steps::Step;
 use super::LdapTarget;
@@ -238,6 +239,12 @@ impl LdapTarget {
                 }
             }
             Step::Delete { dn } => Ok(done(s.delete(dn).await?)),
+            // Already gone (another job removed it) or no longer empty (another job put an
+            // entry there meanwhile): either way there is nothing to clean up.
+            Step::RemoveEmptyOu { dn } => Ok(done(
+                s.delete_expecting(dn, &[NO_SUCH_OBJECT, NOT_ALLOWED_ON_NON_LEAF])
+                    .await?,
+            )),
         }
     }
 

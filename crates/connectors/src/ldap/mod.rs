@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use cc_domain::Role;
 use secrecy::SecretString;
 
+use config::host_of;
 pub use config::{
     DeprovisionConfig, DeprovisionMode, DisableConfig, GroupsConfig, LdapConfig, MemberStyle,
     Schema,
@@ -52,6 +53,7 @@ pub struct LdapTarget {
     user_ou: Template,
     user_ou_by_role: HashMap<Role, Template>,
     create_ous: bool,
+    remove_empty_ous: bool,
     rdn_attribute: String,
     search_filter: Template,
     search_base: String,
@@ -109,12 +111,12 @@ impl LdapTarget {
             insecure: c.tls_insecure_skip_verify,
             timeout: Duration::from_millis(c.timeout_ms),
         };
+        c.check_transport()?;
         if !endpoint.encrypted() && !crate::is_loopback_host(&host_of(&c.url)) {
             tracing::warn!(
                 target_name = %c.name,
-                "LDAP target `{}` uses plain ldap:// to a non-loopback host: the bind password \
-                 and any account password cross the network in clear text; use ldaps:// or \
-                 starttls = true",
+                "LDAP target `{}` uses plain ldap:// to a non-loopback host (allow_plaintext = \
+                 true): the bind password and any account password cross the network in clear text",
                 c.name
             );
         }
@@ -274,6 +276,7 @@ impl LdapTarget {
             user_ou,
             user_ou_by_role,
             create_ous: c.create_ous,
+            remove_empty_ous: c.remove_empty_ous,
             rdn_attribute,
             search_filter,
             search_base: c.search_base.clone().unwrap_or_else(|| c.base_dn.clone()),
@@ -382,16 +385,6 @@ impl LdapTarget {
             }
         }
     }
-}
-
-fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = host_port.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or_default().to_owned();
-    }
-    host_port.split(':').next().unwrap_or_default().to_owned()
 }
 
 fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
@@ -509,5 +502,71 @@ mod tests {
         assert_eq!(host_of("ldap://127.0.0.1:3890"), "127.0.0.1");
         assert_eq!(host_of("ldaps://dc1.example.org"), "dc1.example.org");
         assert_eq!(host_of("ldap://[::1]:389/"), "::1");
+    }
+
+    fn config(url: &str, extra: &str) -> LdapConfig {
+        let text = format!(
+            "name = \"dir\"\nurl = \"{url}\"\nbind_dn = \"cn=cc,dc=example,dc=org\"\n\
+             bind_password = \"pw-Zq7\"\nbase_dn = \"dc=example,dc=org\"\n\
+             user_ou = \"ou=People,dc=example,dc=org\"\n{extra}\n\
+             [disable]\nattribute = \"employeeType\"\nvalue = \"disabled\"\n"
+        );
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    #[test]
+    fn plain_ldap_to_a_remote_host_needs_the_opt_in() {
+        for url in [
+            "ldap://127.0.0.1:3890",
+            "ldap://127.8.0.2",
+            "ldap://localhost",
+            "ldap://[::1]:389",
+            "ldaps://ldap.example.org",
+        ] {
+            let c = config(url, "");
+            c.check_transport().unwrap();
+            LdapTarget::new(&c).unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+        let starttls = config("ldap://ldap.example.org", "starttls = true");
+        LdapTarget::new(&starttls).unwrap();
+
+        let refused = config("ldap://cc:pw-in-url@ldap.example.org:389", "");
+        let e = refused.check_transport().unwrap_err().to_string();
+        assert!(e.starts_with("target `dir`:"), "{e}");
+        assert!(e.contains("ldap.example.org"), "names the host: {e}");
+        assert!(
+            e.contains("allow_plaintext = true"),
+            "names the opt-in: {e}"
+        );
+        assert!(!e.contains("pw-in-url"), "no secret in the message: {e}");
+        assert_eq!(
+            LdapTarget::new(&refused).err().map(|e| e.to_string()),
+            Some(e)
+        );
+        for url in ["ldap://10.0.0.5", "ldap://ldap.example.org"] {
+            let allowed = config(url, "allow_plaintext = true");
+            allowed.check_transport().unwrap();
+            LdapTarget::new(&allowed).unwrap();
+        }
+    }
+
+    #[test]
+    fn only_ous_strictly_below_the_base_are_removable() {
+        let t = LdapTarget::new(&config(
+            "ldap://127.0.0.1",
+            "remove_empty_ous = true\nsearch_base = \"ou=People,dc=example,dc=org\"",
+        ))
+        .unwrap();
+        assert!(t.removable_ou("ou=grade-6,ou=bars-ms,ou=People,dc=example,dc=org"));
+        assert!(t.removable_ou("OU=Graveyard,DC=example,DC=org"));
+        for kept in [
+            "dc=example,dc=org",
+            "dc=org",
+            "ou=People,dc=example,dc=org",
+            "ou=x,dc=other,dc=org",
+            "cn=not-an-ou,ou=People,dc=example,dc=org",
+        ] {
+            assert!(!t.removable_ou(kept), "{kept}");
+        }
     }
 }

@@ -358,7 +358,52 @@ impl LdapTarget {
                 }
             }
         }
+        if let (true, Some(cur)) = (self.remove_empty_ous, &current) {
+            self.plan_ou_cleanup(s, cur, dry_run, &mut plan).await?;
+        }
         Ok(plan)
+    }
+
+    /// With `remove_empty_ous`: when the plan moves or deletes the account, a last step
+    /// removes the OU it leaves if that is then empty. Only an `ou=` entry strictly below
+    /// `base_dn` qualifies, never the search base or the groups' base. The real run always
+    /// tries (the directory refuses a non-empty OU, which is fine: the last of several jobs
+    /// emptying it at once removes it); a dry run reports it only when nothing else is there.
+    async fn plan_ou_cleanup(
+        &self,
+        s: &mut Session,
+        cur: &Current,
+        dry_run: bool,
+        plan: &mut Plan,
+    ) -> Result<(), TargetError> {
+        let (_, old_parent) = dn::split_first(&cur.dn);
+        let leaves = plan.steps.iter().any(|step| match step {
+            Step::Rename { from, parent, .. } => {
+                dn::same(from, &cur.dn) && !dn::same(parent, &old_parent)
+            }
+            Step::Delete { dn } => dn::same(dn, &cur.dn),
+            _ => false,
+        });
+        if !leaves || !self.removable_ou(&old_parent) {
+            return Ok(());
+        }
+        if dry_run && s.has_other_children(&old_parent, &cur.dn).await? {
+            return Ok(());
+        }
+        plan.steps.push(Step::RemoveEmptyOu { dn: old_parent });
+        Ok(())
+    }
+
+    /// Whether `remove_empty_ous` may remove `ou`: an `ou=` entry strictly below `base_dn`
+    /// that is neither the search base nor the groups' base (nor above them).
+    pub(crate) fn removable_ou(&self, ou: &str) -> bool {
+        let (rdn, _) = dn::split_first(ou);
+        let kept = std::iter::once(self.search_base.as_str())
+            .chain(self.groups.as_ref().map(|g| g.base.as_str()));
+        dn::rdn_parts(&rdn).0.eq_ignore_ascii_case("ou")
+            && dn::is_within(ou, &self.base_dn)
+            && !dn::same(ou, &self.base_dn)
+            && kept.into_iter().all(|k| !dn::is_within(k, ou))
     }
 
     /// A move of `cur` (keeping its RDN) under `parent`, when it is elsewhere; returns the

@@ -86,6 +86,10 @@ pub(crate) const ENTRY_ALREADY_EXISTS: u32 = 68;
 pub(crate) const ATTRIBUTE_OR_VALUE_EXISTS: u32 = 20;
 /// noSuchAttribute: the value is already gone.
 pub(crate) const NO_SUCH_ATTRIBUTE: u32 = 16;
+/// notAllowedOnNonLeaf: the entry has children.
+pub(crate) const NOT_ALLOWED_ON_NON_LEAF: u32 = 66;
+/// sizeLimitExceeded.
+const SIZE_LIMIT_EXCEEDED: u32 = 4;
 
 /// How a write ended when the directory may already be in the wanted state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,12 +285,49 @@ impl Session {
 
     /// Deletes an entry; one that is already gone is [`Written::Found`]`(NO_SUCH_OBJECT)`.
     pub async fn delete(&mut self, dn: &str) -> Result<Written, TargetError> {
+        self.delete_expecting(dn, &[NO_SUCH_OBJECT]).await
+    }
+
+    /// Deletes an entry; a result code in `expected` is returned rather than failed.
+    pub async fn delete_expecting(
+        &mut self,
+        dn: &str,
+        expected: &[u32],
+    ) -> Result<Written, TargetError> {
         let res = self
             .ldap()
             .delete(dn)
             .await
             .map_err(|e| classify(e).context(format!("delete {dn}")))?;
-        written(res, &[NO_SUCH_OBJECT]).map_err(|e| e.context(format!("delete {dn}")))
+        written(res, expected).map_err(|e| e.context(format!("delete {dn}")))
+    }
+
+    /// Whether `parent` has a child entry other than `except` (a missing `parent` has none).
+    /// Reads at most two children.
+    pub async fn has_other_children(
+        &mut self,
+        parent: &str,
+        except: &str,
+    ) -> Result<bool, TargetError> {
+        let what = || format!("list the entries under {parent}");
+        let res = self
+            .ldap
+            .with_timeout(self.timeout)
+            .with_search_options(ldap3::SearchOptions::new().sizelimit(2))
+            .search(parent, Scope::OneLevel, "(objectClass=*)", vec!["1.1"])
+            .await
+            .map_err(|e| classify(e).context(what()))?;
+        match res.1.rc {
+            NO_SUCH_OBJECT => return Ok(false),
+            SIZE_LIMIT_EXCEEDED => return Ok(true),
+            _ => {}
+        }
+        let (entries, _) = res.success().map_err(|e| classify(e).context(what()))?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .map(SearchEntry::construct)
+            .any(|e| !super::dn::same(&e.dn, except)))
     }
 
     /// Sets a password with the Password Modify extended operation (RFC 3062).

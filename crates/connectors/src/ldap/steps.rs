@@ -64,6 +64,10 @@ pub(crate) enum Step {
     Delete {
         dn: String,
     },
+    /// Delete an OU the account left, if nothing else is in it (`remove_empty_ous`).
+    RemoveEmptyOu {
+        dn: String,
+    },
 }
 
 fn values(v: &[String]) -> Value {
@@ -141,6 +145,9 @@ impl Step {
                 .attribute(attribute)
                 .from_value(value.clone()),
             Step::Delete { dn } => Change::new(ChangeKind::Delete, dn),
+            Step::RemoveEmptyOu { dn } => Change::new(ChangeKind::Delete, dn)
+                .attribute("objectClass")
+                .from_value("organizationalUnit"),
         }
     }
 }

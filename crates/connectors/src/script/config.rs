@@ -12,7 +12,7 @@ use crate::Operation;
 /// [[targets]]
 /// name = "ad-powershell"
 /// kind = "script"
-/// command = ["pwsh", "-NoProfile", "-NonInteractive", "-File", "examples/scripts/powershell/invoke.ps1"]
+/// command = ["pwsh", "-NoProfile", "-NonInteractive", "-File", "scripts/powershell/invoke.ps1"]
 /// timeout_ms = 120000
 /// env = { CC_AD_SERVER = "dc1.example.org" }
 /// env_files = { CC_AD_PASSWORD = "/run/secrets/ad_password" }
@@ -30,13 +30,15 @@ pub struct ScriptConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operations: Option<Vec<Operation>>,
     /// Program and arguments run for every operation without its own entry in `commands`.
-    /// The program is looked up in `PATH`; relative paths are relative to `working_dir`.
+    /// A bare program name is looked up in `PATH`; a relative path is taken from
+    /// `working_dir` (see [`crate::TargetConfig::resolve_relative_to`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
     /// Per-operation commands, overriding `command`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub commands: BTreeMap<Operation, Vec<String>>,
-    /// Directory the script runs in; the server's own when absent.
+    /// Directory the script runs in. From a configuration file, a relative one is taken from
+    /// the file's directory, and that directory is the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<PathBuf>,
     /// After this long the script's whole process group is killed and the attempt is

@@ -284,6 +284,59 @@ impl crate::Store for Store {
         Ok(out)
     }
 
+    async fn user_sync(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, cc_domain::UserSync>> {
+        use cc_domain::{SyncState, TargetSync, UserSync};
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let list = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT u.id, CASE WHEN {SYNC_FAILED} THEN 'failed' WHEN {} THEN 'pending' \
+             ELSE 'in_sync' END FROM users u WHERE u.id IN ({list})",
+            *SYNC_PENDING
+        );
+        let mut states = sqlx::query_as::<Db, (Uuid, String)>(&sql);
+        for id in ids {
+            states = states.bind(*id);
+        }
+        let sql = format!(
+            "SELECT user_id, target, account_id, status, last_operation, last_job_id, last_error, \
+             synced_at, updated_at FROM target_links WHERE user_id IN ({list}) ORDER BY target"
+        );
+        let mut links = sqlx::query_as::<Db, LinkRow>(&sql);
+        for id in ids {
+            links = links.bind(*id);
+        }
+        let mut conn = self.read_conn().await?;
+        for (id, state) in states.fetch_all(&mut *conn).await? {
+            let state = SyncState::ALL
+                .into_iter()
+                .find(|s| s.as_str() == state)
+                .ok_or_else(|| StoreError::Internal(format!("unknown sync state `{state}`")))?;
+            out.insert(
+                id,
+                UserSync {
+                    state,
+                    targets: Vec::new(),
+                },
+            );
+        }
+        for row in links.fetch_all(&mut *conn).await? {
+            let link = cc_domain::TargetLinkRecord::try_from(row)?;
+            if let Some(sync) = out.get_mut(&link.user_id) {
+                sync.targets.push(TargetSync::of(&link));
+            }
+        }
+        Ok(out)
+    }
+
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>> {
         let sql = format!("{GROUP_SELECT} WHERE g.id = $1");
         let row: Option<GroupRow> = sqlx::query_as(&sql)

@@ -115,6 +115,7 @@ pub(super) fn load(path: &Path) -> Result<DirectorySnapshot> {
                 version: r.get(10).map_err(db_err)?,
                 created_at: time(created)?,
                 updated_at: time(updated)?,
+                sync: None,
             };
             index.insert(id, u32::try_from(users.len()).unwrap_or(u32::MAX));
             users.push(user);

@@ -150,6 +150,12 @@ impl Store for WritesAfterHead {
     async fn count_sync_states(&self) -> cc_store::Result<Vec<(cc_domain::SyncState, i64)>> {
         self.0.count_sync_states().await
     }
+    async fn user_sync(
+        &self,
+        ids: &[Uuid],
+    ) -> cc_store::Result<std::collections::HashMap<Uuid, cc_domain::UserSync>> {
+        self.0.user_sync(ids).await
+    }
     async fn get_group(&self, id: Uuid) -> cc_store::Result<Option<Group>> {
         self.0.get_group(id).await
     }
