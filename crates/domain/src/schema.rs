@@ -176,34 +176,33 @@ pub fn group_names_patch() -> Schema {
     group_names(true)
 }
 
-/// A JSON value with no NUL character in any string or key (what PostgreSQL can store).
-fn json_without_nul(depth: usize) -> RefOr<Schema> {
+/// A reference to the [`json_value_component`]: any JSON value without NUL characters.
+fn json_without_nul() -> RefOr<Schema> {
+    RefOr::Ref(utoipa::openapi::Ref::from_schema_name("JsonValue"))
+}
+
+/// The `JsonValue` component: any JSON value with no NUL character in any string or key
+/// (PostgreSQL cannot store one), at any depth.
+#[must_use]
+pub fn json_value_component() -> (String, RefOr<Schema>) {
     use utoipa::openapi::schema::{AdditionalProperties, OneOfBuilder};
     let no_nul = || string(r"^[^\x00]*$".to_owned(), false, None);
-    let mut one = OneOfBuilder::new()
+    let one = OneOfBuilder::new()
         .item(ObjectBuilder::new().schema_type(SchemaType::from_iter([
             Type::Null,
             Type::Boolean,
             Type::Number,
         ])))
-        .item(no_nul());
-    if depth > 0 {
-        one = one
-            .item(
-                ArrayBuilder::new()
-                    .items(json_without_nul(depth - 1))
-                    .build(),
-            )
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(SchemaType::new(Type::Object))
-                    .property_names(Some(no_nul()))
-                    .additional_properties(Some(AdditionalProperties::RefOr(
-                        json_without_nul(depth - 1),
-                    ))),
-            );
-    }
-    RefOr::T(Schema::OneOf(one.build()))
+        .item(no_nul())
+        .item(ArrayBuilder::new().items(json_without_nul()).build())
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::Object))
+                .property_names(Some(no_nul()))
+                .additional_properties(Some(AdditionalProperties::RefOr(json_without_nul()))),
+        )
+        .description(Some("Any JSON value without NUL characters."));
+    ("JsonValue".to_owned(), RefOr::T(Schema::OneOf(one.build())))
 }
 
 /// A device's `facts`: a JSON object (at most 64 KiB serialized) without NUL characters.
@@ -218,11 +217,10 @@ fn facts(nullable: bool) -> Schema {
         ObjectBuilder::new()
             .schema_type(t)
             .property_names(Some(string(r"^[^\x00]*$".to_owned(), false, None)))
-            .additional_properties(Some(AdditionalProperties::RefOr(json_without_nul(3))))
+            .additional_properties(Some(AdditionalProperties::RefOr(json_without_nul())))
             .description(Some(
                 "What the device reports about itself: a JSON object of at most 64 KiB, with no \
-                 NUL character in any key or string. (Nesting deeper than three levels is \
-                 accepted too; the document states three.)",
+                 NUL character in any key or string.",
             ))
             .build(),
     )
@@ -243,13 +241,8 @@ pub fn facts_patch() -> Schema {
 /// A dotted numeric version as the policy rules read it (`14.6.1`): one to four parts.
 const VERSION_PATTERN: &str = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\+?[0-9]{1,19}(?:\.\+?[0-9]{1,19}){0,3}[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
 
-fn rule_ref(level: usize) -> RefOr<Schema> {
-    let name = if level == 0 {
-        "PolicyRule".to_owned()
-    } else {
-        format!("PolicyRule{level}")
-    };
-    RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name))
+fn rule_ref() -> RefOr<Schema> {
+    RefOr::Ref(utoipa::openapi::Ref::from_schema_name("PolicyRule"))
 }
 
 /// One condition of a policy rule, in the shape its `op` needs.
@@ -261,7 +254,9 @@ fn rule_condition() -> Schema {
             .min_length(Some(1))
             .max_length(Some(200))
             .pattern(Some(r"^[^\x00]*$"))
-            .description(Some("A fact's path in the device's facts, dotted for nested ones (`battery.health`)."))
+            .description(Some(
+                "A fact's path in the device's facts, dotted for nested ones (`battery.health`).",
+            ))
     };
     let variant = |ops: &[&str], value: Option<RefOr<Schema>>, value_required: bool| {
         let mut required = vec!["fact", "op"];
@@ -277,7 +272,9 @@ fn rule_condition() -> Schema {
                     .schema_type(SchemaType::new(Type::String))
                     .enum_values(Some(ops.iter().copied())),
             )
-            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
         if let Some(v) = value {
             o = o.property("value", v);
         }
@@ -286,14 +283,28 @@ fn rule_condition() -> Schema {
         }
         o
     };
-    let typed = |t: Type| RefOr::T(Schema::Object(ObjectBuilder::new().schema_type(SchemaType::new(t)).build()));
+    let typed = |t: Type| {
+        RefOr::T(Schema::Object(
+            ObjectBuilder::new().schema_type(SchemaType::new(t)).build(),
+        ))
+    };
     Schema::OneOf(
         OneOfBuilder::new()
-            .item(variant(&["eq", "ne", "contains"], Some(json_without_nul(3)), true))
-            .item(variant(&["gt", "gte", "lt", "lte"], Some(typed(Type::Number)), true))
+            .item(variant(
+                &["eq", "ne", "contains"],
+                Some(json_without_nul()),
+                true,
+            ))
+            .item(variant(
+                &["gt", "gte", "lt", "lte"],
+                Some(typed(Type::Number)),
+                true,
+            ))
             .item(variant(
                 &["in"],
-                Some(RefOr::T(Schema::Array(ArrayBuilder::new().items(json_without_nul(2)).build()))),
+                Some(RefOr::T(Schema::Array(
+                    ArrayBuilder::new().items(json_without_nul()).build(),
+                ))),
                 true,
             ))
             .item(variant(
@@ -311,52 +322,37 @@ fn rule_condition() -> Schema {
     )
 }
 
-/// The policy rule grammar as components: `PolicyRule` (the whole rule) and `PolicyRule1` …
-/// `PolicyRule8` for the levels below it. A rule is a condition (`fact`, `op`, `value`) or
-/// exactly one of `all` / `any` (a non-empty list of rules) or `not` (a rule), nested at most
-/// eight levels deep; the bound of 100 conditions in all is stated in the description.
+/// The `PolicyRule` component: a condition (`fact`, `op`, `value`) or exactly one of `all` /
+/// `any` (a non-empty list of rules) or `not` (a rule). The bounds on nesting (8 levels) and
+/// size (100 conditions and combinators) are stated in its description.
 #[must_use]
-pub fn policy_rule_components() -> Vec<(String, RefOr<Schema>)> {
+pub fn policy_rule_component() -> (String, RefOr<Schema>) {
     use utoipa::openapi::schema::{AdditionalProperties, OneOfBuilder};
-    let depth = crate::policy::MAX_RULE_DEPTH;
-    let mut out = Vec::new();
-    for level in 0..=depth {
-        let name = if level == 0 {
-            "PolicyRule".to_owned()
-        } else {
-            format!("PolicyRule{level}")
-        };
-        let schema = if level == depth {
-            rule_condition()
-        } else {
-            let list = || {
-                ArrayBuilder::new()
-                    .items(rule_ref(level + 1))
-                    .min_items(Some(1))
-            };
-            let combinator = ObjectBuilder::new()
-                .schema_type(SchemaType::new(Type::Object))
-                .property("all", list())
-                .property("any", list())
-                .property("not", rule_ref(level + 1))
-                .min_properties(Some(1))
-                .max_properties(Some(1))
-                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
-            let mut one = OneOfBuilder::new().item(rule_condition()).item(combinator);
-            if level == 0 {
-                one = one.description(Some(format!(
-                    "A condition on the device's facts (`{{\"fact\": \"disk_encryption\", \"op\": \"eq\", \"value\": true}}`), \
-                     or `all` / `any` of a non-empty list of rules, or `not` a rule; nested at most {depth} levels \
-                     deep and at most {} conditions and combinators in all. `exists` takes an optional boolean, \
-                     `gt`/`gte`/`lt`/`lte` a number, `in` a list, `version_gte`/`version_lt` a dotted version.",
-                    crate::policy::MAX_RULE_NODES
-                )));
-            }
-            Schema::OneOf(one.build())
-        };
-        out.push((name, RefOr::T(schema)));
-    }
-    out
+    let list = || ArrayBuilder::new().items(rule_ref()).min_items(Some(1));
+    let combinator = ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::Object))
+        .property("all", list())
+        .property("any", list())
+        .property("not", rule_ref())
+        .min_properties(Some(1))
+        .max_properties(Some(1))
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+    let one = OneOfBuilder::new()
+        .item(rule_condition())
+        .item(combinator)
+        .description(Some(format!(
+            "A condition on the device's facts (`{{\"fact\": \"disk_encryption\", \"op\": \"eq\", \"value\": true}}`), \
+             or `all` / `any` of a non-empty list of rules, or `not` a rule; nested at most {} levels \
+             deep, with at most {} conditions and combinators in all. `exists` takes an optional boolean, \
+             `gt`/`gte`/`lt`/`lte` a number, `in` a list, `version_gte`/`version_lt` a dotted version \
+             (`14.6.1`), `eq`/`ne`/`contains` any value.",
+            crate::policy::MAX_RULE_DEPTH,
+            crate::policy::MAX_RULE_NODES
+        )));
+    (
+        "PolicyRule".to_owned(),
+        RefOr::T(Schema::OneOf(one.build())),
+    )
 }
 
 #[cfg(test)]
