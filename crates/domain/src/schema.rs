@@ -113,9 +113,7 @@ text_schemas! {
     text_100 => text_pattern(100), false, None;
     /// Like [`text_100`], nullable in patches (null means unchanged).
     text_100_or_null => text_pattern(100), true, None;
-    /// A required text of at most 200 characters.
-    text_200 => text_pattern(200), false, None;
-    /// Like [`text_200`], nullable in patches (null means unchanged).
+    /// A text of at most 200 characters, or null (unchanged in a patch, the default when new).
     text_200_or_null => text_pattern(200), true, None;
     /// An optional text of at most 64 characters.
     opt_text_64 => opt_text_pattern(64), true, None;
