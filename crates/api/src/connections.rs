@@ -161,6 +161,9 @@ async fn serve_http1<IO, S>(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
+        // Above our own limit, so a request with too many fields gets the 431 problem of
+        // `request_limits` rather than hyper's bare status.
+        .max_headers(crate::request_limits::HYPER_MAX_HEADERS)
         .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
         .with_upgrades();
     drive(conn, peer, stop, |c| c.graceful_shutdown()).await;

@@ -226,3 +226,444 @@ pub(crate) fn secure(doc: &mut utoipa::openapi::OpenApi) {
         }
     }
 }
+
+/// States the rules of request bodies that field annotations cannot: the policy rule grammar,
+/// the role/grade pairing of a new person, and that a bulk action takes `ids` or `filter`.
+pub(crate) fn document_body_rules(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{
+        AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+    };
+    use utoipa::openapi::RefOr;
+
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let schemas = &mut components.schemas;
+    for (name, schema) in [
+        cc_domain::schema::policy_rule_component(),
+        cc_domain::schema::json_value_component(),
+    ] {
+        schemas.insert(name, schema);
+    }
+    let typed = |t: SchemaType| ObjectBuilder::new().schema_type(t);
+    // A student has a grade (-1 = pre-K, 0 = kindergarten, 1–12); anyone else has none.
+    if let Some(new_user) = schemas.remove("NewUser") {
+        let student = typed(SchemaType::new(Type::Object))
+            .property(
+                "role",
+                typed(SchemaType::new(Type::String)).enum_values(Some(["student"])),
+            )
+            .property(
+                "grade",
+                typed(SchemaType::new(Type::Integer))
+                    .minimum(Some(cc_domain::user::MIN_GRADE))
+                    .maximum(Some(cc_domain::user::MAX_GRADE)),
+            )
+            .required("role")
+            .required("grade");
+        let staff = typed(SchemaType::new(Type::Object))
+            .property(
+                "role",
+                typed(SchemaType::new(Type::String)).enum_values(Some(
+                    cc_domain::Role::ALL
+                        .into_iter()
+                        .filter(|r| *r != cc_domain::Role::Student)
+                        .map(cc_domain::Role::as_str),
+                )),
+            )
+            .property("grade", typed(SchemaType::new(Type::Null)))
+            .required("role");
+        let pairing = OneOfBuilder::new()
+            .item(student)
+            .item(staff)
+            .description(Some(
+                "Students have a `grade` (-1 = pre-K, 0 = kindergarten, 1–12); other roles have none (absent or null).",
+            ));
+        schemas.insert(
+            "NewUser".to_owned(),
+            RefOr::T(Schema::AllOf(
+                AllOfBuilder::new().item(new_user).item(pairing).build(),
+            )),
+        );
+    }
+    // Exactly one of `ids` (a list) and `filter` (an object) is given; the other is absent or null.
+    if let Some(bulk) = schemas.remove("BulkRequest") {
+        let one = |given: &str, t: Type, other: &str| {
+            typed(SchemaType::new(Type::Object))
+                .property(given, typed(SchemaType::new(t)))
+                .property(other, typed(SchemaType::new(Type::Null)))
+                .required(given)
+        };
+        let either = OneOfBuilder::new()
+            .item(one("ids", Type::Array, "filter"))
+            .item(one("filter", Type::Object, "ids"))
+            .description(Some("Give either `ids` or `filter`, not both."));
+        schemas.insert(
+            "BulkRequest".to_owned(),
+            RefOr::T(Schema::AllOf(
+                AllOfBuilder::new().item(bulk).item(either).build(),
+            )),
+        );
+    }
+}
+
+/// OpenAPI links from the operations that create a record to the operations on it, so a
+/// client (and a stateful test) can follow an id from one answer into the next request.
+pub(crate) fn document_links(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::link::LinkBuilder;
+    use utoipa::openapi::RefOr;
+
+    // (producer path, method, status, [(link name, target path, target method, parameter, value)])
+    type Target = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    );
+    let links: &[(&str, &str, &str, &[Target])] = &[
+        (
+            "/users",
+            "post",
+            "201",
+            &[
+                ("GetUser", "/users/{id}", "get", "id", "$response.body#/id"),
+                (
+                    "UpdateUser",
+                    "/users/{id}",
+                    "patch",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "DeleteUser",
+                    "/users/{id}",
+                    "delete",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "UserTargets",
+                    "/users/{id}/targets",
+                    "get",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "ActOnUser",
+                    "/users/{id}/actions/{operation}",
+                    "post",
+                    "id",
+                    "$response.body#/id",
+                ),
+            ],
+        ),
+        (
+            "/groups",
+            "post",
+            "201",
+            &[
+                (
+                    "GetGroup",
+                    "/groups/{id}",
+                    "get",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "UpdateGroup",
+                    "/groups/{id}",
+                    "patch",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "DeleteGroup",
+                    "/groups/{id}",
+                    "delete",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "GroupMembers",
+                    "/groups/{id}/members",
+                    "get",
+                    "id",
+                    "$response.body#/id",
+                ),
+            ],
+        ),
+        (
+            "/devices",
+            "post",
+            "201",
+            &[
+                (
+                    "GetDevice",
+                    "/devices/{id}",
+                    "get",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "UpdateDevice",
+                    "/devices/{id}",
+                    "patch",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "DeleteDevice",
+                    "/devices/{id}",
+                    "delete",
+                    "id",
+                    "$response.body#/id",
+                ),
+            ],
+        ),
+        (
+            "/policies",
+            "post",
+            "201",
+            &[
+                (
+                    "GetPolicy",
+                    "/policies/{id}",
+                    "get",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "UpdatePolicy",
+                    "/policies/{id}",
+                    "patch",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "DeletePolicy",
+                    "/policies/{id}",
+                    "delete",
+                    "id",
+                    "$response.body#/id",
+                ),
+            ],
+        ),
+        (
+            "/operators",
+            "post",
+            "201",
+            &[
+                (
+                    "GetOperator",
+                    "/operators/{id}",
+                    "get",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "UpdateOperator",
+                    "/operators/{id}",
+                    "patch",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "ResetOperatorPassword",
+                    "/operators/{id}/password",
+                    "post",
+                    "id",
+                    "$response.body#/id",
+                ),
+            ],
+        ),
+        (
+            "/tokens",
+            "post",
+            "201",
+            &[
+                (
+                    "GetToken",
+                    "/tokens/{id}",
+                    "get",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "RevokeToken",
+                    "/tokens/{id}",
+                    "delete",
+                    "id",
+                    "$response.body#/id",
+                ),
+            ],
+        ),
+        (
+            "/imports",
+            "post",
+            "201",
+            &[
+                (
+                    "GetImport",
+                    "/imports/{id}",
+                    "get",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "ImportErrors",
+                    "/imports/{id}/errors.csv",
+                    "get",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "ApplyImport",
+                    "/imports/{id}/apply",
+                    "post",
+                    "id",
+                    "$response.body#/id",
+                ),
+            ],
+        ),
+        (
+            "/jobs/ping",
+            "post",
+            "202",
+            &[
+                ("GetJob", "/jobs/{id}", "get", "id", "$response.body#/id"),
+                (
+                    "CancelJob",
+                    "/jobs/{id}/cancel",
+                    "post",
+                    "id",
+                    "$response.body#/id",
+                ),
+                (
+                    "RetryJob",
+                    "/jobs/{id}/retry",
+                    "post",
+                    "id",
+                    "$response.body#/id",
+                ),
+            ],
+        ),
+        (
+            "/users/{id}/actions/{operation}",
+            "post",
+            "202",
+            &[(
+                "GetJob",
+                "/jobs/{id}",
+                "get",
+                "id",
+                "$response.body#/job/id",
+            )],
+        ),
+        // Only the 202 of a real run names a batch (a dry run answers 200 without one).
+        (
+            "/users/actions/{operation}",
+            "post",
+            "202",
+            &[
+                (
+                    "GetBatch",
+                    "/batches/{id}",
+                    "get",
+                    "id",
+                    "$response.body#/batch_id",
+                ),
+                (
+                    "RetryBatch",
+                    "/batches/{id}/retry",
+                    "post",
+                    "id",
+                    "$response.body#/batch_id",
+                ),
+            ],
+        ),
+    ];
+    for (path, method, status, targets) in links {
+        let Some(item) = doc.paths.paths.get_mut(*path) else {
+            continue;
+        };
+        let op = match *method {
+            "post" => item.post.as_mut(),
+            _ => None,
+        };
+        let Some(op) = op else { continue };
+        let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
+            continue;
+        };
+        for (name, target, target_method, param, value) in *targets {
+            let pointer = target.replace('~', "~0").replace('/', "~1");
+            response.links.insert(
+                (*name).to_owned(),
+                RefOr::T(
+                    LinkBuilder::new()
+                        .operation_ref(format!("#/paths/{pointer}/{target_method}"))
+                        .parameter(*param, *value)
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// The document as JSON. utoipa writes a link's `operationRef` as `operation_ref` (and
+/// `operationId`, `requestBody` likewise); this spells them as OpenAPI does.
+pub(crate) fn to_json(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut value = serde_json::to_value(doc).unwrap_or_default();
+    let Some(paths) = value.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return value;
+    };
+    for item in paths.values_mut().filter_map(|i| i.as_object_mut()) {
+        for op in item.values_mut().filter_map(|o| o.as_object_mut()) {
+            let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+                continue;
+            };
+            for response in responses.values_mut() {
+                let Some(links) = response.get_mut("links").and_then(|l| l.as_object_mut()) else {
+                    continue;
+                };
+                for link in links.values_mut().filter_map(|l| l.as_object_mut()) {
+                    for (from, to) in [
+                        ("operation_ref", "operationRef"),
+                        ("operation_id", "operationId"),
+                        ("request_body", "requestBody"),
+                    ] {
+                        if let Some(v) = link.remove(from) {
+                            link.insert(to.to_owned(), v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    value
+}
+
+/// Gives every operation a unique `operationId` (`get_users_id`, `post_users_actions_operation`):
+/// utoipa takes the handler's name, and names like `get` or `list` repeat across resources, so
+/// a link by `operationId` could land on another resource's operation.
+pub(crate) fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in &mut doc.paths.paths {
+        let name: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_matches(['{', '}']).replace(['.', '-'], "_"))
+            .collect();
+        let ops = [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ];
+        for (method, op) in ops {
+            if let Some(op) = op {
+                op.operation_id = Some(format!("{method}_{}", name.join("_")));
+            }
+        }
+    }
+}

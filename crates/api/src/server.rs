@@ -93,6 +93,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     }
     crate::openapi::secure(&mut doc);
     crate::openapi::document_if_match(&mut doc);
+    crate::openapi::document_body_rules(&mut doc);
+    crate::openapi::document_links(&mut doc);
+    crate::openapi::unique_operation_ids(&mut doc);
     let layer_state = state.clone();
 
     crate::metrics::handle();
@@ -110,7 +113,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(crate::metrics::scrape))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .merge(
+            SwaggerUi::new("/docs")
+                .external_url_unchecked("/openapi.json", crate::openapi::to_json(&doc)),
+        )
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(
             layer_state.clone(),

@@ -134,13 +134,17 @@ pub struct Device {
 #[schema(example = json!({"serial_number": "C02XK1JHJG5H", "name": "LHS-LAB-07", "platform": "macos",
     "model": "MacBook Air (M2)", "os_version": "14.6.1", "facts": {"disk_encryption": true}}))]
 pub struct NewDevice {
+    #[schema(schema_with = crate::schema::serial)]
     pub serial_number: String,
+    #[schema(schema_with = crate::schema::opt_text_100)]
     pub name: Option<String>,
     pub platform: Platform,
+    #[schema(schema_with = crate::schema::opt_text_100)]
     pub model: Option<String>,
+    #[schema(schema_with = crate::schema::opt_text_64)]
     pub os_version: Option<String>,
     pub assigned_user_id: Option<Uuid>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::schema::facts_new)]
     pub facts: Option<serde_json::Value>,
     pub last_check_in_at: Option<DateTime<Utc>>,
 }
@@ -151,13 +155,14 @@ pub struct NewDevice {
     "last_check_in_at": "2026-11-21T09:12:00Z"}))]
 pub struct DevicePatch {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schema::serial_or_null)]
     pub serial_number: Option<String>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_text_100)]
     pub name: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
@@ -166,14 +171,14 @@ pub struct DevicePatch {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_text_100)]
     pub model: Option<Option<String>>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_text_64)]
     pub os_version: Option<Option<String>>,
     #[serde(
         default,
@@ -184,7 +189,7 @@ pub struct DevicePatch {
     pub assigned_user_id: Option<Option<Uuid>>,
     /// Replaces the facts document.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::schema::facts_patch)]
     pub facts: Option<serde_json::Value>,
     #[serde(
         default,

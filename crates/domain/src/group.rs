@@ -66,11 +66,17 @@ pub struct Group {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "algebra-2-p3", "display_name": "Algebra II, period 3", "kind": "class", "school": "lincoln-hs"}))]
 pub struct NewGroup {
+    #[schema(schema_with = crate::schema::name)]
     pub name: String,
+    /// Defaults to the name.
+    #[schema(schema_with = crate::schema::text_200_or_null)]
     pub display_name: Option<String>,
     pub kind: GroupKind,
+    #[schema(schema_with = crate::schema::opt_text_100)]
     pub school: Option<String>,
+    #[schema(schema_with = crate::schema::opt_text_128)]
     pub external_id: Option<String>,
+    #[schema(schema_with = crate::schema::opt_multiline_2000)]
     pub description: Option<String>,
 }
 
@@ -79,8 +85,10 @@ pub struct NewGroup {
 #[schema(example = json!({"display_name": "Algebra II (3rd period)", "version": 1}))]
 pub struct GroupPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schema::name_or_null)]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schema::text_200_or_null)]
     pub display_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<GroupKind>,
@@ -89,21 +97,21 @@ pub struct GroupPatch {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_text_100)]
     pub school: Option<Option<String>>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_text_128)]
     pub external_id: Option<Option<String>>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_multiline_2000)]
     pub description: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,

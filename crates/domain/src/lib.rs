@@ -14,6 +14,7 @@ pub mod operator;
 pub mod page;
 pub mod patch;
 pub mod policy;
+pub mod schema;
 pub mod user;
 pub mod validation;
 

@@ -341,7 +341,9 @@ impl Policy {
     "rule": {"fact": "disk_encryption", "op": "eq", "value": true}, "severity": "high",
     "remediation": "Turn on BitLocker or FileVault."}))]
 pub struct NewPolicy {
+    #[schema(schema_with = crate::schema::name)]
     pub name: String,
+    #[schema(schema_with = crate::schema::opt_text_2000)]
     pub description: Option<String>,
     pub category: PolicyCategory,
     #[serde(default)]
@@ -351,6 +353,7 @@ pub struct NewPolicy {
     pub severity: Severity,
     /// Defaults to true.
     pub enabled: Option<bool>,
+    #[schema(schema_with = crate::schema::opt_text_4000)]
     pub remediation: Option<String>,
 }
 
@@ -359,13 +362,14 @@ pub struct NewPolicy {
 #[schema(example = json!({"enabled": false, "version": 2}))]
 pub struct PolicyPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schema::name_or_null)]
     pub name: Option<String>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_text_2000)]
     pub description: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<PolicyCategory>,
@@ -382,7 +386,7 @@ pub struct PolicyPatch {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_text_4000)]
     pub remediation: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,

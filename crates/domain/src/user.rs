@@ -147,19 +147,26 @@ pub struct User {
     "email": "ada.lovelace@students.example.org", "role": "student", "grade": 10, "school": "lincoln-hs",
     "groups": ["lincoln-hs"]}))]
 pub struct NewUser {
+    #[schema(schema_with = crate::schema::opt_text_128)]
     pub external_id: Option<String>,
+    #[schema(schema_with = crate::schema::username)]
     pub username: String,
+    #[schema(schema_with = crate::schema::text_100)]
     pub given_name: String,
+    #[schema(schema_with = crate::schema::text_100)]
     pub family_name: String,
+    #[schema(schema_with = crate::schema::opt_email)]
     pub email: Option<String>,
     pub role: Role,
     /// -1 = pre-K, 0 = kindergarten, 1–12; students only (null for staff).
     #[schema(minimum = -1, maximum = 12)]
     pub grade: Option<i16>,
+    #[schema(schema_with = crate::schema::opt_text_100)]
     pub school: Option<String>,
     /// Defaults to `pending`.
     pub status: Option<UserStatus>,
     #[serde(default)]
+    #[schema(schema_with = crate::schema::group_names_new)]
     pub groups: Vec<String>,
 }
 
@@ -173,20 +180,23 @@ pub struct UserPatch {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_text_128)]
     pub external_id: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schema::username_or_null)]
     pub username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schema::text_100_or_null)]
     pub given_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schema::text_100_or_null)]
     pub family_name: Option<String>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_email)]
     pub email: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
@@ -202,12 +212,13 @@ pub struct UserPatch {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::opt_text_100)]
     pub school: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<UserStatus>,
     /// Replaces the person's group memberships.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schema::group_names_patch)]
     pub groups: Option<Vec<String>>,
     /// The version the change was based on; a stale one answers 412.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -216,7 +216,78 @@ async fn unknown_login_names_are_keyed_not_plain_hashes(backend: Backend) {
     app.stop().await;
 }
 
+/// Sends one raw request (closing the connection after it) and returns its status and the
+/// response text.
+async fn raw_exchange(app: &TestApp, request: &[u8]) -> (u16, String) {
+    let mut conn = TcpStream::connect(addr(app)).await.unwrap();
+    conn.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(DEADLINE, conn.read_to_end(&mut out))
+        .await
+        .expect("the server answered and closed")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    (status, text)
+}
+
+fn assert_problem(status: u16, text: &str, expected: u16, code: &str) {
+    assert_eq!(status, expected, "{text}");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a header section");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    let body: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], expected, "{body}");
+    assert!(body["request_id"].is_string(), "{body}");
+}
+
+async fn oversized_request_heads_get_problems(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // A request target over 8 KiB.
+    let long_path = format!(
+        "GET /api/v1/users?q={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "a".repeat(9 * 1024)
+    );
+    let (status, text) = raw_exchange(&app, long_path.as_bytes()).await;
+    assert_problem(status, &text, 414, "uri_too_long");
+
+    // More header fields than 100 (hyper's own default limit), each small.
+    let mut many = String::from("GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for i in 0..150 {
+        many.push_str(&format!("x-field-{i}: {i}\r\n"));
+    }
+    many.push_str("\r\n");
+    let (status, text) = raw_exchange(&app, many.as_bytes()).await;
+    assert_problem(status, &text, 431, "headers_too_large");
+
+    // A header section over 32 KiB in a few fields.
+    let big = format!(
+        "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-big: {}\r\n\r\n",
+        "b".repeat(40 * 1024)
+    );
+    let (status, text) = raw_exchange(&app, big.as_bytes()).await;
+    assert_problem(status, &text, 431, "headers_too_large");
+
+    // 100 fields in all is still served.
+    let mut fine = String::from("GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for i in 0..98 {
+        fine.push_str(&format!("x-field-{i}: {i}\r\n"));
+    }
+    fine.push_str("\r\n");
+    let (status, text) = raw_exchange(&app, fine.as_bytes()).await;
+    assert_eq!(status, 200, "{text}");
+    app.stop().await;
+}
+
 backend_tests!(
+    oversized_request_heads_get_problems,
     slow_and_silent_connections_are_closed,
     connections_per_address_are_capped,
     api_answers_are_not_stored,
