@@ -123,6 +123,18 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("GET", "/assets/{file}", Public),
     route("GET", "/", AUDITOR),
     route("GET", "/status", AUDITOR),
+    route("GET", "/people", AUDITOR),
+    route("GET", "/people/{id}", AUDITOR),
+    route("GET", "/people/{id}/actions/{operation}", OPERATOR),
+    route("POST", "/people/{id}/actions/{operation}", OPERATOR),
+    route("GET", "/groups", AUDITOR),
+    route("POST", "/groups", OPERATOR),
+    route("GET", "/groups/{id}", AUDITOR),
+    route("GET", "/devices", AUDITOR),
+    route("POST", "/devices", OPERATOR),
+    route("GET", "/devices/{id}", AUDITOR),
+    route("GET", "/policies", AUDITOR),
+    route("GET", "/policies/{id}", AUDITOR),
     route("POST", "/status/test-job", OPERATOR),
 ];
 
