@@ -68,10 +68,16 @@ fn pager(path: &str, pairs: &[(&str, &str)], current: &str, next: Option<&String
 }
 
 fn select(name: &str, label: &str, current: &str, options: &[&str], any: bool) -> Markup {
+    // A select without "Any" belongs to a create form: its ids differ from the filters'.
+    let id = if any {
+        format!("f-{name}")
+    } else {
+        format!("new-{name}")
+    };
     html! {
         div.field {
-            label for=(format!("f-{name}")) { (label) }
-            select id=(format!("f-{name}")) name=(name) {
+            label for=(id) { (label) }
+            select id=(id) name=(name) {
                 @if any { option value="" selected[current.is_empty()] { "Any" } }
                 @for o in options {
                     option value=(o) selected[current == *o] { (o) }
@@ -82,10 +88,20 @@ fn select(name: &str, label: &str, current: &str, options: &[&str], any: bool) -
 }
 
 fn text_field(name: &str, label: &str, current: &str, required: bool) -> Markup {
+    field("f", name, label, current, required)
+}
+
+/// A text field of a create form (its ids differ from the filters').
+fn new_field(name: &str, label: &str, required: bool) -> Markup {
+    field("new", name, label, "", required)
+}
+
+fn field(prefix: &str, name: &str, label: &str, current: &str, required: bool) -> Markup {
+    let id = format!("{prefix}-{name}");
     html! {
         div.field {
-            label for=(format!("f-{name}")) { (label) }
-            input id=(format!("f-{name}")) type="text" name=(name) value=(current) required[required];
+            label for=(id) { (label) }
+            input id=(id) type="text" name=(name) value=(current) required[required];
         }
     }
 }
@@ -162,11 +178,11 @@ pub async fn groups(
                 h2 #h-new-group { "New group" }
                 form method="post" action="/groups" {
                     (csrf::field(&viewer))
-                    (text_field("name", "Name (letters, digits, '.', '_' or '-')", "", true))
-                    (text_field("display_name", "Display name", "", false))
+                    (new_field("name", "Name (letters, digits, '.', '_' or '-')", true))
+                    (new_field("display_name", "Display name", false))
                     (select("kind", "Kind", "security", &GroupKind::ALL.map(GroupKind::as_str), false))
-                    (text_field("school", "School", "", false))
-                    (text_field("description", "Description", "", false))
+                    (new_field("school", "School", false))
+                    (new_field("description", "Description", false))
                     div.actions { button.primary type="submit" { "Create group" } }
                 }
             }
@@ -352,11 +368,11 @@ pub async fn devices(
                 h2 #h-new-device { "New device" }
                 form method="post" action="/devices" {
                     (csrf::field(&viewer))
-                    (text_field("serial_number", "Serial number", "", true))
-                    (text_field("name", "Name or asset tag", "", false))
+                    (new_field("serial_number", "Serial number", true))
+                    (new_field("name", "Name or asset tag", false))
                     (select("platform", "Platform", "windows", &Platform::ALL.map(Platform::as_str), false))
-                    (text_field("model", "Model", "", false))
-                    (text_field("os_version", "OS version", "", false))
+                    (new_field("model", "Model", false))
+                    (new_field("os_version", "OS version", false))
                     div.actions { button.primary type="submit" { "Create device" } }
                 }
             }
