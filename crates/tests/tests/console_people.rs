@@ -146,8 +146,10 @@ async fn provision_from_the_person_page_runs_live_and_a_password_shows_once() {
     b.goto(&format!("/people/{}/actions/suspend", user.id))
         .await;
     b.wait_for_text("main h1", "Suspend").await;
-    let mut patch = cc_domain::UserPatch::default();
-    patch.given_name = Some("Augusta".into());
+    let patch = cc_domain::UserPatch {
+        given_name: Some("Augusta".into()),
+        ..cc_domain::UserPatch::default()
+    };
     app.client
         .update_user(user.id, &patch, None)
         .await

@@ -59,8 +59,7 @@ fn pager(path: &str, pairs: &[(&str, &str)], current: &str, next: Option<&String
                 a href=(format!("{path}?{}", query_string(pairs))) { "First page" }
             }
             @if let Some(n) = next {
-                @let mut with = pairs.to_vec();
-                @let _ = with.push(("cursor", n.as_str()));
+                @let with: Vec<(&str, &str)> = pairs.iter().copied().chain([("cursor", n.as_str())]).collect();
                 a rel="next" href=(format!("{path}?{}", query_string(&with))) { "Next page" }
             }
         }
