@@ -109,12 +109,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/groups",
             get(pages::directory::groups).post(pages::directory::create_group),
         )
-        .route("/groups/{id}", get(pages::directory::group))
+        .route(
+            "/groups/{id}",
+            get(pages::directory::group).post(pages::directory::update_group),
+        )
         .route(
             "/devices",
             get(pages::directory::devices).post(pages::directory::create_device),
         )
-        .route("/devices/{id}", get(pages::directory::device))
+        .route(
+            "/devices/{id}",
+            get(pages::directory::device).post(pages::directory::update_device),
+        )
         .route("/policies", get(pages::directory::policies))
         .route("/policies/{id}", get(pages::directory::policy))
         .route(pages::health::TEST_JOB_ROUTE, post(pages::health::test_job))

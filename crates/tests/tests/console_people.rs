@@ -314,6 +314,17 @@ async fn groups_devices_and_policies_pages() {
     )
     .await;
     b.wait_for_text("main h1", "chess-club").await;
+    // Edit it.
+    click(&b, "details.card summary").await;
+    let display = b
+        .client
+        .find(fantoccini::Locator::Css("#edit-display_name"))
+        .await
+        .expect("display name field");
+    display.clear().await.expect("clear");
+    display.send_keys("Chess Club").await.expect("type");
+    click(&b, "details.card button[type='submit']").await;
+    b.wait_for_text("main h1", "Chess Club").await;
 
     b.goto("/devices").await;
     b.wait_for_text("#devices", "C02CONSOLE1").await;
@@ -342,6 +353,16 @@ async fn groups_devices_and_policies_pages() {
     )
     .await;
     b.wait_for_text("main", "5CG0NEW1").await;
+    click(&b, "details.card summary").await;
+    b.client
+        .find(fantoccini::Locator::Css("#edit-model"))
+        .await
+        .expect("model field")
+        .send_keys("EliteBook 840")
+        .await
+        .expect("type");
+    click(&b, "details.card button[type='submit']").await;
+    b.wait_for_text("main dl.fields", "EliteBook 840").await;
 
     b.goto("/policies").await;
     b.wait_for_text("#policies", "disk-encryption").await;

@@ -9,8 +9,8 @@ use axum::Form;
 use cc_api::error::ProblemType;
 use cc_api::{ApiError, AppState};
 use cc_domain::{
-    Compliance, Cursor, Device, DeviceQuery, GroupKind, GroupQuery, NewDevice, NewGroup, Platform,
-    Policy, PolicyQuery, SortDir, UserQuery,
+    Compliance, Cursor, Device, DevicePatch, DeviceQuery, GroupKind, GroupPatch, GroupQuery,
+    NewDevice, NewGroup, Platform, Policy, PolicyQuery, SortDir, UserQuery,
 };
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -88,6 +88,11 @@ fn select(name: &str, label: &str, current: &str, options: &[&str], any: bool) -
 
 fn text_field(name: &str, label: &str, current: &str, required: bool) -> Markup {
     field("f", name, label, current, required)
+}
+
+/// A text field of an edit form, holding the current value.
+fn edit_field(name: &str, label: &str, current: &str) -> Markup {
+    field("edit", name, label, current, false)
 }
 
 /// A text field of a create form (its ids differ from the filters').
@@ -270,6 +275,19 @@ pub async fn group(
             dt { "Description" } dd { (g.description.as_deref().unwrap_or("–")) }
             dt { "Members" } dd { (g.member_count) }
         }
+        @if viewer.may(&Method::POST, "/groups/{id}") {
+            details.card {
+                summary { "Edit" }
+                form method="post" action=(format!("/groups/{id}")) {
+                    (csrf::field(&viewer))
+                    input type="hidden" name="version" value=(g.version);
+                    (edit_field("display_name", "Display name", &g.display_name))
+                    (edit_field("school", "School", g.school.as_deref().unwrap_or("")))
+                    (edit_field("description", "Description", g.description.as_deref().unwrap_or("")))
+                    div.actions { button.primary type="submit" { "Save" } }
+                }
+            }
+        }
         h2 { "Members" }
         @if members.items.is_empty() { p.empty { "No members." } } @else {
             div.table-wrap { table #members {
@@ -291,6 +309,38 @@ pub async fn group(
         &PageOptions::default(),
         body,
     ))
+}
+
+#[derive(Deserialize)]
+pub struct GroupEdit {
+    pub version: i64,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub school: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `POST /groups/{id}`: saves the edit form at the version it was read (a stale version is
+/// refused), then shows the group.
+pub async fn update_group(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Uuid>,
+    Form(f): Form<GroupEdit>,
+) -> Result<Response, ApiError> {
+    let patch = GroupPatch {
+        display_name: non_empty(&f.display_name),
+        school: Some(non_empty(&f.school)),
+        description: Some(non_empty(&f.description)),
+        ..GroupPatch::default()
+    };
+    let actor = viewer.principal.actor(viewer.request_id.clone());
+    app.directory
+        .update_group(&actor, id, patch, Some(f.version))
+        .await?;
+    Ok(see_other(&format!("/groups/{id}")))
 }
 
 // ---- Devices -------------------------------------------------------------------------------
@@ -417,6 +467,38 @@ pub async fn create_device(
     Ok(see_other(&format!("/devices/{}", d.id)))
 }
 
+#[derive(Deserialize)]
+pub struct DeviceEdit {
+    pub version: i64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub os_version: String,
+}
+
+/// `POST /devices/{id}`: saves the edit form at the version it was read, then shows the
+/// device.
+pub async fn update_device(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Uuid>,
+    Form(f): Form<DeviceEdit>,
+) -> Result<Response, ApiError> {
+    let patch = DevicePatch {
+        name: Some(non_empty(&f.name)),
+        model: Some(non_empty(&f.model)),
+        os_version: Some(non_empty(&f.os_version)),
+        ..DevicePatch::default()
+    };
+    let actor = viewer.principal.actor(viewer.request_id.clone());
+    app.directory
+        .update_device(&actor, id, patch, Some(f.version))
+        .await?;
+    Ok(see_other(&format!("/devices/{id}")))
+}
+
 /// Every enabled policy that applies to the device's platform, with whether it passes.
 async fn evaluate(app: &AppState, d: &Device) -> Result<Vec<(Policy, bool)>, ApiError> {
     let mut out = Vec::new();
@@ -469,6 +551,19 @@ pub async fn device(
             }
             dt { "Compliance" } dd #device-compliance { (compliance(d.compliance)) }
             dt { "Last check-in" } dd { (d.last_check_in_at.map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())) }
+        }
+        @if viewer.may(&Method::POST, "/devices/{id}") {
+            details.card {
+                summary { "Edit" }
+                form method="post" action=(format!("/devices/{id}")) {
+                    (csrf::field(&viewer))
+                    input type="hidden" name="version" value=(d.version);
+                    (edit_field("name", "Name or asset tag", d.name.as_deref().unwrap_or("")))
+                    (edit_field("model", "Model", d.model.as_deref().unwrap_or("")))
+                    (edit_field("os_version", "OS version", d.os_version.as_deref().unwrap_or("")))
+                    div.actions { button.primary type="submit" { "Save" } }
+                }
+            }
         }
         section aria-labelledby="h-rules" {
             h2 #h-rules { "Policies (" (failing) " failing)" }
