@@ -70,11 +70,14 @@
 //! # Browser tests
 //!
 //! `crates/tests/src/browser.rs` starts chromedriver and headless Chromium against a real
-//! server with the console ([`app`]): `Browser::start(&app)`, `sign_in(user, password)`,
-//! `goto(path)`, `wait_for_text(selector, text)` (deadline, never a fixed sleep),
-//! `axe_check()` (fails on serious or critical violations), `screenshot("page")` (with
+//! server with the console (`TestApp::spawn_console`, which serves [`app`]):
+//! `Browser::start(&app.base_url)` (or `start_without_javascript`), `goto(path)`,
+//! `sign_in(user, password)`, `wait_for_text(selector, text)` and `wait_until(what, check)`
+//! (deadlines, never a fixed sleep), `text`/`attr`/`exists`/`click`/`eval`,
+//! `axe_check("page")` (fails on serious or critical violations), `screenshot("page")` (with
 //! `CC_CONSOLE_SCREENSHOTS=1`, into `docs/console/`), and `finish()`, which fails the test on
-//! any console error or any request to another origin. See `crates/tests/tests/console.rs`.
+//! any console error or any request to another origin (`take_console_errors()` first when a
+//! test expects some, e.g. a 403 page load). See `crates/tests/tests/console.rs`.
 
 pub mod assets;
 pub mod csrf;
