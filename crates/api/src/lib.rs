@@ -208,6 +208,17 @@ impl AppState {
         })))
     }
 
+    /// The lifecycle actions (dry runs, requests with their one-time passwords) over this
+    /// state's directory and targets: the one path for the API and the console.
+    #[must_use]
+    pub fn actions(&self) -> cc_lifecycle::Actions {
+        cc_lifecycle::Actions::new(
+            self.directory.clone(),
+            self.lifecycle.clone(),
+            self.config.lifecycle.password_policy.clone(),
+        )
+    }
+
     /// Uses `engine`'s targets, and lets directory edits drive lifecycle jobs per `policy`.
     #[must_use]
     pub fn with_lifecycle(

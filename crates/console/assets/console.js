@@ -122,6 +122,10 @@ function follow(kinds) {
 function start() {
   const main = document.getElementById('main');
   if (!main) return;
+  // A page answering a form post that must not be posted again on reload (it showed a
+  // one-time secret) names the address to stand at instead.
+  const replace = main.querySelector('[data-replace-url]');
+  if (replace) history.replaceState(null, '', replace.dataset.replaceUrl);
   const kinds = (main.dataset.liveOn || '').split(/\s+/).filter(Boolean);
   if (kinds.length > 0) follow(kinds);
   const every = Number(main.dataset.refreshEvery || 0);

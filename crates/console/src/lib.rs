@@ -102,6 +102,30 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/assets/{file}", get(assets::serve))
         .route("/", get(pages::overview::page))
         .route("/status", get(pages::health::page))
+        .route("/people", get(pages::people::list))
+        .route("/people/{id}", get(pages::people::detail))
+        .route(
+            pages::people::ACTION_ROUTE,
+            get(pages::people::plan).post(pages::people::apply),
+        )
+        .route(
+            "/groups",
+            get(pages::directory::groups).post(pages::directory::create_group),
+        )
+        .route(
+            "/groups/{id}",
+            get(pages::directory::group).post(pages::directory::update_group),
+        )
+        .route(
+            "/devices",
+            get(pages::directory::devices).post(pages::directory::create_device),
+        )
+        .route(
+            "/devices/{id}",
+            get(pages::directory::device).post(pages::directory::update_device),
+        )
+        .route("/policies", get(pages::directory::policies))
+        .route("/policies/{id}", get(pages::directory::policy))
         .route(pages::health::TEST_JOB_ROUTE, post(pages::health::test_job))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

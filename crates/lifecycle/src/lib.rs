@@ -16,6 +16,7 @@
 //! the job retry through the queue; a permanent one discards it with every target's outcome
 //! kept in the job's progress and the links.
 
+pub mod actions;
 mod handler;
 mod health;
 
@@ -27,6 +28,7 @@ use cc_queue::{Registry, RetryPolicy};
 use cc_store::Store;
 use serde::Serialize;
 
+pub use actions::{ActionOutcome, ActionPlan, Actions, BulkOutcome, BulkOutcomeJob};
 pub use handler::{LifecycleHandler, TargetResult};
 pub use health::{TargetHealth, CHECK_TIMEOUT, SYNC_METRIC, TARGET_UP_METRIC};
 

@@ -97,14 +97,7 @@ impl Directory {
         operation: LifecycleOperation,
         passwords: &HashMap<Uuid, String>,
     ) -> Result<BulkRequested> {
-        if ids.len() > MAX_BULK {
-            return Err(ServiceError::Validation(
-                cc_domain::ValidationErrors::single(
-                    "ids",
-                    format!("at most {MAX_BULK} people per request"),
-                ),
-            ));
-        }
+        check_bulk_size(ids)?;
         let batch_id = cc_domain::new_id();
         let mut tx = self.store.begin().await?;
         let mut jobs = Vec::new();
@@ -114,20 +107,14 @@ impl Directory {
             if !seen.insert(id) {
                 continue;
             }
-            let Some(current) = tx.get_user(id).await? else {
-                skipped.push(BulkSkip {
-                    user_id: id,
-                    reason: "no user with this id".into(),
-                });
-                continue;
+            let current = tx.get_user(id).await?;
+            let current = match bulk_check(id, current, operation) {
+                Ok(current) => current,
+                Err(skip) => {
+                    skipped.push(skip);
+                    continue;
+                }
             };
-            if let Err(e) = operation.transition(current.status) {
-                skipped.push(BulkSkip {
-                    user_id: id,
-                    reason: e.to_string(),
-                });
-                continue;
-            }
             let sealed = passwords.get(&id).cloned();
             let (user, job_id) =
                 request_in(&mut *tx, actor, current, operation, sealed, Some(batch_id)).await?;
@@ -139,6 +126,111 @@ impl Directory {
             jobs,
             skipped,
         })
+    }
+    /// What [`Directory::request_bulk`] would do, changing nothing: the people it would
+    /// include (each once, in request order) and the ones it would skip, with the reason,
+    /// by the same rules.
+    ///
+    /// # Errors
+    /// More than [`MAX_BULK`] ids, or a store failure.
+    pub async fn preview_bulk(
+        &self,
+        ids: &[Uuid],
+        operation: LifecycleOperation,
+    ) -> Result<BulkPreview> {
+        check_bulk_size(ids)?;
+        let mut included = Vec::new();
+        let mut skipped = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for &id in ids {
+            if !seen.insert(id) {
+                continue;
+            }
+            match bulk_check(id, self.store.get_user(id).await?, operation) {
+                Ok(user) => included.push(user),
+                Err(skip) => skipped.push(skip),
+            }
+        }
+        Ok(BulkPreview { included, skipped })
+    }
+}
+
+/// A bulk dry run: who would be included and who skipped.
+#[derive(Debug, Clone)]
+pub struct BulkPreview {
+    pub included: Vec<User>,
+    pub skipped: Vec<BulkSkip>,
+}
+
+fn check_bulk_size(ids: &[Uuid]) -> Result<()> {
+    if ids.len() > MAX_BULK {
+        return Err(ServiceError::Validation(
+            cc_domain::ValidationErrors::single(
+                "ids",
+                format!("at most {MAX_BULK} people per request"),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a bulk request includes the person with `id` (`current` as read): the one rule
+/// both the request and its preview apply.
+fn bulk_check(
+    id: Uuid,
+    current: Option<User>,
+    operation: LifecycleOperation,
+) -> std::result::Result<User, BulkSkip> {
+    let Some(current) = current else {
+        return Err(BulkSkip {
+            user_id: id,
+            reason: "no user with this id".into(),
+        });
+    };
+    match operation.transition(current.status) {
+        Ok(_) => Ok(current),
+        Err(e) => Err(BulkSkip {
+            user_id: id,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// A generated temporary password: the clear text to show once, and the sealed form the job
+/// carries to the targets (it opens only for this person and operation).
+#[derive(Clone)]
+pub struct OneTimePassword {
+    pub clear: String,
+    pub sealed: String,
+}
+
+impl std::fmt::Debug for OneTimePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OneTimePassword(<redacted>)")
+    }
+}
+
+impl crate::Auth {
+    /// Generates a temporary password per person by `policy` and seals each for `operation`
+    /// (see [`seal_context`]).
+    ///
+    /// # Errors
+    /// The sealing keys cannot be read.
+    pub async fn issue_passwords(
+        &self,
+        policy: &cc_auth::PasswordPolicy,
+        operation: LifecycleOperation,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, OneTimePassword>> {
+        let sealer = self.sealer().await?;
+        Ok(ids
+            .iter()
+            .map(|&id| {
+                let clear = cc_auth::generate_password(policy);
+                let sealed = sealer.seal(&clear, &seal_context(id, operation));
+                (id, OneTimePassword { clear, sealed })
+            })
+            .collect())
     }
 }
 

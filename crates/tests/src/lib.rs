@@ -251,6 +251,21 @@ impl TestApp {
         Self::spawn_on(db, store, config, Mount::Console, |s| s).await
     }
 
+    /// Like [`TestApp::spawn_console`], letting `customize` change the application state
+    /// before it serves (e.g. to add lifecycle targets).
+    ///
+    /// # Panics
+    /// When the app cannot start.
+    pub async fn spawn_console_customized(
+        backend: Backend,
+        config: cc_api::ApiConfig,
+        customize: impl FnOnce(cc_api::AppState) -> cc_api::AppState,
+    ) -> Self {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        Self::spawn_on(db, store, config, Mount::Console, customize).await
+    }
+
     /// Starts the app with the given settings on a fresh database opened with `pool` (to test
     /// behaviour that depends on pool sizes).
     ///

@@ -1,15 +1,14 @@
 //! Lifecycle actions: `/api/v1/users/{id}/actions/{operation}`, the bulk
 //! `/api/v1/users/actions/{operation}`, a person's target links and the configured targets.
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cc_domain::{Job, LifecycleOperation, TargetLinkRecord, User, UserQuery, UserStatus};
-use cc_lifecycle::{PlannedTarget, TargetInfo};
-use cc_service::lifecycle::{seal_context, BulkSkip, MAX_BULK};
+pub use cc_lifecycle::ActionPlan;
+use cc_lifecycle::TargetInfo;
+use cc_service::lifecycle::{BulkSkip, MAX_BULK};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -42,34 +41,9 @@ pub struct ActionAccepted {
     pub temporary_password: Option<String>,
 }
 
-/// A dry run: what each target would change.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ActionPlan {
-    pub operation: LifecycleOperation,
-    pub user: User,
-    /// The status the person would have after the request.
-    pub next_status: UserStatus,
-    pub targets: Vec<PlannedTarget>,
-}
-
 fn parse_operation(slug: &str) -> ApiResult<LifecycleOperation> {
     slug.parse::<LifecycleOperation>()
         .map_err(|m| ApiError::not_found(format!("{m}.")))
-}
-
-/// Generates and seals a temporary password when the operation sets one somewhere.
-async fn new_password(
-    app: &AppState,
-    user_id: Uuid,
-    op: LifecycleOperation,
-) -> ApiResult<Option<(String, String)>> {
-    if !app.lifecycle.sets_passwords(op) {
-        return Ok(None);
-    }
-    let clear = cc_auth::generate_password(&app.config.lifecycle.password_policy);
-    let sealer = app.auth.sealer().await?;
-    let sealed = sealer.seal(&clear, &seal_context(user_id, op));
-    Ok(Some((clear, sealed)))
 }
 
 fn no_store(mut res: Response) -> Response {
@@ -105,47 +79,19 @@ pub async fn act(
     IfMatch(if_match): IfMatch,
 ) -> ApiResult<Response> {
     let op = parse_operation(&slug)?;
+    let actions = app.actions();
     if params.dry_run.unwrap_or(false) {
-        let user = app
-            .store
-            .get_user(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("No user with that id."))?;
-        let next_status = op
-            .transition(user.status)
-            .map_err(cc_service::ServiceError::InvalidOperation)?;
-        let targets = app.lifecycle.plan(&user, op).await;
-        return Ok(Json(ActionPlan {
-            operation: op,
-            user,
-            next_status,
-            targets,
-        })
-        .into_response());
+        return Ok(Json(actions.dry_run(id, op).await?).into_response());
     }
-    let password = new_password(&app, id, op).await?;
-    let requested = app
-        .directory
-        .request_operation(
-            &actor,
-            id,
-            op,
-            password.as_ref().map(|p| p.1.clone()),
-            if_match,
-        )
-        .await?;
-    let job = app
-        .store
-        .get_job(requested.job_id)
-        .await?
-        .ok_or_else(ApiError::internal)?;
+    let out = actions.request(&actor, id, op, if_match).await?;
+    let job_id = out.job.id;
     let body = ActionAccepted {
-        job,
-        user: requested.user,
-        temporary_password: password.map(|p| p.0),
+        job: out.job,
+        user: out.user,
+        temporary_password: out.temporary_password,
     };
     let mut res = (StatusCode::ACCEPTED, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", requested.job_id)) {
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/jobs/{job_id}")) {
         res.headers_mut().insert(header::LOCATION, v);
     }
     Ok(no_store(res))
@@ -239,61 +185,38 @@ pub async fn bulk(
             )))
         }
     };
+    let actions = app.actions();
     if req.dry_run {
-        let mut jobs = Vec::new();
-        let mut skipped = Vec::new();
-        for id in dedup(ids) {
-            match app.store.get_user(id).await? {
-                None => skipped.push(BulkSkip {
-                    user_id: id,
-                    reason: "no user with this id".into(),
-                }),
-                Some(u) => match op.transition(u.status) {
-                    Ok(_) => jobs.push(BulkJob {
-                        user_id: u.id,
-                        username: u.username,
-                        job_id: None,
-                        temporary_password: None,
-                    }),
-                    Err(e) => skipped.push(BulkSkip {
-                        user_id: id,
-                        reason: e.to_string(),
-                    }),
-                },
-            }
-        }
+        let preview = actions.preview_bulk(&ids, op).await?;
+        let jobs = preview
+            .included
+            .into_iter()
+            .map(|u| BulkJob {
+                user_id: u.id,
+                username: u.username,
+                job_id: None,
+                temporary_password: None,
+            })
+            .collect();
         return Ok(Json(BulkAccepted {
             operation: op,
             batch_id: None,
             dry_run: true,
             enqueued: 0,
             jobs,
-            skipped,
+            skipped: preview.skipped,
         })
         .into_response());
     }
-    let mut clear = HashMap::new();
-    let mut sealed = HashMap::new();
-    if app.lifecycle.sets_passwords(op) {
-        let sealer = app.auth.sealer().await?;
-        for &id in &ids {
-            let pw = cc_auth::generate_password(&app.config.lifecycle.password_policy);
-            sealed.insert(id, sealer.seal(&pw, &seal_context(id, op)));
-            clear.insert(id, pw);
-        }
-    }
-    let out = app
-        .directory
-        .request_bulk(&actor, &ids, op, &sealed)
-        .await?;
+    let out = actions.request_bulk(&actor, &ids, op).await?;
     let jobs: Vec<BulkJob> = out
         .jobs
         .into_iter()
-        .map(|(u, job_id)| BulkJob {
-            temporary_password: clear.remove(&u.id),
-            user_id: u.id,
-            username: u.username,
-            job_id: Some(job_id),
+        .map(|j| BulkJob {
+            user_id: j.user.id,
+            username: j.user.username,
+            job_id: Some(j.job_id),
+            temporary_password: j.temporary_password,
         })
         .collect();
     let body = BulkAccepted {
@@ -316,11 +239,6 @@ fn too_many() -> ApiError {
         "ids",
         format!("at most {MAX_BULK} people per request; narrow the filter or use a roster import"),
     ))
-}
-
-fn dedup(ids: Vec<Uuid>) -> Vec<Uuid> {
-    let mut seen = std::collections::HashSet::new();
-    ids.into_iter().filter(|id| seen.insert(*id)).collect()
 }
 
 async fn resolve_filter(app: &AppState, f: BulkFilter) -> ApiResult<Vec<Uuid>> {

@@ -48,7 +48,11 @@ pub struct UserListParams {
 }
 
 impl UserListParams {
-    pub(crate) fn into_query(self) -> Result<UserQuery, ApiError> {
+    /// The store query these parameters ask for (the console's People page reads the same).
+    ///
+    /// # Errors
+    /// A bad cursor, sort, limit, grade or search text.
+    pub fn into_query(self) -> Result<UserQuery, ApiError> {
         let paging = Paging::parse(
             self.limit,
             self.cursor.as_deref(),
