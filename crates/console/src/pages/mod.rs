@@ -1,5 +1,9 @@
 //! One module per page (or group of pages), each with its handlers and markup.
 
+pub mod audit;
 pub mod health;
+pub mod imports;
+pub mod jobs;
 pub mod login;
+pub mod operators;
 pub mod overview;
