@@ -92,19 +92,8 @@ impl Filters {
     }
 }
 
-/// The badge level of a job state (the word is always shown too).
-#[must_use]
-pub fn state_level(state: JobState) -> &'static str {
-    match state {
-        JobState::Completed => "ok",
-        JobState::Retryable | JobState::Cancelled => "warn",
-        JobState::Discarded => "bad",
-        JobState::Scheduled | JobState::Available | JobState::Running => "idle",
-    }
-}
-
 fn state_badge(state: JobState) -> Markup {
-    status_badge(state_level(state), state.as_str())
+    crate::format::job_state(state)
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> Markup {
@@ -205,7 +194,7 @@ async fn load(app: &AppState, id: i64) -> Result<Job, ApiError> {
 }
 
 fn json_block(v: &serde_json::Value) -> Markup {
-    html! { pre.json { (serde_json::to_string_pretty(v).unwrap_or_default()) } }
+    html! { pre.json tabindex="0" { (serde_json::to_string_pretty(v).unwrap_or_default()) } }
 }
 
 fn can_cancel(j: &Job) -> bool {
