@@ -8,7 +8,7 @@
 // A failed unwrap is a test failure with its location; that is the report we want.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cc_domain::NewJob;
@@ -31,7 +31,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// `command-center import --dry-run --output json <file>` against the app's database.
-fn cli_dry_run(app: &TestApp, file: &PathBuf) -> Value {
+fn cli_dry_run(app: &TestApp, file: &Path) -> Value {
     let out = Command::new(command_center_bin())
         .args(["import", "--dry-run", "--output", "json"])
         .arg(file)
@@ -68,7 +68,7 @@ async fn fill(b: &Browser, css: &str, text: &str) {
 }
 
 /// Uploads `file` through `/imports/new` and waits for the run's page to show its plan.
-async fn upload(b: &mut Browser, file: &PathBuf) -> String {
+async fn upload(b: &mut Browser, file: &Path) -> String {
     b.goto("/imports/new").await;
     b.wait_for_text("main h1", "Upload a roster export").await;
     b.client
