@@ -327,3 +327,62 @@ async fn an_admin_creates_an_operator_and_a_token_whose_secret_is_shown_once() {
     b.finish().await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_sees_no_actions_and_forged_ones_are_refused() {
+    let app = console_app().await;
+    let password = "an auditor's long passphrase";
+    app.auth
+        .create_operator(
+            &cc_domain::Actor::system("test"),
+            cc_domain::NewOperator {
+                username: "reviewer".into(),
+                password: password.into(),
+                role: cc_domain::OperatorRole::Auditor,
+            },
+        )
+        .await
+        .unwrap();
+    let job = cc_queue::ops::enqueue(
+        app.store.as_ref(),
+        &NewJob::new("system.noop", serde_json::json!({})).with_queue("console-test"),
+    )
+    .await
+    .unwrap();
+    let mut b = Browser::start(&app.base_url).await;
+    b.goto(&format!("/jobs/{}", job.id)).await;
+    b.sign_in("reviewer", password).await;
+    b.wait_for_text("#job-state", "available").await;
+    assert!(!b.exists("form[action$='/cancel']").await);
+    b.goto("/imports").await;
+    b.wait_for_text("main h1", "Imports").await;
+    assert!(!b.exists("a[href='/imports/new']").await);
+    assert!(!b.exists("header nav a[href='/operators']").await);
+
+    let cookie = session_cookie(&b).await;
+    let token = csrf_token(&b).await;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(b.url(&format!("/jobs/{}/cancel", job.id)))
+        .header("cookie", &cookie)
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(
+        app.store.get_job(job.id).await.unwrap().unwrap().state,
+        cc_domain::JobState::Available
+    );
+    for page in ["/operators", "/tokens"] {
+        let res = http
+            .get(b.url(page))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{page}");
+    }
+    b.finish().await;
+    app.stop().await;
+}
