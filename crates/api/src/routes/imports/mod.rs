@@ -143,7 +143,7 @@ fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
 /// Reads the upload into a temporary file: the `file` part of a multipart form (exactly
 /// one), or the raw body. Memory holds one chunk at a time.
 async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result<Upload, ApiError> {
-    read_upload_form(app, req, name).await.map(|(u, _)| u)
+    read_form(app, req, name, false).await.map(|(u, _)| u)
 }
 
 /// The longest text field of an upload form that is kept (the other fields of a form, such
@@ -160,6 +160,17 @@ pub async fn read_upload_form(
     app: &AppState,
     req: Request,
     name: Option<&str>,
+) -> Result<(Upload, Vec<(String, String)>), ApiError> {
+    read_form(app, req, name, true).await
+}
+
+/// Reads the upload; with `keep_fields`, also the form's other text fields (the API skips
+/// them unread, as it always has).
+async fn read_form(
+    app: &AppState,
+    req: Request,
+    name: Option<&str>,
+    keep_fields: bool,
 ) -> Result<(Upload, Vec<(String, String)>), ApiError> {
     let limit = app.config.import.max_upload_bytes as u64;
     refuse_json(&req)?;
@@ -189,6 +200,9 @@ pub async fn read_upload_form(
     let mut fields = Vec::new();
     while let Some(mut field) = form.next_field().await.map_err(|e| multipart_error(&e))? {
         if field.name() != Some("file") {
+            if !keep_fields {
+                continue;
+            }
             let key = field.name().unwrap_or("").to_owned();
             let mut value = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e))? {
