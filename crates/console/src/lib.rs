@@ -127,10 +127,42 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/policies", get(pages::directory::policies))
         .route("/policies/{id}", get(pages::directory::policy))
         .route(pages::health::TEST_JOB_ROUTE, post(pages::health::test_job))
+        .merge(ops_routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf::protect,
         ))
+}
+
+/// Jobs, imports, audit, operators and API tokens.
+fn ops_routes() -> Router<AppState> {
+    use pages::{audit, imports, jobs, operators};
+    Router::new()
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::detail))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/batches/{id}", get(jobs::batch))
+        .route("/batches/{id}/retry", post(jobs::retry_batch))
+        .route(
+            "/imports",
+            get(imports::list)
+                .post(imports::upload)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/imports/new", get(imports::new))
+        .route("/imports/{id}", get(imports::detail))
+        .route("/imports/{id}/apply", post(imports::apply))
+        .route("/imports/{id}/errors.csv", get(imports::errors_csv))
+        .route("/audit", get(audit::list))
+        .route("/audit/verify", get(audit::verify))
+        .route("/operators", get(operators::list).post(operators::create))
+        .route("/operators/{id}", post(operators::update))
+        .route(
+            "/tokens",
+            get(operators::tokens).post(operators::create_token),
+        )
+        .route("/tokens/{id}/revoke", post(operators::revoke_token))
 }
 
 /// The whole application with the console: the API's router with [`router`] merged in, and

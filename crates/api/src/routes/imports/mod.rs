@@ -143,6 +143,35 @@ fn multipart_error(e: &axum::extract::multipart::MultipartError) -> ApiError {
 /// Reads the upload into a temporary file: the `file` part of a multipart form (exactly
 /// one), or the raw body. Memory holds one chunk at a time.
 async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result<Upload, ApiError> {
+    read_form(app, req, name, false).await.map(|(u, _)| u)
+}
+
+/// The longest text field of an upload form that is kept (the other fields of a form, such
+/// as the console's format choice, are short).
+const FORM_FIELD_LIMIT: usize = 1024;
+
+/// Like reading an upload for `POST /api/v1/imports`, also returning the form's other text
+/// fields (name, value) when the upload is a multipart form (the console's upload form sends
+/// its options that way). Fields longer than [`FORM_FIELD_LIMIT`] are refused.
+///
+/// # Errors
+/// The problems `POST /api/v1/imports` answers for a bad upload.
+pub async fn read_upload_form(
+    app: &AppState,
+    req: Request,
+    name: Option<&str>,
+) -> Result<(Upload, Vec<(String, String)>), ApiError> {
+    read_form(app, req, name, true).await
+}
+
+/// Reads the upload; with `keep_fields`, also the form's other text fields (the API skips
+/// them unread, as it always has).
+async fn read_form(
+    app: &AppState,
+    req: Request,
+    name: Option<&str>,
+    keep_fields: bool,
+) -> Result<(Upload, Vec<(String, String)>), ApiError> {
     let limit = app.config.import.max_upload_bytes as u64;
     refuse_json(&req)?;
     let is_multipart = req
@@ -162,14 +191,31 @@ async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result
             })?;
             spool.write(&chunk).await.map_err(spool_error)?;
         }
-        return spool.finish().await.map_err(spool_error);
+        return Ok((spool.finish().await.map_err(spool_error)?, Vec::new()));
     }
     let mut form = axum::extract::Multipart::from_request(req, app)
         .await
         .map_err(|e| ApiError::new(ProblemType::InvalidMultipart, e.body_text()))?;
     let mut upload: Option<Upload> = None;
+    let mut fields = Vec::new();
     while let Some(mut field) = form.next_field().await.map_err(|e| multipart_error(&e))? {
         if field.name() != Some("file") {
+            if !keep_fields {
+                continue;
+            }
+            let key = field.name().unwrap_or("").to_owned();
+            let mut value = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e))? {
+                value.extend_from_slice(&chunk);
+                if value.len() > FORM_FIELD_LIMIT {
+                    return Err(ApiError::new(
+                        ProblemType::ValidationFailed,
+                        format!("The form field `{key}` is too long."),
+                    )
+                    .with_field(&key, "is too long"));
+                }
+            }
+            fields.push((key, String::from_utf8_lossy(&value).into_owned()));
             continue;
         }
         if upload.is_some() {
@@ -186,7 +232,7 @@ async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result
         }
         upload = Some(spool.finish().await.map_err(spool_error)?);
     }
-    upload.ok_or_else(|| {
+    let upload = upload.ok_or_else(|| {
         let mut e = ApiError::new(
             ProblemType::ValidationFailed,
             "The form has no `file` part.",
@@ -196,7 +242,8 @@ async fn read_upload(app: &AppState, req: Request, name: Option<&str>) -> Result
             message: "is required".into(),
         });
         e
-    })
+    })?;
+    Ok((upload, fields))
 }
 
 fn overrides(strict: bool, p: &ApplyParams) -> Overrides {
@@ -222,23 +269,48 @@ fn with_location(status: StatusCode, run: &ImportRun) -> Response {
     res
 }
 
-/// Waits for a background step; answers with its result, or 202 with the run as it stands.
+/// Where a background step stands when the request stops waiting for it.
+#[derive(Debug)]
+pub enum Submitted {
+    /// Planned, applied, refused (a plan) or failed: the run as it ended.
+    Finished(Box<ImportRun>),
+    /// Still planning or applying after `import.sync_wait_ms`: the run as it stands.
+    Pending(Box<ImportRun>),
+}
+
+impl Submitted {
+    fn respond(self, done: StatusCode) -> Response {
+        match self {
+            Submitted::Finished(run) => with_location(done, &run),
+            Submitted::Pending(run) => with_location(StatusCode::ACCEPTED, &run),
+        }
+    }
+
+    /// The run, finished or not.
+    #[must_use]
+    pub fn run(&self) -> &ImportRun {
+        match self {
+            Submitted::Finished(run) | Submitted::Pending(run) => run,
+        }
+    }
+}
+
+/// Waits for a background step; its result, or the run as it stands.
 async fn wait(
     app: &AppState,
     id: Uuid,
     handle: tokio::task::JoinHandle<Outcome>,
-    done: StatusCode,
     applying: bool,
-) -> ApiResult<Response> {
+) -> ApiResult<Submitted> {
     let wait = app.config.import.sync_wait;
     match tokio::time::timeout(wait, handle).await {
-        Ok(Ok(Outcome::Done(run))) => Ok(with_location(done, &run)),
+        Ok(Ok(Outcome::Done(run))) => Ok(Submitted::Finished(run)),
         Ok(Ok(Outcome::Refused(run))) if applying => {
             let refusals: Vec<cc_roster::Refusal> =
                 serde_json::from_value(run.refusals.clone()).unwrap_or_default();
             Err(crate::error::import_refused(refusals))
         }
-        Ok(Ok(Outcome::Refused(run) | Outcome::Failed(run))) => Ok(with_location(done, &run)),
+        Ok(Ok(Outcome::Refused(run) | Outcome::Failed(run))) => Ok(Submitted::Finished(run)),
         Ok(Ok(Outcome::Unreadable(run, code))) => {
             let why = run.failure.as_deref().unwrap_or("The file cannot be read.");
             Err(ApiError::new(
@@ -254,7 +326,7 @@ async fn wait(
         Err(_) => {
             let mut run = fetch(app, id).await?;
             run.progress = app.import_tasks.progress(id);
-            Ok(with_location(StatusCode::ACCEPTED, &run))
+            Ok(Submitted::Pending(Box::new(run)))
         }
     }
 }
@@ -299,12 +371,6 @@ pub async fn create(
         })?,
     };
     let upload = read_upload(&app, req, p.file_name.as_deref()).await?;
-    if upload.size == 0 {
-        return Err(ApiError::new(
-            ProblemType::EmptyUpload,
-            "The upload is empty.",
-        ));
-    }
     let dry_run = p.dry_run.unwrap_or(true);
     let flags = ApplyParams {
         allow_mass_suspend: p.allow_mass_suspend,
@@ -314,6 +380,32 @@ pub async fn create(
         allow_empty: p.allow_empty,
     };
     let overrides = overrides(p.strict, &flags);
+    submit_upload(&app, actor, upload, format, dry_run, overrides)
+        .await
+        .map(|s| s.respond(StatusCode::CREATED))
+}
+
+/// Stores an upload as an import run and plans it (and with `dry_run` false, applies a plan
+/// no guard refuses) in the background, waiting up to `import.sync_wait_ms`: what
+/// `POST /api/v1/imports` does after reading the upload, for every front end.
+///
+/// # Errors
+/// An empty upload (422 `empty_upload`), one that cannot be read (422 with the reader's
+/// code; the attempt is recorded as a failed run), a store failure.
+pub async fn submit_upload(
+    app: &AppState,
+    actor: cc_domain::Actor,
+    upload: Upload,
+    format: FormatChoice,
+    dry_run: bool,
+    overrides: Overrides,
+) -> ApiResult<Submitted> {
+    if upload.size == 0 {
+        return Err(ApiError::new(
+            ProblemType::EmptyUpload,
+            "The upload is empty.",
+        ));
+    }
     let run = imports::new_run_for_upload(
         &actor,
         &upload,
@@ -332,7 +424,7 @@ pub async fn create(
         tasks.end(id);
         out
     });
-    wait(&app, id, handle, StatusCode::CREATED, false).await
+    wait(app, id, handle, false).await
 }
 
 /// Apply a previewed import run.
@@ -354,6 +446,24 @@ pub async fn apply(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(p): ApiQuery<ApplyParams>,
 ) -> ApiResult<Response> {
+    submit_apply(&app, actor, id, &p)
+        .await
+        .map(|s| s.respond(StatusCode::OK))
+}
+
+/// Applies a previewed run with the given guard overrides in the background, waiting up to
+/// `import.sync_wait_ms`: what `POST /api/v1/imports/{id}/apply` does, for every front end.
+///
+/// # Errors
+/// No such run (404), a run that is not `planned`/`refused` (409 `import_not_applicable`),
+/// a guard that refuses the plan without its override (409 `import_refused`), a stale plan
+/// (409 `plan_stale`), a store failure.
+pub async fn submit_apply(
+    app: &AppState,
+    actor: cc_domain::Actor,
+    id: Uuid,
+    p: &ApplyParams,
+) -> ApiResult<Submitted> {
     let store = app.store.imports().ok_or_else(ApiError::internal)?;
     let mut tx = store.begin_import().await?;
     let mut run = tx
@@ -374,7 +484,7 @@ pub async fn apply(
         .pointer("/overrides/strict")
         .and_then(serde_json::Value::as_bool)
         .unwrap_or(false);
-    let overrides = overrides(strict, &p);
+    let overrides = overrides(strict, p);
     run.status = ImportStatus::Applying;
     run.updated_at = cc_domain::now();
     tx.update_import_run(&run, None).await?;
@@ -387,7 +497,7 @@ pub async fn apply(
         tasks.end(id);
         out
     });
-    wait(&app, id, handle, StatusCode::OK, true).await
+    wait(app, id, handle, true).await
 }
 
 /// Paging for `GET /api/v1/imports`.
@@ -448,7 +558,16 @@ pub async fn get(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ImportRun>> {
-    let mut run = fetch(&app, id).await?;
+    load_run(&app, id).await.map(Json)
+}
+
+/// An import run as `GET /api/v1/imports/{id}` shows it: with its live progress and its
+/// first 100 row errors.
+///
+/// # Errors
+/// No such run (404), a store failure.
+pub async fn load_run(app: &AppState, id: Uuid) -> ApiResult<ImportRun> {
+    let mut run = fetch(app, id).await?;
     run.progress = app.import_tasks.progress(id);
     if let Some(errors) = app
         .store
@@ -464,7 +583,7 @@ pub async fn get(
                 .unwrap_or_default(),
         );
     }
-    Ok(Json(run))
+    Ok(run)
 }
 
 /// Every row error of a run as CSV: `file,line,field,message`.
@@ -476,6 +595,14 @@ pub async fn errors_csv(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
+    errors_csv_response(&app, id).await
+}
+
+/// Every row error of a run as a CSV answer (`file,line,field,message`), for every front end.
+///
+/// # Errors
+/// No such run (404), a store failure.
+pub async fn errors_csv_response(app: &AppState, id: Uuid) -> ApiResult<Response> {
     let errors = app
         .store
         .imports()
