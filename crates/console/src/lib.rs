@@ -87,6 +87,7 @@ pub mod layout;
 pub mod pages;
 pub mod sparkline;
 pub mod viewer;
+pub mod weight;
 
 use axum::routing::{get, post};
 use axum::Router;

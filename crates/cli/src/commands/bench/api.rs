@@ -1,5 +1,8 @@
-//! `command-center bench api`: list and create throughput against an in-process server, with
-//! a bare endpoint (no middleware, no database) on the same machine as the ceiling.
+//! `command-center bench api`: list and create throughput against an in-process server (the
+//! API and the web console, as `serve` mounts them), with a bare endpoint (no middleware, no
+//! database) on the same machine as the ceiling; the console's pages signed in by a session
+//! cookie; and the weight of the console's main pages (HTML plus assets), which fails the run
+//! when a page is over the budget.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,6 +16,24 @@ use super::load::{self, MakeRequest, Measurement};
 use crate::commands::Output;
 use crate::config::Config;
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum Scenario {
+    /// `GET /health/live`.
+    Live,
+    /// `GET /api/v1/users?limit=50`.
+    ApiList,
+    /// `POST /api/v1/users`.
+    ApiCreate,
+    /// The console's People page: the first page, and a search.
+    ConsolePeople,
+    /// The console's Overview.
+    ConsoleOverview,
+}
+
+/// The console pages weighed (`{person}`: a person's page).
+const WEIGHED_PAGES: &[&str] = &["/", "/people", "/people/{person}", "/jobs", "/status"];
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Concurrent keep-alive connections.
@@ -21,9 +42,13 @@ pub struct Args {
     /// Seconds measured per scenario (after a 2-second warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Users in the directory before measuring.
-    #[arg(long, default_value_t = 2_000)]
+    /// People (users) in the directory before measuring.
+    #[arg(long, visible_alias = "people", default_value_t = 2_000)]
     users: usize,
+    /// Scenarios to run (comma-separated); default: all. The ceiling always runs, and the
+    /// page weights are always checked.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Scenario>,
     /// Database to measure; default: a fresh SQLite file in a temporary directory. A PostgreSQL
     /// URL must name an empty, disposable database.
     #[arg(long)]
@@ -52,19 +77,23 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
 
     let dirsvc = cc_service::Directory::new(store.clone());
     let actor = cc_domain::Actor::system("bench");
+    let mut person = None;
     for i in 0..args.users {
-        dirsvc
+        let u = dirsvc
             .create_user(&actor, bench_user(&format!("seed{i:07}")))
             .await?;
+        person.get_or_insert(u.id);
     }
+    let wants = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
 
     // The benchmark measures throughput, not the rate limits; requests carry an API token, so
     // authentication is part of what is measured.
     let mut api = cfg.api();
     api.rate_limit.enabled = false;
     let state = AppState::new(store.clone(), api);
-    let token = bench_token(&state.auth).await?;
-    let server = Server::bind("127.0.0.1:0", state).await?;
+    let (token, password) = bench_token(&state.auth).await?;
+    let app = cc_console::app(state.clone());
+    let server = Server::bind_app("127.0.0.1:0", state, app).await?;
     let base = format!("http://{}", server.local_addr()?);
     let stop = tokio_util::sync::CancellationToken::new();
     let s = stop.clone();
@@ -97,42 +126,93 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
         .await,
     );
 
-    let b = base.clone();
-    let live: MakeRequest = Arc::new(move |c, _, _| c.get(format!("{b}/health/live")));
-    results.push(load::run("GET /health/live", args.connections, warmup, duration, live).await);
+    if wants(Scenario::Live) {
+        let b = base.clone();
+        let live: MakeRequest = Arc::new(move |c, _, _| c.get(format!("{b}/health/live")));
+        results.push(load::run("GET /health/live", args.connections, warmup, duration, live).await);
+    }
 
-    let b = base.clone();
-    let t = token.clone();
-    let list: MakeRequest =
-        Arc::new(move |c, _, _| c.get(format!("{b}/api/v1/users?limit=50")).bearer_auth(&t));
-    results.push(
-        load::run(
-            "GET /api/v1/users?limit=50",
-            args.connections,
-            warmup,
-            duration,
-            list,
-        )
-        .await,
-    );
+    if wants(Scenario::ApiList) {
+        let b = base.clone();
+        let t = token.clone();
+        let list: MakeRequest =
+            Arc::new(move |c, _, _| c.get(format!("{b}/api/v1/users?limit=50")).bearer_auth(&t));
+        results.push(
+            load::run(
+                "GET /api/v1/users?limit=50",
+                args.connections,
+                warmup,
+                duration,
+                list,
+            )
+            .await,
+        );
+    }
 
-    let b = base.clone();
-    let t = token.clone();
-    let create: MakeRequest = Arc::new(move |c, conn, n| {
-        c.post(format!("{b}/api/v1/users"))
-            .bearer_auth(&t)
-            .json(&bench_user(&format!("b{conn:03}x{n:09}")))
-    });
-    results.push(
-        load::run(
-            "POST /api/v1/users",
-            args.connections,
-            warmup,
-            duration,
-            create,
-        )
-        .await,
-    );
+    // Console pages are requested as a signed-in browser would: one sign-in through the form,
+    // then every request carries the `cc_session` cookie and must answer 200 with HTML.
+    let cookie = sign_in(&base, "bench", &password).await?;
+    let console_runs: [(Scenario, &str, String); 3] = [
+        (
+            Scenario::ConsolePeople,
+            "console GET /people",
+            "/people".into(),
+        ),
+        (
+            Scenario::ConsolePeople,
+            "console GET /people?q=seed00001",
+            "/people?q=seed00001".into(),
+        ),
+        (Scenario::ConsoleOverview, "console GET /", "/".into()),
+    ];
+    for (scenario, name, path) in console_runs {
+        if !wants(scenario) {
+            continue;
+        }
+        let url = format!("{base}{path}");
+        let c = cookie.clone();
+        let page: MakeRequest = Arc::new(move |client, _, _| {
+            client
+                .get(&url)
+                .header(reqwest::header::COOKIE, &c)
+                .header(reqwest::header::ACCEPT, "text/html")
+        });
+        // A redirect to the sign-in form or an error page would measure the wrong thing.
+        check_html(&format!("{base}{path}"), &cookie).await?;
+        results
+            .push(load::run_checked(name, args.connections, warmup, duration, page, is_html).await);
+    }
+
+    if wants(Scenario::ApiCreate) {
+        let b = base.clone();
+        let t = token.clone();
+        let create: MakeRequest = Arc::new(move |c, conn, n| {
+            c.post(format!("{b}/api/v1/users"))
+                .bearer_auth(&t)
+                .json(&bench_user(&format!("b{conn:03}x{n:09}")))
+        });
+        results.push(
+            load::run(
+                "POST /api/v1/users",
+                args.connections,
+                warmup,
+                duration,
+                create,
+            )
+            .await,
+        );
+    }
+
+    let person = person.map(|id| id.to_string());
+    let mut weights = Vec::new();
+    for page in WEIGHED_PAGES {
+        let path = match (&person, page.contains("{person}")) {
+            (Some(id), true) => page.replace("{person}", id),
+            (None, true) => continue,
+            (_, false) => (*page).to_owned(),
+        };
+        weights.push(page_weight(&base, &cookie, &path).await?);
+    }
 
     stop.cancel();
     store.close().await;
@@ -142,7 +222,8 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
         Output::Json => println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "backend": backend, "connections": args.connections, "results": results
+                "backend": backend, "connections": args.connections, "results": results,
+                "page_weights": weights, "page_weight_limit_bytes": cc_console::weight::LIMIT_BYTES,
             }))?
         ),
         Output::Table => {
@@ -163,9 +244,136 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
                     100.0 * r.rps / ceiling_rps
                 );
             }
+            println!();
+            println!(
+                "{:<40} {:>10} {:>10} {:>10} {:>8}",
+                "page (first visit)", "HTML B", "assets B", "total B", "budget"
+            );
+            for w in &weights {
+                #[allow(clippy::cast_precision_loss)]
+                let share = 100.0 * w.total_bytes as f64 / cc_console::weight::LIMIT_BYTES as f64;
+                println!(
+                    "{:<40} {:>10} {:>10} {:>10} {:>7.0}%",
+                    w.path, w.html_bytes, w.asset_bytes, w.total_bytes, share
+                );
+            }
         }
     }
+    let over: Vec<&PageWeight> = weights
+        .iter()
+        .filter(|w| w.total_bytes > cc_console::weight::LIMIT_BYTES)
+        .collect();
+    if !over.is_empty() {
+        for w in over {
+            eprintln!(
+                "bench api: {} weighs {} bytes with its assets, over the budget of {} bytes",
+                w.path,
+                w.total_bytes,
+                cc_console::weight::LIMIT_BYTES
+            );
+        }
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a first visit to a console page downloads.
+#[derive(Debug, serde::Serialize)]
+struct PageWeight {
+    path: String,
+    html_bytes: usize,
+    /// Every `/assets/…` file the page refers to, once each.
+    assets: Vec<String>,
+    asset_bytes: usize,
+    total_bytes: usize,
+}
+
+fn http() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+/// Signs in through the console's form; returns the `Cookie` header value.
+async fn sign_in(base: &str, username: &str, password: &str) -> anyhow::Result<String> {
+    let res = http()?
+        .post(format!("{base}/login"))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .context("signing in to the console")?;
+    anyhow::ensure!(
+        res.status() == reqwest::StatusCode::SEE_OTHER,
+        "console sign-in answered {}",
+        res.status()
+    );
+    let set = res
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .context("console sign-in set no cookie")?;
+    Ok(set.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// A page answered 200 with HTML.
+fn is_html(res: &reqwest::Response) -> bool {
+    res.status() == reqwest::StatusCode::OK
+        && res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"))
+}
+
+async fn check_html(url: &str, cookie: &str) -> anyhow::Result<()> {
+    let res = http()?
+        .get(url)
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        is_html(&res),
+        "{url} answered {} without HTML",
+        res.status()
+    );
+    Ok(())
+}
+
+async fn page_weight(base: &str, cookie: &str, path: &str) -> anyhow::Result<PageWeight> {
+    let client = http()?;
+    let res = client
+        .get(format!("{base}{path}"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        is_html(&res),
+        "{path} answered {} without HTML",
+        res.status()
+    );
+    let html = res.text().await?;
+    let assets = cc_console::weight::asset_references(&html);
+    let mut asset_bytes = 0;
+    for a in &assets {
+        let res = client.get(format!("{base}{a}")).send().await?;
+        anyhow::ensure!(
+            res.status() == reqwest::StatusCode::OK,
+            "{a} (referred to by {path}) answered {}",
+            res.status()
+        );
+        asset_bytes += res.bytes().await?.len();
+    }
+    Ok(PageWeight {
+        path: path.to_owned(),
+        html_bytes: html.len(),
+        asset_bytes,
+        total_bytes: html.len() + asset_bytes,
+        assets,
+    })
 }
 
 fn bench_user(username: &str) -> cc_domain::NewUser {
@@ -184,14 +392,16 @@ fn bench_user(username: &str) -> cc_domain::NewUser {
 }
 
 /// An operator-role API token for the benchmark's requests, created by a `bench` admin.
-async fn bench_token(auth: &cc_service::Auth) -> anyhow::Result<String> {
+/// Returns the token and the admin's password (the console signs in with it).
+async fn bench_token(auth: &cc_service::Auth) -> anyhow::Result<(String, String)> {
     let actor = cc_domain::Actor::system("bench");
+    let password = cc_auth::secret::random_b64(24);
     let admin = auth
         .create_operator(
             &actor,
             cc_domain::NewOperator {
                 username: "bench".into(),
-                password: cc_auth::secret::random_b64(24),
+                password: password.clone(),
                 role: cc_domain::OperatorRole::Admin,
             },
         )
@@ -216,5 +426,5 @@ async fn bench_token(auth: &cc_service::Auth) -> anyhow::Result<String> {
             None,
         )
         .await?;
-    Ok(token.secret)
+    Ok((token.secret, password))
 }

@@ -26,13 +26,29 @@ pub struct Measurement {
 pub type MakeRequest =
     Arc<dyn Fn(&reqwest::Client, usize, u64) -> reqwest::RequestBuilder + Send + Sync>;
 
-/// Runs `make` over `connections` keep-alive connections for `duration` after `warmup`.
+/// Runs `make` over `connections` keep-alive connections for `duration` after `warmup`; a
+/// request is an error unless it answers a success status.
 pub async fn run(
     scenario: &str,
     connections: usize,
     warmup: Duration,
     duration: Duration,
     make: MakeRequest,
+) -> Measurement {
+    run_checked(scenario, connections, warmup, duration, make, |r| {
+        r.status().is_success()
+    })
+    .await
+}
+
+/// [`run`], with `accept` deciding which answers count as successes.
+pub async fn run_checked(
+    scenario: &str,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    make: MakeRequest,
+    accept: fn(&reqwest::Response) -> bool,
 ) -> Measurement {
     let counter = Arc::new(AtomicU64::new(0));
     let start_at = Instant::now() + warmup;
@@ -57,7 +73,7 @@ pub async fn run(
                 }
                 let ok = match make(&client, conn, n).send().await {
                     Ok(res) => {
-                        let ok = res.status().is_success();
+                        let ok = accept(&res);
                         let _ = res.bytes().await;
                         ok
                     }

@@ -1,5 +1,6 @@
 //! `command-center bench …`: measurements for docs/performance.md. Benchmarks, not tests:
-//! they report figures and never fail on a threshold.
+//! they report figures and never fail on a time threshold (`bench api` fails only when a
+//! console page is over its weight budget, a size).
 
 mod api;
 mod import;
@@ -18,7 +19,7 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum What {
-    /// HTTP throughput and latency: list and create users, against a minimal endpoint as the ceiling.
+    /// HTTP throughput and latency: list and create users, console pages, against a minimal endpoint as the ceiling; console page weights.
     Api(api::Args),
     /// Roster import: dry run and apply of a synthetic OneRoster 1.2 export (default 1,000,000 people).
     Import(import::Args),
