@@ -149,6 +149,10 @@ pub struct AppParts {
     pub stream_slots: Arc<limits::SlotCounter>,
     /// Expensive requests in flight per principal.
     pub expensive_slots: Arc<limits::SlotCounter>,
+    /// The console Overview's figures, shared while exact (see `cc_service::overview`).
+    pub overview: Arc<cc_service::overview::OverviewCache>,
+    /// A readiness report the console's pages share for up to a second.
+    pub recent_readiness: Arc<routes::health::RecentReadiness>,
     /// Audit-chain verification shared by concurrent callers.
     pub audit_verifier: Arc<cc_service::AuditVerifier>,
     /// Cancelled when the server begins to shut down: open streams end at once.
@@ -194,6 +198,8 @@ impl AppState {
             audit_verifier: Arc::new(cc_service::AuditVerifier::new(store.clone())),
             stream_slots: Arc::default(),
             expensive_slots: Arc::default(),
+            overview: Arc::default(),
+            recent_readiness: Arc::default(),
             shutdown,
             directory: Directory::new(store.clone()),
             lifecycle: cc_lifecycle::Engine::new(store.clone(), Vec::new(), auth.clone()),

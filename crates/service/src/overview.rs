@@ -134,3 +134,56 @@ pub async fn overview(
         users_by_status: counts.users_by_status,
     })
 }
+
+/// The Overview's figures shared by concurrent readers of one process.
+///
+/// Exact in the same way as [`crate::cache::GenerationCache`]: an entry is used only while the
+/// store reports the change generation it was read under, so no committed change is hidden.
+/// Some changes do not move every backend's generation (on PostgreSQL only the directory
+/// tables and job outcomes notify), so an entry is also tied to the newest job event this
+/// process has seen (`events_seen`: a page refreshed because a job event arrived reads
+/// afresh) and used within the wall-clock second it was read in only, which also covers the
+/// figures that depend on the clock (which jobs are due, the minute series). A store that
+/// cannot report its generation is always read.
+#[derive(Default)]
+pub struct OverviewCache {
+    slot: std::sync::Mutex<Option<((u64, i64, i64), Arc<Overview>)>>,
+}
+
+impl OverviewCache {
+    /// The figures at `now`: the shared entry when still exact, otherwise a fresh read.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn read(
+        &self,
+        store: &Arc<dyn Store>,
+        events_seen: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Overview>, ServiceError> {
+        // The generation is taken before reading, so a commit during the read makes the
+        // entry unusable rather than hiding the commit.
+        let key = store
+            .change_generation()
+            .map(|g| (g, events_seen, now.timestamp()));
+        if let Some(key) = key {
+            if let Ok(slot) = self.slot.lock() {
+                if let Some((k, figures)) = slot.as_ref() {
+                    if *k == key {
+                        return Ok(figures.clone());
+                    }
+                }
+            }
+        }
+        let figures = Arc::new(overview(store, now).await?);
+        if let Some(key) = key {
+            if let Ok(mut slot) = self.slot.lock() {
+                // Never replace a later read with an earlier one.
+                if slot.as_ref().is_none_or(|(k, _)| *k <= key) {
+                    *slot = Some((key, figures.clone()));
+                }
+            }
+        }
+        Ok(figures)
+    }
+}

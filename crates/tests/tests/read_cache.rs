@@ -166,7 +166,51 @@ async fn disabled_operator_elsewhere_loses_access(backend: Backend) {
     app.stop().await;
 }
 
+/// The console Overview's shared figures never hide a committed change: a person created
+/// (the directory counts) and a job enqueued (the queue counts, with the job event the page
+/// refreshes on) show in the next read within the same second.
+async fn overview_follows_writes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    caching(&app.store).await;
+    let cache = cc_service::overview::OverviewCache::default();
+    let now = chrono::Utc::now();
+    let people = |o: &cc_service::overview::Overview| -> i64 {
+        o.users_by_status.iter().map(|(_, n)| n).sum()
+    };
+    let seen = app.store.last_job_event().await.unwrap();
+    let before = cache.read(&app.store, seen, now).await.unwrap();
+    let again = cache.read(&app.store, seen, now).await.unwrap();
+    assert!(
+        Arc::ptr_eq(&before, &again),
+        "an unchanged store is read once"
+    );
+
+    app.client
+        .create_user(&student("overview.a"))
+        .await
+        .unwrap();
+    let seen = app.store.last_job_event().await.unwrap();
+    let after = cache.read(&app.store, seen, now).await.unwrap();
+    assert_eq!(people(&after), people(&before) + 1);
+
+    let queued = |o: &cc_service::overview::Overview| -> i64 {
+        o.jobs_by_state.iter().map(|(_, n)| n).sum()
+    };
+    let jobs_before = queued(&after);
+    cc_queue::ops::enqueue(
+        app.store.as_ref(),
+        &cc_domain::NewJob::new("system.noop", json!({})),
+    )
+    .await
+    .unwrap();
+    let seen = app.store.last_job_event().await.unwrap();
+    let with_job = cache.read(&app.store, seen, now).await.unwrap();
+    assert_eq!(queued(&with_job), jobs_before + 1);
+    app.stop().await;
+}
+
 backend_tests!(
+    overview_follows_writes,
     list_follows_writes_through_the_api,
     list_follows_writes_by_another_process,
     revoked_token_is_refused_at_once,

@@ -179,3 +179,29 @@ async fn readiness_detail(app: &AppState) -> ReadinessDetail {
         redis,
     }
 }
+
+/// A readiness report shared by the console's pages for up to [`RecentReadiness::MAX_AGE`]:
+/// a page drawn by many operators at once checks the dependencies once, not once per page.
+/// The probes (`/health/ready`) always check afresh.
+#[derive(Default)]
+pub struct RecentReadiness {
+    slot: tokio::sync::Mutex<Option<(Instant, HealthReport)>>,
+}
+
+impl RecentReadiness {
+    /// How old a shared report may be.
+    pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+    /// A report at most [`Self::MAX_AGE`] old; concurrent callers wait for one check.
+    pub async fn get(&self, app: &AppState) -> HealthReport {
+        let mut slot = self.slot.lock().await;
+        if let Some((at, report)) = slot.as_ref() {
+            if at.elapsed() <= Self::MAX_AGE {
+                return report.clone();
+            }
+        }
+        let report = readiness(app).await;
+        *slot = Some((Instant::now(), report.clone()));
+        report
+    }
+}

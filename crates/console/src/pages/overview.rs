@@ -4,10 +4,10 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use cc_api::routes::health::{readiness, HealthReport};
+use cc_api::routes::health::HealthReport;
 use cc_api::{ApiError, AppState};
 use cc_domain::{ImportRun, ImportStatus, Job, JobState};
-use cc_service::overview::{overview, Overview, THROUGHPUT_MINUTES};
+use cc_service::overview::{Overview, THROUGHPUT_MINUTES};
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 
@@ -22,7 +22,12 @@ const REFRESH_SECS: u32 = 30;
 /// `GET /`.
 pub async fn page(State(app): State<AppState>, viewer: Viewer) -> Result<Response, ApiError> {
     let now = Utc::now();
-    let (report, figures) = tokio::join!(readiness(&app), overview(&app.store, now));
+    // Shared by concurrent viewers: the figures while no change was committed (exact), the
+    // dependency checks for up to a second.
+    let (report, figures) = tokio::join!(
+        app.recent_readiness.get(&app),
+        app.overview.read(&app.store, app.events.position(), now)
+    );
     let figures = figures?;
     let body = html! {
         h1 { "Overview" }
