@@ -230,6 +230,8 @@ async fn people_are_listed_shown_created_changed_and_deleted(backend: Backend) {
                 "A",
                 "--family-name",
                 "B",
+                "--grade",
+                "9",
             ],
         )
         .await;
@@ -292,8 +294,8 @@ async fn lifecycle_actions_confirmation_and_jobs_watch(backend: Backend) {
     let out = cli.ok(&["users", "provision", "ada"]).await;
     assert!(out.contains("provision ada: job"), "{out}");
     assert!(out.contains("temporary password for ada"), "{out}");
-    // An operation the status forbids is a conflict.
-    cli.fails(4, &["users", "provision", "ada"]).await;
+    // An operation the status forbids is a conflict: bob is still pending.
+    cli.fails(4, &["users", "suspend", "bob"]).await;
 
     // --all-matching states the count and refuses without a terminal or --yes.
     let err = cli
@@ -305,6 +307,8 @@ async fn lifecycle_actions_confirmation_and_jobs_watch(backend: Backend) {
                 "--all-matching",
                 "--school",
                 "lincoln-hs",
+                "--status",
+                "pending",
             ],
         )
         .await;
@@ -327,6 +331,8 @@ async fn lifecycle_actions_confirmation_and_jobs_watch(backend: Backend) {
             "--all-matching",
             "--school",
             "lincoln-hs",
+            "--status",
+            "pending",
             "--yes",
         ])
         .await;

@@ -38,16 +38,19 @@ impl Style {
     /// Colours a value by what it says: failures red, successes green, waiting yellow.
     #[must_use]
     pub fn by_meaning(self, s: &str) -> String {
-        match s {
-            "failed" | "discarded" | "noncompliant" | "refused" | "BROKEN" => self.paint("31", s),
-            "completed" | "active" | "compliant" | "applied" | "in_sync" | "intact" => {
-                self.paint("32", s)
-            }
-            "running" | "retryable" | "pending" | "planning" | "applying" | "suspended" => {
-                self.paint("33", s)
-            }
-            _ => s.to_owned(),
-        }
+        self.by_meaning_of(s, s)
+    }
+
+    /// Shows `shown` (e.g. `value` cut to a column) in the colour `value` calls for.
+    #[must_use]
+    pub fn by_meaning_of(self, value: &str, shown: &str) -> String {
+        let code = match value {
+            "failed" | "discarded" | "noncompliant" | "refused" | "BROKEN" => "31",
+            "completed" | "active" | "compliant" | "applied" | "in_sync" | "intact" => "32",
+            "running" | "retryable" | "pending" | "planning" | "applying" | "suspended" => "33",
+            _ => return shown.to_owned(),
+        };
+        self.paint(code, shown)
     }
 
     fn paint(self, code: &str, s: &str) -> String {

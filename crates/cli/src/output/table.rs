@@ -26,9 +26,11 @@ pub fn render(
     }
     let mut out = String::new();
     let header: Vec<String> = headers.to_vec();
-    push_row(&mut out, &header, &widths, |s| style.bold(s));
+    push_row(&mut out, &header, &widths, |_, shown| style.bold(shown));
     for row in rows {
-        push_row(&mut out, row, &widths, |s| style.by_meaning(s));
+        push_row(&mut out, row, &widths, |value, shown| {
+            style.by_meaning_of(value, shown)
+        });
     }
     out
 }
@@ -47,12 +49,17 @@ fn fit(widths: &mut [usize], max: usize) {
     }
 }
 
-fn push_row(out: &mut String, cells: &[String], widths: &[usize], paint: impl Fn(&str) -> String) {
+fn push_row(
+    out: &mut String,
+    cells: &[String],
+    widths: &[usize],
+    paint: impl Fn(&str, &str) -> String,
+) {
     let last = widths.len().saturating_sub(1);
     for (i, (cell, &w)) in cells.iter().zip(widths).enumerate() {
-        let cell = truncate(cell, w);
-        let pad = w.saturating_sub(cell.width());
-        out.push_str(&paint(&cell));
+        let shown = truncate(cell, w);
+        let pad = w.saturating_sub(shown.width());
+        out.push_str(&paint(cell, &shown));
         if i < last {
             out.push_str(&" ".repeat(pad + 2));
         }
