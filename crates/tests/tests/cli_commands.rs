@@ -619,7 +619,79 @@ async fn groups_devices_policies_audit_and_imports(backend: Backend) {
     app.stop().await;
 }
 
+/// On a terminal `--all-matching` asks, stating the count: "n" changes nothing (exit 1), "y"
+/// runs the batch. `script` (util-linux) gives the command a terminal.
+async fn the_bulk_confirmation_asks_on_a_terminal(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cli = Cli::for_app(&app).await;
+    for name in ["amy", "bob"] {
+        app.client
+            .create_user(&cc_tests::student(name))
+            .await
+            .unwrap();
+    }
+    let on_terminal = |answer: &'static str| {
+        let line = format!(
+            "{} users provision --all-matching --school lincoln-hs",
+            command_center_bin().display()
+        );
+        let mut cmd = Command::new("script");
+        cmd.env_clear()
+            .env("CC_URL", &cli.url)
+            .env("CC_TOKEN", &cli.token)
+            .env("NO_COLOR", "1")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        async move {
+            let mut child = cmd
+                .spawn()
+                .expect("script (util-linux) runs the command on a terminal");
+            let mut stdin = child.stdin.take().unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut stdin, answer.as_bytes())
+                .await
+                .unwrap();
+            let out = tokio::time::timeout(DEADLINE, child.wait_with_output())
+                .await
+                .expect("the confirmation is answered")
+                .unwrap();
+            drop(stdin);
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+    };
+    let (code, screen) = on_terminal("n\n").await;
+    assert!(
+        screen.contains("provision 2 people matching the filters"),
+        "{screen}"
+    );
+    assert!(screen.contains("not confirmed"), "{screen}");
+    assert_eq!(code, Some(1), "{screen}");
+    let pending = app
+        .client
+        .list_users(&[("status", "pending")])
+        .await
+        .unwrap();
+    assert_eq!(pending.items.len(), 2);
+
+    let (code, screen) = on_terminal("y\n").await;
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("with 2 jobs"), "{screen}");
+    let active = app
+        .client
+        .list_users(&[("status", "active")])
+        .await
+        .unwrap();
+    assert_eq!(active.items.len(), 2);
+    app.stop().await;
+}
+
 backend_tests!(
+    the_bulk_confirmation_asks_on_a_terminal,
     people_are_listed_shown_created_changed_and_deleted,
     lifecycle_actions_confirmation_and_jobs_watch,
     groups_devices_policies_audit_and_imports,
