@@ -2,6 +2,8 @@
 
 mod commands;
 mod config;
+mod exit;
+mod output;
 mod telemetry;
 
 use std::path::PathBuf;
@@ -41,8 +43,21 @@ enum Command {
     Migrate(commands::migrate::Args),
     /// Load the demo data set (idempotent).
     Seed(commands::OutputArgs),
-    /// Work with the audit trail.
+    /// Work with the audit trail: list it (through a server) and verify its hash chain.
     Audit(commands::audit::Args),
+    /// People: list, show, create, change, delete, and their lifecycle (provision, suspend,
+    /// reset-password, deprovision, update-targets), through a running server.
+    Users(commands::users::Args),
+    /// Groups and their members, through a running server.
+    Groups(commands::groups::Args),
+    /// Devices, their compliance and the policy rules they fail, through a running server.
+    Devices(commands::devices::Args),
+    /// Device policies, through a running server.
+    Policies(commands::policies::Args),
+    /// Jobs: list, show, cancel, retry, and watch them live, through a running server.
+    Jobs(commands::jobs::Args),
+    /// Roster import runs and their row errors, through a running server.
+    Imports(commands::imports::Args),
     /// Check a running server's readiness; exits non-zero when not ready.
     Health(commands::health::Args),
     /// Print the effective configuration with secrets redacted.
@@ -72,13 +87,22 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Write the manual pages (roff): `command-center man --dir /usr/local/share/man/man1`
+    /// writes one page per command; without --dir the main page goes to standard output.
+    Man {
+        /// A directory to write command-center.1 and a page per subcommand into.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     quiet_broken_pipe();
     let cli = Cli::parse();
-    if let Command::Completions { shell } = cli.command {
-        return completions(shell);
+    match cli.command {
+        Command::Completions { shell } => return completions(shell),
+        Command::Man { dir } => return man(dir.as_deref()),
+        _ => {}
     }
     let env = |k: &str| std::env::var(k).ok();
     let mut cfg = match config::Config::load(cli.config.as_deref(), &env) {
@@ -108,6 +132,12 @@ fn main() -> ExitCode {
             Command::Migrate(args) => commands::migrate::run(&cfg, args).await,
             Command::Seed(args) => commands::seed(&cfg, &args).await,
             Command::Audit(args) => commands::audit::run(&cfg, args).await,
+            Command::Users(args) => commands::users::run(args).await,
+            Command::Groups(args) => commands::groups::run(args).await,
+            Command::Devices(args) => commands::devices::run(args).await,
+            Command::Policies(args) => commands::policies::run(args).await,
+            Command::Jobs(args) => commands::jobs::run(args).await,
+            Command::Imports(args) => commands::imports::run(args).await,
             Command::Health(args) => commands::health::run(args).await,
             Command::Config(args) => commands::print_config(&cfg, &args),
             Command::Operator(args) => commands::operator::run(&cfg, args).await,
@@ -118,15 +148,14 @@ fn main() -> ExitCode {
             Command::Bench(args) => commands::bench::run(&cfg, args).await,
             Command::Import(args) => commands::import::run(&cfg, args).await,
             Command::Roster(args) => commands::roster::run(args),
-            Command::Completions { .. } => unreachable!("handled before loading configuration"),
+            Command::Completions { .. } | Command::Man { .. } => {
+                unreachable!("handled before loading configuration")
+            }
         }
     });
     match result {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => exit::report(&e),
     }
 }
 
@@ -167,6 +196,32 @@ fn completions(shell: clap_complete::Shell) -> ExitCode {
     }
 }
 
+/// Writes the manual pages: every page into `dir`, or the main page to standard output.
+fn man(dir: Option<&std::path::Path>) -> ExitCode {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let cmd = Cli::command();
+    let result = match dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(cmd, dir))
+            .map(|()| eprintln!("manual pages written to {}", dir.display())),
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut page)
+                .and_then(|()| std::io::stdout().write_all(&page))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the manual pages: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -182,7 +237,25 @@ mod tests {
             &mut script,
         );
         let script = String::from_utf8(script).unwrap_or_default();
-        for sub in ["serve", "worker", "import", "completions", "check"] {
+        for sub in [
+            "serve",
+            "worker",
+            "import",
+            "completions",
+            "check",
+            "users",
+            "groups",
+            "devices",
+            "policies",
+            "jobs",
+            "imports",
+            "audit",
+            "man",
+            "reset-password",
+            "update-targets",
+            "watch",
+            "all-matching",
+        ] {
             assert!(
                 script.contains(sub),
                 "{sub} missing from the bash completions"

@@ -7,8 +7,10 @@ mod auth;
 mod imports;
 mod jobs;
 mod lifecycle;
+mod paging;
 
 pub use jobs::JobEventStream;
+pub use paging::Listing;
 
 use std::time::Duration;
 

@@ -3,15 +3,23 @@
 pub mod audit;
 pub mod bench;
 pub mod check;
+pub mod devices;
+pub mod groups;
 pub mod health;
 pub mod import;
+pub mod imports;
+pub mod jobs;
+pub mod listing;
 pub mod migrate;
 pub mod operator;
+pub mod policies;
 pub mod remote;
+pub mod resolve;
 pub mod roster;
 pub mod serve;
 pub mod sync;
 pub mod token;
+pub mod users;
 pub mod worker;
 
 use std::process::ExitCode;

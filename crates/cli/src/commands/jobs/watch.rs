@@ -1,0 +1,292 @@
+//! `jobs watch`: job changes as they happen, from `GET /api/v1/events`. With `--batch` (or
+//! `--import`, whose lifecycle jobs form a batch named after the run) a progress bar shows on
+//! a terminal and the command ends when every job of the batch has finished: exit 0, or 1
+//! when any was discarded.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use cc_client::{Client, JobEventStream};
+use cc_domain::{BatchProgress, Job, JobEvent, JobState};
+use uuid::Uuid;
+
+use crate::output::{note, print_json, Format, OutputArg};
+
+/// How often the batch is read again when no event arrives (the stream is the fast path;
+/// this only guards against a missed event).
+const REFRESH: Duration = Duration::from_secs(5);
+
+#[derive(clap::Args)]
+pub struct WatchArgs {
+    /// Follow this batch and end when it has finished.
+    #[arg(long, conflicts_with = "import")]
+    batch: Option<Uuid>,
+    /// Follow this import run (planning, applying) and then its lifecycle jobs.
+    #[arg(long)]
+    import: Option<Uuid>,
+    #[command(flatten)]
+    out: OutputArg,
+}
+
+pub async fn run(client: &Client, args: WatchArgs) -> anyhow::Result<ExitCode> {
+    let json = args.out.output == Format::Json;
+    // Open the stream before reading any state, so no change falls between the two.
+    let mut events = client
+        .job_events(None)
+        .await
+        .context("opening the event stream")?;
+    let batch = match (args.batch, args.import) {
+        (Some(b), _) => b,
+        (None, Some(run)) => {
+            if !follow_import(client, run, json).await? {
+                return Ok(ExitCode::SUCCESS);
+            }
+            run
+        }
+        (None, None) => return follow_all(client, &mut events, json).await,
+    };
+    follow_batch(client, &mut events, batch, json).await
+}
+
+/// Every event, forever (until interrupted).
+async fn follow_all(
+    client: &Client,
+    events: &mut JobEventStream,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut last = None;
+    loop {
+        match events.next().await? {
+            Some(e) => {
+                last = Some(e.seq);
+                print_event(&e, json)?;
+            }
+            None => *events = client.job_events(last).await?,
+        }
+    }
+}
+
+async fn follow_batch(
+    client: &Client,
+    events: &mut JobEventStream,
+    batch: Uuid,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let batch_s = batch.to_string();
+    let mut progress = client.get_batch(batch).await?;
+    let jobs: HashSet<i64> = client
+        .list_all::<Job>("/jobs", &[("batch_id", &batch_s)], None)
+        .await?
+        .items
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    let bar = Bar::new(&progress);
+    let mut last = None;
+    while !progress.finished {
+        tokio::select! {
+            next = events.next() => match next? {
+                Some(e) => {
+                    last = Some(e.seq);
+                    if !jobs.contains(&e.job_id) {
+                        continue;
+                    }
+                    bar.suspend(|| print_event(&e, json))?;
+                    if e.state.is_final() {
+                        progress = client.get_batch(batch).await?;
+                        bar.show(&progress);
+                    }
+                }
+                None => *events = client.job_events(last).await?,
+            },
+            () = tokio::time::sleep(REFRESH) => {
+                progress = client.get_batch(batch).await?;
+                bar.show(&progress);
+            }
+        }
+    }
+    bar.finish();
+    summary(&progress, json)
+}
+
+fn summary(progress: &BatchProgress, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(progress)?;
+    } else {
+        let counts: Vec<String> = progress
+            .counts
+            .iter()
+            .map(|(state, n)| format!("{n} {state}"))
+            .collect();
+        println!(
+            "batch {} finished: {} jobs ({})",
+            progress.batch_id,
+            progress.total,
+            counts.join(", ")
+        );
+    }
+    let discarded = progress
+        .counts
+        .get(&JobState::Discarded)
+        .copied()
+        .unwrap_or(0);
+    Ok(if discarded > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Follows an import run until it is planned, refused, applied or failed. True when it was
+/// applied with lifecycle jobs to follow.
+async fn follow_import(client: &Client, run: Uuid, json: bool) -> anyhow::Result<bool> {
+    let spinner = Bar::spinner();
+    let mut seen = None;
+    let run = loop {
+        let r = client.get_import(run).await?;
+        let (busy, phase) = match r.status {
+            cc_domain::ImportStatus::Planning | cc_domain::ImportStatus::Applying => (
+                true,
+                r.progress.as_ref().map(progress_text).unwrap_or_default(),
+            ),
+            _ => (false, String::new()),
+        };
+        if seen != Some(r.status) {
+            seen = Some(r.status);
+            spinner.suspend(|| {
+                if json {
+                    print_json(&serde_json::json!({"import": r.id, "status": r.status}))
+                } else {
+                    println!("import {} {}", r.id, r.status.as_str());
+                    Ok(())
+                }
+            })?;
+        }
+        if !busy {
+            break r;
+        }
+        spinner.message(&phase);
+        // The import's progress lives on the server that runs it; there is no event for it.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    spinner.finish();
+    let jobs = run.counts["lifecycle_jobs"].as_i64().unwrap_or(0);
+    if run.status != cc_domain::ImportStatus::Applied || jobs == 0 {
+        if !json {
+            note(&format!(
+                "import {} is {}; no lifecycle jobs to follow",
+                run.id,
+                run.status.as_str()
+            ));
+        }
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn progress_text(p: &serde_json::Value) -> String {
+    let total = p["changes_total"].as_u64().unwrap_or(0);
+    if total > 0 {
+        format!(
+            "{}: {}/{} changes",
+            p["phase"].as_str().unwrap_or(""),
+            p["changes_written"],
+            total
+        )
+    } else {
+        format!(
+            "{}: {} rows read",
+            p["phase"].as_str().unwrap_or(""),
+            p["rows_read"]
+        )
+    }
+}
+
+fn print_event(e: &JobEvent, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(e)?);
+    } else {
+        let style = crate::output::Style::stdout();
+        println!(
+            "{}  job {}  {}  {}  attempt {}{}",
+            e.at.format("%H:%M:%S%.3f"),
+            e.job_id,
+            e.kind.as_deref().unwrap_or("?"),
+            style.by_meaning(e.state.as_str()),
+            e.attempt,
+            e.note
+                .as_deref()
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// A progress bar on standard error, drawn only on a terminal.
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    fn new(p: &BatchProgress) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::new(u64::try_from(p.total).unwrap_or(0));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} finished  {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let b = Self(Some(bar));
+        b.show(p);
+        b
+    }
+
+    fn spinner() -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Self(Some(bar))
+    }
+
+    fn show(&self, p: &BatchProgress) {
+        if let Some(bar) = &self.0 {
+            let done: i64 = p
+                .counts
+                .iter()
+                .filter(|(s, _)| s.is_final())
+                .map(|(_, n)| n)
+                .sum();
+            bar.set_position(u64::try_from(done).unwrap_or(0));
+            let failed = p.counts.get(&JobState::Discarded).copied().unwrap_or(0);
+            bar.set_message(if failed > 0 {
+                format!("{failed} discarded")
+            } else {
+                String::new()
+            });
+        }
+    }
+
+    fn message(&self, m: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(m.to_owned());
+        }
+    }
+
+    fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.0 {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Exit codes and how a failure is told: the same table for every command (docs/cli.md).
+//!
+//! 0 ok · 1 error · 2 usage (a bad command line, or a confirmation that cannot be asked) ·
+//! 3 not found · 4 conflict or failed precondition (409, 412, 428).
+
+use std::process::ExitCode;
+
+use cc_client::ClientError;
+
+use crate::output::Style;
+
+pub const USAGE: u8 = 2;
+pub const NOT_FOUND: u8 = 3;
+pub const CONFLICT: u8 = 4;
+
+/// The command line asks for something that cannot be done as asked (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// What the command names does not exist (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
+
+/// Prints `err` on standard error and returns its exit code. A problem+json answer is
+/// shown with its title, detail, code, field errors and the request id to quote.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    let style = Style::stderr();
+    let prefix = style.red("error:");
+    for cause in err.chain() {
+        if let Some(u) = cause.downcast_ref::<Usage>() {
+            eprintln!("{prefix} {u}");
+            return ExitCode::from(USAGE);
+        }
+        if let Some(n) = cause.downcast_ref::<NotFound>() {
+            eprintln!("{prefix} {n}");
+            return ExitCode::from(NOT_FOUND);
+        }
+        if let Some(c) = cause.downcast_ref::<ClientError>() {
+            print_client_error(&prefix, err, c);
+            return ExitCode::from(code_for_status(c.status()));
+        }
+    }
+    eprintln!("{prefix} {err:#}");
+    ExitCode::FAILURE
+}
+
+/// The exit code for an HTTP status.
+#[must_use]
+pub fn code_for_status(status: Option<u16>) -> u8 {
+    match status {
+        Some(404) => NOT_FOUND,
+        Some(409 | 412 | 428) => CONFLICT,
+        _ => 1,
+    }
+}
+
+fn print_client_error(prefix: &str, err: &anyhow::Error, c: &ClientError) {
+    let Some(p) = c.problem() else {
+        eprintln!("{prefix} {err:#}");
+        return;
+    };
+    // The context the command added (e.g. "suspending ada"), when any.
+    let context = err.to_string();
+    let head = if context == c.to_string() {
+        String::new()
+    } else {
+        format!("{context}: ")
+    };
+    eprintln!("{prefix} {head}{} ({}): {}", p.title, p.status, p.detail);
+    for f in &p.errors {
+        eprintln!("  {}: {}", f.field, f.message);
+    }
+    let id = p.request_id.as_deref().unwrap_or("none");
+    eprintln!("  code: {}  request id: {id}", p.code);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn statuses_map_to_the_documented_codes() {
+        assert_eq!(super::code_for_status(Some(404)), 3);
+        assert_eq!(super::code_for_status(Some(409)), 4);
+        assert_eq!(super::code_for_status(Some(412)), 4);
+        assert_eq!(super::code_for_status(Some(422)), 1);
+        assert_eq!(super::code_for_status(None), 1);
+    }
+}
