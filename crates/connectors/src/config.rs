@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ldap::{LdapConfig, LdapTarget};
 use crate::redaction::{is_sensitive_name, redact_url, MASK};
+use crate::scim::{ScimConfig, ScimTarget};
 use crate::script::{ScriptConfig, ScriptTarget};
 use crate::webhook::{WebhookConfig, WebhookTarget};
 use crate::{ConfigError, Operation, Target};
@@ -29,6 +30,7 @@ pub enum TargetConfig {
     Ldap(Box<LdapConfig>),
     Script(ScriptConfig),
     Webhook(WebhookConfig),
+    Scim(ScimConfig),
 }
 
 impl TargetConfig {
@@ -38,6 +40,7 @@ impl TargetConfig {
             Self::Ldap(c) => &c.name,
             Self::Script(c) => &c.name,
             Self::Webhook(c) => &c.name,
+            Self::Scim(c) => &c.name,
         }
     }
 
@@ -47,6 +50,7 @@ impl TargetConfig {
             Self::Ldap(c) => c.enabled,
             Self::Script(c) => c.enabled,
             Self::Webhook(c) => c.enabled,
+            Self::Scim(c) => c.enabled,
         }
     }
 
@@ -56,6 +60,7 @@ impl TargetConfig {
             Self::Ldap(_) => "ldap",
             Self::Script(_) => "script",
             Self::Webhook(_) => "webhook",
+            Self::Scim(_) => "scim",
         }
     }
 
@@ -80,6 +85,11 @@ impl TargetConfig {
                 Self::Script(c)
             }
             Self::Webhook(c) => Self::Webhook(c.redacted()),
+            Self::Scim(c) => {
+                let mut c = c.clone();
+                c.base_url = redact_url(&c.base_url);
+                Self::Scim(c)
+            }
         }
     }
 
@@ -93,7 +103,7 @@ impl TargetConfig {
         check_name(self.name())?;
         match self {
             Self::Ldap(c) => c.check_transport(),
-            Self::Script(_) | Self::Webhook(_) => Ok(()),
+            Self::Script(_) | Self::Webhook(_) | Self::Scim(_) => Ok(()),
         }
     }
 
@@ -106,6 +116,7 @@ impl TargetConfig {
             Self::Ldap(c) => Arc::new(LdapTarget::new(c)?),
             Self::Script(c) => Arc::new(ScriptTarget::new(c)?),
             Self::Webhook(c) => Arc::new(WebhookTarget::new(c)?),
+            Self::Scim(c) => Arc::new(ScimTarget::new(c)?),
         })
     }
 }
