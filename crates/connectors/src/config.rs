@@ -94,8 +94,9 @@ impl TargetConfig {
     }
 
     /// The checks that need no IO (no secret files read, nothing built), for validating a
-    /// configuration as it is loaded: today, that an LDAP target does not send passwords in
-    /// clear text across the network without `allow_plaintext = true`.
+    /// configuration as it is loaded: today, that an LDAP or SCIM target does not send
+    /// passwords or its token in clear text across the network without
+    /// `allow_plaintext = true`.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the target and the offending setting.
@@ -103,7 +104,8 @@ impl TargetConfig {
         check_name(self.name())?;
         match self {
             Self::Ldap(c) => c.check_transport(),
-            Self::Script(_) | Self::Webhook(_) | Self::Scim(_) => Ok(()),
+            Self::Scim(c) => crate::scim::check_base_url(c).map(|_| ()),
+            Self::Script(_) | Self::Webhook(_) => Ok(()),
         }
     }
 

@@ -54,7 +54,7 @@ impl ScimTarget {
     pub fn new(c: &ScimConfig) -> Result<Self, ConfigError> {
         let err = |m: String| ConfigError::new(&c.name, m);
         let operations = operation_set(&c.name, c.operations.as_deref())?;
-        let base = parse_base_url(c)?;
+        let base = check_base_url(c)?;
         let token = resolve_secret(
             &c.name,
             "token",
@@ -156,7 +156,7 @@ impl ScimTarget {
 
 /// The base URL: http(s), no credentials, no query; plain http only to loopback unless
 /// allowed.
-fn parse_base_url(c: &ScimConfig) -> Result<reqwest::Url, ConfigError> {
+pub(crate) fn check_base_url(c: &ScimConfig) -> Result<reqwest::Url, ConfigError> {
     let err = |m: String| ConfigError::new(&c.name, m);
     let shown = crate::redaction::redact_url(&c.base_url);
     let base =
@@ -352,6 +352,8 @@ mod tests {
         };
         let e = ScimTarget::new(&plain).err().unwrap().to_string();
         assert!(e.contains("allow_plaintext = true"), "{e}");
+        let checked = crate::TargetConfig::Scim(plain.clone()).validate();
+        assert_eq!(checked.err().map(|e| e.to_string()), Some(e));
         let loopback = ScimConfig {
             base_url: "http://127.0.0.1:9/scim/v2".into(),
             ..config("")
