@@ -122,10 +122,13 @@ async fn check_reports_a_misconfigured_target() {
     assert!(e.is_retryable(), "connection refused is retryable: {e}");
 }
 
+/// An answer to give: status, `Retry-After`, body.
+type Answer = (u16, Option<&'static str>, String);
+
 /// A responder that answers the queued statuses in order, then serves an empty list.
 #[derive(Clone, Default)]
 struct Responder {
-    answers: Arc<Mutex<VecDeque<(u16, Option<&'static str>, String)>>>,
+    answers: Arc<Mutex<VecDeque<Answer>>>,
     seen: Arc<Mutex<Vec<String>>>,
 }
 
