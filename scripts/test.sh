@@ -5,7 +5,8 @@
 # slapd (the LDAP tests start their own on a free loopback port), jq (used by the example
 # bash script target), Chromium, chromedriver, npm and axe-core (the console's browser tests,
 # axe-core into target/) and python3-venv (schemathesis, for the contract test, is installed
-# into target/venv-schemathesis by scripts/contract-test.sh).
+# into target/venv-schemathesis by scripts/contract-test.sh; scim2-server, for the SCIM
+# target's tests, into target/venv-scim2-server by scripts/install-scim2-server.sh).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p cc-domain    # extra arguments go to the test runner
@@ -114,6 +115,8 @@ ensure_browser
 
 # The contract test (scripts/contract-test.sh) makes a Python virtual environment.
 python3 -c 'import ensurepip, venv' 2>/dev/null || { log "python3-venv: installing"; apt_install python3-venv; }
+# The SCIM target's tests run scim2-server (PyPI) from target/venv-scim2-server.
+scripts/install-scim2-server.sh
 
 if cargo nextest --version >/dev/null 2>&1; then
   log "Running the tests (cargo nextest)"

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ldap::{LdapConfig, LdapTarget};
 use crate::redaction::{is_sensitive_name, redact_url, MASK};
+use crate::scim::{ScimConfig, ScimTarget};
 use crate::script::{ScriptConfig, ScriptTarget};
 use crate::webhook::{WebhookConfig, WebhookTarget};
 use crate::{ConfigError, Operation, Target};
@@ -29,6 +30,7 @@ pub enum TargetConfig {
     Ldap(Box<LdapConfig>),
     Script(ScriptConfig),
     Webhook(WebhookConfig),
+    Scim(ScimConfig),
 }
 
 impl TargetConfig {
@@ -38,6 +40,7 @@ impl TargetConfig {
             Self::Ldap(c) => &c.name,
             Self::Script(c) => &c.name,
             Self::Webhook(c) => &c.name,
+            Self::Scim(c) => &c.name,
         }
     }
 
@@ -47,6 +50,7 @@ impl TargetConfig {
             Self::Ldap(c) => c.enabled,
             Self::Script(c) => c.enabled,
             Self::Webhook(c) => c.enabled,
+            Self::Scim(c) => c.enabled,
         }
     }
 
@@ -56,6 +60,7 @@ impl TargetConfig {
             Self::Ldap(_) => "ldap",
             Self::Script(_) => "script",
             Self::Webhook(_) => "webhook",
+            Self::Scim(_) => "scim",
         }
     }
 
@@ -80,12 +85,18 @@ impl TargetConfig {
                 Self::Script(c)
             }
             Self::Webhook(c) => Self::Webhook(c.redacted()),
+            Self::Scim(c) => {
+                let mut c = c.clone();
+                c.base_url = redact_url(&c.base_url);
+                Self::Scim(c)
+            }
         }
     }
 
     /// The checks that need no IO (no secret files read, nothing built), for validating a
-    /// configuration as it is loaded: today, that an LDAP target does not send passwords in
-    /// clear text across the network without `allow_plaintext = true`.
+    /// configuration as it is loaded: today, that an LDAP or SCIM target does not send
+    /// passwords or its token in clear text across the network without
+    /// `allow_plaintext = true`.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the target and the offending setting.
@@ -93,6 +104,7 @@ impl TargetConfig {
         check_name(self.name())?;
         match self {
             Self::Ldap(c) => c.check_transport(),
+            Self::Scim(c) => crate::scim::check_base_url(c).map(|_| ()),
             Self::Script(_) | Self::Webhook(_) => Ok(()),
         }
     }
@@ -106,6 +118,7 @@ impl TargetConfig {
             Self::Ldap(c) => Arc::new(LdapTarget::new(c)?),
             Self::Script(c) => Arc::new(ScriptTarget::new(c)?),
             Self::Webhook(c) => Arc::new(WebhookTarget::new(c)?),
+            Self::Scim(c) => Arc::new(ScimTarget::new(c)?),
         })
     }
 }

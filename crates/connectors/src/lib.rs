@@ -1,5 +1,5 @@
 //! Targets that lifecycle operations act on: LDAP / Active Directory, scripts (PowerShell,
-//! bash, …) and webhooks.
+//! bash, …), webhooks and SCIM 2.0 service providers.
 //!
 //! The lifecycle engine builds targets once from the `[[targets]]` configuration
 //! ([`build_targets`]) and, for each job, sends an [`OperationRequest`] to each target that
@@ -14,6 +14,7 @@ pub mod operation;
 pub mod outcome;
 pub mod paths;
 pub mod redaction;
+pub mod scim;
 pub mod script;
 pub mod target;
 pub mod webhook;

@@ -17,8 +17,8 @@ pub use cc_domain::LifecycleOperation as Operation;
 /// operation succeeded there: the engine stores it per (user, target) and passes it back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetLink {
-    /// The account's identifier on the target: a DN for LDAP, whatever a script or webhook
-    /// receiver returned otherwise.
+    /// The account's identifier on the target: a DN for LDAP, the provider's `id` for SCIM,
+    /// whatever a script or webhook receiver returned otherwise.
     pub account_id: String,
     /// When the link was last confirmed by a successful operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]

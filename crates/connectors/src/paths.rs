@@ -31,6 +31,7 @@ impl TargetConfig {
     ///
     /// - LDAP: `bind_password_file`, `tls_ca_file`;
     /// - webhook: `secret_file` and the `value_file` of headers;
+    /// - SCIM: `token_file`, `tls_ca_file`;
     /// - script: `env_files`, `working_dir` (the file's directory when absent, so a script's
     ///   relative arguments and state directories mean the same from any working directory),
     ///   and a program given as a relative path (`./bin/sync.sh`, `scripts/x.ps1`), which is
@@ -48,6 +49,14 @@ impl TargetConfig {
             }
             Self::Webhook(c) => resolve_webhook(c, base),
             Self::Script(c) => resolve_script(c, base),
+            Self::Scim(c) => {
+                for path in [&mut c.token_file, &mut c.tls_ca_file]
+                    .into_iter()
+                    .flatten()
+                {
+                    resolve_in_place(base, path);
+                }
+            }
         }
     }
 }

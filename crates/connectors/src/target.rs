@@ -20,7 +20,7 @@ pub trait Target: Send + Sync {
     /// The configured name (unique among targets), e.g. `district-ad`.
     fn name(&self) -> &str;
 
-    /// `ldap`, `script` or `webhook`.
+    /// `ldap`, `script`, `webhook` or `scim`.
     fn kind(&self) -> &'static str;
 
     /// Whether this target stores passwords (so `reset_password` and an initial password

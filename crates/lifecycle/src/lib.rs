@@ -59,7 +59,7 @@ pub fn describe_metrics() {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TargetInfo {
     pub name: String,
-    /// `ldap`, `script` or `webhook`.
+    /// `ldap`, `script`, `webhook` or `scim`.
     pub kind: String,
     /// The operations this target handles.
     pub operations: Vec<LifecycleOperation>,

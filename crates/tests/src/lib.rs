@@ -11,6 +11,7 @@ pub mod faults;
 pub mod ldap;
 pub mod postgres_server;
 pub mod queue;
+pub mod scim2_server;
 
 use std::future::Future;
 use std::sync::Arc;

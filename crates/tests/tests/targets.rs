@@ -1,6 +1,8 @@
-//! Script and webhook targets, run for real: processes on this machine and an HTTP receiver
-//! on 127.0.0.1.
+//! Script, webhook and SCIM targets, run for real: processes on this machine, an HTTP
+//! receiver and a SCIM service provider on 127.0.0.1.
 
+#[path = "targets/scim.rs"]
+mod scim;
 #[path = "targets/script.rs"]
 mod script;
 #[path = "targets/webhook.rs"]
