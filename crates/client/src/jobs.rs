@@ -111,7 +111,8 @@ pub struct JobEventStream {
 }
 
 impl JobEventStream {
-    /// The next job event, or `None` when the server closed the stream.
+    /// The next job event, or `None` when the server closed the stream. Notices (events
+    /// named `import` or `target`) are passed over.
     ///
     /// # Errors
     /// Transport errors, or an event whose data is not a job event.
@@ -126,6 +127,13 @@ impl JobEventStream {
                     .collect();
                 if data.is_empty() {
                     continue; // a keep-alive comment
+                }
+                let name = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("event:"))
+                    .map_or("message", str::trim);
+                if name != "job" {
+                    continue; // a notice (`import`, `target`): not a job event
                 }
                 return serde_json::from_str(&data.join("\n"))
                     .map(Some)

@@ -94,16 +94,46 @@ export function schedule() {
 
 // Job states worth announcing as they happen (a retry is shown on the pages, not announced).
 const NOTEWORTHY = { discarded: 'bad' };
+// Import outcomes: level and words.
+const IMPORT_OUTCOMES = {
+  applied: ['ok', 'applied'],
+  refused: ['warn', 'refused by a guard'],
+  failed: ['bad', 'failed'],
+};
+// Targets announced as failing on this page, so each is announced once until it recovers
+// (the server announces each change once per process already).
+const failingTargets = new Set();
+
+function parse(e) {
+  try { return JSON.parse(e.data); } catch (_) { return null; }
+}
 
 function follow(kinds) {
   const source = new EventSource('/api/v1/events', { withCredentials: true });
   source.addEventListener('job', (e) => {
     if (kinds.includes('job')) schedule();
-    let ev;
-    try { ev = JSON.parse(e.data); } catch (_) { return; }
-    const level = NOTEWORTHY[ev.state];
+    const ev = parse(e);
+    const level = ev && NOTEWORTHY[ev.state];
     if (level) {
       toast(`Job ${ev.job_id}${ev.kind ? ` (${ev.kind})` : ''} failed for good${ev.note ? `: ${ev.note}` : ''}.`, level);
+    }
+  });
+  source.addEventListener('import', (e) => {
+    if (kinds.includes('import')) schedule();
+    const ev = parse(e);
+    const outcome = ev && IMPORT_OUTCOMES[ev.state];
+    if (outcome) toast(`Import ${outcome[1]}${ev.note ? `: ${ev.note}` : ''}.`, outcome[0]);
+  });
+  source.addEventListener('target', (e) => {
+    if (kinds.includes('target')) schedule();
+    const ev = parse(e);
+    if (!ev) return;
+    if (ev.state === 'failing' && !failingTargets.has(ev.subject)) {
+      failingTargets.add(ev.subject);
+      toast(`Target ${ev.subject} is failing${ev.note ? `: ${ev.note}` : ''}.`, 'bad');
+    } else if (ev.state === 'recovered') {
+      failingTargets.delete(ev.subject);
+      toast(`Target ${ev.subject} works again.`, 'ok');
     }
   });
   source.addEventListener('open', () => {
@@ -127,7 +157,9 @@ function start() {
   const replace = main.querySelector('[data-replace-url]');
   if (replace) history.replaceState(null, '', replace.dataset.replaceUrl);
   const kinds = (main.dataset.liveOn || '').split(/\s+/).filter(Boolean);
-  if (kinds.length > 0) follow(kinds);
+  // Every signed-in page follows the stream for its toasts; pages that name event kinds
+  // also refresh on them.
+  if (kinds.length > 0 || csrfToken()) follow(kinds);
   const every = Number(main.dataset.refreshEvery || 0);
   if (every > 0) {
     setInterval(() => { if (!document.hidden) refresh(); }, every * 1000);

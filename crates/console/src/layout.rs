@@ -53,7 +53,8 @@ const ENTRIES: &[(Nav, &str, &str, OperatorRole)] = &[
 /// What a page declares about itself beyond its body.
 #[derive(Debug, Clone, Default)]
 pub struct PageOptions {
-    /// Job-event kinds that make the script refresh `main` (e.g. `["job"]`); empty for none.
+    /// Event kinds that make the script refresh `main` (`job`, `import`, `target`); empty for
+    /// none. Every signed-in page follows the stream for its toasts either way.
     pub live_on: &'static [&'static str],
     /// Seconds between background refreshes of `main`; `None` for none.
     pub refresh_every: Option<u32>,

@@ -43,13 +43,18 @@
 //! 403 page. File uploads (`multipart/form-data`) put the token in the action URL with
 //! [`csrf::action_with_token`]. Script requests send it in the `cc-csrf` header (the page's
 //! `<meta name="cc-csrf">`). After a successful post, answer `303 See Other` to the page to
-//! show (post/redirect/get).
+//! show (post/redirect/get, with [`list::see_other`]). A post whose answer must be shown
+//! directly (it holds a one-time secret) carries a one-time form token instead, so posting it
+//! again does nothing (see `pages::people::apply`).
+//!
+//! List pages build their filter bar, table and paging links with [`list`].
 //!
 //! # Live updates (assets/console.js)
 //!
 //! Pages are plain links and forms first; the script adds, where the page asks for it:
-//! - `main[data-live-on="job"]`: the page follows the event stream (`/api/v1/events`, signed
-//!   in by the same cookie) and, on an event of that kind, re-fetches its own URL with the
+//! - `main[data-live-on="job import"]`: the page follows the event stream (`/api/v1/events`,
+//!   signed in by the same cookie) and, on an event of those kinds (`job`, `import`,
+//!   `target`), re-fetches its own URL with the
 //!   `CC-Fragment: 1` header and swaps `main`'s content (debounced). The response to a
 //!   fragment request is just the body passed to [`layout::respond`].
 //! - `main[data-refresh-every="30"]`: the same fragment refresh on a timer.
@@ -58,8 +63,9 @@
 //! - `[data-refresh-target]` inside `main`: a region with an `id` is swapped alone when the
 //!   fragment contains an element with the same id and `data-refresh-target` (keeps focus
 //!   and scroll elsewhere). Without it, all of `main` is swapped.
-//! - Toasts: `window.ccToast(text, level)`, and job events of interest (failed, discarded)
-//!   announce themselves in the `aria-live` region.
+//! - Toasts: `window.ccToast(text, level)`; every signed-in page follows the stream, and
+//!   events of interest (a job discarded, an import applied, refused or failed, a target
+//!   failing or recovered) announce themselves in the `aria-live` region.
 //! - `button[data-copy="<text>"]` copies to the clipboard; `form[data-confirm="<question>"]`
 //!   asks before submitting (without the script, the form submits; put a server-side
 //!   confirmation step in front of anything destructive).
@@ -84,6 +90,7 @@ pub mod csrf;
 pub mod errors;
 pub mod format;
 pub mod layout;
+pub mod list;
 pub mod pages;
 pub mod sparkline;
 pub mod viewer;
@@ -125,8 +132,19 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/devices/{id}",
             get(pages::directory::device).post(pages::directory::update_device),
         )
-        .route("/policies", get(pages::directory::policies))
-        .route("/policies/{id}", get(pages::directory::policy))
+        .route("/groups/{id}/members", post(pages::directory::add_member))
+        .route(
+            "/groups/{id}/members/{user_id}/remove",
+            post(pages::directory::remove_member),
+        )
+        .route(
+            "/policies",
+            get(pages::policies::list).post(pages::policies::create),
+        )
+        .route(
+            "/policies/{id}",
+            get(pages::policies::detail).post(pages::policies::update),
+        )
         .route(pages::health::TEST_JOB_ROUTE, post(pages::health::test_job))
         .merge(ops_routes())
         .layer(axum::middleware::from_fn_with_state(

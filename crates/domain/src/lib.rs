@@ -10,6 +10,7 @@ pub mod group;
 pub mod import;
 pub mod job;
 pub mod lifecycle;
+pub mod notice;
 pub mod operator;
 pub mod page;
 pub mod patch;
@@ -30,6 +31,7 @@ pub use lifecycle::{
     LifecycleIntent, LifecycleJobArgs, LifecycleOperation, LinkStatus, SyncState, TargetLinkRecord,
     TargetSync, UserSync,
 };
+pub use notice::{NewNotice, Notice, NoticeTopic, StreamEvent};
 pub use operator::{ApiToken, NewApiToken, NewOperator, Operator, OperatorPatch, OperatorRole};
 pub use page::{Cursor, Page, SortDir};
 pub use policy::{

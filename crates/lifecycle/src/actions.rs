@@ -28,6 +28,9 @@ pub struct ActionOutcome {
     pub job: Job,
     pub user: User,
     pub temporary_password: Option<String>,
+    /// The request's one-time key was used before: this is the first request's job, and
+    /// nothing was requested now (no password either).
+    pub replayed: bool,
 }
 
 impl std::fmt::Debug for ActionOutcome {
@@ -106,7 +109,8 @@ impl Actions {
 
     /// Requests `op` on one person, based on `if_match` (the version read, when given): a
     /// temporary password is generated and sealed when a target that handles `op` keeps
-    /// passwords, and the job is read back as stored.
+    /// passwords, and the job is read back as stored. With a `request_key` (a one-time form
+    /// token) the request is made at most once: a repeat answers the first job, `replayed`.
     ///
     /// # Errors
     /// As [`Directory::request_operation`]; the sealing keys cannot be read.
@@ -116,6 +120,7 @@ impl Actions {
         id: Uuid,
         op: LifecycleOperation,
         if_match: Option<i64>,
+        request_key: Option<&str>,
     ) -> Result<ActionOutcome, ServiceError> {
         let mut password = self.passwords_for(op, &[id]).await?.remove(&id);
         let requested = self
@@ -126,8 +131,12 @@ impl Actions {
                 op,
                 password.as_ref().map(|p| p.sealed.clone()),
                 if_match,
+                request_key,
             )
             .await?;
+        if requested.replayed {
+            password = None;
+        }
         let job = self
             .directory
             .store()
@@ -138,6 +147,7 @@ impl Actions {
             job,
             user: requested.user,
             temporary_password: password.take().map(|p| p.clear),
+            replayed: requested.replayed,
         })
     }
 

@@ -268,6 +268,9 @@ impl JobHandler for LifecycleHandler {
                 .upsert_target_link(&record)
                 .await
                 .map_err(JobError::retryable)?;
+            self.engine
+                .note_target_outcome(name, record.last_error.as_deref())
+                .await;
             results.push(result);
         }
         let report = json!({

@@ -20,10 +20,11 @@ pub mod actions;
 mod handler;
 mod health;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use cc_connectors::{OperationRequest, Target, TargetLink, TargetPlan};
-use cc_domain::{LifecycleOperation, TargetLinkRecord, User};
+use cc_domain::{LifecycleOperation, NewNotice, NoticeTopic, TargetLinkRecord, User};
 use cc_queue::{Registry, RetryPolicy};
 use cc_store::Store;
 use serde::Serialize;
@@ -90,6 +91,8 @@ pub struct Engine {
     retry: RetryPolicy,
     /// Every target's last check.
     health: health::Snapshot,
+    /// Whether each target's last operation here failed (see [`Engine::note_target_outcome`]).
+    failing: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 /// The default backoff of lifecycle jobs: 5 s doubling to 20 min, so the default ten
@@ -116,6 +119,7 @@ impl Engine {
             targets: Arc::new(targets),
             auth,
             retry: default_retry(),
+            failing: Arc::default(),
         }
     }
 
@@ -210,6 +214,42 @@ impl Engine {
             });
         }
         out
+    }
+
+    /// Announces on the event stream (a `target` notice) that a target started failing, or
+    /// recovered: once per change of its outcome in this process, so a bulk of jobs failing
+    /// on one target makes one notice, not one per job. A target's first outcome is announced
+    /// only when it is a failure. Never fails the job: a notice that cannot be stored is
+    /// logged, and tried again with the next outcome.
+    pub(crate) async fn note_target_outcome(&self, target: &str, error: Option<&str>) {
+        let failing = error.is_some();
+        let changed = match self.failing.lock() {
+            Ok(mut m) => m
+                .insert(target.to_owned(), failing)
+                .map_or(failing, |was| was != failing),
+            Err(_) => false,
+        };
+        if !changed {
+            return;
+        }
+        let notice = NewNotice {
+            topic: NoticeTopic::Target,
+            subject: target.to_owned(),
+            state: if failing { "failing" } else { "recovered" }.to_owned(),
+            note: error.map(str::to_owned),
+        };
+        let stored = async {
+            let mut tx = self.store.begin().await?;
+            tx.append_notice(&notice).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, target_name = target, "could not record a target notice");
+            if let Ok(mut m) = self.failing.lock() {
+                m.remove(target);
+            }
+        }
     }
 
     pub(crate) fn store(&self) -> &Arc<dyn Store> {

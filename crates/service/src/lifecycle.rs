@@ -34,6 +34,9 @@ pub struct Requested {
     /// The user after the request (status already changed).
     pub user: User,
     pub job_id: i64,
+    /// The request's one-time key was used before: nothing was requested now, and `job_id`
+    /// is the job the first request made.
+    pub replayed: bool,
 }
 
 /// A person a bulk request left out, and why.
@@ -59,7 +62,9 @@ pub fn seal_context(user_id: Uuid, operation: LifecycleOperation) -> String {
 }
 
 impl Directory {
-    /// Requests `operation` on one person.
+    /// Requests `operation` on one person. With a `request_key` (a one-time form token), a
+    /// request is made at most once: repeating it answers the first request's job, marked
+    /// `replayed`, and changes nothing.
     ///
     /// # Errors
     /// Not found, a stale version, an operation the user's status forbids (409), a store
@@ -71,17 +76,37 @@ impl Directory {
         operation: LifecycleOperation,
         sealed_password: Option<String>,
         if_match: Option<i64>,
+        request_key: Option<&str>,
     ) -> Result<Requested> {
         let mut tx = self.store.begin().await?;
         let current = tx
             .get_user(id)
             .await?
             .ok_or(ServiceError::NotFound("user"))?;
+        if let Some(key) = request_key {
+            if let Some(job_id) = tx.request_key_job(key).await? {
+                return Ok(Requested {
+                    user: current,
+                    job_id,
+                    replayed: true,
+                });
+            }
+        }
         check_version(if_match, current.version)?;
         let (user, job_id) =
             request_in(&mut *tx, actor, current, operation, sealed_password, None).await?;
+        if let Some(key) = request_key {
+            if !tx.insert_request_key(key, job_id).await? {
+                // A request with the same key committed meanwhile: this one must not.
+                return Err(ServiceError::ConcurrentUpdate);
+            }
+        }
         tx.commit().await?;
-        Ok(Requested { user, job_id })
+        Ok(Requested {
+            user,
+            job_id,
+            replayed: false,
+        })
     }
 
     /// Requests `operation` on many people as one batch. People whose status does not allow

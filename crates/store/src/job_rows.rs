@@ -1,6 +1,6 @@
 //! Row shapes for jobs, shared by both backends.
 
-use cc_domain::{Job, JobAttemptError, JobEvent, WorkerInfo};
+use cc_domain::{Job, JobAttemptError, JobEvent, Notice, StreamEvent, WorkerInfo};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
@@ -75,10 +75,11 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
-/// Event columns joined with the job's kind and queue (`e` events, `j` jobs).
+/// Event columns joined with the job's kind and queue (`e` events, `j` jobs). A notice
+/// (`topic` set) has no job.
 pub(crate) const EVENT_SELECT: &str =
     "SELECT e.seq, e.job_id, e.at, e.state, e.attempt, e.worker_id, e.note, \
-     j.kind, j.queue FROM job_events e LEFT JOIN jobs j ON j.id = e.job_id";
+     e.topic, e.subject, j.kind, j.queue FROM job_events e LEFT JOIN jobs j ON j.id = e.job_id";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct JobEventRow {
@@ -89,8 +90,29 @@ pub(crate) struct JobEventRow {
     attempt: i32,
     worker_id: Option<String>,
     note: Option<String>,
+    topic: Option<String>,
+    subject: Option<String>,
     kind: Option<String>,
     queue: Option<String>,
+}
+
+impl TryFrom<JobEventRow> for StreamEvent {
+    type Error = StoreError;
+    fn try_from(r: JobEventRow) -> Result<Self, StoreError> {
+        let Some(topic) = r.topic.as_deref() else {
+            return JobEvent::try_from(r).map(StreamEvent::Job);
+        };
+        Ok(StreamEvent::Notice(Notice {
+            seq: r.seq,
+            at: r.at,
+            topic: topic
+                .parse()
+                .map_err(|e| StoreError::Internal(format!("unexpected value in database: {e}")))?,
+            subject: r.subject.unwrap_or_default(),
+            state: r.state,
+            note: r.note,
+        }))
+    }
 }
 
 impl TryFrom<JobEventRow> for JobEvent {

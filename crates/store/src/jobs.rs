@@ -7,7 +7,7 @@
 //! appends to `job_events` in the same transaction.
 
 use async_trait::async_trait;
-use cc_domain::{Job, JobEvent, JobQuery, JobState, NewJob, Page, WorkerInfo};
+use cc_domain::{Job, JobEvent, JobQuery, JobState, NewJob, Page, StreamEvent, WorkerInfo};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
@@ -248,8 +248,8 @@ pub trait JobStore: Send + Sync {
     async fn job_history(&self, id: i64) -> Result<Vec<JobEvent>>;
     /// Job counts by state for a batch.
     async fn batch_counts(&self, batch_id: Uuid) -> Result<Vec<(JobState, i64)>>;
-    /// Events with `seq > after`, oldest first.
-    async fn job_events_after(&self, after: i64, limit: u32) -> Result<Vec<JobEvent>>;
+    /// Events with `seq > after`, oldest first: job state changes and notices.
+    async fn job_events_after(&self, after: i64, limit: u32) -> Result<Vec<StreamEvent>>;
     /// The newest event's sequence number (0 when none).
     async fn last_job_event(&self) -> Result<i64>;
     /// Counts and timings of one queue.

@@ -248,6 +248,13 @@ pub trait Tx: JobTx + Send {
 
     /// Appends an event to the audit chain.
     async fn append_audit(&mut self, e: NewAuditEvent) -> Result<AuditEvent>;
+    /// The job a request with this one-time key made, if one did.
+    async fn request_key_job(&mut self, key: &str) -> Result<Option<i64>>;
+    /// Records that the request with this one-time key made `job_id`; `false` when the key
+    /// was recorded already (a concurrent request with it won: roll back).
+    async fn insert_request_key(&mut self, key: &str, job_id: i64) -> Result<bool>;
+    /// Appends a notice to the event log (the live stream sends it once this commits).
+    async fn append_notice(&mut self, n: &cc_domain::NewNotice) -> Result<()>;
 
     async fn commit(self: Box<Self>) -> Result<()>;
 }

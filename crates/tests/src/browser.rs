@@ -27,6 +27,65 @@ pub const DEADLINE: Duration = Duration::from_secs(15);
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// A plain HTTP client that does not follow redirects (to see them), for requests made
+/// outside the browser.
+///
+/// # Panics
+/// Never in practice (the client's settings are fixed).
+#[must_use]
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
+/// Signs in through the console's form over plain HTTP; returns the `Cookie` header value of
+/// the new session.
+///
+/// # Panics
+/// When the sign-in is refused.
+pub async fn http_sign_in(base_url: &str, username: &str, password: &str) -> String {
+    let res = http()
+        .post(format!("{base_url}/login"))
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "signed in");
+    res.headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("the session cookie")
+        .to_owned()
+}
+
+/// The CSRF token of the console page at `path` as the session in `cookie` sees it.
+///
+/// # Panics
+/// When the page does not carry one.
+pub async fn http_csrf_token(base_url: &str, cookie: &str, path: &str) -> String {
+    let html = http()
+        .get(format!("{base_url}{path}"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("the server answers")
+        .text()
+        .await
+        .expect("a page");
+    let start = html
+        .find("name=\"cc-csrf\" content=\"")
+        .map(|i| i + "name=\"cc-csrf\" content=\"".len())
+        .expect("the page's CSRF token");
+    html[start..]
+        .split('"')
+        .next()
+        .expect("the token")
+        .to_owned()
+}
+
 /// A headless Chromium session against one app.
 pub struct Browser {
     pub client: fantoccini::Client,
@@ -280,6 +339,71 @@ impl Browser {
             .click()
             .await
             .expect("click");
+    }
+
+    /// Starts a browser at `path`, signs in there as `username` and waits to be back on it
+    /// (the sign-in form brings a signed-out visitor back to where they were going).
+    ///
+    /// # Panics
+    /// When the browser does not start or sign-in fails.
+    pub async fn signed_in(base_url: &str, username: &str, password: &str, path: &str) -> Self {
+        let mut b = Self::start(base_url).await;
+        b.goto(path).await;
+        b.sign_in(username, password).await;
+        let want = path.to_owned();
+        b.wait_until("the page signed in", |b| {
+            let want = want.clone();
+            async move { (b.path().await == want).then_some(()) }
+        })
+        .await;
+        b
+    }
+
+    /// Clears the field matching `css` (waiting for it) and types `text` into it.
+    ///
+    /// # Panics
+    /// When there is no such field within [`DEADLINE`].
+    pub async fn fill(&self, css: &str, text: &str) {
+        let el = self
+            .client
+            .wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} to fill: {e}"));
+        el.clear().await.expect("clear");
+        el.send_keys(text).await.expect("type");
+    }
+
+    /// The `Cookie` header that carries this browser's console session (for requests made
+    /// outside the browser).
+    ///
+    /// # Panics
+    /// When the browser is not signed in.
+    pub async fn session_cookie(&self) -> String {
+        let value = self.cookie("cc_session").await.expect("signed in");
+        format!("cc_session={value}")
+    }
+
+    /// The page's CSRF token (its `meta[name=cc-csrf]`).
+    ///
+    /// # Panics
+    /// When the page has none (not signed in).
+    pub async fn csrf_token(&self) -> String {
+        self.attr("meta[name='cc-csrf']", "content")
+            .await
+            .expect("a signed-in page's CSRF token")
+    }
+
+    /// Waits until the page follows the event stream (the script marks `body[data-live]`).
+    ///
+    /// # Panics
+    /// When it does not within [`DEADLINE`].
+    pub async fn wait_for_live(&self) {
+        self.wait_until("the event stream to open", |b| async move {
+            (b.attr("body", "data-live").await.as_deref() == Some("true")).then_some(())
+        })
+        .await;
     }
 
     /// The value of a cookie of the app's origin (`HttpOnly` ones too: WebDriver sees them).

@@ -249,7 +249,7 @@ impl JobStore for FaultStore {
         &self,
         after: i64,
         limit: u32,
-    ) -> cc_store::Result<Vec<cc_domain::JobEvent>> {
+    ) -> cc_store::Result<Vec<cc_domain::StreamEvent>> {
         self.inner.job_events_after(after, limit).await
     }
     async fn last_job_event(&self) -> cc_store::Result<i64> {

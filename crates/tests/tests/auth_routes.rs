@@ -3,7 +3,9 @@
 //!
 //! The routes come from the running server's own `/openapi.json` plus the table's non-API routes
 //! (health, docs, OpenAPI, metrics), so routes added later are covered without touching this
-//! file; an API route missing from the table fails here.
+//! file; an API route missing from the table fails here. The console's pages and forms are
+//! walked the same way on a server that serves the console, signed in with each role's
+//! session cookie (and CSRF token).
 
 // A failed unwrap is a test failure with its location; that is the report we want.
 #![allow(clippy::unwrap_used)]
@@ -284,7 +286,126 @@ async fn problem_bodies_and_challenges(backend: Backend) {
     app.stop().await;
 }
 
+/// The table's console routes (pages outside `/api`, signed in with the session cookie).
+fn console_routes() -> Vec<Op> {
+    PERMISSIONS
+        .iter()
+        .filter(|p| {
+            !p.path.starts_with("/api/")
+                && !p.path.starts_with("/health")
+                && !p.path.starts_with("/docs")
+                && !matches!(p.path, "/metrics" | "/openapi.json")
+        })
+        .map(|p| Op {
+            method: p.method.parse().expect("method"),
+            template: p.path.to_owned(),
+            path: concrete(p.path),
+            access: p.access,
+        })
+        .collect()
+}
+
+/// Sends `op` as a browser would: with the session `cookie` when there is one, and for a
+/// form post the session's CSRF token. Returns the status and where a redirect points.
+async fn console_status(
+    app: &TestApp,
+    op: &Op,
+    session: Option<&(String, String)>,
+) -> (StatusCode, String) {
+    let mut rb = cc_tests::browser::http()
+        .request(op.method.clone(), format!("{}{}", app.base_url, op.path));
+    if let Some((cookie, csrf)) = session {
+        rb = rb.header("cookie", cookie);
+        if op.method == Method::POST {
+            rb = rb.form(&[("csrf", csrf.as_str())]);
+        }
+    } else if op.method == Method::POST {
+        rb = rb.form(&[("csrf", "")]);
+    }
+    let res = rb.send().await.expect("the server answers");
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (res.status(), location)
+}
+
+/// Every console page and form answers as the table declares: signed out, a redirect to the
+/// sign-in page; signed in with a role below the required one, 403; with the required role,
+/// neither (whatever the made-up ids then give: 404, 400, a redirect elsewhere).
+async fn every_console_route_answers_as_declared(backend: Backend) {
+    let app = TestApp::spawn_console(backend, cc_tests::test_config()).await;
+    let mut ops = console_routes();
+    assert!(ops.len() >= 30, "only {} console routes found", ops.len());
+    // Signing out ends the session the probes use: probe it last.
+    ops.sort_by_key(|o| o.template == "/logout");
+    let mut sessions = Vec::new();
+    for role in [
+        OperatorRole::Auditor,
+        OperatorRole::Operator,
+        OperatorRole::Admin,
+    ] {
+        let (_, name, password) = app.operator_with_role(role).await;
+        let cookie = cc_tests::browser::http_sign_in(&app.base_url, &name, &password).await;
+        let csrf = cc_tests::browser::http_csrf_token(&app.base_url, &cookie, "/").await;
+        sessions.push((role, (cookie, csrf)));
+    }
+    let mut failures = Vec::new();
+    for op in &ops {
+        let name = format!("{} {}", op.method, op.template);
+        let required = match op.access {
+            Access::Public => {
+                // The sign-in form's post answers 401 to a wrong password by design.
+                if op.method == Method::GET {
+                    let (s, _) = console_status(&app, op, None).await;
+                    if matches!(s, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                        failures.push(format!("{name}: public but {s} signed out"));
+                    }
+                }
+                continue;
+            }
+            Access::Role(r) => r,
+            Access::Metrics => {
+                failures.push(format!("{name}: a console route with the metrics guard"));
+                continue;
+            }
+        };
+        let (s, location) = console_status(&app, op, None).await;
+        if s != StatusCode::SEE_OTHER || !location.starts_with("/login") {
+            failures.push(format!(
+                "{name}: {s} signed out (to {location:?}), expected 303 to /login"
+            ));
+        }
+        for (role, session) in &sessions {
+            let (s, location) = console_status(&app, op, Some(session)).await;
+            // Signing out sends the browser to the sign-in page: that is its success.
+            let signed_out = s == StatusCode::SEE_OTHER
+                && location.starts_with("/login")
+                && op.template != "/logout";
+            if role.allows(required) {
+                if matches!(s, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) || signed_out {
+                    failures.push(format!(
+                        "{name}: {s} for {role} (to {location:?}), which may use it"
+                    ));
+                }
+            } else if s != StatusCode::FORBIDDEN {
+                failures.push(format!("{name}: {s} for {role}, expected 403"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    app.stop().await;
+}
+
 backend_tests!(
     every_route_answers_as_declared,
+    every_console_route_answers_as_declared,
     problem_bodies_and_challenges
 );

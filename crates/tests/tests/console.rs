@@ -2,31 +2,20 @@
 //! the Health page without JavaScript, accessibility, and that no page loads anything from
 //! another origin or logs a console error.
 //!
-//! Browser tests run on SQLite: the console reads and writes through the same service layer
-//! on either backend, and the API suites cover both.
+//! Every test runs on both backends (`sqlite::…`, `postgres::…`).
 
 use cc_domain::OperatorRole;
-use cc_tests::browser::Browser;
-use cc_tests::{test_config, Backend, TestApp};
+use cc_tests::browser::{http, Browser};
+use cc_tests::{backend_tests, test_config, Backend, TestApp};
 use reqwest::header::{COOKIE, LOCATION, REFRESH};
-use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 
-async fn console_app() -> TestApp {
-    TestApp::spawn_console(Backend::Sqlite, test_config()).await
+async fn console_app(backend: Backend) -> TestApp {
+    TestApp::spawn_console(backend, test_config()).await
 }
 
-/// A plain HTTP client that does not follow redirects (to see them).
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_are_accessible_and_load_nothing_from_elsewhere() {
-    let app = console_app().await;
+async fn pages_are_accessible_and_load_nothing_from_elsewhere(backend: Backend) {
+    let app = console_app(backend).await;
     // The demo directory and a few jobs, so the pages show (and the scan checks) real content.
     cc_service::seed::demo(&cc_service::Directory::new(app.store.clone()))
         .await
@@ -71,8 +60,7 @@ async fn pages_are_accessible_and_load_nothing_from_elsewhere() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_password_and_a_lockout_say_so_on_the_form() {
+async fn a_wrong_password_and_a_lockout_say_so_on_the_form(backend: Backend) {
     let mut config = test_config();
     let t = &mut config.auth.throttle;
     t.name_throttle_after = 1000;
@@ -80,7 +68,7 @@ async fn a_wrong_password_and_a_lockout_say_so_on_the_form() {
     t.lockout_secs = 600;
     t.address_throttle_after = 1000;
     t.address_lockout_after = 1000;
-    let app = TestApp::spawn_console(Backend::Sqlite, config).await;
+    let app = TestApp::spawn_console(backend, config).await;
     let (_, name, password) = app.operator_with_role(OperatorRole::Operator).await;
     let mut b = Browser::start(&app.base_url).await;
     b.goto("/login").await;
@@ -124,12 +112,9 @@ async fn a_wrong_password_and_a_lockout_say_so_on_the_form() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logging_out_ends_the_session_on_the_server() {
-    let app = console_app().await;
-    let mut b = Browser::start(&app.base_url).await;
-    b.goto("/").await;
-    b.sign_in("admin", &app.admin_password).await;
+async fn logging_out_ends_the_session_on_the_server(backend: Backend) {
+    let app = console_app(backend).await;
+    let mut b = Browser::signed_in(&app.base_url, "admin", &app.admin_password, "/").await;
     b.wait_for_text("main h1", "Overview").await;
     let cookie = b.cookie("cc_session").await.expect("the session cookie");
     assert!(
@@ -184,12 +169,9 @@ async fn logging_out_ends_the_session_on_the_server() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_form_without_its_csrf_token_is_refused() {
-    let app = console_app().await;
-    let mut b = Browser::start(&app.base_url).await;
-    b.goto("/status").await;
-    b.sign_in("admin", &app.admin_password).await;
+async fn a_form_without_its_csrf_token_is_refused(backend: Backend) {
+    let app = console_app(backend).await;
+    let mut b = Browser::signed_in(&app.base_url, "admin", &app.admin_password, "/status").await;
     b.wait_for_text("#test-job", "Send a test job").await;
     // The browser posts the form with its token removed: a readable 403 page.
     b.eval("document.querySelector('#test-job form input[name=csrf]').remove(); return true;")
@@ -237,13 +219,10 @@ async fn a_form_without_its_csrf_token_is_refused() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_auditor_sees_no_action_and_a_forged_post_is_refused() {
-    let app = console_app().await;
+async fn an_auditor_sees_no_action_and_a_forged_post_is_refused(backend: Backend) {
+    let app = console_app(backend).await;
     let (_, name, password) = app.operator_with_role(OperatorRole::Auditor).await;
-    let mut b = Browser::start(&app.base_url).await;
-    b.goto("/status").await;
-    b.sign_in(&name, &password).await;
+    let mut b = Browser::signed_in(&app.base_url, &name, &password, "/status").await;
     b.wait_for_text("main .summary", "Ready").await;
     assert!(
         !b.exists("form[action='/status/test-job']").await,
@@ -279,12 +258,9 @@ async fn an_auditor_sees_no_action_and_a_forged_post_is_refused() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_enqueued_through_the_api_appears_on_the_overview_live() {
-    let app = console_app().await;
-    let mut b = Browser::start(&app.base_url).await;
-    b.goto("/").await;
-    b.sign_in("admin", &app.admin_password).await;
+async fn a_job_enqueued_through_the_api_appears_on_the_overview_live(backend: Backend) {
+    let app = console_app(backend).await;
+    let b = Browser::signed_in(&app.base_url, "admin", &app.admin_password, "/").await;
     b.wait_for_text("#recent", "No jobs yet").await;
     // Live updates follow the event stream; wait until it is open, then mark the page so a
     // reload would show.
@@ -305,9 +281,8 @@ async fn a_job_enqueued_through_the_api_appears_on_the_overview_live() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_health_page_refreshes_itself_without_javascript() {
-    let app = console_app().await;
+async fn the_health_page_refreshes_itself_without_javascript(backend: Backend) {
+    let app = console_app(backend).await;
     let mut b = Browser::start_without_javascript(&app.base_url).await;
     b.goto("/status").await;
     b.sign_in("admin", &app.admin_password).await;
@@ -399,9 +374,8 @@ async fn status_of(app: &TestApp, cookie: &str) -> (StatusCode, Option<String>) 
     (res.status(), location)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_disabled_operator_is_signed_out_at_the_next_page() {
-    let app = console_app().await;
+async fn a_disabled_operator_is_signed_out_at_the_next_page(backend: Backend) {
+    let app = console_app(backend).await;
     let (_, name, password) = app.operator_with_role(OperatorRole::Operator).await;
     let cookie = http_sign_in(&app, &name, &password).await;
     assert_eq!(status_of(&app, &cookie).await.0, StatusCode::OK);
@@ -433,12 +407,11 @@ async fn a_disabled_operator_is_signed_out_at_the_next_page() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn console_sessions_end_when_idle_and_when_too_old() {
+async fn console_sessions_end_when_idle_and_when_too_old(backend: Backend) {
     // Idle: a session unused for a second ends, and is revoked on the server.
     let mut config = test_config();
     config.auth.console.idle_timeout_secs = 1;
-    let app = TestApp::spawn_console(Backend::Sqlite, config).await;
+    let app = TestApp::spawn_console(backend, config).await;
     let cookie = http_sign_in(&app, "admin", &app.admin_password).await;
     assert_eq!(status_of(&app, &cookie).await.0, StatusCode::OK);
     cc_tests::wait_for(
@@ -462,7 +435,7 @@ async fn console_sessions_end_when_idle_and_when_too_old() {
     // Absolute: however busy, a session ends this long after sign-in.
     let mut config = test_config();
     config.auth.console.absolute_timeout_secs = 2;
-    let app = TestApp::spawn_console(Backend::Sqlite, config).await;
+    let app = TestApp::spawn_console(backend, config).await;
     let cookie = http_sign_in(&app, "admin", &app.admin_password).await;
     cc_tests::wait_for(
         "the absolute timeout",
@@ -472,3 +445,157 @@ async fn console_sessions_end_when_idle_and_when_too_old() {
     .await;
     app.stop().await;
 }
+
+/// A script target that fails (a temporary failure, with a message) while `down` exists, and
+/// otherwise creates an account.
+fn switchable_target(down: &std::path::Path) -> std::sync::Arc<dyn cc_connectors::Target> {
+    let script = format!(
+        r#"if [ -e '{}' ]; then echo '{{"error": "the directory is down", "retryable": true}}'; exit 1; fi; echo '{{"account_id": "acct"}}'"#,
+        down.display()
+    );
+    let text = format!(
+        "kind = \"script\"\nname = \"rostering\"\ncommand = [\"bash\", \"-c\", {}]\n",
+        toml::Value::String(script)
+    );
+    let c: cc_connectors::TargetConfig = toml::from_str(&text).expect("valid target");
+    c.build().expect("target builds")
+}
+
+async fn toasts(b: &Browser) -> String {
+    b.text("#toasts").await.unwrap_or_default()
+}
+
+async fn imports_and_targets_are_announced_as_toasts(backend: Backend) {
+    use cc_queue::Registry;
+    use cc_tests::queue::{fast_config, RunningWorker};
+    let dir = tempfile::tempdir().unwrap();
+    let down = dir.path().join("down");
+    let target = switchable_target(&down);
+    let slot: std::sync::Arc<std::sync::Mutex<Option<cc_lifecycle::Engine>>> =
+        std::sync::Arc::default();
+    let out = slot.clone();
+    let app = TestApp::spawn_console_customized(backend, test_config(), move |state| {
+        let engine =
+            cc_lifecycle::Engine::new(state.store.clone(), vec![target], state.auth.clone());
+        *out.lock().unwrap() = Some(engine.clone());
+        state.with_lifecycle(engine, cc_service::lifecycle::LifecyclePolicy::default())
+    })
+    .await;
+    let engine = slot.lock().unwrap().take().unwrap();
+    let mut registry = Registry::with_builtins();
+    engine.register(&mut registry);
+    let worker = RunningWorker::start(app.store.clone(), registry, fast_config(&[("default", 4)]));
+
+    let b = Browser::signed_in(&app.base_url, "admin", &app.admin_password, "/").await;
+    b.wait_for_live().await;
+    b.eval("window.ccMarker = 'still here'; return true;").await;
+
+    // Imports through the API: one applied, one refused by its guard.
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../roster/tests/fixtures/csv");
+    let roster = std::fs::read(fixtures.join("roster.csv")).unwrap();
+    app.client
+        .upload_import("roster.csv", roster, &[("dry_run", "false")])
+        .await
+        .unwrap();
+    b.wait_until("the applied import's toast", |b| async move {
+        toasts(b)
+            .await
+            .contains("Import applied: roster.csv")
+            .then_some(())
+    })
+    .await;
+    let truncated = std::fs::read(fixtures.join("truncated-line.csv")).unwrap();
+    app.client
+        .upload_import("truncated-line.csv", truncated, &[("dry_run", "false")])
+        .await
+        .unwrap();
+    let toast = b
+        .wait_for_text("#toasts", "Import refused by a guard")
+        .await;
+    assert!(toast.contains("truncated-line.csv"), "{toast}");
+    assert_eq!(
+        b.attr("#toasts", "aria-live").await.as_deref(),
+        Some("polite"),
+        "announced to assistive technology"
+    );
+
+    // The target goes down; three people provisioned against it: one toast for the target,
+    // not one per job (the jobs wait to retry, so no job is announced as failed for good).
+    std::fs::write(&down, "").unwrap();
+    for n in 0..3 {
+        let mut input = cc_tests::student(&format!("toast.{n}"));
+        input.status = Some(cc_domain::UserStatus::Pending);
+        let user = app.client.create_user(&input).await.unwrap();
+        app.client
+            .user_action(user.id, "provision", false)
+            .await
+            .unwrap();
+    }
+    let toast = b
+        .wait_for_text("#toasts", "Target rostering is failing")
+        .await;
+    assert!(toast.contains("the directory is down"), "{toast}");
+    cc_tests::wait_for(
+        "every provision to fail once",
+        std::time::Duration::from_secs(15),
+        || async {
+            let jobs = app.client.list_jobs(&[("state", "retryable")]).await.ok()?;
+            (jobs.items.len() >= 3).then_some(())
+        },
+    )
+    .await;
+    let shown = toasts(&b).await;
+    assert_eq!(
+        shown.matches("Target rostering is failing").count(),
+        1,
+        "{shown}"
+    );
+    let notices: Vec<_> = app
+        .store
+        .job_events_after(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            cc_domain::StreamEvent::Notice(n) if n.topic == cc_domain::NoticeTopic::Target => {
+                Some(n)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+
+    // The target comes back: the next operation that works there says so.
+    std::fs::remove_file(&down).unwrap();
+    let mut input = cc_tests::student("toast.back");
+    input.status = Some(cc_domain::UserStatus::Pending);
+    let user = app.client.create_user(&input).await.unwrap();
+    app.client
+        .user_action(user.id, "provision", false)
+        .await
+        .unwrap();
+    b.wait_for_text("#toasts", "Target rostering works again")
+        .await;
+    assert_eq!(
+        b.eval("return window.ccMarker || null;").await,
+        serde_json::json!("still here"),
+        "announced without a reload"
+    );
+    b.finish().await;
+    worker.stop().await;
+    app.stop().await;
+}
+
+backend_tests!(
+    pages_are_accessible_and_load_nothing_from_elsewhere,
+    a_wrong_password_and_a_lockout_say_so_on_the_form,
+    logging_out_ends_the_session_on_the_server,
+    a_form_without_its_csrf_token_is_refused,
+    an_auditor_sees_no_action_and_a_forged_post_is_refused,
+    a_job_enqueued_through_the_api_appears_on_the_overview_live,
+    the_health_page_refreshes_itself_without_javascript,
+    a_disabled_operator_is_signed_out_at_the_next_page,
+    console_sessions_end_when_idle_and_when_too_old,
+    imports_and_targets_are_announced_as_toasts,
+);

@@ -47,26 +47,6 @@ fn cli_dry_run(app: &TestApp, file: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("the CLI's plan as JSON")
 }
 
-async fn click(b: &Browser, css: &str) {
-    b.client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|_| panic!("{css} is on the page"))
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn fill(b: &Browser, css: &str, text: &str) {
-    let el = b
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|_| panic!("{css} is on the page"));
-    el.clear().await.unwrap();
-    el.send_keys(text).await.unwrap();
-}
-
 /// Uploads `file` through `/imports/new` and waits for the run's page to show its plan.
 async fn upload(b: &mut Browser, file: &Path) -> String {
     b.goto("/imports/new").await;
@@ -78,7 +58,7 @@ async fn upload(b: &mut Browser, file: &Path) -> String {
         .send_keys(&file.display().to_string())
         .await
         .unwrap();
-    click(b, "main form button[type='submit']").await;
+    b.click("main form button[type='submit']").await;
     let path = b
         .wait_until("the import run's page", |b| async move {
             let p = b.path().await;
@@ -102,25 +82,10 @@ async fn page_count(b: &Browser, key: &str) -> u64 {
         .unwrap()
 }
 
-async fn session_cookie(b: &Browser) -> String {
-    let c = b.client.get_named_cookie("cc_session").await.unwrap();
-    format!("cc_session={}", c.value())
-}
-
-async fn csrf_token(b: &Browser) -> String {
-    b.eval("return document.querySelector('meta[name=\"cc-csrf\"]').content;")
-        .await
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imports_preview_like_the_cli_and_guards_need_a_named_confirmation() {
     let app = console_app().await;
-    let mut b = Browser::start(&app.base_url).await;
-    b.goto("/imports").await;
-    b.sign_in("admin", &app.admin_password).await;
+    let mut b = Browser::signed_in(&app.base_url, "admin", &app.admin_password, "/imports").await;
     b.wait_for_text("main h1", "Imports").await;
     b.axe_check("imports").await;
     b.screenshot("imports").await;
@@ -157,7 +122,7 @@ async fn imports_preview_like_the_cli_and_guards_need_a_named_confirmation() {
     b.screenshot("import-preview").await;
 
     // Apply it; the page follows the run until it is applied, without a reload.
-    click(&b, "#apply-form button[type='submit']").await;
+    b.click("#apply-form button[type='submit']").await;
     b.wait_for_text("#import-status", "applied").await;
     assert_eq!(b.path().await, run_page);
     let people = app
@@ -184,7 +149,7 @@ async fn imports_preview_like_the_cli_and_guards_need_a_named_confirmation() {
     b.screenshot("import-guards").await;
 
     // Applying without confirming is refused, and nothing changes.
-    click(&b, "#apply-form button[type='submit']").await;
+    b.click("#apply-form button[type='submit']").await;
     b.wait_for_text("main", "confirm each tripped guard").await;
     b.wait_for_text("main", "allow_truncated").await;
     let errors = b.take_console_errors().await;
@@ -205,8 +170,8 @@ async fn imports_preview_like_the_cli_and_guards_need_a_named_confirmation() {
 
     // So is a forged POST that skips the checkbox (with a valid session and token).
     b.goto(&guarded).await;
-    let cookie = session_cookie(&b).await;
-    let token = csrf_token(&b).await;
+    let cookie = b.session_cookie().await;
+    let token = b.csrf_token().await;
     let res = reqwest::Client::new()
         .post(b.url(&format!("{guarded}/apply")))
         .header("cookie", &cookie)
@@ -227,7 +192,7 @@ async fn imports_preview_like_the_cli_and_guards_need_a_named_confirmation() {
     for cb in boxes {
         cb.click().await.unwrap();
     }
-    click(&b, "#apply-form button[type='submit']").await;
+    b.click("#apply-form button[type='submit']").await;
     b.wait_for_text("#import-status", "applied").await;
     b.finish().await;
     app.stop().await;
@@ -242,24 +207,29 @@ async fn a_job_is_cancelled_and_retried_from_its_page_and_the_audit_chain_verifi
     )
     .await
     .unwrap();
-    let mut b = Browser::start(&app.base_url).await;
-    b.goto("/jobs?queue=console-test").await;
-    b.sign_in("admin", &app.admin_password).await;
+    let mut b = Browser::signed_in(
+        &app.base_url,
+        "admin",
+        &app.admin_password,
+        "/jobs?queue=console-test",
+    )
+    .await;
     b.wait_for_text("#job-list", "system.noop").await;
     b.axe_check("jobs").await;
     b.screenshot("jobs").await;
 
-    click(&b, &format!("#job-list a[href='/jobs/{}']", job.id)).await;
+    b.click(&format!("#job-list a[href='/jobs/{}']", job.id))
+        .await;
     b.wait_for_text("#job-state", "available").await;
     b.axe_check("job").await;
     b.screenshot("job").await;
-    click(&b, "form[action$='/cancel'] button").await;
+    b.click("form[action$='/cancel'] button").await;
     b.wait_for_text("#job-state", "cancelled").await;
     assert_eq!(
         app.store.get_job(job.id).await.unwrap().unwrap().state,
         cc_domain::JobState::Cancelled
     );
-    click(&b, "form[action$='/retry'] button").await;
+    b.click("form[action$='/retry'] button").await;
     b.wait_for_text("#job-state", "available").await;
     assert_eq!(
         app.store.get_job(job.id).await.unwrap().unwrap().state,
@@ -272,7 +242,7 @@ async fn a_job_is_cancelled_and_retried_from_its_page_and_the_audit_chain_verifi
     b.wait_for_text("main table", "job.cancel").await;
     b.axe_check("audit").await;
     b.screenshot("audit").await;
-    click(&b, "form[action='/audit/verify'] button").await;
+    b.click("form[action='/audit/verify'] button").await;
     b.wait_for_text("#verify-result", "Intact").await;
     b.axe_check("audit verify").await;
     b.screenshot("audit-verify").await;
@@ -283,13 +253,11 @@ async fn a_job_is_cancelled_and_retried_from_its_page_and_the_audit_chain_verifi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_creates_an_operator_and_a_token_whose_secret_is_shown_once() {
     let app = console_app().await;
-    let mut b = Browser::start(&app.base_url).await;
-    b.goto("/operators").await;
-    b.sign_in("admin", &app.admin_password).await;
+    let mut b = Browser::signed_in(&app.base_url, "admin", &app.admin_password, "/operators").await;
     b.wait_for_text("main h1", "Operators").await;
-    fill(&b, "#o-name", "helpdesk").await;
-    fill(&b, "#o-password", "a long enough passphrase 42").await;
-    click(&b, "#operator-form button[type='submit']").await;
+    b.fill("#o-name", "helpdesk").await;
+    b.fill("#o-password", "a long enough passphrase 42").await;
+    b.click("#operator-form button[type='submit']").await;
     b.wait_for_text("#operators", "helpdesk").await;
     b.axe_check("operators").await;
     b.screenshot("operators").await;
@@ -298,8 +266,8 @@ async fn an_admin_creates_an_operator_and_a_token_whose_secret_is_shown_once() {
 
     b.goto("/tokens").await;
     b.wait_for_text("main h1", "API tokens").await;
-    fill(&b, "#t-name", "nightly-sync").await;
-    click(&b, "#token-form button[type='submit']").await;
+    b.fill("#t-name", "nightly-sync").await;
+    b.click("#token-form button[type='submit']").await;
     b.wait_for_text("#new-secret", "shown only this once").await;
     let secret = b
         .eval("return document.getElementById('token-secret').value;")
@@ -349,9 +317,13 @@ async fn an_auditor_sees_no_actions_and_forged_ones_are_refused() {
     )
     .await
     .unwrap();
-    let mut b = Browser::start(&app.base_url).await;
-    b.goto(&format!("/jobs/{}", job.id)).await;
-    b.sign_in("reviewer", password).await;
+    let mut b = Browser::signed_in(
+        &app.base_url,
+        "reviewer",
+        password,
+        &format!("/jobs/{}", job.id),
+    )
+    .await;
     b.wait_for_text("#job-state", "available").await;
     assert!(!b.exists("form[action$='/cancel']").await);
     b.goto("/imports").await;
@@ -359,8 +331,8 @@ async fn an_auditor_sees_no_actions_and_forged_ones_are_refused() {
     assert!(!b.exists("a[href='/imports/new']").await);
     assert!(!b.exists("header nav a[href='/operators']").await);
 
-    let cookie = session_cookie(&b).await;
-    let token = csrf_token(&b).await;
+    let cookie = b.session_cookie().await;
+    let token = b.csrf_token().await;
     let http = reqwest::Client::new();
     let res = http
         .post(b.url(&format!("/jobs/{}/cancel", job.id)))

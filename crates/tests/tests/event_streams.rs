@@ -174,9 +174,83 @@ async fn shutdown_ends_open_streams_at_once(backend: Backend) {
     ends(&mut stream, "the server").await;
 }
 
+/// An import refused by its guard is a notice on the stream (`event: import`), in sequence
+/// with job events; the typed client, which reads job events, passes over it.
+async fn import_outcomes_are_notices_on_the_stream(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.api_token(OperatorRole::Auditor).await;
+    let mut raw = reqwest::Client::new()
+        .get(format!("{}/api/v1/events", app.base_url))
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert!(raw.status().is_success());
+    let mut jobs = app
+        .anonymous()
+        .with_token(token.clone())
+        .job_events(None)
+        .await
+        .unwrap();
+    let truncated = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../roster/tests/fixtures/csv/truncated-line.csv"),
+    )
+    .unwrap();
+    let (_, run) = app
+        .client
+        .upload_import("truncated-line.csv", truncated, &[("dry_run", "false")])
+        .await
+        .unwrap();
+    let job = enqueue(&app, "system.noop").await;
+
+    let mut text = String::new();
+    let block = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(at) = text.find("event: import") {
+                if let Some(end) = text[at..].find("\n\n") {
+                    return text[at..at + end].to_owned();
+                }
+            }
+            let chunk = raw.chunk().await.unwrap().expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("the import's notice within 10 s");
+    let data = block
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("data");
+    let notice: cc_domain::Notice = serde_json::from_str(data).unwrap();
+    assert_eq!(notice.topic, cc_domain::NoticeTopic::Import);
+    assert_eq!(notice.subject, run.id.to_string());
+    assert_eq!(notice.state, "refused");
+    assert!(
+        notice
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("truncated-line.csv: "),
+        "{notice:?}"
+    );
+    assert!(block.contains(&format!("id: {}", notice.seq)), "{block}");
+
+    let next = tokio::time::timeout(Duration::from_secs(10), jobs.next())
+        .await
+        .expect("a job event within 10 s")
+        .unwrap()
+        .expect("the stream stays open");
+    assert_eq!(next.job_id, job, "the notice before it is passed over");
+    assert!(next.seq > notice.seq);
+    app.stop().await;
+}
+
 backend_tests!(
     streams_end_when_credentials_die,
     streams_end_at_the_access_tokens_expiry,
     streams_are_capped_per_principal_and_per_address,
     shutdown_ends_open_streams_at_once,
+    import_outcomes_are_notices_on_the_stream,
 );

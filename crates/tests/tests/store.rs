@@ -225,6 +225,8 @@ mod filters;
 mod memberships;
 #[path = "store/migrations.rs"]
 mod migrations;
+#[path = "store/notices.rs"]
+mod notices;
 #[path = "store/pagination.rs"]
 mod pagination;
 #[path = "store/search.rs"]

@@ -83,7 +83,7 @@ pub async fn act(
     if params.dry_run.unwrap_or(false) {
         return Ok(Json(actions.dry_run(id, op).await?).into_response());
     }
-    let out = actions.request(&actor, id, op, if_match).await?;
+    let out = actions.request(&actor, id, op, if_match, None).await?;
     let job_id = out.job.id;
     let body = ActionAccepted {
         job: out.job,

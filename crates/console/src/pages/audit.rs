@@ -15,9 +15,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::layout::{self, status_badge, Nav, PageOptions};
+use crate::list::{filter_bar, input_field, link_with, non_empty, PAGE_SIZE};
 use crate::viewer::Viewer;
-
-const PAGE_SIZE: u32 = 50;
 
 /// The filters, as the filter form sends them (empty fields mean "any").
 #[derive(Debug, Default, Deserialize)]
@@ -38,11 +37,6 @@ pub struct Filters {
     /// Show events older than this sequence number (the next page).
     #[serde(default)]
     before: Option<i64>,
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_owned())
 }
 
 /// A time from the form: RFC 3339, a `datetime-local` value (UTC), or a date (midnight UTC).
@@ -83,52 +77,33 @@ impl Filters {
         })
     }
 
-    fn query_string(&self) -> String {
-        let pairs: Vec<(&str, String)> = [
-            ("actor", non_empty(&self.actor)),
-            ("action", non_empty(&self.action)),
-            ("target_type", non_empty(&self.target_type)),
-            ("target_id", non_empty(&self.target_id)),
-            ("since", non_empty(&self.since)),
-            ("until", non_empty(&self.until)),
+    /// These filters as query parameters, without the paging position.
+    fn pairs(&self) -> [(&'static str, &str); 6] {
+        [
+            ("actor", self.actor.as_str()),
+            ("action", &self.action),
+            ("target_type", &self.target_type),
+            ("target_id", &self.target_id),
+            ("since", &self.since),
+            ("until", &self.until),
         ]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect();
-        serde_urlencoded::to_string(pairs).unwrap_or_default()
     }
 }
 
 fn filter_form(f: &Filters) -> Markup {
-    html! {
-        form.filters method="get" action="/audit" role="search" aria-label="Filter audit events" {
-            p.field {
-                label for="a-actor" { "Actor" }
-                input #a-actor name="actor" type="text" value=(f.actor) placeholder="operator:admin";
-            }
-            p.field {
-                label for="a-action" { "Action" }
-                input #a-action name="action" type="text" value=(f.action) placeholder="user. or user.update";
-            }
-            p.field {
-                label for="a-ttype" { "Target type" }
-                input #a-ttype name="target_type" type="text" value=(f.target_type);
-            }
-            p.field {
-                label for="a-tid" { "Target id" }
-                input #a-tid name="target_id" type="text" value=(f.target_id);
-            }
-            p.field {
-                label for="a-since" { "From (UTC)" }
-                input #a-since name="since" type="datetime-local" value=(f.since);
-            }
-            p.field {
-                label for="a-until" { "Until (UTC)" }
-                input #a-until name="until" type="datetime-local" value=(f.until);
-            }
-            p.field { button type="submit" { "Filter" } }
-        }
-    }
+    filter_bar(
+        "/audit",
+        "Filter audit events",
+        "Filter",
+        &html! {
+            (input_field("a-actor", "actor", "Actor", "text", &f.actor, Some("operator:admin")))
+            (input_field("a-action", "action", "Action", "text", &f.action, Some("user. or user.update")))
+            (input_field("a-ttype", "target_type", "Target type", "text", &f.target_type, None))
+            (input_field("a-tid", "target_id", "Target id", "text", &f.target_id, None))
+            (input_field("a-since", "since", "From (UTC)", "datetime-local", &f.since, None))
+            (input_field("a-until", "until", "Until (UTC)", "datetime-local", &f.until, None))
+        },
+    )
 }
 
 fn verify_form() -> Markup {
@@ -152,11 +127,7 @@ pub async fn list(
     let next = more
         .then(|| items.last().map(|e| e.seq))
         .flatten()
-        .map(|seq| {
-            let filters = f.query_string();
-            let sep = if filters.is_empty() { "" } else { "&" };
-            format!("/audit?{filters}{sep}before={seq}")
-        });
+        .map(|seq| link_with("/audit", &f.pairs(), "before", &seq.to_string()));
     let body = html! {
         h1 { "Audit" }
         (verify_form())

@@ -1,16 +1,15 @@
-//! `/groups` (with members), `/devices` (compliance and the failing rules) and `/policies`
-//! (with their rules): plain GET filters with keyset paging, and create forms for groups and
-//! devices where the viewer's role may create them.
+//! `/groups` (with members, added and removed on the group's page) and `/devices`
+//! (compliance and the failing rules): plain GET filters with keyset paging, and create and
+//! edit forms where the viewer's role may use them.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
+use axum::response::Response;
 use axum::Form;
-use cc_api::error::ProblemType;
 use cc_api::{ApiError, AppState};
 use cc_domain::{
-    Compliance, Cursor, Device, DevicePatch, DeviceQuery, GroupKind, GroupPatch, GroupQuery,
-    NewDevice, NewGroup, Platform, Policy, PolicyQuery, SortDir, UserQuery,
+    Compliance, Device, DevicePatch, DeviceQuery, GroupKind, GroupPatch, GroupQuery, NewDevice,
+    NewGroup, Platform, Policy, PolicyQuery, SortDir, UserQuery,
 };
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -18,105 +17,12 @@ use uuid::Uuid;
 
 use crate::csrf;
 use crate::layout::{self, status_badge, Nav, PageOptions};
+use crate::list::{
+    cursor, edit_field, filter_bar, new_field, non_empty, pager, parse_enum, see_other, select,
+    table_or_empty, text_field, PAGE_SIZE,
+};
 use crate::pages::people::status;
 use crate::viewer::Viewer;
-
-const PAGE_SIZE: u32 = 50;
-
-fn non_empty(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-fn bad_query(detail: impl Into<String>) -> ApiError {
-    ApiError::new(ProblemType::InvalidQuery, detail)
-}
-
-/// Parses an enum from its wire name (`""` is none).
-fn parse_enum<T: serde::de::DeserializeOwned>(field: &str, v: &str) -> Result<Option<T>, ApiError> {
-    non_empty(v)
-        .map(|v| serde_json::from_value::<T>(serde_json::Value::String(v)))
-        .transpose()
-        .map_err(|_| bad_query(format!("{field}: not one of the listed values")))
-}
-
-fn cursor(v: &str) -> Result<Option<Cursor>, ApiError> {
-    non_empty(v)
-        .map(|c| Cursor::decode(&c, "id"))
-        .transpose()
-        .map_err(|_| bad_query("cursor: not a cursor from a previous page"))
-}
-
-fn query_string(pairs: &[(&str, &str)]) -> String {
-    let kept: Vec<_> = pairs.iter().filter(|(_, v)| !v.trim().is_empty()).collect();
-    serde_urlencoded::to_string(kept).unwrap_or_default()
-}
-
-fn pager(path: &str, pairs: &[(&str, &str)], current: &str, next: Option<&String>) -> Markup {
-    html! {
-        nav.pager aria-label="Pages" {
-            @if !current.is_empty() {
-                a href=(format!("{path}?{}", query_string(pairs))) { "First page" }
-            }
-            @if let Some(n) = next {
-                @let with: Vec<(&str, &str)> = pairs.iter().copied().chain([("cursor", n.as_str())]).collect();
-                a rel="next" href=(format!("{path}?{}", query_string(&with))) { "Next page" }
-            }
-        }
-    }
-}
-
-fn select(name: &str, label: &str, current: &str, options: &[&str], any: bool) -> Markup {
-    // A select without "Any" belongs to a create form: its ids differ from the filters'.
-    let id = if any {
-        format!("f-{name}")
-    } else {
-        format!("new-{name}")
-    };
-    html! {
-        div.field {
-            label for=(id) { (label) }
-            select id=(id) name=(name) {
-                @if any { option value="" selected[current.is_empty()] { "Any" } }
-                @for o in options {
-                    option value=(o) selected[current == *o] { (o) }
-                }
-            }
-        }
-    }
-}
-
-fn text_field(name: &str, label: &str, current: &str, required: bool) -> Markup {
-    field("f", name, label, current, required)
-}
-
-/// A text field of an edit form, holding the current value.
-fn edit_field(name: &str, label: &str, current: &str) -> Markup {
-    field("edit", name, label, current, false)
-}
-
-/// A text field of a create form (its ids differ from the filters').
-fn new_field(name: &str, label: &str, required: bool) -> Markup {
-    field("new", name, label, "", required)
-}
-
-fn field(prefix: &str, name: &str, label: &str, current: &str, required: bool) -> Markup {
-    let id = format!("{prefix}-{name}");
-    html! {
-        div.field {
-            label for=(id) { (label) }
-            input id=(id) type="text" name=(name) value=(current) required[required];
-        }
-    }
-}
-
-fn see_other(location: &str) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
-}
 
 // ---- Groups --------------------------------------------------------------------------------
 
@@ -146,7 +52,7 @@ pub async fn groups(
             q: non_empty(&s.q),
             dir: SortDir::Asc,
             limit: PAGE_SIZE,
-            cursor: cursor(&s.cursor)?,
+            cursor: cursor(&s.cursor, "id")?,
         })
         .await?;
     let pairs = [
@@ -156,14 +62,13 @@ pub async fn groups(
     ];
     let body = html! {
         h1 { "Groups" }
-        form.filters method="get" action="/groups" role="search" aria-label="Find groups" {
+        (filter_bar("/groups", "Find groups", "Search", &html! {
             (text_field("q", "Name, display name or external id", &s.q, false))
             (select("kind", "Kind", &s.kind, &GroupKind::ALL.map(GroupKind::as_str), true))
             (text_field("school", "School", &s.school, false))
-            div.field { button.primary type="submit" { "Search" } }
-        }
-        @if page.items.is_empty() { p.empty { "No group matches." } } @else {
-            div.table-wrap { table #groups {
+        }))
+        (table_or_empty(page.items.len(), "No group matches.", &html! {
+            table #groups {
                 caption { "Groups" }
                 thead { tr { th scope="col" { "Name" } th scope="col" { "Display name" } th scope="col" { "Kind" }
                     th scope="col" { "School" } th scope="col" { "Members" } } }
@@ -174,8 +79,8 @@ pub async fn groups(
                     td { (g.school.as_deref().unwrap_or("–")) }
                     td.num { (g.member_count) }
                 } } }
-            } }
-        }
+            }
+        }))
         (pager("/groups", &pairs, &s.cursor, page.next_cursor.as_ref()))
         @if viewer.may(&Method::POST, "/groups") {
             section.card aria-labelledby="h-new-group" {
@@ -250,10 +155,7 @@ pub async fn group(
         .get_group(id)
         .await?
         .ok_or_else(|| ApiError::not_found("No group with that id."))?;
-    let cur = non_empty(&m.cursor)
-        .map(|c| Cursor::decode(&c, "username"))
-        .transpose()
-        .map_err(|_| bad_query("cursor: not a cursor from a previous page"))?;
+    let cur = cursor(&m.cursor, "username")?;
     let members = app
         .store
         .group_members(
@@ -288,17 +190,33 @@ pub async fn group(
                 }
             }
         }
-        h2 { "Members" }
-        @if members.items.is_empty() { p.empty { "No members." } } @else {
-            div.table-wrap { table #members {
-                thead { tr { th scope="col" { "Name" } th scope="col" { "Username" } th scope="col" { "Role" } th scope="col" { "Status" } } }
-                tbody { @for u in &members.items { tr {
+        h2 #h-members { "Members" }
+        @let may_change = viewer.may(&Method::POST, MEMBERS_ROUTE);
+        (table_or_empty(members.items.len(), "No members.", &html! {
+            table #members aria-labelledby="h-members" {
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Username" } th scope="col" { "Role" } th scope="col" { "Status" }
+                    @if may_change { th scope="col" { span.visually-hidden { "Actions" } } } } }
+                tbody { @for u in &members.items { tr data-user=(u.username) {
                     td { a href=(format!("/people/{}", u.id)) { (u.given_name) " " (u.family_name) } }
                     td.mono { (u.username) }
                     td { (u.role.as_str()) }
                     td { (status(u.status)) }
+                    @if may_change { td {
+                        form.inline method="post" action=(format!("/groups/{id}/members/{}/remove", u.id))
+                            data-confirm=(format!("Remove {} from {}?", u.username, g.name)) data-confirm-label="Remove" {
+                            (csrf::field(&viewer))
+                            button.danger type="submit" aria-label=(format!("Remove {}", u.username)) { "Remove" }
+                        }
+                    } }
                 } } }
-            } }
+            }
+        }))
+        @if may_change {
+            form.inline #add-member method="post" action=(format!("/groups/{id}/members")) {
+                (csrf::field(&viewer))
+                (new_field("username", "Add a member by username", true))
+                div.actions { button.primary type="submit" { "Add member" } }
+            }
         }
         (pager(&format!("/groups/{id}"), &[], &m.cursor, members.next_cursor.as_ref()))
     };
@@ -309,6 +227,50 @@ pub async fn group(
         &PageOptions::default(),
         body,
     ))
+}
+
+/// The route of the member forms, as in the permission table.
+pub const MEMBERS_ROUTE: &str = "/groups/{id}/members";
+
+#[derive(Deserialize)]
+pub struct MemberAdd {
+    pub username: String,
+}
+
+/// `POST /groups/{id}/members`: adds the person with this username (adding a member twice
+/// changes nothing), then shows the group.
+pub async fn add_member(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Uuid>,
+    Form(f): Form<MemberAdd>,
+) -> Result<Response, ApiError> {
+    let username = f.username.trim();
+    let Some(user) = app.store.get_user_by_username(username).await? else {
+        return Err(ApiError::new(
+            cc_api::error::ProblemType::ValidationFailed,
+            format!("No person has the username {username:?}."),
+        )
+        .with_field("username", "no person has this username"));
+    };
+    let actor = viewer.principal.actor(viewer.request_id.clone());
+    app.directory
+        .set_membership(&actor, id, user.id, true)
+        .await?;
+    Ok(see_other(&format!("/groups/{id}")))
+}
+
+/// `POST /groups/{id}/members/{user_id}/remove`: removes a member, then shows the group.
+pub async fn remove_member(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path((id, user_id)): Path<(Uuid, Uuid)>,
+) -> Result<Response, ApiError> {
+    let actor = viewer.principal.actor(viewer.request_id.clone());
+    app.directory
+        .set_membership(&actor, id, user_id, false)
+        .await?;
+    Ok(see_other(&format!("/groups/{id}")))
 }
 
 #[derive(Deserialize)]
@@ -380,7 +342,7 @@ pub async fn devices(
             q: non_empty(&s.q),
             dir: SortDir::Asc,
             limit: PAGE_SIZE,
-            cursor: cursor(&s.cursor)?,
+            cursor: cursor(&s.cursor, "id")?,
         })
         .await?;
     let pairs = [
@@ -517,7 +479,10 @@ async fn evaluate(app: &AppState, d: &Device) -> Result<Vec<(Policy, bool)>, Api
             }
         }
         match page.next_cursor {
-            Some(c) => q.cursor = Some(Cursor::decode(&c, "id").map_err(|_| ApiError::internal())?),
+            Some(c) => {
+                q.cursor =
+                    Some(cc_domain::Cursor::decode(&c, "id").map_err(|_| ApiError::internal())?)
+            }
             None => break,
         }
     }
@@ -588,113 +553,6 @@ pub async fn device(
         &viewer,
         &d.serial_number,
         Nav::Devices,
-        &PageOptions::default(),
-        body,
-    ))
-}
-
-// ---- Policies ------------------------------------------------------------------------------
-
-#[derive(Debug, Default, Deserialize)]
-pub struct PolicySearch {
-    #[serde(default)]
-    pub q: String,
-    #[serde(default)]
-    pub platform: String,
-    #[serde(default)]
-    pub cursor: String,
-}
-
-/// `GET /policies`.
-pub async fn policies(
-    State(app): State<AppState>,
-    viewer: Viewer,
-    Query(s): Query<PolicySearch>,
-) -> Result<Response, ApiError> {
-    let page = app
-        .store
-        .list_policies(&PolicyQuery {
-            platform: parse_enum("platform", &s.platform)?,
-            q: non_empty(&s.q),
-            limit: PAGE_SIZE,
-            cursor: cursor(&s.cursor)?,
-            ..PolicyQuery::default()
-        })
-        .await?;
-    let pairs = [("q", s.q.as_str()), ("platform", &s.platform)];
-    let body = html! {
-        h1 { "Policies" }
-        form.filters method="get" action="/policies" role="search" aria-label="Find policies" {
-            (text_field("q", "Name or description", &s.q, false))
-            (select("platform", "Platform", &s.platform, &Platform::ALL.map(Platform::as_str), true))
-            div.field { button.primary type="submit" { "Search" } }
-        }
-        @if page.items.is_empty() { p.empty { "No policy matches." } } @else {
-            div.table-wrap { table #policies {
-                caption { "Policies" }
-                thead { tr { th scope="col" { "Name" } th scope="col" { "Category" } th scope="col" { "Severity" }
-                    th scope="col" { "Platforms" } th scope="col" { "Enabled" } } }
-                tbody { @for p in &page.items { tr {
-                    td { a href=(format!("/policies/{}", p.id)) { (p.name) } }
-                    td { (p.category.as_str()) }
-                    td { (p.severity.as_str()) }
-                    td { (platforms(&p.platforms)) }
-                    td { @if p.enabled { (status_badge("ok", "enabled")) } @else { (status_badge("idle", "disabled")) } }
-                } } }
-            } }
-        }
-        (pager("/policies", &pairs, &s.cursor, page.next_cursor.as_ref()))
-    };
-    Ok(layout::respond(
-        &viewer,
-        "Policies",
-        Nav::Policies,
-        &PageOptions::default(),
-        body,
-    ))
-}
-
-fn platforms(p: &[Platform]) -> String {
-    if p.is_empty() {
-        "all".into()
-    } else {
-        p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
-    }
-}
-
-/// `GET /policies/{id}`: the policy and its rule.
-pub async fn policy(
-    State(app): State<AppState>,
-    viewer: Viewer,
-    Path(id): Path<Uuid>,
-) -> Result<Response, ApiError> {
-    let p = app
-        .store
-        .get_policy(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("No policy with that id."))?;
-    let rule = serde_json::to_string_pretty(&p.rule.0).unwrap_or_default();
-    let body = html! {
-        h1 { (p.name) }
-        dl.fields {
-            dt { "Description" } dd { (p.description.as_deref().unwrap_or("–")) }
-            dt { "Category" } dd { (p.category.as_str()) }
-            dt { "Severity" } dd { (p.severity.as_str()) }
-            dt { "Platforms" } dd { (platforms(&p.platforms)) }
-            dt { "Enabled" } dd { @if p.enabled { (status_badge("ok", "enabled")) } @else { (status_badge("idle", "disabled")) } }
-            dt { "Remediation" } dd { (p.remediation.as_deref().unwrap_or("–")) }
-            dt { "Version" } dd { (p.version) }
-        }
-        section aria-labelledby="h-rule" {
-            h2 #h-rule { "Rule" }
-            p.muted { "Conditions on the facts a device reports (" code { "all" } ", " code { "any" } ", " code { "not" } ", and " code { "fact" } "/" code { "op" } "/" code { "value" } ")." }
-            pre.mono #policy-rule { (rule) }
-        }
-    };
-    Ok(layout::respond(
-        &viewer,
-        &p.name,
-        Nav::Policies,
         &PageOptions::default(),
         body,
     ))

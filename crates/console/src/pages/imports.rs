@@ -131,7 +131,7 @@ pub async fn list(State(app): State<AppState>, viewer: Viewer) -> Result<Respons
         "Imports",
         Nav::Imports,
         &PageOptions {
-            live_on: &["job"],
+            live_on: &["job", "import"],
             refresh_every: any_running.then_some(2),
         },
         body,
@@ -441,7 +441,7 @@ pub async fn detail(
         &format!("Import of {}", run.file_name),
         Nav::Imports,
         &PageOptions {
-            live_on: &["job"],
+            live_on: &["job", "import"],
             refresh_every: running.then_some(1),
         },
         body,

@@ -8,7 +8,6 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cc_api::error::ProblemType;
 use cc_api::{ApiError, AppState};
 use cc_domain::{Job, JobQuery, JobState};
 use cc_queue::ops::{self, OpError};
@@ -18,10 +17,10 @@ use uuid::Uuid;
 
 use crate::csrf;
 use crate::layout::{self, status_badge, Nav, PageOptions};
+use crate::list::{
+    filter_bar, input_field, invalid, link_with, non_empty, select_with_id, PAGE_SIZE,
+};
 use crate::viewer::Viewer;
-
-/// Jobs shown on one page of the list.
-const PAGE_SIZE: u32 = 50;
 
 /// The list's filters, as the filter form sends them (empty fields mean "any").
 #[derive(Debug, Default, Deserialize)]
@@ -37,16 +36,6 @@ pub struct Filters {
     /// Show jobs older than this id (the next page).
     #[serde(default)]
     before: Option<i64>,
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_owned())
-}
-
-fn invalid(field: &str, message: &str) -> ApiError {
-    ApiError::new(ProblemType::InvalidQuery, format!("{field}: {message}"))
-        .with_field(field, message)
 }
 
 impl Filters {
@@ -77,18 +66,14 @@ impl Filters {
         })
     }
 
-    /// The query string of these filters, without the paging position.
-    fn query_string(&self) -> String {
-        let pairs: Vec<(&str, String)> = [
-            ("state", non_empty(&self.state)),
-            ("kind", non_empty(&self.kind)),
-            ("queue", non_empty(&self.queue)),
-            ("batch", non_empty(&self.batch)),
+    /// These filters as query parameters, without the paging position.
+    fn pairs(&self) -> [(&'static str, &str); 4] {
+        [
+            ("state", self.state.as_str()),
+            ("kind", &self.kind),
+            ("queue", &self.queue),
+            ("batch", &self.batch),
         ]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect();
-        serde_urlencoded::to_string(pairs).unwrap_or_default()
     }
 }
 
@@ -108,37 +93,18 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let q = f.query()?;
     let page = app.store.list_jobs(&q).await?;
-    let filters = f.query_string();
-    let next = page.next_cursor.as_ref().map(|c| {
-        let sep = if filters.is_empty() { "" } else { "&" };
-        format!("/jobs?{filters}{sep}before={c}")
-    });
+    let next = page
+        .next_cursor
+        .as_ref()
+        .map(|c| link_with("/jobs", &f.pairs(), "before", c));
     let body = html! {
         h1 { "Jobs" }
-        form.filters method="get" action="/jobs" role="search" aria-label="Filter jobs" {
-            p.field {
-                label for="f-state" { "State" }
-                select #f-state name="state" {
-                    option value="" selected[q.state.is_none()] { "Any" }
-                    @for s in JobState::ALL {
-                        option value=(s.as_str()) selected[q.state == Some(s)] { (s.as_str()) }
-                    }
-                }
-            }
-            p.field {
-                label for="f-kind" { "Kind" }
-                input #f-kind name="kind" type="text" value=(f.kind) placeholder="e.g. lifecycle.provision";
-            }
-            p.field {
-                label for="f-queue" { "Queue" }
-                input #f-queue name="queue" type="text" value=(f.queue);
-            }
-            p.field {
-                label for="f-batch" { "Batch" }
-                input #f-batch name="batch" type="text" value=(f.batch) placeholder="batch id";
-            }
-            p.field { button type="submit" { "Filter" } }
-        }
+        (filter_bar("/jobs", "Filter jobs", "Filter", &html! {
+            (select_with_id("f-state", "state", "State", &f.state, &JobState::ALL.map(JobState::as_str), true))
+            (input_field("f-kind", "kind", "Kind", "text", &f.kind, Some("e.g. lifecycle.provision")))
+            (input_field("f-queue", "queue", "Queue", "text", &f.queue, None))
+            (input_field("f-batch", "batch", "Batch", "text", &f.batch, Some("batch id")))
+        }))
         div #job-list .table-wrap data-refresh-target {
             @if page.items.is_empty() {
                 p.empty { "No jobs match these filters." }

@@ -9,3 +9,4 @@ pub mod login;
 pub mod operators;
 pub mod overview;
 pub mod people;
+pub mod policies;

@@ -46,7 +46,7 @@ pub async fn page(State(app): State<AppState>, viewer: Viewer) -> Result<Respons
         "Overview",
         Nav::Overview,
         &PageOptions {
-            live_on: &["job"],
+            live_on: &["job", "import", "target"],
             refresh_every: Some(REFRESH_SECS),
         },
         body,

@@ -3,11 +3,12 @@
 //! its dry-run plan first (`GET /people/{id}/actions/{operation}`), then applies with the
 //! version read (`POST`, If-Match semantics). The answer to an accepted action shows the job
 //! live and a temporary password once; the page's address then becomes the person's, so a
-//! reload shows the person without it.
+//! reload shows the person without it. The form carries a one-time token: posting it again
+//! (a reload without the script) requests nothing and goes to the first request's job.
 
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Form;
 use cc_api::routes::users::UserListParams;
 use cc_api::{ApiError, AppState};
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 use crate::csrf;
 use crate::layout::{self, status_badge, Nav, PageOptions};
+use crate::list::non_empty;
 use crate::viewer::Viewer;
 
 /// People per page.
@@ -49,11 +51,6 @@ pub struct Search {
     pub sync: String,
     #[serde(default)]
     pub cursor: String,
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_owned())
 }
 
 fn invalid(field: &str, msg: &str) -> ApiError {
@@ -527,6 +524,7 @@ pub async fn plan(
         form method="post" action=(format!("/people/{}/actions/{}", user.id, op.as_str())) {
             (csrf::field(&viewer))
             input type="hidden" name="version" value=(user.version);
+            input type="hidden" name="form_token" value=(Uuid::new_v4());
             div.actions {
                 a.button href=(format!("/people/{}", user.id)) { "Cancel" }
                 button type="submit" class=(if op == LifecycleOperation::Deprovision { "danger" } else { "primary" }) {
@@ -544,10 +542,13 @@ pub async fn plan(
     ))
 }
 
-/// The apply form: the version the plan was read at.
+/// The apply form: the version the plan was read at, and the plan page's one-time token.
 #[derive(Deserialize)]
 pub struct Apply {
     pub version: i64,
+    /// Posting the same form again (a reload of the answer without the script) makes no
+    /// second request: it finds the first one's job.
+    pub form_token: Uuid,
 }
 
 /// `POST /people/{id}/actions/{operation}`: requests the operation at the version read. The
@@ -560,11 +561,18 @@ pub async fn apply(
 ) -> Result<Response, ApiError> {
     let op = parse_op(&slug)?;
     let actor = viewer.principal.actor(viewer.request_id.clone());
+    let key = format!("console-action:{}", form.form_token);
     let out = match app
         .actions()
-        .request(&actor, id, op, Some(form.version))
+        .request(&actor, id, op, Some(form.version), Some(&key))
         .await
     {
+        // Posted before: show that request's job instead of requesting again.
+        Ok(out) if out.replayed => {
+            return Ok(
+                axum::response::Redirect::to(&format!("/jobs/{}", out.job.id)).into_response(),
+            );
+        }
         Ok(out) => out,
         Err(cc_service::ServiceError::PreconditionFailed { current }) => {
             let user = load_user(&app, id).await?;

@@ -366,6 +366,9 @@ async fn record_run(
     }
     tx.append_audit(run_event(req.actor, "import.apply", run))
         .await?;
+    if let Some(n) = super::runs::outcome_notice(run) {
+        tx.append_notice(&n).await?;
+    }
     Ok(())
 }
 

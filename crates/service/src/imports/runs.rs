@@ -1,7 +1,7 @@
 //! Import runs: the record of who imported which file and what became of it, each outcome
 //! audited (file name, hash, counts — never the file's contents).
 
-use cc_domain::{Actor, ImportRun, ImportStatus, NewAuditEvent};
+use cc_domain::{Actor, ImportRun, ImportStatus, NewAuditEvent, NewNotice, NoticeTopic};
 use cc_store::Store;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -131,8 +131,41 @@ pub(crate) fn run_event(actor: &Actor, action: &str, run: &ImportRun) -> NewAudi
     }
 }
 
+/// The notice the live stream announces for a run's outcome: applied, refused by a guard, or
+/// failed (nothing for a plan). Names the file and, for a refusal, the guards' codes; for a
+/// failure, its reason (never file contents).
+#[must_use]
+pub fn outcome_notice(run: &ImportRun) -> Option<NewNotice> {
+    let detail = match run.status {
+        ImportStatus::Applied => None,
+        ImportStatus::Refused => Some(
+            run.refusals
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.get("code").and_then(Value::as_str))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
+        ),
+        ImportStatus::Failed => run.failure.clone(),
+        _ => return None,
+    };
+    let note = match detail.filter(|d| !d.is_empty()) {
+        Some(d) => format!("{}: {d}", run.file_name),
+        None => run.file_name.clone(),
+    };
+    Some(NewNotice {
+        topic: NoticeTopic::Import,
+        subject: run.id.to_string(),
+        state: run.status.as_str().to_owned(),
+        note: Some(note),
+    })
+}
+
 /// Stores a run's new state with its audit event (`import.plan`, `import.refuse`,
-/// `import.fail`).
+/// `import.fail`) and, for an outcome, its notice on the event stream.
 ///
 /// # Errors
 /// The store fails.
@@ -150,6 +183,9 @@ pub async fn record_outcome(
     let mut tx = import_store(store)?.begin_import().await?;
     tx.update_import_run(run, row_errors).await?;
     tx.append_audit(run_event(actor, action, run)).await?;
+    if let Some(n) = outcome_notice(run) {
+        tx.append_notice(&n).await?;
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -168,6 +204,9 @@ pub async fn record_refusal(
     tx.insert_import_run(run, &[], row_errors).await?;
     tx.append_audit(run_event(actor, "import.refuse", run))
         .await?;
+    if let Some(n) = outcome_notice(run) {
+        tx.append_notice(&n).await?;
+    }
     tx.commit().await?;
     Ok(run.id)
 }

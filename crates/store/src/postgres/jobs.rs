@@ -337,7 +337,11 @@ impl JobStore for PgStore {
         read_batch_counts(&self.pool, batch_id).await
     }
 
-    async fn job_events_after(&self, after: i64, limit: u32) -> Result<Vec<JobEvent>> {
+    async fn job_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<cc_domain::StreamEvent>> {
         read_events_after(&self.pool, after, limit).await
     }
 

@@ -2,7 +2,7 @@
 //! locked read of one job. A module of `sqlite/jobs.rs` and `postgres/jobs.rs` (`#[path]`),
 //! which define `Db` and `FOR_UPDATE` (the row-lock suffix, empty on SQLite).
 
-use cc_domain::{Job, JobEvent, JobQuery, JobState, Page, WorkerInfo};
+use cc_domain::{Job, JobEvent, JobQuery, JobState, Page, StreamEvent, WorkerInfo};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -62,13 +62,24 @@ pub(super) async fn set_cron_tick_job(
     Ok(())
 }
 
-/// Deletes cron ticks fired and worker registrations last heard of before `before`.
+/// Deletes cron ticks fired, worker registrations last heard of, and notices and one-time
+/// request keys recorded before `before`.
 pub(super) async fn prune_ticks_and_workers(conn: &mut Conn, before: DateTime<Utc>) -> Result<()> {
     sqlx::query("DELETE FROM cron_ticks WHERE fired_at < $1")
         .bind(before)
         .execute(&mut *conn)
         .await?;
     sqlx::query("DELETE FROM job_workers WHERE heartbeat_at < $1")
+        .bind(before)
+        .execute(&mut *conn)
+        .await?;
+    // One-time request keys outlive any reload of the form that used them by far.
+    sqlx::query("DELETE FROM request_keys WHERE created_at < $1")
+        .bind(before)
+        .execute(&mut *conn)
+        .await?;
+    // Notices (no job) go with the finished jobs of their time.
+    sqlx::query("DELETE FROM job_events WHERE topic IS NOT NULL AND at < $1")
         .bind(before)
         .execute(&mut *conn)
         .await?;
@@ -134,7 +145,7 @@ pub(super) async fn read_events_after(
     pool: &Pool,
     after: i64,
     limit: u32,
-) -> Result<Vec<JobEvent>> {
+) -> Result<Vec<StreamEvent>> {
     let sql = format!("{EVENT_SELECT} WHERE e.seq > $1 ORDER BY e.seq LIMIT $2");
     let rows: Vec<JobEventRow> = sqlx::query_as(&sql)
         .bind(after)

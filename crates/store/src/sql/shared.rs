@@ -973,6 +973,42 @@ impl Tx for BackendTx {
         Ok(event)
     }
 
+    async fn request_key_job(&mut self, key: &str) -> Result<Option<i64>> {
+        let job: Option<i64> = sqlx::query_scalar("SELECT job_id FROM request_keys WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        Ok(job)
+    }
+
+    async fn insert_request_key(&mut self, key: &str, job_id: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO request_keys (key, job_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(job_id)
+        .bind(cc_domain::now())
+        .execute(&mut *self.0)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn append_notice(&mut self, n: &cc_domain::NewNotice) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO job_events (job_id, at, state, attempt, note, topic, subject) \
+             VALUES (0, $1, $2, 0, $3, $4, $5)",
+        )
+        .bind(cc_domain::now())
+        .bind(&n.state)
+        .bind(n.stored_note())
+        .bind(n.topic.as_str())
+        .bind(&n.subject)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         // What a first load of an import set aside is built before anything commits.
         crate::ImportTx::finish_first_load(&mut *self).await?;

@@ -455,7 +455,11 @@ impl JobStore for SqliteStore {
         read_batch_counts(self.reader(), batch_id).await
     }
 
-    async fn job_events_after(&self, after: i64, limit: u32) -> Result<Vec<JobEvent>> {
+    async fn job_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<cc_domain::StreamEvent>> {
         read_events_after(self.reader(), after, limit).await
     }
 

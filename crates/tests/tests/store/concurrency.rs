@@ -312,7 +312,7 @@ impl cc_store::JobStore for WritesAfterHead {
         &self,
         after: i64,
         limit: u32,
-    ) -> cc_store::Result<Vec<cc_domain::JobEvent>> {
+    ) -> cc_store::Result<Vec<cc_domain::StreamEvent>> {
         self.0.job_events_after(after, limit).await
     }
     async fn last_job_event(&self) -> cc_store::Result<i64> {

@@ -1,11 +1,12 @@
-//! One poller per process: reads `job_events` in sequence order and broadcasts each batch to
+//! One poller per process: reads the event log (`job_events`: job state changes and notices)
+//! in sequence order and broadcasts each batch to
 //! every open stream, so a thousand streams cost one database query per poll, not a thousand.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cc_domain::JobEvent;
+use cc_domain::StreamEvent;
 use cc_store::Store;
 use tokio::sync::{broadcast, OnceCell};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,7 @@ pub(super) const BATCH: u32 = 500;
 const CHANNEL: usize = 64;
 
 /// A batch of events in sequence order.
-pub type Batch = Arc<[JobEvent]>;
+pub type Batch = Arc<[StreamEvent]>;
 
 /// The shared poller and its broadcast channel.
 pub struct EventHub {
@@ -81,7 +82,7 @@ impl EventHub {
                 Ok(events) => {
                     let ready = in_order(self.position(), &mut gap_since, events);
                     if let Some(last) = ready.last() {
-                        self.position.store(last.seq, Ordering::SeqCst);
+                        self.position.store(last.seq(), Ordering::SeqCst);
                         // No receiver is not an error: nobody is listening right now.
                         let _ = self.tx.send(ready.into());
                         continue;
@@ -102,18 +103,18 @@ impl EventHub {
 fn in_order(
     mut after: i64,
     gap_since: &mut Option<Instant>,
-    events: Vec<JobEvent>,
-) -> Vec<JobEvent> {
+    events: Vec<StreamEvent>,
+) -> Vec<StreamEvent> {
     let mut out = Vec::new();
     for e in events {
-        if e.seq != after + 1 {
+        if e.seq() != after + 1 {
             let since = *gap_since.get_or_insert_with(Instant::now);
             if since.elapsed() < GAP_WAIT {
                 break;
             }
         }
         *gap_since = None;
-        after = e.seq;
+        after = e.seq();
         out.push(e);
     }
     out

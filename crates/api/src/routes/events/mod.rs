@@ -1,6 +1,8 @@
-//! `/api/v1/events`: a server-sent-events stream of job state changes.
+//! `/api/v1/events`: a server-sent-events stream of job state changes, and of notices about
+//! other things an operator follows live (an import run's outcome, a lifecycle target failing
+//! or recovering).
 //!
-//! The stream reads the `job_events` table, so every replica serves every change whoever made
+//! The stream reads the event log (the `job_events` table), so every replica serves every change whoever made
 //! it. Each event's `id` is its sequence number: a client that reconnects with
 //! `Last-Event-ID` resumes right after the last event it saw. One poller per process reads
 //! the table and fans out to every stream ([`hub`]); a stream ends when its credentials stop
@@ -42,18 +44,18 @@ pub struct EventParams {
     pub after: Option<i64>,
 }
 
-/// One server-sent event of the stream: `event: job`, `id: <seq>`, and a `JobEvent` as JSON in
-/// `data`.
+/// One server-sent event of the stream: `event: job` with a `JobEvent` as JSON in `data`, or
+/// `event: import` / `event: target` with a `Notice`; `id: <seq>` either way.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documents the wire format; events are rendered by `render`
 pub struct JobEventMessage {
-    /// Always `job`.
-    #[schema(pattern = "^job$")]
+    /// `job`, `import` or `target`.
+    #[schema(pattern = "^(job|import|target)$")]
     pub event: String,
     /// The event's sequence number (resume with `Last-Event-ID`).
     #[schema(pattern = "^[0-9]+$")]
     pub id: String,
-    /// A `JobEvent` as JSON.
+    /// A `JobEvent` (`job`) or a `Notice` (`import`, `target`) as JSON.
     pub data: String,
 }
 
@@ -62,7 +64,9 @@ pub struct JobEventMessage {
 /// Takes a bearer credential, or the web console's session cookie (the console's pages follow
 /// this stream).
 ///
-/// Each event has `event: job`, `id: <seq>` and a JSON `JobEvent` as data. Without
+/// Each job event has `event: job`, `id: <seq>` and a JSON `JobEvent` as data. Notices share
+/// the sequence: `event: import` (an import run applied, refused by a guard, or failed) and
+/// `event: target` (a lifecycle target failing, or recovered) carry a JSON `Notice`. Without
 /// `Last-Event-ID` (or `after`) the stream starts with the next change.
 #[utoipa::path(get, path = "/events", tag = "jobs", params(EventParams,
         ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,18}$", description = "Resume after this event (its sequence number)")),

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use axum::response::sse::Event;
-use cc_domain::JobEvent;
+use cc_domain::{NoticeTopic, StreamEvent};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
 
@@ -44,7 +44,7 @@ pub(super) struct Follower {
     pub principal: String,
     pub expires_at: Option<Instant>,
     pub next_check: Instant,
-    pub pending: VecDeque<JobEvent>,
+    pub pending: VecDeque<StreamEvent>,
     /// The stream's places under the per-principal and per-address caps.
     pub _slots: Vec<Slot>,
 }
@@ -85,10 +85,10 @@ impl Follower {
     }
 
     /// Queues the batch's events this stream has not sent yet.
-    fn take(&mut self, batch: &[JobEvent]) {
+    fn take(&mut self, batch: &[StreamEvent]) {
         for e in batch {
-            if e.seq > self.after {
-                self.after = e.seq;
+            if e.seq() > self.after {
+                self.after = e.seq();
                 self.pending.push_back(e.clone());
             }
         }
@@ -100,7 +100,7 @@ impl Follower {
             Ok(events) => {
                 let before = self.after;
                 let upto = self.catch_up_to;
-                let events: Vec<_> = events.into_iter().filter(|e| e.seq <= upto).collect();
+                let events: Vec<_> = events.into_iter().filter(|e| e.seq() <= upto).collect();
                 self.take(&events);
                 if self.after == before || events.len() < BATCH as usize {
                     // Nothing more below the hub's position (gaps there were skipped).
@@ -154,10 +154,19 @@ impl Follower {
 /// The route, as in the permission table.
 const PATH: &str = "/api/v1/events";
 
-fn render(e: &JobEvent) -> Event {
-    let data = serde_json::to_string(e).unwrap_or_default();
+fn render(e: &StreamEvent) -> Event {
+    let (name, data) = match e {
+        StreamEvent::Job(j) => ("job", serde_json::to_string(j)),
+        StreamEvent::Notice(n) => (
+            match n.topic {
+                NoticeTopic::Import => "import",
+                NoticeTopic::Target => "target",
+            },
+            serde_json::to_string(n),
+        ),
+    };
     Event::default()
-        .event("job")
-        .id(e.seq.to_string())
-        .data(data)
+        .event(name)
+        .id(e.seq().to_string())
+        .data(data.unwrap_or_default())
 }
