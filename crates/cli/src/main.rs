@@ -66,6 +66,9 @@ enum Command {
     Import(commands::import::Args),
     /// Roster tools: generate synthetic rosters.
     Roster(commands::roster::Args),
+    /// The five-minute story, narrated step by step against a fresh embedded instance (or
+    /// --url a running server), each step printed as the curl and CLI commands that repeat it.
+    Demo(commands::demo::Args),
     /// Print a shell completion script, e.g. `command-center completions bash >
     /// /etc/bash_completion.d/command-center`.
     Completions {
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => commands::bench::run(&cfg, args).await,
             Command::Import(args) => commands::import::run(&cfg, args).await,
             Command::Roster(args) => commands::roster::run(args),
+            Command::Demo(args) => commands::demo::run(cfg, args).await,
             Command::Completions { .. } => unreachable!("handled before loading configuration"),
         }
     });
