@@ -79,7 +79,8 @@ impl Instance {
         let addr = server.local_addr()?;
         let stop = CancellationToken::new();
         let rc = super::super::worker::runtime_config(&cfg, &super::super::worker::Args::default());
-        let worker = cc_queue::Worker::new(store.clone(), super::super::worker::registry(&engine), rc);
+        let worker =
+            cc_queue::Worker::new(store.clone(), super::super::worker::registry(&engine), rc);
         let workers = tokio::spawn(worker.run(stop.clone()));
         let token = stop.clone();
         let server = tokio::spawn(async move {
@@ -128,7 +129,10 @@ fn write_files(layout: &Layout) -> anyhow::Result<()> {
          command = [\"bash\", \"target/demo-target.sh\"]\n\
          timeout_ms = 30000\n\
          env = {{ CC_SCRIPT_STATE_DIR = {accounts}, CC_DEMO_OFFLINE = {offline} }}\n",
-        db = toml_str(&PathBuf::from(format!("sqlite://{}", layout.database.display()))),
+        db = toml_str(&PathBuf::from(format!(
+            "sqlite://{}",
+            layout.database.display()
+        ))),
         accounts = toml_str(&layout.accounts),
         offline = toml_str(&layout.offline_switch),
     );

@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, requires = "token")]
     url: Option<String>,
     /// An operator or API token for --url (role admin or operator).
-    #[arg(long, env = "CC_DEMO_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "CC_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Seconds to pause between steps.
     #[arg(long, default_value_t = 20, value_name = "SECS")]
@@ -54,12 +54,18 @@ pub async fn run(_cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     let dir = match &args.data_dir {
         Some(d) => {
             let empty = std::fs::read_dir(d).map_or(true, |mut e| e.next().is_none());
-            anyhow::ensure!(empty, "{} is not empty; the demo needs a fresh folder", d.display());
+            anyhow::ensure!(
+                empty,
+                "{} is not empty; the demo needs a fresh folder",
+                d.display()
+            );
             std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
             d.canonicalize()?
         }
         None => {
-            temp = tempfile::Builder::new().prefix("command-center-demo-").tempdir()?;
+            temp = tempfile::Builder::new()
+                .prefix("command-center-demo-")
+                .tempdir()?;
             temp.path().to_owned()
         }
     };

@@ -171,7 +171,10 @@ impl Narrator {
             }
             None => {}
         }
-        let res = rb.send().await.with_context(|| format!("{what}: no answer"))?;
+        let res = rb
+            .send()
+            .await
+            .with_context(|| format!("{what}: no answer"))?;
         let status = res.status();
         let text = res.text().await.unwrap_or_default();
         if !status.is_success() {

@@ -163,7 +163,10 @@ async fn apply(n: &mut Narrator, s: &Setting, run: &Value) -> anyhow::Result<()>
     n.show(&format!("provision jobs: {}", state_counts(&jobs)));
     if let Some(local) = &s.local {
         n.say("\nThe demo target now holds one account file per person:\n");
-        n.shell(&format!("ls {}", shell_quote(&local.accounts.display().to_string())));
+        n.shell(&format!(
+            "ls {}",
+            shell_quote(&local.accounts.display().to_string())
+        ));
         n.show(&list_accounts(&local.accounts)?.join("\n"));
         let file = local.accounts.join(format!("{STUDENT}.json"));
         n.shell(&format!("cat {}", shell_quote(&file.display().to_string())));
@@ -198,9 +201,14 @@ async fn move_school(n: &mut Narrator, s: &Setting, student: &Value) -> anyhow::
     let id = student["id"].as_str().unwrap_or_default();
     let call = Call::new(Method::PATCH, format!("/api/v1/users/{id}"))
         .json(json!({ "school": to }))
-        .cli(format!("command-center users update {STUDENT} --school {to}"));
+        .cli(format!(
+            "command-center users update {STUDENT} --school {to}"
+        ));
     let user = n.call(call).await?;
-    n.show(&format!("{STUDENT}: school {}", user["school"]));
+    n.show(&format!(
+        "{STUDENT}: school {}",
+        user["school"].as_str().unwrap_or("?")
+    ));
     let job = newest_job(n, "lifecycle.update").await?;
     let job = n.wait_job(job).await?;
     show_job(n, &job);
@@ -215,45 +223,45 @@ async fn device_policy(n: &mut Narrator, s: &Setting, student: &Value) -> anyhow
          facts a device reports; a device that breaks an enabled policy is noncompliant.\n",
     );
     let policy = format!("disk-encryption{}", s.suffix);
-    let call = Call::post("/api/v1/policies")
-        .json(json!({
-            "name": policy, "category": "security", "severity": "high",
-            "rule": {"fact": "disk_encryption", "op": "eq", "value": true},
-            "remediation": "Turn on disk encryption and check in again."
-        }))
-        .cli(format!(
-            "command-center policies create {policy} --category security --severity high \
-             --rule '{{\"fact\": \"disk_encryption\", \"op\": \"eq\", \"value\": true}}'"
-        ));
+    let call = Call::post("/api/v1/policies").json(json!({
+        "name": policy, "category": "security", "severity": "high",
+        "rule": {"fact": "disk_encryption", "op": "eq", "value": true},
+        "remediation": "Turn on disk encryption and check in again."
+    }));
     n.call(call).await?;
     let serial = format!("DEMO-CB-0001{}", s.suffix.to_uppercase());
-    let call = Call::post("/api/v1/devices")
-        .json(json!({
-            "serial_number": serial, "name": "LHS-CB-0001", "platform": "chromeos",
-            "assigned_user_id": student["id"],
-            "facts": {"os_version": "120.0", "disk_encryption": false}
-        }))
-        .cli(format!(
-            "command-center devices get {serial}   # after it checked in"
-        ));
+    let call = Call::post("/api/v1/devices").json(json!({
+        "serial_number": serial, "name": "LHS-CB-0001", "platform": "chromeos",
+        "assigned_user_id": student["id"],
+        "facts": {"os_version": "120.0", "disk_encryption": false}
+    }));
+    let device = n.call(call).await?;
+    let id = device["id"].as_str().unwrap_or_default().to_owned();
+    let call = Call::get(format!("/api/v1/devices/{id}"))
+        .cli(format!("command-center devices get {serial}"));
     let device = n.call(call).await?;
     n.show(&format!(
-        "device {serial}: compliance {}",
-        device["compliance"]
+        "device {serial}: {}",
+        device["compliance"].as_str().unwrap_or("?")
     ));
     anyhow::ensure!(
         device["compliance"] == "noncompliant",
         "the device should fail the policy"
     );
     n.say("\nThe student turns encryption on; the next check-in re-evaluates the device:\n");
-    let id = device["id"].as_str().unwrap_or_default();
     let call = Call::new(Method::PATCH, format!("/api/v1/devices/{id}"))
-        .json(json!({"facts": {"os_version": "120.0", "disk_encryption": true}}))
-        .cli(format!("command-center devices list --compliance noncompliant"));
+        .json(json!({"facts": {"os_version": "120.0", "disk_encryption": true}}));
     let device = n.call(call).await?;
     n.show(&format!(
-        "device {serial}: compliance {}",
-        device["compliance"]
+        "device {serial}: {}",
+        device["compliance"].as_str().unwrap_or("?")
+    ));
+    let call = Call::get("/api/v1/devices?compliance=noncompliant")
+        .cli("command-center devices list --compliance noncompliant");
+    let page = n.call(call).await?;
+    n.show(&format!(
+        "noncompliant devices: {}",
+        page["items"].as_array().map_or(0, Vec::len)
     ));
     Ok(())
 }
@@ -320,7 +328,10 @@ async fn failed_job(n: &mut Narrator, s: &Setting, student: &Value) -> anyhow::R
     n.call(call).await?;
     let job = n.wait_job(job_id).await?;
     show_job(n, &job);
-    anyhow::ensure!(job["state"] == "completed", "the retried job did not complete");
+    anyhow::ensure!(
+        job["state"] == "completed",
+        "the retried job did not complete"
+    );
     show_account(n, s, &["enabled"])?;
     Ok(())
 }
@@ -349,8 +360,8 @@ async fn audit(n: &mut Narrator, s: &Setting) -> anyhow::Result<()> {
         })
         .collect();
     n.show(&lines.join("\n"));
-    let call = Call::get("/api/v1/audit/verify")
-        .cli(format!("command-center{} audit verify", s.db_flag));
+    let call =
+        Call::get("/api/v1/audit/verify").cli(format!("command-center{} audit verify", s.db_flag));
     let verdict = n.call(call).await?;
     anyhow::ensure!(
         verdict["intact"] == true,
@@ -480,11 +491,7 @@ fn show_account(n: &Narrator, s: &Setting, fields: &[&str]) -> anyhow::Result<()
         return Ok(());
     };
     let file = local.accounts.join(format!("{STUDENT}.json"));
-    let filter = fields
-        .iter()
-        .map(|f| format!("{f}: .{f}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let filter = fields.join(", ");
     n.shell(&format!(
         "jq -c '{{{filter}}}' {}",
         shell_quote(&file.display().to_string())
@@ -527,7 +534,9 @@ fn nonzero_counts(counts: &Value) -> String {
 fn state_counts(jobs: &[Value]) -> String {
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for j in jobs {
-        *counts.entry(j["state"].as_str().unwrap_or("?")).or_default() += 1;
+        *counts
+            .entry(j["state"].as_str().unwrap_or("?"))
+            .or_default() += 1;
     }
     counts
         .iter()
