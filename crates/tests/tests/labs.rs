@@ -10,7 +10,7 @@
 //! - `...` alone on a line stands for any number of lines, `...` inside a line for any text;
 //! - a last line `[exit N]` expects exit status N (otherwise the command must succeed).
 //!
-//! Variables a command exports and the directory it changes to carry over to the next
+//! Variables a command sets and the directory it changes to carry over to the next
 //! command of the same lab. `CC_LABS_SHOW=1` prints every command's actual output and goes on
 //! past differences.
 
@@ -201,12 +201,12 @@ impl Session {
 
     fn run(&self, step: &Step) -> (i32, String) {
         let script = format!(
-            "source {state}\ncd \"$(cat {state}.cwd)\"\n{{\n{cmd}\n}}\n__rc=$?\nexport -p > {state}\npwd > {state}.cwd\nexit $__rc\n",
+            "set -a\nsource {state}\ncd \"$(cat {state}.cwd)\"\n{{\n{cmd}\n}}\n__rc=$?\nexport -p > {state}\npwd > {state}.cwd\nexit $__rc\n",
             state = self.state.display(),
             cmd = step.command
         );
         let out = Command::new("timeout")
-            .args(["120", "bash", "-c", &format!("exec 2>&1\n{script}")])
+            .args(["300", "bash", "-c", &format!("exec 2>&1\n{script}")])
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(&self.work)
