@@ -277,10 +277,12 @@ async fn reset_password(n: &mut Narrator, s: &Setting, student: &Value) -> anyho
     let call = Call::post(format!("/api/v1/users/{id}/actions/reset-password"))
         .cli(format!("command-center users reset-password {STUDENT}"));
     let accepted = n.call(call).await?;
-    n.show(&format!(
-        "temporary password (hand it over now): {}",
-        accepted["temporary_password"].as_str().unwrap_or("?")
-    ));
+    match accepted["temporary_password"].as_str() {
+        Some(password) => n.show(&format!(
+            "temporary password (hand it over now): {password}"
+        )),
+        None => n.show("no temporary password: no configured target keeps passwords"),
+    }
     let job = n.wait_job(job_id(&accepted)?).await?;
     show_job(n, &job);
     show_account(n, s, &["password_sha256"])?;
