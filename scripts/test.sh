@@ -111,6 +111,9 @@ command -v openssl >/dev/null || { log "openssl: installing"; apt_install openss
 command -v promtool >/dev/null || { log "promtool: installing (package prometheus)"; apt_install prometheus; }
 ensure_slapd
 ensure_jq
+# The student labs (crates/tests/tests/labs.rs) run sqlite3 and psql as the labs tell students.
+command -v sqlite3 >/dev/null || { log "sqlite3: installing"; apt_install sqlite3; }
+command -v psql >/dev/null || { log "psql: installing"; apt_install postgresql-client; }
 ensure_browser
 
 # The contract test (scripts/contract-test.sh) makes a Python virtual environment.

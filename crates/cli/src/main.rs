@@ -81,6 +81,9 @@ enum Command {
     Import(commands::import::Args),
     /// Roster tools: generate synthetic rosters.
     Roster(commands::roster::Args),
+    /// The five-minute story, narrated step by step against a fresh embedded instance (or
+    /// --url a running server), each step printed as the curl and CLI commands that repeat it.
+    Demo(commands::demo::Args),
     /// Print a shell completion script, e.g. `command-center completions bash >
     /// /etc/bash_completion.d/command-center`.
     Completions {
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
             Command::Completions { .. } | Command::Man { .. } => {
                 unreachable!("handled before loading configuration")
             }
+            Command::Demo(args) => commands::demo::run(cfg, args).await,
         }
     });
     match result {

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod check;
 pub mod devices;
 pub mod groups;
+pub mod demo;
 pub mod health;
 pub mod import;
 pub mod imports;
