@@ -262,3 +262,126 @@ fn refusal(kind: &jsonwebtoken::errors::ErrorKind) -> IdTokenError {
         _ => IdTokenError::InvalidClaims,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    use serde_json::json;
+
+    use super::*;
+
+    struct Signer {
+        pair: Ed25519KeyPair,
+        kid: String,
+    }
+
+    impl Signer {
+        fn new(kid: &str) -> Self {
+            let rng = ring::rand::SystemRandom::new();
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+            Self {
+                pair: Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap(),
+                kid: kid.into(),
+            }
+        }
+
+        fn jwks(&self) -> JwkSet {
+            serde_json::from_value(json!({"keys": [{
+                "kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": self.kid,
+                "x": URL_SAFE_NO_PAD.encode(self.pair.public_key().as_ref()),
+            }]}))
+            .unwrap()
+        }
+
+        fn sign(&self, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+            let h = URL_SAFE_NO_PAD.encode(header.to_string());
+            let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+            let sig = self.pair.sign(format!("{h}.{p}").as_bytes());
+            format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+        }
+
+        fn token(&self, claims: &serde_json::Value) -> String {
+            self.sign(&json!({"alg": "EdDSA", "kid": self.kid}), claims)
+        }
+    }
+
+    fn policy() -> IdTokenPolicy {
+        IdTokenPolicy {
+            issuer: "https://op.example".into(),
+            client_id: "cc".into(),
+            provider_algorithms: vec!["EdDSA".into()],
+        }
+    }
+
+    fn claims() -> serde_json::Value {
+        let now = jsonwebtoken::get_current_timestamp();
+        json!({"iss": "https://op.example", "aud": "cc", "sub": "u1", "iat": now,
+            "exp": now + 300, "nonce": "n-1", "groups": ["a"]})
+    }
+
+    #[test]
+    fn a_valid_token_is_accepted() {
+        let s = Signer::new("k1");
+        let c = verify_id_token(&s.token(&claims()), &s.jwks(), &policy(), "n-1").unwrap();
+        assert_eq!(c.sub, "u1");
+        assert_eq!(c.other["groups"], json!(["a"]));
+    }
+
+    #[test]
+    fn each_check_refuses() {
+        let s = Signer::new("k1");
+        let keys = s.jwks();
+        let p = policy();
+        let with = |k: &str, v: serde_json::Value| {
+            let mut c = claims();
+            c[k] = v;
+            s.token(&c)
+        };
+        let check = |t: &str| verify_id_token(t, &keys, &p, "n-1").unwrap_err();
+        assert_eq!(check(&with("aud", json!("other"))), IdTokenError::WrongAudience);
+        assert_eq!(check(&with("iss", json!("https://evil"))), IdTokenError::WrongIssuer);
+        assert_eq!(check(&with("exp", json!(1000))), IdTokenError::Expired);
+        assert_eq!(check(&with("nonce", json!("n-2"))), IdTokenError::BadNonce);
+        assert_eq!(
+            check(&with("aud", json!(["cc", "other"]))),
+            IdTokenError::WrongAudience,
+            "several audiences need azp"
+        );
+        // Another key under the same id: bad signature.
+        let other = Signer::new("k1");
+        assert_eq!(check(&other.token(&claims())), IdTokenError::BadSignature);
+        // An unknown key id: the caller refetches.
+        let rotated = Signer::new("k2");
+        assert_eq!(check(&rotated.token(&claims())), IdTokenError::UnknownKey);
+    }
+
+    #[test]
+    fn algorithms_come_from_the_provider_and_never_none_or_hmac() {
+        let s = Signer::new("k1");
+        let keys = s.jwks();
+        let mut p = policy();
+        p.provider_algorithms = vec!["RS256".into()];
+        let t = s.token(&claims());
+        assert!(matches!(
+            verify_id_token(&t, &keys, &p, "n-1"),
+            Err(IdTokenError::Algorithm(_))
+        ));
+        let p = policy();
+        let body = URL_SAFE_NO_PAD.encode(claims().to_string());
+        for alg in ["none", "HS256"] {
+            let h = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "kid": "k1"}).to_string());
+            let forged = format!("{h}.{body}.");
+            assert!(verify_id_token(&forged, &keys, &p, "n-1").is_err(), "{alg}");
+        }
+        let embedded = s.sign(
+            &json!({"alg": "EdDSA", "kid": "k1", "jku": "https://evil/jwks"}),
+            &claims(),
+        );
+        assert_eq!(
+            verify_id_token(&embedded, &keys, &p, "n-1").unwrap_err(),
+            IdTokenError::EmbeddedKey
+        );
+    }
+}
