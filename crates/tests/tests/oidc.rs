@@ -52,6 +52,8 @@ impl Provider {
         })
         .await
         .expect("the OpenID provider did not start within 30 s");
+        // Keep reading: the provider writes notices, and a closed pipe would end it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let port = issuer.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
         Self { issuer, port, _child: child }
     }
