@@ -158,8 +158,7 @@ fn check_claims(c: &IdClaims, policy: &IdTokenPolicy, nonce: &str) -> Result<(),
         return Err(IdTokenError::WrongAudience);
     }
     // With other audiences besides us, the token must say it was issued to us.
-    if (aud.len() > 1 || c.azp.is_some()) && c.azp.as_deref() != Some(policy.client_id.as_str())
-    {
+    if (aud.len() > 1 || c.azp.is_some()) && c.azp.as_deref() != Some(policy.client_id.as_str()) {
         return Err(IdTokenError::WrongAudience);
     }
     if c.sub.is_empty() || c.sub.len() > 255 {
@@ -198,8 +197,7 @@ fn find_key<'a>(
 }
 
 fn key_fits(k: &Jwk, alg: Algorithm) -> bool {
-    if k
-        .common
+    if k.common
         .public_key_use
         .as_ref()
         .is_some_and(|u| *u != PublicKeyUse::Signature)
@@ -340,8 +338,14 @@ mod tests {
             s.token(&c)
         };
         let check = |t: &str| verify_id_token(t, &keys, &p, "n-1").unwrap_err();
-        assert_eq!(check(&with("aud", json!("other"))), IdTokenError::WrongAudience);
-        assert_eq!(check(&with("iss", json!("https://evil"))), IdTokenError::WrongIssuer);
+        assert_eq!(
+            check(&with("aud", json!("other"))),
+            IdTokenError::WrongAudience
+        );
+        assert_eq!(
+            check(&with("iss", json!("https://evil"))),
+            IdTokenError::WrongIssuer
+        );
         assert_eq!(check(&with("exp", json!(1000))), IdTokenError::Expired);
         assert_eq!(check(&with("nonce", json!("n-2"))), IdTokenError::BadNonce);
         assert_eq!(

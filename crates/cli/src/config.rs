@@ -253,18 +253,16 @@ impl OidcConfig {
     pub fn settings(&self) -> anyhow::Result<cc_service::auth::oidc::OidcSettings> {
         let mut providers = Vec::new();
         for e in &self.providers {
-            let mut p = cc_service::auth::oidc::OidcProviderConfig::new(
-                &e.name,
-                &e.issuer,
-                &e.client_id,
-            );
+            let mut p =
+                cc_service::auth::oidc::OidcProviderConfig::new(&e.name, &e.issuer, &e.client_id);
             if !e.display_name.is_empty() {
                 p.display_name.clone_from(&e.display_name);
             }
             if !e.client_secret_file.is_empty() {
                 p.client_secret = Some(
-                    read_secret_file(Path::new(&e.client_secret_file))
-                        .with_context(|| format!("oidc.providers `{}`: client_secret_file", e.name))?,
+                    read_secret_file(Path::new(&e.client_secret_file)).with_context(|| {
+                        format!("oidc.providers `{}`: client_secret_file", e.name)
+                    })?,
                 );
             }
             if !e.scopes.is_empty() {

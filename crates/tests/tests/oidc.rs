@@ -54,8 +54,16 @@ impl Provider {
         .expect("the OpenID provider did not start within 30 s");
         // Keep reading: the provider writes notices, and a closed pipe would end it.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let port = issuer.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-        Self { issuer, port, _child: child }
+        let port = issuer
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        Self {
+            issuer,
+            port,
+            _child: child,
+        }
     }
 
     async fn fault(&self, fault: &str) {
@@ -119,11 +127,19 @@ impl Browser {
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     async fn send(&mut self, req: reqwest::RequestBuilder) -> reqwest::Response {
-        let res = req.header(COOKIE, self.cookie_header()).send().await.expect("request");
+        let res = req
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("request");
         self.keep_cookies(&res);
         res
     }
@@ -140,7 +156,10 @@ impl Browser {
             };
             let res = self.send(req).await;
             if res.status().is_redirection() {
-                let next = res.headers()[LOCATION].to_str().expect("location").to_owned();
+                let next = res.headers()[LOCATION]
+                    .to_str()
+                    .expect("location")
+                    .to_owned();
                 let next = absolute(&url, &next);
                 if next.contains("/callback?") {
                     return next;
@@ -151,8 +170,8 @@ impl Browser {
             let status = res.status();
             let body = res.text().await.expect("body");
             assert!(status.is_success(), "{url} answered {status}: {body}");
-            let (action, mut fields) = parse_form(&body)
-                .unwrap_or_else(|| panic!("no form at {url}: {body}"));
+            let (action, mut fields) =
+                parse_form(&body).unwrap_or_else(|| panic!("no form at {url}: {body}"));
             if body.contains("name=\"login\"") {
                 fields.push(("login".into(), user.into()));
                 fields.push(("password".into(), "any".into()));
@@ -183,7 +202,9 @@ fn parse_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
     let form_at = html.find("<form")?;
     let form_end = html[form_at..].find('>')? + form_at;
     let action = attr(&html[form_at..=form_end], "action")?;
-    let close = html[form_at..].find("</form>").map_or(html.len(), |e| e + form_at);
+    let close = html[form_at..]
+        .find("</form>")
+        .map_or(html.len(), |e| e + form_at);
     let mut fields = Vec::new();
     let mut rest = &html[form_at..close];
     while let Some(i) = rest.find("<input") {
@@ -202,7 +223,10 @@ fn parse_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
 async fn api_sign_in(app: &TestApp, user: &str) -> (String, reqwest::Response) {
     let mut browser = Browser::new();
     let callback = browser
-        .to_callback(&format!("{}/api/v1/auth/oidc/test/authorize", app.base_url), user)
+        .to_callback(
+            &format!("{}/api/v1/auth/oidc/test/authorize", app.base_url),
+            user,
+        )
         .await;
     let res = browser.send(browser.http.get(&callback)).await;
     (callback, res)
@@ -262,14 +286,25 @@ async fn sign_in_creates_the_operator_once_and_a_state_works_once(backend: Backe
     assert_eq!(refreshed.status(), 200);
 
     // The same callback again (its state and code, hence its nonce): refused.
-    let replay = Browser::new().http.get(&callback).send().await.expect("replay");
-    assert_eq!(problem_code(replay).await, (400, "oidc_state_invalid".into()));
+    let replay = Browser::new()
+        .http
+        .get(&callback)
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(
+        problem_code(replay).await,
+        (400, "oidc_state_invalid".into())
+    );
 
     // A second sign-in finds the linked operator.
     let (_, again) = api_sign_in(&app, "alice").await;
     assert_eq!(again.status(), 200);
     let events = audit_actions(&app).await;
-    let created: Vec<_> = events.iter().filter(|e| e["action"] == "operator.create").collect();
+    let created: Vec<_> = events
+        .iter()
+        .filter(|e| e["action"] == "operator.create")
+        .collect();
     assert_eq!(created.len(), 1, "{events:?}");
     assert_eq!(created[0]["actor"], "oidc:test");
     assert_eq!(created[0]["after"]["subject"], "alice");
@@ -286,7 +321,10 @@ async fn sign_in_creates_the_operator_once_and_a_state_works_once(backend: Backe
     // Auditor mapping, and a role that exists only at the provider is not created.
     let (_, bob) = api_sign_in(&app, "bob").await;
     let bob: Value = bob.json().await.expect("json");
-    assert_eq!(me(&app, bob["access_token"].as_str().expect("t")).await["role"], "auditor");
+    assert_eq!(
+        me(&app, bob["access_token"].as_str().expect("t")).await["role"],
+        "auditor"
+    );
 }
 
 async fn an_unmapped_user_is_refused_with_a_clear_page(backend: Backend) {
@@ -299,7 +337,10 @@ async fn an_unmapped_user_is_refused_with_a_clear_page(backend: Backend) {
     // In the console: a page that says why, under 403.
     let mut browser = Browser::new();
     let callback = browser
-        .to_callback(&format!("{}/login/oidc/test?next=/people", app.base_url), "mallory")
+        .to_callback(
+            &format!("{}/login/oidc/test?next=/people", app.base_url),
+            "mallory",
+        )
         .await;
     let res = browser.send(browser.http.get(&callback)).await;
     assert_eq!(res.status(), 403);
@@ -308,8 +349,9 @@ async fn an_unmapped_user_is_refused_with_a_clear_page(backend: Backend) {
     assert!(page.contains("Sign in with District Login"), "{page}");
 
     let events = audit_actions(&app).await;
-    assert!(events.iter().any(|e| e["action"] == "auth.login_failed"
-        && e["after"]["reason"] == "oidc_unmapped"));
+    assert!(events
+        .iter()
+        .any(|e| e["action"] == "auth.login_failed" && e["after"]["reason"] == "oidc_unmapped"));
     let ops = app.store.auth().list_operators().await.expect("operators");
     assert!(ops.iter().all(|o| o.username != "mallory"));
 }
@@ -332,10 +374,23 @@ async fn tampered_id_tokens_are_refused(backend: Backend) {
         .filter(|e| e["after"]["reason"] == "oidc_token_invalid")
         .map(|e| e["after"]["detail"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert!(details.iter().any(|d| d.contains("another client")), "{details:?}");
+    assert!(
+        details.iter().any(|d| d.contains("another client")),
+        "{details:?}"
+    );
     assert!(details.iter().any(|d| d.contains("expired")), "{details:?}");
-    assert!(details.iter().any(|d| d.contains("signature")), "{details:?}");
-    assert!(app.store.auth().list_operators().await.expect("ops").iter().all(|o| o.username != "alice"));
+    assert!(
+        details.iter().any(|d| d.contains("signature")),
+        "{details:?}"
+    );
+    assert!(app
+        .store
+        .auth()
+        .list_operators()
+        .await
+        .expect("ops")
+        .iter()
+        .all(|o| o.username != "alice"));
 
     provider.fault("none").await;
     let (_, res) = api_sign_in(&app, "alice").await;
@@ -351,10 +406,16 @@ async fn a_key_rotation_at_the_provider_is_followed(backend: Backend) {
     // The provider starts again on the same address with a new signing key.
     let port = provider.port;
     drop(provider);
-    let rotated = cc_tests::wait_for("the provider to start again", Duration::from_secs(30), || async {
-        let p = tokio::time::timeout(Duration::from_secs(10), Provider::start(port)).await.ok()?;
-        Some(p)
-    })
+    let rotated = cc_tests::wait_for(
+        "the provider to start again",
+        Duration::from_secs(30),
+        || async {
+            let p = tokio::time::timeout(Duration::from_secs(10), Provider::start(port))
+                .await
+                .ok()?;
+            Some(p)
+        },
+    )
     .await;
     let (_, res) = api_sign_in(&app, "alice").await;
     assert_eq!(res.status(), 200, "{:?}", res.text().await);
@@ -372,27 +433,49 @@ async fn the_console_signs_in_with_its_cookie(backend: Backend) {
         .await
         .expect("page");
     assert!(login_page.contains("Sign in with District Login"));
-    assert!(!login_page.contains("type=\"password\""), "the password form is hidden");
+    assert!(
+        !login_page.contains("type=\"password\""),
+        "the password form is hidden"
+    );
 
     let mut browser = Browser::new();
     let callback = browser
-        .to_callback(&format!("{}/login/oidc/test?next=/people", app.base_url), "alice")
+        .to_callback(
+            &format!("{}/login/oidc/test?next=/people", app.base_url),
+            "alice",
+        )
         .await;
     // A console state is refused at the API's callback.
-    let api_callback = callback.replace("/login/oidc/test/callback", "/api/v1/auth/oidc/test/callback");
-    let wrong = Browser::new().http.get(&api_callback).send().await.expect("wrong");
-    assert_eq!(problem_code(wrong).await, (400, "oidc_state_invalid".into()));
+    let api_callback = callback.replace(
+        "/login/oidc/test/callback",
+        "/api/v1/auth/oidc/test/callback",
+    );
+    let wrong = Browser::new()
+        .http
+        .get(&api_callback)
+        .send()
+        .await
+        .expect("wrong");
+    assert_eq!(
+        problem_code(wrong).await,
+        (400, "oidc_state_invalid".into())
+    );
 
     let mut browser = Browser::new();
     let callback = browser
-        .to_callback(&format!("{}/login/oidc/test?next=/people", app.base_url), "alice")
+        .to_callback(
+            &format!("{}/login/oidc/test?next=/people", app.base_url),
+            "alice",
+        )
         .await;
     let res = browser.send(browser.http.get(&callback)).await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.expect("page");
     assert!(page.contains("url=/people"), "{page}");
     assert!(browser.cookies.contains_key("cc_session"));
-    let people = browser.send(browser.http.get(format!("{}/people", app.base_url))).await;
+    let people = browser
+        .send(browser.http.get(format!("{}/people", app.base_url)))
+        .await;
     assert_eq!(people.status(), 200);
 
     // Local passwords are off.
@@ -402,7 +485,10 @@ async fn the_console_signs_in_with_its_cookie(backend: Backend) {
         .send()
         .await
         .expect("login");
-    assert_eq!(problem_code(res).await, (403, "local_passwords_disabled".into()));
+    assert_eq!(
+        problem_code(res).await,
+        (403, "local_passwords_disabled".into())
+    );
 }
 
 backend_tests!(

@@ -2,7 +2,6 @@
 
 pub mod audit;
 pub mod auth;
-pub mod oidc;
 pub mod devices;
 pub mod events;
 pub mod groups;
@@ -10,6 +9,7 @@ pub mod health;
 pub mod imports;
 pub mod jobs;
 pub mod lifecycle;
+pub mod oidc;
 pub mod operators;
 pub mod policies;
 pub mod tokens;

@@ -15,9 +15,9 @@ use cc_api::auth::rate_limit::too_many;
 use cc_api::auth::ClientAddr;
 use cc_api::request_id::RequestId;
 use cc_api::routes::oidc;
-use cc_service::auth::oidc::{OidcError, SignInKind};
 use cc_api::{session_cookie, ApiError, AppState};
 use cc_domain::client::client_block;
+use cc_service::auth::oidc::{OidcError, SignInKind};
 use cc_service::AuthError;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -247,7 +247,12 @@ pub async fn oidc_callback(
         Err(e) => return refused(&offer(&app), "", "/", ApiError::from(e)),
     };
     let SignInKind::Console(next) = signed_in.kind else {
-        return refused(&offer(&app), "", "/", ApiError::from(OidcError::StateInvalid));
+        return refused(
+            &offer(&app),
+            "",
+            "/",
+            ApiError::from(OidcError::StateInvalid),
+        );
     };
     let next = safe_next(Some(&next)).to_owned();
     let outcome = signed_in.outcome;

@@ -442,7 +442,11 @@ impl Auth {
         Ok(secret)
     }
 
-    pub(super) async fn sign_access(&self, op: &Operator, session: Uuid) -> Result<String, ServiceError> {
+    pub(super) async fn sign_access(
+        &self,
+        op: &Operator,
+        session: Uuid,
+    ) -> Result<String, ServiceError> {
         let keys = self.keys.get(self.store.as_ref()).await?;
         let claims = AccessClaims::new(
             op.id,

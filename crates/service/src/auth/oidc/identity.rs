@@ -64,7 +64,9 @@ fn proposed_username(config: &OidcProviderConfig, claims: &IdClaims) -> String {
 }
 
 fn subject_tag(claims: &IdClaims) -> String {
-    hex::encode(Sha256::digest(format!("{}\n{}", claims.iss, claims.sub).as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("{}\n{}", claims.iss, claims.sub).as_bytes(),
+    ))
 }
 
 impl Auth {
@@ -80,7 +82,11 @@ impl Auth {
     ) -> Result<(LoginOutcome, bool), OidcError> {
         let role = mapped_role(config, claims).ok_or(OidcError::Unmapped)?;
         let now = cc_domain::now();
-        let linked = self.store.auth().get_identity(&claims.iss, &claims.sub).await?;
+        let linked = self
+            .store
+            .auth()
+            .get_identity(&claims.iss, &claims.sub)
+            .await?;
         let mut tx = self.store.begin().await?;
         let actor = format!("oidc:{}", config.name);
         let (operator, created) = match linked {
@@ -113,12 +119,20 @@ impl Auth {
                     .await?;
                     next
                 };
-                tx.auth().touch_identity(&claims.iss, &claims.sub, now).await?;
+                tx.auth()
+                    .touch_identity(&claims.iss, &claims.sub, now)
+                    .await?;
                 (op, false)
             }
             None => {
                 let mut username = proposed_username(config, claims);
-                if self.store.auth().get_operator_by_name(&username).await?.is_some() {
+                if self
+                    .store
+                    .auth()
+                    .get_operator_by_name(&username)
+                    .await?
+                    .is_some()
+                {
                     let base: String = username.chars().take(55).collect();
                     username = format!("{base}-{}", &subject_tag(claims)[..8]);
                 }

@@ -83,7 +83,10 @@ impl OidcProviders {
 }
 
 fn invalid(message: &str) -> ServiceError {
-    ServiceError::Validation(cc_domain::ValidationErrors::single("oidc.providers", message))
+    ServiceError::Validation(cc_domain::ValidationErrors::single(
+        "oidc.providers",
+        message,
+    ))
 }
 
 /// Why a sign-in through a provider did not end in a session. Each has one stable answer;

@@ -78,7 +78,10 @@ impl Provider {
             return Err(self.unavailable("its metadata names another issuer"));
         }
         if !m.code_challenge_methods_supported.is_empty()
-            && !m.code_challenge_methods_supported.iter().any(|c| c == "S256")
+            && !m
+                .code_challenge_methods_supported
+                .iter()
+                .any(|c| c == "S256")
         {
             return Err(self.unavailable("it does not support PKCE with S256"));
         }
@@ -153,9 +156,7 @@ impl Provider {
         match &self.config.client_secret {
             Some(secret) => {
                 // client_secret_basic: both parts form-urlencoded first (RFC 6749 §2.3.1).
-                let enc = |s: &str| {
-                    url_encode(s)
-                };
+                let enc = |s: &str| url_encode(s);
                 req = req.basic_auth(enc(&self.config.client_id), Some(enc(secret)));
             }
             None => form.push(("client_id", self.config.client_id.as_str())),
@@ -166,9 +167,7 @@ impl Provider {
             .await
             .map_err(|e| self.unavailable(&format!("token request failed: {e}")))?;
         let status = res.status();
-        let body = read_limited(res)
-            .await
-            .map_err(|e| self.unavailable(&e))?;
+        let body = read_limited(res).await.map_err(|e| self.unavailable(&e))?;
         if !status.is_success() {
             // The provider's error code (`invalid_grant`, …) without its description.
             let code = serde_json::from_slice::<serde_json::Value>(&body)
