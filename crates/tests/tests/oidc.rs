@@ -117,11 +117,14 @@ impl Browser {
 
     fn keep_cookies(&mut self, res: &reqwest::Response) {
         for c in res.headers().get_all(SET_COOKIE) {
-            let c = c.to_str().unwrap_or_default();
-            if let Some((name, rest)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
-                let _ = rest;
-                let value = c.split(';').next().unwrap_or_default()[name.len() + 1..].to_owned();
-                self.cookies.insert(name.to_owned(), value);
+            let pair = c
+                .to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                self.cookies.insert(name.to_owned(), value.to_owned());
             }
         }
     }
@@ -146,7 +149,7 @@ impl Browser {
 
     /// From `start` (a sign-in URL of ours) through the provider as `user`, to the URL of our
     /// callback the provider redirects to (not followed).
-    async fn to_callback(&mut self, start: &str, user: &str) -> String {
+    async fn through_provider(&mut self, start: &str, user: &str) -> String {
         let mut url = start.to_owned();
         let mut form: Option<Vec<(String, String)>> = None;
         for _ in 0..20 {
@@ -223,7 +226,7 @@ fn parse_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
 async fn api_sign_in(app: &TestApp, user: &str) -> (String, reqwest::Response) {
     let mut browser = Browser::new();
     let callback = browser
-        .to_callback(
+        .through_provider(
             &format!("{}/api/v1/auth/oidc/test/authorize", app.base_url),
             user,
         )
@@ -337,7 +340,7 @@ async fn an_unmapped_user_is_refused_with_a_clear_page(backend: Backend) {
     // In the console: a page that says why, under 403.
     let mut browser = Browser::new();
     let callback = browser
-        .to_callback(
+        .through_provider(
             &format!("{}/login/oidc/test?next=/people", app.base_url),
             "mallory",
         )
@@ -440,7 +443,7 @@ async fn the_console_signs_in_with_its_cookie(backend: Backend) {
 
     let mut browser = Browser::new();
     let callback = browser
-        .to_callback(
+        .through_provider(
             &format!("{}/login/oidc/test?next=/people", app.base_url),
             "alice",
         )
@@ -463,7 +466,7 @@ async fn the_console_signs_in_with_its_cookie(backend: Backend) {
 
     let mut browser = Browser::new();
     let callback = browser
-        .to_callback(
+        .through_provider(
             &format!("{}/login/oidc/test?next=/people", app.base_url),
             "alice",
         )
