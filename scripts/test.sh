@@ -98,6 +98,17 @@ ensure_browser() {
   fi
 }
 
+# The OpenID Connect sign-in tests (crates/tests/tests/oidc.rs) run the certified `oidc-provider`
+# package on loopback (scripts/oidc-provider/provider.mjs), installed with npm into
+# target/oidc-provider (not committed).
+ensure_oidc_provider() {
+  command -v npm >/dev/null || { log "npm: installing"; apt_install --no-install-recommends npm; }
+  if [ ! -f target/oidc-provider/node_modules/oidc-provider/package.json ]; then
+    log "oidc-provider: installing into target/oidc-provider"
+    npm install --no-audit --no-fund --silent --prefix target/oidc-provider oidc-provider@9
+  fi
+}
+
 ensure_jq() {
   command -v jq >/dev/null || { log "jq: installing"; apt_install jq; }
 }
@@ -115,6 +126,7 @@ ensure_jq
 command -v sqlite3 >/dev/null || { log "sqlite3: installing"; apt_install sqlite3; }
 command -v psql >/dev/null || { log "psql: installing"; apt_install postgresql-client; }
 ensure_browser
+ensure_oidc_provider
 
 # The contract test (scripts/contract-test.sh) makes a Python virtual environment.
 python3 -c 'import ensurepip, venv' 2>/dev/null || { log "python3-venv: installing"; apt_install python3-venv; }

@@ -84,6 +84,14 @@ pub enum ProblemType {
     TooManyConcurrent,
     LoginThrottled,
     LoginLocked,
+    LocalPasswordsDisabled,
+    OidcUnknownProvider,
+    OidcStateInvalid,
+    OidcProviderRefused,
+    OidcProviderUnavailable,
+    OidcTokenInvalid,
+    OidcUnmapped,
+    OidcOperatorDisabled,
     Internal,
     ServiceUnavailable,
     Timeout,
@@ -91,7 +99,7 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every problem type, for tests and documentation.
-    pub const ALL: [ProblemType; 42] = {
+    pub const ALL: [ProblemType; 50] = {
         use ProblemType::*;
         [
             BadRequest,
@@ -133,6 +141,14 @@ impl ProblemType {
             TooManyConcurrent,
             LoginThrottled,
             LoginLocked,
+            LocalPasswordsDisabled,
+            OidcUnknownProvider,
+            OidcStateInvalid,
+            OidcProviderRefused,
+            OidcProviderUnavailable,
+            OidcTokenInvalid,
+            OidcUnmapped,
+            OidcOperatorDisabled,
             Internal,
             ServiceUnavailable,
             Timeout,
@@ -205,6 +221,46 @@ impl ProblemType {
                 "Invalid credentials",
             ),
             Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            LocalPasswordsDisabled => (
+                StatusCode::FORBIDDEN,
+                "local_passwords_disabled",
+                "Password sign-in is turned off",
+            ),
+            OidcUnknownProvider => (
+                StatusCode::NOT_FOUND,
+                "oidc_unknown_provider",
+                "Unknown identity provider",
+            ),
+            OidcStateInvalid => (
+                StatusCode::BAD_REQUEST,
+                "oidc_state_invalid",
+                "Sign-in expired or already used",
+            ),
+            OidcProviderRefused => (
+                StatusCode::UNAUTHORIZED,
+                "oidc_provider_refused",
+                "The identity provider refused the sign-in",
+            ),
+            OidcProviderUnavailable => (
+                StatusCode::BAD_GATEWAY,
+                "oidc_provider_unavailable",
+                "Identity provider unavailable",
+            ),
+            OidcTokenInvalid => (
+                StatusCode::UNAUTHORIZED,
+                "oidc_token_invalid",
+                "Identity token refused",
+            ),
+            OidcUnmapped => (
+                StatusCode::FORBIDDEN,
+                "oidc_unmapped",
+                "No operator role for this account",
+            ),
+            OidcOperatorDisabled => (
+                StatusCode::FORBIDDEN,
+                "oidc_operator_disabled",
+                "Operator disabled",
+            ),
             NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -467,8 +523,30 @@ impl From<AuthError> for ApiError {
                 ),
             )
             .retry_after(retry_after_secs),
+            AuthError::LocalPasswordsDisabled => ApiError::new(
+                ProblemType::LocalPasswordsDisabled,
+                "Password sign-in is turned off here; sign in through your organisation's identity provider.",
+            ),
             AuthError::Service(s) => s.into(),
         }
+    }
+}
+
+impl From<cc_service::auth::oidc::OidcError> for ApiError {
+    fn from(e: cc_service::auth::oidc::OidcError) -> Self {
+        use cc_service::auth::oidc::OidcError as E;
+        let message = e.to_string();
+        let kind = match e {
+            E::UnknownProvider => ProblemType::OidcUnknownProvider,
+            E::StateInvalid => ProblemType::OidcStateInvalid,
+            E::ProviderRefused(_) => ProblemType::OidcProviderRefused,
+            E::ProviderUnavailable(_) => ProblemType::OidcProviderUnavailable,
+            E::TokenRefused(_) => ProblemType::OidcTokenInvalid,
+            E::Unmapped => ProblemType::OidcUnmapped,
+            E::Disabled => ProblemType::OidcOperatorDisabled,
+            E::Service(s) => return s.into(),
+        };
+        ApiError::new(kind, message)
     }
 }
 
@@ -576,6 +654,7 @@ mod tests {
             AuthError::InvalidToken => (401, "invalid_token"),
             AuthError::Throttled { .. } => (429, "login_throttled"),
             AuthError::Locked { .. } => (429, "login_locked"),
+            AuthError::LocalPasswordsDisabled => (403, "local_passwords_disabled"),
             AuthError::Service(s) => expected_service(s),
         }
     }

@@ -20,7 +20,7 @@ use crate::middleware::{
 };
 use crate::request_id::RequestId;
 use crate::routes::{audit, devices, groups, health, imports, policies, users};
-use crate::routes::{auth as auth_routes, operators, tokens};
+use crate::routes::{auth as auth_routes, oidc, operators, tokens};
 use crate::routes::{events, jobs, lifecycle};
 use crate::AppState;
 
@@ -57,6 +57,9 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth_routes::refresh))
         .routes(routes!(auth_routes::logout))
         .routes(routes!(auth_routes::me))
+        .routes(routes!(oidc::providers))
+        .routes(routes!(oidc::authorize))
+        .routes(routes!(oidc::callback))
         .routes(routes!(operators::list, operators::create))
         .routes(routes!(operators::get, operators::update))
         .routes(routes!(operators::reset_password))

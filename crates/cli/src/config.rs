@@ -66,6 +66,8 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
     pub limits: LimitsSettings,
     pub console: ConsoleConfig,
+    /// Operator sign-in through OpenID providers; see docs/sso.md.
+    pub oidc: OidcConfig,
     /// Lifecycle targets (`[[targets]]`, file only); see docs/lifecycle.md.
     #[serde(skip_serializing_if = "Targets::is_empty")]
     pub targets: Targets,
@@ -187,6 +189,105 @@ impl Default for ConsoleConfig {
             absolute_timeout_secs: p.absolute_timeout_secs,
             cookie_secure: false,
         }
+    }
+}
+
+/// Operator sign-in through OpenID providers (`[oidc]`, `[[oidc.providers]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// False turns password sign-in off (API tokens keep working).
+    pub local_passwords: bool,
+    /// The URL browsers reach this server at; the redirect URIs are built from it. Empty:
+    /// from each request's `Host`.
+    pub public_url: String,
+    /// How long a sign-in may take at the provider.
+    pub state_ttl_secs: i64,
+    /// Least time between two fetches of a provider's keys prompted by an unknown key id.
+    pub jwks_min_refetch_secs: u64,
+    pub providers: Vec<OidcProviderEntry>,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        let d = cc_service::auth::oidc::OidcSettings::default();
+        Self {
+            local_passwords: d.local_passwords,
+            public_url: d.public_url,
+            state_ttl_secs: d.state_ttl_secs,
+            jwks_min_refetch_secs: d.jwks_min_refetch_secs,
+            providers: Vec::new(),
+        }
+    }
+}
+
+/// One `[[oidc.providers]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderEntry {
+    /// Used in URLs: lower-case letters, digits, '-'.
+    pub name: String,
+    /// The button's label ("Sign in with …"); defaults to the name.
+    #[serde(default)]
+    pub display_name: String,
+    pub issuer: String,
+    pub client_id: String,
+    /// File holding the client secret; empty for a public client (PKCE only).
+    #[serde(default)]
+    pub client_secret_file: String,
+    /// Scopes besides `openid`; default `profile email`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The claim with groups or roles (dotted path into objects); default `groups`.
+    #[serde(default)]
+    pub role_claim: String,
+    /// Claim value → role (`admin`, `operator`, `auditor`).
+    pub roles: std::collections::BTreeMap<String, String>,
+}
+
+impl OidcConfig {
+    /// The service's settings, with each client secret read from its file.
+    ///
+    /// # Errors
+    /// A secret file cannot be read, or a role is unknown.
+    pub fn settings(&self) -> anyhow::Result<cc_service::auth::oidc::OidcSettings> {
+        let mut providers = Vec::new();
+        for e in &self.providers {
+            let mut p =
+                cc_service::auth::oidc::OidcProviderConfig::new(&e.name, &e.issuer, &e.client_id);
+            if !e.display_name.is_empty() {
+                p.display_name.clone_from(&e.display_name);
+            }
+            if !e.client_secret_file.is_empty() {
+                p.client_secret = Some(
+                    read_secret_file(Path::new(&e.client_secret_file)).with_context(|| {
+                        format!("oidc.providers `{}`: client_secret_file", e.name)
+                    })?,
+                );
+            }
+            if !e.scopes.is_empty() {
+                p.scopes.clone_from(&e.scopes);
+            }
+            if !e.role_claim.is_empty() {
+                p.role_claim.clone_from(&e.role_claim);
+            }
+            for (value, role) in &e.roles {
+                let role = role
+                    .parse()
+                    .map_err(|m: String| anyhow::anyhow!("oidc.providers `{}`: {m}", e.name))?;
+                p.roles.insert(value.clone(), role);
+            }
+            p.validate().map_err(|m| anyhow::anyhow!("{m}"))?;
+            providers.push(p);
+        }
+        Ok(cc_service::auth::oidc::OidcSettings {
+            providers,
+            local_passwords: self.local_passwords,
+            public_url: self.public_url.clone(),
+            state_ttl_secs: self.state_ttl_secs,
+            jwks_min_refetch_secs: self.jwks_min_refetch_secs,
+            ..cc_service::auth::oidc::OidcSettings::default()
+        })
     }
 }
 
@@ -363,6 +464,7 @@ impl Default for Config {
             lifecycle: LifecycleConfig::default(),
             limits: LimitsSettings::default(),
             console: ConsoleConfig::default(),
+            oidc: OidcConfig::default(),
             targets: Targets::default(),
         }
     }
@@ -528,6 +630,7 @@ impl Config {
             cc_auth::Keyring::parse(&self.auth.signing_keys)
                 .map_err(|e| anyhow::anyhow!("auth.signing_keys: {e}"))?;
         }
+        self.oidc.settings()?;
         let a = &self.auth;
         if a.access_token_ttl_secs < 60
             || a.refresh_token_ttl_secs < 60
@@ -705,6 +808,8 @@ impl Config {
                 idle_timeout_secs: self.console.idle_timeout_secs,
                 absolute_timeout_secs: self.console.absolute_timeout_secs,
             },
+            // Checked by `validate`, which every command that serves runs first.
+            oidc: self.oidc.settings().unwrap_or_default(),
         }
     }
 }

@@ -106,6 +106,11 @@ pub use viewer::Viewer;
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/login", get(pages::login::form).post(pages::login::submit))
+        .route("/login/oidc/{provider}", get(pages::login::oidc_start))
+        .route(
+            "/login/oidc/{provider}/callback",
+            get(pages::login::oidc_callback),
+        )
         .route("/logout", post(pages::login::logout))
         .route("/assets/{file}", get(assets::serve))
         .route("/", get(pages::overview::page))

@@ -47,6 +47,51 @@ pub struct Throttle {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
+/// An identity at an OpenID provider, linked to the operator it signs in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorIdentity {
+    /// The provider's issuer identifier.
+    pub issuer: String,
+    /// The provider's stable id of the person (`sub`).
+    pub subject: String,
+    pub operator_id: Uuid,
+    /// The configured provider's name, when the link was made.
+    pub provider: String,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// A sign-in at an OpenID provider in progress: what the callback must find again.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LoginState {
+    /// SHA-256 of the `state` handed to the provider.
+    pub state_hash: String,
+    pub provider: String,
+    /// The `nonce` the ID token must carry.
+    pub nonce: String,
+    /// The PKCE code verifier for the token request.
+    pub pkce_verifier: String,
+    /// The redirect URI the authorization request named (the token request repeats it).
+    pub redirect_uri: String,
+    /// Where the sign-in goes afterwards (a local path, or `token` for an API sign-in).
+    pub return_to: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for LoginState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginState")
+            .field("provider", &self.provider)
+            .field("nonce", &"***")
+            .field("pkce_verifier", &"***")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("return_to", &self.return_to)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Reads.
 #[async_trait]
 pub trait AuthStore: Send + Sync {
@@ -57,6 +102,8 @@ pub trait AuthStore: Send + Sync {
     /// The operator and its password hash, for logging in.
     async fn operator_credentials(&self, username: &str) -> Result<Option<(Operator, String)>>;
     async fn get_session(&self, id: Uuid) -> Result<Option<Session>>;
+    /// The link of an identity at an OpenID provider.
+    async fn get_identity(&self, issuer: &str, subject: &str) -> Result<Option<OperatorIdentity>>;
     /// The token with this hash and the operator who created it.
     async fn api_token_by_hash(&self, hash: &str) -> Result<Option<(ApiToken, Operator)>>;
     async fn list_api_tokens(&self) -> Result<Vec<ApiToken>>;
@@ -133,6 +180,22 @@ pub trait AuthTx: Send {
     /// master key, or was stored in clear) if it still is `old`; false when another process
     /// changed it first.
     async fn replace_signing_key(&mut self, kid: &str, old: &str, new: &str) -> Result<bool>;
+
+    /// Links an identity at an OpenID provider to an operator.
+    async fn insert_identity(&mut self, identity: &OperatorIdentity) -> Result<()>;
+    /// Records a sign-in through a linked identity.
+    async fn touch_identity(
+        &mut self,
+        issuer: &str,
+        subject: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Stores a sign-in in progress.
+    async fn insert_login_state(&mut self, state: &LoginState) -> Result<()>;
+    /// Takes (deletes and returns) the sign-in with this state digest: a state works once.
+    async fn take_login_state(&mut self, state_hash: &str) -> Result<Option<LoginState>>;
+    /// Deletes sign-ins in progress that expired before `before`; returns how many.
+    async fn prune_login_states(&mut self, before: DateTime<Utc>) -> Result<u64>;
 
     async fn get_throttle(&mut self, key: &str) -> Result<Option<Throttle>>;
     /// The row for `key`, created empty (no failures) when missing, and locked until the

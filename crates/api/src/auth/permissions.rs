@@ -57,6 +57,9 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("POST", "/api/v1/auth/refresh", Public),
     route("POST", "/api/v1/auth/logout", AUDITOR),
     route("GET", "/api/v1/auth/me", AUDITOR),
+    route("GET", "/api/v1/auth/oidc/providers", Public),
+    route("GET", "/api/v1/auth/oidc/{provider}/authorize", Public),
+    route("GET", "/api/v1/auth/oidc/{provider}/callback", Public),
     // The directory.
     route("GET", "/api/v1/users", AUDITOR),
     route("POST", "/api/v1/users", OPERATOR),
@@ -119,6 +122,8 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     // action's own route still refuses it here.
     route("GET", "/login", Public),
     route("POST", "/login", Public),
+    route("GET", "/login/oidc/{provider}", Public),
+    route("GET", "/login/oidc/{provider}/callback", Public),
     route("POST", "/logout", AUDITOR),
     route("GET", "/assets/{file}", Public),
     route("GET", "/", AUDITOR),

@@ -57,7 +57,8 @@ pub struct TokenResponse {
     pub expires_in: i64,
 }
 
-fn token_response(t: TokenPair) -> Response {
+/// The token pair as a login answers it (never cached).
+pub(crate) fn token_response(t: TokenPair) -> Response {
     let mut res = Json(TokenResponse {
         access_token: t.access_token,
         refresh_token: t.refresh_token,

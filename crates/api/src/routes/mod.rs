@@ -9,6 +9,7 @@ pub mod health;
 pub mod imports;
 pub mod jobs;
 pub mod lifecycle;
+pub mod oidc;
 pub mod operators;
 pub mod policies;
 pub mod tokens;

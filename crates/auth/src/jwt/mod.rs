@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
-mod provider;
+pub(crate) mod provider;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -3,16 +3,21 @@
 //! Sign-in is the service's login (the same throttle, lockout and audit as
 //! `POST /api/v1/auth/login`, and the same per-address rate limit); it opens an ordinary login
 //! session, and the browser gets a console credential for it in the `cc_session` cookie.
+//! Sign-in through an OpenID provider (`/login/oidc/{provider}` and its callback) ends in the
+//! same kind of session; the page shows a "Sign in with …" button per provider, and hides the
+//! password form when local passwords are turned off.
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use cc_api::auth::rate_limit::too_many;
 use cc_api::auth::ClientAddr;
 use cc_api::request_id::RequestId;
+use cc_api::routes::oidc;
 use cc_api::{session_cookie, ApiError, AppState};
 use cc_domain::client::client_block;
+use cc_service::auth::oidc::{OidcError, SignInKind};
 use cc_service::AuthError;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -60,10 +65,23 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
+/// How the page offers sign-in: the providers' buttons, and the password form unless turned off.
+struct Offer {
+    providers: Vec<(String, String)>,
+    local_passwords: bool,
+}
+
+fn offer(app: &AppState) -> Offer {
+    Offer {
+        providers: app.auth.oidc().list(),
+        local_passwords: app.config.auth.oidc.local_passwords,
+    }
+}
+
 /// `GET /login`.
-pub async fn form(Query(q): Query<NextParam>) -> Response {
+pub async fn form(State(app): State<AppState>, Query(q): Query<NextParam>) -> Response {
     let next = safe_next(q.next.as_deref()).to_owned();
-    layout::html_response(page("", &next, None))
+    layout::html_response(page(&offer(&app), "", &next, None))
 }
 
 /// `POST /login`.
@@ -82,6 +100,7 @@ pub async fn submit(
             .await
         {
             return refused(
+                &offer(&app),
                 &f.username,
                 &next,
                 too_many(secs, "login attempts from this address"),
@@ -94,8 +113,9 @@ pub async fn submit(
         Err(
             e @ (AuthError::InvalidCredentials
             | AuthError::Throttled { .. }
-            | AuthError::Locked { .. }),
-        ) => return refused(&f.username, &next, ApiError::from(e)),
+            | AuthError::Locked { .. }
+            | AuthError::LocalPasswordsDisabled),
+        ) => return refused(&offer(&app), &f.username, &next, ApiError::from(e)),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let credential = match app
@@ -118,10 +138,10 @@ pub async fn submit(
 
 /// The form again, with the problem's message, under the problem's status (401, 429) and
 /// `Retry-After`.
-fn refused(username: &str, next: &str, err: ApiError) -> Response {
+fn refused(offer: &Offer, username: &str, next: &str, err: ApiError) -> Response {
     let status = err.status();
     let retry_after = err.retry_after;
-    let mut res = layout::html_response(page(username, next, Some(&err.detail)));
+    let mut res = layout::html_response(page(offer, username, next, Some(&err.detail)));
     *res.status_mut() = status;
     if let Some(secs) = retry_after {
         res.headers_mut()
@@ -130,7 +150,11 @@ fn refused(username: &str, next: &str, err: ApiError) -> Response {
     res
 }
 
-fn page(username: &str, next: &str, message: Option<&str>) -> Markup {
+fn page(offer: &Offer, username: &str, next: &str, message: Option<&str>) -> Markup {
+    let next_query = format!(
+        "?{}",
+        serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
+    );
     layout::bare_page(
         "Sign in",
         html! {
@@ -139,6 +163,18 @@ fn page(username: &str, next: &str, message: Option<&str>) -> Markup {
                 @if let Some(m) = message {
                     p.alert.alert-bad #signin-error role="alert" { (m) }
                 }
+                @if !offer.providers.is_empty() {
+                    ul.signin-providers {
+                        @for (name, display) in &offer.providers {
+                            li {
+                                a.button.primary href={ "/login/oidc/" (name) (next_query) } {
+                                    "Sign in with " (display)
+                                }
+                            }
+                        }
+                    }
+                }
+                @if offer.local_passwords {
                 form method="post" action="/login" {
                     input type="hidden" name="next" value=(next);
                     p.field {
@@ -155,9 +191,97 @@ fn page(username: &str, next: &str, message: Option<&str>) -> Markup {
                     }
                     p { button.primary type="submit" { "Sign in" } }
                 }
+                }
             }
         },
     )
+}
+
+/// `GET /login/oidc/{provider}`: leaves for the provider's sign-in page.
+pub async fn oidc_start(
+    State(app): State<AppState>,
+    Extension(addr): Extension<ClientAddr>,
+    Path(provider): Path<String>,
+    Query(q): Query<NextParam>,
+    headers: HeaderMap,
+) -> Response {
+    let next = safe_next(q.next.as_deref()).to_owned();
+    if let Err(e) = oidc::limit(&app, &addr).await {
+        return refused(&offer(&app), "", &next, e);
+    }
+    let redirect_uri = format!(
+        "{}/login/oidc/{provider}/callback",
+        oidc::public_base(&app, &headers)
+    );
+    match app
+        .auth
+        .oidc_begin(&provider, &redirect_uri, &SignInKind::Console(next.clone()))
+        .await
+    {
+        Ok(url) => oidc::redirect(&url),
+        Err(e) => refused(&offer(&app), "", &next, ApiError::from(e)),
+    }
+}
+
+/// `GET /login/oidc/{provider}/callback`: the provider sends the browser back here. On
+/// success the console cookie is set and a same-site page moves on to `next` (the cookie is
+/// `SameSite=Strict`, so it would not travel on a redirect that a cross-site navigation
+/// started). A refusal is a page that says why, with the way back to the sign-in page.
+pub async fn oidc_callback(
+    State(app): State<AppState>,
+    Extension(addr): Extension<ClientAddr>,
+    request_id: Option<Extension<RequestId>>,
+    Path(provider): Path<String>,
+    Query(params): Query<oidc::CallbackParams>,
+) -> Response {
+    if let Err(e) = oidc::limit(&app, &addr).await {
+        return refused(&offer(&app), "", "/", e);
+    }
+    let rid = request_id.map(|r| r.0 .0);
+    let signed_in = match app
+        .auth
+        .oidc_complete(&provider, &params.into(), false, addr.0, rid)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return refused(&offer(&app), "", "/", ApiError::from(e)),
+    };
+    let SignInKind::Console(next) = signed_in.kind else {
+        return refused(
+            &offer(&app),
+            "",
+            "/",
+            ApiError::from(OidcError::StateInvalid),
+        );
+    };
+    let next = safe_next(Some(&next)).to_owned();
+    let outcome = signed_in.outcome;
+    let credential = match app
+        .auth
+        .console_credential(outcome.session_id, outcome.operator.id)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let max_age = app.auth.console_policy().absolute_timeout_secs;
+    let mut res = layout::html_response(layout::bare_page(
+        "Signed in",
+        html! {
+            meta http-equiv="refresh" content={ "0;url=" (next) };
+            section.signin aria-labelledby="signin-title" {
+                h1 #signin-title { "Signed in" }
+                p { "Signed in as " strong { (outcome.operator.username) } "." }
+                p { a.button.primary #signin-continue href=(next) { "Continue" } }
+            }
+        },
+    ));
+    if let Some(cookie) = session_cookie::set(&app, &credential, max_age) {
+        res.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// `POST /logout`: ends the session server-side (the cookie is worthless afterwards, even if

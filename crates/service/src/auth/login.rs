@@ -65,6 +65,9 @@ impl Auth {
         addr: Option<IpAddr>,
         request_id: Option<String>,
     ) -> Result<LoginOutcome, AuthError> {
+        if !self.settings.oidc.local_passwords {
+            return Err(AuthError::LocalPasswordsDisabled);
+        }
         let username = username.trim();
         let creds = if username.is_empty() || username.len() > 64 {
             None
@@ -416,7 +419,7 @@ impl Auth {
         due
     }
 
-    async fn issue_refresh(
+    pub(super) async fn issue_refresh(
         &self,
         tx: &mut dyn cc_store::Tx,
         session: &Session,
@@ -439,7 +442,11 @@ impl Auth {
         Ok(secret)
     }
 
-    async fn sign_access(&self, op: &Operator, session: Uuid) -> Result<String, ServiceError> {
+    pub(super) async fn sign_access(
+        &self,
+        op: &Operator,
+        session: Uuid,
+    ) -> Result<String, ServiceError> {
         let keys = self.keys.get(self.store.as_ref()).await?;
         let claims = AccessClaims::new(
             op.id,
@@ -452,7 +459,7 @@ impl Auth {
             .map_err(|e| ServiceError::Internal(format!("signing an access token: {e}")))
     }
 
-    fn pair(&self, access_token: String, refresh_token: String) -> TokenPair {
+    pub(super) fn pair(&self, access_token: String, refresh_token: String) -> TokenPair {
         TokenPair {
             access_token,
             refresh_token,

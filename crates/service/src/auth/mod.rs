@@ -5,6 +5,7 @@
 mod console;
 mod keys;
 mod login;
+pub mod oidc;
 mod operators;
 mod principal;
 mod throttle;
@@ -42,6 +43,8 @@ pub struct AuthSettings {
     pub throttle: ThrottlePolicy,
     /// Console session timeouts.
     pub console: ConsolePolicy,
+    /// Sign-in through OpenID providers; whether local passwords work.
+    pub oidc: oidc::OidcSettings,
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -54,6 +57,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("master_key", &"***")
             .field("throttle", &self.throttle)
             .field("console", &self.console)
+            .field("oidc", &self.oidc)
             .finish()
     }
 }
@@ -68,6 +72,7 @@ impl Default for AuthSettings {
             master_key: String::new(),
             throttle: ThrottlePolicy::default(),
             console: ConsolePolicy::default(),
+            oidc: oidc::OidcSettings::default(),
         }
     }
 }
@@ -85,6 +90,9 @@ pub enum AuthError {
     /// Too many recent failures: wait `retry_after_secs`.
     #[error("login throttled")]
     Throttled { retry_after_secs: u64 },
+    /// Password login is turned off: operators sign in through an OpenID provider.
+    #[error("local passwords are turned off")]
+    LocalPasswordsDisabled,
     /// Locked after repeated failures until the lock ends.
     #[error("login locked")]
     Locked { retry_after_secs: u64 },
@@ -108,6 +116,8 @@ pub struct Auth {
     /// Bearer tokens recently looked up, valid while the store reports no change to
     /// operators, sessions, tokens or keys (see [`crate::cache`]).
     principals: Arc<GenerationCache<PrincipalKey, CachedPrincipal>>,
+    /// The configured OpenID providers.
+    oidc: oidc::OidcProviders,
 }
 
 /// Principals cached at most (one entry per API token or session in use).
@@ -135,7 +145,9 @@ impl Auth {
     /// Configured signing keys that do not parse.
     pub fn new(store: Arc<dyn Store>, settings: AuthSettings) -> Result<Self, ServiceError> {
         let keys = keys::Keys::new(&settings.signing_keys, &settings.master_key)?;
+        let oidc = oidc::OidcProviders::new(&settings.oidc)?;
         Ok(Self {
+            oidc,
             store,
             settings: Arc::new(settings),
             hasher: Arc::new(PasswordHasher::new()),

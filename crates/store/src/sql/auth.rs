@@ -93,6 +93,56 @@ impl From<SessionRow> for crate::auth::Session {
 }
 
 #[derive(sqlx::FromRow)]
+struct IdentityRow {
+    issuer: String,
+    subject: String,
+    operator_id: Uuid,
+    provider: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    last_login_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<IdentityRow> for crate::auth::OperatorIdentity {
+    fn from(r: IdentityRow) -> Self {
+        Self {
+            issuer: r.issuer,
+            subject: r.subject,
+            operator_id: r.operator_id,
+            provider: r.provider,
+            created_at: r.created_at,
+            last_login_at: r.last_login_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LoginStateRow {
+    state_hash: String,
+    provider: String,
+    nonce: String,
+    pkce_verifier: String,
+    redirect_uri: String,
+    return_to: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<LoginStateRow> for crate::auth::LoginState {
+    fn from(r: LoginStateRow) -> Self {
+        Self {
+            state_hash: r.state_hash,
+            provider: r.provider,
+            nonce: r.nonce,
+            pkce_verifier: r.pkce_verifier,
+            redirect_uri: r.redirect_uri,
+            return_to: r.return_to,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
 struct ThrottleRow {
     key: String,
     label: String,
@@ -166,6 +216,22 @@ impl crate::auth::AuthStore for Store {
             "SELECT id, operator_id, created_at, expires_at, revoked_at FROM auth_sessions WHERE id = $1",
         )
         .bind(id)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn get_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<crate::auth::OperatorIdentity>> {
+        let row: Option<IdentityRow> = sqlx::query_as(
+            "SELECT issuer, subject, operator_id, provider, created_at, last_login_at \
+             FROM operator_identities WHERE issuer = $1 AND subject = $2",
+        )
+        .bind(issuer)
+        .bind(subject)
         .fetch_optional(self.reader())
         .await?;
         Ok(row.map(Into::into))
@@ -516,6 +582,79 @@ impl crate::auth::AuthTx for BackendTx {
             .execute(&mut *self.0)
             .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_identity(&mut self, i: &crate::auth::OperatorIdentity) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO operator_identities (issuer, subject, operator_id, provider, created_at, last_login_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&i.issuer)
+        .bind(&i.subject)
+        .bind(i.operator_id)
+        .bind(&i.provider)
+        .bind(i.created_at)
+        .bind(i.last_login_at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn touch_identity(
+        &mut self,
+        issuer: &str,
+        subject: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE operator_identities SET last_login_at = $3 WHERE issuer = $1 AND subject = $2",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_login_state(&mut self, st: &crate::auth::LoginState) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oidc_login_states (state_hash, provider, nonce, pkce_verifier, redirect_uri, return_to, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&st.state_hash)
+        .bind(&st.provider)
+        .bind(&st.nonce)
+        .bind(&st.pkce_verifier)
+        .bind(&st.redirect_uri)
+        .bind(&st.return_to)
+        .bind(st.created_at)
+        .bind(st.expires_at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_login_state(
+        &mut self,
+        state_hash: &str,
+    ) -> Result<Option<crate::auth::LoginState>> {
+        let row: Option<LoginStateRow> = sqlx::query_as(
+            "DELETE FROM oidc_login_states WHERE state_hash = $1 \
+             RETURNING state_hash, provider, nonce, pkce_verifier, redirect_uri, return_to, created_at, expires_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn prune_login_states(&mut self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM oidc_login_states WHERE expires_at < $1")
+            .bind(before)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(r.rows_affected())
     }
 
     async fn get_throttle(&mut self, key: &str) -> Result<Option<crate::auth::Throttle>> {

@@ -1,0 +1,2 @@
+DROP TABLE oidc_login_states;
+DROP TABLE operator_identities;
