@@ -14,6 +14,7 @@ mod openapi;
 pub mod request_id;
 pub mod request_limits;
 pub mod routes;
+pub mod scim;
 mod server;
 pub mod tls;
 

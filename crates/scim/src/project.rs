@@ -41,6 +41,23 @@ impl Projection {
         })
     }
 
+    /// Whether the projection keeps a top-level attribute of the core schema (so a caller can
+    /// skip fetching what would be dropped, like a large group's `members`).
+    #[must_use]
+    pub fn wants(&self, name: &str) -> bool {
+        let named = |list: &[AttrPath]| {
+            list.iter()
+                .any(|p| p.uri.is_none() && p.name.eq_ignore_ascii_case(name))
+        };
+        if !self.include.is_empty() {
+            return named(&self.include);
+        }
+        !self
+            .exclude
+            .iter()
+            .any(|p| p.uri.is_none() && p.sub.is_none() && p.name.eq_ignore_ascii_case(name))
+    }
+
     /// Applies the projection to one resource.
     #[must_use]
     pub fn apply(&self, resource: Value, core: &str) -> Value {

@@ -135,11 +135,13 @@ pub struct Manager {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
+    #[serde(default)]
     pub schemas: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub external_id: Option<String>,
+    #[serde(default)]
     pub user_name: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<Name>,
@@ -167,11 +169,13 @@ pub struct User {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
+    #[serde(default)]
     pub schemas: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub external_id: Option<String>,
+    #[serde(default)]
     pub display_name: String,
     #[serde(default)]
     pub members: Vec<MultiValue>,
