@@ -126,6 +126,12 @@ fn apply_one(resource: &mut Value, op: &PatchOperation, core: &str) -> Result<()
                 ));
             };
             for (key, value) in values {
+                // Okta names the group's own `id` in a path-less replace: no change.
+                if READ_ONLY.iter().any(|r| r.eq_ignore_ascii_case(key))
+                    && get_ci(resource, key) == Some(value)
+                {
+                    continue;
+                }
                 if PatchPath::is_schema_uri(key) {
                     if let Value::Object(ext) = value {
                         for (sub, v) in ext {

@@ -101,8 +101,10 @@ pub struct UserInput {
 /// `invalidSyntax` for a body that is not a User, `invalidValue` for a missing `userName` or
 /// a value past its limit.
 pub fn user_from_scim(body: Value) -> Result<UserInput, ScimError> {
-    let body = canonical_keys(body, ATTRIBUTE_NAMES);
-    let enterprise_raw = body.get(ENTERPRISE_USER_SCHEMA).cloned();
+    let mut body = canonical_keys(body, ATTRIBUTE_NAMES);
+    let enterprise_raw = body
+        .as_object_mut()
+        .and_then(|o| o.remove(ENTERPRISE_USER_SCHEMA));
     let u: wire::User = serde_json::from_value(body)
         .map_err(|e| ScimError::invalid_syntax(format!("The body is not a SCIM User: {e}")))?;
     let user_name = u.user_name.trim().to_owned();
@@ -133,8 +135,8 @@ pub fn user_from_scim(body: Value) -> Result<UserInput, ScimError> {
         .user_type
         .as_deref()
         .and_then(|t| t.trim().to_ascii_lowercase().parse::<Role>().ok());
-    let enterprise = match (u.enterprise, enterprise_raw) {
-        (Some(_), Some(Value::Object(raw))) => Value::Object(known_enterprise(raw)),
+    let enterprise = match enterprise_raw {
+        Some(Value::Object(raw)) => Value::Object(known_enterprise(raw)),
         _ => json!({}),
     };
     if enterprise.to_string().len() > 4096 {
@@ -155,12 +157,38 @@ pub fn user_from_scim(body: Value) -> Result<UserInput, ScimError> {
     })
 }
 
+/// The enterprise attributes kept, as strings; `manager` as `{"value": …}` whether it came as
+/// an object, a bare id (Entra's PATCH) or a one-element list.
 fn known_enterprise(raw: Map<String, Value>) -> Map<String, Value> {
-    raw.into_iter()
-        .filter(|(k, v)| {
-            ["employeeNumber", "department", "manager"].contains(&k.as_str()) && !v.is_null()
-        })
-        .collect()
+    let mut out = Map::new();
+    for (k, v) in raw {
+        match (k.as_str(), v) {
+            ("employeeNumber" | "department", Value::String(s)) if !s.trim().is_empty() => {
+                out.insert(k, Value::String(s));
+            }
+            ("manager", Value::String(id)) if !id.trim().is_empty() => {
+                out.insert(k, json!({ "value": id }));
+            }
+            ("manager", Value::Array(mut items)) if !items.is_empty() => {
+                if let Some(Value::Object(m)) = items.drain(..1).next() {
+                    out.insert(k, manager(m));
+                }
+            }
+            ("manager", Value::Object(m)) => {
+                out.insert(k, manager(m));
+            }
+            _ => {}
+        }
+    }
+    out.retain(|_, v| !v.is_null());
+    out
+}
+
+fn manager(m: Map<String, Value>) -> Value {
+    match m.get("value").and_then(Value::as_str) {
+        Some(id) if !id.trim().is_empty() => json!({ "value": id }),
+        _ => Value::Null,
+    }
 }
 
 fn check_len(field: &str, v: &str) -> Result<(), ScimError> {

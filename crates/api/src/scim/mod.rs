@@ -201,20 +201,22 @@ pub(crate) fn base_url(headers: &HeaderMap) -> String {
     format!("{proto}://{host}{PREFIX}")
 }
 
-/// Layer around the whole application: answers under `/scim/` that other layers made
-/// (authentication, rate limits, body limits, unknown routes) in `application/problem+json`
-/// are re-written in the SCIM error schema, keeping their status and headers.
+/// Layer around the whole application: error answers under `/scim/` that other layers made
+/// (authentication, rate limits, body limits, unknown routes and methods) in
+/// `application/problem+json` or plain text are re-written in the SCIM error schema, keeping
+/// their status and headers.
 pub async fn scim_errors(req: Request, next: Next) -> Response {
     let scim = req.uri().path().starts_with("/scim/");
     let res = next.run(req).await;
-    if !scim {
+    if !scim || !(res.status().is_client_error() || res.status().is_server_error()) {
         return res;
     }
-    let is_problem = res
+    let content_type = res
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|c| c.as_bytes().starts_with(b"application/problem+json"));
-    if !is_problem {
+        .map(|c| c.as_bytes().to_vec())
+        .unwrap_or_default();
+    if content_type.starts_with(cc_scim::CONTENT_TYPE.as_bytes()) {
         return res;
     }
     let (mut parts, body) = res.into_parts();
@@ -223,12 +225,10 @@ pub async fn scim_errors(req: Request, next: Next) -> Response {
     let detail = problem["detail"]
         .as_str()
         .or_else(|| problem["title"].as_str())
+        .or_else(|| parts.status.canonical_reason())
         .unwrap_or("The request failed.")
         .to_owned();
-    let scim_type = match (parts.status, problem["code"].as_str()) {
-        (StatusCode::PAYLOAD_TOO_LARGE, _) => Some(ScimType::TooMany),
-        _ => None,
-    };
+    let scim_type = (parts.status == StatusCode::PAYLOAD_TOO_LARGE).then_some(ScimType::TooMany);
     let err = ScimError::new(parts.status.as_u16(), scim_type, detail).to_body();
     parts.headers.insert(
         header::CONTENT_TYPE,
