@@ -117,7 +117,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             SwaggerUi::new("/docs")
                 .external_url_unchecked("/openapi.json", crate::openapi::to_json(&doc)),
         )
-        .nest(crate::scim::PREFIX, crate::scim::router(state.config.body_limit))
+        .nest(
+            crate::scim::PREFIX,
+            crate::scim::router(state.config.body_limit),
+        )
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(
             layer_state.clone(),

@@ -184,7 +184,8 @@ mod tests {
         .into_user(Uuid::nil(), crate::now())
         .unwrap();
         let owners: FieldOwners =
-            serde_json::from_value(serde_json::json!({"grade": "roster", "email": "scim"})).unwrap();
+            serde_json::from_value(serde_json::json!({"grade": "roster", "email": "scim"}))
+                .unwrap();
         owners.validate().unwrap();
         let mut patch = UserPatch {
             grade: Some(Some(10)),
@@ -202,8 +203,11 @@ mod tests {
             grade: Some(Some(9)),
             ..UserPatch::default()
         };
-        assert!(owners.restrict(RecordSource::Scim, &user, &mut same).is_empty());
-        let bad: FieldOwners = serde_json::from_value(serde_json::json!({"password": "api"})).unwrap();
+        assert!(owners
+            .restrict(RecordSource::Scim, &user, &mut same)
+            .is_empty());
+        let bad: FieldOwners =
+            serde_json::from_value(serde_json::json!({"password": "api"})).unwrap();
         assert!(bad.validate().is_err());
     }
 }

@@ -104,8 +104,11 @@ pub fn is_attr_name(s: &str) -> bool {
 #[must_use]
 pub fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     let obj = v.as_object()?;
-    obj.get(key)
-        .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 /// The key in `obj` that equals `key` ignoring case, or `key` itself.
@@ -141,7 +144,11 @@ pub fn values<'a>(resource: &'a Value, path: &AttrPath, core_schema: &str) -> Ve
     for item in items {
         match &path.sub {
             // A complex multi-valued attribute compares by its `value` (RFC 7644 §3.4.2.2).
-            None => out.push(get_ci(item, "value").filter(|_| item.is_object()).unwrap_or(item)),
+            None => out.push(
+                get_ci(item, "value")
+                    .filter(|_| item.is_object())
+                    .unwrap_or(item),
+            ),
             Some(sub) => match get_ci(item, sub) {
                 Some(Value::Array(a)) => out.extend(a.iter()),
                 Some(v) => out.push(v),
@@ -161,7 +168,10 @@ mod tests {
     #[test]
     fn parses_paths_with_and_without_uris() {
         let p = AttrPath::parse("name.givenName").unwrap();
-        assert_eq!((p.name.as_str(), p.sub.as_deref()), ("name", Some("givenName")));
+        assert_eq!(
+            (p.name.as_str(), p.sub.as_deref()),
+            ("name", Some("givenName"))
+        );
         let p = AttrPath::parse(
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
         )

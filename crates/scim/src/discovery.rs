@@ -154,11 +154,14 @@ pub fn schemas(base: &str) -> Vec<Value> {
             attr("type", "string"),
             attr("primary", "boolean"),
         ]),
-        attr("groups", "complex").multi().mutability("readOnly").subs(vec![
-            attr("value", "string").mutability("readOnly"),
-            attr("$ref", "reference").mutability("readOnly"),
-            attr("display", "string").mutability("readOnly"),
-        ]),
+        attr("groups", "complex")
+            .multi()
+            .mutability("readOnly")
+            .subs(vec![
+                attr("value", "string").mutability("readOnly"),
+                attr("$ref", "reference").mutability("readOnly"),
+                attr("display", "string").mutability("readOnly"),
+            ]),
     ];
     let enterprise = [
         attr("employeeNumber", "string"),
@@ -181,7 +184,12 @@ pub fn schemas(base: &str) -> Vec<Value> {
     ];
     vec![
         schema(crate::USER_SCHEMA, "User", &user, base),
-        schema(crate::ENTERPRISE_USER_SCHEMA, "EnterpriseUser", &enterprise, base),
+        schema(
+            crate::ENTERPRISE_USER_SCHEMA,
+            "EnterpriseUser",
+            &enterprise,
+            base,
+        ),
         schema(crate::GROUP_SCHEMA, "Group", &group, base),
     ]
 }

@@ -140,7 +140,9 @@ impl Filter {
                 match (op, value) {
                     (CompareOp::Eq, Value::Null) => found.is_empty(),
                     (CompareOp::Ne, Value::Null) => !found.is_empty(),
-                    (CompareOp::Ne, _) => !found.iter().any(|v| compare(v, CompareOp::Eq, value, exact)),
+                    (CompareOp::Ne, _) => !found
+                        .iter()
+                        .any(|v| compare(v, CompareOp::Eq, value, exact)),
                     _ => found.iter().any(|v| compare(v, *op, value, exact)),
                 }
             }
@@ -276,7 +278,11 @@ fn lex(text: &str) -> Result<Vec<Token>, ScimError> {
                 i += 1;
                 loop {
                     match bytes.get(i) {
-                        None => return Err(ScimError::invalid_filter("A string in the filter is not closed.")),
+                        None => {
+                            return Err(ScimError::invalid_filter(
+                                "A string in the filter is not closed.",
+                            ))
+                        }
                         Some(b'\\') => i += 2,
                         Some(b'"') => break,
                         Some(_) => i += 1,
@@ -290,7 +296,12 @@ fn lex(text: &str) -> Result<Vec<Token>, ScimError> {
             }
             _ => {
                 let start = i;
-                while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b'[' | b']' | b'"') {
+                while i < bytes.len()
+                    && !matches!(
+                        bytes[i],
+                        b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b'[' | b']' | b'"'
+                    )
+                {
                     i += 1;
                 }
                 out.push(Token::Word(text[start..i].to_owned()));
@@ -394,7 +405,11 @@ impl Parser {
                     t.describe()
                 )))
             }
-            None => return Err(ScimError::invalid_filter("The filter is empty or ends early.")),
+            None => {
+                return Err(ScimError::invalid_filter(
+                    "The filter is empty or ends early.",
+                ))
+            }
         };
         let path = AttrPath::parse(&path_text).map_err(ScimError::invalid_filter)?;
         self.terms += 1;
@@ -447,11 +462,9 @@ impl Parser {
             }
         };
         match &value {
-            Value::Bool(_) | Value::Null if op.is_ordering() || op.is_substring() => {
-                Err(ScimError::invalid_filter(format!(
-                    "`{op_word}` cannot compare with {value}."
-                )))
-            }
+            Value::Bool(_) | Value::Null if op.is_ordering() || op.is_substring() => Err(
+                ScimError::invalid_filter(format!("`{op_word}` cannot compare with {value}.")),
+            ),
             Value::Number(_) if op.is_substring() => Err(ScimError::invalid_filter(format!(
                 "`{op_word}` compares strings only."
             ))),
@@ -520,7 +533,9 @@ mod tests {
         assert!(check("externalId pr"));
         assert!(check(r#"meta.lastModified gt "2011-05-13T04:42:34Z""#));
         assert!(!check(r#"meta.lastModified lt "2011-05-13T04:42:34Z""#));
-        assert!(check(r#"emails[type eq "work" and value co "@example.com"]"#));
+        assert!(check(
+            r#"emails[type eq "work" and value co "@example.com"]"#
+        ));
         assert!(check(
             r#"userType eq "Employee" or (emails co "example.com" and not (active eq false))"#
         ));
@@ -528,7 +543,9 @@ mod tests {
         assert!(check(
             r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#
         ));
-        assert!(check(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName EQ "BJENSEN""#));
+        assert!(check(
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName EQ "BJENSEN""#
+        ));
         assert!(check("active eq true AND not(active eq false)"));
         assert!(check(r#"title eq null"#));
         assert!(check(r#"active eq "True""#));
@@ -544,8 +561,12 @@ mod tests {
     #[test]
     fn precedence_and_binds_tighter_than_or() {
         // false and false or true == true; false and (false or true) == false
-        assert!(check(r#"userName eq "x" and userName eq "y" or active eq true"#));
-        assert!(!check(r#"userName eq "x" and (userName eq "y" or active eq true)"#));
+        assert!(check(
+            r#"userName eq "x" and userName eq "y" or active eq true"#
+        ));
+        assert!(!check(
+            r#"userName eq "x" and (userName eq "y" or active eq true)"#
+        ));
     }
 
     #[test]

@@ -184,7 +184,11 @@ fn apply_path(
     value: Option<&Value>,
     core: &str,
 ) -> Result<(), ScimError> {
-    if path.attr.uri.is_none() && READ_ONLY.iter().any(|r| r.eq_ignore_ascii_case(&path.attr.name)) {
+    if path.attr.uri.is_none()
+        && READ_ONLY
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&path.attr.name))
+    {
         return Err(ScimError::bad(
             ScimType::Mutability,
             format!("`{}` is read-only.", path.attr.name),
@@ -270,7 +274,13 @@ fn apply_attr(obj: &mut Map<String, Value>, key: &str, kind: OpKind, value: Opti
 }
 
 /// `name.sub` (no filter): on a complex attribute, or on every element of a multi-valued one.
-fn apply_sub(obj: &mut Map<String, Value>, key: &str, kind: OpKind, sub: &str, value: Option<&Value>) {
+fn apply_sub(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    kind: OpKind,
+    sub: &str,
+    value: Option<&Value>,
+) {
     let target = obj
         .entry(key.to_owned())
         .or_insert_with(|| Value::Object(Map::new()));
@@ -290,7 +300,10 @@ fn apply_sub(obj: &mut Map<String, Value>, key: &str, kind: OpKind, sub: &str, v
     };
     match target {
         Value::Object(o) => set(o),
-        Value::Array(items) => items.iter_mut().filter_map(Value::as_object_mut).for_each(set),
+        Value::Array(items) => items
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .for_each(set),
         _ => {}
     }
 }
@@ -507,7 +520,9 @@ mod tests {
             .apply(&mut u, crate::USER_SCHEMA)
             .unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::InvalidSyntax));
-        let e = patch(json!([{"op": "remove"}])).apply(&mut u, crate::USER_SCHEMA).unwrap_err();
+        let e = patch(json!([{"op": "remove"}]))
+            .apply(&mut u, crate::USER_SCHEMA)
+            .unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::NoTarget));
         let e = patch(json!([{"op": "add", "path": "emails[type eq ]", "value": "x"}]))
             .apply(&mut u, crate::USER_SCHEMA)

@@ -34,10 +34,9 @@ impl PatchPath {
                 sub: None,
             });
         };
-        let close = text
-            .rfind(']')
-            .filter(|&c| c > open)
-            .ok_or_else(|| ScimError::invalid_path(format!("`{text}`: the value filter is not closed.")))?;
+        let close = text.rfind(']').filter(|&c| c > open).ok_or_else(|| {
+            ScimError::invalid_path(format!("`{text}`: the value filter is not closed."))
+        })?;
         let attr = AttrPath::parse(&text[..open]).map_err(ScimError::invalid_path)?;
         if attr.sub.is_some() {
             return Err(ScimError::invalid_path(format!(
@@ -49,10 +48,14 @@ impl PatchPath {
         let sub = if rest.is_empty() {
             None
         } else {
-            let sub = rest.strip_prefix('.').filter(|s| crate::attr::is_attr_name(s));
+            let sub = rest
+                .strip_prefix('.')
+                .filter(|s| crate::attr::is_attr_name(s));
             Some(
-                sub.ok_or_else(|| ScimError::invalid_path(format!("`{text}` is not a valid path.")))?
-                    .to_owned(),
+                sub.ok_or_else(|| {
+                    ScimError::invalid_path(format!("`{text}` is not a valid path."))
+                })?
+                .to_owned(),
             )
         };
         Ok(Self {
@@ -82,12 +85,12 @@ mod tests {
         assert_eq!(p.attr.name, "emails");
         assert_eq!(p.sub.as_deref(), Some("value"));
         assert!(p.filter.is_some());
-        let p = PatchPath::parse(r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#).unwrap();
+        let p = PatchPath::parse(r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#)
+            .unwrap();
         assert_eq!(p.sub, None);
-        let p = PatchPath::parse(
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
-        )
-        .unwrap();
+        let p =
+            PatchPath::parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager")
+                .unwrap();
         assert_eq!(p.attr.uri.as_deref(), Some(crate::ENTERPRISE_USER_SCHEMA));
         assert!(PatchPath::parse(r#"emails[type eq "work"]x"#).is_err());
         assert!(PatchPath::parse(r#"emails[type eq "work""#).is_err());

@@ -26,9 +26,15 @@ impl Projection {
     pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> Result<Self, ScimError> {
         let list = |s: Option<&str>| -> Result<Vec<AttrPath>, ScimError> {
             let Some(s) = s else { return Ok(Vec::new()) };
-            let names: Vec<&str> = s.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+            let names: Vec<&str> = s
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect();
             if names.len() > 100 {
-                return Err(ScimError::invalid_value("At most 100 attributes may be named."));
+                return Err(ScimError::invalid_value(
+                    "At most 100 attributes may be named.",
+                ));
             }
             names
                 .into_iter()
@@ -93,9 +99,7 @@ fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, p: &AttrPat
             let Some(Value::Object(src)) = from.get(&key) else {
                 return;
             };
-            let dst = to
-                .entry(key)
-                .or_insert_with(|| Value::Object(Map::new()));
+            let dst = to.entry(key).or_insert_with(|| Value::Object(Map::new()));
             let Value::Object(dst) = dst else { return };
             (src, dst)
         }
@@ -251,7 +255,11 @@ mod tests {
 
     #[test]
     fn sorts_with_missing_last() {
-        let mut v = vec![json!({"userName": "b"}), json!({}), json!({"userName": "A"})];
+        let mut v = vec![
+            json!({"userName": "b"}),
+            json!({}),
+            json!({"userName": "A"}),
+        ];
         sort(&mut v, "userName", None, crate::USER_SCHEMA).unwrap();
         assert_eq!(v[0]["userName"], "A");
         sort(&mut v, "userName", Some("descending"), crate::USER_SCHEMA).unwrap();

@@ -13,8 +13,8 @@ pub mod lifecycle;
 pub mod overview;
 mod policies;
 pub mod scim_groups;
-pub mod sources;
 pub mod seed;
+pub mod sources;
 mod users;
 
 use std::sync::Arc;

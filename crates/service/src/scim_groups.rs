@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use cc_domain::{Actor, Group, GroupPatch, NewAuditEvent, NewGroup, User, UserQuery, ValidationErrors};
+use cc_domain::{
+    Actor, Group, GroupPatch, NewAuditEvent, NewGroup, User, UserQuery, ValidationErrors,
+};
 use cc_store::Tx;
 use serde_json::json;
 use uuid::Uuid;

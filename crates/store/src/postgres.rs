@@ -165,12 +165,12 @@ mod imports;
 #[path = "sql/migrate.rs"]
 #[allow(clippy::duplicate_mod)]
 mod migrate;
-#[path = "sql/sources.rs"]
-#[allow(clippy::duplicate_mod)]
-mod sources;
 #[path = "sql/shared.rs"]
 #[allow(clippy::duplicate_mod)]
 mod shared;
+#[path = "sql/sources.rs"]
+#[allow(clippy::duplicate_mod)]
+mod sources;
 
 impl PgStore {
     /// The directory snapshot for planning.

@@ -229,12 +229,12 @@ mod imports;
 #[path = "sql/migrate.rs"]
 #[allow(clippy::duplicate_mod)]
 mod migrate;
-#[path = "sql/sources.rs"]
-#[allow(clippy::duplicate_mod)]
-mod sources;
 #[path = "sql/shared.rs"]
 #[allow(clippy::duplicate_mod)]
 mod shared;
+#[path = "sql/sources.rs"]
+#[allow(clippy::duplicate_mod)]
+mod sources;
 
 #[cfg(test)]
 mod tests {

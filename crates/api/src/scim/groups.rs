@@ -30,7 +30,12 @@ async fn find(app: &AppState, id: &str) -> ScimResult<Group> {
 }
 
 /// A group in SCIM form, with its members when `with_members`.
-async fn render(app: &AppState, group: &Group, with_members: bool, base: &str) -> ScimResult<Value> {
+async fn render(
+    app: &AppState,
+    group: &Group,
+    with_members: bool,
+    base: &str,
+) -> ScimResult<Value> {
     let members = if with_members {
         Some(app.directory.all_group_members(group.id).await?)
     } else {
@@ -48,7 +53,11 @@ async fn everyone(app: &AppState) -> ScimResult<Vec<Group>> {
             cursor,
             ..GroupQuery::default()
         };
-        let page = app.store.list_groups(&q).await.map_err(ServiceError::from)?;
+        let page = app
+            .store
+            .list_groups(&q)
+            .await
+            .map_err(ServiceError::from)?;
         out.extend(page.items);
         if out.len() > MAX_SCAN {
             return Err(Fail(ScimError::bad(
@@ -97,7 +106,10 @@ pub(super) async fn list(
     for g in &groups {
         rendered.push(render(&app, g, with_members, &base).await?);
     }
-    Ok(scim_json(StatusCode::OK, &req.answer(rendered, GROUP_SCHEMA)?))
+    Ok(scim_json(
+        StatusCode::OK,
+        &req.answer(rendered, GROUP_SCHEMA)?,
+    ))
 }
 
 pub(super) async fn get(
@@ -108,7 +120,13 @@ pub(super) async fn get(
 ) -> ScimResult {
     let projection = ProjectionParams::parse(query)?;
     let group = find(&app, &id).await?;
-    let body = render(&app, &group, projection.wants("members"), &base_url(&headers)).await?;
+    let body = render(
+        &app,
+        &group,
+        projection.wants("members"),
+        &base_url(&headers),
+    )
+    .await?;
     Ok(resource(
         StatusCode::OK,
         &projection.apply(body, GROUP_SCHEMA),
@@ -189,8 +207,11 @@ pub(super) async fn patch(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ScimResult {
-    let op: PatchOp = serde_json::from_value(read_body(&headers, &body)?)
-        .map_err(|e| Fail(ScimError::invalid_syntax(format!("The body is not a PatchOp: {e}"))))?;
+    let op: PatchOp = serde_json::from_value(read_body(&headers, &body)?).map_err(|e| {
+        Fail(ScimError::invalid_syntax(format!(
+            "The body is not a PatchOp: {e}"
+        )))
+    })?;
     let current = find(&app, &id).await?;
     let mut rendered = render(&app, &current, true, &base_url(&headers)).await?;
     op.apply(&mut rendered, GROUP_SCHEMA)?;

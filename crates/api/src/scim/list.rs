@@ -68,7 +68,8 @@ impl ListRequest {
             ))
         })?;
         let filter = p.filter.as_deref().map(Filter::parse).transpose()?;
-        let projection = Projection::parse(p.attributes.as_deref(), p.excluded_attributes.as_deref())?;
+        let projection =
+            Projection::parse(p.attributes.as_deref(), p.excluded_attributes.as_deref())?;
         if p.sort_by.as_ref().is_some_and(|s| s.len() > 256) {
             return Err(Fail(ScimError::invalid_value("sortBy is too long.")));
         }
@@ -105,7 +106,10 @@ impl ListRequest {
     /// When the filter is `<name> eq "<value>"` on the core attribute `name`: the value.
     pub fn equality(&self, name: &str, core: &str) -> Option<&str> {
         let (path, value) = self.filter.as_ref()?.as_equality()?;
-        let core_uri = path.uri.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(core));
+        let core_uri = path
+            .uri
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(core));
         (core_uri && path.sub.is_none() && path.name.eq_ignore_ascii_case(name)).then_some(value)
     }
 }

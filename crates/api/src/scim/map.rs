@@ -208,7 +208,11 @@ fn non_empty(s: Option<String>) -> Option<String> {
 fn pick_email(emails: &[MultiValue]) -> Option<String> {
     emails
         .iter()
-        .find(|e| e.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("work")))
+        .find(|e| {
+            e.kind
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case("work"))
+        })
         .or_else(|| emails.iter().find(|e| e.primary == Some(true)))
         .or_else(|| emails.first())
         .and_then(|e| non_empty(e.value.clone()))
@@ -296,7 +300,10 @@ pub fn group_from_scim(body: Value) -> Result<GroupInput, ScimError> {
     let external_id = non_empty(g.external_id);
     let mut members = Vec::with_capacity(g.members.len());
     for m in &g.members {
-        if m.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("group")) {
+        if m.kind
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case("group"))
+        {
             return Err(ScimError::invalid_value(
                 "Groups cannot be members of groups here.",
             ));
@@ -346,7 +353,10 @@ mod tests {
             "ada.lovelace.district.example"
         );
         assert_eq!(derive_username("_x y"), "u_x_y");
-        assert_eq!(derive_group_name("Algebra II, period 3"), "algebra-ii-period-3");
+        assert_eq!(
+            derive_group_name("Algebra II, period 3"),
+            "algebra-ii-period-3"
+        );
         assert_eq!(derive_group_name("!!!"), "group");
     }
 

@@ -68,10 +68,14 @@ impl From<ServiceError> for Fail {
         Self(match e {
             ServiceError::Validation(v) => {
                 let detail: Vec<String> =
-                    v.0.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+                    v.0.iter()
+                        .map(|f| format!("{}: {}", f.field, f.message))
+                        .collect();
                 ScimError::invalid_value(detail.join("; "))
             }
-            ServiceError::NotFound(what) => ScimError::not_found(format!("No {what} with that id.")),
+            ServiceError::NotFound(what) => {
+                ScimError::not_found(format!("No {what} with that id."))
+            }
             ServiceError::Conflict { field } => ScimError::new(
                 409,
                 Some(ScimType::Uniqueness),
@@ -82,7 +86,10 @@ impl From<ServiceError> for Fail {
             ServiceError::PreconditionFailed { current } => ScimError::new(
                 412,
                 None,
-                format!("The resource has changed; its version is now {}.", map::etag(current)),
+                format!(
+                    "The resource has changed; its version is now {}.",
+                    map::etag(current)
+                ),
             ),
             ServiceError::ConcurrentUpdate => ScimError::new(
                 412,
@@ -91,7 +98,11 @@ impl From<ServiceError> for Fail {
             ),
             ServiceError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
-                ScimError::new(503, None, "The database is unavailable or busy. Retry shortly.")
+                ScimError::new(
+                    503,
+                    None,
+                    "The database is unavailable or busy. Retry shortly.",
+                )
             }
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -220,7 +231,9 @@ pub async fn scim_errors(req: Request, next: Next) -> Response {
         return res;
     }
     let (mut parts, body) = res.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let detail = problem["detail"]
         .as_str()
@@ -235,5 +248,8 @@ pub async fn scim_errors(req: Request, next: Next) -> Response {
         HeaderValue::from_static(cc_scim::CONTENT_TYPE),
     );
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(serde_json::to_vec(&err).unwrap_or_default()))
+    Response::from_parts(
+        parts,
+        Body::from(serde_json::to_vec(&err).unwrap_or_default()),
+    )
 }

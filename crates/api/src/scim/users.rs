@@ -22,7 +22,12 @@ use crate::AppState;
 async fn find(app: &AppState, id: &str) -> ScimResult<User> {
     let missing = || Fail(ScimError::not_found(format!("No User `{id}`.")));
     let id = Uuid::parse_str(id).map_err(|_| missing())?;
-    match app.store.get_user(id).await.map_err(cc_service::ServiceError::from)? {
+    match app
+        .store
+        .get_user(id)
+        .await
+        .map_err(cc_service::ServiceError::from)?
+    {
         Some(u) if u.status != UserStatus::Deprovisioned => Ok(u),
         _ => Err(missing()),
     }
@@ -97,7 +102,11 @@ async fn candidates(app: &AppState, req: &ListRequest) -> ScimResult<Vec<User>> 
             .map_err(cc_service::ServiceError::from)?;
         let user = match by_scim {
             Some(id) => app.store.get_user(id).await,
-            None => app.store.get_user_by_username(&map::derive_username(name)).await,
+            None => {
+                app.store
+                    .get_user_by_username(&map::derive_username(name))
+                    .await
+            }
         }
         .map_err(cc_service::ServiceError::from)?;
         return Ok(user
@@ -119,7 +128,10 @@ pub(super) async fn list(
     let req = ListRequest::parse(query)?;
     let users = candidates(&app, &req).await?;
     let rendered = render(&app, &users, &base_url(&headers)).await?;
-    Ok(scim_json(StatusCode::OK, &req.answer(rendered, USER_SCHEMA)?))
+    Ok(scim_json(
+        StatusCode::OK,
+        &req.answer(rendered, USER_SCHEMA)?,
+    ))
 }
 
 pub(super) async fn get(
@@ -268,8 +280,11 @@ pub(super) async fn patch(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ScimResult {
-    let op: PatchOp = serde_json::from_value(read_body(&headers, &body)?)
-        .map_err(|e| Fail(ScimError::invalid_syntax(format!("The body is not a PatchOp: {e}"))))?;
+    let op: PatchOp = serde_json::from_value(read_body(&headers, &body)?).map_err(|e| {
+        Fail(ScimError::invalid_syntax(format!(
+            "The body is not a PatchOp: {e}"
+        )))
+    })?;
     let current = find(&app, &id).await?;
     let mut rendered = render_one(&app, &current, &base_url(&headers)).await?;
     op.apply(&mut rendered, USER_SCHEMA)?;

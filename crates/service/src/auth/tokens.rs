@@ -2,7 +2,7 @@
 //! stored as a SHA-256 digest, revocable.
 
 use cc_auth::{hash_secret, new_secret, SecretKind};
-use cc_domain::{OperatorRole, ApiToken, NewApiToken, NewAuditEvent, ValidationErrors};
+use cc_domain::{ApiToken, NewApiToken, NewAuditEvent, OperatorRole, ValidationErrors};
 use chrono::Duration;
 use serde::Serialize;
 use serde_json::json;

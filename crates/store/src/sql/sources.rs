@@ -25,7 +25,10 @@ impl TryFrom<SourceRow> for UserSource {
     fn try_from(r: SourceRow) -> Result<Self> {
         Ok(UserSource {
             user_id: r.user_id,
-            source: r.source.parse::<RecordSource>().map_err(StoreError::Internal)?,
+            source: r
+                .source
+                .parse::<RecordSource>()
+                .map_err(StoreError::Internal)?,
             scim_user_name: r.scim_user_name,
             scim_attributes: r.scim_attributes.0,
             updated_at: r.updated_at,

@@ -29,7 +29,10 @@ fn substitute(v: &Value, saved: &HashMap<String, String>) -> Value {
 }
 
 pub async fn run(scim: &Scim, fixture: &str) {
-    let path = format!("{}/tests/scim/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/scim/fixtures/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
     let mut saved: HashMap<String, String> = HashMap::new();
@@ -46,13 +49,17 @@ pub async fn run(scim: &Scim, fixture: &str) {
                     .collect()
             })
             .unwrap_or_default();
-        let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let q: Vec<(&str, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let (status, body, _) = if q.is_empty() {
             scim.send(method, path, step.get("body").cloned()).await
         } else {
             scim.list(path, &q).await
         };
-        let want = StatusCode::from_u16(u16::try_from(step["status"].as_u64().unwrap()).unwrap()).unwrap();
+        let want =
+            StatusCode::from_u16(u16::try_from(step["status"].as_u64().unwrap()).unwrap()).unwrap();
         assert_eq!(status, want, "{fixture} / {name}: {body}");
         if let Some(expect) = step["expect"].as_object() {
             for (pointer, value) in expect {
@@ -65,7 +72,9 @@ pub async fn run(scim: &Scim, fixture: &str) {
         }
         if let Some(save) = step["save"].as_object() {
             for (key, pointer) in save {
-                let v = body.pointer(pointer.as_str().unwrap()).and_then(Value::as_str);
+                let v = body
+                    .pointer(pointer.as_str().unwrap())
+                    .and_then(Value::as_str);
                 saved.insert(key.clone(), v.unwrap().to_owned());
             }
         }

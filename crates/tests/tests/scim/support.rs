@@ -44,8 +44,19 @@ impl Scim {
         rb
     }
 
-    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value, HeaderMap) {
-        Self::finish(self.build(method, path, body.as_ref()).send().await.unwrap()).await
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, HeaderMap) {
+        Self::finish(
+            self.build(method, path, body.as_ref())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn send_if_match(
@@ -55,7 +66,9 @@ impl Scim {
         body: Option<Value>,
         etag: &str,
     ) -> (StatusCode, Value, HeaderMap) {
-        let rb = self.build(method, path, body.as_ref()).header("if-match", etag);
+        let rb = self
+            .build(method, path, body.as_ref())
+            .header("if-match", etag);
         Self::finish(rb.send().await.unwrap()).await
     }
 
