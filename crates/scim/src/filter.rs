@@ -529,7 +529,7 @@ mod tests {
         assert!(check(r#"name.familyName co "ens""#));
         assert!(check(r#"userName sw "B""#));
         assert!(check(r#"userName Ew "sen""#));
-        assert!(check("title pr") == false);
+        assert!(!check("title pr"));
         assert!(check("externalId pr"));
         assert!(check(r#"meta.lastModified gt "2011-05-13T04:42:34Z""#));
         assert!(!check(r#"meta.lastModified lt "2011-05-13T04:42:34Z""#));
