@@ -9,8 +9,8 @@ ServiceProviderConfig does not declare are skipped by scim2-tester itself.
 
 import sys
 
-import httpx
-from scim2_client.engines.httpx import SyncSCIMClient
+import httpx2 as httpx
+from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
 FAILING = {Status.ERROR, Status.CRITICAL, Status.DEVIATION}

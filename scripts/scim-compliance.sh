@@ -22,7 +22,7 @@ ensure_tester() {
   fi
   log "scim2-tester $SCIM2_TESTER_VERSION: installing into $VENV"
   python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "scim2-tester==$SCIM2_TESTER_VERSION" httpx
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "scim2-tester==$SCIM2_TESTER_VERSION" "scim2-client[httpx2]"
 }
 
 tmp=$(mktemp -d)
