@@ -14,6 +14,7 @@ mod openapi;
 pub mod request_id;
 pub mod request_limits;
 pub mod routes;
+pub mod scim;
 mod server;
 pub mod tls;
 
@@ -237,7 +238,15 @@ impl AppState {
         crate::metrics::handle();
         engine.export_target_health();
         parts.lifecycle = engine;
-        parts.directory = Directory::new(parts.store.clone()).with_lifecycle(policy);
+        parts.directory = parts.directory.clone().with_lifecycle(policy);
+        Self(Arc::new(parts))
+    }
+
+    /// Which source owns which field of a person (see [`cc_domain::FieldOwners`]).
+    #[must_use]
+    pub fn with_field_owners(self, owners: cc_domain::FieldOwners) -> Self {
+        let mut parts = Arc::unwrap_or_clone(self.0);
+        parts.directory = parts.directory.clone().with_field_owners(owners);
         Self(Arc::new(parts))
     }
 }

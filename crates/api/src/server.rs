@@ -120,6 +120,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             SwaggerUi::new("/docs")
                 .external_url_unchecked("/openapi.json", crate::openapi::to_json(&doc)),
         )
+        .nest(
+            crate::scim::PREFIX,
+            crate::scim::router(state.config.body_limit),
+        )
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(
             layer_state.clone(),
@@ -128,6 +132,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn(crate::scim::scim_errors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(docs_problems))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))

@@ -68,6 +68,7 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// Operator sign-in through OpenID providers; see docs/sso.md.
     pub oidc: OidcConfig,
+    pub directory: DirectoryConfig,
     /// Lifecycle targets (`[[targets]]`, file only); see docs/lifecycle.md.
     #[serde(skip_serializing_if = "Targets::is_empty")]
     pub targets: Targets,
@@ -89,6 +90,16 @@ impl PartialEq for Targets {
     fn eq(&self, other: &Self) -> bool {
         serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
     }
+}
+
+/// The directory (`[directory]`); see docs/scim.md.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// Which source (`roster`, `scim` or `api`) owns which field of a person
+    /// (`{ grade = "roster", email = "scim" }`): a change from another source is not applied
+    /// but reported as a conflict. Fields not named may be changed by any source.
+    pub field_owners: cc_domain::FieldOwners,
 }
 
 /// Lifecycle automation (`[lifecycle]`); see docs/lifecycle.md.
@@ -465,6 +476,7 @@ impl Default for Config {
             limits: LimitsSettings::default(),
             console: ConsoleConfig::default(),
             oidc: OidcConfig::default(),
+            directory: DirectoryConfig::default(),
             targets: Targets::default(),
         }
     }
@@ -612,6 +624,9 @@ impl Config {
         }
         if let Err(e) = self.lifecycle.password_policy().validate() {
             bail!("lifecycle: {e}");
+        }
+        if let Err(e) = self.directory.field_owners.validate() {
+            bail!("directory.field_owners: {e}");
         }
         for target in self.targets.0.iter().filter(|t| t.enabled()) {
             target

@@ -16,6 +16,7 @@ pub mod page;
 pub mod patch;
 pub mod policy;
 pub mod schema;
+pub mod source;
 pub mod user;
 pub mod validation;
 
@@ -37,6 +38,7 @@ pub use page::{Cursor, Page, SortDir};
 pub use policy::{
     NewPolicy, Policy, PolicyCategory, PolicyPatch, PolicyQuery, PolicyRule, Severity,
 };
+pub use source::{FieldConflict, FieldOwners, RecordSource, UserSource};
 pub use user::{NewUser, Role, User, UserPatch, UserQuery, UserStatus};
 pub use validation::{FieldError, ValidationErrors};
 

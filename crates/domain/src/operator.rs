@@ -11,12 +11,16 @@ use uuid::Uuid;
 
 use crate::validation::{is_valid_username, ValidationErrors};
 
-/// What an operator may do. `admin` ⊇ `operator` ⊇ `auditor`.
+/// What an operator may do. `admin` ⊇ `operator` ⊇ `auditor`; `scim` (API tokens of SCIM
+/// clients only) stands apart: it may call the SCIM endpoint and nothing else, and nothing
+/// else may call the SCIM endpoint.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorRole {
+    /// A SCIM client: the `/scim/v2` endpoint only. Only API tokens carry it.
+    Scim,
     /// Read-only access to everything, including the audit log.
     Auditor,
     /// The directory, imports, lifecycle operations and jobs.
@@ -38,13 +42,36 @@ impl OperatorRole {
             OperatorRole::Auditor => "auditor",
             OperatorRole::Operator => "operator",
             OperatorRole::Admin => "admin",
+            OperatorRole::Scim => "scim",
         }
     }
 
-    /// Whether this role includes everything `required` may do.
+    /// Every role an API token may carry.
+    pub const TOKEN_ROLES: [OperatorRole; 4] = [
+        OperatorRole::Auditor,
+        OperatorRole::Operator,
+        OperatorRole::Admin,
+        OperatorRole::Scim,
+    ];
+
+    /// Whether this role includes everything `required` may do. `scim` allows only `scim`
+    /// and only `scim` allows it.
     #[must_use]
     pub fn allows(self, required: OperatorRole) -> bool {
-        self >= required
+        match (self, required) {
+            (OperatorRole::Scim, r) | (r, OperatorRole::Scim) => r == self && r == required,
+            _ => self >= required,
+        }
+    }
+
+    /// Whether an operator of this role may create an API token with role `granted`: admins
+    /// grant `scim`; otherwise no role above one's own.
+    #[must_use]
+    pub fn can_grant(self, granted: OperatorRole) -> bool {
+        match granted {
+            OperatorRole::Scim => self == OperatorRole::Admin,
+            _ => self.allows(granted),
+        }
     }
 }
 
@@ -61,6 +88,7 @@ impl FromStr for OperatorRole {
             "auditor" => Ok(OperatorRole::Auditor),
             "operator" => Ok(OperatorRole::Operator),
             "admin" => Ok(OperatorRole::Admin),
+            "scim" => Ok(OperatorRole::Scim),
             other => Err(format!(
                 "unknown operator role `{other}` (expected admin, operator or auditor)"
             )),
@@ -176,6 +204,11 @@ mod tests {
         assert!(OperatorRole::Admin.allows(OperatorRole::Operator));
         assert!(OperatorRole::Operator.allows(OperatorRole::Auditor));
         assert!(!OperatorRole::Auditor.allows(OperatorRole::Operator));
+        assert!(!OperatorRole::Scim.allows(OperatorRole::Auditor));
+        assert!(!OperatorRole::Admin.allows(OperatorRole::Scim));
+        assert!(OperatorRole::Scim.allows(OperatorRole::Scim));
+        assert!(OperatorRole::Admin.can_grant(OperatorRole::Scim));
+        assert!(!OperatorRole::Operator.can_grant(OperatorRole::Scim));
         for r in OperatorRole::ALL {
             assert_eq!(r.as_str().parse::<OperatorRole>(), Ok(r));
         }

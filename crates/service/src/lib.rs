@@ -12,7 +12,9 @@ pub mod imports;
 pub mod lifecycle;
 pub mod overview;
 mod policies;
+pub mod scim_groups;
 pub mod seed;
+pub mod sources;
 mod users;
 
 use std::sync::Arc;
@@ -31,6 +33,7 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 pub struct Directory {
     store: Arc<dyn Store>,
     lifecycle: lifecycle::LifecyclePolicy,
+    owners: cc_domain::FieldOwners,
 }
 
 impl Directory {
@@ -40,7 +43,15 @@ impl Directory {
         Self {
             store,
             lifecycle: lifecycle::LifecyclePolicy::default(),
+            owners: cc_domain::FieldOwners::default(),
         }
+    }
+
+    /// Which source owns which field of a person (see [`cc_domain::FieldOwners`]).
+    #[must_use]
+    pub fn with_field_owners(mut self, owners: cc_domain::FieldOwners) -> Self {
+        self.owners = owners;
+        self
     }
 
     /// Whether edits enqueue lifecycle jobs, and whether new people are provisioned.

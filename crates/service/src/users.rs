@@ -6,6 +6,7 @@ use cc_domain::{
 use uuid::Uuid;
 
 use crate::audit::change_event;
+use crate::sources::{report_conflicts, Origin, SourcedUpdate};
 use crate::{check_version, Directory, Result, ServiceError};
 
 impl Directory {
@@ -14,6 +15,19 @@ impl Directory {
     /// # Errors
     /// Validation, a unique conflict, or a store failure.
     pub async fn create_user(&self, actor: &Actor, input: NewUser) -> Result<User> {
+        self.create_user_from(actor, input, &Origin::api()).await
+    }
+
+    /// [`Directory::create_user`] from a given source, which the record keeps.
+    ///
+    /// # Errors
+    /// As [`Directory::create_user`].
+    pub async fn create_user_from(
+        &self,
+        actor: &Actor,
+        input: NewUser,
+        origin: &Origin,
+    ) -> Result<User> {
         let mut user = input.into_user(cc_domain::new_id(), cc_domain::now())?;
         // Auto-provisioning activates a new person and enqueues the provision; with sync on,
         // a person created active is provisioned too.
@@ -30,6 +44,7 @@ impl Directory {
         if !user.groups.is_empty() {
             tx.set_user_groups(user.id, &user.groups).await?;
         }
+        tx.put_user_source(&origin.record(user.id, None)).await?;
         tx.append_audit(change_event(
             actor,
             "user.create",
@@ -72,9 +87,29 @@ impl Directory {
         &self,
         actor: &Actor,
         id: Uuid,
-        mut patch: UserPatch,
+        patch: UserPatch,
         if_match: Option<i64>,
     ) -> Result<(User, Option<i64>)> {
+        self.update_user_from(actor, id, patch, if_match, &Origin::api())
+            .await
+            .map(|u| (u.user, u.job_id))
+    }
+
+    /// [`Directory::update_user_enqueueing`] from a given source: fields another source owns
+    /// (see [`cc_domain::FieldOwners`]) are left as they are, and each such attempt is
+    /// reported as a conflict (an audit event `user.source_conflict`, a log line, and in the
+    /// answer).
+    ///
+    /// # Errors
+    /// As [`Directory::update_user`].
+    pub async fn update_user_from(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        mut patch: UserPatch,
+        if_match: Option<i64>,
+        origin: &Origin,
+    ) -> Result<SourcedUpdate> {
         let expected = if_match.or(patch.version.take());
         let mut tx = self.store.begin().await?;
         let current = tx
@@ -82,9 +117,25 @@ impl Directory {
             .await?
             .ok_or(ServiceError::NotFound("user"))?;
         check_version(expected, current.version)?;
+        let conflicts = self.owners.restrict(origin.source, &current, &mut patch);
+        if !conflicts.is_empty() {
+            report_conflicts(&mut *tx, actor, id, &conflicts).await?;
+        }
+        let stored = tx.get_user_source(id).await?;
+        if origin.scim.is_some() {
+            let record = origin.record(id, stored.as_ref());
+            if stored.as_ref() != Some(&record) {
+                tx.put_user_source(&record).await?;
+            }
+        }
         let next = current.patched(patch, cc_domain::now())?;
         if next == current {
-            return Ok((current, None));
+            tx.commit().await?;
+            return Ok(SourcedUpdate {
+                user: current,
+                job_id: None,
+                conflicts,
+            });
         }
         tx.update_user(&next).await?;
         if next.groups != current.groups {
@@ -108,7 +159,11 @@ impl Directory {
             }
         }
         tx.commit().await?;
-        Ok((next, job_id))
+        Ok(SourcedUpdate {
+            user: next,
+            job_id,
+            conflicts,
+        })
     }
 
     /// Deletes a person from the directory (their memberships go with them; devices are unassigned).

@@ -205,6 +205,14 @@ pub trait Store: JobStore + Send + Sync + 'static {
         job_id: i64,
     ) -> Result<Option<(i64, chrono::DateTime<chrono::Utc>)>>;
 
+    /// Where these people's records came from (those with no record of it are left out).
+    async fn user_sources(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, cc_domain::UserSource>>;
+    /// The person a SCIM client named with this `userName` (compared ignoring case).
+    async fn user_id_by_scim_name(&self, name: &str) -> Result<Option<Uuid>>;
+
     fn imports(&self) -> Option<&dyn ImportStore> {
         None
     }
@@ -245,6 +253,11 @@ pub trait Tx: JobTx + Send {
     async fn insert_policy(&mut self, p: &Policy) -> Result<()>;
     async fn update_policy(&mut self, p: &Policy) -> Result<()>;
     async fn delete_policy(&mut self, id: Uuid) -> Result<bool>;
+
+    /// Where a person's record came from (locked with the transaction's other reads).
+    async fn get_user_source(&mut self, id: Uuid) -> Result<Option<cc_domain::UserSource>>;
+    /// Records (inserts or replaces) where a person's record came from.
+    async fn put_user_source(&mut self, s: &cc_domain::UserSource) -> Result<()>;
 
     /// Appends an event to the audit chain.
     async fn append_audit(&mut self, e: NewAuditEvent) -> Result<AuditEvent>;

@@ -168,6 +168,9 @@ mod migrate;
 #[path = "sql/shared.rs"]
 #[allow(clippy::duplicate_mod)]
 mod shared;
+#[path = "sql/sources.rs"]
+#[allow(clippy::duplicate_mod)]
+mod sources;
 
 impl PgStore {
     /// The directory snapshot for planning.

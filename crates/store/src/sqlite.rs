@@ -232,6 +232,9 @@ mod migrate;
 #[path = "sql/shared.rs"]
 #[allow(clippy::duplicate_mod)]
 mod shared;
+#[path = "sql/sources.rs"]
+#[allow(clippy::duplicate_mod)]
+mod sources;
 
 #[cfg(test)]
 mod tests {

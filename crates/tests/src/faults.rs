@@ -370,6 +370,15 @@ impl Store for FaultStore {
     ) -> cc_store::Result<Vec<cc_domain::TargetLinkRecord>> {
         self.inner.list_target_links(user_id).await
     }
+    async fn user_sources(
+        &self,
+        ids: &[uuid::Uuid],
+    ) -> cc_store::Result<std::collections::HashMap<uuid::Uuid, cc_domain::UserSource>> {
+        self.inner.user_sources(ids).await
+    }
+    async fn user_id_by_scim_name(&self, name: &str) -> cc_store::Result<Option<uuid::Uuid>> {
+        self.inner.user_id_by_scim_name(name).await
+    }
     async fn upsert_target_link(&self, l: &cc_domain::TargetLinkRecord) -> cc_store::Result<()> {
         self.inner.upsert_target_link(l).await
     }

@@ -53,7 +53,11 @@ pub(crate) async fn allowed(app: &AppState, headers: &HeaderMap) -> bool {
     {
         return true;
     }
-    app.auth.authenticate(presented).await.is_ok()
+    // Any operator credential; a SCIM client's token may call the SCIM endpoint only.
+    app.auth
+        .authenticate(presented)
+        .await
+        .is_ok_and(|p| p.role != cc_domain::OperatorRole::Scim)
 }
 
 /// The router served on `metrics.listen`: `/metrics` behind [`metrics_guard`], with request ids

@@ -41,6 +41,8 @@ use Access::{Metrics, Public};
 const AUDITOR: Access = Access::Role(OperatorRole::Auditor);
 const OPERATOR: Access = Access::Role(OperatorRole::Operator);
 const ADMIN: Access = Access::Role(OperatorRole::Admin);
+/// API tokens with the `scim` role, and nothing else.
+const SCIM: Access = Access::Role(OperatorRole::Scim);
 
 /// Every route and who may call it.
 pub const PERMISSIONS: &[RoutePermission] = &[
@@ -117,6 +119,24 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("POST", "/api/v1/tokens", ADMIN),
     route("GET", "/api/v1/tokens/{id}", ADMIN),
     route("DELETE", "/api/v1/tokens/{id}", ADMIN),
+    // The SCIM 2.0 service provider (identity providers pushing people and groups).
+    route("GET", "/scim/v2/Users", SCIM),
+    route("POST", "/scim/v2/Users", SCIM),
+    route("GET", "/scim/v2/Users/{id}", SCIM),
+    route("PUT", "/scim/v2/Users/{id}", SCIM),
+    route("PATCH", "/scim/v2/Users/{id}", SCIM),
+    route("DELETE", "/scim/v2/Users/{id}", SCIM),
+    route("GET", "/scim/v2/Groups", SCIM),
+    route("POST", "/scim/v2/Groups", SCIM),
+    route("GET", "/scim/v2/Groups/{id}", SCIM),
+    route("PUT", "/scim/v2/Groups/{id}", SCIM),
+    route("PATCH", "/scim/v2/Groups/{id}", SCIM),
+    route("DELETE", "/scim/v2/Groups/{id}", SCIM),
+    route("GET", "/scim/v2/ServiceProviderConfig", SCIM),
+    route("GET", "/scim/v2/ResourceTypes", SCIM),
+    route("GET", "/scim/v2/ResourceTypes/{id}", SCIM),
+    route("GET", "/scim/v2/Schemas", SCIM),
+    route("GET", "/scim/v2/Schemas/{id}", SCIM),
     // The web console (pages outside `/api`, signed in with the session cookie; see
     // `cc_console`). A page never offers an action its viewer's role cannot take, and the
     // action's own route still refuses it here.
@@ -192,6 +212,7 @@ pub fn describe(access: Access) -> &'static str {
         Access::Role(OperatorRole::Auditor) => "auditor",
         Access::Role(OperatorRole::Operator) => "operator",
         Access::Role(OperatorRole::Admin) => "admin",
+        Access::Role(OperatorRole::Scim) => "scim",
         Metrics => "metrics",
     }
 }
@@ -204,6 +225,7 @@ pub fn markdown_table() -> String {
         let who = match p.access {
             Public => "public".to_owned(),
             Metrics => "metrics guard (see below)".to_owned(),
+            Access::Role(OperatorRole::Scim) => "`scim` API tokens only".to_owned(),
             Access::Role(r) => format!("`{r}` and above"),
         };
         out.push_str(&format!("| {} | `{}` | {who} |\n", p.method, p.path));

@@ -57,18 +57,19 @@ pub fn clear(app: &AppState) -> HeaderValue {
     }
 }
 
-/// Whether a route accepts the cookie: every route outside `/api/` (the console's), and the
-/// event stream.
+/// Whether a route accepts the cookie: every route outside `/api/` and `/scim/` (the
+/// console's), and the event stream.
 #[must_use]
 pub fn accepted_on(method: &Method, route: &str) -> bool {
-    !route.starts_with("/api/") || (method == Method::GET && route == EVENTS_ROUTE)
+    !(route.starts_with("/api/") || route.starts_with("/scim/"))
+        || (method == Method::GET && route == EVENTS_ROUTE)
 }
 
 /// Whether a route is a console page (answers a missing or stale sign-in with a redirect to
 /// the sign-in form rather than a 401 problem).
 #[must_use]
 pub fn is_console_page(route: &str) -> bool {
-    !route.starts_with("/api/")
+    !(route.starts_with("/api/") || route.starts_with("/scim/"))
 }
 
 /// Requests the console's scripts make on their own (fragment refreshes) carry this header:

@@ -55,7 +55,9 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     // The first check runs now: a target that cannot bind, read its base or offer the
     // attributes its configuration uses is a start-up warning, not a silent failure later.
     engine.spawn_health_monitor(TARGET_CHECK_INTERVAL, stop_target_checks.clone());
-    let state = state.with_lifecycle(engine.clone(), cfg.lifecycle.policy());
+    let state = state
+        .with_lifecycle(engine.clone(), cfg.lifecycle.policy())
+        .with_field_owners(cfg.directory.field_owners.clone());
     if store.migration_status().await?.is_current() {
         state
             .auth

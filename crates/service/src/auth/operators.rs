@@ -92,6 +92,7 @@ impl Auth {
     ) -> Result<Operator, ServiceError> {
         let username = input.username.trim().to_owned();
         validate_operator_name(&username)?;
+        refuse_token_only_role(input.role)?;
         check_policy(&input.password, &username).map_err(|e| password_error(&e))?;
         let hash = self.hash_password(&input.password).await?;
         let now = cc_domain::now();
@@ -159,6 +160,7 @@ impl Auth {
         check_version(if_match, current.version)?;
         let mut next = current.clone();
         if let Some(role) = patch.role {
+            refuse_token_only_role(role)?;
             next.role = role;
         }
         if let Some(disabled) = patch.disabled {
@@ -274,4 +276,16 @@ fn event(
         before,
         after,
     }
+}
+
+/// The `scim` role belongs to API tokens of SCIM clients, never to an operator.
+fn refuse_token_only_role(role: OperatorRole) -> Result<(), ServiceError> {
+    if role == OperatorRole::Scim {
+        return Err(ValidationErrors::single(
+            "role",
+            "the scim role is for API tokens only (admin, operator or auditor)",
+        )
+        .into());
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! stored as a SHA-256 digest, revocable.
 
 use cc_auth::{hash_secret, new_secret, SecretKind};
-use cc_domain::{ApiToken, NewApiToken, NewAuditEvent, ValidationErrors};
+use cc_domain::{ApiToken, NewApiToken, NewAuditEvent, OperatorRole, ValidationErrors};
 use chrono::Duration;
 use serde::Serialize;
 use serde_json::json;
@@ -50,11 +50,13 @@ impl Auth {
                 "must be 1-64 lowercase letters, digits, '.', '_' or '-'",
             );
         }
-        if !creator.role.allows(input.role) {
-            errors.add(
-                "role",
-                format!("cannot be above your own role ({})", creator.role),
-            );
+        if !creator.role.can_grant(input.role) {
+            let why = if input.role == OperatorRole::Scim {
+                "only an admin may create a token with the scim role".to_owned()
+            } else {
+                format!("cannot be above your own role ({})", creator.role)
+            };
+            errors.add("role", why);
         }
         let days = input.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
         if !(1..=MAX_TOKEN_DAYS).contains(&days) {

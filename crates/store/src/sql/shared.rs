@@ -201,6 +201,17 @@ fn by_id_page<T>(items: Vec<T>, limit: u32, id: impl Fn(&T) -> Uuid) -> Page<T> 
 
 #[async_trait]
 impl crate::Store for Store {
+    async fn user_sources(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, cc_domain::UserSource>> {
+        self.user_sources_impl(ids).await
+    }
+
+    async fn user_id_by_scim_name(&self, name: &str) -> Result<Option<Uuid>> {
+        self.user_id_by_scim_name_impl(name).await
+    }
+
     fn backend(&self) -> crate::Backend {
         BACKEND
     }
@@ -630,6 +641,14 @@ pub(super) fn expect_one(result: <Db as sqlx::Database>::QueryResult) -> Result<
 
 #[async_trait]
 impl Tx for BackendTx {
+    async fn get_user_source(&mut self, id: Uuid) -> Result<Option<cc_domain::UserSource>> {
+        self.get_user_source_impl(id).await
+    }
+
+    async fn put_user_source(&mut self, s: &cc_domain::UserSource) -> Result<()> {
+        self.put_user_source_impl(s).await
+    }
+
     fn auth(&mut self) -> &mut dyn crate::AuthTx {
         self
     }

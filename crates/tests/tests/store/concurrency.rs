@@ -195,6 +195,15 @@ impl Store for WritesAfterHead {
     ) -> cc_store::Result<Vec<cc_domain::TargetLinkRecord>> {
         self.0.list_target_links(user_id).await
     }
+    async fn user_sources(
+        &self,
+        ids: &[uuid::Uuid],
+    ) -> cc_store::Result<std::collections::HashMap<uuid::Uuid, cc_domain::UserSource>> {
+        self.0.user_sources(ids).await
+    }
+    async fn user_id_by_scim_name(&self, name: &str) -> cc_store::Result<Option<uuid::Uuid>> {
+        self.0.user_id_by_scim_name(name).await
+    }
     async fn upsert_target_link(&self, l: &cc_domain::TargetLinkRecord) -> cc_store::Result<()> {
         self.0.upsert_target_link(l).await
     }
