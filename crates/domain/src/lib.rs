@@ -10,6 +10,7 @@ pub mod group;
 pub mod import;
 pub mod job;
 pub mod lifecycle;
+pub mod notification;
 pub mod operator;
 pub mod page;
 pub mod patch;
@@ -29,6 +30,9 @@ pub use job::{
 pub use lifecycle::{
     LifecycleIntent, LifecycleJobArgs, LifecycleOperation, LinkStatus, SyncState, TargetLinkRecord,
     TargetSync, UserSync,
+};
+pub use notification::{
+    DeliveryState, EventKind, NewDelivery, NotificationDelivery, NotificationEvent,
 };
 pub use operator::{ApiToken, NewApiToken, NewOperator, Operator, OperatorPatch, OperatorRole};
 pub use page::{Cursor, Page, SortDir};

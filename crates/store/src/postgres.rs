@@ -162,6 +162,9 @@ mod auth;
 #[path = "sql/imports.rs"]
 #[allow(clippy::duplicate_mod)]
 mod imports;
+#[path = "sql/notifications.rs"]
+#[allow(clippy::duplicate_mod)]
+mod notifications;
 #[path = "sql/migrate.rs"]
 #[allow(clippy::duplicate_mod)]
 mod migrate;

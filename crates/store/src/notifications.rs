@@ -1,0 +1,62 @@
+//! The notification deliveries log (migration 0014): each event for each channel, with what
+//! became of it. Dedupe and digests are decided by reading it.
+
+use async_trait::async_trait;
+use cc_domain::{DeliveryState, NewDelivery, NewJob, NotificationDelivery, NotificationEvent};
+use chrono::{DateTime, Utc};
+
+use crate::Result;
+
+/// A page of the deliveries log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub channel: Option<String>,
+    /// Only deliveries with an id below this (the previous page's last id).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone)]
+pub struct DeliveryUpdate {
+    pub id: i64,
+    pub state: DeliveryState,
+    pub error: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Records a delivery and, when `job` is given, enqueues it in the same transaction with
+    /// the new delivery's id added to its args as `delivery_id` (a crash between the two can
+    /// leave neither a row without its job nor a job without its row). Returns the id.
+    async fn record_delivery(&self, d: &NewDelivery, job: Option<NewJob>) -> Result<i64>;
+
+    /// Whether `channel` got (or is getting) `event` about `subject` since `since`.
+    async fn delivered_since(
+        &self,
+        channel: &str,
+        event: &str,
+        subject: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// How many `event`s `channel` was sent, is sending or holds since `since` (deduplicated
+    /// repeats not counted).
+    async fn count_since(&self, channel: &str, event: &str, since: DateTime<Utc>) -> Result<i64>;
+
+    /// Marks the held `event`s of `channel` as folded into digest `digest_id` and returns them.
+    async fn take_held(
+        &self,
+        channel: &str,
+        event: &str,
+        digest_id: i64,
+    ) -> Result<Vec<NotificationEvent>>;
+
+    /// Counts an attempt and records its outcome.
+    async fn update_delivery(&self, u: &DeliveryUpdate) -> Result<()>;
+
+    async fn get_delivery(&self, id: i64) -> Result<Option<(NotificationDelivery, NotificationEvent)>>;
+
+    async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<NotificationDelivery>>;
+}

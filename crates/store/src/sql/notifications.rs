@@ -1,0 +1,200 @@
+//! The notification deliveries log, shared by both backends (see `shared.rs` for the names).
+
+use async_trait::async_trait;
+use cc_domain::{DeliveryState, NewDelivery, NewJob, NotificationDelivery, NotificationEvent};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use super::*;
+use crate::jobs::JobTx;
+use crate::notifications::{DeliveryQuery, DeliveryUpdate, NotificationStore};
+use crate::{Result, StoreError};
+
+const DELIVERY_SELECT: &str = "SELECT id, channel, event, severity, subject, state, title, attempts, \
+     error, job_id, digest_id, created_at, updated_at, sent_at FROM notification_deliveries";
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    channel: String,
+    event: String,
+    severity: String,
+    subject: String,
+    state: String,
+    title: String,
+    attempts: i32,
+    error: Option<String>,
+    job_id: Option<i64>,
+    digest_id: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<DeliveryRow> for NotificationDelivery {
+    type Error = StoreError;
+
+    fn try_from(r: DeliveryRow) -> Result<Self> {
+        let state = DeliveryState::parse(&r.state)
+            .ok_or_else(|| StoreError::Internal(format!("unknown delivery state {:?}", r.state)))?;
+        Ok(Self {
+            id: r.id,
+            channel: r.channel,
+            event: r.event,
+            severity: r.severity,
+            subject: r.subject,
+            state,
+            title: r.title,
+            attempts: r.attempts,
+            error: r.error,
+            job_id: r.job_id,
+            digest_id: r.digest_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            sent_at: r.sent_at,
+        })
+    }
+}
+
+/// The states that count as "this channel was told" for dedupe and digests.
+const TOLD: &str = "state IN ('pending', 'sent', 'held', 'digested')";
+
+#[async_trait]
+impl NotificationStore for Store {
+    async fn record_delivery(&self, d: &NewDelivery, job: Option<NewJob>) -> Result<i64> {
+        let now = Utc::now();
+        let mut tx = self.new_tx(self.timed_begin().await?);
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO notification_deliveries (channel, event, severity, subject, state, title, \
+             message, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+        )
+        .bind(&d.channel)
+        .bind(d.event.kind.as_str())
+        .bind(d.event.severity.as_str())
+        .bind(&d.event.subject)
+        .bind(d.state.as_str())
+        .bind(&d.title)
+        .bind(Json(&d.event))
+        .bind(now)
+        .fetch_one(&mut *tx.0)
+        .await?;
+        if let Some(mut job) = job {
+            if let Some(args) = job.args.as_object_mut() {
+                args.insert("delivery_id".into(), id.into());
+            }
+            let enqueued = tx.enqueue(&job).await?;
+            sqlx::query("UPDATE notification_deliveries SET job_id = $1 WHERE id = $2")
+                .bind(enqueued.id)
+                .bind(id)
+                .execute(&mut *tx.0)
+                .await?;
+        }
+        crate::Tx::commit(Box::new(tx)).await?;
+        Ok(id)
+    }
+
+    async fn delivered_since(
+        &self,
+        channel: &str,
+        event: &str,
+        subject: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(&format!(
+            "SELECT id FROM notification_deliveries WHERE channel = $1 AND event = $2 \
+             AND subject = $3 AND created_at > $4 AND {TOLD} LIMIT 1"
+        ))
+        .bind(channel)
+        .bind(event)
+        .bind(subject)
+        .bind(since)
+        .fetch_optional(&mut *self.read_conn().await?)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn count_since(&self, channel: &str, event: &str, since: DateTime<Utc>) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(&format!(
+            "SELECT count(*) FROM notification_deliveries WHERE channel = $1 AND event = $2 \
+             AND created_at > $3 AND {TOLD}"
+        ))
+        .bind(channel)
+        .bind(event)
+        .bind(since)
+        .fetch_one(&mut *self.read_conn().await?)
+        .await?;
+        Ok(n)
+    }
+
+    async fn take_held(
+        &self,
+        channel: &str,
+        event: &str,
+        digest_id: i64,
+    ) -> Result<Vec<NotificationEvent>> {
+        let mut tx = self.timed_begin().await?;
+        let rows: Vec<(Json<NotificationEvent>,)> = sqlx::query_as(
+            "UPDATE notification_deliveries SET state = 'digested', digest_id = $3, updated_at = $4 \
+             WHERE channel = $1 AND event = $2 AND state = 'held' RETURNING message",
+        )
+        .bind(channel)
+        .bind(event)
+        .bind(digest_id)
+        .bind(Utc::now())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(|(Json(e),)| e).collect())
+    }
+
+    async fn update_delivery(&self, u: &DeliveryUpdate) -> Result<()> {
+        let sent_at = (u.state == DeliveryState::Sent).then_some(u.now);
+        let mut tx = self.timed_begin().await?;
+        sqlx::query(
+            "UPDATE notification_deliveries SET state = $2, error = $3, attempts = attempts + 1, \
+             updated_at = $4, sent_at = COALESCE($5, sent_at) WHERE id = $1",
+        )
+        .bind(u.id)
+        .bind(u.state.as_str())
+        .bind(&u.error)
+        .bind(u.now)
+        .bind(sent_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_delivery(
+        &self,
+        id: i64,
+    ) -> Result<Option<(NotificationDelivery, NotificationEvent)>> {
+        let mut conn = self.read_conn().await?;
+        let Some(row) = sqlx::query_as::<Db, DeliveryRow>(&format!("{DELIVERY_SELECT} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (Json(event),): (Json<NotificationEvent>,) =
+            sqlx::query_as("SELECT message FROM notification_deliveries WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(Some((row.try_into()?, event)))
+    }
+
+    async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<NotificationDelivery>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+            "{DELIVERY_SELECT} WHERE ($1 IS NULL OR channel = $1) AND ($2 IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(q.channel.as_deref())
+        .bind(q.before_id)
+        .bind(i64::from(q.limit))
+        .fetch_all(&mut *self.read_conn().await?)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+}
