@@ -15,7 +15,17 @@ pub const NOTIFY_DELIVER_KIND: &str = "notify.deliver";
 
 /// How serious an event is; channels subscribe from a minimum severity up.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -46,9 +56,7 @@ impl Severity {
 }
 
 /// The kinds of event a channel can subscribe to.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EventKind {
     /// A job used up its attempts or failed permanently (dead-letter).
     #[serde(rename = "job.discarded")]
@@ -298,4 +306,6 @@ pub struct NewDelivery {
     pub event: NotificationEvent,
     pub state: DeliveryState,
     pub title: String,
+    /// The job that delivers it, when that job already exists (a digest).
+    pub job_id: Option<i64>,
 }

@@ -32,6 +32,9 @@ pub trait NotificationStore: Send + Sync {
     /// leave neither a row without its job nor a job without its row). Returns the id.
     async fn record_delivery(&self, d: &NewDelivery, job: Option<NewJob>) -> Result<i64>;
 
+    /// The delivery recorded for job `job_id`, if any.
+    async fn delivery_for_job(&self, job_id: i64) -> Result<Option<i64>>;
+
     /// Whether `channel` got (or is getting) `event` about `subject` since `since`.
     async fn delivered_since(
         &self,
@@ -45,7 +48,8 @@ pub trait NotificationStore: Send + Sync {
     /// repeats not counted).
     async fn count_since(&self, channel: &str, event: &str, since: DateTime<Utc>) -> Result<i64>;
 
-    /// Marks the held `event`s of `channel` as folded into digest `digest_id` and returns them.
+    /// Marks the held `event`s of `channel` as folded into digest `digest_id` and returns them
+    /// with those folded into it before (so a retried digest sends the same events).
     async fn take_held(
         &self,
         channel: &str,
@@ -56,7 +60,10 @@ pub trait NotificationStore: Send + Sync {
     /// Counts an attempt and records its outcome.
     async fn update_delivery(&self, u: &DeliveryUpdate) -> Result<()>;
 
-    async fn get_delivery(&self, id: i64) -> Result<Option<(NotificationDelivery, NotificationEvent)>>;
+    async fn get_delivery(
+        &self,
+        id: i64,
+    ) -> Result<Option<(NotificationDelivery, NotificationEvent)>>;
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<NotificationDelivery>>;
 }

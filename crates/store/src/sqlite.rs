@@ -226,12 +226,12 @@ mod auth;
 #[path = "sql/imports.rs"]
 #[allow(clippy::duplicate_mod)]
 mod imports;
-#[path = "sql/notifications.rs"]
-#[allow(clippy::duplicate_mod)]
-mod notifications;
 #[path = "sql/migrate.rs"]
 #[allow(clippy::duplicate_mod)]
 mod migrate;
+#[path = "sql/notifications.rs"]
+#[allow(clippy::duplicate_mod)]
+mod notifications;
 #[path = "sql/shared.rs"]
 #[allow(clippy::duplicate_mod)]
 mod shared;

@@ -10,7 +10,8 @@ use crate::jobs::JobTx;
 use crate::notifications::{DeliveryQuery, DeliveryUpdate, NotificationStore};
 use crate::{Result, StoreError};
 
-const DELIVERY_SELECT: &str = "SELECT id, channel, event, severity, subject, state, title, attempts, \
+const DELIVERY_SELECT: &str =
+    "SELECT id, channel, event, severity, subject, state, title, attempts, \
      error, job_id, digest_id, created_at, updated_at, sent_at FROM notification_deliveries";
 
 #[derive(sqlx::FromRow)]
@@ -66,7 +67,8 @@ impl NotificationStore for Store {
         let mut tx = self.new_tx(self.timed_begin().await?);
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO notification_deliveries (channel, event, severity, subject, state, title, \
-             message, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+             message, job_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             RETURNING id",
         )
         .bind(&d.channel)
         .bind(d.event.kind.as_str())
@@ -75,6 +77,7 @@ impl NotificationStore for Store {
         .bind(d.state.as_str())
         .bind(&d.title)
         .bind(Json(&d.event))
+        .bind(d.job_id)
         .bind(now)
         .fetch_one(&mut *tx.0)
         .await?;
@@ -91,6 +94,15 @@ impl NotificationStore for Store {
         }
         crate::Tx::commit(Box::new(tx)).await?;
         Ok(id)
+    }
+
+    async fn delivery_for_job(&self, job_id: i64) -> Result<Option<i64>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM notification_deliveries WHERE job_id = $1 LIMIT 1")
+                .bind(job_id)
+                .fetch_optional(&mut *self.read_conn().await?)
+                .await?;
+        Ok(row.map(|r| r.0))
     }
 
     async fn delivered_since(
@@ -135,7 +147,7 @@ impl NotificationStore for Store {
         let mut tx = self.timed_begin().await?;
         let rows: Vec<(Json<NotificationEvent>,)> = sqlx::query_as(
             "UPDATE notification_deliveries SET state = 'digested', digest_id = $3, updated_at = $4 \
-             WHERE channel = $1 AND event = $2 AND state = 'held' RETURNING message",
+             WHERE channel = $1 AND event = $2 AND (state = 'held' OR digest_id = $3) RETURNING message",
         )
         .bind(channel)
         .bind(event)
@@ -170,10 +182,11 @@ impl NotificationStore for Store {
         id: i64,
     ) -> Result<Option<(NotificationDelivery, NotificationEvent)>> {
         let mut conn = self.read_conn().await?;
-        let Some(row) = sqlx::query_as::<Db, DeliveryRow>(&format!("{DELIVERY_SELECT} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
+        let Some(row) =
+            sqlx::query_as::<Db, DeliveryRow>(&format!("{DELIVERY_SELECT} WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
         else {
             return Ok(None);
         };
