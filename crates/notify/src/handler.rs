@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use cc_domain::notification::{NOTIFY_DELIVER_KIND, NOTIFY_DISPATCH_KIND};
 use cc_domain::{DeliveryState, EventKind, NewDelivery, NewJob, NotificationEvent};
 use cc_queue::{JobContext, JobError, JobHandler};
-use cc_store::DeliveryUpdate;
+use cc_store::{DeliveryUpdate, DispatchRule};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
@@ -80,52 +80,39 @@ impl Notifier {
         s: &Subscribed,
         event: &NotificationEvent,
     ) -> Result<(), cc_store::StoreError> {
-        let store = self.store.notifications();
         let name = s.channel.name();
-        let kind = event.kind.as_str();
         let now = Utc::now();
         let since = |d: std::time::Duration| {
             now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
         };
-        let record = |state, job| {
-            let d = NewDelivery {
-                channel: name.to_owned(),
-                event: event.clone(),
-                state,
-                title: event.summary.clone(),
-                job_id: None,
-            };
-            async move { store.record_delivery(&d, job).await }
+        let mut digest_job = deliver_job(Some(DigestArgs {
+            channel: name.to_owned(),
+            event: event.kind,
+        }));
+        digest_job.unique_key = Some(format!("notify.digest:{name}:{}", event.kind.as_str()));
+        digest_job.run_at = Some(
+            now + chrono::Duration::from_std(self.digest_window)
+                .unwrap_or(chrono::Duration::zero()),
+        );
+        let rule = DispatchRule {
+            dedupe_since: since(self.dedupe_window),
+            digest_since: since(self.digest_window),
+            digest_threshold: i64::from(self.digest_threshold),
+            deliver_job: deliver_job(None),
+            digest_job,
         };
-        if store
-            .delivered_since(name, kind, &event.subject, since(self.dedupe_window))
-            .await?
-        {
-            record(DeliveryState::Deduplicated, None).await?;
-            count(name, "deduplicated");
-            return Ok(());
+        let d = NewDelivery {
+            channel: name.to_owned(),
+            event: event.clone(),
+            state: DeliveryState::Pending,
+            title: event.summary.clone(),
+            job_id: None,
+        };
+        match self.store.notifications().dispatch(&d, rule).await? {
+            DeliveryState::Deduplicated => count(name, "deduplicated"),
+            DeliveryState::Held => count(name, "held"),
+            _ => {}
         }
-        let recent = store
-            .count_since(name, kind, since(self.digest_window))
-            .await?;
-        if recent >= i64::from(self.digest_threshold) {
-            record(DeliveryState::Held, None).await?;
-            count(name, "held");
-            let mut job = deliver_job(Some(DigestArgs {
-                channel: name.to_owned(),
-                event: event.kind,
-            }));
-            job.unique_key = Some(format!("notify.digest:{name}:{kind}"));
-            job.run_at = Some(
-                now + chrono::Duration::from_std(self.digest_window)
-                    .unwrap_or(chrono::Duration::zero()),
-            );
-            let mut tx = self.store.begin().await?;
-            tx.enqueue(&job).await?;
-            tx.commit().await?;
-            return Ok(());
-        }
-        record(DeliveryState::Pending, Some(deliver_job(None))).await?;
         Ok(())
     }
 }

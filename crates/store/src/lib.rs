@@ -31,7 +31,7 @@ pub use auth::{AuthStore, AuthTx};
 pub use error::StoreError;
 pub use imports::{DirectorySnapshot, GroupRef, ImportStore, ImportTx, LifecycleBatch};
 pub use jobs::{JobStore, JobTx};
-pub use notifications::{DeliveryQuery, DeliveryUpdate, NotificationStore};
+pub use notifications::{DeliveryQuery, DeliveryUpdate, DispatchRule, NotificationStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

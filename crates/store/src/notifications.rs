@@ -25,6 +25,19 @@ pub struct DeliveryUpdate {
     pub now: DateTime<Utc>,
 }
 
+/// How an event is recorded for one channel (see [`NotificationStore::dispatch`]).
+#[derive(Debug, Clone)]
+pub struct DispatchRule {
+    /// The same event about the same subject since this is deduplicated.
+    pub dedupe_since: DateTime<Utc>,
+    /// When the channel got `digest_threshold` events of this kind since this, the event is
+    /// held and `digest_job` enqueued (it has a unique key: one digest per window).
+    pub digest_since: DateTime<Utc>,
+    pub digest_threshold: i64,
+    pub deliver_job: NewJob,
+    pub digest_job: NewJob,
+}
+
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
     /// Records a delivery and, when `job` is given, enqueues it in the same transaction with
@@ -32,21 +45,13 @@ pub trait NotificationStore: Send + Sync {
     /// leave neither a row without its job nor a job without its row). Returns the id.
     async fn record_delivery(&self, d: &NewDelivery, job: Option<NewJob>) -> Result<i64>;
 
+    /// Records `d` for its channel as deduplicated, held (enqueueing the digest job) or
+    /// pending (enqueueing its deliver job with `delivery_id`), deciding and writing in one
+    /// transaction serialized per channel, so concurrent dispatches cannot both send.
+    async fn dispatch(&self, d: &NewDelivery, rule: DispatchRule) -> Result<DeliveryState>;
+
     /// The delivery recorded for job `job_id`, if any.
     async fn delivery_for_job(&self, job_id: i64) -> Result<Option<i64>>;
-
-    /// Whether `channel` got (or is getting) `event` about `subject` since `since`.
-    async fn delivered_since(
-        &self,
-        channel: &str,
-        event: &str,
-        subject: &str,
-        since: DateTime<Utc>,
-    ) -> Result<bool>;
-
-    /// How many `event`s `channel` was sent, is sending or holds since `since` (deduplicated
-    /// repeats not counted).
-    async fn count_since(&self, channel: &str, event: &str, since: DateTime<Utc>) -> Result<i64>;
 
     /// Marks the held `event`s of `channel` as folded into digest `digest_id` and returns them
     /// with those folded into it before (so a retried digest sends the same events).

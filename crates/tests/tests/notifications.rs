@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use cc_domain::{DeliveryState, EventKind, JobState, NotificationDelivery, NotificationEvent};
-use cc_notify::{Notifier, NotificationsConfig};
+use cc_notify::{NotificationsConfig, Notifier};
 use cc_queue::Registry;
 use cc_store::{DeliveryQuery, Store};
 use cc_tests::queue::{fast_config, RunningWorker};
@@ -198,8 +198,14 @@ async fn slack_escaped_and_webhook_signed(backend: Backend) {
     let text = slack.bodies()[0]["text"].as_str().unwrap().to_owned();
     assert!(!text.contains("<!channel>"), "{text}");
     assert!(!text.contains("<@U024BE7LH>"), "{text}");
-    assert!(text.contains("&lt;!channel&gt; &lt;@U024BE7LH&gt; &amp; co"), "{text}");
-    assert!(text.contains("<https://cc.example.org/operators|Open in Command Center>"), "{text}");
+    assert!(
+        text.contains("&lt;!channel&gt; &lt;@U024BE7LH&gt; &amp; co"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<https://cc.example.org/operators|Open in Command Center>"),
+        "{text}"
+    );
 
     let got = hook.got.lock().unwrap()[0].clone();
     let ts = got.headers["x-cc-timestamp"].to_str().unwrap();
@@ -276,7 +282,11 @@ async fn permanent_failure_is_recorded_and_not_retried(backend: Backend) {
     })
     .await;
     assert_eq!(d[0].attempts, 1);
-    assert!(d[0].error.as_deref().unwrap().contains("404"), "{:?}", d[0].error);
+    assert!(
+        d[0].error.as_deref().unwrap().contains("404"),
+        "{:?}",
+        d[0].error
+    );
     assert_eq!(rx.count(), 1);
     running.worker.stop().await;
 }
@@ -313,13 +323,19 @@ async fn dedupes_and_digests(backend: Backend) {
         emit(&store, &discarded(job)).await;
     }
     wait_deliveries(&store, "the digest sent", |d| {
-        d.iter().filter(|d| d.state == DeliveryState::Digested).count() == 12
+        d.iter()
+            .filter(|d| d.state == DeliveryState::Digested)
+            .count()
+            == 12
             && d.iter().filter(|d| d.state == DeliveryState::Sent).count() == 3
     })
     .await;
     let bodies = rx.bodies();
     assert_eq!(bodies.len(), 3);
-    assert_eq!(bodies[2]["title"], "12 jobs discarded in the last 2 seconds");
+    assert_eq!(
+        bodies[2]["title"],
+        "12 jobs discarded in the last 2 seconds"
+    );
     assert_eq!(bodies[2]["count"], 12);
     running.worker.stop().await;
 }
@@ -419,7 +435,10 @@ async fn email_over_starttls_with_auth(backend: Backend) {
     })
     .await;
     assert!(text.contains("X-Test-Authenticated: True"), "{text}");
-    assert!(text.contains("X-Test-Rcpt: it@example.org,oncall@example.org"), "{text}");
+    assert!(
+        text.contains("X-Test-Rcpt: it@example.org,oncall@example.org"),
+        "{text}"
+    );
     assert!(
         text.contains("Subject: [Command Center] Job 42 (lifecycle.provision) was discarded"),
         "{text}"
@@ -428,7 +447,8 @@ async fn email_over_starttls_with_auth(backend: Backend) {
     assert!(text.contains("https://cc.example.org/jobs/42"), "{text}");
     assert!(!text.contains("s3cret"));
     wait_deliveries(&store, "the delivery recorded as sent", |d| {
-        d.iter().any(|d| d.state == DeliveryState::Sent && d.channel == "it-mail")
+        d.iter()
+            .any(|d| d.state == DeliveryState::Sent && d.channel == "it-mail")
     })
     .await;
     running.worker.stop().await;

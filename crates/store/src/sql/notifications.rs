@@ -7,7 +7,7 @@ use sqlx::types::Json;
 
 use super::*;
 use crate::jobs::JobTx;
-use crate::notifications::{DeliveryQuery, DeliveryUpdate, NotificationStore};
+use crate::notifications::{DeliveryQuery, DeliveryUpdate, DispatchRule, NotificationStore};
 use crate::{Result, StoreError};
 
 const DELIVERY_SELECT: &str =
@@ -60,12 +60,14 @@ impl TryFrom<DeliveryRow> for NotificationDelivery {
 /// The states that count as "this channel was told" for dedupe and digests.
 const TOLD: &str = "state IN ('pending', 'sent', 'held', 'digested')";
 
-#[async_trait]
-impl NotificationStore for Store {
-    async fn record_delivery(&self, d: &NewDelivery, job: Option<NewJob>) -> Result<i64> {
-        let now = Utc::now();
-        let mut tx = self.new_tx(self.timed_begin().await?);
-        let (id,): (i64,) = sqlx::query_as(
+async fn insert_delivery(
+    tx: &mut BackendTx,
+    d: &NewDelivery,
+    state: DeliveryState,
+    job: Option<NewJob>,
+) -> Result<i64> {
+    let now = Utc::now();
+    let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO notification_deliveries (channel, event, severity, subject, state, title, \
              message, job_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
              RETURNING id",
@@ -74,26 +76,80 @@ impl NotificationStore for Store {
         .bind(d.event.kind.as_str())
         .bind(d.event.severity.as_str())
         .bind(&d.event.subject)
-        .bind(d.state.as_str())
+        .bind(state.as_str())
         .bind(&d.title)
         .bind(Json(&d.event))
         .bind(d.job_id)
         .bind(now)
         .fetch_one(&mut *tx.0)
         .await?;
-        if let Some(mut job) = job {
-            if let Some(args) = job.args.as_object_mut() {
-                args.insert("delivery_id".into(), id.into());
-            }
-            let enqueued = tx.enqueue(&job).await?;
-            sqlx::query("UPDATE notification_deliveries SET job_id = $1 WHERE id = $2")
-                .bind(enqueued.id)
-                .bind(id)
+    if let Some(mut job) = job {
+        if let Some(args) = job.args.as_object_mut() {
+            args.insert("delivery_id".into(), id.into());
+        }
+        let enqueued = tx.enqueue(&job).await?;
+        sqlx::query("UPDATE notification_deliveries SET job_id = $1 WHERE id = $2")
+            .bind(enqueued.id)
+            .bind(id)
+            .execute(&mut *tx.0)
+            .await?;
+    }
+    Ok(id)
+}
+
+#[async_trait]
+impl NotificationStore for Store {
+    async fn record_delivery(&self, d: &NewDelivery, job: Option<NewJob>) -> Result<i64> {
+        let mut tx = self.new_tx(self.timed_begin().await?);
+        let id = insert_delivery(&mut tx, d, d.state, job).await?;
+        crate::Tx::commit(Box::new(tx)).await?;
+        Ok(id)
+    }
+
+    async fn dispatch(&self, d: &NewDelivery, rule: DispatchRule) -> Result<DeliveryState> {
+        let mut tx = self.new_tx(self.timed_begin().await?);
+        if BACKEND == crate::Backend::Postgres {
+            // SQLite's write transaction already holds the file's lock.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('notify:' || $1))")
+                .bind(&d.channel)
                 .execute(&mut *tx.0)
                 .await?;
         }
+        let kind = d.event.kind.as_str();
+        let dup: Option<(i64,)> = sqlx::query_as(&format!(
+            "SELECT id FROM notification_deliveries WHERE channel = $1 AND event = $2 \
+             AND subject = $3 AND created_at > $4 AND {TOLD} LIMIT 1"
+        ))
+        .bind(&d.channel)
+        .bind(kind)
+        .bind(&d.event.subject)
+        .bind(rule.dedupe_since)
+        .fetch_optional(&mut *tx.0)
+        .await?;
+        let state = if dup.is_some() {
+            insert_delivery(&mut tx, d, DeliveryState::Deduplicated, None).await?;
+            DeliveryState::Deduplicated
+        } else {
+            let (recent,): (i64,) = sqlx::query_as(&format!(
+                "SELECT count(*) FROM notification_deliveries WHERE channel = $1 AND event = $2 \
+                 AND created_at > $3 AND {TOLD}"
+            ))
+            .bind(&d.channel)
+            .bind(kind)
+            .bind(rule.digest_since)
+            .fetch_one(&mut *tx.0)
+            .await?;
+            if recent >= rule.digest_threshold {
+                insert_delivery(&mut tx, d, DeliveryState::Held, None).await?;
+                tx.enqueue(&rule.digest_job).await?;
+                DeliveryState::Held
+            } else {
+                insert_delivery(&mut tx, d, DeliveryState::Pending, Some(rule.deliver_job)).await?;
+                DeliveryState::Pending
+            }
+        };
         crate::Tx::commit(Box::new(tx)).await?;
-        Ok(id)
+        Ok(state)
     }
 
     async fn delivery_for_job(&self, job_id: i64) -> Result<Option<i64>> {
@@ -103,39 +159,6 @@ impl NotificationStore for Store {
                 .fetch_optional(&mut *self.read_conn().await?)
                 .await?;
         Ok(row.map(|r| r.0))
-    }
-
-    async fn delivered_since(
-        &self,
-        channel: &str,
-        event: &str,
-        subject: &str,
-        since: DateTime<Utc>,
-    ) -> Result<bool> {
-        let row: Option<(i64,)> = sqlx::query_as(&format!(
-            "SELECT id FROM notification_deliveries WHERE channel = $1 AND event = $2 \
-             AND subject = $3 AND created_at > $4 AND {TOLD} LIMIT 1"
-        ))
-        .bind(channel)
-        .bind(event)
-        .bind(subject)
-        .bind(since)
-        .fetch_optional(&mut *self.read_conn().await?)
-        .await?;
-        Ok(row.is_some())
-    }
-
-    async fn count_since(&self, channel: &str, event: &str, since: DateTime<Utc>) -> Result<i64> {
-        let (n,): (i64,) = sqlx::query_as(&format!(
-            "SELECT count(*) FROM notification_deliveries WHERE channel = $1 AND event = $2 \
-             AND created_at > $3 AND {TOLD}"
-        ))
-        .bind(channel)
-        .bind(event)
-        .bind(since)
-        .fetch_one(&mut *self.read_conn().await?)
-        .await?;
-        Ok(n)
     }
 
     async fn take_held(
