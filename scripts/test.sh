@@ -133,6 +133,14 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || { log "python3-venv: installi
 # The SCIM target's tests run scim2-server (PyPI) from target/venv-scim2-server.
 scripts/install-scim2-server.sh
 
+# The email notification tests send to a real SMTP server on loopback: aiosmtpd from PyPI,
+# installed into target/venv-aiosmtpd at a pinned version.
+if [ ! -x target/venv-aiosmtpd/bin/python ] || ! target/venv-aiosmtpd/bin/python -c 'import aiosmtpd' 2>/dev/null; then
+  log "aiosmtpd: installing into target/venv-aiosmtpd"
+  python3 -m venv target/venv-aiosmtpd
+  target/venv-aiosmtpd/bin/pip install --quiet --disable-pip-version-check aiosmtpd==1.4.6
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
   log "Running the tests (cargo nextest)"
   cargo nextest run --workspace --no-fail-fast "$@"

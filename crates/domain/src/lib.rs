@@ -11,6 +11,7 @@ pub mod import;
 pub mod job;
 pub mod lifecycle;
 pub mod notice;
+pub mod notification;
 pub mod operator;
 pub mod page;
 pub mod patch;
@@ -33,6 +34,9 @@ pub use lifecycle::{
     TargetSync, UserSync,
 };
 pub use notice::{NewNotice, Notice, NoticeTopic, StreamEvent};
+pub use notification::{
+    DeliveryState, EventKind, NewDelivery, NotificationDelivery, NotificationEvent,
+};
 pub use operator::{ApiToken, NewApiToken, NewOperator, Operator, OperatorPatch, OperatorRole};
 pub use page::{Cursor, Page, SortDir};
 pub use policy::{

@@ -11,6 +11,7 @@ mod error;
 pub mod imports;
 mod job_rows;
 pub mod jobs;
+pub mod notifications;
 pub mod postgres;
 mod query;
 mod rows;
@@ -30,6 +31,7 @@ pub use auth::{AuthStore, AuthTx};
 pub use error::StoreError;
 pub use imports::{DirectorySnapshot, GroupRef, ImportStore, ImportTx, LifecycleBatch};
 pub use jobs::{JobStore, JobTx};
+pub use notifications::{DeliveryQuery, DeliveryUpdate, DispatchRule, NotificationStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -216,6 +218,9 @@ pub trait Store: JobStore + Send + Sync + 'static {
     fn imports(&self) -> Option<&dyn ImportStore> {
         None
     }
+
+    /// The notification deliveries log.
+    fn notifications(&self) -> &dyn NotificationStore;
 }
 
 /// One write transaction. Dropping it without [`Tx::commit`] rolls back.

@@ -165,6 +165,9 @@ mod imports;
 #[path = "sql/migrate.rs"]
 #[allow(clippy::duplicate_mod)]
 mod migrate;
+#[path = "sql/notifications.rs"]
+#[allow(clippy::duplicate_mod)]
+mod notifications;
 #[path = "sql/shared.rs"]
 #[allow(clippy::duplicate_mod)]
 mod shared;

@@ -283,6 +283,9 @@ impl Store for FaultStore {
     fn imports(&self) -> Option<&dyn cc_store::ImportStore> {
         self.inner.imports()
     }
+    fn notifications(&self) -> &dyn cc_store::NotificationStore {
+        self.inner.notifications()
+    }
     fn change_generation(&self) -> Option<u64> {
         self.inner.change_generation()
     }

@@ -599,6 +599,10 @@ impl crate::Store for Store {
     fn imports(&self) -> Option<&dyn crate::ImportStore> {
         Some(self)
     }
+
+    fn notifications(&self) -> &dyn crate::NotificationStore {
+        self
+    }
 }
 
 impl Store {

@@ -111,6 +111,9 @@ impl Store for WritesAfterHead {
     fn auth(&self) -> &dyn cc_store::AuthStore {
         self.0.auth()
     }
+    fn notifications(&self) -> &dyn cc_store::NotificationStore {
+        self.0.notifications()
+    }
     fn change_generation(&self) -> Option<u64> {
         self.0.change_generation()
     }

@@ -1,0 +1,2 @@
+-- The notification deliveries log goes (pending deliveries' jobs then fail permanently).
+DROP TABLE notification_deliveries;
