@@ -66,6 +66,9 @@ enum Command {
     Import(commands::import::Args),
     /// Roster tools: generate synthetic rosters.
     Roster(commands::roster::Args),
+    /// Cloudflare: DNS records and WAF rules as declared state, cache purge, certificates.
+    #[command(subcommand_required = true)]
+    Cloudflare(commands::cloudflare::Args),
     /// Print a shell completion script, e.g. `command-center completions bash >
     /// /etc/bash_completion.d/command-center`.
     Completions {
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => commands::bench::run(&cfg, args).await,
             Command::Import(args) => commands::import::run(&cfg, args).await,
             Command::Roster(args) => commands::roster::run(args),
+            Command::Cloudflare(args) => commands::cloudflare::run(&cfg, args).await,
             Command::Completions { .. } => unreachable!("handled before loading configuration"),
         }
     });

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 pub mod check;
+pub mod cloudflare;
 pub mod health;
 pub mod import;
 pub mod migrate;
