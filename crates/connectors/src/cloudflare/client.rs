@@ -12,8 +12,10 @@ use super::config::CloudflareConfig;
 use crate::config::{expose, read_secret_file};
 use crate::{ConfigError, TargetError};
 
-/// Records per page when listing (Cloudflare's DNS maximum is 5 000; 100 keeps pages small).
-const PER_PAGE: u32 = 100;
+/// Items per page when listing DNS records (Cloudflare allows up to 5 000).
+pub const DNS_PER_PAGE: u32 = 100;
+/// Items per page when listing zones (Cloudflare's maximum there is 50).
+pub const ZONES_PER_PAGE: u32 = 50;
 /// Pages followed before a listing is refused as runaway.
 const MAX_PAGES: u32 = 1000;
 /// Longest error text kept from a response that is not Cloudflare's envelope.
@@ -22,8 +24,10 @@ const BODY_KEEP: usize = 512;
 /// Cloudflare's response envelope.
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
+    /// Absent in some answers (e.g. a deletion's `{"result": {"id": …}}`): then the HTTP
+    /// status and an empty `errors` decide.
     #[serde(default)]
-    pub success: bool,
+    pub success: Option<bool>,
     #[serde(default)]
     pub errors: Vec<ApiMessage>,
     #[serde(default)]
@@ -162,7 +166,11 @@ impl CloudflareClient {
             .await
             .map_err(|e| TargetError::retryable(format!("{what}: reading the answer: {e}")))?;
         let envelope: Option<Envelope> = serde_json::from_str(&text).ok();
-        if status.is_success() && envelope.as_ref().is_some_and(|e| e.success) {
+        if status.is_success()
+            && envelope
+                .as_ref()
+                .is_some_and(|e| e.success.unwrap_or(e.errors.is_empty()))
+        {
             return Ok(envelope.unwrap_or_else(|| unreachable!("checked")));
         }
         if status.is_success() && status != StatusCode::NO_CONTENT && envelope.is_none() {
@@ -172,7 +180,7 @@ impl CloudflareClient {
         }
         if status == StatusCode::NO_CONTENT || (missing_ok && status == StatusCode::NOT_FOUND) {
             return Ok(Envelope {
-                success: true,
+                success: Some(true),
                 errors: vec![],
                 messages: vec![],
                 result: Value::Null,
@@ -233,12 +241,13 @@ impl CloudflareClient {
         &self,
         path: &str,
         query: &[(&str, String)],
+        per_page: u32,
     ) -> Result<Vec<Value>, TargetError> {
         let mut items = Vec::new();
         for page in 1..=MAX_PAGES {
             let mut q = query.to_vec();
             q.push(("page", page.to_string()));
-            q.push(("per_page", PER_PAGE.to_string()));
+            q.push(("per_page", per_page.to_string()));
             let env = self.send(Method::GET, path, &q, None).await?;
             let batch = match env.result {
                 Value::Array(a) => a,
@@ -251,7 +260,7 @@ impl CloudflareClient {
             };
             let got = batch.len();
             items.extend(batch);
-            if !has_more(env.result_info.as_ref(), page, got, items.len()) {
+            if !has_more(env.result_info.as_ref(), page, got, items.len(), per_page) {
                 return Ok(items);
             }
         }
@@ -283,7 +292,9 @@ impl CloudflareClient {
     /// # Errors
     /// No such zone for this token (permanent), or the request failing.
     pub async fn zone_id(&self, name: &str) -> Result<String, TargetError> {
-        let zones = self.list_all("/zones", &[("name", name.to_owned())]).await?;
+        let zones = self
+            .list_all("/zones", &[("name", name.to_owned())], ZONES_PER_PAGE)
+            .await?;
         zones
             .iter()
             .find(|z| z.get("name").and_then(Value::as_str) == Some(name))
@@ -296,7 +307,7 @@ impl CloudflareClient {
 }
 
 /// Whether another page should be requested.
-fn has_more(info: Option<&ResultInfo>, page: u32, got: usize, so_far: usize) -> bool {
+fn has_more(info: Option<&ResultInfo>, page: u32, got: usize, so_far: usize, per_page: u32) -> bool {
     if got == 0 {
         return false;
     }
@@ -309,7 +320,7 @@ fn has_more(info: Option<&ResultInfo>, page: u32, got: usize, so_far: usize) -> 
             total_count: Some(total),
             ..
         }) => (so_far as f64) < *total,
-        _ => got >= PER_PAGE as usize,
+        _ => got >= per_page as usize,
     }
 }
 
@@ -338,11 +349,11 @@ mod tests {
             total_count: Some(count),
             total_pages: pages,
         };
-        assert!(has_more(Some(&info(250.0, Some(3.0))), 2, 100, 200));
-        assert!(!has_more(Some(&info(250.0, Some(3.0))), 3, 50, 250));
-        assert!(has_more(Some(&info(250.0, None)), 1, 100, 100));
-        assert!(!has_more(Some(&info(100.0, None)), 1, 100, 100));
-        assert!(!has_more(None, 1, 0, 0));
+        assert!(has_more(Some(&info(250.0, Some(3.0))), 2, 100, 200, 100));
+        assert!(!has_more(Some(&info(250.0, Some(3.0))), 3, 50, 250, 100));
+        assert!(has_more(Some(&info(250.0, None)), 1, 100, 100, 100));
+        assert!(!has_more(Some(&info(100.0, None)), 1, 100, 100, 100));
+        assert!(!has_more(None, 1, 0, 0, 100));
     }
 
     #[test]

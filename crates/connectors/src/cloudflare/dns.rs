@@ -146,7 +146,11 @@ pub async fn plan(
     declared: &[DnsRecordSpec],
 ) -> Result<DnsPlan, TargetError> {
     let items = client
-        .list_all(&format!("/zones/{zone_id}/dns_records"), &[])
+        .list_all(
+            &format!("/zones/{zone_id}/dns_records"),
+            &[],
+            super::client::DNS_PER_PAGE,
+        )
         .await?;
     let found: Vec<FoundRecord> = items.iter().filter_map(DnsRecord::from_api).collect();
     let desired: Vec<DnsRecord> = declared

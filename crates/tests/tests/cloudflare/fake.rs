@@ -216,10 +216,12 @@ async fn handle(State(fake): State<FakeCloudflare>, method: Method, uri: Uri, he
             for p in &problems {
                 w.violations.push(format!("request {what}: {p}"));
             }
-            (400, Some(envelope_err(1004, "DNS Validation Error")), None)
+            // The schema's reasons travel back in the error, so the failing test shows them.
+            (400, Some(envelope_err(1004, &problems.join("; "))), None)
         }
     };
     for p in fake.spec.check_response(&m, &matched.template, status, resp.as_ref()) {
+        eprintln!("schema violation: response {what} {status}: {p}");
         w.violations.push(format!("response {what} {status}: {p}"));
     }
     let code = StatusCode::from_u16(status).expect("status");

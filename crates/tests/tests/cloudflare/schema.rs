@@ -39,7 +39,10 @@ impl Spec {
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("Cloudflare schema excerpt {path}: {e}"));
         let doc: Value = serde_json::from_str(&text).expect("excerpt is JSON");
-        let request_doc = convert(&doc, &doc, Mode::Request);
+        let mut server_set = std::collections::HashSet::new();
+        collect_read_only(&doc, &doc, &mut server_set);
+        server_set.insert("id".to_owned());
+        let request_doc = convert(&doc, &doc, Mode::Request(&server_set));
         let response_doc = convert(&doc, &doc, Mode::Response);
         Self {
             doc,
@@ -231,7 +234,9 @@ impl Spec {
                 .or_insert_with(|| {
                     let doc = if request { &self.request_doc } else { &self.response_doc };
                     let mut root = doc.clone();
-                    root["$ref"] = json!(format!("#{pointer}"));
+                    // A JSON pointer in a URI fragment: braces percent-encoded.
+                    let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
+                    root["$ref"] = json!(format!("#{fragment}"));
                     root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
                     std::sync::Arc::new(
                         jsonschema::options()
@@ -283,10 +288,33 @@ fn coerce(v: &str, schema: &Value) -> Value {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    Request,
+/// Some published schemas serve both the request and the response (the DNS record requires
+/// `id`, `proxiable`, `created_on`, `modified_on`), so in requests a field the server assigns
+/// — `readOnly` anywhere in the document, or `id` — is not required unless the schema's own
+/// properties declare it.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    Request(&'a std::collections::HashSet<String>),
     Response,
+}
+
+fn collect_read_only(root: &Value, v: &Value, out: &mut std::collections::HashSet<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::Object(props)) = o.get("properties") {
+                for (k, s) in props {
+                    if marked(root, s, "readOnly", 0) {
+                        out.insert(k.clone());
+                    }
+                }
+            }
+            for x in o.values() {
+                collect_read_only(root, x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_read_only(root, x, out)),
+        _ => {}
+    }
 }
 
 /// Whether a (possibly referenced, possibly allOf-wrapped) schema is marked with `flag`.
@@ -321,7 +349,14 @@ fn convert(root: &Value, v: &Value, mode: Mode) -> Value {
                     out.insert(k.clone(), convert(root, x, mode));
                 }
             }
-            let hidden = if mode == Mode::Request { "readOnly" } else { "writeOnly" };
+            let hidden = if matches!(mode, Mode::Request(_)) { "readOnly" } else { "writeOnly" };
+            if let (Mode::Request(server_set), Some(Value::Array(req))) = (mode, out.get_mut("required")) {
+                let own = o.get("properties").and_then(Value::as_object);
+                req.retain(|r| {
+                    let name = r.as_str().unwrap_or_default();
+                    !server_set.contains(name) || own.is_some_and(|p| p.contains_key(name) && !marked(root, &p[name], "readOnly", 0))
+                });
+            }
             if let Some(Value::Object(props)) = o.get("properties") {
                 let hide: Vec<String> = props
                     .iter()
