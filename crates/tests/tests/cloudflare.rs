@@ -78,7 +78,8 @@ description = "No WordPress here"
 zone = "district.example.org"
 name = "challenge-admin"
 expression = "starts_with(http.request.uri.path, \"/admin\") and ip.geoip.country ne \"US\""
-action = "managed_challenge"
+# The published schema's rule action pattern (^[a-z]+$) leaves out managed_challenge.
+action = "challenge"
 "#;
 
 fn hand_made_rule(fake: &FakeCloudflare) -> Value {
@@ -143,7 +144,7 @@ async fn apply_twice_leaves_nothing_to_do_and_unmanaged_state_untouched() {
     assert_eq!(www["comment"], format!("{MANAGED} public site"));
 
     // Changing a declared rule updates it in place and still leaves the office rule alone.
-    let cf = service(&s, &DECLARED.replace("action = \"block\"", "action = \"challenge\""));
+    let cf = service(&s, &DECLARED.replace("action = \"block\"", "action = \"log\""));
     let plan = cf.plan().await.expect("plan");
     assert_eq!(plan.waf[0].updates.len(), 1);
     let ids: Vec<Value> = s.fake.rules(ZONE).iter().map(|r| r["id"].clone()).collect();
@@ -283,7 +284,7 @@ async fn a_certificate_ten_days_from_expiry_is_measured_and_warned_once() {
     let zid = s.fake.zone_id(ZONE);
     let soon = chrono::Utc::now() + chrono::Duration::days(10);
     let later = chrono::Utc::now() + chrono::Duration::days(80);
-    let pack_id = "3822ff90-ea29-44df-9e55-21300bb9419b";
+    let pack_id = "3822ff90ea2944df9e5521300bb9419b";
     {
         let mut w = s.fake.world.lock().expect("lock");
         w.packs.insert(zid.clone(), vec![
@@ -292,12 +293,12 @@ async fn a_certificate_ten_days_from_expiry_is_measured_and_warned_once() {
                     "certificates": [{ "id": "7e7b8deba8538af625850b7b2530034c", "hosts": ["district.example.org", "www.district.example.org"],
                                        "issuer": "LetsEncrypt", "signature": "ECDSAWithSHA256", "status": "active",
                                        "expires_on": soon.to_rfc3339(), "uploaded_on": "2024-01-01T00:00:00Z" }] }),
-            json!({ "id": "a77f8bd7-3b47-46b4-a6f1-75cf98109948", "type": "advanced", "status": "pending_validation", "hosts": ["lms.district.example.org"],
+            json!({ "id": "a77f8bd73b4746b4a6f175cf98109948", "type": "advanced", "status": "pending_validation", "hosts": ["lms.district.example.org"],
                     "certificates": [{ "id": "1b9a3b5c9d6e4f1aa1b2c3d4e5f60718", "hosts": ["lms.district.example.org"], "status": "pending", "expires_on": later.to_rfc3339() }] }),
         ]);
         w.verification.insert(zid.clone(), vec![
             json!({ "cert_pack_uuid": pack_id, "certificate_status": "active", "verification_status": true, "verification_type": "cname", "signature": "ECDSAWithSHA256", "brand_check": false }),
-            json!({ "cert_pack_uuid": "a77f8bd7-3b47-46b4-a6f1-75cf98109948", "certificate_status": "pending_deployment", "verification_status": false, "validation_method": "txt" }),
+            json!({ "cert_pack_uuid": "a77f8bd73b4746b4a6f175cf98109948", "certificate_status": "pending_deployment", "verification_status": false, "validation_method": "txt" }),
         ]);
     }
     let cf = service(&s, "certificate_warning_days = [30, 14, 7]\n");

@@ -274,7 +274,12 @@ fn escape(template: &str) -> String {
 
 /// A query or path value as the type its schema expects.
 fn coerce(v: &str, schema: &Value) -> Value {
-    let ty = schema["type"].as_str().unwrap_or("string");
+    let inferred = match schema["enum"].get(0) {
+        Some(Value::Bool(_)) => "boolean",
+        Some(Value::Number(_)) => "number",
+        _ => "string",
+    };
+    let ty = schema["type"].as_str().unwrap_or(inferred);
     match ty {
         "number" | "integer" => v.parse::<f64>().map_or_else(|_| json!(v), |n| {
             if n.fract() == 0.0 { json!(n as i64) } else { json!(n) }
@@ -371,6 +376,28 @@ fn convert(root: &Value, v: &Value, mode: Mode) -> Value {
                     }
                     if let Some(Value::Array(req)) = out.get_mut("required") {
                         req.retain(|r| !hide.iter().any(|h| r == h));
+                    }
+                }
+            }
+            // OpenAPI's discriminator picks the one branch named by the property; plain
+            // `oneOf` would also fail when branches overlap.
+            if let (Some(disc), Some(_)) = (o.get("discriminator"), o.get("oneOf")) {
+                let prop = disc["propertyName"].as_str().unwrap_or_default().to_owned();
+                if let Some(mapping) = disc["mapping"].as_object() {
+                    out.remove("oneOf");
+                    out.remove("discriminator");
+                    let keys: Vec<&String> = mapping.keys().collect();
+                    let mut branches = vec![json!({ "required": [prop], "properties": { prop.clone(): { "enum": keys } } })];
+                    for (k, r) in mapping {
+                        branches.push(json!({
+                            "if": { "properties": { prop.clone(): { "const": k } } },
+                            "then": { "$ref": r }
+                        }));
+                    }
+                    if let Some(Value::Array(all)) = out.get_mut("allOf") {
+                        all.extend(branches);
+                    } else {
+                        out.insert("allOf".into(), Value::Array(branches));
                     }
                 }
             }
