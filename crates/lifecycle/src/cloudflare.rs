@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cc_connectors::cloudflare::{
-    ApplySummary, CloudflarePlan, CertificateExpiring, CertificateInfo, CertificateNotifier, CertificateWatch,
-    Cloudflare, PurgeRequest,
+    ApplySummary, CertificateExpiring, CertificateInfo, CertificateNotifier, CertificateWatch,
+    Cloudflare, CloudflarePlan, PurgeRequest,
 };
 use cc_connectors::TargetError;
 use cc_domain::NewAuditEvent;
@@ -141,7 +141,9 @@ impl JobHandler for ApplyHandler {
         }
         .await;
         let after = match &result {
-            Ok(s) => json!({ "job_id": ctx.job_id, "force": args.force, "dns_changes": s.dns_changes, "waf_changes": s.waf_changes }),
+            Ok(s) => {
+                json!({ "job_id": ctx.job_id, "force": args.force, "dns_changes": s.dns_changes, "waf_changes": s.waf_changes })
+            }
             Err(e) => json!({ "job_id": ctx.job_id, "force": args.force, "error": e.message() }),
         };
         self.0.audit(&ctx, APPLY_KIND, None, after).await;
@@ -177,9 +179,13 @@ impl JobHandler for PurgeHandler {
         };
         let after = match &result {
             Ok(n) => json!({ "job_id": ctx.job_id, "kind": kind, "items": items, "requests": n }),
-            Err(e) => json!({ "job_id": ctx.job_id, "kind": kind, "items": items, "error": e.message() }),
+            Err(e) => {
+                json!({ "job_id": ctx.job_id, "kind": kind, "items": items, "error": e.message() })
+            }
         };
-        self.0.audit(&ctx, PURGE_KIND, Some(args.zone.clone()), after).await;
+        self.0
+            .audit(&ctx, PURGE_KIND, Some(args.zone.clone()), after)
+            .await;
         let requests = result.map_err(job_error)?;
         Ok(json!({ "zone": args.zone, "kind": kind, "items": items, "requests": requests }))
     }
@@ -217,7 +223,12 @@ impl JobHandler for CertificatesHandler {
             }
             let after = serde_json::to_value(w).unwrap_or(Value::Null);
             self.0
-                .audit(&ctx, "cloudflare.certificate_expiring", Some(w.host.clone()), after)
+                .audit(
+                    &ctx,
+                    "cloudflare.certificate_expiring",
+                    Some(w.host.clone()),
+                    after,
+                )
                 .await;
         }
         Ok(CertificatesOutput {
@@ -246,10 +257,16 @@ impl JobHandler for RetryValidationHandler {
     }
 
     async fn run(&self, ctx: JobContext, args: RetryValidationArgs) -> Result<(), JobError> {
-        let result = self.0.service.retry_validation(&args.zone, &args.pack_id).await;
+        let result = self
+            .0
+            .service
+            .retry_validation(&args.zone, &args.pack_id)
+            .await;
         let after = match &result {
             Ok(()) => json!({ "job_id": ctx.job_id, "pack_id": args.pack_id }),
-            Err(e) => json!({ "job_id": ctx.job_id, "pack_id": args.pack_id, "error": e.message() }),
+            Err(e) => {
+                json!({ "job_id": ctx.job_id, "pack_id": args.pack_id, "error": e.message() })
+            }
         };
         self.0
             .audit(&ctx, RETRY_VALIDATION_KIND, Some(args.zone.clone()), after)

@@ -73,7 +73,11 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("POST", "/api/v1/cloudflare/apply", ADMIN),
     route("POST", "/api/v1/cloudflare/purge", OPERATOR),
     route("POST", "/api/v1/cloudflare/certificates/check", OPERATOR),
-    route("POST", "/api/v1/cloudflare/certificates/retry-validation", OPERATOR),
+    route(
+        "POST",
+        "/api/v1/cloudflare/certificates/retry-validation",
+        OPERATOR,
+    ),
     route("GET", "/api/v1/groups", AUDITOR),
     route("POST", "/api/v1/groups", OPERATOR),
     route("GET", "/api/v1/groups/{id}", AUDITOR),

@@ -102,7 +102,10 @@ async fn enqueue(
 /// Plan DNS records and WAF rules (read-only), as a job: its `result` is the plan.
 #[utoipa::path(post, path = "/cloudflare/plan", tag = "cloudflare",
     responses((status = 202, description = "The job, queued", body = Job), CommonErrors))]
-pub async fn plan(State(app): State<AppState>, CurrentActor(actor): CurrentActor) -> ApiResult<Accepted> {
+pub async fn plan(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> ApiResult<Accepted> {
     zones(&app)?;
     enqueue(&app, &actor, PLAN_KIND, json!({}), None).await
 }
@@ -116,7 +119,14 @@ pub async fn apply(
     ApiJson(body): ApiJson<ApplyRequest>,
 ) -> ApiResult<Accepted> {
     zones(&app)?;
-    enqueue(&app, &actor, APPLY_KIND, json!({ "force": body.force }), None).await
+    enqueue(
+        &app,
+        &actor,
+        APPLY_KIND,
+        json!({ "force": body.force }),
+        None,
+    )
+    .await
 }
 
 /// Purge a zone's cache, as an audited job split by Cloudflare's per-request limit.
@@ -170,7 +180,10 @@ pub async fn retry_validation(
     known_zone(&app, &body.zone)?;
     let ok = !body.pack_id.is_empty()
         && body.pack_id.len() <= 64
-        && body.pack_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        && body
+            .pack_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok {
         return Err(ApiError::validation(ValidationErrors::single(
             "pack_id",

@@ -82,7 +82,13 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
                 ),
             }
         }
-        Sub::Purge { zone, everything, url, host, prefix } => {
+        Sub::Purge {
+            zone,
+            everything,
+            url,
+            host,
+            prefix,
+        } => {
             let request = if everything {
                 PurgeRequest::Everything
             } else if !url.is_empty() {
@@ -103,14 +109,20 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
             match o.output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&certs)?),
                 Output::Table => {
-                    println!("{:<28} {:<36} {:<20} {:<22} VALIDATION", "ZONE", "HOST", "STATUS", "EXPIRES");
+                    println!(
+                        "{:<28} {:<36} {:<20} {:<22} VALIDATION",
+                        "ZONE", "HOST", "STATUS", "EXPIRES"
+                    );
                     for c in certs {
                         println!(
                             "{:<28} {:<36} {:<20} {:<22} {}",
                             c.zone,
                             c.host,
                             c.status,
-                            c.expires_on.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+                            c.expires_on.map_or_else(
+                                || "-".into(),
+                                |t| t.format("%Y-%m-%d %H:%M UTC").to_string()
+                            ),
                             c.verification_status.as_deref().unwrap_or("-")
                         );
                     }
@@ -136,17 +148,29 @@ fn print_plan(plan: &CloudflarePlan, output: Output) -> anyhow::Result<()> {
             println!("  + {} {} {}", c.record_type, c.name, c.content);
         }
         for u in &d.updates {
-            println!("  ~ {} {} {} -> {}", u.after.record_type, u.after.name, u.before.content, u.after.content);
+            println!(
+                "  ~ {} {} {} -> {}",
+                u.after.record_type, u.after.name, u.before.content, u.after.content
+            );
         }
         for x in &d.deletes {
-            println!("  - {} {} {}", x.record.record_type, x.record.name, x.record.content);
+            println!(
+                "  - {} {} {}",
+                x.record.record_type, x.record.name, x.record.content
+            );
         }
         for x in &d.conflicts {
-            println!("  ! {} {} exists and is not managed: left alone", x.record.record_type, x.record.name);
+            println!(
+                "  ! {} {} exists and is not managed: left alone",
+                x.record.record_type, x.record.name
+            );
         }
     }
     for w in &plan.waf {
-        println!("WAF {} ({} managed, {} other rule(s) kept)", w.zone, w.managed_count, w.unmanaged_count);
+        println!(
+            "WAF {} ({} managed, {} other rule(s) kept)",
+            w.zone, w.managed_count, w.unmanaged_count
+        );
         for r in &w.creates {
             println!("  + {} {}", r.rule_ref, r.action);
         }

@@ -60,14 +60,24 @@ pub async fn read_zone(
         .unwrap_or_default();
     let mut out = Vec::new();
     for pack in packs.as_array().into_iter().flatten() {
-        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let s = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let pack_id = s(pack, "id");
         let certs = pack
             .get("certificates")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        for host in pack.get("hosts").and_then(Value::as_array).into_iter().flatten() {
+        for host in pack
+            .get("hosts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let Some(host) = host.as_str() else { continue };
             let expires_on = certs
                 .iter()
@@ -142,7 +152,9 @@ impl CertificateWatch {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = Vec::new();
         for c in certs {
-            let Some(expires_on) = c.expires_on else { continue };
+            let Some(expires_on) = c.expires_on else {
+                continue;
+            };
             let left = expires_on - now;
             let days_left = left.num_days();
             let Some(threshold) = thresholds

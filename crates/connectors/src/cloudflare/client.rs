@@ -118,7 +118,10 @@ impl CloudflareClient {
     ) -> Result<Envelope, TargetError> {
         let mut attempt = 1;
         loop {
-            match self.send_once(method.clone(), path, query, body, false).await {
+            match self
+                .send_once(method.clone(), path, query, body, false)
+                .await
+            {
                 Err(e) if e.is_retryable() && attempt < self.max_attempts => {
                     let wait = e.retry_after().unwrap_or(Duration::from_secs(1));
                     if wait > self.max_wait {
@@ -307,7 +310,13 @@ impl CloudflareClient {
 }
 
 /// Whether another page should be requested.
-fn has_more(info: Option<&ResultInfo>, page: u32, got: usize, so_far: usize, per_page: u32) -> bool {
+fn has_more(
+    info: Option<&ResultInfo>,
+    page: u32,
+    got: usize,
+    so_far: usize,
+    per_page: u32,
+) -> bool {
     if got == 0 {
         return false;
     }
@@ -331,7 +340,13 @@ fn describe_errors(errors: &[ApiMessage]) -> String {
     }
     errors
         .iter()
-        .map(|e| format!("code {}: {}", e.code, e.message.chars().take(300).collect::<String>()))
+        .map(|e| {
+            format!(
+                "code {}: {}",
+                e.code,
+                e.message.chars().take(300).collect::<String>()
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -147,7 +147,8 @@ impl CloudflareConfig {
         let url = reqwest::Url::parse(&self.api_base);
         match url {
             Ok(u) if u.scheme() == "https" => {}
-            Ok(u) if u.scheme() == "http" && crate::is_loopback_host(u.host_str().unwrap_or("")) => {}
+            Ok(u)
+                if u.scheme() == "http" && crate::is_loopback_host(u.host_str().unwrap_or("")) => {}
             Ok(_) => return err("`api_base` must be https:// (http:// only on loopback)".into()),
             Err(e) => return err(format!("`api_base`: {e}")),
         }
@@ -163,7 +164,11 @@ impl CloudflareConfig {
         if self.max_attempts == 0 || self.max_attempts > 10 {
             return err("`max_attempts` must be within 1–10".into());
         }
-        if self.certificate_warning_days.iter().any(|d| *d == 0 || *d > 365) {
+        if self
+            .certificate_warning_days
+            .iter()
+            .any(|d| *d == 0 || *d > 365)
+        {
             return err("`certificate_warning_days` must be within 1–365".into());
         }
         for (i, r) in self.dns.iter().enumerate() {

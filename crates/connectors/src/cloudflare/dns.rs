@@ -5,9 +5,9 @@ use reqwest::Method;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::client::CloudflareClient;
 use super::config::{DeleteGuard, DnsRecordSpec};
 use super::guard::check_deletes;
-use super::client::CloudflareClient;
 use crate::TargetError;
 
 /// A record as the plan shows it (declared or found).
@@ -85,7 +85,12 @@ impl DnsRecord {
     }
 
     fn from_api(v: &Value) -> Option<FoundRecord> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let id = s("id");
         if id.is_empty() {
             return None;
@@ -96,10 +101,7 @@ impl DnsRecord {
                 record_type: s("type"),
                 name: s("name").to_ascii_lowercase(),
                 content: s("content"),
-                ttl: v
-                    .get("ttl")
-                    .and_then(Value::as_f64)
-                    .map_or(1, |t| t as u32),
+                ttl: v.get("ttl").and_then(Value::as_f64).map_or(1, |t| t as u32),
                 proxied: v.get("proxied").and_then(Value::as_bool).unwrap_or(false),
                 comment: s("comment"),
                 priority: v
@@ -176,9 +178,10 @@ fn diff(
     let managed_count = managed.len();
     let mut rest = Vec::new();
     for d in desired {
-        if let Some(i) = managed.iter().position(|f| {
-            f.record.same_identity(&d) && f.record.content == d.content
-        }) {
+        if let Some(i) = managed
+            .iter()
+            .position(|f| f.record.same_identity(&d) && f.record.content == d.content)
+        {
             let f = managed.remove(i);
             if f.record != d {
                 rest.push((d, Some(f)));
@@ -243,18 +246,30 @@ pub async fn apply(
     let mut changed = 0;
     for d in &plan.deletes {
         client
-            .send(Method::DELETE, &format!("{base}/{}", d.id), &[], Some(&json!({})))
+            .send(
+                Method::DELETE,
+                &format!("{base}/{}", d.id),
+                &[],
+                Some(&json!({})),
+            )
             .await?;
         changed += 1;
     }
     for u in &plan.updates {
         client
-            .send(Method::PATCH, &format!("{base}/{}", u.id), &[], Some(&u.after.body()))
+            .send(
+                Method::PATCH,
+                &format!("{base}/{}", u.id),
+                &[],
+                Some(&u.after.body()),
+            )
             .await?;
         changed += 1;
     }
     for c in &plan.creates {
-        client.send(Method::POST, &base, &[], Some(&c.body())).await?;
+        client
+            .send(Method::POST, &base, &[], Some(&c.body()))
+            .await?;
         changed += 1;
     }
     Ok(changed)
@@ -277,7 +292,10 @@ mod tests {
     }
 
     fn found(id: &str, r: DnsRecord) -> FoundRecord {
-        FoundRecord { id: id.into(), record: r }
+        FoundRecord {
+            id: id.into(),
+            record: r,
+        }
     }
 
     #[test]

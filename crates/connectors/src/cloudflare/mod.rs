@@ -172,7 +172,9 @@ impl Cloudflare {
     /// An invalid request or the API failing.
     pub async fn purge(&self, zone: &str, request: &PurgeRequest) -> Result<usize, TargetError> {
         if !self.config.zones.iter().any(|z| z == zone) {
-            return Err(TargetError::permanent(format!("zone `{zone}` is not configured")));
+            return Err(TargetError::permanent(format!(
+                "zone `{zone}` is not configured"
+            )));
         }
         let id = self.zone_id(zone).await?;
         purge::purge(&self.client, &id, request, self.config.purge_batch_size).await
@@ -203,7 +205,11 @@ impl Cloudflare {
         notifier: &dyn CertificateNotifier,
     ) -> Result<Vec<CertificateExpiring>, TargetError> {
         let all = self.certificates().await?;
-        let due = watch.due(&all, &self.config.certificate_warning_days, chrono::Utc::now());
+        let due = watch.due(
+            &all,
+            &self.config.certificate_warning_days,
+            chrono::Utc::now(),
+        );
         for e in &due {
             notifier.certificate_expiring(e);
         }
@@ -217,10 +223,9 @@ impl Cloudflare {
     pub async fn retry_validation(&self, zone: &str, pack_id: &str) -> Result<(), TargetError> {
         let id = self.zone_id(zone).await?;
         let certs = certs::read_zone(&self.client, zone, &id).await?;
-        let pack = certs
-            .iter()
-            .find(|c| c.pack_id == pack_id)
-            .ok_or_else(|| TargetError::permanent(format!("no certificate pack `{pack_id}` in `{zone}`")))?;
+        let pack = certs.iter().find(|c| c.pack_id == pack_id).ok_or_else(|| {
+            TargetError::permanent(format!("no certificate pack `{pack_id}` in `{zone}`"))
+        })?;
         certs::retry_validation(&self.client, &id, pack_id, &pack.pack_type).await
     }
 }

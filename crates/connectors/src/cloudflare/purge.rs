@@ -49,7 +49,10 @@ impl PurgeRequest {
                     Self::Everything => false,
                 };
             if bad {
-                return Err(format!("`{}` is not a valid {what}", i.chars().take(80).collect::<String>()));
+                return Err(format!(
+                    "`{}` is not a valid {what}",
+                    i.chars().take(80).collect::<String>()
+                ));
             }
         }
         Ok(())
@@ -105,9 +108,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_items() {
-        assert!(PurgeRequest::Urls(vec!["ftp://x".into()]).validate().is_err());
+        assert!(PurgeRequest::Urls(vec!["ftp://x".into()])
+            .validate()
+            .is_err());
         assert!(PurgeRequest::Hosts(vec!["a/b".into()]).validate().is_err());
         assert!(PurgeRequest::Hosts(vec![]).validate().is_err());
-        assert!(PurgeRequest::Prefixes(vec!["www.example.org/img".into()]).validate().is_ok());
+        assert!(PurgeRequest::Prefixes(vec!["www.example.org/img".into()])
+            .validate()
+            .is_ok());
     }
 }

@@ -6,9 +6,9 @@ use reqwest::Method;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::client::CloudflareClient;
 use super::config::{DeleteGuard, WafRuleSpec};
 use super::guard::check_deletes;
-use super::client::CloudflareClient;
 use crate::TargetError;
 
 /// The phase WAF custom rules live in.
@@ -57,7 +57,12 @@ fn rule_ref(prefix: &str, name: &str) -> String {
 }
 
 fn from_api(v: &Value) -> WafRule {
-    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     WafRule {
         rule_ref: s("ref"),
         expression: s("expression"),

@@ -60,7 +60,9 @@ fn now() -> String {
 
 impl FakeCloudflare {
     pub async fn start(zones: &[&str]) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut world = World::default();
         for z in zones {
@@ -73,7 +75,9 @@ impl FakeCloudflare {
             spec: Arc::new(Spec::load()),
             addr,
         };
-        let app = axum::Router::new().fallback(handle).with_state(fake.clone());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
         fake
     }
@@ -84,7 +88,12 @@ impl FakeCloudflare {
 
     pub fn zone_id(&self, name: &str) -> String {
         let w = self.world.lock().expect("lock");
-        w.zones.iter().find(|(_, n)| n == name).expect("zone").0.clone()
+        w.zones
+            .iter()
+            .find(|(_, n)| n == name)
+            .expect("zone")
+            .0
+            .clone()
     }
 
     /// Adds a record directly (as if made by hand in Cloudflare's dashboard).
@@ -116,13 +125,23 @@ impl FakeCloudflare {
     }
 
     pub fn count(&self, what: &str) -> usize {
-        self.world.lock().expect("lock").log.iter().filter(|l| *l == what).count()
+        self.world
+            .lock()
+            .expect("lock")
+            .log
+            .iter()
+            .filter(|l| *l == what)
+            .count()
     }
 
     /// Panics when any request or response broke the schema.
     pub fn assert_clean(&self) {
         let w = self.world.lock().expect("lock");
-        assert!(w.violations.is_empty(), "schema violations:\n{}", w.violations.join("\n"));
+        assert!(
+            w.violations.is_empty(),
+            "schema violations:\n{}",
+            w.violations.join("\n")
+        );
     }
 }
 
@@ -156,13 +175,23 @@ fn envelope_err(code: i64, message: &str) -> Value {
 fn list(items: Vec<Value>, page: usize, per_page: usize) -> Value {
     let total = items.len();
     let pages = total.div_ceil(per_page).max(1);
-    let slice: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
     let mut e = envelope_ok(json!(slice));
     e["result_info"] = json!({ "page": page, "per_page": per_page, "count": slice.len(), "total_count": total, "total_pages": pages });
     e
 }
 
-async fn handle(State(fake): State<FakeCloudflare>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(fake): State<FakeCloudflare>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let m = method.as_str().to_ascii_lowercase();
     let path = uri.path().strip_prefix(PREFIX).unwrap_or("").to_owned();
     let query: Vec<(String, String)> = uri
@@ -177,8 +206,13 @@ async fn handle(State(fake): State<FakeCloudflare>, method: Method, uri: Uri, he
         .unwrap_or_default();
     let mut w = fake.world.lock().expect("lock");
     let Some(matched) = fake.spec.find(&m, &path) else {
-        w.violations.push(format!("{method} {path}: no such operation in the schema"));
-        return (StatusCode::NOT_FOUND, axum::Json(envelope_err(7003, "No route for the URI"))).into_response();
+        w.violations
+            .push(format!("{method} {path}: no such operation in the schema"));
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(envelope_err(7003, "No route for the URI")),
+        )
+            .into_response();
     };
     let what = format!("{} {}", method, matched.template);
     w.log.push(what.clone());
@@ -189,7 +223,11 @@ async fn handle(State(fake): State<FakeCloudflare>, method: Method, uri: Uri, he
             Ok(v) => Some(v),
             Err(e) => {
                 w.violations.push(format!("{what}: body is not JSON: {e}"));
-                return (StatusCode::BAD_REQUEST, axum::Json(envelope_err(6007, "Malformed JSON"))).into_response();
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(envelope_err(6007, "Malformed JSON")),
+                )
+                    .into_response();
             }
         }
     };
@@ -206,7 +244,11 @@ async fn handle(State(fake): State<FakeCloudflare>, method: Method, uri: Uri, he
                 .position(|f| f.method == method.as_str() && f.template == matched.template)
                 .and_then(|i| w.failures.remove(i));
             match failure {
-                Some(f) => (f.status, Some(envelope_err(f.code, f.message)), f.retry_after),
+                Some(f) => (
+                    f.status,
+                    Some(envelope_err(f.code, f.message)),
+                    f.retry_after,
+                ),
                 None => {
                     let (s, v) = respond(&mut w, &m, &matched, &query, body);
                     (s, v, None)
@@ -220,7 +262,10 @@ async fn handle(State(fake): State<FakeCloudflare>, method: Method, uri: Uri, he
             (400, Some(envelope_err(1004, &problems.join("; "))), None)
         }
     };
-    for p in fake.spec.check_response(&m, &matched.template, status, resp.as_ref()) {
+    for p in fake
+        .spec
+        .check_response(&m, &matched.template, status, resp.as_ref())
+    {
         eprintln!("schema violation: response {what} {status}: {p}");
         w.violations.push(format!("response {what} {status}: {p}"));
     }
@@ -230,30 +275,53 @@ async fn handle(State(fake): State<FakeCloudflare>, method: Method, uri: Uri, he
         None => code.into_response(),
     };
     if let Some(s) = retry_after {
-        res.headers_mut().insert("retry-after", s.to_string().parse().expect("header"));
+        res.headers_mut()
+            .insert("retry-after", s.to_string().parse().expect("header"));
     }
     res
 }
 
 fn page_args(query: &[(String, String)]) -> (usize, usize) {
     let get = |k: &str, d: usize| {
-        query.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.parse().ok()).unwrap_or(d)
+        query
+            .iter()
+            .find(|(n, _)| n == k)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(d)
     };
     (get("page", 1).max(1), get("per_page", 20).max(1))
 }
 
-fn respond(w: &mut World, m: &str, matched: &Matched, query: &[(String, String)], body: Option<Value>) -> (u16, Option<Value>) {
+fn respond(
+    w: &mut World,
+    m: &str,
+    matched: &Matched,
+    query: &[(String, String)],
+    body: Option<Value>,
+) -> (u16, Option<Value>) {
     let p = |k: &str| matched.params.get(k).cloned().unwrap_or_default();
     let zid = p("zone_id");
-    let zone_name = w.zones.iter().find(|(i, _)| *i == zid).map(|(_, n)| n.clone());
+    let zone_name = w
+        .zones
+        .iter()
+        .find(|(i, _)| *i == zid)
+        .map(|(_, n)| n.clone());
     if matched.template.starts_with("/zones/{zone_id}") && zone_name.is_none() {
         return (404, Some(envelope_err(1001, "Invalid zone identifier")));
     }
     let (page, per_page) = page_args(query);
     match (m, matched.template.as_str()) {
-        ("get", "/user/tokens/verify") => (200, Some(envelope_ok(json!({ "id": "ed17574386854bf78a67040be0a770b0", "status": "active" })))),
+        ("get", "/user/tokens/verify") => (
+            200,
+            Some(envelope_ok(
+                json!({ "id": "ed17574386854bf78a67040be0a770b0", "status": "active" }),
+            )),
+        ),
         ("get", "/zones") => {
-            let name = query.iter().find(|(k, _)| k == "name").map(|(_, v)| v.clone());
+            let name = query
+                .iter()
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| v.clone());
             let zones: Vec<Value> = w
                 .zones
                 .iter()
@@ -262,12 +330,19 @@ fn respond(w: &mut World, m: &str, matched: &Matched, query: &[(String, String)]
                 .collect();
             (200, Some(list(zones, page, per_page)))
         }
-        ("get", "/zones/{zone_id}/dns_records") => (200, Some(list(w.dns[&zid].clone(), page, per_page))),
+        ("get", "/zones/{zone_id}/dns_records") => {
+            (200, Some(list(w.dns[&zid].clone(), page, per_page)))
+        }
         ("post", "/zones/{zone_id}/dns_records") => {
             let b = body.unwrap_or_default();
-            let dup = w.dns[&zid].iter().any(|r| r["type"] == b["type"] && r["name"] == b["name"] && r["content"] == b["content"]);
+            let dup = w.dns[&zid].iter().any(|r| {
+                r["type"] == b["type"] && r["name"] == b["name"] && r["content"] == b["content"]
+            });
             if dup {
-                return (400, Some(envelope_err(81058, "An identical record already exists.")));
+                return (
+                    400,
+                    Some(envelope_err(81058, "An identical record already exists.")),
+                );
             }
             let r = stored_record(zone_name.as_deref().unwrap_or_default(), b);
             w.dns.get_mut(&zid).expect("zone").push(r.clone());
@@ -275,10 +350,21 @@ fn respond(w: &mut World, m: &str, matched: &Matched, query: &[(String, String)]
         }
         ("patch", "/zones/{zone_id}/dns_records/{dns_record_id}") => {
             let id = p("dns_record_id");
-            let Some(r) = w.dns.get_mut(&zid).expect("zone").iter_mut().find(|r| r["id"] == json!(id)) else {
+            let Some(r) = w
+                .dns
+                .get_mut(&zid)
+                .expect("zone")
+                .iter_mut()
+                .find(|r| r["id"] == json!(id))
+            else {
                 return (404, Some(envelope_err(81044, "Record does not exist.")));
             };
-            for (k, v) in body.unwrap_or_default().as_object().cloned().unwrap_or_default() {
+            for (k, v) in body
+                .unwrap_or_default()
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+            {
                 r[k] = v;
             }
             r["modified_on"] = json!(now());
@@ -309,30 +395,59 @@ fn respond(w: &mut World, m: &str, matched: &Matched, query: &[(String, String)]
             if query.iter().any(|(k, v)| k == "retry" && v == "true") {
                 w.validation_retries.push(zid.clone());
             }
-            (200, Some(json!({ "result": w.verification.get(&zid).cloned().unwrap_or_default() })))
+            (
+                200,
+                Some(json!({ "result": w.verification.get(&zid).cloned().unwrap_or_default() })),
+            )
         }
         ("patch", "/zones/{zone_id}/ssl/certificate_packs/{certificate_pack_id}") => {
             let id = p("certificate_pack_id");
-            let Some(pack) = w.packs.get(&zid).and_then(|ps| ps.iter().find(|x| x["id"] == json!(id))).cloned() else {
+            let Some(pack) = w
+                .packs
+                .get(&zid)
+                .and_then(|ps| ps.iter().find(|x| x["id"] == json!(id)))
+                .cloned()
+            else {
                 return (404, Some(envelope_err(1403, "Certificate pack not found.")));
             };
             w.validation_retries.push(id);
             (200, Some(envelope_ok(pack)))
         }
-        ("get", "/zones/{zone_id}/rulesets/phases/{ruleset_phase}/entrypoint") => match w.entrypoints.get(&zid) {
-            Some(r) if p("ruleset_phase") == "http_request_firewall_custom" => (200, Some(envelope_ok(r.clone()))),
-            _ => (404, Some(envelope_err(10003, "could not find entrypoint ruleset in the http_request_firewall_custom phase"))),
+        ("get", "/zones/{zone_id}/rulesets/phases/{ruleset_phase}/entrypoint") => match w
+            .entrypoints
+            .get(&zid)
+        {
+            Some(r) if p("ruleset_phase") == "http_request_firewall_custom" => {
+                (200, Some(envelope_ok(r.clone())))
+            }
+            _ => (
+                404,
+                Some(envelope_err(
+                    10003,
+                    "could not find entrypoint ruleset in the http_request_firewall_custom phase",
+                )),
+            ),
         },
         ("put", "/zones/{zone_id}/rulesets/phases/{ruleset_phase}/entrypoint") => {
             let b = body.unwrap_or_default();
             let previous = w.entrypoints.get(&zid).cloned();
-            let old_rules: Vec<Value> = previous.as_ref().and_then(|r| r["rules"].as_array().cloned()).unwrap_or_default();
-            let version = previous.as_ref().and_then(|r| r["version"].as_str()?.parse::<u64>().ok()).unwrap_or(0) + 1;
+            let old_rules: Vec<Value> = previous
+                .as_ref()
+                .and_then(|r| r["rules"].as_array().cloned())
+                .unwrap_or_default();
+            let version = previous
+                .as_ref()
+                .and_then(|r| r["version"].as_str()?.parse::<u64>().ok())
+                .unwrap_or(0)
+                + 1;
             let mut rules = Vec::new();
             for mut r in b["rules"].as_array().cloned().unwrap_or_default() {
                 match r.get("id").and_then(Value::as_str) {
                     Some(id) if !old_rules.iter().any(|o| o["id"] == json!(id)) => {
-                        return (400, Some(envelope_err(20003, "rule id does not exist in the ruleset")));
+                        return (
+                            400,
+                            Some(envelope_err(20003, "rule id does not exist in the ruleset")),
+                        );
                     }
                     Some(_) => {}
                     None => r["id"] = json!(new_id()),

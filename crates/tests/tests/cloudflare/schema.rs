@@ -70,7 +70,10 @@ impl Spec {
             let mut literals = 0;
             let ok = tsegs.iter().zip(&segs).all(|(t, s)| {
                 if t.starts_with('{') {
-                    params.insert(t.trim_matches(|c| c == '{' || c == '}').to_owned(), (*s).to_owned());
+                    params.insert(
+                        t.trim_matches(|c| c == '{' || c == '}').to_owned(),
+                        (*s).to_owned(),
+                    );
                     true
                 } else {
                     literals += 1;
@@ -78,7 +81,13 @@ impl Spec {
                 }
             });
             if ok && best.as_ref().is_none_or(|(l, _)| literals > *l) {
-                best = Some((literals, Matched { template: template.clone(), params }));
+                best = Some((
+                    literals,
+                    Matched {
+                        template: template.clone(),
+                        params,
+                    },
+                ));
             }
         }
         best.map(|(_, m)| m)
@@ -90,7 +99,10 @@ impl Spec {
 
     fn resolve<'a>(&'a self, v: &'a Value) -> &'a Value {
         match v.get("$ref").and_then(Value::as_str) {
-            Some(r) => self.doc.pointer(r.trim_start_matches('#')).unwrap_or(&Value::Null),
+            Some(r) => self
+                .doc
+                .pointer(r.trim_start_matches('#'))
+                .unwrap_or(&Value::Null),
             None => v,
         }
     }
@@ -106,7 +118,10 @@ impl Spec {
         let mut errs = Vec::new();
         let op = self.op(method, &m.template);
         let mut params: Vec<Value> = Vec::new();
-        for list in [&self.doc["paths"][&m.template]["parameters"], &op["parameters"]] {
+        for list in [
+            &self.doc["paths"][&m.template]["parameters"],
+            &op["parameters"],
+        ] {
             for p in list.as_array().into_iter().flatten() {
                 params.push(self.resolve(p).clone());
             }
@@ -124,21 +139,32 @@ impl Spec {
                         "/paths/{}/{method}/parameters/{i}/schema",
                         escape(&m.template)
                     );
-                    let pointer = self.param_pointer(&m.template, method, k, "query").unwrap_or(pointer);
-                    errs.extend(self.validate(true, &pointer, &coerce(v, self.param_schema(&params[i]))));
+                    let pointer = self
+                        .param_pointer(&m.template, method, k, "query")
+                        .unwrap_or(pointer);
+                    errs.extend(self.validate(
+                        true,
+                        &pointer,
+                        &coerce(v, self.param_schema(&params[i])),
+                    ));
                 }
             }
         }
         for p in &params {
             let name = p["name"].as_str().unwrap_or_default();
-            if p["in"] == "query" && p["required"] == true && !query.iter().any(|(k, _)| k == name) {
+            if p["in"] == "query" && p["required"] == true && !query.iter().any(|(k, _)| k == name)
+            {
                 errs.push(format!("required query parameter `{name}` missing"));
             }
             if p["in"] == "path" {
                 match m.params.get(name) {
                     Some(v) => {
                         if let Some(ptr) = self.param_pointer(&m.template, method, name, "path") {
-                            errs.extend(self.validate(true, &ptr, &coerce(v, self.param_schema(p))));
+                            errs.extend(self.validate(
+                                true,
+                                &ptr,
+                                &coerce(v, self.param_schema(p)),
+                            ));
                         }
                     }
                     None => errs.push(format!("path parameter `{name}` missing")),
@@ -148,14 +174,20 @@ impl Spec {
         let rb = self.resolve(&op["requestBody"]);
         match (rb.is_null(), body) {
             (true, Some(_)) => errs.push("a body was sent to an operation that takes none".into()),
-            (false, None) if rb["required"] == true => errs.push("the required body is missing".into()),
+            (false, None) if rb["required"] == true => {
+                errs.push("the required body is missing".into())
+            }
             (false, Some(_)) if rb["content"].get("application/json").is_none() => {
                 errs.push("the body must not be JSON".into());
             }
             (false, Some(b)) => {
                 if rb["content"]["application/json"].get("schema").is_some() {
-                    let ptr = if let Some(r) = op["requestBody"].get("$ref").and_then(Value::as_str) {
-                        format!("{}/content/application~1json/schema", r.trim_start_matches('#'))
+                    let ptr = if let Some(r) = op["requestBody"].get("$ref").and_then(Value::as_str)
+                    {
+                        format!(
+                            "{}/content/application~1json/schema",
+                            r.trim_start_matches('#')
+                        )
                     } else {
                         format!(
                             "/paths/{}/{method}/requestBody/content/application~1json/schema",
@@ -177,8 +209,14 @@ impl Spec {
     /// A JSON pointer to a parameter's schema, wherever it is declared.
     fn param_pointer(&self, template: &str, method: &str, name: &str, loc: &str) -> Option<String> {
         for (base, list) in [
-            (format!("/paths/{}/{method}/parameters", escape(template)), &self.doc["paths"][template][method]["parameters"]),
-            (format!("/paths/{}/parameters", escape(template)), &self.doc["paths"][template]["parameters"]),
+            (
+                format!("/paths/{}/{method}/parameters", escape(template)),
+                &self.doc["paths"][template][method]["parameters"],
+            ),
+            (
+                format!("/paths/{}/parameters", escape(template)),
+                &self.doc["paths"][template]["parameters"],
+            ),
         ] {
             for (i, p) in list.as_array().into_iter().flatten().enumerate() {
                 let (pp, ptr) = match p.get("$ref").and_then(Value::as_str) {
@@ -195,7 +233,13 @@ impl Spec {
 
     /// Problems with a response: a status the operation does not declare, or a body that
     /// does not match.
-    pub fn check_response(&self, method: &str, template: &str, status: u16, body: Option<&Value>) -> Vec<String> {
+    pub fn check_response(
+        &self,
+        method: &str,
+        template: &str,
+        status: u16,
+        body: Option<&Value>,
+    ) -> Vec<String> {
         let op = self.op(method, template);
         let code = status.to_string();
         let range = format!("{}XX", status / 100);
@@ -203,12 +247,17 @@ impl Spec {
             .into_iter()
             .find(|k| op["responses"].get(*k).is_some());
         let Some(key) = key else {
-            return vec![format!("status {status} is not declared for {method} {template}")];
+            return vec![format!(
+                "status {status} is not declared for {method} {template}"
+            )];
         };
         let declared = &op["responses"][key];
         let (resp, base) = match declared.get("$ref").and_then(Value::as_str) {
             Some(r) => (self.resolve(declared), r.trim_start_matches('#').to_owned()),
-            None => (declared, format!("/paths/{}/{method}/responses/{key}", escape(template))),
+            None => (
+                declared,
+                format!("/paths/{}/{method}/responses/{key}", escape(template)),
+            ),
         };
         match (resp["content"].get("application/json"), body) {
             (None, None) => vec![],
@@ -216,9 +265,17 @@ impl Spec {
             (Some(_), None) => vec![format!("status {status} needs a JSON body")],
             (Some(c), Some(b)) => {
                 if let Some(failure) = failure_branch(&c["schema"]).filter(|_| status >= 400) {
-                    self.validate(false, &format!("{base}/content/application~1json/schema/allOf/{failure}"), b)
+                    self.validate(
+                        false,
+                        &format!("{base}/content/application~1json/schema/allOf/{failure}"),
+                        b,
+                    )
                 } else if c.get("schema").is_some() {
-                    self.validate(false, &format!("{base}/content/application~1json/schema"), b)
+                    self.validate(
+                        false,
+                        &format!("{base}/content/application~1json/schema"),
+                        b,
+                    )
                 } else {
                     vec![]
                 }
@@ -232,7 +289,11 @@ impl Spec {
             cache
                 .entry((request, pointer.to_owned()))
                 .or_insert_with(|| {
-                    let doc = if request { &self.request_doc } else { &self.response_doc };
+                    let doc = if request {
+                        &self.request_doc
+                    } else {
+                        &self.response_doc
+                    };
                     let mut root = doc.clone();
                     // A JSON pointer in a URI fragment: braces percent-encoded.
                     let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
@@ -281,9 +342,16 @@ fn coerce(v: &str, schema: &Value) -> Value {
     };
     let ty = schema["type"].as_str().unwrap_or(inferred);
     match ty {
-        "number" | "integer" => v.parse::<f64>().map_or_else(|_| json!(v), |n| {
-            if n.fract() == 0.0 { json!(n as i64) } else { json!(n) }
-        }),
+        "number" | "integer" => v.parse::<f64>().map_or_else(
+            |_| json!(v),
+            |n| {
+                if n.fract() == 0.0 {
+                    json!(n as i64)
+                } else {
+                    json!(n)
+                }
+            },
+        ),
         "boolean" => match v {
             "true" => json!(true),
             "false" => json!(false),
@@ -354,12 +422,21 @@ fn convert(root: &Value, v: &Value, mode: Mode) -> Value {
                     out.insert(k.clone(), convert(root, x, mode));
                 }
             }
-            let hidden = if matches!(mode, Mode::Request(_)) { "readOnly" } else { "writeOnly" };
-            if let (Mode::Request(server_set), Some(Value::Array(req))) = (mode, out.get_mut("required")) {
+            let hidden = if matches!(mode, Mode::Request(_)) {
+                "readOnly"
+            } else {
+                "writeOnly"
+            };
+            if let (Mode::Request(server_set), Some(Value::Array(req))) =
+                (mode, out.get_mut("required"))
+            {
                 let own = o.get("properties").and_then(Value::as_object);
                 req.retain(|r| {
                     let name = r.as_str().unwrap_or_default();
-                    !server_set.contains(name) || own.is_some_and(|p| p.contains_key(name) && !marked(root, &p[name], "readOnly", 0))
+                    !server_set.contains(name)
+                        || own.is_some_and(|p| {
+                            p.contains_key(name) && !marked(root, &p[name], "readOnly", 0)
+                        })
                 });
             }
             if let Some(Value::Object(props)) = o.get("properties") {
@@ -387,7 +464,9 @@ fn convert(root: &Value, v: &Value, mode: Mode) -> Value {
                     out.remove("oneOf");
                     out.remove("discriminator");
                     let keys: Vec<&String> = mapping.keys().collect();
-                    let mut branches = vec![json!({ "required": [prop], "properties": { prop.clone(): { "enum": keys } } })];
+                    let mut branches = vec![
+                        json!({ "required": [prop], "properties": { prop.clone(): { "enum": keys } } }),
+                    ];
                     for (k, r) in mapping {
                         branches.push(json!({
                             "if": { "properties": { prop.clone(): { "const": k } } },
