@@ -92,6 +92,9 @@ pub struct ApiConfig {
     /// Mark the console's session cookie `Secure` even when this server does not terminate
     /// TLS (behind a TLS-terminating proxy). It is always `Secure` when it does.
     pub console_cookie_secure: bool,
+    /// The configured Cloudflare zones; `None` when `[cloudflare]` is not configured (its
+    /// routes answer 404).
+    pub cloudflare_zones: Option<Vec<String>>,
 }
 
 /// Lifecycle settings the API needs.
@@ -118,6 +121,7 @@ impl Default for ApiConfig {
             limits: LimitsConfig::default(),
             connections: ConnectionLimits::default(),
             console_cookie_secure: false,
+            cloudflare_zones: None,
         }
     }
 }

@@ -72,6 +72,9 @@ pub struct Config {
     /// Lifecycle targets (`[[targets]]`, file only); see docs/lifecycle.md.
     #[serde(skip_serializing_if = "Targets::is_empty")]
     pub targets: Targets,
+    /// Cloudflare automation (`[cloudflare]`, file only); see docs/cloudflare.md.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloudflare: Option<cc_connectors::cloudflare::CloudflareConfig>,
 }
 
 /// The `[[targets]]` entries (compared by their serialized form, secrets redacted).
@@ -478,6 +481,7 @@ impl Default for Config {
             oidc: OidcConfig::default(),
             directory: DirectoryConfig::default(),
             targets: Targets::default(),
+            cloudflare: None,
         }
     }
 }
@@ -633,6 +637,9 @@ impl Config {
                 .validate()
                 .map_err(|e| anyhow::anyhow!("targets: {e}"))?;
         }
+        if let Some(c) = &self.cloudflare {
+            c.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
         self.validate_security()
     }
 
@@ -784,7 +791,33 @@ impl Config {
             limits: self.limits.api(),
             connections: self.limits.connections(),
             console_cookie_secure: self.console.cookie_secure,
+            cloudflare_zones: self.cloudflare.as_ref().map(|c| c.zones.clone()),
         }
+    }
+
+    /// The Cloudflare jobs when `[cloudflare]` is configured. The token is verified now and
+    /// its state logged; a failing check does not stop the process (jobs fail and retry
+    /// with Cloudflare's reason instead).
+    ///
+    /// # Errors
+    /// An invalid section or unreadable token file.
+    pub async fn cloudflare_jobs(
+        &self,
+        store: std::sync::Arc<dyn cc_store::Store>,
+    ) -> anyhow::Result<Option<cc_lifecycle::cloudflare::CloudflareJobs>> {
+        let Some(c) = &self.cloudflare else {
+            return Ok(None);
+        };
+        let service = cc_connectors::cloudflare::Cloudflare::new(c.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        match service.check().await {
+            Ok(state) => tracing::info!(%state, "cloudflare token verified"),
+            Err(e) => tracing::warn!(error = %e.message(), "cloudflare token check failed"),
+        }
+        Ok(Some(cc_lifecycle::cloudflare::CloudflareJobs::new(
+            std::sync::Arc::new(service),
+            store,
+        )))
     }
 
     /// Builds the configured lifecycle targets and the engine that runs them.

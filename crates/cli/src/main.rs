@@ -84,6 +84,9 @@ enum Command {
     /// The five-minute story, narrated step by step against a fresh embedded instance (or
     /// --url a running server), each step printed as the curl and CLI commands that repeat it.
     Demo(commands::demo::Args),
+    /// Cloudflare: DNS records and WAF rules as declared state, cache purge, certificates.
+    #[command(subcommand_required = true)]
+    Cloudflare(commands::cloudflare::Args),
     /// Print a shell completion script, e.g. `command-center completions bash >
     /// /etc/bash_completion.d/command-center`.
     Completions {
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
                 unreachable!("handled before loading configuration")
             }
             Command::Demo(args) => commands::demo::run(cfg, args).await,
+            Command::Cloudflare(args) => commands::cloudflare::run(&cfg, args).await,
         }
     });
     match result {

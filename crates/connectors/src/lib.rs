@@ -7,6 +7,7 @@
 //! [`Target::apply`] to act. Outcomes carry the account id to remember as the user's
 //! [`TargetLink`] for that target; errors say whether a retry can help.
 
+pub mod cloudflare;
 pub mod config;
 pub mod error;
 pub mod ldap;

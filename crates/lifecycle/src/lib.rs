@@ -17,6 +17,7 @@
 //! kept in the job's progress and the links.
 
 pub mod actions;
+pub mod cloudflare;
 mod handler;
 mod health;
 

@@ -46,6 +46,34 @@ pub async fn ping(store: &dyn Store, actor: &Actor) -> Result<Job, OpError> {
     store.get_job(enqueued.id).await?.ok_or(OpError::NotFound)
 }
 
+/// Enqueues a job an operator asked for, with its audit event (`{target_type}.{kind's
+/// action}` requested: the kind and the job id, never the args' secrets) in one transaction.
+///
+/// # Errors
+/// A store failure, or [`OpError::NotFound`] when the job was pruned before it was read back.
+pub async fn enqueue_audited(
+    store: &dyn Store,
+    actor: &Actor,
+    job: &NewJob,
+    target_type: &str,
+    target_id: Option<String>,
+) -> Result<Job, OpError> {
+    let mut tx = store.begin().await?;
+    let enqueued = tx.enqueue(job).await?;
+    tx.append_audit(NewAuditEvent {
+        actor: actor.name.clone(),
+        action: format!("{}.requested", job.kind),
+        target_type: target_type.to_owned(),
+        target_id,
+        request_id: actor.request_id.clone(),
+        before: None,
+        after: Some(json!({ "job_id": enqueued.id, "kind": job.kind })),
+    })
+    .await?;
+    tx.commit().await?;
+    store.get_job(enqueued.id).await?.ok_or(OpError::NotFound)
+}
+
 fn audit(actor: &Actor, action: &str, before: &Job, after: &Job) -> NewAuditEvent {
     NewAuditEvent {
         actor: actor.name.clone(),

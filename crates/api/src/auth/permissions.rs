@@ -73,6 +73,16 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("GET", "/api/v1/users/{id}/targets", AUDITOR),
     route("GET", "/api/v1/targets", AUDITOR),
     route("POST", "/api/v1/targets/check", OPERATOR),
+    // Cloudflare automation (each enqueues a job).
+    route("POST", "/api/v1/cloudflare/plan", OPERATOR),
+    route("POST", "/api/v1/cloudflare/apply", ADMIN),
+    route("POST", "/api/v1/cloudflare/purge", OPERATOR),
+    route("POST", "/api/v1/cloudflare/certificates/check", OPERATOR),
+    route(
+        "POST",
+        "/api/v1/cloudflare/certificates/retry-validation",
+        OPERATOR,
+    ),
     route("GET", "/api/v1/groups", AUDITOR),
     route("POST", "/api/v1/groups", OPERATOR),
     route("GET", "/api/v1/groups/{id}", AUDITOR),

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cloudflare;
 pub mod devices;
 pub mod events;
 pub mod groups;

@@ -6,6 +6,7 @@ pub mod check;
 pub mod devices;
 pub mod groups;
 pub mod demo;
+pub mod cloudflare;
 pub mod health;
 pub mod import;
 pub mod imports;

@@ -102,7 +102,12 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         None
     } else {
         let rc = super::worker::runtime_config(&cfg, &super::worker::Args::default());
-        let worker = cc_queue::Worker::new(store.clone(), super::worker::registry(&engine), rc);
+        let cloudflare = cfg.cloudflare_jobs(store.clone()).await?;
+        let worker = cc_queue::Worker::new(
+            store.clone(),
+            super::worker::registry(&engine, cloudflare.as_ref()),
+            rc,
+        );
         tracing::info!(
             worker_id = worker.id(),
             "running job workers in this process"

@@ -48,15 +48,33 @@ pub fn runtime_config(cfg: &Config, args: &Args) -> QueueConfig {
             q.concurrency = n;
         }
     }
+    if let Some(cf) = &cfg.cloudflare {
+        let kind = cc_lifecycle::cloudflare::CERTIFICATES_KIND;
+        if !rc.cron.iter().any(|c| c.kind == kind) {
+            rc.cron.push(cc_queue::CronEntry {
+                name: "cloudflare-certificates".into(),
+                schedule: cf.certificate_schedule.clone(),
+                kind: kind.into(),
+                args: serde_json::json!({}),
+                queue: cc_domain::job::DEFAULT_QUEUE.into(),
+            });
+        }
+    }
     rc
 }
 
-/// The kinds this binary can run: the built-in `system.*` kinds and the `lifecycle.*` kinds
-/// on `engine`'s targets.
+/// The kinds this binary can run: the built-in `system.*` kinds, the `lifecycle.*` kinds
+/// on `engine`'s targets, and the `cloudflare.*` kinds when `[cloudflare]` is configured.
 #[must_use]
-pub fn registry(engine: &cc_lifecycle::Engine) -> Registry {
+pub fn registry(
+    engine: &cc_lifecycle::Engine,
+    cloudflare: Option<&cc_lifecycle::cloudflare::CloudflareJobs>,
+) -> Registry {
     let mut r = Registry::with_builtins();
     engine.register(&mut r);
+    if let Some(c) = cloudflare {
+        c.register(&mut r);
+    }
     r
 }
 
@@ -75,7 +93,8 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         // listener: the first scrape sees every series.
         cc_api::metrics_handle();
     }
-    let mut worker = Worker::new(store.clone(), registry(&engine), rc);
+    let cloudflare = cfg.cloudflare_jobs(store.clone()).await?;
+    let mut worker = Worker::new(store.clone(), registry(&engine, cloudflare.as_ref()), rc);
     if let Some(id) = args.id {
         worker = worker.with_id(id);
     }
