@@ -35,7 +35,16 @@ async fn overview_counts_finished_and_failing_jobs(backend: Backend) {
             let o = cc_service::overview::overview(&store, chrono::Utc::now())
                 .await
                 .unwrap();
-            (o.count(JobState::Completed) == 2 && o.count(JobState::Discarded) == 1).then_some(o)
+            // The figures are separate reads run at once: wait until every one has seen the
+            // three jobs finish, not only the counts by state.
+            let series = |v: &[i64]| v.iter().sum::<i64>();
+            (o.count(JobState::Completed) == 2
+                && o.count(JobState::Discarded) == 1
+                && series(&o.completed_per_minute) == 2
+                && series(&o.discarded_per_minute) == 1
+                && o.discarded_jobs.len() == 1
+                && o.recent_jobs.len() == 3)
+                .then_some(o)
         }
     })
     .await;
