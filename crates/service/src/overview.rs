@@ -135,6 +135,10 @@ pub async fn overview(
     })
 }
 
+/// What an entry of [`OverviewCache`] was read under: the change generation, the newest job
+/// event seen and the wall-clock second.
+type CacheKey = (u64, i64, i64);
+
 /// The Overview's figures shared by concurrent readers of one process.
 ///
 /// Exact in the same way as [`crate::cache::GenerationCache`]: an entry is used only while the
@@ -147,7 +151,7 @@ pub async fn overview(
 /// cannot report its generation is always read.
 #[derive(Default)]
 pub struct OverviewCache {
-    slot: std::sync::Mutex<Option<((u64, i64, i64), Arc<Overview>)>>,
+    slot: std::sync::Mutex<Option<(CacheKey, Arc<Overview>)>>,
 }
 
 impl OverviewCache {

@@ -1,5 +1,5 @@
 //! Cloudflare automation against a local, stateful fake of the API that checks every request
-//! and response against Cloudflare's published schema (`shared/cloudflare/`).
+//! and response against Cloudflare's published schema (`crates/tests/fixtures/cloudflare/`).
 
 #[path = "cloudflare/fake.rs"]
 mod fake;
@@ -7,7 +7,7 @@ mod fake;
 mod schema;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use cc_connectors::cloudflare::{
     CertificateExpiring, CertificateNotifier, CertificateWatch, Cloudflare, CloudflareConfig,

@@ -26,15 +26,18 @@ struct Received {
     body: Vec<u8>,
 }
 
+/// A scripted answer: a status and, optionally, a `Retry-After` value.
+type Answer = (u16, Option<&'static str>);
+
 /// A local HTTP receiver answering each request with the next scripted status (then 200).
 #[derive(Clone, Default)]
 struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<Vec<(u16, Option<&'static str>)>>>,
+    script: Arc<Mutex<Vec<Answer>>>,
 }
 
 impl Receiver {
-    async fn start(script: Vec<(u16, Option<&'static str>)>) -> (Self, String) {
+    async fn start(script: Vec<Answer>) -> (Self, String) {
         let r = Receiver {
             got: Arc::default(),
             script: Arc::new(Mutex::new(script)),

@@ -308,6 +308,7 @@ pub(super) async fn delete(
             LifecycleOperation::Deprovision,
             None,
             if_match(&headers)?,
+            None,
         )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -3,10 +3,10 @@
 pub mod audit;
 pub mod bench;
 pub mod check;
+pub mod cloudflare;
+pub mod demo;
 pub mod devices;
 pub mod groups;
-pub mod demo;
-pub mod cloudflare;
 pub mod health;
 pub mod import;
 pub mod imports;

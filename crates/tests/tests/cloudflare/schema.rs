@@ -27,7 +27,7 @@ fn excerpt_path() -> String {
     std::env::var("CC_CLOUDFLARE_SCHEMA").unwrap_or_else(|_| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/cloudflare/openapi-excerpt.json"
+            "/fixtures/cloudflare/openapi-excerpt.json"
         )
         .to_owned()
     })
@@ -180,22 +180,19 @@ impl Spec {
             (false, Some(_)) if rb["content"].get("application/json").is_none() => {
                 errs.push("the body must not be JSON".into());
             }
-            (false, Some(b)) => {
-                if rb["content"]["application/json"].get("schema").is_some() {
-                    let ptr = if let Some(r) = op["requestBody"].get("$ref").and_then(Value::as_str)
-                    {
-                        format!(
-                            "{}/content/application~1json/schema",
-                            r.trim_start_matches('#')
-                        )
-                    } else {
-                        format!(
-                            "/paths/{}/{method}/requestBody/content/application~1json/schema",
-                            escape(&m.template)
-                        )
-                    };
-                    errs.extend(self.validate(true, &ptr, b));
-                }
+            (false, Some(b)) if rb["content"]["application/json"].get("schema").is_some() => {
+                let ptr = if let Some(r) = op["requestBody"].get("$ref").and_then(Value::as_str) {
+                    format!(
+                        "{}/content/application~1json/schema",
+                        r.trim_start_matches('#')
+                    )
+                } else {
+                    format!(
+                        "/paths/{}/{method}/requestBody/content/application~1json/schema",
+                        escape(&m.template)
+                    )
+                };
+                errs.extend(self.validate(true, &ptr, b));
             }
             _ => {}
         }

@@ -79,8 +79,11 @@ impl Instance {
         let addr = server.local_addr()?;
         let stop = CancellationToken::new();
         let rc = super::super::worker::runtime_config(&cfg, &super::super::worker::Args::default());
-        let worker =
-            cc_queue::Worker::new(store.clone(), super::super::worker::registry(&engine), rc);
+        let worker = cc_queue::Worker::new(
+            store.clone(),
+            super::super::worker::registry(&engine, None),
+            rc,
+        );
         let workers = tokio::spawn(worker.run(stop.clone()));
         let token = stop.clone();
         let server = tokio::spawn(async move {
