@@ -202,7 +202,7 @@ async fn move_school(n: &mut Narrator, s: &Setting, student: &Value) -> anyhow::
     let call = Call::new(Method::PATCH, format!("/api/v1/users/{id}"))
         .json(json!({ "school": to }))
         .cli(format!(
-            "command-center users update {STUDENT} --school {to}"
+            "command-center users update {STUDENT} --set school={to}"
         ));
     let user = n.call(call).await?;
     n.show(&format!(
