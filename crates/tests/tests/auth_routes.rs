@@ -303,6 +303,7 @@ fn console_routes() -> Vec<Op> {
         .iter()
         .filter(|p| {
             !p.path.starts_with("/api/")
+                && !p.path.starts_with("/scim/")
                 && !p.path.starts_with("/health")
                 && !p.path.starts_with("/docs")
                 && !matches!(p.path, "/metrics" | "/openapi.json")
