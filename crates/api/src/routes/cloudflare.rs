@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::CommonErrors;
+use super::{BodyErrors, CommonErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, CurrentActor};
 use crate::AppState;
@@ -101,7 +101,7 @@ async fn enqueue(
 
 /// Plan DNS records and WAF rules (read-only), as a job: its `result` is the plan.
 #[utoipa::path(post, path = "/cloudflare/plan", tag = "cloudflare",
-    responses((status = 202, description = "The job, queued", body = Job), CommonErrors))]
+    responses((status = 202, description = "The job, queued", body = Job), (status = 404, description = "Cloudflare automation is not configured", body = crate::error::Problem, content_type = "application/problem+json"), CommonErrors))]
 pub async fn plan(
     State(app): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -112,7 +112,7 @@ pub async fn plan(
 
 /// Apply the declared DNS records and WAF rules, as a job (planned afresh when it runs).
 #[utoipa::path(post, path = "/cloudflare/apply", tag = "cloudflare", request_body = ApplyRequest,
-    responses((status = 202, description = "The job, queued", body = Job), CommonErrors))]
+    responses((status = 202, description = "The job, queued", body = Job), (status = 404, description = "Cloudflare automation is not configured", body = crate::error::Problem, content_type = "application/problem+json"), BodyErrors, CommonErrors))]
 pub async fn apply(
     State(app): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -131,7 +131,7 @@ pub async fn apply(
 
 /// Purge a zone's cache, as an audited job split by Cloudflare's per-request limit.
 #[utoipa::path(post, path = "/cloudflare/purge", tag = "cloudflare", request_body = PurgeBody,
-    responses((status = 202, description = "The job, queued", body = Job), CommonErrors))]
+    responses((status = 202, description = "The job, queued", body = Job), (status = 404, description = "Cloudflare automation is not configured", body = crate::error::Problem, content_type = "application/problem+json"), BodyErrors, CommonErrors))]
 pub async fn purge(
     State(app): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -159,7 +159,7 @@ pub async fn purge(
 
 /// Read every zone's certificates now (the same job the worker runs on its schedule).
 #[utoipa::path(post, path = "/cloudflare/certificates/check", tag = "cloudflare",
-    responses((status = 202, description = "The job, queued", body = Job), CommonErrors))]
+    responses((status = 202, description = "The job, queued", body = Job), (status = 404, description = "Cloudflare automation is not configured", body = crate::error::Problem, content_type = "application/problem+json"), CommonErrors))]
 pub async fn check_certificates(
     State(app): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -171,7 +171,7 @@ pub async fn check_certificates(
 /// Ask Cloudflare to validate a certificate pack again, as a job.
 #[utoipa::path(post, path = "/cloudflare/certificates/retry-validation", tag = "cloudflare",
     request_body = RetryValidationBody,
-    responses((status = 202, description = "The job, queued", body = Job), CommonErrors))]
+    responses((status = 202, description = "The job, queued", body = Job), (status = 404, description = "Cloudflare automation is not configured", body = crate::error::Problem, content_type = "application/problem+json"), BodyErrors, CommonErrors))]
 pub async fn retry_validation(
     State(app): State<AppState>,
     CurrentActor(actor): CurrentActor,

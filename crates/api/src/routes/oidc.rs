@@ -149,6 +149,7 @@ pub async fn authorize(
     params(("provider" = String, Path, description = "The provider's name"), CallbackParams),
     responses((status = 200, description = "Signed in", body = super::auth::TokenResponse),
         (status = 400, description = "Unknown, expired or used state", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "The provider refused, or its ID token was refused", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "No operator role maps to this account, or the operator is disabled", body = crate::error::Problem, content_type = "application/problem+json"),
         CommonErrors))]
