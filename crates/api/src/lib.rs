@@ -148,6 +148,10 @@ pub struct AppParts {
     pub lifecycle: cc_lifecycle::Engine,
     /// Rendered pages of `GET /users`, valid while the store reports no change.
     pub user_pages: Arc<cc_service::cache::GenerationCache<String, axum::body::Bytes>>,
+    /// Rows of the console's People pages, valid while the store reports no change: every
+    /// operator who may open the page sees the same rows, so concurrent viewers share one read.
+    pub people_rows:
+        Arc<cc_service::cache::GenerationCache<String, Arc<cc_domain::Page<cc_domain::User>>>>,
     /// The one job-event poller of this process, fanning out to every open stream.
     pub events: Arc<routes::events::hub::EventHub>,
     /// Open event streams per principal and per address.
@@ -214,6 +218,9 @@ impl AppState {
             limiter,
             import_tasks,
             user_pages: Arc::new(cc_service::cache::GenerationCache::new(
+                USER_PAGE_CACHE_ENTRIES,
+            )),
+            people_rows: Arc::new(cc_service::cache::GenerationCache::new(
                 USER_PAGE_CACHE_ENTRIES,
             )),
         })))

@@ -209,7 +209,63 @@ async fn overview_follows_writes(backend: Backend) {
     app.stop().await;
 }
 
+/// The console's People rows, shared by viewers while the store reports no change, never
+/// hide a committed change: a person created through the API, and one created by another
+/// process, show on the next page read (SQLite) or once the notification arrives (PostgreSQL).
+async fn people_page_follows_writes(backend: Backend) {
+    let app = TestApp::spawn_console(backend, cc_tests::test_config()).await;
+    caching(&app.store).await;
+    let cookie = cc_tests::browser::http_sign_in(&app.base_url, "admin", &app.admin_password).await;
+    let people = || async {
+        cc_tests::browser::http()
+            .get(format!("{}/people", app.base_url))
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .expect("the server answers")
+            .text()
+            .await
+            .expect("a page")
+    };
+    app.client
+        .create_user(&student("rows.first"))
+        .await
+        .unwrap();
+    let first = people().await;
+    assert!(first.contains("rows.first"), "the person is listed");
+    assert!(
+        people().await.contains("rows.first"),
+        "second read, same rows"
+    );
+
+    app.client
+        .create_user(&student("rows.second"))
+        .await
+        .unwrap();
+    assert!(
+        people().await.contains("rows.second"),
+        "a write through the API shows on the next read"
+    );
+
+    let other = other_process(&app).await;
+    cc_service::Directory::new(other.clone())
+        .create_user(&Actor::system("elsewhere"), student("rows.elsewhere"))
+        .await
+        .unwrap();
+    if backend == Backend::Sqlite {
+        assert!(people().await.contains("rows.elsewhere"));
+    } else {
+        wait_for("the other process's person on the page", NOTICE, || async {
+            people().await.contains("rows.elsewhere").then_some(())
+        })
+        .await;
+    }
+    other.close().await;
+    app.stop().await;
+}
+
 backend_tests!(
+    people_page_follows_writes,
     overview_follows_writes,
     list_follows_writes_through_the_api,
     list_follows_writes_by_another_process,

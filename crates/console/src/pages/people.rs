@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Form;
+use cc_api::auth::middleware::ChangeGeneration;
 use cc_api::routes::users::UserListParams;
 use cc_api::{ApiError, AppState};
 use cc_domain::{
@@ -139,10 +140,28 @@ fn text_field(name: &str, label: &str, current: &str, kind: &str) -> Markup {
 pub async fn list(
     State(app): State<AppState>,
     viewer: Viewer,
+    seen: Option<axum::Extension<ChangeGeneration>>,
     Query(search): Query<Search>,
 ) -> Result<Response, ApiError> {
     let query = search.params()?.into_query()?;
-    let page = app.store.list_users(&query).await?;
+    // The rows are the same for every viewer (the role only decides the buttons), so they are
+    // kept while the store reports no change, under the generation taken when the request was
+    // authenticated, before this read (the rule of `cc_service::cache`).
+    let key = format!("{query:?}");
+    let generation = match seen {
+        Some(axum::Extension(g)) => g.0,
+        None => app.store.change_generation(),
+    };
+    let page = match generation.and_then(|g| app.people_rows.get(&key, g)) {
+        Some(page) => page,
+        None => {
+            let page = std::sync::Arc::new(app.store.list_users(&query).await?);
+            if let Some(g) = generation {
+                app.people_rows.insert(key, g, page.clone());
+            }
+            page
+        }
+    };
     let body = html! {
         h1 { "People" }
         form.filters method="get" action="/people" role="search" aria-label="Find people" {
