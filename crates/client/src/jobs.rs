@@ -148,7 +148,8 @@ impl JobEventStream {
                     .find_map(|l| l.strip_prefix("event:"))
                     .map_or("message", str::trim);
                 let data = data.join("\n");
-                let bad = |e: serde_json::Error| ClientError::Status(200, format!("bad event: {e}"));
+                let bad =
+                    |e: serde_json::Error| ClientError::Status(200, format!("bad event: {e}"));
                 return match name {
                     "job" => serde_json::from_str(&data)
                         .map(|e| Some(cc_domain::StreamEvent::Job(e)))

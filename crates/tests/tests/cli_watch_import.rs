@@ -65,7 +65,11 @@ async fn an_applied_import_is_followed_until_its_jobs_finish(backend: Backend) {
     let token = h.app.api_token(cc_domain::OperatorRole::Operator).await;
     let (_, run) = h
         .client()
-        .upload_import("roster.csv", roster_fixture("roster.csv"), &[("dry_run", "false")])
+        .upload_import(
+            "roster.csv",
+            roster_fixture("roster.csv"),
+            &[("dry_run", "false")],
+        )
         .await
         .unwrap();
     let id = run.id.to_string();
@@ -97,14 +101,19 @@ async fn an_applied_import_is_followed_until_its_jobs_finish(backend: Backend) {
         "{stdout}"
     );
     assert!(stdout.contains("lifecycle.provision"), "{stdout}");
-    assert!(!stderr.contains('\u{1b}'), "no animation without a terminal: {stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no animation without a terminal: {stderr:?}"
+    );
     let jobs = h
         .client()
         .list_jobs(&[("batch_id", id.as_str())])
         .await
         .unwrap()
         .items;
-    assert!(jobs.iter().all(|j| j.state == cc_domain::JobState::Completed));
+    assert!(jobs
+        .iter()
+        .all(|j| j.state == cc_domain::JobState::Completed));
 
     // Watched again once finished: it ends at once, the same way.
     let (code, stdout, _) = ended(&mut watch(&h.app.base_url, &token, &id)).await;

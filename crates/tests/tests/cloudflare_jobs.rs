@@ -148,8 +148,15 @@ async fn plan_then_apply_as_jobs(backend: Backend) {
 
     let id = enqueue(&s.app.client, "/apply", json!({ "force": false })).await;
     let applied = finished(&s.app, id).await;
-    assert_eq!(applied.job.state, cc_domain::JobState::Completed, "{applied:?}");
-    assert_eq!(applied.job.result, Some(json!({ "dns_changes": 3, "waf_changes": 0 })));
+    assert_eq!(
+        applied.job.state,
+        cc_domain::JobState::Completed,
+        "{applied:?}"
+    );
+    assert_eq!(
+        applied.job.result,
+        Some(json!({ "dns_changes": 3, "waf_changes": 0 }))
+    );
     let names: Vec<String> = s
         .fake
         .records(ZONE)
@@ -217,7 +224,10 @@ async fn delete_guard_refuses_the_apply_job(backend: Backend) {
     assert_eq!(done.len(), 1);
     let after = done[0].after.clone().expect("after");
     assert!(
-        after["error"].as_str().unwrap_or_default().contains("delete guard"),
+        after["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("delete guard"),
         "{after}"
     );
 
@@ -245,7 +255,10 @@ async fn purge_is_split_and_validated(backend: Backend) {
     .await;
     let job = finished(&s.app, id).await;
     assert_eq!(job.job.state, cc_domain::JobState::Completed, "{job:?}");
-    assert_eq!(job.job.result.as_ref().expect("result")["requests"], json!(3));
+    assert_eq!(
+        job.job.result.as_ref().expect("result")["requests"],
+        json!(3)
+    );
     let sizes: Vec<usize> = s
         .fake
         .world
@@ -263,16 +276,30 @@ async fn purge_is_split_and_validated(backend: Backend) {
 
     // Bad input is refused before anything is queued.
     for (body, field) in [
-        (json!({ "zone": ZONE, "kind": "urls", "items": ["www.district.example.org/x"] }), "items"),
-        (json!({ "zone": ZONE, "kind": "everything", "items": ["x"] }), "items"),
-        (json!({ "zone": "elsewhere.example", "kind": "everything" }), "zone"),
+        (
+            json!({ "zone": ZONE, "kind": "urls", "items": ["www.district.example.org/x"] }),
+            "items",
+        ),
+        (
+            json!({ "zone": ZONE, "kind": "everything", "items": ["x"] }),
+            "items",
+        ),
+        (
+            json!({ "zone": "elsewhere.example", "kind": "everything" }),
+            "zone",
+        ),
     ] {
         let res = post(&operator, "/purge", body.clone()).await;
         assert_eq!(res.status(), 422, "{body}");
         let problem: Value = res.json().await.expect("problem");
         assert_eq!(problem["errors"][0]["field"], json!(field), "{problem}");
     }
-    let res = post(&operator, "/purge", json!({ "zone": ZONE, "kind": "urls", "items": [], "extra": 1 })).await;
+    let res = post(
+        &operator,
+        "/purge",
+        json!({ "zone": ZONE, "kind": "urls", "items": [], "extra": 1 }),
+    )
+    .await;
     assert!(res.status().is_client_error(), "unknown field refused");
     worker.stop().await;
     s.fake.assert_clean();
@@ -303,7 +330,10 @@ async fn retry_validation_as_a_job(backend: Backend) {
     );
     let done = audit(&s.app, "cloudflare.retry_validation").await;
     assert_eq!(done.len(), 1);
-    assert_eq!(done[0].after.as_ref().expect("after")["pack_id"], json!(pack));
+    assert_eq!(
+        done[0].after.as_ref().expect("after")["pack_id"],
+        json!(pack)
+    );
 
     // A pack the zone does not have: the job fails for good, saying so.
     let id = enqueue(
@@ -314,7 +344,10 @@ async fn retry_validation_as_a_job(backend: Backend) {
     .await;
     let job = finished(&s.app, id).await;
     assert_eq!(job.job.state, cc_domain::JobState::Discarded, "{job:?}");
-    assert!(job.job.errors[0].error.contains("no certificate pack"), "{job:?}");
+    assert!(
+        job.job.errors[0].error.contains("no certificate pack"),
+        "{job:?}"
+    );
 
     let res = post(
         &operator,
@@ -357,7 +390,13 @@ async fn without_cloudflare_every_route_is_404(backend: Backend) {
         let problem: Value = res.json().await.expect("problem");
         assert!(problem["request_id"].is_string(), "{problem}");
     }
-    assert!(app.client.list_jobs(&[]).await.expect("jobs").items.is_empty());
+    assert!(app
+        .client
+        .list_jobs(&[])
+        .await
+        .expect("jobs")
+        .items
+        .is_empty());
 }
 
 async fn roles_are_checked(backend: Backend) {
@@ -373,7 +412,14 @@ async fn roles_are_checked(backend: Backend) {
     }
     let res = post(&operator, "/apply", json!({})).await;
     assert_eq!(res.status(), 403, "apply is for admins");
-    assert!(s.app.client.list_jobs(&[]).await.expect("jobs").items.is_empty());
+    assert!(s
+        .app
+        .client
+        .list_jobs(&[])
+        .await
+        .expect("jobs")
+        .items
+        .is_empty());
 }
 
 fn seed_pack(fake: &FakeCloudflare, pack: &str, expires_on: chrono::DateTime<chrono::Utc>) {
@@ -399,7 +445,11 @@ async fn check_certificates(s: &Setup) -> Vec<Value> {
 async fn certificate_warnings_survive_a_worker_restart(backend: Backend) {
     let s = setup(backend, "certificate_warning_days = [30, 14, 7]\n").await;
     let pack = "3822ff90ea2944df9e5521300bb9419b";
-    seed_pack(&s.fake, pack, chrono::Utc::now() + chrono::Duration::days(10));
+    seed_pack(
+        &s.fake,
+        pack,
+        chrono::Utc::now() + chrono::Duration::days(10),
+    );
 
     let worker = s.worker();
     let first = check_certificates(&s).await;
@@ -410,17 +460,34 @@ async fn certificate_warnings_survive_a_worker_restart(backend: Backend) {
 
     // A new worker (a restarted process) remembers.
     let worker = s.worker();
-    assert!(check_certificates(&s).await.is_empty(), "no repeat after a restart");
-    assert_eq!(audit(&s.app, "cloudflare.certificate_expiring").await.len(), 2);
+    assert!(
+        check_certificates(&s).await.is_empty(),
+        "no repeat after a restart"
+    );
+    assert_eq!(
+        audit(&s.app, "cloudflare.certificate_expiring").await.len(),
+        2
+    );
 
     // Renewed (a new expiry): warned about afresh at its threshold.
-    seed_pack(&s.fake, pack, chrono::Utc::now() + chrono::Duration::days(12));
+    seed_pack(
+        &s.fake,
+        pack,
+        chrono::Utc::now() + chrono::Duration::days(12),
+    );
     let renewed = check_certificates(&s).await;
     assert_eq!(renewed.len(), 2, "{renewed:?}");
     assert!(renewed.iter().all(|w| w["threshold_days"] == json!(14)));
-    assert_eq!(audit(&s.app, "cloudflare.certificate_expiring").await.len(), 4);
+    assert_eq!(
+        audit(&s.app, "cloudflare.certificate_expiring").await.len(),
+        4
+    );
     // Renewed far from expiry: nothing due.
-    seed_pack(&s.fake, pack, chrono::Utc::now() + chrono::Duration::days(89));
+    seed_pack(
+        &s.fake,
+        pack,
+        chrono::Utc::now() + chrono::Duration::days(89),
+    );
     assert!(check_certificates(&s).await.is_empty());
     worker.stop().await;
     s.fake.assert_clean();
@@ -488,7 +555,13 @@ async fn token_state_is_in_readiness_without_calling_cloudflare(backend: Backend
     assert!(ready);
     let cf = &report["detail"]["cloudflare"];
     assert_eq!(cf["status"], json!("ok"), "{report}");
-    assert!(cf["detail"].as_str().unwrap_or_default().contains("token active"), "{cf}");
+    assert!(
+        cf["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("token active"),
+        "{cf}"
+    );
     assert!(cf["checked_at"].is_string());
 
     // Probes read the last result: Cloudflare is not asked again.
@@ -502,7 +575,10 @@ async fn token_state_is_in_readiness_without_calling_cloudflare(backend: Backend
     s.fake.world.lock().expect("lock").token_status = Some("expired".into());
     assert!(!health.check().await.is_ok());
     let (ready, report) = app.client.ready().await.expect("ready");
-    assert!(ready, "a bad Cloudflare token does not make the server unready");
+    assert!(
+        ready,
+        "a bad Cloudflare token does not make the server unready"
+    );
     let cf = &report["detail"]["cloudflare"];
     assert_eq!(cf["status"], json!("fail"), "{report}");
     let error = cf["last_error"].as_str().unwrap_or_default();

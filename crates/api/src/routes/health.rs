@@ -183,7 +183,10 @@ async fn readiness_detail(app: &AppState) -> ReadinessDetail {
             last_heartbeat: workers.iter().map(|w| w.heartbeat_at).max(),
         },
         redis,
-        cloudflare: app.cloudflare.as_ref().map(cc_lifecycle::cloudflare::TokenHealth::last),
+        cloudflare: app
+            .cloudflare
+            .as_ref()
+            .map(cc_lifecycle::cloudflare::TokenHealth::last),
     }
 }
 

@@ -389,7 +389,10 @@ impl Checker {
         let (status, detail) = match h["status"].as_str() {
             Some("ok") => (
                 "pass",
-                format!("{} (verified {when})", h["detail"].as_str().unwrap_or("token active")),
+                format!(
+                    "{} (verified {when})",
+                    h["detail"].as_str().unwrap_or("token active")
+                ),
             ),
             Some("fail") => (
                 "fail",

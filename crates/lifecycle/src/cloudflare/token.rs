@@ -62,8 +62,7 @@ impl TokenHealth {
     /// Verifies the token now, keeps and returns the result; logs a change of state.
     pub async fn check(&self) -> TargetHealth {
         let started = Instant::now();
-        let result =
-            tokio::time::timeout(crate::CHECK_TIMEOUT, self.service.check()).await;
+        let result = tokio::time::timeout(crate::CHECK_TIMEOUT, self.service.check()).await;
         let (status, detail, last_error) = match result {
             Ok(Ok(d)) => ("ok", Some(d), None),
             Ok(Err(e)) => ("fail", None, Some(e.message().to_owned())),
@@ -93,7 +92,10 @@ impl TokenHealth {
             ),
             ("fail", "ok") => tracing::info!("Cloudflare token check passes again"),
             ("unknown", "ok") => {
-                tracing::info!(state = fresh.detail.as_deref().unwrap_or_default(), "Cloudflare token verified");
+                tracing::info!(
+                    state = fresh.detail.as_deref().unwrap_or_default(),
+                    "Cloudflare token verified"
+                );
             }
             _ => {}
         }

@@ -173,7 +173,11 @@ pub const PROGRESS_STATE: &str = "progress";
 ///
 /// # Errors
 /// The store fails.
-pub async fn record_progress(store: &dyn Store, run: Uuid, progress: &super::Progress) -> Result<()> {
+pub async fn record_progress(
+    store: &dyn Store,
+    run: Uuid,
+    progress: &super::Progress,
+) -> Result<()> {
     let n = NewNotice {
         topic: NoticeTopic::Import,
         subject: run.to_string(),
