@@ -166,6 +166,8 @@ pub struct AppParts {
     pub audit_verifier: Arc<cc_service::AuditVerifier>,
     /// Cancelled when the server begins to shut down: open streams end at once.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The Cloudflare token's last verification, when `[cloudflare]` is configured.
+    pub cloudflare: Option<cc_lifecycle::cloudflare::TokenHealth>,
 }
 
 /// Rendered user-list pages kept at most (a page of 200 people is about 80 KB).
@@ -210,6 +212,7 @@ impl AppState {
             overview: Arc::default(),
             recent_readiness: Arc::default(),
             shutdown,
+            cloudflare: None,
             directory: Directory::new(store.clone()),
             lifecycle: cc_lifecycle::Engine::new(store.clone(), Vec::new(), auth.clone()),
             store,
@@ -250,6 +253,14 @@ impl AppState {
         engine.export_target_health();
         parts.lifecycle = engine;
         parts.directory = parts.directory.clone().with_lifecycle(policy);
+        Self(Arc::new(parts))
+    }
+
+    /// Reports the Cloudflare token's state (kept fresh by its monitor) in readiness.
+    #[must_use]
+    pub fn with_cloudflare(self, health: cc_lifecycle::cloudflare::TokenHealth) -> Self {
+        let mut parts = Arc::unwrap_or_clone(self.0);
+        parts.cloudflare = Some(health);
         Self(Arc::new(parts))
     }
 

@@ -805,18 +805,32 @@ impl Config {
         &self,
         store: std::sync::Arc<dyn cc_store::Store>,
     ) -> anyhow::Result<Option<cc_lifecycle::cloudflare::CloudflareJobs>> {
+        let Some(health) = self.cloudflare_health()? else {
+            return Ok(None);
+        };
+        // Verified at start (logged); a failure is a warning, the jobs report it when they run.
+        health.check().await;
+        Ok(Some(cc_lifecycle::cloudflare::CloudflareJobs::new(
+            health.service().clone(),
+            store,
+        )))
+    }
+
+    /// The Cloudflare service and its token state (not verified yet) when `[cloudflare]` is
+    /// configured.
+    ///
+    /// # Errors
+    /// The section is invalid or the token file unreadable.
+    pub fn cloudflare_health(
+        &self,
+    ) -> anyhow::Result<Option<cc_lifecycle::cloudflare::TokenHealth>> {
         let Some(c) = &self.cloudflare else {
             return Ok(None);
         };
         let service = cc_connectors::cloudflare::Cloudflare::new(c.clone())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        match service.check().await {
-            Ok(state) => tracing::info!(%state, "cloudflare token verified"),
-            Err(e) => tracing::warn!(error = %e.message(), "cloudflare token check failed"),
-        }
-        Ok(Some(cc_lifecycle::cloudflare::CloudflareJobs::new(
+        Ok(Some(cc_lifecycle::cloudflare::TokenHealth::new(
             std::sync::Arc::new(service),
-            store,
         )))
     }
 

@@ -118,6 +118,21 @@ impl JobEventStream {
     /// Transport errors, or an event whose data is not a job event.
     pub async fn next(&mut self) -> Result<Option<JobEvent>> {
         loop {
+            match self.next_event().await? {
+                Some(cc_domain::StreamEvent::Job(e)) => return Ok(Some(e)),
+                Some(cc_domain::StreamEvent::Notice(_)) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next event of any kind — a job event or a notice (`import`, `target`) — or
+    /// `None` when the server closed the stream. Events of other names are passed over.
+    ///
+    /// # Errors
+    /// Transport errors, or an event whose data does not match its name.
+    pub async fn next_event(&mut self) -> Result<Option<cc_domain::StreamEvent>> {
+        loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
                 let data: Vec<&str> = block
@@ -132,12 +147,18 @@ impl JobEventStream {
                     .lines()
                     .find_map(|l| l.strip_prefix("event:"))
                     .map_or("message", str::trim);
-                if name != "job" {
-                    continue; // a notice (`import`, `target`): not a job event
-                }
-                return serde_json::from_str(&data.join("\n"))
-                    .map(Some)
-                    .map_err(|e| ClientError::Status(200, format!("bad event: {e}")));
+                let data = data.join("\n");
+                let bad =
+                    |e: serde_json::Error| ClientError::Status(200, format!("bad event: {e}"));
+                return match name {
+                    "job" => serde_json::from_str(&data)
+                        .map(|e| Some(cc_domain::StreamEvent::Job(e)))
+                        .map_err(bad),
+                    "import" | "target" => serde_json::from_str(&data)
+                        .map(|n| Some(cc_domain::StreamEvent::Notice(n)))
+                        .map_err(bad),
+                    _ => continue,
+                };
             }
             match self.res.chunk().await? {
                 Some(bytes) => self

@@ -7,6 +7,7 @@
 //! is chosen by the database URL's scheme in [`connect`].
 
 pub mod auth;
+pub mod certificates;
 mod error;
 pub mod imports;
 mod job_rows;
@@ -273,6 +274,14 @@ pub trait Tx: JobTx + Send {
     async fn insert_request_key(&mut self, key: &str, job_id: i64) -> Result<bool>;
     /// Appends a notice to the event log (the live stream sends it once this commits).
     async fn append_notice(&mut self, n: &cc_domain::NewNotice) -> Result<()>;
+    /// Records that `w` is being warned about, unless this certificate was already warned
+    /// about at this threshold or a smaller one: `true` when the caller should warn. Records
+    /// of the same zone, host and pack with another expiry (a certificate since renewed)
+    /// are removed.
+    async fn claim_certificate_warning(
+        &mut self,
+        w: &certificates::CertificateWarning,
+    ) -> Result<bool>;
 
     async fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -24,7 +24,8 @@ pub struct HealthReport {
     /// What readiness depends on: 503 when one fails.
     pub checks: BTreeMap<String, Check>,
     /// Reported for operators, never a reason for 503: lifecycle targets (remote systems
-    /// whose outages jobs ride out by retrying; the last periodic check of each), job workers
+    /// whose outages jobs ride out by retrying; the last periodic check of each), the
+    /// Cloudflare API token (its last periodic verification), job workers
     /// (they may run in other processes) and Redis (rate limits fall back to per-instance
     /// counts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,6 +43,11 @@ pub struct ReadinessDetail {
     /// Redis, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<Check>,
+    /// The Cloudflare API token's last verification (`GET /user/tokens/verify` and every
+    /// configured zone looked up), when `[cloudflare]` is configured. Verified at start and
+    /// every few minutes, never by the probe itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudflare: Option<cc_lifecycle::TargetHealth>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -177,6 +183,10 @@ async fn readiness_detail(app: &AppState) -> ReadinessDetail {
             last_heartbeat: workers.iter().map(|w| w.heartbeat_at).max(),
         },
         redis,
+        cloudflare: app
+            .cloudflare
+            .as_ref()
+            .map(cc_lifecycle::cloudflare::TokenHealth::last),
     }
 }
 

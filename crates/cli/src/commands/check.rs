@@ -4,7 +4,8 @@
 //! Rows: live, ready, database, migrations, workers (with the last heartbeat), redis (when
 //! configured), request id, errors, openapi, docs, metrics, api, job round trip (a
 //! `system.noop` job through the queue), one `target <name>` row per lifecycle target (bind,
-//! base readable, schema capabilities, checked now), audit chain, prometheus and grafana
+//! base readable, schema capabilities, checked now), cloudflare (the API token's last
+//! verification, when configured), audit chain, prometheus and grafana
 //! (when their URLs are given).
 
 use std::io::IsTerminal;
@@ -188,6 +189,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Workers and Redis, as readiness reports them (detail that does not decide readiness).
     c.workers(&body["detail"]["workers"]);
     c.redis(&body["detail"]["redis"]);
+    c.cloudflare(&body["detail"]["cloudflare"]);
 
     // 5. Request ids.
     let t = Instant::now();
@@ -373,6 +375,39 @@ impl Checker {
                 None => format!("PING answered ({ms:.2} ms)"),
             },
             ms,
+        });
+    }
+
+    /// The Cloudflare token's last verification, as readiness reports it: a failing token
+    /// fails the check (Cloudflare jobs cannot run) though the server stays ready.
+    fn cloudflare(&mut self, h: &Value) {
+        if h.is_null() {
+            self.skip("cloudflare", "not configured");
+            return;
+        }
+        let when = h["checked_at"].as_str().unwrap_or("never");
+        let (status, detail) = match h["status"].as_str() {
+            Some("ok") => (
+                "pass",
+                format!(
+                    "{} (verified {when})",
+                    h["detail"].as_str().unwrap_or("token active")
+                ),
+            ),
+            Some("fail") => (
+                "fail",
+                format!(
+                    "{} (verified {when}); Cloudflare jobs fail until the token is fixed",
+                    h["last_error"].as_str().unwrap_or("token check failed")
+                ),
+            ),
+            _ => ("warn", "token not verified yet".to_owned()),
+        };
+        self.results.push(CheckResult {
+            name: "cloudflare".into(),
+            status,
+            detail,
+            ms: h["latency_ms"].as_f64().unwrap_or(0.0),
         });
     }
 

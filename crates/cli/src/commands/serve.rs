@@ -55,9 +55,19 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     // The first check runs now: a target that cannot bind, read its base or offer the
     // attributes its configuration uses is a start-up warning, not a silent failure later.
     engine.spawn_health_monitor(TARGET_CHECK_INTERVAL, stop_target_checks.clone());
-    let state = state
+    let mut state = state
         .with_lifecycle(engine.clone(), cfg.lifecycle.policy())
         .with_field_owners(cfg.directory.field_owners.clone());
+    // The Cloudflare token is verified now and then every few minutes; readiness and
+    // `command-center check` show the last result without calling Cloudflare.
+    let cloudflare = cfg.cloudflare_health()?;
+    if let Some(health) = &cloudflare {
+        health.spawn_monitor(
+            cc_lifecycle::cloudflare::TOKEN_CHECK_INTERVAL,
+            stop_target_checks.clone(),
+        );
+        state = state.with_cloudflare(health.clone());
+    }
     if store.migration_status().await?.is_current() {
         state
             .auth
@@ -102,7 +112,9 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         None
     } else {
         let rc = super::worker::runtime_config(&cfg, &super::worker::Args::default());
-        let cloudflare = cfg.cloudflare_jobs(store.clone()).await?;
+        let cloudflare = cloudflare.as_ref().map(|h| {
+            cc_lifecycle::cloudflare::CloudflareJobs::new(h.service().clone(), store.clone())
+        });
         let worker = cc_queue::Worker::new(
             store.clone(),
             super::worker::registry(&engine, cloudflare.as_ref()),

@@ -62,7 +62,7 @@ impl Style {
     }
 }
 
-fn colour_allowed() -> bool {
+pub(crate) fn colour_allowed() -> bool {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
     !no_color && !dumb

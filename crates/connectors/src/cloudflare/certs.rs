@@ -124,14 +124,51 @@ pub struct CertificateExpiring {
     pub threshold_days: u32,
 }
 
-/// Where warnings go. The notifications subsystem implements this; until then the
-/// certificate job records each warning as an audit event and a job result.
+/// Where warnings go. The notifications subsystem implements this; the certificate job
+/// also records each warning as an audit event and in its result.
 pub trait CertificateNotifier: Send + Sync {
     fn certificate_expiring(&self, event: &CertificateExpiring);
 }
 
-/// Remembers which threshold each certificate was last warned at, so each crossing warns
-/// once. Keyed by zone, host and expiry: a renewed certificate starts afresh.
+/// For each certificate within a warning threshold, the smallest such threshold: what is
+/// due unless already warned about (see [`CertificateWatch`], and the durable record the
+/// certificate job keeps).
+#[must_use]
+pub fn crossings(
+    certs: &[CertificateInfo],
+    thresholds: &[u32],
+    now: DateTime<Utc>,
+) -> Vec<CertificateExpiring> {
+    let mut out = Vec::new();
+    for c in certs {
+        let Some(expires_on) = c.expires_on else {
+            continue;
+        };
+        let left = expires_on - now;
+        let Some(threshold) = thresholds
+            .iter()
+            .copied()
+            .filter(|t| left <= chrono::Duration::days(i64::from(*t)))
+            .min()
+        else {
+            continue;
+        };
+        out.push(CertificateExpiring {
+            zone: c.zone.clone(),
+            host: c.host.clone(),
+            pack_id: c.pack_id.clone(),
+            expires_on,
+            days_left: left.num_days(),
+            threshold_days: threshold,
+        });
+    }
+    out
+}
+
+/// Remembers in memory which threshold each certificate was last warned at, so each
+/// crossing warns once in this process. Keyed by zone, host and expiry: a renewed
+/// certificate starts afresh. (The worker's certificate job keeps this record in the
+/// database instead, so a restarted worker does not warn again.)
 #[derive(Debug, Default)]
 pub struct CertificateWatch {
     warned: Mutex<HashMap<(String, String, i64), u32>>,
@@ -150,36 +187,17 @@ impl CertificateWatch {
             .warned
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut out = Vec::new();
-        for c in certs {
-            let Some(expires_on) = c.expires_on else {
-                continue;
-            };
-            let left = expires_on - now;
-            let days_left = left.num_days();
-            let Some(threshold) = thresholds
-                .iter()
-                .copied()
-                .filter(|t| left <= chrono::Duration::days(i64::from(*t)))
-                .min()
-            else {
-                continue;
-            };
-            let key = (c.zone.clone(), c.host.clone(), expires_on.timestamp());
-            if warned.get(&key).is_some_and(|w| *w <= threshold) {
-                continue;
-            }
-            warned.insert(key, threshold);
-            out.push(CertificateExpiring {
-                zone: c.zone.clone(),
-                host: c.host.clone(),
-                pack_id: c.pack_id.clone(),
-                expires_on,
-                days_left,
-                threshold_days: threshold,
-            });
-        }
-        out
+        crossings(certs, thresholds, now)
+            .into_iter()
+            .filter(|e| {
+                let key = (e.zone.clone(), e.host.clone(), e.expires_on.timestamp());
+                if warned.get(&key).is_some_and(|w| *w <= e.threshold_days) {
+                    return false;
+                }
+                warned.insert(key, e.threshold_days);
+                true
+            })
+            .collect()
     }
 }
 

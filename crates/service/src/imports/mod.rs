@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 pub use apply::{apply, apply_preview, ApplyOutcome, ApplyRequest, CHUNK, FIRST_LOAD_MIN};
 pub use progress::Progress;
 pub use runs::{
-    fill, new_run, new_run_for_upload, outcome_notice, record_outcome, record_refusal, row_errors,
-    STORED_CHANGES, STORED_ERRORS,
+    fill, new_run, new_run_for_upload, outcome_notice, record_outcome, record_progress,
+    record_refusal, row_errors, PROGRESS_STATE, STORED_CHANGES, STORED_ERRORS,
 };
 pub use upload::{insert_upload, restore_upload, Spool, SpoolError, Upload, CHUNK_BYTES};
 

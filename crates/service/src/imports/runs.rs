@@ -164,6 +164,32 @@ pub fn outcome_notice(run: &ImportRun) -> Option<NewNotice> {
     })
 }
 
+/// The state of an import's progress notices (`event: import` with this state; the note is
+/// the progress as JSON: `phase`, `rows_read`, `changes_written`, `changes_total`).
+pub const PROGRESS_STATE: &str = "progress";
+
+/// Puts a run's progress on the event stream, in its own transaction (never inside an
+/// apply's, which would hold it back until the commit). Callers limit how often.
+///
+/// # Errors
+/// The store fails.
+pub async fn record_progress(
+    store: &dyn Store,
+    run: Uuid,
+    progress: &super::Progress,
+) -> Result<()> {
+    let n = NewNotice {
+        topic: NoticeTopic::Import,
+        subject: run.to_string(),
+        state: PROGRESS_STATE.to_owned(),
+        note: Some(progress.to_json().to_string()),
+    };
+    let mut tx = store.begin().await?;
+    tx.append_notice(&n).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Stores a run's new state with its audit event (`import.plan`, `import.refuse`,
 /// `import.fail`) and, for an outcome, its notice on the event stream.
 ///

@@ -1032,6 +1032,53 @@ impl Tx for BackendTx {
         Ok(())
     }
 
+    async fn claim_certificate_warning(
+        &mut self,
+        w: &crate::certificates::CertificateWarning,
+    ) -> Result<bool> {
+        let expires_on = w.expires_on.timestamp();
+        let threshold = i32::try_from(w.threshold_days).unwrap_or(i32::MAX);
+        sqlx::query(
+            "DELETE FROM cloudflare_certificate_warnings \
+             WHERE zone = $1 AND host = $2 AND pack_id = $3 AND expires_on <> $4",
+        )
+        .bind(&w.zone)
+        .bind(&w.host)
+        .bind(&w.pack_id)
+        .bind(expires_on)
+        .execute(&mut *self.0)
+        .await?;
+        let warned: Option<i32> = sqlx::query_scalar(
+            "SELECT threshold_days FROM cloudflare_certificate_warnings \
+             WHERE zone = $1 AND host = $2 AND pack_id = $3 AND expires_on = $4 \
+             AND threshold_days <= $5 LIMIT 1",
+        )
+        .bind(&w.zone)
+        .bind(&w.host)
+        .bind(&w.pack_id)
+        .bind(expires_on)
+        .bind(threshold)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        if warned.is_some() {
+            return Ok(false);
+        }
+        let r = sqlx::query(
+            "INSERT INTO cloudflare_certificate_warnings \
+             (zone, host, pack_id, expires_on, threshold_days, warned_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(&w.zone)
+        .bind(&w.host)
+        .bind(&w.pack_id)
+        .bind(expires_on)
+        .bind(threshold)
+        .bind(cc_domain::now())
+        .execute(&mut *self.0)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         // What a first load of an import set aside is built before anything commits.
         crate::ImportTx::finish_first_load(&mut *self).await?;

@@ -37,6 +37,8 @@ pub struct World {
     pub purges: Vec<Value>,
     pub validation_retries: Vec<String>,
     pub failures: VecDeque<Failure>,
+    /// What `GET /user/tokens/verify` says of the token (`active` when unset).
+    pub token_status: Option<String>,
     /// `METHOD template` of every request, in order.
     pub log: Vec<String>,
     /// Requests or responses the schema does not allow.
@@ -311,12 +313,15 @@ fn respond(
     }
     let (page, per_page) = page_args(query);
     match (m, matched.template.as_str()) {
-        ("get", "/user/tokens/verify") => (
-            200,
-            Some(envelope_ok(
-                json!({ "id": "ed17574386854bf78a67040be0a770b0", "status": "active" }),
-            )),
-        ),
+        ("get", "/user/tokens/verify") => {
+            let status = w.token_status.clone().unwrap_or_else(|| "active".into());
+            (
+                200,
+                Some(envelope_ok(
+                    json!({ "id": "ed17574386854bf78a67040be0a770b0", "status": status }),
+                )),
+            )
+        }
         ("get", "/zones") => {
             let name = query
                 .iter()

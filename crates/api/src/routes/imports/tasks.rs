@@ -57,6 +57,58 @@ impl ImportTasks {
     }
 }
 
+/// How often, at most, an import's progress is put on the event stream while it is read and
+/// planned (only when it changed; an import done sooner sends only its outcome).
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Puts a run's progress on the event stream while it is read and planned; stopped (and
+/// waited for) before the apply's transaction begins, so every notice precedes the outcome.
+struct ProgressReporter {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ProgressReporter {
+    fn start(app: &AppState, run: Uuid, progress: Arc<Progress>) -> Self {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let token = stop.clone();
+        let store = app.store.clone();
+        let task = tokio::spawn(async move {
+            let mut last = progress.to_json();
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    () = tokio::time::sleep(PROGRESS_EVERY) => {}
+                }
+                let now = progress.to_json();
+                if now == last {
+                    continue;
+                }
+                last = now;
+                if let Err(e) = imports::record_progress(store.as_ref(), run, &progress).await {
+                    tracing::warn!(error = %e, %run, "could not report an import's progress");
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Stops reporting, once the last report is written.
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Says once, on the event stream, that a run is being applied (rows read, changes to
+/// write): the apply is one transaction, so nothing more is heard until its outcome.
+async fn announce_applying(app: &AppState, run: Uuid, progress: &Progress) {
+    progress.phase("applying");
+    if let Err(e) = imports::record_progress(app.store.as_ref(), run, progress).await {
+        tracing::warn!(error = %e, %run, "could not report an import's progress");
+    }
+}
+
 /// How a background step ended, for a request still waiting for it.
 #[derive(Debug)]
 pub(crate) enum Outcome {
@@ -92,6 +144,7 @@ pub(crate) async fn plan_then_maybe_apply(
     let Some(permit) = app.import_tasks.read_permit(&progress).await else {
         return fail(&app, &actor, run, "the server is shutting down".into()).await;
     };
+    let reporter = ProgressReporter::start(&app, run.id, progress.clone());
     let read = imports::preview_input(
         app.store.as_ref(),
         upload.input(),
@@ -103,6 +156,7 @@ pub(crate) async fn plan_then_maybe_apply(
     .await;
     drop(upload);
     drop(permit);
+    reporter.stop().await;
     let preview = match read {
         Ok(p) => p,
         Err(ImportError::Unreadable(e)) => {
@@ -143,6 +197,7 @@ pub(crate) async fn plan_then_maybe_apply(
         };
     }
     run.status = ImportStatus::Applying;
+    announce_applying(&app, run.id, &progress).await;
     let fp = preview.fingerprint.clone();
     apply_roster(
         &app,
@@ -205,13 +260,15 @@ pub(crate) async fn apply_stored(
     };
     let limits = app.config.import.settings.limits;
     let p = progress.clone();
-    let roster = match tokio::task::spawn_blocking(move || {
+    let reporter = ProgressReporter::start(&app, run.id, progress.clone());
+    let read = tokio::task::spawn_blocking(move || {
         let out = imports::read(&upload.input(), format, limits, &p);
         drop(upload);
         out
     })
-    .await
-    {
+    .await;
+    reporter.stop().await;
+    let roster = match read {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return fail(&app, &actor, run, e.to_string()).await,
         Err(e) => return fail(&app, &actor, run, format!("reading the file stopped: {e}")).await,
@@ -220,6 +277,7 @@ pub(crate) async fn apply_stored(
     let Some(fp) = run.fingerprint.clone() else {
         return fail(&app, &actor, run, "the run has no plan to apply".into()).await;
     };
+    announce_applying(&app, run.id, &progress).await;
     apply_roster(&app, &actor, run, &roster, &overrides, &fp, &progress).await
 }
 

@@ -2,6 +2,11 @@
 //! `--import`, whose lifecycle jobs form a batch named after the run) a progress bar shows on
 //! a terminal and the command ends when every job of the batch has finished: exit 0, or 1
 //! when any was discarded.
+//!
+//! `--import` first follows the run on the same stream: its notices (`event: import`) report
+//! rows read while it is read and planned, then that it is applied, then its outcome; exit 1
+//! when it was refused or failed. No animation off a terminal or with `NO_COLOR`: plain
+//! lines instead.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -10,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cc_client::{Client, JobEventStream};
-use cc_domain::{BatchProgress, Job, JobEvent, JobState};
+use cc_domain::{BatchProgress, ImportRun, ImportStatus, Job, JobEvent, JobState, StreamEvent};
 use uuid::Uuid;
 
 use crate::output::{note, print_json, Format, OutputArg};
@@ -41,8 +46,8 @@ pub async fn run(client: &Client, args: WatchArgs) -> anyhow::Result<ExitCode> {
     let batch = match (args.batch, args.import) {
         (Some(b), _) => b,
         (None, Some(run)) => {
-            if !follow_import(client, run, json).await? {
-                return Ok(ExitCode::SUCCESS);
+            if let Some(code) = follow_import(client, &mut events, run, json).await? {
+                return Ok(code);
             }
             run
         }
@@ -140,56 +145,140 @@ fn summary(progress: &BatchProgress, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Follows an import run until it is planned, refused, applied or failed. True when it was
-/// applied with lifecycle jobs to follow.
-async fn follow_import(client: &Client, run: Uuid, json: bool) -> anyhow::Result<bool> {
-    let spinner = Bar::spinner();
+/// Whether a run has reached an end for the watch: applied, refused, failed, or planned as
+/// a dry run (a run to be applied goes on from planned).
+fn run_ended(run: &ImportRun) -> bool {
+    match run.status {
+        ImportStatus::Applied | ImportStatus::Refused | ImportStatus::Failed => true,
+        ImportStatus::Planned => run.dry_run,
+        _ => false,
+    }
+}
+
+/// Follows an import run on the event stream until it ends. `None` when it was applied with
+/// lifecycle jobs to follow; otherwise the exit code (1 when refused or failed).
+async fn follow_import(
+    client: &Client,
+    events: &mut JobEventStream,
+    id: Uuid,
+    json: bool,
+) -> anyhow::Result<Option<ExitCode>> {
+    let subject = id.to_string();
+    let bar = Bar::spinner();
+    let mut run = client.get_import(id).await?;
     let mut seen = None;
-    let run = loop {
-        let r = client.get_import(run).await?;
-        let (busy, phase) = match r.status {
-            cc_domain::ImportStatus::Planning | cc_domain::ImportStatus::Applying => (
-                true,
-                r.progress.as_ref().map(progress_text).unwrap_or_default(),
-            ),
-            _ => (false, String::new()),
-        };
-        if seen != Some(r.status) {
-            seen = Some(r.status);
-            spinner.suspend(|| {
+    let mut last = None;
+    loop {
+        if seen != Some(run.status) {
+            seen = Some(run.status);
+            bar.suspend(|| {
                 if json {
-                    print_json(&serde_json::json!({"import": r.id, "status": r.status}))
+                    print_json(&serde_json::json!({"import": run.id, "status": run.status}))
                 } else {
-                    println!("import {} {}", r.id, r.status.as_str());
+                    println!("import {} {}", run.id, run.status.as_str());
                     Ok(())
                 }
             })?;
         }
-        if !busy {
-            break r;
+        if run_ended(&run) {
+            break;
         }
-        spinner.message(&phase);
-        // The import's progress lives on the server that runs it; there is no event for it.
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    spinner.finish();
-    let jobs = run.counts["lifecycle_jobs"].as_i64().unwrap_or(0);
-    if run.status != cc_domain::ImportStatus::Applied || jobs == 0 {
-        if !json {
-            note(&format!(
-                "import {} is {}; no lifecycle jobs to follow",
-                run.id,
-                run.status.as_str()
-            ));
+        if let Some(p) = &run.progress {
+            bar.message(&progress_text(p));
         }
-        return Ok(false);
+        tokio::select! {
+            next = events.next_event() => match next? {
+                Some(StreamEvent::Notice(n)) => {
+                    last = Some(n.seq);
+                    if n.topic != cc_domain::NoticeTopic::Import || n.subject != subject {
+                        continue;
+                    }
+                    if n.state == "progress" {
+                        // Rows read or changes to write: shown as they come, no request.
+                        let p: serde_json::Value = n
+                            .note
+                            .as_deref()
+                            .and_then(|t| serde_json::from_str(t).ok())
+                            .unwrap_or_default();
+                        let text = progress_text(&p);
+                        if bar.is_drawn() {
+                            bar.message(&text);
+                        } else if !json {
+                            eprintln!("import {id} {text}");
+                        }
+                        continue;
+                    }
+                    run = client.get_import(id).await?;
+                }
+                Some(StreamEvent::Job(e)) => last = Some(e.seq),
+                None => *events = client.job_events(last).await?,
+            },
+            // The stream is the fast path; this only guards against a missed notice.
+            () = tokio::time::sleep(REFRESH) => run = client.get_import(id).await?,
+        }
     }
-    Ok(true)
+    bar.finish();
+    import_outcome(&run, json)
+}
+
+/// What the watch does once the run ended: follow its jobs (`None`), or exit.
+fn import_outcome(run: &ImportRun, json: bool) -> anyhow::Result<Option<ExitCode>> {
+    let count = |k: &str| run.counts[k].as_i64().unwrap_or(0);
+    match run.status {
+        ImportStatus::Refused | ImportStatus::Failed => {
+            if !json {
+                let why = match run.status {
+                    ImportStatus::Refused => run
+                        .refusals
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|r| r["message"].as_str().or(r["code"].as_str()))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        })
+                        .unwrap_or_default(),
+                    _ => run.failure.clone().unwrap_or_default(),
+                };
+                note(&format!(
+                    "import {} was {}: {why}",
+                    run.id,
+                    run.status.as_str()
+                ));
+            }
+            Ok(Some(ExitCode::FAILURE))
+        }
+        ImportStatus::Applied if count("jobs_enqueued").max(count("lifecycle_jobs")) > 0 => {
+            if !json {
+                println!(
+                    "import {} applied: {} rows, {} created, {} updated, {} lifecycle jobs",
+                    run.id,
+                    count("rows"),
+                    count("created"),
+                    count("updated"),
+                    count("jobs_enqueued").max(count("lifecycle_jobs"))
+                );
+            }
+            Ok(None)
+        }
+        _ => {
+            if !json {
+                note(&format!(
+                    "import {} is {}; no lifecycle jobs to follow",
+                    run.id,
+                    run.status.as_str()
+                ));
+            }
+            Ok(Some(ExitCode::SUCCESS))
+        }
+    }
 }
 
 fn progress_text(p: &serde_json::Value) -> String {
     let total = p["changes_total"].as_u64().unwrap_or(0);
-    if total > 0 {
+    if p["phase"] == "applying" && total == 0 {
+        format!("applying: {} rows read", p["rows_read"])
+    } else if total > 0 {
         format!(
             "{}: {}/{} changes",
             p["phase"].as_str().unwrap_or(""),
@@ -226,12 +315,17 @@ fn print_event(e: &JobEvent, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A progress bar on standard error, drawn only on a terminal.
+/// A progress bar on standard error, drawn only on a terminal and without `NO_COLOR` (or
+/// `TERM=dumb`).
 struct Bar(Option<indicatif::ProgressBar>);
+
+fn animated() -> bool {
+    std::io::stderr().is_terminal() && crate::output::style::colour_allowed()
+}
 
 impl Bar {
     fn new(p: &BatchProgress) -> Self {
-        if !std::io::stderr().is_terminal() {
+        if !animated() {
             return Self(None);
         }
         let bar = indicatif::ProgressBar::new(u64::try_from(p.total).unwrap_or(0));
@@ -245,7 +339,7 @@ impl Bar {
     }
 
     fn spinner() -> Self {
-        if !std::io::stderr().is_terminal() {
+        if !animated() {
             return Self(None);
         }
         let bar = indicatif::ProgressBar::new_spinner();
@@ -269,6 +363,10 @@ impl Bar {
                 String::new()
             });
         }
+    }
+
+    fn is_drawn(&self) -> bool {
+        self.0.is_some()
     }
 
     fn message(&self, m: &str) {

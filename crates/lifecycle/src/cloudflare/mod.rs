@@ -5,14 +5,21 @@
 //! Certificate warnings: `cloudflare.certificates` writes a
 //! `cloudflare.certificate_expiring` audit event per threshold crossed and hands it to the
 //! [`CertificateNotifier`] given to [`CloudflareJobs::with_notifier`] — where notification
-//! channels plug in.
+//! channels plug in. Which thresholds were warned about is recorded in the database with the
+//! audit event (one transaction), so a restarted worker, or a second one, does not warn again.
+//!
+//! [`TokenHealth`] keeps the last verification of the API token for readiness and `check`.
+
+mod token;
+
+pub use token::{TokenHealth, TOKEN_CHECK_INTERVAL};
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use cc_connectors::cloudflare::{
-    ApplySummary, CertificateExpiring, CertificateInfo, CertificateNotifier, CertificateWatch,
-    Cloudflare, CloudflarePlan, PurgeRequest,
+    ApplySummary, CertificateExpiring, CertificateInfo, CertificateNotifier, Cloudflare,
+    CloudflarePlan, PurgeRequest,
 };
 use cc_connectors::TargetError;
 use cc_domain::NewAuditEvent;
@@ -33,7 +40,6 @@ pub const RETRY_VALIDATION_KIND: &str = "cloudflare.retry_validation";
 pub struct CloudflareJobs {
     service: Arc<Cloudflare>,
     store: Arc<dyn Store>,
-    watch: Arc<CertificateWatch>,
     notifier: Option<Arc<dyn CertificateNotifier>>,
 }
 
@@ -43,7 +49,6 @@ impl CloudflareJobs {
         Self {
             service,
             store,
-            watch: Arc::new(CertificateWatch::default()),
             notifier: None,
         }
     }
@@ -55,7 +60,13 @@ impl CloudflareJobs {
         self
     }
 
-    /// Adds the four kinds to a worker's registry.
+    /// The Cloudflare service these jobs use.
+    #[must_use]
+    pub fn service(&self) -> &Arc<Cloudflare> {
+        &self.service
+    }
+
+    /// Adds the five kinds to a worker's registry.
     pub fn register(&self, r: &mut Registry) {
         r.register(PlanHandler(self.clone()));
         r.register(ApplyHandler(self.clone()));
@@ -212,28 +223,64 @@ impl JobHandler for CertificatesHandler {
     async fn run(&self, ctx: JobContext, _args: Value) -> Result<CertificatesOutput, JobError> {
         let service = &self.0.service;
         let certificates = service.certificates().await.map_err(job_error)?;
-        let warnings = self.0.watch.due(
+        let crossings = cc_connectors::cloudflare::certs::crossings(
             &certificates,
             &service.config().certificate_warning_days,
             chrono::Utc::now(),
         );
-        for w in &warnings {
-            if let Some(n) = &self.0.notifier {
-                n.certificate_expiring(w);
+        let mut warnings = Vec::new();
+        for w in crossings {
+            if self.0.claim_warning(&ctx, &w).await? {
+                if let Some(n) = &self.0.notifier {
+                    n.certificate_expiring(&w);
+                }
+                warnings.push(w);
             }
-            let after = serde_json::to_value(w).unwrap_or(Value::Null);
-            self.0
-                .audit(
-                    &ctx,
-                    "cloudflare.certificate_expiring",
-                    Some(w.host.clone()),
-                    after,
-                )
-                .await;
         }
         Ok(CertificatesOutput {
             certificates,
             warnings,
+        })
+    }
+}
+
+impl CloudflareJobs {
+    /// Records a threshold crossing and its audit event in one transaction, unless it was
+    /// warned about before: `true` when it is new (and the notifier should hear of it).
+    async fn claim_warning(
+        &self,
+        ctx: &JobContext,
+        w: &CertificateExpiring,
+    ) -> Result<bool, JobError> {
+        let key = cc_store::certificates::CertificateWarning {
+            zone: w.zone.clone(),
+            host: w.host.clone(),
+            pack_id: w.pack_id.clone(),
+            expires_on: w.expires_on,
+            threshold_days: w.threshold_days,
+        };
+        let claimed = async {
+            let mut tx = self.store.begin().await?;
+            if !tx.claim_certificate_warning(&key).await? {
+                return Ok(false);
+            }
+            tx.append_audit(NewAuditEvent {
+                actor: format!("worker:{}", ctx.worker_id),
+                action: "cloudflare.certificate_expiring".into(),
+                target_type: "cloudflare".into(),
+                target_id: Some(w.host.clone()),
+                request_id: None,
+                before: None,
+                after: Some(serde_json::to_value(w).unwrap_or(Value::Null)),
+            })
+            .await?;
+            tx.commit().await?;
+            Ok::<_, cc_store::StoreError>(true)
+        }
+        .await;
+        claimed.map_err(|e| {
+            tracing::warn!(error = %e, host = %w.host, "could not record a certificate warning");
+            JobError::Retryable("could not record a certificate warning (database error)".into())
         })
     }
 }

@@ -1,0 +1,1 @@
+DROP TABLE cloudflare_certificate_warnings;
