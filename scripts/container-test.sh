@@ -387,7 +387,7 @@ login() {
   [[ -n $ACCESS && $ACCESS != null ]] || die "admin login returned no access token"
   TOKEN=$(curl -sf -X POST "http://127.0.0.1:$port/api/v1/tokens" -H 'content-type: application/json' \
     -H @- -d '{"name": "container-test", "role": "operator", "expires_in_days": 1}' \
-    <<<"authorization: Bearer $ACCESS" | jq -r '.token // .secret // empty') || die "creating an API token failed"
+    <<<"authorization: Bearer $ACCESS" | jq -r '.secret // empty') || die "creating an API token failed"
   [[ -n $TOKEN ]] || die "POST /api/v1/tokens returned no secret"
   info "token created"
 }
@@ -443,17 +443,22 @@ prove_scale() {
     { cat "$WORK/up-scale.log" >&2; die "docker-compose up --scale failed"; }
   wait_for "2 api replicas healthy" 240 all_healthy api 2
   wait_for "3 workers healthy" 240 all_healthy worker 3
-  local id port rid code
+  local id port rid code name echoed
   for id in $(running api); do
+    name=$(podman inspect --format '{{.Name}}' "$id")
     port=$(api_port "$id")
-    [[ -n $port ]] || die "api container $id publishes no port"
+    [[ -n $port ]] || die "api container $name publishes no port"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H @- "http://127.0.0.1:$port/api/v1/jobs" <<<"authorization: Bearer $TOKEN")
+    [[ $code == 200 ]] || die "GET /api/v1/jobs through replica $name (port $port): HTTP $code"
+    # A request the operator token may not make (listing API tokens is for
+    # admins) is logged at info with its request id: that replica's own log
+    # must have it, so the request went through that replica.
     rid=ci-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H @- -H "x-request-id: $rid" \
-      "http://127.0.0.1:$port/api/v1/jobs?limit=1" <<<"authorization: Bearer $TOKEN")
-    [[ $code == 200 ]] || die "GET /api/v1/jobs through replica $(podman inspect --format '{{.Name}}' "$id") (port $port): HTTP $code"
-    # The request was served by that replica: its own log has the request id.
-    wait_for "replica $(podman inspect --format '{{.Name}}' "$id") (host port $port) logged request $rid" 30 \
-      sh -c "podman logs $id 2>&1 | grep -q '\"$rid\"'"
+    echoed=$(curl -s -o /dev/null -D - -H @- -H "x-request-id: $rid" "http://127.0.0.1:$port/api/v1/tokens" \
+      <<<"authorization: Bearer $TOKEN" | tr -d '\r' | sed -n 's/^x-request-id: //Ip')
+    [[ $echoed == "$rid" ]] || die "replica $name did not answer with request id $rid (got '$echoed')"
+    wait_for "replica $name (host port $port): GET /api/v1/jobs 200, request $rid in its own log" 30 \
+      sh -c "podman logs $id 2>&1 | grep -q '$rid'"
     REQUEST_IDS+=("$id:$rid")
   done
   wait_for "prometheus scrapes both api replicas" 120 targets_up command-center-api 2
@@ -470,10 +475,12 @@ wait_completed() { # wait_completed RUN N
   [[ -n $c ]] && ((c >= $2))
 }
 
-kill_worker() { # kill_worker CONTAINER N
-  local id=$1 before
+kill_worker() { # kill_worker CONTAINER N: SIGKILL from the host to its PID 1
+  local id=$1 before pid
   before=$(podman inspect --format '{{.RestartCount}}' "$id")
-  podman kill -s KILL "$id" >/dev/null
+  pid=$(podman inspect --format '{{.State.Pid}}' "$id")
+  ((pid > 1)) || die "worker $id has no process"
+  kill -9 "$pid"
   info "kill -9 worker $(podman inspect --format '{{.Name}}' "$id") (#$2, $(completed "$RUN") jobs completed so far)"
   wait_for "restart policy brought it back" 120 \
     sh -c "[ \"\$(podman inspect --format '{{.RestartCount}} {{.State.Status}}' $id)\" = \"$((before + 1)) running\" ]"
@@ -519,10 +526,6 @@ SQL
   info "all $JOBS completed, each completion recorded exactly once ($attempts jobs needed a second attempt after the kills)"
   wait_for "both api replicas healthy after the chaos" 180 all_healthy api 2
   wait_for "all 3 workers healthy after the chaos" 180 all_healthy worker 3
-  local id
-  for id in $(running api); do
-    [[ $(podman inspect --format '{{.State.Health.FailingStreak}}' "$id") == 0 ]] || die "api $id is failing its health check"
-  done
 }
 
 prove_logs() {
