@@ -162,6 +162,8 @@ pub struct AppParts {
     pub audit_verifier: Arc<cc_service::AuditVerifier>,
     /// Cancelled when the server begins to shut down: open streams end at once.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The notification channels (none unless configured).
+    pub notifier: cc_notify::Notifier,
 }
 
 /// Rendered user-list pages kept at most (a page of 200 people is about 80 KB).
@@ -206,6 +208,7 @@ impl AppState {
             overview: Arc::default(),
             recent_readiness: Arc::default(),
             shutdown,
+            notifier: cc_notify::Notifier::disabled(store.clone()),
             directory: Directory::new(store.clone()),
             lifecycle: cc_lifecycle::Engine::new(store.clone(), Vec::new(), auth.clone()),
             store,
@@ -243,6 +246,16 @@ impl AppState {
         engine.export_target_health();
         parts.lifecycle = engine;
         parts.directory = parts.directory.clone().with_lifecycle(policy);
+        Self(Arc::new(parts))
+    }
+
+    /// Uses `notifier`'s channels for test messages and channel checks.
+    #[must_use]
+    pub fn with_notifier(self, notifier: cc_notify::Notifier) -> Self {
+        let mut parts = Arc::unwrap_or_clone(self.0);
+        crate::metrics::handle();
+        notifier.export_metrics();
+        parts.notifier = notifier;
         Self(Arc::new(parts))
     }
 

@@ -4,7 +4,8 @@
 //! Rows: live, ready, database, migrations, workers (with the last heartbeat), redis (when
 //! configured), request id, errors, openapi, docs, metrics, api, job round trip (a
 //! `system.noop` job through the queue), one `target <name>` row per lifecycle target (bind,
-//! base readable, schema capabilities, checked now), audit chain, prometheus and grafana
+//! base readable, schema capabilities, checked now), one `channel <name>` row per
+//! notification channel (SMTP connect, EHLO, TLS and login; webhook URL; nothing sent), audit chain, prometheus and grafana
 //! (when their URLs are given).
 
 use std::io::IsTerminal;
@@ -293,6 +294,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let r = c.job_round_trip().await;
     c.record("job round trip", t, r);
     c.targets().await;
+    c.notification_channels().await;
 
     // 12. Audit chain.
     let t = Instant::now();
@@ -405,6 +407,36 @@ impl Checker {
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// One row per notification channel, checked by the server without sending.
+    async fn notification_channels(&mut self) {
+        let t = Instant::now();
+        let list = match self.client.check_notification_channels().await {
+            Ok(v) => v.as_array().cloned().unwrap_or_default(),
+            Err(e) => {
+                self.record("notifications", t, Err(e.to_string()));
+                return;
+            }
+        };
+        if list.is_empty() {
+            self.skip("notifications", "no notification channels configured");
+            return;
+        }
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        for ch in list {
+            let name = format!(
+                "channel {} ({})",
+                ch["channel"].as_str().unwrap_or("?"),
+                ch["kind"].as_str().unwrap_or("?")
+            );
+            self.results.push(CheckResult {
+                name,
+                status: if ch["status"] == "ok" { "pass" } else { "fail" },
+                detail: ch["detail"].as_str().unwrap_or_default().to_owned(),
+                ms,
+            });
         }
     }
 
