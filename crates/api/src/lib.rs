@@ -168,6 +168,8 @@ pub struct AppParts {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The Cloudflare token's last verification, when `[cloudflare]` is configured.
     pub cloudflare: Option<cc_lifecycle::cloudflare::TokenHealth>,
+    /// The notification channels (none unless configured).
+    pub notifier: cc_notify::Notifier,
 }
 
 /// Rendered user-list pages kept at most (a page of 200 people is about 80 KB).
@@ -213,6 +215,7 @@ impl AppState {
             recent_readiness: Arc::default(),
             shutdown,
             cloudflare: None,
+            notifier: cc_notify::Notifier::disabled(store.clone()),
             directory: Directory::new(store.clone()),
             lifecycle: cc_lifecycle::Engine::new(store.clone(), Vec::new(), auth.clone()),
             store,
@@ -261,6 +264,16 @@ impl AppState {
     pub fn with_cloudflare(self, health: cc_lifecycle::cloudflare::TokenHealth) -> Self {
         let mut parts = Arc::unwrap_or_clone(self.0);
         parts.cloudflare = Some(health);
+        Self(Arc::new(parts))
+    }
+
+    /// Uses `notifier`'s channels for test messages and channel checks.
+    #[must_use]
+    pub fn with_notifier(self, notifier: cc_notify::Notifier) -> Self {
+        let mut parts = Arc::unwrap_or_clone(self.0);
+        crate::metrics::handle();
+        notifier.export_metrics();
+        parts.notifier = notifier;
         Self(Arc::new(parts))
     }
 

@@ -48,6 +48,7 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     cc_lifecycle::describe_metrics();
     cc_service::auth::describe_metrics();
+    cc_notify::describe_metrics();
     metrics_process::Collector::default().describe();
     describe_counter!(
         "cc_http_requests_total",

@@ -24,6 +24,7 @@ use utoipa::OpenApi;
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "imports", description = "Roster imports: upload an SIS export, preview the plan, apply it"),
         (name = "cloudflare", description = "Cloudflare automation: DNS records and WAF rules planned and applied, cache purge, certificates; each as a job"),
+        (name = "notifications", description = "Notification channels: a test message, the channels checked, and the deliveries log"),
         (name = "jobs", description = "The job queue: jobs, batches and the live event stream"),
         (name = "lifecycle", description = "Provision, update, suspend, reset-password and deprovision people on every target; where their accounts stand"),
         (name = "auth", description = "Logging in: access tokens (JWT, 15 minutes) and single-use refresh tokens"),

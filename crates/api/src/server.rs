@@ -21,7 +21,7 @@ use crate::middleware::{
 use crate::request_id::RequestId;
 use crate::routes::{audit, devices, groups, health, imports, policies, users};
 use crate::routes::{auth as auth_routes, oidc, operators, tokens};
-use crate::routes::{cloudflare, events, jobs, lifecycle};
+use crate::routes::{cloudflare, events, jobs, lifecycle, notifications};
 use crate::AppState;
 
 /// The `/api/v1` routes, each registered with its OpenAPI operation.
@@ -57,6 +57,9 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cloudflare::purge))
         .routes(routes!(cloudflare::check_certificates))
         .routes(routes!(cloudflare::retry_validation))
+        .routes(routes!(notifications::test))
+        .routes(routes!(notifications::check_channels))
+        .routes(routes!(notifications::deliveries))
         .routes(routes!(events::stream))
         .routes(routes!(auth_routes::login))
         .routes(routes!(auth_routes::refresh))

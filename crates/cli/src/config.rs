@@ -75,6 +75,20 @@ pub struct Config {
     /// Cloudflare automation (`[cloudflare]`, file only); see docs/cloudflare.md.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cloudflare: Option<cc_connectors::cloudflare::CloudflareConfig>,
+    /// Notification channels and their windows (`[notifications]`; channels from the file
+    /// only); see docs/notifications.md.
+    pub notifications: Notifications,
+}
+
+/// The `[notifications]` section (compared by its serialized form, secrets left out).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Notifications(pub cc_notify::NotificationsConfig);
+
+impl PartialEq for Notifications {
+    fn eq(&self, other: &Self) -> bool {
+        serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
+    }
 }
 
 /// The `[[targets]]` entries (compared by their serialized form, secrets redacted).
@@ -482,6 +496,7 @@ impl Default for Config {
             directory: DirectoryConfig::default(),
             targets: Targets::default(),
             cloudflare: None,
+            notifications: Notifications::default(),
         }
     }
 }
@@ -589,6 +604,7 @@ impl Config {
             for target in &mut config.targets.0 {
                 target.resolve_relative_to(&dir);
             }
+            config.notifications.0.resolve_relative_to(&dir);
         }
         config.validate()?;
         Ok(config)
@@ -640,6 +656,10 @@ impl Config {
         if let Some(c) = &self.cloudflare {
             c.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         }
+        self.notifications
+            .0
+            .validate(false)
+            .map_err(anyhow::Error::msg)?;
         self.validate_security()
     }
 
@@ -810,10 +830,11 @@ impl Config {
         };
         // Verified at start (logged); a failure is a warning, the jobs report it when they run.
         health.check().await;
-        Ok(Some(cc_lifecycle::cloudflare::CloudflareJobs::new(
-            health.service().clone(),
-            store,
-        )))
+        let alerts = cc_notify::CertificateAlerts::new(store.clone());
+        Ok(Some(
+            cc_lifecycle::cloudflare::CloudflareJobs::new(health.service().clone(), store)
+                .with_notifier(std::sync::Arc::new(alerts)),
+        ))
     }
 
     /// The Cloudflare service and its token state (not verified yet) when `[cloudflare]` is
@@ -832,6 +853,25 @@ impl Config {
         Ok(Some(cc_lifecycle::cloudflare::TokenHealth::new(
             std::sync::Arc::new(service),
         )))
+    }
+
+    /// The notification channels (secret files read now); a notifier without channels when
+    /// none are configured. Links in messages use `notifications.public_url`, else
+    /// `oidc.public_url`.
+    ///
+    /// # Errors
+    /// A channel's settings are invalid or its secret file cannot be read.
+    pub fn notifier(
+        &self,
+        store: std::sync::Arc<dyn cc_store::Store>,
+    ) -> anyhow::Result<cc_notify::Notifier> {
+        let n = &self.notifications.0;
+        let public_url = [&n.public_url, &self.oidc.public_url]
+            .into_iter()
+            .find(|u| !u.is_empty())
+            .cloned();
+        cc_notify::Notifier::new(store, n, public_url)
+            .map_err(|e| anyhow::anyhow!("notifications: {e}"))
     }
 
     /// Builds the configured lifecycle targets and the engine that runs them.
@@ -950,8 +990,8 @@ fn apply_env(tree: &mut toml::Value, prefix: &str, env: Env<'_>) -> anyhow::Resu
             apply_env(value, &path, env)?;
             continue;
         }
-        // Targets are tables in an array: configured in the file only.
-        if path == "targets" {
+        // Targets and channels are tables in an array: configured in the file only.
+        if path == "targets" || path == "notifications_channels" {
             continue;
         }
         let var = format!("CC_{}", path.to_ascii_uppercase());

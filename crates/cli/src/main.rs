@@ -58,6 +58,9 @@ enum Command {
     Jobs(commands::jobs::Args),
     /// Roster import runs and their row errors, through a running server.
     Imports(commands::imports::Args),
+    /// Notifications: send a test message to a channel, list deliveries, through a running
+    /// server.
+    Notifications(commands::notifications::Args),
     /// Check a running server's readiness; exits non-zero when not ready.
     Health(commands::health::Args),
     /// Print the effective configuration with secrets redacted.
@@ -144,6 +147,7 @@ fn main() -> ExitCode {
             Command::Policies(args) => commands::policies::run(args).await,
             Command::Jobs(args) => commands::jobs::run(args).await,
             Command::Imports(args) => commands::imports::run(args).await,
+            Command::Notifications(args) => commands::notifications::run(args).await,
             Command::Health(args) => commands::health::run(args).await,
             Command::Config(args) => commands::print_config(&cfg, &args),
             Command::Operator(args) => commands::operator::run(&cfg, args).await,

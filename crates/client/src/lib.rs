@@ -7,6 +7,7 @@ mod auth;
 mod imports;
 mod jobs;
 mod lifecycle;
+mod notifications;
 mod paging;
 
 pub use jobs::JobEventStream;

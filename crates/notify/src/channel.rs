@@ -27,4 +27,7 @@ pub trait Channel: Send + Sync {
     /// `slack`, `email` or `webhook`.
     fn kind(&self) -> &'static str;
     async fn send(&self, message: &Message) -> Result<(), SendError>;
+    /// Checks what can be checked without sending a message (`command-center check`): what
+    /// was checked, or why it failed (never a secret).
+    async fn check(&self) -> Result<String, String>;
 }

@@ -23,6 +23,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationsConfig {
+    /// The console's address as people reach it (`https://cc.district.example`), for links in
+    /// messages; empty: no links.
+    #[serde(default)]
+    pub public_url: String,
     /// The same event about the same subject is sent to a channel at most once in this window.
     #[serde(default = "default_dedupe")]
     pub dedupe_window_secs: u64,
@@ -32,17 +36,102 @@ pub struct NotificationsConfig {
     pub digest_window_secs: u64,
     #[serde(default = "default_digest_threshold")]
     pub digest_threshold: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<ChannelConfig>,
 }
 
 impl Default for NotificationsConfig {
     fn default() -> Self {
         Self {
+            public_url: String::new(),
             dedupe_window_secs: default_dedupe(),
             digest_window_secs: default_digest_window(),
             digest_threshold: default_digest_threshold(),
             channels: Vec::new(),
+        }
+    }
+}
+
+impl NotificationsConfig {
+    /// Checks what can be checked without reading files or the network: unique names, the
+    /// secrets given as `*_file` only (`allow_inline` false: a configuration file is no place
+    /// for a credential), URL syntax, addresses present.
+    ///
+    /// # Errors
+    /// The first problem, naming the channel and the key.
+    pub fn validate(&self, allow_inline: bool) -> Result<(), String> {
+        if !self.public_url.is_empty() {
+            crate::check_url(&self.public_url)
+                .map_err(|e| format!("notifications.public_url: {e}"))?;
+        }
+        if self.digest_threshold == 0 || self.digest_window_secs == 0 {
+            return Err(
+                "notifications.digest_threshold and digest_window_secs must be at least 1".into(),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.channels {
+            let at = |e: &str| format!("notifications channel {:?}: {e}", c.name);
+            if c.name.trim().is_empty() || c.name.len() > 64 {
+                return Err("notifications channels need a name of 1 to 64 characters".into());
+            }
+            if !seen.insert(c.name.as_str()) {
+                return Err(at("the name is used twice"));
+            }
+            let inline = |key: &str, given: bool| {
+                if given && !allow_inline {
+                    Err(at(&format!("`{key}` is a secret: give it as `{key}_file`")))
+                } else {
+                    Ok(())
+                }
+            };
+            match &c.kind {
+                ChannelKind::Slack { url, url_file } => {
+                    inline("url", url.is_some())?;
+                    if url.is_none() && url_file.is_none() {
+                        return Err(at("url_file is required"));
+                    }
+                    if let Some(u) = url {
+                        crate::check_url(secrecy::ExposeSecret::expose_secret(u))
+                            .map_err(|e| at(&e))?;
+                    }
+                }
+                ChannelKind::Webhook { url, secret, .. } => {
+                    inline("secret", secret.is_some())?;
+                    crate::check_url(url).map_err(|e| at(&e))?;
+                }
+                ChannelKind::Email(e) => {
+                    inline("password", e.password.is_some())?;
+                    if e.host.trim().is_empty() || e.from.trim().is_empty() || e.to.is_empty() {
+                        return Err(at("host, from and to are required"));
+                    }
+                    if e.username.is_some() && e.password.is_none() && e.password_file.is_none() {
+                        return Err(at("username is set: password_file is required"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl NotificationsConfig {
+    /// Makes the channels' relative file paths relative to `dir` (the configuration file's).
+    pub fn resolve_relative_to(&mut self, dir: &Path) {
+        let fix = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p {
+                *p = cc_connectors::paths::resolve(dir, p);
+            }
+        };
+        for c in &mut self.channels {
+            match &mut c.kind {
+                ChannelKind::Slack { url_file, .. } => fix(url_file),
+                ChannelKind::Webhook { secret_file, .. } => fix(secret_file),
+                ChannelKind::Email(e) => {
+                    fix(&mut e.password_file);
+                    fix(&mut e.ca_file);
+                }
+            }
         }
     }
 }

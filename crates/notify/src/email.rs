@@ -18,6 +18,7 @@ const MAX_SUBJECT_CHARS: usize = 200;
 
 pub struct EmailChannel {
     name: String,
+    endpoint: String,
     from: Mailbox,
     to: Vec<Mailbox>,
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -74,6 +75,7 @@ impl EmailChannel {
         }
         Ok(Self {
             name: name.to_owned(),
+            endpoint: format!("{}:{}", c.host, c.port),
             from,
             to,
             transport: builder.build(),
@@ -89,6 +91,21 @@ impl Channel for EmailChannel {
 
     fn kind(&self) -> &'static str {
         "email"
+    }
+
+    async fn check(&self) -> Result<String, String> {
+        // Connects, says EHLO, upgrades to TLS and authenticates as configured; sends nothing.
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(format!(
+                "SMTP {} answered (EHLO, TLS and login as configured)",
+                self.endpoint
+            )),
+            Ok(false) => Err(format!(
+                "SMTP {} did not accept the connection",
+                self.endpoint
+            )),
+            Err(e) => Err(format!("SMTP {}: {e}", self.endpoint)),
+        }
     }
 
     async fn send(&self, message: &Message) -> Result<(), SendError> {

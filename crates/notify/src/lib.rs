@@ -12,9 +12,11 @@
 //! - The deliver job sends one message to one channel: retried on network errors, 429 and
 //!   5xx (honouring `Retry-After`), failed for good on any other refusal.
 
+mod certificates;
 mod channel;
 pub mod config;
 mod email;
+mod feed;
 mod handler;
 mod http;
 pub mod message;
@@ -27,8 +29,10 @@ use std::time::Duration;
 use cc_domain::{DeliveryState, EventKind, NewDelivery, NotificationEvent};
 use cc_store::Store;
 
+pub use certificates::CertificateAlerts;
 pub use channel::{Channel, SendError};
 pub use config::{ChannelConfig, ChannelKind, NotificationsConfig};
+pub use feed::{event_for, FEED_NAME};
 pub use message::Message;
 
 /// Counter of deliveries by `channel` and `outcome` (`sent`, `retry`, `failed`,
@@ -107,6 +111,8 @@ impl Notifier {
                 min_severity: c.min_severity,
             });
         }
+        let public_url = public_url
+            .or_else(|| (!config.public_url.is_empty()).then(|| config.public_url.clone()));
         Ok(Self {
             store,
             channels: Arc::new(channels),
@@ -138,6 +144,12 @@ impl Notifier {
     pub fn register(&self, registry: &mut cc_queue::Registry) {
         registry.register(handler::DispatchHandler(self.clone()));
         registry.register(handler::DeliverHandler(self.clone()));
+        self.export_metrics();
+    }
+
+    /// Creates every channel's [`SENT_METRIC`] series at 0 (so the first scrape shows them,
+    /// in API-only processes too).
+    pub fn export_metrics(&self) {
         for s in self.channels.iter() {
             for outcome in OUTCOMES {
                 metrics::counter!(SENT_METRIC, "channel" => s.channel.name().to_owned(), "outcome" => outcome)
@@ -175,6 +187,22 @@ impl Notifier {
             )
             .await?;
         Ok(id)
+    }
+
+    /// Checks every channel without sending: `(name, kind, outcome)` in configuration order.
+    pub async fn check(&self) -> Vec<(String, &'static str, Result<String, String>)> {
+        let mut out = Vec::new();
+        for s in self.channels.iter() {
+            let c = &s.channel;
+            out.push((c.name().to_owned(), c.kind(), c.check().await));
+        }
+        out
+    }
+
+    /// Whether any channel is configured.
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        !self.channels.is_empty()
     }
 
     pub(crate) fn find(&self, name: &str) -> Option<&Subscribed> {
@@ -229,9 +257,22 @@ fn build_channel(c: &ChannelConfig) -> Result<Arc<dyn Channel>, String> {
 }
 
 fn check_http_url(url: &str) -> Result<(), String> {
-    if url.starts_with("https://") || url.starts_with("http://") {
-        Ok(())
-    } else {
-        Err("the URL must start with http:// or https://".into())
+    check_url(url)
+}
+
+/// An absolute `http://` or `https://` URL with a host.
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(_) => Err("the URL must start with http:// or https:// and name a host".into()),
+        Err(e) => Err(format!("not a valid URL ({e})")),
     }
+}
+
+/// Scheme, host and port of `url`: what may be shown of a URL that is a credential.
+pub(crate) fn url_origin(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(
+        |_| "an invalid URL".to_owned(),
+        |u| u.origin().ascii_serialization(),
+    )
 }

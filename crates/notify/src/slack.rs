@@ -26,6 +26,17 @@ impl Channel for SlackChannel {
         "slack"
     }
 
+    async fn check(&self) -> Result<String, String> {
+        // The URL is a credential: only its origin is shown.
+        let url = self.url.expose_secret();
+        crate::check_url(url).map(|()| {
+            format!(
+                "incoming webhook at {} (nothing sent)",
+                crate::url_origin(url)
+            )
+        })
+    }
+
     async fn send(&self, message: &Message) -> Result<(), SendError> {
         let body = serde_json::json!({ "text": render(message) });
         post_json(&self.client, self.url.expose_secret(), &body, &[]).await

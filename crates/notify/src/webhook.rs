@@ -26,6 +26,20 @@ impl Channel for WebhookChannel {
         "webhook"
     }
 
+    async fn check(&self) -> Result<String, String> {
+        crate::check_url(&self.url).map(|()| {
+            let signed = if self.secret.is_some() {
+                "signed"
+            } else {
+                "unsigned"
+            };
+            format!(
+                "{signed} webhook to {} (nothing sent)",
+                crate::url_origin(&self.url)
+            )
+        })
+    }
+
     async fn send(&self, message: &Message) -> Result<(), SendError> {
         let body = serde_json::to_vec(message).map_err(|e| SendError::Permanent(e.to_string()))?;
         let ts = chrono::Utc::now().timestamp();

@@ -82,6 +82,7 @@ pub async fn verify_chain(store: &dyn Store) -> Result<VerifyReport> {
         after = last.seq;
         for e in events.iter().take_while(|e| e.seq <= head_seq) {
             if let Err(b) = verifier.push(e) {
+                notify_break(store, &b).await;
                 return Ok(VerifyReport {
                     checked: verifier.checked(),
                     head_seq,
@@ -91,11 +92,36 @@ pub async fn verify_chain(store: &dyn Store) -> Result<VerifyReport> {
         }
     }
     let first_break = verifier.finish(head_seq, &head_hash).err();
+    if let Some(b) = &first_break {
+        notify_break(store, b).await;
+    }
     Ok(VerifyReport {
         checked: verifier.checked(),
         head_seq,
         first_break,
     })
+}
+
+/// Queues the `audit.verification_failed` notification for a broken chain (the same break
+/// is told once per dedupe window however often it is verified). A failure to queue is
+/// logged: the report still reaches whoever asked.
+async fn notify_break(store: &dyn Store, b: &ChainBreak) {
+    let event = cc_domain::NotificationEvent::new(
+        cc_domain::EventKind::AuditVerificationFailed,
+        format!("audit chain at event {}", b.seq),
+        format!("The audit chain is broken at event {} ({})", b.seq, b.kind),
+    )
+    .with_error(b.detail.clone())
+    .with_link("/audit");
+    let queued = async {
+        let mut tx = store.begin().await?;
+        tx.enqueue(&event.dispatch_job()).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = queued {
+        tracing::warn!(error = %e, "could not queue the audit verification notification");
+    }
 }
 
 #[cfg(test)]

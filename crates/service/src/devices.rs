@@ -8,6 +8,20 @@ use uuid::Uuid;
 use crate::audit::change_event;
 use crate::{check_version, Directory, Result, ServiceError};
 
+/// The `device.noncompliant` notification, queued in the transaction that writes the change.
+fn noncompliant_event(d: &Device) -> cc_domain::NotificationEvent {
+    cc_domain::NotificationEvent::new(
+        cc_domain::EventKind::DeviceNoncompliant,
+        format!("device {}", d.id),
+        format!(
+            "Device {} ({}) is now noncompliant",
+            d.name.as_deref().unwrap_or("without a name"),
+            d.serial_number
+        ),
+    )
+    .with_link(format!("/devices/{}", d.id))
+}
+
 impl Directory {
     async fn enabled_policies(&self) -> Result<Vec<Policy>> {
         let mut all = Vec::new();
@@ -38,6 +52,10 @@ impl Directory {
         device.compliance = evaluate_compliance(&device, &self.enabled_policies().await?);
         let mut tx = self.store.begin().await?;
         tx.insert_device(&device).await?;
+        if device.compliance == cc_domain::Compliance::Noncompliant {
+            tx.enqueue(&noncompliant_event(&device).dispatch_job())
+                .await?;
+        }
         tx.append_audit(change_event(
             actor,
             "device.create",
@@ -80,6 +98,12 @@ impl Directory {
             return Ok(current);
         }
         tx.update_device(&next).await?;
+        if next.compliance == cc_domain::Compliance::Noncompliant
+            && current.compliance != cc_domain::Compliance::Noncompliant
+        {
+            tx.enqueue(&noncompliant_event(&next).dispatch_job())
+                .await?;
+        }
         tx.append_audit(change_event(
             actor,
             "device.update",

@@ -11,6 +11,10 @@ use crate::Result;
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
     pub channel: Option<String>,
+    /// Only deliveries in this state (`sent`, `failed`, …).
+    pub state: Option<DeliveryState>,
+    /// Only deliveries of this event kind (`job.discarded`, …).
+    pub event: Option<String>,
     /// Only deliveries with an id below this (the previous page's last id).
     pub before_id: Option<i64>,
     pub limit: u32,
@@ -71,4 +75,12 @@ pub trait NotificationStore: Send + Sync {
     ) -> Result<Option<(NotificationDelivery, NotificationEvent)>>;
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<NotificationDelivery>>;
+
+    /// The position of feed `name` in the event log (`job_events.seq`), created at `start`
+    /// when the feed has none yet (migration 0016).
+    async fn feed_position(&self, name: &str, start: i64) -> Result<i64>;
+
+    /// Moves feed `name` from `from` to `to` and enqueues `jobs`, in one transaction; `false`
+    /// (and nothing written) when another process moved it first.
+    async fn advance_feed(&self, name: &str, from: i64, to: i64, jobs: &[NewJob]) -> Result<bool>;
 }

@@ -713,6 +713,8 @@ async fn man_pages_and_completions_cover_the_commands() {
         "command-center-users.1",
         "command-center-users-reset-password.1",
         "command-center-jobs-watch.1",
+        "command-center-notifications-test.1",
+        "command-center-notifications-deliveries.1",
     ] {
         assert!(dir.path().join(page).exists(), "{page} missing");
     }
@@ -725,6 +727,8 @@ async fn man_pages_and_completions_cover_the_commands() {
         "all-matching",
         "watch",
         "imports",
+        "notifications",
+        "deliveries",
     ] {
         assert!(bash.contains(word), "{word} missing from the completions");
     }

@@ -122,14 +122,16 @@ fn exposed(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// A script target, so the lifecycle series have a target to be labelled with.
+/// A script target, so the lifecycle series have a target to be labelled with, and a
+/// notification channel, so the notification series have a channel.
 fn config_file(dir: &Path) -> PathBuf {
     let script = repo().join("examples/scripts/bash/cc-target.sh");
     let path = dir.join("command-center.toml");
     std::fs::write(
         &path,
         format!(
-            "[[targets]]\nkind = \"script\"\nname = \"bash-demo\"\ncommand = [\"bash\", \"{}\"]\nenv = {{ CC_SCRIPT_STATE_DIR = \"{}\" }}\n",
+            "[[targets]]\nkind = \"script\"\nname = \"bash-demo\"\ncommand = [\"bash\", \"{}\"]\nenv = {{ CC_SCRIPT_STATE_DIR = \"{}\" }}\n\n\
+             [[notifications.channels]]\nname = \"helpdesk\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n",
             script.display(),
             dir.display()
         ),

@@ -15,7 +15,7 @@ use cc_notify::{NotificationsConfig, Notifier};
 use cc_queue::Registry;
 use cc_store::{DeliveryQuery, Store};
 use cc_tests::queue::{fast_config, RunningWorker};
-use cc_tests::{backend_tests, wait_for, Backend, TestDb};
+use cc_tests::{backend_tests, wait_for, Backend, TestApp, TestDb};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -377,9 +377,9 @@ fn aiosmtpd_python() -> PathBuf {
     p
 }
 
-async fn email_over_starttls_with_auth(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
+/// aiosmtpd on a free loopback port with its certificate, the password file and the folder
+/// it writes messages into (`mail`), all in the returned directory.
+async fn start_smtp() -> (tokio::process::Child, tempfile::TempDir, u16) {
     let dir = tempfile::tempdir().unwrap();
     cc_tests::ldap::make_cert(dir.path());
     let mail = dir.path().join("mail");
@@ -390,7 +390,7 @@ async fn email_over_starttls_with_auth(backend: Backend) {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = tokio::process::Command::new(aiosmtpd_python())
+    let server = tokio::process::Command::new(aiosmtpd_python())
         .arg("-c")
         .arg(SMTP_SERVER)
         .arg(port.to_string())
@@ -407,25 +407,38 @@ async fn email_over_starttls_with_auth(backend: Backend) {
             .map(|_| ())
     })
     .await;
+    (server, dir, port)
+}
+
+/// The email channel on [`start_smtp`]'s server.
+fn smtp_channel(dir: &std::path::Path, port: u16) -> String {
+    format!(
+        r#"
+        [[channels]]
+        name = "it-mail"
+        kind = "email"
+        host = "localhost"
+        port = {port}
+        security = "starttls"
+        username = "alerts"
+        password_file = "{}"
+        ca_file = "{}"
+        from = "Command Center <cc@example.org>"
+        to = ["it@example.org", "oncall@example.org"]
+        "#,
+        dir.join("password").display(),
+        dir.join("server.crt").display(),
+    )
+}
+
+async fn email_over_starttls_with_auth(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (mut server, dir, port) = start_smtp().await;
+    let mail = dir.path().join("mail");
     let notifier = Notifier::new(
         store.clone(),
-        &config(&format!(
-            r#"
-            [[channels]]
-            name = "it-mail"
-            kind = "email"
-            host = "localhost"
-            port = {port}
-            security = "starttls"
-            username = "alerts"
-            password_file = "{}"
-            ca_file = "{}"
-            from = "Command Center <cc@example.org>"
-            to = ["it@example.org", "oncall@example.org"]
-            "#,
-            dir.path().join("password").display(),
-            dir.path().join("server.crt").display(),
-        )),
+        &config(&smtp_channel(dir.path(), port)),
         Some("https://cc.example.org".into()),
     )
     .unwrap();
@@ -458,10 +471,415 @@ async fn email_over_starttls_with_auth(backend: Backend) {
     server.kill().await.ok();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Wired into the product: the API, the event feed, the subsystems and the CLI.
+
+/// A job kind that always fails for good (a target refusing).
+struct Refused;
+
+#[async_trait::async_trait]
+impl cc_queue::JobHandler for Refused {
+    type Args = serde_json::Value;
+    type Output = ();
+
+    fn kind(&self) -> &str {
+        "test.refused"
+    }
+
+    async fn run(
+        &self,
+        _ctx: cc_queue::JobContext,
+        _args: serde_json::Value,
+    ) -> Result<(), cc_queue::JobError> {
+        Err(cc_queue::JobError::Permanent(
+            "the target refused: 403".into(),
+        ))
+    }
+}
+
+/// The API with `channels` configured, a worker running the notification kinds (and
+/// `test.refused`), and two notification feeds reading the event log at once (as two worker
+/// processes do).
+struct Wired {
+    app: TestApp,
+    worker: RunningWorker,
+    feeds: tokio_util::sync::CancellationToken,
+}
+
+async fn wired(backend: Backend, channels: &str) -> Wired {
+    let cfg = config(&format!(
+        "public_url = \"https://cc.example.org\"\n{channels}"
+    ));
+    let for_api = cfg.clone();
+    let app = TestApp::spawn_customized(backend, cc_tests::test_config(), None, move |s| {
+        let n = Notifier::new(s.store.clone(), &for_api, None).unwrap();
+        s.with_notifier(n)
+    })
+    .await;
+    let notifier = Notifier::new(app.store.clone(), &cfg, None).unwrap();
+    let mut registry = Registry::with_builtins();
+    notifier.register(&mut registry);
+    registry.register(Refused);
+    let worker = RunningWorker::start(app.store.clone(), registry, fast_config(&[("default", 4)]));
+    let feeds = tokio_util::sync::CancellationToken::new();
+    for _ in 0..2 {
+        let (n, stop) = (notifier.clone(), feeds.clone());
+        tokio::spawn(async move { n.run_feed(Duration::from_millis(50), stop).await });
+    }
+    Wired { app, worker, feeds }
+}
+
+impl Wired {
+    async fn stop(self) {
+        self.feeds.cancel();
+        self.worker.stop().await;
+        self.app.stop().await;
+    }
+
+    async fn get(&self, role: cc_domain::OperatorRole, path_and_query: &str) -> reqwest::Response {
+        let token = self.app.api_token(role).await;
+        reqwest::Client::new()
+            .get(format!("{}/api/v1{path_and_query}", self.app.base_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post(
+        &self,
+        role: cc_domain::OperatorRole,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let token = self.app.api_token(role).await;
+        let mut rb = reqwest::Client::new()
+            .post(format!("{}/api/v1{path}", self.app.base_url))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        rb.send().await.unwrap()
+    }
+}
+
+fn truncated_roster() -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../roster/tests/fixtures/csv/truncated-line.csv"),
+    )
+    .unwrap()
+}
+
+/// A job discarded by its worker and a roster import refused by its guard reach a webhook on
+/// loopback through the event feed, once each although two feeds read at once; the
+/// deliveries endpoint lists them, filtered and paged.
+async fn discarded_jobs_and_refused_imports_reach_a_webhook(backend: Backend) {
+    use cc_domain::OperatorRole::{Auditor, Operator};
+    let (hook, url) = Receiver::start(vec![]).await;
+    let w = wired(
+        backend,
+        &format!(
+            "[[channels]]\nname = \"helpdesk\"\nkind = \"webhook\"\nurl = \"{url}\"\n\
+             events = [\"job.discarded\", \"import.refused\"]\n"
+        ),
+    )
+    .await;
+    let mut job = cc_domain::NewJob::new("test.refused", serde_json::json!({}));
+    job.max_attempts = 1;
+    let job = cc_queue::ops::enqueue(w.app.store.as_ref(), &job)
+        .await
+        .unwrap();
+    let (_, run) = w
+        .app
+        .client
+        .upload_import(
+            "truncated-line.csv",
+            truncated_roster(),
+            &[("dry_run", "false")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.status, cc_domain::ImportStatus::Refused);
+
+    let bodies = wait_for("both events at the webhook", WAIT, || {
+        let hook = hook.clone();
+        async move {
+            let b = hook.bodies();
+            (b.iter().any(|b| b["event"] == "job.discarded")
+                && b.iter().any(|b| b["event"] == "import.refused"))
+            .then_some(b)
+        }
+    })
+    .await;
+    let discarded = bodies
+        .iter()
+        .find(|b| b["event"] == "job.discarded")
+        .unwrap();
+    assert_eq!(discarded["subject"], format!("job {}", job.id));
+    assert_eq!(discarded["error"], "the target refused: 403");
+    assert_eq!(
+        discarded["link"],
+        format!("https://cc.example.org/jobs/{}", job.id)
+    );
+    assert!(
+        discarded["title"]
+            .as_str()
+            .unwrap()
+            .contains("test.refused"),
+        "{discarded}"
+    );
+    let refused = bodies
+        .iter()
+        .find(|b| b["event"] == "import.refused")
+        .unwrap();
+    assert_eq!(refused["subject"], format!("import {}", run.id));
+    assert_eq!(
+        refused["link"],
+        format!("https://cc.example.org/imports/{}", run.id)
+    );
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("truncated-line.csv: "),
+        "{refused}"
+    );
+
+    // Listed for an auditor once sent; filtered by event, channel and outcome; paged.
+    let sent = wait_for("both deliveries recorded as sent", WAIT, || {
+        let w = &w;
+        async move {
+            let page: serde_json::Value = w
+                .get(
+                    Auditor,
+                    "/notifications/deliveries?channel=helpdesk&outcome=sent",
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            (page["items"].as_array().unwrap().len() == 2).then_some(page)
+        }
+    })
+    .await;
+    assert!(sent["next_cursor"].is_null());
+    let only: serde_json::Value = w
+        .get(Auditor, "/notifications/deliveries?event=import.refused")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = only["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{only}");
+    assert_eq!(items[0]["subject"], format!("import {}", run.id));
+    assert_eq!(items[0]["state"], "sent");
+    let first: serde_json::Value = w
+        .get(Auditor, "/notifications/deliveries?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let second: serde_json::Value = w
+        .get(
+            Auditor,
+            &format!("/notifications/deliveries?limit=1&cursor={cursor}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(first["items"][0]["id"], second["items"][0]["id"]);
+    assert!(second["next_cursor"].is_null(), "{second}");
+    for bad in ["outcome=lost", "event=job.lost", "cursor=nope", "limit=0"] {
+        let r = w
+            .get(Operator, &format!("/notifications/deliveries?{bad}"))
+            .await;
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{bad}"
+        );
+    }
+    // Once each, although two feeds read the log at once.
+    assert_eq!(hook.count(), 2, "{:?}", hook.bodies());
+    w.stop().await;
+}
+
+/// `POST /notifications/test` queues a message that a worker delivers to a real SMTP server
+/// (STARTTLS, login); an unknown channel is a 404 problem, an auditor may not send; the
+/// channel check connects without sending.
+async fn the_test_endpoint_delivers_by_email(backend: Backend) {
+    use cc_domain::OperatorRole::{Auditor, Operator};
+    let (mut server, dir, port) = start_smtp().await;
+    let w = wired(backend, &smtp_channel(dir.path(), port)).await;
+
+    let r = w
+        .post(
+            Operator,
+            "/notifications/test",
+            Some(serde_json::json!({"channel": "it-mail"})),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let queued: serde_json::Value = r.json().await.unwrap();
+    let id = queued["delivery_id"].as_i64().unwrap();
+    assert_eq!(queued["channel"], "it-mail");
+    let file = dir.path().join("mail/0.eml");
+    let text = wait_for("the test message to arrive", WAIT, || {
+        let file = file.clone();
+        async move { std::fs::read_to_string(file).ok() }
+    })
+    .await;
+    assert!(text.contains("X-Test-Authenticated: True"), "{text}");
+    assert!(
+        text.contains("Test message to channel it-mail, sent by"),
+        "{text}"
+    );
+    wait_for("the test delivery recorded as sent", WAIT, || {
+        let w = &w;
+        async move {
+            let page: serde_json::Value = w
+                .get(Auditor, "/notifications/deliveries?event=test")
+                .await
+                .json()
+                .await
+                .unwrap();
+            let items = page["items"].as_array().unwrap().clone();
+            (items.len() == 1 && items[0]["id"] == id && items[0]["state"] == "sent").then_some(())
+        }
+    })
+    .await;
+
+    let r = w
+        .post(
+            Operator,
+            "/notifications/test",
+            Some(serde_json::json!({"channel": "nobody"})),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "not_found");
+    let r = w
+        .post(
+            Auditor,
+            "/notifications/test",
+            Some(serde_json::json!({"channel": "it-mail"})),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = w
+        .post(Operator, "/notifications/test", Some(serde_json::json!({})))
+        .await;
+    assert_eq!(r.status(), 422);
+
+    let checks: serde_json::Value = w
+        .post(Operator, "/notifications/channels/check", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(checks[0]["channel"], "it-mail");
+    assert_eq!(checks[0]["status"], "ok", "{checks}");
+    assert!(!checks.to_string().contains("s3cret"));
+    // The check sent nothing: still the one message.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("mail")).unwrap().count(),
+        1
+    );
+    w.stop().await;
+    server.kill().await.ok();
+}
+
+/// `command-center notifications test CHANNEL` and `notifications deliveries` against a
+/// running server: the message reaches the webhook, the delivery is listed, an unknown
+/// channel exits 3.
+async fn the_cli_sends_a_test_and_lists_deliveries(backend: Backend) {
+    let (hook, url) = Receiver::start(vec![]).await;
+    let w = wired(
+        backend,
+        &format!("[[channels]]\nname = \"helpdesk\"\nkind = \"webhook\"\nurl = \"{url}\"\n"),
+    )
+    .await;
+    let token = w.app.api_token(cc_domain::OperatorRole::Operator).await;
+    let cli = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(cc_tests::queue::command_center_bin());
+        cmd.env_clear()
+            .env("CC_URL", &w.app.base_url)
+            .env("CC_TOKEN", &token)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    };
+    let out = tokio::time::timeout(
+        WAIT,
+        cli(&["notifications", "test", "helpdesk", "-o", "json"]).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let queued: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = queued["delivery_id"].as_i64().unwrap();
+    wait_for("the test message at the webhook", WAIT, || {
+        let hook = hook.clone();
+        async move { (hook.count() == 1).then_some(()) }
+    })
+    .await;
+    assert_eq!(hook.bodies()[0]["event"], "test");
+
+    let listed = wait_for("the delivery listed as sent", WAIT, || {
+        let cli = &cli;
+        async move {
+            let out = cli(&[
+                "notifications",
+                "deliveries",
+                "--channel",
+                "helpdesk",
+                "-o",
+                "json",
+            ])
+            .output()
+            .await
+            .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{out:?}");
+            let items: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            (items[0]["id"] == id && items[0]["state"] == "sent").then_some(items)
+        }
+    })
+    .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let table = cli(&["notifications", "deliveries", "--outcome", "sent"])
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("helpdesk") && table.contains("STATE"),
+        "{table}"
+    );
+
+    let out = cli(&["notifications", "test", "nobody"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not_found"));
+    w.stop().await;
+}
+
 backend_tests!(
     slack_escaped_and_webhook_signed,
     retries_then_succeeds,
     permanent_failure_is_recorded_and_not_retried,
     dedupes_and_digests,
     email_over_starttls_with_auth,
+    discarded_jobs_and_refused_imports_reach_a_webhook,
+    the_test_endpoint_delivers_by_email,
+    the_cli_sends_a_test_and_lists_deliveries,
 );

@@ -113,6 +113,10 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("GET", "/api/v1/batches/{id}", AUDITOR),
     route("POST", "/api/v1/batches/{id}/retry", OPERATOR),
     route("GET", "/api/v1/events", AUDITOR),
+    // Notifications.
+    route("POST", "/api/v1/notifications/test", OPERATOR),
+    route("POST", "/api/v1/notifications/channels/check", OPERATOR),
+    route("GET", "/api/v1/notifications/deliveries", AUDITOR),
     // Roster imports.
     route("GET", "/api/v1/imports", AUDITOR),
     route("POST", "/api/v1/imports", OPERATOR),

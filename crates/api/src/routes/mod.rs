@@ -10,6 +10,7 @@ pub mod health;
 pub mod imports;
 pub mod jobs;
 pub mod lifecycle;
+pub mod notifications;
 pub mod oidc;
 pub mod operators;
 pub mod policies;

@@ -5,7 +5,8 @@
 //! configured), request id, errors, openapi, docs, metrics, api, job round trip (a
 //! `system.noop` job through the queue), one `target <name>` row per lifecycle target (bind,
 //! base readable, schema capabilities, checked now), cloudflare (the API token's last
-//! verification, when configured), audit chain, prometheus and grafana
+//! verification, when configured), one `channel <name>` row per notification channel (SMTP
+//! connect, EHLO, TLS and login; webhook URL; nothing sent), audit chain, prometheus and grafana
 //! (when their URLs are given).
 
 use std::io::IsTerminal;
@@ -295,6 +296,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let r = c.job_round_trip().await;
     c.record("job round trip", t, r);
     c.targets().await;
+    c.notification_channels().await;
 
     // 12. Audit chain.
     let t = Instant::now();
@@ -440,6 +442,36 @@ impl Checker {
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// One row per notification channel, checked by the server without sending.
+    async fn notification_channels(&mut self) {
+        let t = Instant::now();
+        let list = match self.client.check_notification_channels().await {
+            Ok(v) => v.as_array().cloned().unwrap_or_default(),
+            Err(e) => {
+                self.record("notifications", t, Err(e.to_string()));
+                return;
+            }
+        };
+        if list.is_empty() {
+            self.skip("notifications", "no notification channels configured");
+            return;
+        }
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        for ch in list {
+            let name = format!(
+                "channel {} ({})",
+                ch["channel"].as_str().unwrap_or("?"),
+                ch["kind"].as_str().unwrap_or("?")
+            );
+            self.results.push(CheckResult {
+                name,
+                status: if ch["status"] == "ok" { "pass" } else { "fail" },
+                detail: ch["detail"].as_str().unwrap_or_default().to_owned(),
+                ms,
+            });
         }
     }
 

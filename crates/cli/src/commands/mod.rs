@@ -13,6 +13,7 @@ pub mod imports;
 pub mod jobs;
 pub mod listing;
 pub mod migrate;
+pub mod notifications;
 pub mod operator;
 pub mod policies;
 pub mod remote;

@@ -55,9 +55,15 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     // The first check runs now: a target that cannot bind, read its base or offer the
     // attributes its configuration uses is a start-up warning, not a silent failure later.
     engine.spawn_health_monitor(TARGET_CHECK_INTERVAL, stop_target_checks.clone());
+    let notifier = cfg.notifier(store.clone())?;
+    if notifier.is_enabled() {
+        let channels: Vec<String> = notifier.channels().into_iter().map(|(n, _)| n).collect();
+        tracing::info!(?channels, "notification channels configured");
+    }
     let mut state = state
         .with_lifecycle(engine.clone(), cfg.lifecycle.policy())
-        .with_field_owners(cfg.directory.field_owners.clone());
+        .with_field_owners(cfg.directory.field_owners.clone())
+        .with_notifier(notifier.clone());
     // The Cloudflare token is verified now and then every few minutes; readiness and
     // `command-center check` show the last result without calling Cloudflare.
     let cloudflare = cfg.cloudflare_health()?;
@@ -114,12 +120,16 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         let rc = super::worker::runtime_config(&cfg, &super::worker::Args::default());
         let cloudflare = cloudflare.as_ref().map(|h| {
             cc_lifecycle::cloudflare::CloudflareJobs::new(h.service().clone(), store.clone())
+                .with_notifier(std::sync::Arc::new(cc_notify::CertificateAlerts::new(
+                    store.clone(),
+                )))
         });
         let worker = cc_queue::Worker::new(
             store.clone(),
-            super::worker::registry(&engine, cloudflare.as_ref()),
+            super::worker::registry(&engine, cloudflare.as_ref(), &notifier),
             rc,
         );
+        super::worker::spawn_feed(&notifier, token.clone());
         tracing::info!(
             worker_id = worker.id(),
             "running job workers in this process"

@@ -64,18 +64,34 @@ pub fn runtime_config(cfg: &Config, args: &Args) -> QueueConfig {
 }
 
 /// The kinds this binary can run: the built-in `system.*` kinds, the `lifecycle.*` kinds
-/// on `engine`'s targets, and the `cloudflare.*` kinds when `[cloudflare]` is configured.
+/// on `engine`'s targets, the `notify.*` kinds (always: events are enqueued whether or not
+/// channels are configured, and end at once without them), and the `cloudflare.*` kinds when
+/// `[cloudflare]` is configured.
 #[must_use]
 pub fn registry(
     engine: &cc_lifecycle::Engine,
     cloudflare: Option<&cc_lifecycle::cloudflare::CloudflareJobs>,
+    notifier: &cc_notify::Notifier,
 ) -> Registry {
     let mut r = Registry::with_builtins();
     engine.register(&mut r);
+    notifier.register(&mut r);
     if let Some(c) = cloudflare {
         c.register(&mut r);
     }
     r
+}
+
+/// How often the notifications feed reads the event log.
+const FEED_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs the notifications feed (discarded jobs, import outcomes, targets failing and
+/// recovering) until `stop`, when channels are configured.
+pub fn spawn_feed(notifier: &cc_notify::Notifier, stop: CancellationToken) {
+    if notifier.is_enabled() {
+        let n = notifier.clone();
+        tokio::spawn(async move { n.run_feed(FEED_INTERVAL, stop).await });
+    }
 }
 
 pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
@@ -94,7 +110,13 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         cc_api::metrics_handle();
     }
     let cloudflare = cfg.cloudflare_jobs(store.clone()).await?;
-    let mut worker = Worker::new(store.clone(), registry(&engine, cloudflare.as_ref()), rc);
+    let notifier = cfg.notifier(store.clone())?;
+    let mut worker = Worker::new(
+        store.clone(),
+        registry(&engine, cloudflare.as_ref(), &notifier),
+        rc,
+    );
+    spawn_feed(&notifier, token.clone());
     if let Some(id) = args.id {
         worker = worker.with_id(id);
     }

@@ -256,6 +256,22 @@ impl Auth {
                 })),
             })
             .await?;
+            // Operators are told of a lockout of a name (someone is being locked out), not
+            // of an address locked for trying many names.
+            if !s.key.starts_with("addr:") {
+                let event = cc_domain::NotificationEvent::new(
+                    cc_domain::EventKind::OperatorLockedOut,
+                    format!("login {}", s.label),
+                    format!(
+                        "Login {} locked until {} after {} failed attempts",
+                        s.label,
+                        until.format("%H:%M UTC"),
+                        t.failures
+                    ),
+                )
+                .with_link("/audit?action=auth.lockout");
+                tx.enqueue(&event.dispatch_job()).await?;
+            }
             metrics::counter!("cc_login_lockouts_total", "role" => role).increment(1);
             if attempt.role == Some(OperatorRole::Admin) && !s.key.starts_with("addr:") {
                 tracing::warn!(

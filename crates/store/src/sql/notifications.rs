@@ -224,13 +224,57 @@ impl NotificationStore for Store {
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<NotificationDelivery>> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
             "{DELIVERY_SELECT} WHERE ($1 IS NULL OR channel = $1) AND ($2 IS NULL OR id < $2) \
+             AND ($4 IS NULL OR state = $4) AND ($5 IS NULL OR event = $5) \
              ORDER BY id DESC LIMIT $3"
         ))
         .bind(q.channel.as_deref())
         .bind(q.before_id)
         .bind(i64::from(q.limit))
+        .bind(q.state.map(DeliveryState::as_str))
+        .bind(q.event.as_deref())
         .fetch_all(&mut *self.read_conn().await?)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn feed_position(&self, name: &str, start: i64) -> Result<i64> {
+        let mut tx = self.timed_begin().await?;
+        sqlx::query(
+            "INSERT INTO notification_feed (name, seq, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(start)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        let (seq,): (i64,) = sqlx::query_as("SELECT seq FROM notification_feed WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    async fn advance_feed(&self, name: &str, from: i64, to: i64, jobs: &[NewJob]) -> Result<bool> {
+        let mut tx = self.new_tx(self.timed_begin().await?);
+        let moved = sqlx::query(
+            "UPDATE notification_feed SET seq = $3, updated_at = $4 WHERE name = $1 AND seq = $2",
+        )
+        .bind(name)
+        .bind(from)
+        .bind(to)
+        .bind(Utc::now())
+        .execute(&mut *tx.0)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            return Ok(false);
+        }
+        for job in jobs {
+            tx.enqueue(job).await?;
+        }
+        crate::Tx::commit(Box::new(tx)).await?;
+        Ok(true)
     }
 }

@@ -57,6 +57,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/cloudflare/purge"),
     ("post", "/cloudflare/certificates/check"),
     ("post", "/cloudflare/certificates/retry-validation"),
+    ("post", "/notifications/test"),
+    ("post", "/notifications/channels/check"),
+    ("get", "/notifications/deliveries"),
     ("get", "/events"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
@@ -215,6 +218,7 @@ async fn openapi_documents_every_route_with_resolvable_schemas(backend: Backend)
                 "/cloudflare/plan",
                 "/cloudflare/apply",
                 "/cloudflare/certificates/check",
+                "/notifications/channels/check",
             ]
             .contains(&path.as_str());
             if path == "/imports" && method == "post" {

@@ -81,7 +81,11 @@ impl Instance {
         let rc = super::super::worker::runtime_config(&cfg, &super::super::worker::Args::default());
         let worker = cc_queue::Worker::new(
             store.clone(),
-            super::super::worker::registry(&engine, None),
+            super::super::worker::registry(
+                &engine,
+                None,
+                &cc_notify::Notifier::disabled(store.clone()),
+            ),
             rc,
         );
         let workers = tokio::spawn(worker.run(stop.clone()));

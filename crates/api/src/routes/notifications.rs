@@ -1,0 +1,193 @@
+//! `/api/v1/notifications`: a test message to one channel, the channels checked without
+//! sending, and the deliveries log.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use cc_domain::{Cursor, DeliveryState, EventKind, NewAuditEvent, NotificationDelivery, Page};
+use cc_store::DeliveryQuery;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{BodyErrors, CommonErrors};
+use crate::error::{ApiError, ApiResult, ProblemType};
+use crate::extract::{ApiJson, ApiQuery, CurrentActor};
+use crate::AppState;
+
+/// `POST /notifications/test`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// A configured channel's name.
+    pub channel: String,
+}
+
+/// A test message queued.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TestQueued {
+    /// Follow it in `GET /notifications/deliveries`.
+    pub delivery_id: i64,
+    pub channel: String,
+}
+
+/// One channel checked without sending.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChannelCheck {
+    pub channel: String,
+    /// `slack`, `email` or `webhook`.
+    pub kind: String,
+    /// `ok` or `failed`.
+    pub status: String,
+    /// What was checked, or why it failed (never a secret).
+    pub detail: String,
+}
+
+/// Longest channel name accepted (configuration allows 64).
+const MAX_CHANNEL: usize = 64;
+
+/// Queue a test message to one channel, past its event and severity filters and dedupe.
+/// Answers with the delivery's id; the message is sent by a worker like any other.
+#[utoipa::path(post, path = "/notifications/test", tag = "notifications", request_body = TestRequest,
+    responses((status = 202, description = "The test message, queued", body = TestQueued),
+        (status = 404, description = "No channel with that name is configured", body = crate::error::Problem, content_type = "application/problem+json"),
+        BodyErrors, CommonErrors))]
+pub async fn test(
+    State(app): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    ApiJson(body): ApiJson<TestRequest>,
+) -> ApiResult<(StatusCode, Json<TestQueued>)> {
+    if body.channel.len() > MAX_CHANNEL
+        || !app
+            .notifier
+            .channels()
+            .iter()
+            .any(|(n, _)| *n == body.channel)
+    {
+        return Err(ApiError::not_found(
+            "No notification channel with that name is configured.",
+        ));
+    }
+    let id = app
+        .notifier
+        .send_test(&body.channel, &actor.name)
+        .await
+        .map_err(|e| match e {
+            cc_notify::TestError::UnknownChannel(_) => {
+                ApiError::not_found("No notification channel with that name is configured.")
+            }
+            cc_notify::TestError::Store(e) => e.into(),
+        })?;
+    let mut tx = app.store.begin().await?;
+    tx.append_audit(NewAuditEvent {
+        actor: actor.name.clone(),
+        action: "notification.test".into(),
+        target_type: "notification_channel".into(),
+        target_id: Some(body.channel.clone()),
+        request_id: actor.request_id.clone(),
+        before: None,
+        after: Some(serde_json::json!({ "delivery_id": id })),
+    })
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TestQueued {
+            delivery_id: id,
+            channel: body.channel,
+        }),
+    ))
+}
+
+/// Check every channel without sending a message: an email channel connects, says EHLO,
+/// upgrades to TLS and logs in as configured; a webhook's URL is checked (`command-center
+/// check` shows the result).
+#[utoipa::path(post, path = "/notifications/channels/check", tag = "notifications",
+    responses((status = 200, description = "Each channel's check, in configuration order", body = Vec<ChannelCheck>), CommonErrors))]
+pub async fn check_channels(State(app): State<AppState>) -> Json<Vec<ChannelCheck>> {
+    let checks = app.notifier.check().await;
+    Json(
+        checks
+            .into_iter()
+            .map(|(channel, kind, r)| {
+                let (status, detail) = match r {
+                    Ok(d) => ("ok", d),
+                    Err(d) => ("failed", d),
+                };
+                ChannelCheck {
+                    channel,
+                    kind: kind.to_owned(),
+                    status: status.to_owned(),
+                    detail,
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Filters and paging for `GET /api/v1/notifications/deliveries` (newest first).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryListParams {
+    /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// Only this channel's deliveries.
+    pub channel: Option<String>,
+    /// Only deliveries that ended (or stand) so.
+    pub outcome: Option<DeliveryState>,
+    /// Only this event kind, e.g. `job.discarded`.
+    pub event: Option<EventKind>,
+}
+
+const CURSOR_KIND: &str = "notification_delivery";
+
+/// The deliveries log, newest first: each event for each channel and what became of it.
+#[utoipa::path(get, path = "/notifications/deliveries", tag = "notifications", params(DeliveryListParams),
+    responses((status = 200, description = "One page of deliveries", body = Page<NotificationDelivery>), CommonErrors))]
+pub async fn deliveries(
+    State(app): State<AppState>,
+    ApiQuery(p): ApiQuery<DeliveryListParams>,
+) -> ApiResult<Json<Page<NotificationDelivery>>> {
+    let limit = cc_domain::page::parse_limit(p.limit)
+        .map_err(|m| ApiError::new(ProblemType::InvalidQuery, m))?;
+    let before_id = p
+        .cursor
+        .as_deref()
+        .map(|c| {
+            Cursor::decode(c, CURSOR_KIND)
+                .ok()
+                .and_then(|c| c.v.parse::<i64>().ok())
+                .ok_or_else(|| ApiError::new(ProblemType::InvalidCursor, "cursor is not valid"))
+        })
+        .transpose()?;
+    // One more than asked tells whether another page follows.
+    let mut items = app
+        .store
+        .notifications()
+        .list_deliveries(&DeliveryQuery {
+            channel: p.channel,
+            state: p.outcome,
+            event: p.event.map(|e| e.as_str().to_owned()),
+            before_id,
+            limit: limit + 1,
+        })
+        .await?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|d| {
+            Cursor {
+                s: CURSOR_KIND.into(),
+                v: d.id.to_string(),
+                id: Uuid::nil(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(Json(Page { items, next_cursor }))
+}
