@@ -254,6 +254,19 @@ pub trait JobStore: Send + Sync {
     async fn last_job_event(&self) -> Result<i64>;
     /// Counts and timings of one queue.
     async fn queue_stats(&self, queue: &str) -> Result<QueueStats>;
+    /// Whether a queue has unfinished jobs (waiting or running). Cheap (the partial claim and
+    /// lease indexes), unlike [`JobStore::queue_stats`]: for polling while a queue drains.
+    async fn queue_unfinished(&self, queue: &str) -> Result<bool> {
+        let s = self.queue_stats(queue).await?;
+        Ok([
+            JobState::Scheduled,
+            JobState::Available,
+            JobState::Running,
+            JobState::Retryable,
+        ]
+        .into_iter()
+        .any(|st| s.count(st) > 0))
+    }
     /// Every queue's jobs per state and its oldest due job, for the metrics.
     async fn queue_gauges(&self, now: DateTime<Utc>) -> Result<Vec<QueueGauge>>;
     /// Jobs that finished (completed, discarded, cancelled) at or after `since`, counted per

@@ -706,7 +706,97 @@ async fn a_snoozed_job_runs_again_without_spending_an_attempt(backend: Backend) 
     assert_eq!(snoozes, 2, "{history:?}");
 }
 
+/// Outcomes and heartbeats written in many batches on the same store (more than the five
+/// executions after which PostgreSQL may switch a prepared statement to a generic plan) are
+/// each recorded once, and `queue_unfinished` follows the queue from waiting through running
+/// to drained.
+async fn batched_outcomes_drain_the_queue(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    assert!(
+        !store.queue_unfinished("drain").await.unwrap(),
+        "empty queue"
+    );
+    let mut tx = store.begin().await.unwrap();
+    let mut ids = tx
+        .enqueue_many(&vec![
+            NewJob::new("system.noop", json!({}))
+                .with_queue("drain");
+            400
+        ])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        store.queue_unfinished("drain").await.unwrap(),
+        "waiting jobs"
+    );
+    assert!(
+        !store.queue_unfinished("default").await.unwrap(),
+        "another queue"
+    );
+    let ttl = Duration::from_secs(30);
+    let mut completed = Vec::new();
+    for round in 0..8 {
+        let now = cc_domain::now();
+        let claimed = store
+            .claim_jobs(&ClaimRequest {
+                worker_id: "w1",
+                queue: "drain",
+                kinds: None,
+                limit: 50,
+                now,
+                lease_ttl: ttl,
+            })
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 50, "round {round}");
+        assert!(
+            store.queue_unfinished("drain").await.unwrap(),
+            "running jobs"
+        );
+        let leases: Vec<_> = claimed.iter().map(|j| j.lease).collect();
+        let reply = store
+            .heartbeat(&Heartbeat {
+                worker_id: "w1",
+                now,
+                lease_ttl: ttl,
+                leases: &leases,
+            })
+            .await
+            .unwrap();
+        assert!(reply.lost.is_empty(), "round {round}: {:?}", reply.lost);
+        let items: Vec<Completion> = leases
+            .iter()
+            .map(|&lease| Completion {
+                lease,
+                result: None,
+            })
+            .collect();
+        let fin = || Finish {
+            worker_id: "w1",
+            now,
+            items: &items,
+        };
+        let done = store.complete_jobs(fin()).await.unwrap();
+        assert_eq!(done.len(), 50, "round {round}");
+        assert!(
+            store.complete_jobs(fin()).await.unwrap().is_empty(),
+            "a second write of the same outcomes is refused"
+        );
+        completed.extend(done);
+    }
+    completed.sort_unstable();
+    ids.sort_unstable();
+    assert_eq!(completed, ids);
+    assert!(!store.queue_unfinished("drain").await.unwrap(), "drained");
+    let stats = store.queue_stats("drain").await.unwrap();
+    assert_eq!(stats.count(JobState::Completed), 400);
+    assert_eq!(stats.completed_events, 400);
+}
+
 backend_tests!(
+    batched_outcomes_drain_the_queue,
     a_snoozed_job_runs_again_without_spending_an_attempt,
     poll_only_workers_still_run_jobs,
     runs_jobs_and_records_history,

@@ -30,6 +30,16 @@ mod tx;
 /// A lease's end on the database's clock: `$5` is the lease length in seconds.
 const LEASE_EXPIRY: &str = "clock_timestamp() + make_interval(secs => $5)";
 
+/// Statements that join a bound array (`unnest($1::int8[], …)`) are sent unprepared
+/// (`persistent(false)`), so PostgreSQL plans each one with the values bound and knows the
+/// array's length. A prepared statement switches to a generic plan after five executions; that
+/// plan guesses 10 array elements and, while the statistics saw few `running` rows (they were
+/// gathered when the jobs were waiting), drives the join from the `jobs_lease` index and
+/// rescans the whole array for every row: quadratic in the batch (2,000 completions: four
+/// million comparisons, seconds per statement). Planning each batch costs well under a
+/// millisecond. See docs/performance.md ("Job queue").
+const PLAN_WITH_VALUES: bool = false;
+
 /// The channel enqueueing transactions notify, with the queue name as payload.
 pub const JOBS_CHANNEL: &str = "cc_jobs";
 
@@ -100,6 +110,7 @@ impl JobStore for PgStore {
         .bind(results)
         .bind(b.now)
         .bind(b.worker_id)
+        .persistent(PLAN_WITH_VALUES)
         .fetch_all(&self.control)
         .await?)
     }
@@ -137,6 +148,7 @@ impl JobStore for PgStore {
         .bind(json_time(b.now))
         .bind(b.worker_id)
         .bind(b.now)
+        .persistent(PLAN_WITH_VALUES)
         .fetch_all(&self.control)
         .await?)
     }
@@ -207,6 +219,7 @@ impl JobStore for PgStore {
         .bind(ids)
         .bind(tokens)
         .bind(hb.lease_ttl.as_secs_f64())
+        .persistent(PLAN_WITH_VALUES)
         .fetch_all(&self.control)
         .await?;
         Ok(HeartbeatReply::from_renewed(hb.leases, &held))
@@ -223,6 +236,7 @@ impl JobStore for PgStore {
         )
         .bind(ids)
         .bind(tokens)
+        .persistent(PLAN_WITH_VALUES)
         .fetch_all(&self.control)
         .await?;
         Ok(rows
@@ -353,6 +367,10 @@ impl JobStore for PgStore {
         read_queue_stats(&self.pool, queue).await
     }
 
+    async fn queue_unfinished(&self, queue: &str) -> Result<bool> {
+        read_queue_unfinished(&self.pool, queue).await
+    }
+
     async fn queue_gauges(&self, now: DateTime<Utc>) -> Result<Vec<crate::jobs::QueueGauge>> {
         read_queue_gauges(&self.pool, now).await
     }
@@ -402,6 +420,7 @@ impl PgStore {
             .bind(b.now)
             .bind(b.worker_id)
             .bind(note)
+            .persistent(PLAN_WITH_VALUES)
             .fetch_all(&self.control)
             .await?;
         Ok(ids)

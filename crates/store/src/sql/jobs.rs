@@ -250,6 +250,18 @@ pub(super) async fn read_queue_stats(pool: &Pool, queue: &str) -> Result<crate::
     })
 }
 
+/// Whether `queue` has waiting or running jobs: two probes of the partial indexes `jobs_claim`
+/// and `jobs_lease`, so polling it does not compete with the workers it waits for.
+pub(super) async fn read_queue_unfinished(pool: &Pool, queue: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND state IN ('scheduled', 'available', 'retryable')) \
+         OR EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND state = 'running')",
+    )
+    .bind(queue)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Per-minute counts of finished jobs from rows of (minute, state, count).
 pub(super) fn finished_counts(
     rows: impl Iterator<Item = (Option<DateTime<Utc>>, String, i64)>,

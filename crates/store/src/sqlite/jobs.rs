@@ -471,6 +471,10 @@ impl JobStore for SqliteStore {
         read_queue_stats(self.reader(), queue).await
     }
 
+    async fn queue_unfinished(&self, queue: &str) -> Result<bool> {
+        read_queue_unfinished(self.reader(), queue).await
+    }
+
     async fn queue_gauges(&self, now: DateTime<Utc>) -> Result<Vec<crate::jobs::QueueGauge>> {
         read_queue_gauges(self.reader(), now).await
     }
