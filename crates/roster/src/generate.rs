@@ -3,7 +3,8 @@
 //!
 //! Person `i` depends only on the seed and `i`, so two exports with the same seed describe the
 //! same people; `drift_percent` moves that share of students to the next school and grade, as
-//! a new school year would.
+//! a new school year would, and `turnover_percent` leaves that share of people out and adds as
+//! many newcomers (people `rows..`), as departures and enrolments would.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -37,6 +38,9 @@ pub struct GenOptions {
     pub schools: u32,
     /// Share of students (percent) placed one school and one grade further on.
     pub drift_percent: u32,
+    /// Share of people (percent) left out of the export, and as many newcomers added after
+    /// the first `rows` people.
+    pub turnover_percent: u32,
 }
 
 impl Default for GenOptions {
@@ -47,6 +51,7 @@ impl Default for GenOptions {
             format: GenFormat::OneRoster12,
             schools: 20,
             drift_percent: 0,
+            turnover_percent: 0,
         }
     }
 }
@@ -164,6 +169,18 @@ impl GenOptions {
     }
 }
 
+impl GenOptions {
+    /// The indexes of the people in the export: the first `rows` but those who left, then the
+    /// newcomers.
+    pub fn people(&self) -> impl Iterator<Item = u64> + '_ {
+        let turnover = u64::from(self.turnover_percent.min(100));
+        let newcomers = self.rows * turnover / 100;
+        (0..self.rows)
+            .filter(move |&i| turnover == 0 || (mix(self.seed ^ mix(i)) >> 48) % 100 >= turnover)
+            .chain(self.rows..self.rows + newcomers)
+    }
+}
+
 /// Writes a roster to `out`: a file for `csv`; a folder, or a `.zip` file, for OneRoster.
 ///
 /// # Errors
@@ -252,7 +269,7 @@ fn write_orgs(o: &GenOptions, w: &mut dyn Write) -> std::io::Result<()> {
 
 fn write_users(o: &GenOptions, w: &mut dyn Write) -> std::io::Result<()> {
     writeln!(w, "sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,resourceSourcedIds,preferredGivenName,preferredMiddleName,preferredFamilyName,primaryOrgSourcedId,pronouns")?;
-    for i in 0..o.rows {
+    for i in o.people() {
         let p = o.person(i);
         writeln!(
             w,
@@ -272,7 +289,7 @@ fn write_users(o: &GenOptions, w: &mut dyn Write) -> std::io::Result<()> {
 
 fn write_roles(o: &GenOptions, w: &mut dyn Write) -> std::io::Result<()> {
     writeln!(w, "sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId,userProfileSourcedId")?;
-    for i in 0..o.rows {
+    for i in o.people() {
         let p = o.person(i);
         writeln!(w, "r{i:08},,,{},primary,{},,,s{},", p.id, p.role, p.school)?;
     }
@@ -281,7 +298,7 @@ fn write_roles(o: &GenOptions, w: &mut dyn Write) -> std::io::Result<()> {
 
 fn write_own(o: &GenOptions, mut w: impl Write) -> std::io::Result<()> {
     writeln!(w, "{}", crate::read::OWN_HEADER.join(","))?;
-    for i in 0..o.rows {
+    for i in o.people() {
         let p = o.person(i);
         let role = match p.role {
             "aide" => "staff",

@@ -107,6 +107,7 @@ proptest! {
         seed in any::<u64>(),
         schools in 1u32..5,
         drift_percent in 0u32..=100,
+        turnover_percent in 0u32..=100,
         csv in any::<bool>(),
     ) {
         let opts = GenOptions {
@@ -115,13 +116,14 @@ proptest! {
             format: if csv { GenFormat::Csv } else { GenFormat::OneRoster12 },
             schools,
             drift_percent,
+            turnover_percent,
         };
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join(if csv { "roster.csv" } else { "export" });
         generate(&opts, &out).unwrap();
         let roster = read_path(&out, FormatChoice::Auto).unwrap();
         prop_assert!(roster.errors.is_empty(), "{:?}", roster.errors);
-        prop_assert_eq!(roster.people.len() as u64 + roster.skipped_roles, rows);
+        prop_assert_eq!(roster.people.len() as u64 + roster.skipped_roles, opts.people().count() as u64);
         for p in &roster.people {
             let i: u64 = p.external_id.trim_start_matches('u').parse().unwrap();
             let want = opts.person(i);

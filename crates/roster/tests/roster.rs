@@ -738,6 +738,24 @@ fn the_generator_is_reproducible_and_drifts() {
     let p = plan(&c, &dir, PlanOptions::default());
     assert!(p.counts.moved > 10 && p.counts.moved < 50, "{:?}", p.counts);
     assert_eq!(p.counts.created + p.counts.suspended, 0);
+    // Turnover: some people leave (suspended), as many newcomers arrive (created).
+    let churned = cc_roster::generate::GenOptions {
+        turnover_percent: 10,
+        ..drifted
+    };
+    cc_roster::generate::generate(&churned, &tmp.path().join("t.csv")).unwrap();
+    let t = read_path(tmp.path().join("t.csv"));
+    let p = plan(&t, &dir, PlanOptions::default());
+    assert_eq!(p.counts.created, 30, "{:?}", p.counts);
+    assert!(
+        p.counts.suspended > 10 && p.counts.suspended < 50,
+        "{:?}",
+        p.counts
+    );
+    assert_eq!(
+        t.people.len() as u64 + t.skipped_roles,
+        churned.people().count() as u64
+    );
 }
 
 #[test]

@@ -75,12 +75,21 @@ async fn apply_roster(
     roster: &Roster,
     name: &str,
 ) -> imports::ApplyOutcome {
+    apply_roster_with(store, roster, name, &Overrides::default()).await
+}
+
+async fn apply_roster_with(
+    store: &Arc<dyn Store>,
+    roster: &Roster,
+    name: &str,
+    overrides: &Overrides,
+) -> imports::ApplyOutcome {
     let run = imports::new_run(&actor(), name, b"", false, &ImportOptions::default());
     let req = imports::ApplyRequest {
         actor: &actor(),
         roster,
         settings: &ImportSettings::default(),
-        overrides: &Overrides::default(),
+        overrides,
         expected: None,
         stored: false,
         progress: &Progress::default(),
@@ -475,6 +484,83 @@ async fn a_generated_roster_applies_in_chunks(backend: Backend) {
     assert!(out.counts.moved > 500, "{:?}", out.counts);
 }
 
+/// Each person of a directory by external id: what a roster decides about them, groups
+/// included (as `group_members` holds them).
+async fn people_by_external_id(
+    store: &Arc<dyn Store>,
+) -> std::collections::BTreeMap<
+    String,
+    (String, Option<i16>, Option<String>, UserStatus, Vec<String>),
+> {
+    let snapshot = store.imports().unwrap().directory_snapshot().await.unwrap();
+    snapshot
+        .users
+        .into_iter()
+        .map(|u| {
+            (
+                u.external_id.clone().unwrap(),
+                (u.username, u.grade, u.school, u.status, u.groups),
+            )
+        })
+        .collect()
+}
+
+async fn a_drift_apply_leaves_exactly_the_memberships_a_first_load_of_it_makes(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    let (_fresh_db, fresh_store) = fresh(backend).await;
+    let tmp = tempfile::tempdir().unwrap();
+    // More people than one apply chunk, so changes span chunks.
+    let gen = cc_roster::generate::GenOptions {
+        rows: 12_000,
+        seed: 9,
+        ..Default::default()
+    };
+    let drifted = cc_roster::generate::GenOptions {
+        drift_percent: 30,
+        turnover_percent: 3,
+        ..gen
+    };
+    apply_roster(
+        &store,
+        &read_generated(&gen, &tmp.path().join("base")),
+        "base",
+    )
+    .await;
+    let roster = read_generated(&drifted, &tmp.path().join("drift"));
+    let allow = Overrides {
+        allow_mass_suspend: true,
+        ..Overrides::default()
+    };
+    let out = apply_roster_with(&store, &roster, "drift", &allow).await;
+    let c = out.counts;
+    assert!(
+        c.moved > 2_000 && c.created > 100 && c.suspended > 100,
+        "{c:?}"
+    );
+    assert!(c.memberships_removed >= c.moved, "{c:?}");
+    apply_roster(&fresh_store, &roster, "first load").await;
+
+    let after_drift = people_by_external_id(&store).await;
+    let first_load = people_by_external_id(&fresh_store).await;
+    for (ext, want) in &first_load {
+        assert_eq!(after_drift.get(ext), Some(want), "{ext}");
+    }
+    let leavers: Vec<_> = after_drift
+        .iter()
+        .filter(|(ext, _)| !first_load.contains_key(*ext))
+        .collect();
+    assert_eq!(leavers.len() as u64, c.suspended);
+    assert!(leavers.iter().all(|(_, p)| p.3 == UserStatus::Suspended));
+    // Applying the same roster again changes nothing: the memberships are already right.
+    let again = apply_roster_with(&store, &roster, "again", &allow).await;
+    assert_eq!(
+        again.counts.memberships_added + again.counts.memberships_removed,
+        0,
+        "{:?}",
+        again.counts
+    );
+}
+
 /// Every index and constraint of the schema, as the database describes them.
 async fn schema(db: &TestDb) -> Vec<String> {
     use sqlx::Connection;
@@ -636,4 +722,5 @@ backend_tests!(
     the_planning_snapshot_matches_the_transactional_one,
     a_preview_is_not_applied_once_the_directory_changed,
     a_generated_roster_applies_in_chunks,
+    a_drift_apply_leaves_exactly_the_memberships_a_first_load_of_it_makes,
 );

@@ -34,6 +34,9 @@ pub struct GenerateArgs {
     /// Percent of students moved one school and grade on (a new school year).
     #[arg(long, default_value_t = 0)]
     drift: u32,
+    /// Percent of people left out (they left), and as many newcomers added.
+    #[arg(long, default_value_t = 0)]
+    turnover: u32,
     /// Where to write.
     out: PathBuf,
 }
@@ -50,8 +53,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         format: a.format,
         schools: a.schools.max(1),
         drift_percent: a.drift.min(100),
+        turnover_percent: a.turnover.min(100),
     };
     generate(&opts, &a.out)?;
-    eprintln!("wrote {} people to {}", a.rows, a.out.display());
+    eprintln!(
+        "wrote {} people to {}",
+        opts.people().count(),
+        a.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

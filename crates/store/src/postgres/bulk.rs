@@ -60,6 +60,26 @@ pub(super) async fn bulk_add_members(
     Ok(())
 }
 
+/// Deletes the memberships `pairs` names: each pair found through the primary key (the
+/// `unnest` is estimated small, so the plan is a nested loop over the index, never a scan of
+/// `group_members` per statement).
+pub(super) async fn bulk_remove_members(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<()> {
+    for chunk in pairs.chunks(UNNEST_ROWS) {
+        sqlx::query(
+            "DELETE FROM group_members AS m USING unnest($1::uuid[], $2::uuid[]) AS t(g, u) \
+             WHERE m.group_id = t.g AND m.user_id = t.u",
+        )
+        .bind(chunk.iter().map(|p| p.0).collect::<Vec<Uuid>>())
+        .bind(chunk.iter().map(|p| p.1).collect::<Vec<Uuid>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Memberships of people inserted by this transaction: nobody else can have added any for
 /// them, so they are copied in as they are (duplicates in `pairs` are dropped first).
 pub(super) async fn bulk_add_new_members(

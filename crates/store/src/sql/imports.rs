@@ -10,8 +10,8 @@ use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::bulk::{
-    bulk_add_members, bulk_add_new_members, bulk_append_audit, bulk_insert_users, first_load_begin,
-    first_load_finish,
+    bulk_add_members, bulk_add_new_members, bulk_append_audit, bulk_insert_users,
+    bulk_remove_members, first_load_begin, first_load_finish,
 };
 use super::*;
 use crate::imports::{DirectorySnapshot, GroupRef, ImportStore, ImportTx};
@@ -340,18 +340,7 @@ impl ImportTx for BackendTx {
     }
 
     async fn remove_members_bulk(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<()> {
-        for chunk in pairs.chunks(chunk_rows(2)) {
-            let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new("WITH v (group_id, user_id) AS (");
-            qb.push_values(chunk, |mut b, (g, u)| {
-                b.push_bind(*g).push_bind(*u);
-            });
-            qb.push(
-                ") DELETE FROM group_members WHERE EXISTS \
-                 (SELECT 1 FROM v WHERE v.group_id = group_members.group_id AND v.user_id = group_members.user_id)",
-            );
-            qb.build().execute(&mut *self.0).await?;
-        }
-        Ok(())
+        bulk_remove_members(&mut self.0, pairs).await
     }
 
     async fn append_audit_bulk(&mut self, events: Vec<NewAuditEvent>) -> Result<()> {

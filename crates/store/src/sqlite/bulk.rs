@@ -135,6 +135,29 @@ pub(super) async fn bulk_add_members(
     .await
 }
 
+/// Deletes the memberships `pairs` names. The pairs are matched with a row-value `IN` over
+/// the bound list, which SQLite answers with one primary-key search per pair; the
+/// `EXISTS` form it replaces scanned `group_members` once per statement, and the list once per
+/// membership, which made a large apply quadratic.
+pub(super) async fn bulk_remove_members(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<()> {
+    execute_pipelined(conn, pairs.chunks(chunk_rows(2)), remove_members_query).await
+}
+
+/// The statement [`bulk_remove_members`] runs for one chunk.
+pub(super) fn remove_members_query(chunk: &[(Uuid, Uuid)]) -> QueryBuilder<'_, Db> {
+    let mut qb: QueryBuilder<'_, Db> = QueryBuilder::new("WITH v (group_id, user_id) AS (");
+    qb.push_values(chunk, |mut b, (g, u)| {
+        b.push_bind(*g).push_bind(*u);
+    });
+    qb.push(
+        ") DELETE FROM group_members WHERE (group_id, user_id) IN (SELECT group_id, user_id FROM v)",
+    );
+    qb
+}
+
 /// Audit events per statement (11 values each).
 const AUDIT_ROWS: usize = MAX_PARAMS / 11;
 const AUDIT_FIRST_ROWS: usize = 500;

@@ -25,6 +25,10 @@ enum Scenario {
     ApiList,
     /// `POST /api/v1/users`.
     ApiCreate,
+    /// `GET /api/v1/users?limit=50&cursor=…` through every page, while a writer commits a new
+    /// person (its audit event and provisioning job) after another: each commit moves the
+    /// change generation, so the page cache cannot answer.
+    ApiPagingUnderWrites,
     /// The console's People page: the first page, and a search.
     ConsolePeople,
     /// The console's Overview.
@@ -147,6 +151,35 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
             )
             .await,
         );
+    }
+
+    if wants(Scenario::ApiPagingUnderWrites) {
+        let cursors = Arc::new(page_cursors(&base, &token).await?);
+        let writer = start_writer(dirsvc.clone(), actor.clone());
+        let b = base.clone();
+        let t = token.clone();
+        let paging: MakeRequest = Arc::new(move |c, _, n| {
+            #[allow(clippy::cast_possible_truncation)]
+            let cursor = &cursors[(n % cursors.len() as u64) as usize];
+            let url = match cursor {
+                Some(cur) => format!("{b}/api/v1/users?limit=50&cursor={cur}"),
+                None => format!("{b}/api/v1/users?limit=50"),
+            };
+            c.get(url).bearer_auth(&t)
+        });
+        let mut m = load::run(
+            "paging while writes commit",
+            args.connections,
+            warmup,
+            duration,
+            paging,
+        )
+        .await;
+        let commits = writer.stop().await?;
+        #[allow(clippy::cast_precision_loss)]
+        let rate = commits as f64 / (warmup + duration).as_secs_f64();
+        m.scenario = format!("paging, {rate:.0} commits/s");
+        results.push(m);
     }
 
     // Console pages are requested as a signed-in browser would: one sign-in through the form,
@@ -275,6 +308,60 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The cursor of every page of `GET /api/v1/users?limit=50` (`None`: the first page).
+async fn page_cursors(base: &str, token: &str) -> anyhow::Result<Vec<Option<String>>> {
+    let client = http()?;
+    let mut cursors = vec![None];
+    loop {
+        let url = match cursors.last().and_then(Option::as_deref) {
+            Some(cur) => format!("{base}/api/v1/users?limit=50&cursor={cur}"),
+            None => format!("{base}/api/v1/users?limit=50"),
+        };
+        let page: serde_json::Value = client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursors.push(Some(next.to_owned())),
+            None => return Ok(cursors),
+        }
+    }
+}
+
+/// A task committing one new person after another until stopped.
+struct Writer {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<u64>>,
+}
+
+impl Writer {
+    /// Stops the writer; the number of commits it made.
+    async fn stop(self) -> anyhow::Result<u64> {
+        self.stop.cancel();
+        self.task.await?
+    }
+}
+
+fn start_writer(dirsvc: cc_service::Directory, actor: cc_domain::Actor) -> Writer {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let s = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut n = 0_u64;
+        while !s.is_cancelled() {
+            dirsvc
+                .create_user(&actor, bench_user(&format!("w{n:09}")))
+                .await?;
+            n += 1;
+        }
+        Ok(n)
+    });
+    Writer { stop, task }
 }
 
 /// What a first visit to a console page downloads.

@@ -1,8 +1,12 @@
 //! `command-center bench import`: a synthetic OneRoster 1.2 export of `--rows` people, applied
-//! into an empty directory, then previewed (dry run) against the directory that apply left —
-//! a directory of the same size — with 2% of the students moved. Reports the median, min and
-//! max wall time of each, and the peak resident memory (VmHWM) of the process that ran it:
-//! each run is measured in a fresh child process, as an operator's `import` would run.
+//! into an empty directory (the first load); then previewed (dry run) against the directory
+//! that apply left — a directory of the same size — with 2% of the students moved; then a
+//! drifted export applied to that directory: `--drift` % of the students moved on a school and
+//! a grade, and a tenth as many people (`--drift` / 10 %) left and replaced by newcomers. The
+//! three scenarios alternate, one run of each per round. Reports the median, min and max wall
+//! time of each, the drift apply's ratio to the first load, and the peak resident memory
+//! (VmHWM) of the process that ran it: each run is measured in a fresh child process, as an
+//! operator's `import` would run.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -26,6 +30,9 @@ pub struct Args {
     runs: u32,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Percent of students the drift scenario moves (0: no drift scenario).
+    #[arg(long, default_value_t = 30)]
+    drift: u32,
     /// A PostgreSQL URL naming an empty, disposable database (it is wiped between runs);
     /// default: fresh SQLite files in a temporary directory.
     #[arg(long)]
@@ -60,7 +67,7 @@ async fn measure_one(
     rows: u64,
 ) -> anyhow::Result<Measured> {
     let mut settings = cfg.import.settings();
-    settings.limits.max_rows = settings.limits.max_rows.max(rows + 1);
+    settings.limits.max_rows = settings.limits.max_rows.max(rows * 2 + 1);
     let actor = cc_domain::Actor::system("bench");
     let store = cc_store::connect(url, &cfg.pool()).await?;
     reset_peak();
@@ -78,11 +85,16 @@ async fn measure_one(
         .await??;
         let read_seconds = start.elapsed().as_secs_f64();
         let run = imports::new_run(&actor, "bench", &[], false, &ImportOptions::default());
+        // The drift's leavers are suspended: more than the mass-suspension guard lets by.
+        let overrides = Overrides {
+            allow_mass_suspend: true,
+            ..Overrides::default()
+        };
         let req = imports::ApplyRequest {
             actor: &actor,
             roster: &roster,
             settings: &settings,
-            overrides: &Overrides::default(),
+            overrides: &overrides,
             expected: None,
             stored: false,
             progress: &Progress::default(),
@@ -242,6 +254,7 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let base = dir.path().join("base");
     let drift = dir.path().join("drift");
+    let moved = dir.path().join("moved");
     eprintln!(
         "bench import: generating {} people (OneRoster 1.2)…",
         args.rows
@@ -251,7 +264,8 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         ..GenOptions::default()
     };
-    let (b, d) = (base.clone(), drift.clone());
+    let drift_percent = args.drift.min(100);
+    let (b, d, m) = (base.clone(), drift.clone(), moved.clone());
     tokio::task::spawn_blocking(move || {
         generate(&gen, &b)?;
         generate(
@@ -260,7 +274,18 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
                 ..gen
             },
             &d,
-        )
+        )?;
+        if drift_percent > 0 {
+            generate(
+                &GenOptions {
+                    drift_percent,
+                    turnover_percent: drift_percent / 10,
+                    ..gen
+                },
+                &m,
+            )?;
+        }
+        std::io::Result::Ok(())
     })
     .await??;
     let backend = if args.bench_database_url.is_some() {
@@ -269,9 +294,8 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
         "sqlite"
     };
 
-    // Apply into an empty directory.
-    let mut apply_runs = Vec::new();
-    let mut last_url = String::new();
+    // Rounds of: apply into an empty directory, dry run against it, apply the drift to it.
+    let (mut apply_runs, mut dry_runs, mut drift_runs) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..args.runs.max(1) {
         let url = match &args.bench_database_url {
             Some(u) => {
@@ -297,18 +321,7 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
             m.peak_rss_mb
         );
         apply_runs.push(m);
-        // Keep only the newest SQLite file: a million people take about a gigabyte.
-        if let Some(old) = last_url.strip_prefix("sqlite://") {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{old}{suffix}"));
-            }
-        }
-        last_url = url;
-    }
-    // Dry run against the directory the last apply left: the same size, 2% of students moved.
-    let mut dry_runs = Vec::new();
-    for i in 0..args.runs.max(1) {
-        let m = measure_in_child("dry-run", &last_url, &drift, args.rows).await?;
+        let m = measure_in_child("dry-run", &url, &drift, args.rows).await?;
         eprintln!(
             "  dry run {}: {:.1} s (reading {:.1} s), peak {:.0} MB",
             i + 1,
@@ -317,8 +330,26 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
             m.peak_rss_mb
         );
         dry_runs.push(m);
+        if drift_percent > 0 {
+            let m = measure_in_child("apply", &url, &moved, args.rows).await?;
+            eprintln!(
+                "  drift apply run {}: {:.1} s (reading {:.1} s), peak {:.0} MB, {}",
+                i + 1,
+                m.seconds,
+                m.read_seconds,
+                m.peak_rss_mb,
+                m.counts
+            );
+            drift_runs.push(m);
+        }
+        // A million people take about a gigabyte: keep no SQLite file past its round.
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
     }
-    let results = [
+    let mut results = vec![
         summarize(
             "dry run against the same size",
             backend,
@@ -332,6 +363,20 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
             &apply_runs,
         ),
     ];
+    if !drift_runs.is_empty() {
+        results.push(summarize(
+            "apply a drift to the same size",
+            backend,
+            args.rows,
+            &drift_runs,
+        ));
+        eprintln!(
+            "drift apply / first load: {:.2} (medians; {}% of students moved, {}% left and replaced)",
+            results[2].median_s / results[1].median_s.max(f64::EPSILON),
+            drift_percent,
+            drift_percent / 10
+        );
+    }
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
         Output::Table => {
