@@ -5,11 +5,13 @@
 #
 #   scripts/scim-compliance.sh
 #
-# scim2-tester is installed into target/venv-scim at the pinned version below.
+# scim2-tester and scim2-client are installed into target/venv-scim at the pinned versions
+# below. scripts/test.sh runs this after the test suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCIM2_TESTER_VERSION=0.5.2
+SCIM2_CLIENT_VERSION=0.13.2
 VENV=target/venv-scim
 BIN=${CC_BIN:-target/debug/command-center}
 
@@ -17,12 +19,12 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'SCIM compliance FAILED: %s\n' "$*" >&2; exit 1; }
 
 ensure_tester() {
-  if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('scim2-tester') != '$SCIM2_TESTER_VERSION')" 2>/dev/null; then
+  if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('scim2-tester') != '$SCIM2_TESTER_VERSION' or m.version('scim2-client') != '$SCIM2_CLIENT_VERSION')" 2>/dev/null; then
     return
   fi
-  log "scim2-tester $SCIM2_TESTER_VERSION: installing into $VENV"
+  log "scim2-tester $SCIM2_TESTER_VERSION, scim2-client $SCIM2_CLIENT_VERSION: installing into $VENV"
   python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "scim2-tester==$SCIM2_TESTER_VERSION" "scim2-client[httpx2]"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "scim2-tester==$SCIM2_TESTER_VERSION" "scim2-client[httpx2]==$SCIM2_CLIENT_VERSION"
 }
 
 tmp=$(mktemp -d)
@@ -34,7 +36,8 @@ cleanup() {
 trap cleanup EXIT
 
 ensure_tester
-[ -x "$BIN" ] || cargo build --quiet -p command-center
+# Built (or found up to date) every time: a stale binary would check yesterday's server.
+if [ -z "${CC_BIN:-}" ]; then cargo build --quiet -p command-center; fi
 password="scim-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
 log "SCIM compliance: starting the server"
 CC_LISTEN=127.0.0.1:0 CC_DATABASE_URL="sqlite://$tmp/scim.db" CC_REDIS_URL="" CC_LOG=warn CC_LOG_FORMAT=json \

@@ -6,7 +6,8 @@
 # bash script target), Chromium, chromedriver, npm and axe-core (the console's browser tests,
 # axe-core into target/) and python3-venv (schemathesis, for the contract test, is installed
 # into target/venv-schemathesis by scripts/contract-test.sh; scim2-server, for the SCIM
-# target's tests, into target/venv-scim2-server by scripts/install-scim2-server.sh).
+# target's tests, into target/venv-scim2-server by scripts/install-scim2-server.sh; scim2-tester,
+# for the SCIM compliance run, into target/venv-scim by scripts/scim-compliance.sh).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p cc-domain    # extra arguments go to the test runner
@@ -152,8 +153,11 @@ else
 fi
 
 # The API contract: schemathesis against /openapi.json of the real binary, on both backends,
-# when the whole suite was asked for.
+# and SCIM compliance: scim2-tester against /scim/v2 (every check of what the server declares
+# must pass), when the whole suite was asked for.
 if [ $# -eq 0 ]; then
   log "Running the contract test (schemathesis)"
   scripts/contract-test.sh
+  log "Running the SCIM compliance check (scim2-tester)"
+  scripts/scim-compliance.sh
 fi

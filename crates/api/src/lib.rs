@@ -277,10 +277,12 @@ impl AppState {
         Self(Arc::new(parts))
     }
 
-    /// Which source owns which field of a person (see [`cc_domain::FieldOwners`]).
+    /// Which source owns which field of a person (see [`cc_domain::FieldOwners`]), for API
+    /// and SCIM writes and roster imports alike.
     #[must_use]
     pub fn with_field_owners(self, owners: cc_domain::FieldOwners) -> Self {
         let mut parts = Arc::unwrap_or_clone(self.0);
+        Arc::make_mut(&mut parts.config).import.settings.owners = owners.clone();
         parts.directory = parts.directory.clone().with_field_owners(owners);
         Self(Arc::new(parts))
     }

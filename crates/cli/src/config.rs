@@ -441,6 +441,7 @@ impl ImportConfig {
             plan: cc_roster::PlanOptions {
                 match_by_username: self.match_by_username,
             },
+            owners: cc_domain::FieldOwners::default(),
         }
     }
 }
@@ -775,6 +776,15 @@ impl Config {
         }
     }
 
+    /// The import settings with the field owners of `[directory.field_owners]`.
+    #[must_use]
+    pub fn import_settings(&self) -> cc_service::imports::ImportSettings {
+        cc_service::imports::ImportSettings {
+            owners: self.directory.field_owners.clone(),
+            ..self.import.settings()
+        }
+    }
+
     #[must_use]
     pub fn api(&self) -> cc_api::ApiConfig {
         use std::time::Duration;
@@ -800,7 +810,7 @@ impl Config {
                 listen: self.metrics.listen.clone(),
             },
             import: cc_api::ImportApiConfig {
-                settings: self.import.settings(),
+                settings: self.import_settings(),
                 max_upload_bytes: self.import.max_upload_bytes,
                 sync_wait: Duration::from_millis(self.import.sync_wait_ms),
                 max_parallel_reads: self.import.max_parallel_reads,

@@ -65,8 +65,9 @@ pub struct UserSource {
     pub source: RecordSource,
     /// The `userName` a SCIM client sent, as sent (the directory's username is derived from it).
     pub scim_user_name: Option<String>,
-    /// Attributes a SCIM client sent that the directory has no column for (the enterprise
-    /// extension), as a JSON object.
+    /// Attributes a SCIM client sent that the directory has no column for, keyed as on the
+    /// wire (`userType`, `emails`, the enterprise extension under its schema URI), as a JSON
+    /// object.
     pub scim_attributes: serde_json::Value,
     pub updated_at: DateTime<Utc>,
 }
@@ -162,6 +163,46 @@ impl FieldOwners {
         guard!(school, current.school);
         guard!(status, current.status);
         guard!(groups, current.groups);
+        out
+    }
+
+    /// [`FieldOwners::restrict`] for a whole next state (a roster import's): every field of
+    /// `next` that `source` may not change is set back to its `current` value; returns the
+    /// conflicts.
+    pub fn restrict_user(
+        &self,
+        source: RecordSource,
+        current: &crate::User,
+        next: &mut crate::User,
+    ) -> Vec<FieldConflict> {
+        let mut out = Vec::new();
+        macro_rules! guard {
+            ($field:ident) => {
+                if next.$field != current.$field {
+                    match self.owner(stringify!($field)) {
+                        Some(owner) if owner != source => {
+                            out.push(FieldConflict {
+                                field: stringify!($field).to_owned(),
+                                owner,
+                                attempted_by: source,
+                            });
+                            next.$field = current.$field.clone();
+                        }
+                        _ => {}
+                    }
+                }
+            };
+        }
+        guard!(external_id);
+        guard!(username);
+        guard!(given_name);
+        guard!(family_name);
+        guard!(email);
+        guard!(role);
+        guard!(grade);
+        guard!(school);
+        guard!(status);
+        guard!(groups);
         out
     }
 }

@@ -43,7 +43,10 @@ pub fn resource_types(base: &str) -> Vec<Value> {
             "id": "User", "name": "User", "endpoint": "/Users",
             "description": "People in the directory",
             "schema": crate::USER_SCHEMA,
-            "schemaExtensions": [{"schema": crate::ENTERPRISE_USER_SCHEMA, "required": false}],
+            "schemaExtensions": [
+                {"schema": crate::ENTERPRISE_USER_SCHEMA, "required": false},
+                {"schema": crate::DIRECTORY_USER_SCHEMA, "required": false}
+            ],
             "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User")}
         }),
         json!({
@@ -141,14 +144,13 @@ pub fn schemas(base: &str) -> Vec<Value> {
     let user = [
         attr("userName", "string").required().unique(),
         attr("externalId", "string").exact(),
-        attr("name", "complex").subs(vec![
-            attr("formatted", "string"),
+        attr("name", "complex").required().subs(vec![
             attr("familyName", "string"),
             attr("givenName", "string"),
         ]),
-        attr("displayName", "string"),
+        attr("displayName", "string").mutability("readOnly"),
         attr("userType", "string"),
-        attr("active", "boolean"),
+        attr("active", "boolean").required(),
         attr("emails", "complex").multi().subs(vec![
             attr("value", "string"),
             attr("type", "string"),
@@ -172,6 +174,10 @@ pub fn schemas(base: &str) -> Vec<Value> {
             attr("displayName", "string").mutability("readOnly"),
         ]),
     ];
+    let directory = [
+        attr("grade", "integer").mutability("readOnly"),
+        attr("school", "string"),
+    ];
     let group = [
         attr("displayName", "string").required().unique(),
         attr("externalId", "string").exact(),
@@ -179,7 +185,7 @@ pub fn schemas(base: &str) -> Vec<Value> {
             attr("value", "string").exact().mutability("immutable"),
             attr("$ref", "reference").mutability("immutable"),
             attr("display", "string").mutability("readOnly"),
-            attr("type", "string").mutability("immutable"),
+            attr("type", "string").mutability("readOnly"),
         ]),
     ];
     vec![
@@ -188,6 +194,12 @@ pub fn schemas(base: &str) -> Vec<Value> {
             crate::ENTERPRISE_USER_SCHEMA,
             "EnterpriseUser",
             &enterprise,
+            base,
+        ),
+        schema(
+            crate::DIRECTORY_USER_SCHEMA,
+            "CommandCenterUser",
+            &directory,
             base,
         ),
         schema(crate::GROUP_SCHEMA, "Group", &group, base),

@@ -26,10 +26,16 @@ pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// The enterprise User extension (`employeeNumber`, `department`, `manager`, …).
 pub const ENTERPRISE_USER_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// This directory's User extension: what it keeps of a person that no standard schema has
+/// (`grade`, `school`). Read-only: the roster import sets them.
+pub const DIRECTORY_USER_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:commandcenter:2.0:User";
 /// The core Group schema.
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// List responses.
 pub const LIST_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// `POST …/.search` requests.
+pub const SEARCH_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 /// PATCH requests.
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 /// Errors.

@@ -15,8 +15,9 @@ use crate::filter::{CompareOp, Filter};
 use crate::path::PatchPath;
 use crate::{ScimError, ScimType};
 
-/// A PATCH request body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A PATCH request body: read by the endpoint, sent by the SCIM target. `Debug` leaves the
+/// values out (an operation may carry a password).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatchOp {
     #[serde(default)]
     pub schemas: Vec<String>,
@@ -24,8 +25,27 @@ pub struct PatchOp {
     pub operations: Vec<PatchOperation>,
 }
 
+impl PatchOp {
+    /// A request of these operations.
+    #[must_use]
+    pub fn new(operations: Vec<PatchOperation>) -> Self {
+        Self {
+            schemas: vec![crate::PATCH_OP_SCHEMA.to_owned()],
+            operations,
+        }
+    }
+}
+
+impl std::fmt::Debug for PatchOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatchOp")
+            .field("operations", &self.operations)
+            .finish()
+    }
+}
+
 /// One operation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatchOperation {
     /// `add`, `replace` or `remove`, in any case.
     pub op: String,
@@ -33,6 +53,38 @@ pub struct PatchOperation {
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+}
+
+/// The value is left out: an operation may carry a password.
+impl std::fmt::Debug for PatchOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.op, self.path.as_deref().unwrap_or(""))
+    }
+}
+
+impl PatchOperation {
+    #[must_use]
+    pub fn add(path: impl Into<String>, value: Value) -> Self {
+        Self::with_path("add", path, Some(value))
+    }
+
+    #[must_use]
+    pub fn replace(path: impl Into<String>, value: Value) -> Self {
+        Self::with_path("replace", path, Some(value))
+    }
+
+    #[must_use]
+    pub fn remove(path: impl Into<String>) -> Self {
+        Self::with_path("remove", path, None)
+    }
+
+    fn with_path(op: &str, path: impl Into<String>, value: Option<Value>) -> Self {
+        Self {
+            op: op.to_owned(),
+            path: Some(path.into()),
+            value,
+        }
+    }
 }
 
 /// The three operations.
@@ -111,6 +163,11 @@ impl PatchOp {
 fn apply_one(resource: &mut Value, op: &PatchOperation, core: &str) -> Result<(), ScimError> {
     let kind = OpKind::parse(&op.op)?;
     match (&op.path, kind) {
+        (Some(path), _)
+            if PatchPath::is_schema_uri(path.trim()) && !path.trim().eq_ignore_ascii_case(core) =>
+        {
+            apply_extension(resource, kind, path.trim(), op.value.as_ref(), core)
+        }
         (Some(path), _) if !path.trim().is_empty() => {
             let path = PatchPath::parse(path)?;
             apply_path(resource, kind, &path, op.value.as_ref(), core)
@@ -134,10 +191,7 @@ fn apply_one(resource: &mut Value, op: &PatchOperation, core: &str) -> Result<()
                 }
                 if PatchPath::is_schema_uri(key) {
                     if let Value::Object(ext) = value {
-                        for (sub, v) in ext {
-                            let path = PatchPath::parse(&format!("{key}:{sub}"))?;
-                            apply_path(resource, kind, &path, Some(v), core)?;
-                        }
+                        merge_extension(resource, kind, key, ext, core)?;
                     }
                     continue;
                 }
@@ -147,6 +201,54 @@ fn apply_one(resource: &mut Value, op: &PatchOperation, core: &str) -> Result<()
             Ok(())
         }
     }
+}
+
+/// An operation whose path is an extension's schema URI: `add` merges the value's attributes
+/// into the extension, `replace` puts them in its place, `remove` removes the extension.
+fn apply_extension(
+    resource: &mut Value,
+    kind: OpKind,
+    uri: &str,
+    value: Option<&Value>,
+    core: &str,
+) -> Result<(), ScimError> {
+    let Some(root) = resource.as_object_mut() else {
+        return Ok(());
+    };
+    let key = key_ci(root, uri);
+    match (kind, value) {
+        (OpKind::Remove, _) => {
+            root.remove(&key);
+            Ok(())
+        }
+        (_, Some(Value::Object(ext))) => {
+            if kind == OpKind::Replace {
+                root.remove(&key);
+            }
+            merge_extension(resource, OpKind::Add, uri, ext, core)
+        }
+        _ => Err(ScimError::invalid_value(format!(
+            "The value for `{uri}` is an object of its attributes."
+        ))),
+    }
+}
+
+/// Applies each attribute of an extension object (its `schemas`, if sent, is not one).
+fn merge_extension(
+    resource: &mut Value,
+    kind: OpKind,
+    uri: &str,
+    ext: &Map<String, Value>,
+    core: &str,
+) -> Result<(), ScimError> {
+    for (sub, v) in ext {
+        if sub.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        let path = PatchPath::parse(&format!("{uri}:{sub}"))?;
+        apply_path(resource, kind, &path, Some(v), core)?;
+    }
+    Ok(())
 }
 
 /// The object a path's attribute lives in (the resource or an extension object), created
@@ -528,5 +630,14 @@ mod tests {
             .apply(&mut u, crate::USER_SCHEMA)
             .unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::InvalidFilter));
+    }
+
+    #[test]
+    fn debug_hides_values() {
+        let p = PatchOp::new(vec![PatchOperation::replace("password", json!("hunter2"))]);
+        assert!(!format!("{p:?}").contains("hunter2"));
+        let body = serde_json::to_value(&p).unwrap();
+        assert_eq!(body["Operations"][0]["op"], "replace");
+        assert_eq!(body["schemas"][0], crate::PATCH_OP_SCHEMA);
     }
 }

@@ -70,6 +70,7 @@ impl PatchPath {
     #[must_use]
     pub fn is_schema_uri(text: &str) -> bool {
         text.eq_ignore_ascii_case(crate::ENTERPRISE_USER_SCHEMA)
+            || text.eq_ignore_ascii_case(crate::DIRECTORY_USER_SCHEMA)
             || text.eq_ignore_ascii_case(crate::USER_SCHEMA)
             || text.eq_ignore_ascii_case(crate::GROUP_SCHEMA)
     }

@@ -182,6 +182,26 @@ pub fn sort(
     sort_order: Option<&str>,
     core: &str,
 ) -> Result<(), ScimError> {
+    let mut keyed: Vec<(Value, &str)> = resources
+        .iter_mut()
+        .map(|r| (std::mem::take(r), core))
+        .collect();
+    let sorted = sort_mixed(&mut keyed, sort_by, sort_order);
+    for (slot, (r, _)) in resources.iter_mut().zip(keyed) {
+        *slot = r;
+    }
+    sorted
+}
+
+/// [`sort`] for resources of several types, each with its core schema (the root `/.search`).
+///
+/// # Errors
+/// As [`sort`].
+pub fn sort_mixed(
+    resources: &mut [(Value, &str)],
+    sort_by: &str,
+    sort_order: Option<&str>,
+) -> Result<(), ScimError> {
     let path = AttrPath::parse(sort_by).map_err(ScimError::invalid_value)?;
     let descending = match sort_order.map(str::to_ascii_lowercase).as_deref() {
         None | Some("ascending") => false,
@@ -193,7 +213,7 @@ pub fn sort(
         }
     };
     let exact = path.case_exact();
-    let key = |v: &Value| -> Option<Value> {
+    let key = |(v, core): &(Value, &str)| -> Option<Value> {
         let found = attr::values(v, &path, core);
         // For a multi-valued attribute, the primary element's value, else the first.
         found.first().map(|v| match v {

@@ -12,7 +12,8 @@ use crate::Result;
 pub struct ScimIdentity {
     /// `userName` as sent.
     pub user_name: String,
-    /// The enterprise extension, as a JSON object.
+    /// What it wrote that the directory has no column for, keyed as on the wire (`userType`,
+    /// `emails`, the enterprise extension under its schema URI), as a JSON object.
     pub attributes: serde_json::Value,
 }
 

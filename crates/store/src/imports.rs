@@ -84,6 +84,14 @@ pub trait ImportTx: Tx {
     /// may write them without looking for existing ones.
     async fn add_new_members_bulk(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<()>;
     async fn remove_members_bulk(&mut self, pairs: &[(Uuid, Uuid)]) -> Result<()>;
+    /// Records the source of people inserted earlier in this transaction (people who have a
+    /// source record already keep it).
+    async fn insert_user_sources_bulk(
+        &mut self,
+        user_ids: &[Uuid],
+        source: cc_domain::RecordSource,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
     /// Appends events to the audit chain, in order, with a few statements.
     async fn append_audit_bulk(&mut self, events: Vec<NewAuditEvent>) -> Result<()>;
 

@@ -388,8 +388,89 @@ async fn a_json_upload_is_415_and_stores_no_run(backend: Backend) {
     assert!(runs.items.is_empty(), "no run was stored: {:?}", runs.items);
 }
 
+/// A roster import records its source and leaves fields another source owns as they are,
+/// reporting each such change as an API or SCIM write would.
+async fn imports_respect_field_owners(backend: Backend) {
+    let owners: cc_domain::FieldOwners =
+        serde_json::from_value(serde_json::json!({"email": "scim", "given_name": "api"})).unwrap();
+    let app = TestApp::spawn_customized(backend, cc_tests::test_config(), None, |s| {
+        s.with_field_owners(owners)
+    })
+    .await;
+    let header =
+        "external_id,username,given_name,family_name,email,role,grade,school,groups,status\n";
+    let first =
+        format!("{header}S-1,rosa,Rosa,Parks,rosa@roster.example,student,9,lincoln-hs,,active\n");
+    let (_, run) = app
+        .client
+        .upload_import("r.csv", first.into_bytes(), &[("dry_run", "false")])
+        .await
+        .unwrap();
+    assert_eq!(run.status, ImportStatus::Applied, "{run:?}");
+    assert_eq!(run.counts["source_conflicts"], 0);
+    let rosa = app.client.list_users(&[]).await.unwrap().items[0].clone();
+    // The record keeps its source: the roster.
+    let sources = app.store.user_sources(&[rosa.id]).await.unwrap();
+    assert_eq!(sources[&rosa.id].source, cc_domain::RecordSource::Roster);
+    // The next import changes the e-mail (owned by SCIM), the given name (owned by the API)
+    // and the grade (no owner): only the grade changes.
+    let second =
+        format!("{header}S-1,rosa,Rosie,Parks,rosa@other.example,student,10,lincoln-hs,,active\n");
+    let (_, run) = app
+        .client
+        .upload_import("r.csv", second.into_bytes(), &[("dry_run", "false")])
+        .await
+        .unwrap();
+    assert_eq!(run.status, ImportStatus::Applied, "{run:?}");
+    assert_eq!(run.counts["source_conflicts"], 1, "{:?}", run.counts);
+    assert_eq!(
+        run.counts["source_conflict_fields"],
+        serde_json::json!({"email": 1, "given_name": 1})
+    );
+    let after = app.client.get_user(rosa.id).await.unwrap();
+    assert_eq!(after.email.as_deref(), Some("rosa@roster.example"));
+    assert_eq!(after.given_name, "Rosa");
+    assert_eq!(after.grade, Some(10));
+    let conflicts = app
+        .client
+        .list_audit(&[("action", "user.source_conflict")])
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(
+        conflicts[0].target_id.as_deref(),
+        Some(rosa.id.to_string().as_str())
+    );
+    let reported = &conflicts[0].after.as_ref().unwrap()["conflicts"];
+    assert_eq!(
+        reported,
+        &serde_json::json!([
+            {"field": "given_name", "owner": "api", "attempted_by": "roster"},
+            {"field": "email", "owner": "scim", "attempted_by": "roster"}
+        ])
+    );
+    // Field names only: the values are in neither the event nor the run.
+    assert!(!reported.to_string().contains("other.example"));
+    // An import that changes only owned fields writes nothing else.
+    let third =
+        format!("{header}S-1,rosa,Rosie,Parks,rosa@other.example,student,10,lincoln-hs,,active\n");
+    let (_, run) = app
+        .client
+        .upload_import("r.csv", third.into_bytes(), &[("dry_run", "false")])
+        .await
+        .unwrap();
+    assert_eq!(run.counts["source_conflicts"], 1);
+    assert_eq!(
+        app.client.get_user(rosa.id).await.unwrap().version,
+        after.version
+    );
+    app.stop().await;
+}
+
 backend_tests!(
     a_json_upload_is_415_and_stores_no_run,
+    imports_respect_field_owners,
     upload_plan_apply_and_reimport,
     multipart_zip_applies_directly,
     a_refused_plan_is_applied_with_the_override,

@@ -463,7 +463,7 @@ async fn scim_role_does_nothing_else(backend: Backend) {
     let (_, types, _) = scim.send(Method::GET, "/ResourceTypes", None).await;
     assert_eq!(types["totalResults"], 2);
     let (_, schemas, _) = scim.send(Method::GET, "/Schemas", None).await;
-    assert_eq!(schemas["totalResults"], 3);
+    assert_eq!(schemas["totalResults"], 4);
     let (status, _, _) = scim
         .send(
             Method::GET,
@@ -577,6 +577,333 @@ async fn entra_and_okta_replay(backend: Backend) {
     app.stop().await;
 }
 
+async fn search_requests(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let scim = Scim::new(&app).await;
+    for name in [
+        "Search.One@x.example",
+        "Search.Two@x.example",
+        "Other@x.example",
+    ] {
+        let (status, body, _) = scim
+            .send(Method::POST, "/Users", Some(support::user(name, "S", "T")))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body, _) = scim
+        .send(
+            Method::POST,
+            "/Groups",
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                        "displayName": "Search club"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let search = |filter: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": filter, "attributes": ["userName", "displayName"],
+            "sortBy": "userName", "sortOrder": "descending", "startIndex": 1, "count": 10
+        })
+    };
+    // /Users/.search: the same filter, sort, paging and projection as GET /Users.
+    let (status, found, _) = scim
+        .send(
+            Method::POST,
+            "/Users/.search",
+            Some(search(r#"userName sw "search.""#)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["totalResults"], 2);
+    assert_eq!(found["Resources"][0]["userName"], "Search.Two@x.example");
+    assert_eq!(found["Resources"][1]["userName"], "Search.One@x.example");
+    assert!(found["Resources"][0].get("name").is_none(), "{found}");
+    // /Groups/.search.
+    let (status, found, _) = scim
+        .send(
+            Method::POST,
+            "/Groups/.search",
+            Some(json!({"filter": "displayName co \"club\""})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["displayName"], "Search club");
+    // /.search: people and groups together, each by its own schema.
+    let (status, found, _) = scim
+        .send(
+            Method::POST,
+            "/.search",
+            Some(json!({"filter": "displayName pr", "count": 2, "sortBy": "displayName"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["totalResults"], 4, "{found}");
+    assert_eq!(found["itemsPerPage"], 2);
+    let (_, found, _) = scim
+        .send(
+            Method::POST,
+            "/.search",
+            Some(json!({"filter": "meta.resourceType eq \"Group\""})),
+        )
+        .await;
+    assert_eq!(found["totalResults"], 1, "{found}");
+    // Bad requests are SCIM errors.
+    let (status, err, _) = scim
+        .send(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({"filter": "userName xx"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["scimType"], "invalidFilter");
+    let (status, err, _) = scim
+        .send(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({"count": "ten"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["scimType"], "invalidValue");
+    let (status, _, _) = scim
+        .send(
+            Method::POST,
+            "/Users/.search",
+            Some(json!({"schemas": ["urn:x"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
+async fn kept_attributes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let scim = Scim::new(&app).await;
+    let mut body = support::user("kept@x.example", "Kim", "Kept");
+    body["userType"] = json!("Contractor");
+    body["emails"] = json!([
+        {"value": "home@x.example", "type": "home", "primary": false},
+        {"value": "kept@x.example", "type": "work", "primary": true}
+    ]);
+    body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"] =
+        json!({"value": "m-1", "$ref": "https://idp.example/Users/m-1", "displayName": "M"});
+    let (status, u, _) = scim.send(Method::POST, "/Users", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{u}");
+    let id = u["id"].as_str().unwrap().to_owned();
+    // What the directory has no column for comes back as written…
+    let (_, u, _) = scim.send(Method::GET, &format!("/Users/{id}"), None).await;
+    assert_eq!(u["userType"], "Contractor");
+    assert_eq!(u["emails"].as_array().unwrap().len(), 2, "{u}");
+    assert_eq!(u["emails"][0]["type"], "home");
+    assert_eq!(
+        u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"],
+        json!({"value": "m-1", "$ref": "https://idp.example/Users/m-1"})
+    );
+    // …the directory keeps the work address and an unknown userType leaves the role as it was.
+    let user = app.client.get_user(id.parse().unwrap()).await.unwrap();
+    assert_eq!(user.email.as_deref(), Some("kept@x.example"));
+    assert_eq!(user.role, cc_domain::Role::Staff);
+    // Removing an attribute removes it.
+    let (status, u, _) = scim
+        .send(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(support::patch(json!([
+                {"op": "remove", "path": "userType"},
+                {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}
+            ]))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{u}");
+    assert!(u.get("userType").is_none(), "{u}");
+    assert!(
+        u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+            .get("manager")
+            .is_none()
+    );
+    // A userType naming a role sets it; an e-mail changed through the API shows as the
+    // directory has it.
+    let (_, u, _) = scim
+        .send(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(support::patch(
+                json!([{"op": "add", "path": "userType", "value": "Teacher"}]),
+            )),
+        )
+        .await;
+    assert_eq!(u["userType"], "Teacher");
+    let patch = cc_domain::UserPatch {
+        email: Some(Some("new@x.example".into())),
+        role: Some(cc_domain::Role::Administrator),
+        ..cc_domain::UserPatch::default()
+    };
+    app.client
+        .update_user(id.parse().unwrap(), &patch, None)
+        .await
+        .unwrap();
+    let (_, u, _) = scim.send(Method::GET, &format!("/Users/{id}"), None).await;
+    assert_eq!(u["userType"], "Administrator");
+    assert_eq!(
+        u["emails"],
+        json!([{"value": "new@x.example", "type": "work", "primary": true}])
+    );
+    // displayName and name.formatted are derived, and declared read-only.
+    let (_, schema, _) = scim
+        .send(
+            Method::GET,
+            "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+            None,
+        )
+        .await;
+    let attr = |name: &str| {
+        schema["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(attr("displayName")["mutability"], "readOnly");
+    assert_eq!(attr("userType")["mutability"], "readWrite");
+    app.stop().await;
+}
+
+async fn grade_and_school_extension(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let scim = Scim::new(&app).await;
+    for (username, grade) in [("gina", 7), ("gus", 9)] {
+        app.client
+            .create_user(&cc_domain::NewUser {
+                external_id: None,
+                username: username.into(),
+                given_name: "G".into(),
+                family_name: "Student".into(),
+                email: None,
+                role: cc_domain::Role::Student,
+                grade: Some(grade),
+                school: Some("North High".into()),
+                status: None,
+                groups: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+    const EXT: &str = "urn:ietf:params:scim:schemas:extension:commandcenter:2.0:User";
+    let (status, found, _) = scim
+        .list("/Users", &[("filter", &format!("{EXT}:grade ge 8"))])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["totalResults"], 1, "{found}");
+    let gus = &found["Resources"][0];
+    assert_eq!(gus["userName"], "gus");
+    assert_eq!(gus[EXT], json!({"grade": 9, "school": "North High"}));
+    assert!(gus["schemas"].as_array().unwrap().contains(&json!(EXT)));
+    let (_, found, _) = scim
+        .list(
+            "/Users",
+            &[("filter", &format!("{EXT}:school eq \"north high\""))],
+        )
+        .await;
+    assert_eq!(found["totalResults"], 2, "{found}");
+    // Declared: the resource type names the extension, the schema holds read-only attributes.
+    let (_, rt, _) = scim.send(Method::GET, "/ResourceTypes/User", None).await;
+    assert!(rt["schemaExtensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["schema"] == EXT));
+    let (status, schema, _) = scim
+        .send(Method::GET, &format!("/Schemas/{EXT}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(schema["attributes"][0]["name"], "grade");
+    assert_eq!(schema["attributes"][0]["type"], "integer");
+    assert_eq!(schema["attributes"][0]["mutability"], "readOnly");
+    assert_eq!(schema["attributes"][1]["name"], "school");
+    assert_eq!(schema["attributes"][1]["mutability"], "readWrite");
+    // The school may be written over SCIM (field ownership applies); the grade may not.
+    let id = gus["id"].as_str().unwrap().to_owned();
+    let (status, after, _) = scim
+        .send(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(support::patch(json!([
+                {"op": "replace", "path": format!("{EXT}:school"), "value": "South High"},
+                {"op": "replace", "path": format!("{EXT}:grade"), "value": 3}
+            ]))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after[EXT], json!({"grade": 9, "school": "South High"}));
+    let user = app.client.get_user(id.parse().unwrap()).await.unwrap();
+    assert_eq!(user.school.as_deref(), Some("South High"));
+    assert_eq!(user.grade, Some(9));
+    app.stop().await;
+}
+
+async fn scim_token_follows_its_creator(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (second_admin, username, _) = app.operator_with_role(OperatorRole::Admin).await;
+    let secret = second_admin
+        .create_token(&cc_domain::NewApiToken {
+            name: "idp".into(),
+            role: OperatorRole::Scim,
+            expires_in_days: None,
+        })
+        .await
+        .unwrap()
+        .secret;
+    let idp = app.anonymous().with_token(secret);
+    let status = |c: cc_client::Client| async move {
+        c.request(Method::GET, "/scim/v2/Users")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(status(idp.clone()).await, StatusCode::OK);
+    let operator = app
+        .client
+        .list_operators()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.username == username)
+        .unwrap();
+    let set = |role: Option<OperatorRole>, disabled: Option<bool>| {
+        let client = app.client.clone();
+        async move {
+            client
+                .update_operator(
+                    operator.id,
+                    &cc_domain::OperatorPatch { role, disabled },
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    // Its creator demoted: the token, which only an admin may grant, no longer works…
+    set(Some(OperatorRole::Operator), None).await;
+    assert_eq!(status(idp.clone()).await, StatusCode::UNAUTHORIZED);
+    // …until they are an admin again (as any token is capped by its creator's current role).
+    set(Some(OperatorRole::Admin), None).await;
+    assert_eq!(status(idp.clone()).await, StatusCode::OK);
+    // Its creator disabled: revoked for good.
+    set(None, Some(true)).await;
+    assert_eq!(status(idp.clone()).await, StatusCode::UNAUTHORIZED);
+    set(None, Some(false)).await;
+    assert_eq!(status(idp.clone()).await, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
 backend_tests!(
     users_round_trip,
     filters_paging_sorting,
@@ -584,4 +911,8 @@ backend_tests!(
     scim_role_does_nothing_else,
     source_ownership,
     entra_and_okta_replay,
+    search_requests,
+    kept_attributes,
+    grade_and_school_extension,
+    scim_token_follows_its_creator,
 );

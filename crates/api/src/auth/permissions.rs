@@ -134,7 +134,9 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("GET", "/api/v1/tokens/{id}", ADMIN),
     route("DELETE", "/api/v1/tokens/{id}", ADMIN),
     // The SCIM 2.0 service provider (identity providers pushing people and groups).
+    route("POST", "/scim/v2/.search", SCIM),
     route("GET", "/scim/v2/Users", SCIM),
+    route("POST", "/scim/v2/Users/.search", SCIM),
     route("POST", "/scim/v2/Users", SCIM),
     route("GET", "/scim/v2/Users/{id}", SCIM),
     route("PUT", "/scim/v2/Users/{id}", SCIM),
@@ -142,6 +144,7 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     route("DELETE", "/scim/v2/Users/{id}", SCIM),
     route("GET", "/scim/v2/Groups", SCIM),
     route("POST", "/scim/v2/Groups", SCIM),
+    route("POST", "/scim/v2/Groups/.search", SCIM),
     route("GET", "/scim/v2/Groups/{id}", SCIM),
     route("PUT", "/scim/v2/Groups/{id}", SCIM),
     route("PATCH", "/scim/v2/Groups/{id}", SCIM),

@@ -91,21 +91,44 @@ async fn candidates(app: &AppState, req: &ListRequest) -> ScimResult<Vec<Group>>
     everyone(app).await
 }
 
+/// The groups a list request may answer with, in SCIM form (before filter and paging).
+pub(super) async fn listable(
+    app: &AppState,
+    req: &ListRequest,
+    base: &str,
+) -> ScimResult<Vec<Value>> {
+    let groups = candidates(app, req).await?;
+    // Members are read only when the answer shows them (or the filter or sort looks at them).
+    let filter_members = req.filter.is_some() || req.sort_by.is_some();
+    let with_members = req.projection.wants("members") || filter_members;
+    let mut rendered = Vec::with_capacity(groups.len());
+    for g in &groups {
+        rendered.push(render(app, g, with_members, base).await?);
+    }
+    Ok(rendered)
+}
+
 pub(super) async fn list(
     State(app): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<ListParams>, QueryRejection>,
 ) -> ScimResult {
     let req = ListRequest::parse(query)?;
-    let groups = candidates(&app, &req).await?;
-    let base = base_url(&headers);
-    // Members are read only when the answer shows them (or the filter or sort looks at them).
-    let filter_members = req.filter.is_some() || req.sort_by.is_some();
-    let with_members = req.projection.wants("members") || filter_members;
-    let mut rendered = Vec::with_capacity(groups.len());
-    for g in &groups {
-        rendered.push(render(&app, g, with_members, &base).await?);
-    }
+    let rendered = listable(&app, &req, &base_url(&headers)).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &req.answer(rendered, GROUP_SCHEMA)?,
+    ))
+}
+
+/// `POST /Groups/.search`: a list whose parameters come in the body.
+pub(super) async fn search(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult {
+    let req = ListRequest::from_params(ListParams::from_search(&read_body(&headers, &body)?)?)?;
+    let rendered = listable(&app, &req, &base_url(&headers)).await?;
     Ok(scim_json(
         StatusCode::OK,
         &req.answer(rendered, GROUP_SCHEMA)?,

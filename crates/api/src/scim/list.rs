@@ -60,6 +60,81 @@ impl ProjectionParams {
     }
 }
 
+impl ListParams {
+    /// The parameters of a `POST …/.search` body (RFC 7644 §3.4.3): the query parameters as
+    /// JSON, `attributes` and `excludedAttributes` as lists (or comma-separated strings).
+    pub fn from_search(body: &Value) -> ScimResult<Self> {
+        let Some(o) = body.as_object() else {
+            return Err(Fail(ScimError::invalid_syntax(
+                "The body is not a SearchRequest.",
+            )));
+        };
+        let schema_ok = o.get("schemas").is_none_or(|s| {
+            s.as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|s| s.as_str() == Some(cc_scim::SEARCH_REQUEST_SCHEMA))
+            })
+        });
+        if !schema_ok {
+            return Err(Fail(ScimError::invalid_syntax(format!(
+                "A SearchRequest names the schema {}.",
+                cc_scim::SEARCH_REQUEST_SCHEMA
+            ))));
+        }
+        let field = |name: &str| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+                .filter(|v| !v.is_null())
+        };
+        let text = |name: &str| -> ScimResult<Option<String>> {
+            match field(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(Fail(ScimError::invalid_value(format!(
+                    "{name} is a string."
+                )))),
+            }
+        };
+        let list = |name: &str| -> ScimResult<Option<String>> {
+            match field(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .map(|v| Some(v.join(",")))
+                    .ok_or_else(|| {
+                        Fail(ScimError::invalid_value(format!(
+                            "{name} is a list of attribute names."
+                        )))
+                    }),
+                Some(_) => Err(Fail(ScimError::invalid_value(format!(
+                    "{name} is a list of attribute names."
+                )))),
+            }
+        };
+        let int = |name: &str| -> ScimResult<Option<i64>> {
+            match field(name) {
+                None => Ok(None),
+                Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+                    Fail(ScimError::invalid_value(format!("{name} is an integer.")))
+                }),
+            }
+        };
+        Ok(Self {
+            filter: text("filter")?,
+            start_index: int("startIndex")?,
+            count: int("count")?,
+            sort_by: text("sortBy")?,
+            sort_order: text("sortOrder")?,
+            attributes: list("attributes")?,
+            excluded_attributes: list("excludedAttributes")?,
+        })
+    }
+}
+
 impl ListRequest {
     pub fn parse(q: Result<Query<ListParams>, QueryRejection>) -> ScimResult<Self> {
         let Query(p) = q.map_err(|_| {
@@ -67,6 +142,10 @@ impl ListRequest {
                 "Bad query parameters: startIndex and count are integers.",
             ))
         })?;
+        Self::from_params(p)
+    }
+
+    pub fn from_params(p: ListParams) -> ScimResult<Self> {
         let filter = p.filter.as_deref().map(Filter::parse).transpose()?;
         let projection =
             Projection::parse(p.attributes.as_deref(), p.excluded_attributes.as_deref())?;
@@ -86,19 +165,30 @@ impl ListRequest {
     }
 
     /// Filters, sorts, pages and projects rendered resources.
-    pub fn answer(&self, mut resources: Vec<Value>, core: &str) -> ScimResult<ListResponse<Value>> {
-        if let Some(f) = &self.filter {
-            resources.retain(|r| f.matches(r, core));
+    pub fn answer(&self, resources: Vec<Value>, core: &str) -> ScimResult<ListResponse<Value>> {
+        self.answer_mixed(vec![(resources, core)])
+    }
+
+    /// [`ListRequest::answer`] for resources of several types (the root `/.search`), each
+    /// with its core schema: every kind filtered and projected by its own schema, the whole
+    /// sorted and paged together.
+    pub fn answer_mixed(&self, kinds: Vec<(Vec<Value>, &str)>) -> ScimResult<ListResponse<Value>> {
+        let mut all: Vec<(Value, &str)> = Vec::new();
+        for (mut resources, core) in kinds {
+            if let Some(f) = &self.filter {
+                resources.retain(|r| f.matches(r, core));
+            }
+            all.extend(resources.into_iter().map(|r| (r, core)));
         }
         if let Some(by) = &self.sort_by {
-            project::sort(&mut resources, by, self.sort_order.as_deref(), core)?;
+            project::sort_mixed(&mut all, by, self.sort_order.as_deref())?;
         }
-        let total = resources.len();
-        let page: Vec<Value> = resources
+        let total = all.len();
+        let page: Vec<Value> = all
             .into_iter()
             .skip(self.start - 1)
             .take(self.count)
-            .map(|r| self.projection.apply(r, core))
+            .map(|(r, core)| self.projection.apply(r, core))
             .collect();
         Ok(ListResponse::new(page, total, self.start))
     }

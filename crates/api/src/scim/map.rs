@@ -8,13 +8,17 @@
 
 use cc_domain::{Group, Role, User, UserSource, UserStatus};
 use cc_scim::wire::{self, canonical_keys, MultiValue, ATTRIBUTE_NAMES};
-use cc_scim::{ScimError, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+use cc_scim::{
+    ScimError, DIRECTORY_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA,
+};
 use chrono::SecondsFormat;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 /// The longest `userName`, `displayName`, `externalId` or e-mail accepted.
 const MAX_TEXT: usize = 256;
+/// The most `emails` one person may have.
+const MAX_EMAILS: usize = 16;
 
 fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -27,12 +31,19 @@ pub fn etag(version: i64) -> String {
 }
 
 /// A person in SCIM form.
+///
+/// What a SCIM client wrote that the directory has no column for is returned as written
+/// (`userType`, the `emails` with their `type` and `primary`, the enterprise extension), as
+/// long as it still agrees with the directory: a role or e-mail changed since by another source
+/// shows the directory's value.
 #[must_use]
 pub fn user_to_scim(user: &User, source: Option<&UserSource>, base: &str) -> Value {
     let mut schemas = vec![USER_SCHEMA.to_owned()];
-    let enterprise = source
-        .map(|s| s.scim_attributes.clone())
-        .filter(|a| a.as_object().is_some_and(|o| !o.is_empty()));
+    let kept = source.map(|s| &s.scim_attributes);
+    let enterprise = kept
+        .and_then(|a| a.get(ENTERPRISE_USER_SCHEMA))
+        .filter(|a| a.as_object().is_some_and(|o| !o.is_empty()))
+        .cloned();
     if enterprise.is_some() {
         schemas.push(ENTERPRISE_USER_SCHEMA.to_owned());
     }
@@ -46,10 +57,8 @@ pub fn user_to_scim(user: &User, source: Option<&UserSource>, base: &str) -> Val
         "name": {
             "givenName": user.given_name,
             "familyName": user.family_name,
-            "formatted": user.display_name(),
         },
         "displayName": user.display_name(),
-        "userType": role_name(user.role),
         "active": user.status == UserStatus::Active,
         "meta": {
             "resourceType": "User",
@@ -62,13 +71,59 @@ pub fn user_to_scim(user: &User, source: Option<&UserSource>, base: &str) -> Val
     if let Some(ext) = &user.external_id {
         v["externalId"] = json!(ext);
     }
+    if let Some(t) = user_type(user, kept) {
+        v["userType"] = json!(t);
+    }
     if let Some(email) = &user.email {
-        v["emails"] = json!([{"value": email, "type": "work", "primary": true}]);
+        let sent = kept
+            .and_then(|a| a.get("emails"))
+            .filter(|e| {
+                e.as_array().is_some_and(|list| {
+                    list.iter().any(|m| {
+                        m["value"]
+                            .as_str()
+                            .is_some_and(|s| s.eq_ignore_ascii_case(email))
+                    })
+                })
+            })
+            .cloned();
+        v["emails"] =
+            sent.unwrap_or_else(|| json!([{"value": email, "type": "work", "primary": true}]));
     }
     if let Some(ext) = enterprise {
         v[ENTERPRISE_USER_SCHEMA] = ext;
     }
+    let mut directory = Map::new();
+    if let Some(g) = user.grade {
+        directory.insert("grade".into(), json!(g));
+    }
+    if let Some(s) = &user.school {
+        directory.insert("school".into(), json!(s));
+    }
+    if !directory.is_empty() {
+        if let Some(schemas) = v["schemas"].as_array_mut() {
+            schemas.push(json!(DIRECTORY_USER_SCHEMA));
+        }
+        v[DIRECTORY_USER_SCHEMA] = Value::Object(directory);
+    }
     v
+}
+
+/// `userType`: as a SCIM client last wrote it (absent when it sent none), unless it names a
+/// role the person no longer has; the role for people no SCIM client has written.
+fn user_type(user: &User, kept: Option<&Value>) -> Option<String> {
+    match kept.and_then(|a| a.get("userType")) {
+        None => Some(role_name(user.role).to_owned()),
+        Some(Value::String(t)) => match parse_role(t) {
+            Some(r) if r != user.role => Some(role_name(user.role).to_owned()),
+            _ => Some(t.clone()),
+        },
+        Some(_) => None,
+    }
+}
+
+fn parse_role(t: &str) -> Option<Role> {
+    t.trim().to_ascii_lowercase().parse::<Role>().ok()
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -90,9 +145,33 @@ pub struct UserInput {
     pub email: Option<String>,
     pub external_id: Option<String>,
     pub role: Option<Role>,
+    /// `userType` as sent.
+    pub user_type: Option<String>,
+    /// `emails` as sent (those with a value).
+    pub emails: Vec<MultiValue>,
     pub active: Option<bool>,
     /// The enterprise extension, as a JSON object.
     pub enterprise: Value,
+    /// `school` of the directory's extension: `None` when the body has no such extension
+    /// (the school stays as it is), `Some(None)` to clear it.
+    pub school: Option<Option<String>>,
+}
+
+impl UserInput {
+    /// What the directory keeps of this body beyond its own columns (see [`user_to_scim`]):
+    /// `userType` (null when not sent), `emails`, and the enterprise extension.
+    #[must_use]
+    pub fn kept_attributes(&self) -> Value {
+        let mut kept = Map::new();
+        kept.insert("userType".into(), json!(self.user_type));
+        if !self.emails.is_empty() {
+            kept.insert("emails".into(), json!(self.emails));
+        }
+        if self.enterprise.as_object().is_some_and(|o| !o.is_empty()) {
+            kept.insert(ENTERPRISE_USER_SCHEMA.into(), self.enterprise.clone());
+        }
+        Value::Object(kept)
+    }
 }
 
 /// Reads a User body (lenient about key case and string booleans).
@@ -105,9 +184,20 @@ pub fn user_from_scim(body: Value) -> Result<UserInput, ScimError> {
     let enterprise_raw = body
         .as_object_mut()
         .and_then(|o| o.remove(ENTERPRISE_USER_SCHEMA));
+    let school = body
+        .as_object_mut()
+        .and_then(|o| {
+            let key = o
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(DIRECTORY_USER_SCHEMA))
+                .cloned()?;
+            o.remove(&key)
+        })
+        .map(|ext| read_school(&ext))
+        .transpose()?;
     let u: wire::User = serde_json::from_value(body)
         .map_err(|e| ScimError::invalid_syntax(format!("The body is not a SCIM User: {e}")))?;
-    let user_name = u.user_name.trim().to_owned();
+    let user_name = u.user_name.unwrap_or_default().trim().to_owned();
     if user_name.is_empty() {
         return Err(ScimError::invalid_value("userName is required."));
     }
@@ -124,17 +214,39 @@ pub fn user_from_scim(body: Value) -> Result<UserInput, ScimError> {
         .or_else(|| (!rest.is_empty()).then(|| rest.join(" ")))
         .unwrap_or_else(|| user_name.clone());
     let email = pick_email(&u.emails);
-    if let Some(e) = &email {
-        check_len("emails", e)?;
+    let emails: Vec<MultiValue> = u
+        .emails
+        .into_iter()
+        .filter_map(|e| {
+            let value = non_empty(e.value)?;
+            Some(MultiValue {
+                value: Some(value),
+                display: non_empty(e.display),
+                kind: non_empty(e.kind),
+                primary: e.primary,
+                reference: None,
+            })
+        })
+        .collect();
+    if emails.len() > MAX_EMAILS {
+        return Err(ScimError::invalid_value(format!(
+            "At most {MAX_EMAILS} emails are kept."
+        )));
+    }
+    for e in &emails {
+        for part in [&e.value, &e.display, &e.kind].into_iter().flatten() {
+            check_len("emails", part)?;
+        }
     }
     let external_id = non_empty(u.external_id);
     if let Some(e) = &external_id {
         check_len("externalId", e)?;
     }
-    let role = u
-        .user_type
-        .as_deref()
-        .and_then(|t| t.trim().to_ascii_lowercase().parse::<Role>().ok());
+    let user_type = non_empty(u.user_type);
+    if let Some(t) = &user_type {
+        check_len("userType", t)?;
+    }
+    let role = user_type.as_deref().and_then(parse_role);
     let enterprise = match enterprise_raw {
         Some(Value::Object(raw)) => Value::Object(known_enterprise(raw)),
         _ => json!({}),
@@ -152,9 +264,31 @@ pub fn user_from_scim(body: Value) -> Result<UserInput, ScimError> {
         email,
         external_id,
         role,
+        user_type,
+        emails,
         active: u.active,
         enterprise,
+        school,
     })
+}
+
+/// `school` of the directory's extension (`grade` is read-only: the roster import sets it).
+fn read_school(ext: &Value) -> Result<Option<String>, ScimError> {
+    let school = ext
+        .as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("school")))
+        .map(|(_, v)| v);
+    match school {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let s = non_empty(Some(s.clone()));
+            if let Some(s) = &s {
+                check_len("school", s)?;
+            }
+            Ok(s)
+        }
+        Some(_) => Err(ScimError::invalid_value("school is a string.")),
+    }
 }
 
 /// The enterprise attributes kept, as strings; `manager` as `{"value": …}` whether it came as
@@ -184,9 +318,21 @@ fn known_enterprise(raw: Map<String, Value>) -> Map<String, Value> {
     out
 }
 
+/// `manager` as kept: its `value` (the manager's id) and `$ref` when sent; `displayName` is
+/// the service provider's to fill.
 fn manager(m: Map<String, Value>) -> Value {
     match m.get("value").and_then(Value::as_str) {
-        Some(id) if !id.trim().is_empty() => json!({ "value": id }),
+        Some(id) if !id.trim().is_empty() => {
+            let mut out = json!({ "value": id });
+            if let Some(r) = m
+                .get("$ref")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+            {
+                out["$ref"] = json!(r);
+            }
+            out
+        }
         _ => Value::Null,
     }
 }
@@ -265,8 +411,6 @@ pub fn group_to_scim(group: &Group, members: Option<&[User]>, base: &str) -> Val
             .map(|u| {
                 json!({
                     "value": u.id.to_string(),
-                    "display": u.display_name(),
-                    "type": "User",
                     "$ref": format!("{base}/Users/{}", u.id),
                 })
             })

@@ -15,7 +15,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use cc_scim::{ScimError, ScimType};
 use cc_service::ServiceError;
@@ -29,7 +29,9 @@ pub const PREFIX: &str = "/scim/v2";
 /// The routes under [`PREFIX`].
 pub fn router(body_limit: usize) -> Router<AppState> {
     Router::new()
+        .route("/.search", post(search))
         .route("/Users", get(users::list).post(users::create))
+        .route("/Users/.search", post(users::search))
         .route(
             "/Users/{id}",
             get(users::get)
@@ -38,6 +40,7 @@ pub fn router(body_limit: usize) -> Router<AppState> {
                 .delete(users::delete),
         )
         .route("/Groups", get(groups::list).post(groups::create))
+        .route("/Groups/.search", post(groups::search))
         .route(
             "/Groups/{id}",
             get(groups::get)
@@ -51,6 +54,27 @@ pub fn router(body_limit: usize) -> Router<AppState> {
         .route("/Schemas", get(discovery::schemas))
         .route("/Schemas/{id}", get(discovery::schema))
         .layer(DefaultBodyLimit::max(body_limit))
+}
+
+/// `POST /.search` (RFC 7644 §3.4.3): People and groups together, each filtered by its own
+/// schema, sorted and paged as one list.
+async fn search(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult {
+    let params = list::ListParams::from_search(&read_body(&headers, &body)?)?;
+    let req = list::ListRequest::from_params(params)?;
+    let base = base_url(&headers);
+    let people = users::listable(&app, &req, &base).await?;
+    let groups = groups::listable(&app, &req, &base).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &req.answer_mixed(vec![
+            (people, cc_scim::USER_SCHEMA),
+            (groups, cc_scim::GROUP_SCHEMA),
+        ])?,
+    ))
 }
 
 /// A failed SCIM request, answered in the SCIM error schema.

@@ -120,14 +120,37 @@ async fn candidates(app: &AppState, req: &ListRequest) -> ScimResult<Vec<User>> 
     everyone(app).await
 }
 
+/// The people a list request may answer with, in SCIM form (before filter and paging).
+pub(super) async fn listable(
+    app: &AppState,
+    req: &ListRequest,
+    base: &str,
+) -> ScimResult<Vec<Value>> {
+    let users = candidates(app, req).await?;
+    render(app, &users, base).await
+}
+
 pub(super) async fn list(
     State(app): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<ListParams>, QueryRejection>,
 ) -> ScimResult {
     let req = ListRequest::parse(query)?;
-    let users = candidates(&app, &req).await?;
-    let rendered = render(&app, &users, &base_url(&headers)).await?;
+    let rendered = listable(&app, &req, &base_url(&headers)).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &req.answer(rendered, USER_SCHEMA)?,
+    ))
+}
+
+/// `POST /Users/.search`: a list whose parameters come in the body.
+pub(super) async fn search(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult {
+    let req = ListRequest::from_params(ListParams::from_search(&read_body(&headers, &body)?)?)?;
+    let rendered = listable(&app, &req, &base_url(&headers)).await?;
     Ok(scim_json(
         StatusCode::OK,
         &req.answer(rendered, USER_SCHEMA)?,
@@ -153,7 +176,7 @@ pub(super) async fn get(
 fn origin(input: &UserInput) -> Origin {
     Origin::scim(ScimIdentity {
         user_name: input.user_name.clone(),
-        attributes: input.enterprise.clone(),
+        attributes: input.kept_attributes(),
     })
 }
 
@@ -185,7 +208,7 @@ pub(super) async fn create(
         email: input.email.clone(),
         role: input.role.unwrap_or(Role::Staff),
         grade: None,
-        school: None,
+        school: input.school.clone().flatten(),
         status: Some(if input.active == Some(false) {
             UserStatus::Suspended
         } else {
@@ -221,6 +244,7 @@ fn patch_for(current: &User, input: &UserInput) -> UserPatch {
         email: Some(input.email.clone()),
         role,
         grade,
+        school: input.school.clone(),
         status,
         ..UserPatch::default()
     }
@@ -288,7 +312,10 @@ pub(super) async fn patch(
     let current = find(&app, &id).await?;
     let mut rendered = render_one(&app, &current, &base_url(&headers)).await?;
     op.apply(&mut rendered, USER_SCHEMA)?;
-    let input = map::user_from_scim(rendered)?;
+    let mut input = map::user_from_scim(rendered)?;
+    // The whole resource is read back: a directory extension the PATCH removed clears the
+    // school.
+    input.school.get_or_insert(None);
     write(&app, &actor, &headers, &current, &input).await
 }
 

@@ -81,7 +81,7 @@ impl Args {
 pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     let store = open_store(cfg).await?;
     require_current_schema(store.as_ref()).await?;
-    let settings = cfg.import.settings();
+    let settings = cfg.import_settings();
     let overrides = args.overrides();
     let progress = Arc::new(Progress::default());
     let bar = ProgressBar::start(progress.clone());

@@ -9,9 +9,11 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::wire::{self, ListResponse, PatchOp, ServiceProviderConfig, MEDIA_TYPE};
 use crate::config::expose;
 use crate::TargetError;
+use cc_scim::patch::PatchOp;
+use cc_scim::wire::{self, ListResponse, ServiceProviderConfig};
+use cc_scim::CONTENT_TYPE as MEDIA_TYPE;
 
 /// The largest response body read; anything longer is refused, not buffered.
 pub(super) const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -133,7 +135,7 @@ impl Api {
     /// A non-success answer as an error: 408, 429 and 5xx are retryable (no sooner than
     /// `Retry-After`), everything else permanent.
     fn status_error(what: &str, reply: &Reply) -> TargetError {
-        let error: wire::Error = serde_json::from_slice(&reply.body).unwrap_or_default();
+        let error: wire::ErrorReply = serde_json::from_slice(&reply.body).unwrap_or_default();
         let mut message = format!("{what} answered {}", reply.status);
         if let Some(t) = &error.scim_type {
             message.push_str(&format!(" ({t})"));
@@ -264,7 +266,7 @@ impl Api {
             return Err(Self::status_error(&what, &reply));
         }
         let list: ListResponse<Value> = Self::parse(&what, &reply)?;
-        Ok(list.total_results)
+        Ok(u64::try_from(list.total_results).unwrap_or(u64::MAX))
     }
 }
 

@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::wire::{self, MultiValue, PatchOperation, ENTERPRISE_USER_SCHEMA};
+use cc_scim::patch::PatchOperation;
+use cc_scim::wire::{self, MultiValue};
+use cc_scim::ENTERPRISE_USER_SCHEMA;
 
 /// Declares a closed set of string attributes of one wire struct, with their SCIM names.
 macro_rules! string_attributes {
@@ -190,6 +192,7 @@ impl AttrPath {
                     value,
                     kind: Some(kind.clone()),
                     primary,
+                    ..MultiValue::default()
                 });
             }
             Self::Enterprise(a) => {

@@ -12,7 +12,6 @@ mod config;
 mod http;
 pub mod mapping;
 mod plan;
-pub mod wire;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -42,7 +41,7 @@ pub struct ScimTarget {
     /// The mapping, `userName` always among it.
     attributes: Vec<(AttrPath, Template)>,
     /// The provider's `ServiceProviderConfig`, read once when a password is to be set.
-    provider: tokio::sync::OnceCell<wire::ServiceProviderConfig>,
+    provider: tokio::sync::OnceCell<cc_scim::wire::ServiceProviderConfig>,
 }
 
 impl ScimTarget {
@@ -147,7 +146,7 @@ impl ScimTarget {
         }
     }
 
-    async fn provider(&self) -> Result<&wire::ServiceProviderConfig, TargetError> {
+    async fn provider(&self) -> Result<&cc_scim::wire::ServiceProviderConfig, TargetError> {
         self.provider
             .get_or_try_init(|| self.api.service_provider_config())
             .await

@@ -5,11 +5,13 @@ use serde_json::{json, Value};
 
 use super::http::{eq_filter, Created};
 use super::mapping::{AttrPath, CoreAttr};
-use super::wire::{self, PatchOp, PatchOperation, ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
 use super::{MatchBy, ScimDeprovision, ScimTarget};
 use crate::config::expose;
 use crate::ldap::template::{raw, Vars};
 use crate::{Change, ChangeKind, Operation, OperationRequest, TargetError, TargetOutcome};
+use cc_scim::patch::{PatchOp, PatchOperation};
+use cc_scim::wire;
+use cc_scim::{ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
 
 /// The mapped attributes for one person: `None` where a template's variable has no value
 /// (the attribute is then removed from the account).

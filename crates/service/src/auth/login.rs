@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use cc_auth::{hash_secret, new_secret, AccessClaims, SecretKind};
-use cc_domain::{NewAuditEvent, Operator};
+use cc_domain::{NewAuditEvent, Operator, OperatorRole};
 use cc_store::auth::{RefreshToken, Session};
 use chrono::Duration;
 use serde::Serialize;
@@ -377,12 +377,13 @@ impl Auth {
         if !token.is_active(now) || creator.disabled {
             return Err(AuthError::InvalidToken);
         }
+        let role = token_role(token.role, creator.role).ok_or(AuthError::InvalidToken)?;
         self.touch_api_token(token.id, token.last_used_at, now);
         let principal = Principal {
             name: format!("token:{}", token.name),
             operator_id: creator.id,
             username: creator.username,
-            role: token.role.min(creator.role),
+            role,
             kind: PrincipalKind::ApiToken { token_id: token.id },
         };
         if let Some(g) = generation {
@@ -466,5 +467,33 @@ impl Auth {
             token_type: "Bearer",
             expires_in: self.settings.access_token_ttl_secs,
         }
+    }
+}
+
+/// What an API token may do now: its role, never more than its creator could grant today. A
+/// token's role is capped by its creator's current role; a `scim` token (which only an admin
+/// may grant, and which no other role includes) has no role left while its creator is not an
+/// admin, and is refused until they are again.
+fn token_role(token: OperatorRole, creator: OperatorRole) -> Option<OperatorRole> {
+    if token == OperatorRole::Scim {
+        return creator
+            .can_grant(OperatorRole::Scim)
+            .then_some(OperatorRole::Scim);
+    }
+    Some(token.min(creator))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_roles_follow_the_creator() {
+        use OperatorRole::{Admin, Auditor, Operator, Scim};
+        assert_eq!(token_role(Admin, Operator), Some(Operator));
+        assert_eq!(token_role(Auditor, Admin), Some(Auditor));
+        assert_eq!(token_role(Scim, Admin), Some(Scim));
+        assert_eq!(token_role(Scim, Operator), None);
+        assert_eq!(token_role(Scim, Auditor), None);
     }
 }

@@ -7,7 +7,10 @@
 
 use std::collections::HashMap;
 
-use cc_domain::{Actor, Group, ImportRun, ImportStatus, LifecycleIntent, NewAuditEvent, User};
+use cc_domain::{
+    Actor, FieldConflict, Group, ImportRun, ImportStatus, LifecycleIntent, NewAuditEvent,
+    RecordSource, User,
+};
 use cc_roster::plan::{ChangeKind, PlanCounts, UserChange};
 use cc_roster::{guards, plan, DirectoryView, Overrides, Plan, Roster};
 use cc_store::{ImportTx, LifecycleBatch, Store};
@@ -86,7 +89,7 @@ pub async fn apply(
         group_ids,
         now,
     };
-    let intents = changes.write(&mut *tx, &mut clock).await?;
+    let (intents, conflicts) = changes.write(&mut *tx, &mut clock).await?;
     if first_load {
         req.progress.phase("building indexes");
         tx.finish_first_load().await?;
@@ -94,7 +97,12 @@ pub async fn apply(
     }
     let jobs = enqueue(&mut *tx, run.id, req.actor, &intents).await?;
     clock.lap("jobs");
-    record_run(&mut *tx, &req, &mut run, &changes, fingerprint, jobs).await?;
+    let outcome = RunOutcome {
+        fingerprint,
+        jobs,
+        conflicts,
+    };
+    record_run(&mut *tx, &req, &mut run, &changes, outcome).await?;
     clock.lap("run");
     req.progress.phase("committing");
     tx.commit().await?;
@@ -199,8 +207,9 @@ impl Changes<'_> {
         &self,
         tx: &mut dyn ImportTx,
         clock: &mut Clock,
-    ) -> Result<Vec<LifecycleIntent>, ImportError> {
+    ) -> Result<(Vec<LifecycleIntent>, ConflictCounts), ImportError> {
         let mut intents = Vec::new();
+        let mut conflicts = ConflictCounts::default();
         let mut chunks = self.plan.changes.chunks(CHUNK);
         let mut next = chunks
             .next()
@@ -228,6 +237,8 @@ impl Changes<'_> {
                 }
                 prepared
             };
+            tx.insert_user_sources_bulk(&w.sources, RecordSource::Roster, self.now)
+                .await?;
             clock.lap("users");
             next = prepared?;
             tx.remove_members_bulk(&w.remove).await?;
@@ -236,9 +247,10 @@ impl Changes<'_> {
             clock.lap("memberships");
             tx.append_audit_bulk(w.events).await?;
             clock.lap("audit");
+            conflicts.add(&w.conflicts);
             self.req.progress.add_written(w.people);
         }
-        Ok(intents)
+        Ok((intents, conflicts))
     }
 
     /// One chunk's writes, made from the plan.
@@ -258,25 +270,44 @@ impl Changes<'_> {
                 continue;
             }
             let before = c.existing.map(|i| &self.view.users[i as usize]);
-            let after =
+            let mut after =
                 self.plan
                     .target(c, self.req.roster, self.view, cc_domain::new_id(), self.now);
+            // Fields another source owns stay as they are (reported, as for API writes).
+            let conflicts = before.map_or_else(Vec::new, |b| {
+                self.req
+                    .settings
+                    .owners
+                    .restrict_user(RecordSource::Roster, b, &mut after)
+            });
+            let kept = |field: &str| conflicts.iter().any(|f| f.field == field);
+            if let Some(b) = before.filter(|_| !conflicts.is_empty()) {
+                w.conflicts.record(&conflicts);
+                w.events.push(conflict_event(actor, b.id, &conflicts));
+            }
             let adds = if before.is_none() {
                 &mut w.add_new
             } else {
                 &mut w.add
             };
-            for g in &c.groups_add {
-                adds.push((self.group_id(*g)?, after.id));
+            if !kept("groups") {
+                for g in &c.groups_add {
+                    adds.push((self.group_id(*g)?, after.id));
+                }
+                for g in &c.groups_remove {
+                    w.remove.push((self.group_id(*g)?, after.id));
+                }
             }
-            for g in &c.groups_remove {
-                w.remove.push((self.group_id(*g)?, after.id));
-            }
-            if let Some(op) = c.operation(before.map(|b| b.status).or(c.status)) {
-                intents.push(LifecycleIntent {
-                    user_id: after.id,
-                    operation: op,
-                });
+            let unchanged = before.is_some_and(|b| same_fields(b, &after));
+            let status_kept =
+                kept("status") && matches!(c.kind, ChangeKind::Suspend | ChangeKind::Reactivate);
+            if !unchanged && !status_kept {
+                if let Some(op) = c.operation(before.map(|b| b.status).or(c.status)) {
+                    intents.push(LifecycleIntent {
+                        user_id: after.id,
+                        operation: op,
+                    });
+                }
             }
             match before {
                 None => {
@@ -288,8 +319,10 @@ impl Changes<'_> {
                         None,
                         Some(&after),
                     ));
+                    w.sources.push(after.id);
                     w.inserts.push(after);
                 }
+                Some(_) if unchanged => {}
                 Some(b) => {
                     w.events.push(change_event(
                         actor,
@@ -324,9 +357,13 @@ async fn record_run(
     req: &ApplyRequest<'_>,
     run: &mut ImportRun,
     changes: &Changes<'_>,
-    fingerprint: String,
-    jobs: u64,
+    outcome: RunOutcome,
 ) -> Result<(), ImportError> {
+    let RunOutcome {
+        fingerprint,
+        jobs,
+        conflicts,
+    } = outcome;
     let p = changes.plan;
     let done = cc_domain::now();
     let preview_doc = serde_json::to_value(cc_roster::render::PlanDocument {
@@ -341,6 +378,11 @@ async fn record_run(
     let mut counts = serde_json::to_value(p.counts).unwrap_or(serde_json::Value::Null);
     if let Some(m) = counts.as_object_mut() {
         m.insert("jobs_enqueued".into(), jobs.into());
+        m.insert("source_conflicts".into(), conflicts.people.into());
+        m.insert(
+            "source_conflict_fields".into(),
+            serde_json::to_value(&conflicts.fields).unwrap_or_default(),
+        );
     }
     run.counts = counts;
     run.refusals = serde_json::json!([]);
@@ -372,13 +414,76 @@ async fn record_run(
     Ok(())
 }
 
+/// What [`record_run`] records besides the plan.
+struct RunOutcome {
+    fingerprint: String,
+    jobs: u64,
+    conflicts: ConflictCounts,
+}
+
+/// Changes an import did not apply because another source owns the field: how many people,
+/// and how many per field (the run's `counts.source_conflicts` and
+/// `counts.source_conflict_fields`).
+#[derive(Debug, Default)]
+struct ConflictCounts {
+    people: u64,
+    fields: std::collections::BTreeMap<String, u64>,
+}
+
+impl ConflictCounts {
+    fn record(&mut self, conflicts: &[FieldConflict]) {
+        self.people += 1;
+        for c in conflicts {
+            *self.fields.entry(c.field.clone()).or_default() += 1;
+        }
+    }
+
+    fn add(&mut self, other: &ConflictCounts) {
+        self.people += other.people;
+        for (f, n) in &other.fields {
+            *self.fields.entry(f.clone()).or_default() += n;
+        }
+    }
+}
+
+/// Whether an import's next state of a person changes none of their fields.
+fn same_fields(before: &User, after: &User) -> bool {
+    let mut a = after.clone();
+    a.version = before.version;
+    a.updated_at = before.updated_at;
+    a == *before
+}
+
+/// `user.source_conflict`, as an API or SCIM write records it (field names only).
+fn conflict_event(actor: &Actor, user_id: Uuid, conflicts: &[FieldConflict]) -> NewAuditEvent {
+    for c in conflicts {
+        tracing::warn!(
+            user_id = %user_id, field = %c.field, owner = %c.owner, attempted_by = %c.attempted_by,
+            actor = %actor.name, "change to a field another source owns was not applied"
+        );
+    }
+    NewAuditEvent {
+        actor: actor.name.clone(),
+        action: "user.source_conflict".into(),
+        target_type: "user".into(),
+        target_id: Some(user_id.to_string()),
+        request_id: actor.request_id.clone(),
+        before: None,
+        after: Some(serde_json::json!({ "conflicts": conflicts })),
+    }
+}
+
 /// The writes of one chunk of changes.
 #[derive(Default)]
 struct ChunkWrites {
     /// Changes in the chunk (blocked ones included), for the progress count.
     people: u64,
     inserts: Vec<User>,
+    /// The people this chunk creates, whose source (`roster`) is recorded.
+    sources: Vec<Uuid>,
     updates: Vec<User>,
+    /// Changes not applied because another source owns the field.
+    conflicts: ConflictCounts,
     /// Memberships of existing people, and of people this chunk creates.
     add: Vec<(Uuid, Uuid)>,
     add_new: Vec<(Uuid, Uuid)>,

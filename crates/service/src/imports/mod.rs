@@ -27,12 +27,15 @@ pub use upload::{insert_upload, restore_upload, Spool, SpoolError, Upload, CHUNK
 
 use crate::ServiceError;
 
-/// How imports read, match and guard (the `[import]` configuration).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// How imports read, match and guard (the `[import]` configuration), and which fields other
+/// sources own (`[directory.field_owners]`: an import leaves them as they are).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImportSettings {
     pub limits: Limits,
     pub guards: GuardSettings,
     pub plan: PlanOptions,
+    #[serde(default)]
+    pub owners: cc_domain::FieldOwners,
 }
 
 /// What the operator asked for with this import.

@@ -343,6 +343,24 @@ impl ImportTx for BackendTx {
         bulk_remove_members(&mut self.0, pairs).await
     }
 
+    async fn insert_user_sources_bulk(
+        &mut self,
+        user_ids: &[Uuid],
+        source: cc_domain::RecordSource,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        for chunk in user_ids.chunks(chunk_rows(3)) {
+            let mut qb: QueryBuilder<'_, Db> =
+                QueryBuilder::new("INSERT INTO user_sources (user_id, source, updated_at) ");
+            qb.push_values(chunk, |mut b, id| {
+                b.push_bind(*id).push_bind(source.as_str()).push_bind(at);
+            });
+            qb.push(" ON CONFLICT (user_id) DO NOTHING");
+            qb.build().execute(&mut *self.0).await?;
+        }
+        Ok(())
+    }
+
     async fn append_audit_bulk(&mut self, events: Vec<NewAuditEvent>) -> Result<()> {
         if events.is_empty() {
             return Ok(());

@@ -140,7 +140,7 @@ pub(crate) async fn plan_then_maybe_apply(
     overrides: Overrides,
     progress: Arc<Progress>,
 ) -> Outcome {
-    let settings = app.config.import.settings;
+    let settings = app.config.import.settings.clone();
     let Some(permit) = app.import_tasks.read_permit(&progress).await else {
         return fail(&app, &actor, run, "the server is shutting down".into()).await;
     };
@@ -290,7 +290,7 @@ async fn apply_roster(
     fingerprint: &str,
     progress: &Progress,
 ) -> Outcome {
-    let settings = app.config.import.settings;
+    let settings = app.config.import.settings.clone();
     let before = run.clone();
     let req = imports::ApplyRequest {
         actor,

@@ -6,6 +6,7 @@ mod api;
 mod import;
 mod load;
 mod queue;
+mod scim;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,8 @@ enum What {
     Import(import::Args),
     /// Job queue: enqueue rate, burn-down rate and idle enqueue-to-start latency.
     Queue(queue::Args),
+    /// SCIM endpoint: create, filter by userName and PATCH against scim2-server on the same machine (alternating, medians).
+    Scim(scim::Args),
 }
 
 pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
@@ -32,5 +35,6 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
         What::Api(a) => api::run(cfg, a).await,
         What::Import(a) => import::run(cfg, a).await,
         What::Queue(a) => queue::run(cfg, a).await,
+        What::Scim(a) => scim::run(cfg, a).await,
     }
 }

@@ -1,0 +1,3 @@
+-- Back to the enterprise extension alone (core attributes kept as sent are dropped).
+UPDATE user_sources
+SET scim_attributes = COALESCE(json_extract(scim_attributes, '$."urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"'), '{}');
