@@ -4,6 +4,7 @@
 //! delete guard, purge batching, validation retries, roles, the 404 without `[cloudflare]`,
 //! the durable record of certificate warnings and the token's state in readiness.
 
+#[allow(dead_code)]
 #[path = "cloudflare/fake.rs"]
 mod fake;
 #[path = "cloudflare/schema.rs"]
@@ -174,7 +175,7 @@ async fn plan_then_apply_as_jobs(backend: Backend) {
 
     let requested = audit(&s.app, "cloudflare.apply.requested").await;
     assert_eq!(requested.len(), 1, "{requested:?}");
-    assert_eq!(requested[0].actor, "admin");
+    assert_eq!(requested[0].actor, "operator:admin");
     let done = audit(&s.app, "cloudflare.apply").await;
     assert_eq!(done.len(), 1, "{done:?}");
     let after = done[0].after.clone().expect("after");

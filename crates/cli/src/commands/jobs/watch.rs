@@ -218,11 +218,11 @@ async fn follow_import(
         }
     }
     bar.finish();
-    import_outcome(&run, json)
+    Ok(import_outcome(&run, json))
 }
 
 /// What the watch does once the run ended: follow its jobs (`None`), or exit.
-fn import_outcome(run: &ImportRun, json: bool) -> anyhow::Result<Option<ExitCode>> {
+fn import_outcome(run: &ImportRun, json: bool) -> Option<ExitCode> {
     let count = |k: &str| run.counts[k].as_i64().unwrap_or(0);
     match run.status {
         ImportStatus::Refused | ImportStatus::Failed => {
@@ -246,7 +246,7 @@ fn import_outcome(run: &ImportRun, json: bool) -> anyhow::Result<Option<ExitCode
                     run.status.as_str()
                 ));
             }
-            Ok(Some(ExitCode::FAILURE))
+            Some(ExitCode::FAILURE)
         }
         ImportStatus::Applied if count("jobs_enqueued").max(count("lifecycle_jobs")) > 0 => {
             if !json {
@@ -259,7 +259,7 @@ fn import_outcome(run: &ImportRun, json: bool) -> anyhow::Result<Option<ExitCode
                     count("jobs_enqueued").max(count("lifecycle_jobs"))
                 );
             }
-            Ok(None)
+            None
         }
         _ => {
             if !json {
@@ -269,7 +269,7 @@ fn import_outcome(run: &ImportRun, json: bool) -> anyhow::Result<Option<ExitCode
                     run.status.as_str()
                 ));
             }
-            Ok(Some(ExitCode::SUCCESS))
+            Some(ExitCode::SUCCESS)
         }
     }
 }
