@@ -243,7 +243,8 @@ health_driver() {
   while true; do
     podman ps -q --filter "label=com.docker.compose.project=$PROJECT" --filter status=running |
       while read -r id; do
-        podman healthcheck run "$id" >/dev/null 2>&1 || true
+        # </dev/null: podman would otherwise read the ids still in the pipe.
+        podman healthcheck run "$id" </dev/null >/dev/null 2>&1 || true
       done
     sleep 5
   done
