@@ -50,6 +50,8 @@ T0=$(date +%s)
 step() { printf '==> [%4ss] %s\n' "$(($(date +%s) - T0))" "$*"; }
 info() { printf '    %s\n' "$*"; }
 die() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
+# A command that fails outside a proof's own checks still says where.
+trap 'printf "FAILED: line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 # wait_for DESCRIPTION DEADLINE_SECONDS COMMAND...: run COMMAND every second
 # until it succeeds; fail with DESCRIPTION when the deadline passes.
@@ -87,7 +89,7 @@ engine() {
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
-  info "$(podman --version), $(runc --version | head -n 1), $(docker-compose version --short)"
+  info "$(podman --version), $(runc --version | sed -n 1p), $(docker-compose version --short)"
 
   # The engine's configuration, for this script's podman only (CONTAINERS_CONF).
   # runc: crun fails on these hosts (hybrid cgroups). A container may not raise
@@ -199,6 +201,11 @@ base_images() {
 IMAGE_BUILD_SECONDS=0
 project_image() {
   step "project image $CC_IMAGE from deploy/Dockerfile"
+  # CC_CI_REUSE_IMAGE=1: keep an existing image (for working on the proofs).
+  if [[ ${CC_CI_REUSE_IMAGE:-} == 1 ]] && have_image "$CC_IMAGE"; then
+    info "reusing the existing $CC_IMAGE (CC_CI_REUSE_IMAGE=1)"
+    return
+  fi
   local start
   start=$(date +%s)
   # --format docker keeps the Dockerfile's HEALTHCHECK (OCI images have none).
@@ -268,7 +275,7 @@ all_healthy() {
 }
 
 psql_stack() { # SQL on stdin, tuples only
-  podman exec -i "$(running postgres | head -n 1)" psql -X -q -t -A -v ON_ERROR_STOP=1 -U command_center -d command_center "$@"
+  podman exec -i "$(running postgres | sed -n 1p)" psql -X -q -t -A -v ON_ERROR_STOP=1 -U command_center -d command_center "$@"
 }
 
 sql_value() { printf '%s\n' "$1" | psql_stack 2>/dev/null | tr -d '[:space:]'; }
@@ -373,7 +380,7 @@ prove_image() {
 }
 
 api_port() { # api_port CONTAINER: host port of its 8080
-  podman port "$1" 8080/tcp | head -n 1 | sed 's/.*://'
+  podman port "$1" 8080/tcp | sed -n 1p | sed 's/.*://'
 }
 
 TOKEN=""
@@ -381,7 +388,7 @@ ACCESS=""
 login() {
   step "an operator API token (admin login, POST /api/v1/tokens)"
   local port body
-  port=$(api_port "$(running api | head -n 1)")
+  port=$(api_port "$(running api | sed -n 1p)")
   body=$(jq -n --rawfile p deploy/secrets/bootstrap_admin_password '{username: "admin", password: $p}')
   ACCESS=$(curl -sf -X POST "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
     --data-binary @- <<<"$body" | jq -r .access_token) || die "admin login failed"
@@ -416,7 +423,7 @@ prove_check() {
   wait_for "prometheus scrapes the api replica" 120 targets_up command-center-api 1
   wait_for "prometheus scrapes both workers" 120 targets_up command-center-worker 2
   local id out
-  id=$(running api | head -n 1)
+  id=$(running api | sed -n 1p)
   # The token goes in on stdin, so it is in no command line and no container config.
   if ! out=$(podman exec -i "$id" sh -c 'read -r CC_TOKEN; export CC_TOKEN; exec command-center check --url http://127.0.0.1:8080 --prometheus-url http://prometheus:9090 --timeout 20' <<<"$TOKEN" 2>&1); then
     printf '%s\n' "$out" | sed 's/^/    /' >&2
@@ -505,7 +512,7 @@ COMMIT;
 SQL
   info "$JOBS system.noop jobs enqueued"
   local victim
-  victim=$(running worker | head -n 1)
+  victim=$(running worker | sed -n 1p)
   wait_for "10% completed" 300 wait_completed "$RUN" $((JOBS / 10))
   kill_worker "$victim" 1
   wait_for "30% completed" 300 wait_completed "$RUN" $((JOBS * 3 / 10))
@@ -537,14 +544,14 @@ prove_logs() {
       lines=$(podman logs "$id" 2>&1 | grep -c . || true)
       bad=$(podman logs "$id" 2>&1 | grep . | jq -R 'fromjson? | objects | 1' | wc -l)
       ((lines > 0)) || die "$svc $id logged nothing"
-      ((bad == lines)) || die "$svc $id: $((lines - bad)) of $lines log lines are not JSON objects, e.g.: $(podman logs "$id" 2>&1 | grep . | jq -R -r 'select((fromjson? | objects) == null)' | head -n 1)"
+      ((bad == lines)) || die "$svc $id: $((lines - bad)) of $lines log lines are not JSON objects, e.g.: $(podman logs "$id" 2>&1 | grep . | jq -R -r 'select((fromjson? | objects) == null)' | sed -n 1p)"
     done
     info "$svc: every line is a JSON object"
   done
   local pair with
   for pair in "${REQUEST_IDS[@]}"; do
     id=${pair%%:*}
-    with=$(podman logs "$id" 2>&1 | jq -R -c "fromjson? | select(tostring | contains(\"${pair#*:}\"))" | head -n 1)
+    with=$(podman logs "$id" 2>&1 | jq -R -c "fromjson? | select(tostring | contains(\"${pair#*:}\"))" | sed -n 1p)
     [[ -n $with ]] || die "no JSON log line of $id carries request id ${pair#*:}"
   done
   with=$(for id in $(containers api); do podman logs "$id" 2>&1; done | jq -R -c 'fromjson? | select(.. | objects | has("request_id"))' 2>/dev/null | wc -l)
