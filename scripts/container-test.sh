@@ -45,6 +45,7 @@ esac
 PROJECT=cc-ci
 CC_IMAGE=localhost/command-center:ci
 JOBS=${CC_CI_JOBS:-10000}
+SPREAD_SECONDS=${CC_CI_SPREAD_SECONDS:-90}
 T0=$(date +%s)
 
 step() { printf '==> [%4ss] %s\n' "$(($(date +%s) - T0))" "$*"; }
@@ -498,15 +499,19 @@ prove_chaos() {
   step "proof: chaos: $JOBS jobs; kill -9 a worker twice; restart postgres"
   RUN=$(date +%s)-$$
   # One INSERT of system.noop jobs (and their first history rows, as the
-  # store writes them), then the wake-up the store sends on commit.
+  # store writes them), then the wake-up the store sends on commit. Their
+  # run_at is spread over SPREAD_SECONDS, so the kills and the restart below
+  # happen while most jobs are still to run (the workers finish 10,000
+  # immediate no-op jobs in a few seconds).
   psql_stack >/dev/null <<SQL || die "enqueueing $JOBS jobs failed"
 BEGIN;
 WITH j AS (
   INSERT INTO jobs (queue, kind, args, priority, state, max_attempts, run_at, created_by, created_at)
-  SELECT 'default', 'system.noop', jsonb_build_object('ci_run', '$RUN', 'n', n), 0, 'available', 5, now(), 'container-test', now()
+  SELECT 'default', 'system.noop', jsonb_build_object('ci_run', '$RUN', 'n', n), 0, 'scheduled', 5,
+         now() + make_interval(secs => n * $SPREAD_SECONDS.0 / $JOBS), 'container-test', now()
   FROM generate_series(1, $JOBS) AS n
   RETURNING id)
-INSERT INTO job_events (job_id, at, state, attempt) SELECT id, now(), 'available', 0 FROM j;
+INSERT INTO job_events (job_id, at, state, attempt) SELECT id, now(), 'scheduled', 0 FROM j;
 NOTIFY cc_jobs, 'default';
 COMMIT;
 SQL
