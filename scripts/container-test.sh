@@ -45,11 +45,14 @@ esac
 PROJECT=cc-ci
 CC_IMAGE=localhost/command-center:ci
 JOBS=${CC_CI_JOBS:-10000}
+SPREAD_SECONDS=${CC_CI_SPREAD_SECONDS:-90}
 T0=$(date +%s)
 
 step() { printf '==> [%4ss] %s\n' "$(($(date +%s) - T0))" "$*"; }
 info() { printf '    %s\n' "$*"; }
 die() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
+# A command that fails outside a proof's own checks still says where.
+trap 'printf "FAILED: line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 # wait_for DESCRIPTION DEADLINE_SECONDS COMMAND...: run COMMAND every second
 # until it succeeds; fail with DESCRIPTION when the deadline passes.
@@ -87,7 +90,7 @@ engine() {
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
-  info "$(podman --version), $(runc --version | head -n 1), $(docker-compose version --short)"
+  info "$(podman --version), $(runc --version | sed -n 1p), $(docker-compose version --short)"
 
   # The engine's configuration, for this script's podman only (CONTAINERS_CONF).
   # runc: crun fails on these hosts (hybrid cgroups). A container may not raise
@@ -199,6 +202,11 @@ base_images() {
 IMAGE_BUILD_SECONDS=0
 project_image() {
   step "project image $CC_IMAGE from deploy/Dockerfile"
+  # CC_CI_REUSE_IMAGE=1: keep an existing image (for working on the proofs).
+  if [[ ${CC_CI_REUSE_IMAGE:-} == 1 ]] && have_image "$CC_IMAGE"; then
+    info "reusing the existing $CC_IMAGE (CC_CI_REUSE_IMAGE=1)"
+    return
+  fi
   local start
   start=$(date +%s)
   # --format docker keeps the Dockerfile's HEALTHCHECK (OCI images have none).
@@ -243,7 +251,8 @@ health_driver() {
   while true; do
     podman ps -q --filter "label=com.docker.compose.project=$PROJECT" --filter status=running |
       while read -r id; do
-        podman healthcheck run "$id" >/dev/null 2>&1 || true
+        # </dev/null: podman would otherwise read the ids still in the pipe.
+        podman healthcheck run "$id" </dev/null >/dev/null 2>&1 || true
       done
     sleep 5
   done
@@ -267,7 +276,7 @@ all_healthy() {
 }
 
 psql_stack() { # SQL on stdin, tuples only
-  podman exec -i "$(running postgres | head -n 1)" psql -X -q -t -A -v ON_ERROR_STOP=1 -U command_center -d command_center "$@"
+  podman exec -i "$(running postgres | sed -n 1p)" psql -X -q -t -A -v ON_ERROR_STOP=1 -U command_center -d command_center "$@"
 }
 
 sql_value() { printf '%s\n' "$1" | psql_stack 2>/dev/null | tr -d '[:space:]'; }
@@ -372,7 +381,7 @@ prove_image() {
 }
 
 api_port() { # api_port CONTAINER: host port of its 8080
-  podman port "$1" 8080/tcp | head -n 1 | sed 's/.*://'
+  podman port "$1" 8080/tcp | sed -n 1p | sed 's/.*://'
 }
 
 TOKEN=""
@@ -380,7 +389,7 @@ ACCESS=""
 login() {
   step "an operator API token (admin login, POST /api/v1/tokens)"
   local port body
-  port=$(api_port "$(running api | head -n 1)")
+  port=$(api_port "$(running api | sed -n 1p)")
   body=$(jq -n --rawfile p deploy/secrets/bootstrap_admin_password '{username: "admin", password: $p}')
   ACCESS=$(curl -sf -X POST "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
     --data-binary @- <<<"$body" | jq -r .access_token) || die "admin login failed"
@@ -415,7 +424,7 @@ prove_check() {
   wait_for "prometheus scrapes the api replica" 120 targets_up command-center-api 1
   wait_for "prometheus scrapes both workers" 120 targets_up command-center-worker 2
   local id out
-  id=$(running api | head -n 1)
+  id=$(running api | sed -n 1p)
   # The token goes in on stdin, so it is in no command line and no container config.
   if ! out=$(podman exec -i "$id" sh -c 'read -r CC_TOKEN; export CC_TOKEN; exec command-center check --url http://127.0.0.1:8080 --prometheus-url http://prometheus:9090 --timeout 20' <<<"$TOKEN" 2>&1); then
     printf '%s\n' "$out" | sed 's/^/    /' >&2
@@ -490,21 +499,25 @@ prove_chaos() {
   step "proof: chaos: $JOBS jobs; kill -9 a worker twice; restart postgres"
   RUN=$(date +%s)-$$
   # One INSERT of system.noop jobs (and their first history rows, as the
-  # store writes them), then the wake-up the store sends on commit.
+  # store writes them), then the wake-up the store sends on commit. Their
+  # run_at is spread over SPREAD_SECONDS, so the kills and the restart below
+  # happen while most jobs are still to run (the workers finish 10,000
+  # immediate no-op jobs in a few seconds).
   psql_stack >/dev/null <<SQL || die "enqueueing $JOBS jobs failed"
 BEGIN;
 WITH j AS (
   INSERT INTO jobs (queue, kind, args, priority, state, max_attempts, run_at, created_by, created_at)
-  SELECT 'default', 'system.noop', jsonb_build_object('ci_run', '$RUN', 'n', n), 0, 'available', 5, now(), 'container-test', now()
+  SELECT 'default', 'system.noop', jsonb_build_object('ci_run', '$RUN', 'n', n), 0, 'scheduled', 5,
+         now() + make_interval(secs => n * $SPREAD_SECONDS.0 / $JOBS), 'container-test', now()
   FROM generate_series(1, $JOBS) AS n
   RETURNING id)
-INSERT INTO job_events (job_id, at, state, attempt) SELECT id, now(), 'available', 0 FROM j;
+INSERT INTO job_events (job_id, at, state, attempt) SELECT id, now(), 'scheduled', 0 FROM j;
 NOTIFY cc_jobs, 'default';
 COMMIT;
 SQL
   info "$JOBS system.noop jobs enqueued"
   local victim
-  victim=$(running worker | head -n 1)
+  victim=$(running worker | sed -n 1p)
   wait_for "10% completed" 300 wait_completed "$RUN" $((JOBS / 10))
   kill_worker "$victim" 1
   wait_for "30% completed" 300 wait_completed "$RUN" $((JOBS * 3 / 10))
@@ -536,14 +549,14 @@ prove_logs() {
       lines=$(podman logs "$id" 2>&1 | grep -c . || true)
       bad=$(podman logs "$id" 2>&1 | grep . | jq -R 'fromjson? | objects | 1' | wc -l)
       ((lines > 0)) || die "$svc $id logged nothing"
-      ((bad == lines)) || die "$svc $id: $((lines - bad)) of $lines log lines are not JSON objects, e.g.: $(podman logs "$id" 2>&1 | grep . | jq -R -r 'select((fromjson? | objects) == null)' | head -n 1)"
+      ((bad == lines)) || die "$svc $id: $((lines - bad)) of $lines log lines are not JSON objects, e.g.: $(podman logs "$id" 2>&1 | grep . | jq -R -r 'select((fromjson? | objects) == null)' | sed -n 1p)"
     done
     info "$svc: every line is a JSON object"
   done
   local pair with
   for pair in "${REQUEST_IDS[@]}"; do
     id=${pair%%:*}
-    with=$(podman logs "$id" 2>&1 | jq -R -c "fromjson? | select(tostring | contains(\"${pair#*:}\"))" | head -n 1)
+    with=$(podman logs "$id" 2>&1 | jq -R -c "fromjson? | select(tostring | contains(\"${pair#*:}\"))" | sed -n 1p)
     [[ -n $with ]] || die "no JSON log line of $id carries request id ${pair#*:}"
   done
   with=$(for id in $(containers api); do podman logs "$id" 2>&1; done | jq -R -c 'fromjson? | select(.. | objects | has("request_id"))' 2>/dev/null | wc -l)
