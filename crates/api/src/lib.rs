@@ -273,6 +273,10 @@ impl AppState {
         let mut parts = Arc::unwrap_or_clone(self.0);
         crate::metrics::handle();
         notifier.export_metrics();
+        parts.directory = parts
+            .directory
+            .clone()
+            .with_notifications(notifier.is_enabled());
         parts.notifier = notifier;
         Self(Arc::new(parts))
     }

@@ -1212,6 +1212,48 @@ mod tests {
     }
 
     #[test]
+    fn notification_channels_take_secrets_from_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cc.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(
+                Some(&file),
+                &env(&[("CC_NOTIFICATIONS_DIGEST_THRESHOLD", "9")]),
+            )
+        };
+        let e = format!(
+            "{:#}",
+            load("[[notifications.channels]]\nname = \"it\"\nkind = \"slack\"\nurl = \"https://hooks.example/T/B/secret\"\n")
+                .unwrap_err()
+        );
+        assert!(e.contains("url_file"), "{e}");
+        assert!(!e.contains("hooks.example"), "{e}");
+        let e = format!(
+            "{:#}",
+            load("[[notifications.channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"not a url\"\n")
+                .unwrap_err()
+        );
+        assert!(e.contains("\"hook\""), "{e}");
+        let c = load(
+            "[notifications]\npublic_url = \"https://cc.example.org\"\n\
+             [[notifications.channels]]\nname = \"it\"\nkind = \"slack\"\nurl_file = \"secrets/slack\"\n",
+        )
+        .unwrap();
+        let n = &c.notifications.0;
+        assert_eq!(n.digest_threshold, 9);
+        match &n.channels[0].kind {
+            cc_notify::ChannelKind::Slack { url_file, .. } => {
+                assert_eq!(
+                    url_file.as_deref(),
+                    Some(dir.path().join("secrets/slack").as_path())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("cc.toml");

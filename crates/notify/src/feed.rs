@@ -135,10 +135,24 @@ impl Notifier {
             }
             to = seq;
             passed += 1;
-            let Some(event) = event_for(e) else { continue };
-            if event.occurred_at >= oldest && self.wants_any(&event) {
-                jobs.push(event.dispatch_job());
+            let Some(mut event) = event_for(e) else {
+                continue;
+            };
+            if event.occurred_at < oldest || !self.wants_any(&event) {
+                continue;
             }
+            if let StreamEvent::Job(j) = e {
+                // The event's note says only that an attempt failed; the job keeps the error.
+                if let Some(last) = self
+                    .store
+                    .get_job(j.job_id)
+                    .await?
+                    .and_then(|job| job.errors.last().map(|a| a.error.clone()))
+                {
+                    event.error = Some(last);
+                }
+            }
+            jobs.push(event.dispatch_job());
         }
         if to > from && notes.advance_feed(FEED_NAME, from, to, &jobs).await? {
             gaps.forget_before(to);

@@ -52,7 +52,7 @@ impl Directory {
         device.compliance = evaluate_compliance(&device, &self.enabled_policies().await?);
         let mut tx = self.store.begin().await?;
         tx.insert_device(&device).await?;
-        if device.compliance == cc_domain::Compliance::Noncompliant {
+        if self.notifications && device.compliance == cc_domain::Compliance::Noncompliant {
             tx.enqueue(&noncompliant_event(&device).dispatch_job())
                 .await?;
         }
@@ -98,7 +98,8 @@ impl Directory {
             return Ok(current);
         }
         tx.update_device(&next).await?;
-        if next.compliance == cc_domain::Compliance::Noncompliant
+        if self.notifications
+            && next.compliance == cc_domain::Compliance::Noncompliant
             && current.compliance != cc_domain::Compliance::Noncompliant
         {
             tx.enqueue(&noncompliant_event(&next).dispatch_job())

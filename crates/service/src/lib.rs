@@ -34,6 +34,8 @@ pub struct Directory {
     store: Arc<dyn Store>,
     lifecycle: lifecycle::LifecyclePolicy,
     owners: cc_domain::FieldOwners,
+    /// Notification channels are configured: device changes enqueue their notifications.
+    notifications: bool,
 }
 
 impl Directory {
@@ -44,6 +46,7 @@ impl Directory {
             store,
             lifecycle: lifecycle::LifecyclePolicy::default(),
             owners: cc_domain::FieldOwners::default(),
+            notifications: false,
         }
     }
 
@@ -58,6 +61,14 @@ impl Directory {
     #[must_use]
     pub fn with_lifecycle(mut self, policy: lifecycle::LifecyclePolicy) -> Self {
         self.lifecycle = policy;
+        self
+    }
+
+    /// Devices becoming noncompliant enqueue a `device.noncompliant` notification (off by
+    /// default: without channels there is no one to tell).
+    #[must_use]
+    pub fn with_notifications(mut self, on: bool) -> Self {
+        self.notifications = on;
         self
     }
 

@@ -139,8 +139,11 @@ pub struct DeliveryListParams {
     pub channel: Option<String>,
     /// Only deliveries that ended (or stand) so.
     pub outcome: Option<DeliveryState>,
-    /// Only this event kind, e.g. `job.discarded`.
-    pub event: Option<EventKind>,
+    /// Only this event kind: `job.discarded`, `target.failing`, `target.recovered`,
+    /// `import.applied`, `import.refused`, `import.failed`, `device.noncompliant`,
+    /// `audit.verification_failed`, `operator.locked_out`, `certificate.expiring`,
+    /// `backup.stale` or `test`.
+    pub event: Option<String>,
 }
 
 const CURSOR_KIND: &str = "notification_delivery";
@@ -164,6 +167,14 @@ pub async fn deliveries(
                 .ok_or_else(|| ApiError::new(ProblemType::InvalidCursor, "cursor is not valid"))
         })
         .transpose()?;
+    if let Some(e) = p.event.as_deref() {
+        if EventKind::parse(e).is_none() {
+            return Err(ApiError::new(
+                ProblemType::InvalidQuery,
+                format!("event must be a notification event kind, e.g. job.discarded (got {e:?})"),
+            ));
+        }
+    }
     // One more than asked tells whether another page follows.
     let mut items = app
         .store
@@ -171,7 +182,7 @@ pub async fn deliveries(
         .list_deliveries(&DeliveryQuery {
             channel: p.channel,
             state: p.outcome,
-            event: p.event.map(|e| e.as_str().to_owned()),
+            event: p.event,
             before_id,
             limit: limit + 1,
         })
