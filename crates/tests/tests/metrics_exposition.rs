@@ -47,10 +47,15 @@ fn deployed_metric_names() -> Vec<String> {
         .collect();
     assert!(names.len() > 10, "too few names listed: {names:?}");
     // Metrics of an optional integration exist once it is configured and has something to
-    // report (a certificate of a managed Cloudflare zone); tests/cloudflare.rs checks them.
+    // report (a certificate of a managed Cloudflare zone; a notification channel);
+    // tests/cloudflare.rs and tests/metrics_first_scrape.rs check them.
+    const CONFIGURED_ONLY: [&str; 2] = [
+        "cc_cloudflare_certificate_expiry_timestamp_seconds",
+        "cc_notifications_sent_total",
+    ];
     names
         .into_iter()
-        .filter(|n| n != "cc_cloudflare_certificate_expiry_timestamp_seconds")
+        .filter(|n| !CONFIGURED_ONLY.contains(&n.as_str()))
         .collect()
 }
 
