@@ -155,21 +155,58 @@ async fn a_refused_import_ends_the_watch_with_exit_1(backend: Backend) {
         "a refused import enqueues nothing"
     );
 
-    // A dry run that is planned ends the watch with 0: there is nothing to follow.
+    h.stop().await;
+}
+
+/// An upload's preview (`planned`) does not end the watch: it waits until the run is
+/// applied, then follows its jobs.
+async fn a_preview_is_watched_until_it_is_applied(backend: Backend) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::start(
+        backend,
+        vec![bash_target("bash-demo", dir.path())],
+        LifecyclePolicy::default(),
+    )
+    .await;
+    let token = h.app.api_token(cc_domain::OperatorRole::Operator).await;
     let (_, run) = h
         .client()
         .upload_import("roster.csv", roster_fixture("roster.csv"), &[])
         .await
         .unwrap();
+    assert_eq!(run.status, cc_domain::ImportStatus::Planned);
     let id = run.id.to_string();
-    let (code, stdout, stderr) = ended(&mut watch(&h.app.base_url, &token, &id)).await;
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let mut child = watch(&h.app.base_url, &token, &id)
+        .spawn()
+        .expect("start jobs watch");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.contains("waiting for it to be applied") {
+                return;
+            }
+        }
+        panic!("jobs watch ended without waiting for the preview to be applied");
+    })
+    .await
+    .expect("jobs watch says it waits");
+    h.client().apply_import(run.id, &[]).await.unwrap();
+    h.start_worker();
+    let out = tokio::time::timeout(DEADLINE, child.wait_with_output())
+        .await
+        .expect("jobs watch ends once the applied run's jobs finish")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains(&format!("import {id} planned")), "{stdout}");
-    assert!(stderr.contains("no lifecycle jobs to follow"), "{stderr}");
+    assert!(stdout.contains(&format!("import {id} applied")), "{stdout}");
+    assert!(stdout.contains(&format!("batch {id} finished")), "{stdout}");
     h.stop().await;
 }
 
 backend_tests!(
     an_applied_import_is_followed_until_its_jobs_finish,
     a_refused_import_ends_the_watch_with_exit_1,
+    a_preview_is_watched_until_it_is_applied,
 );

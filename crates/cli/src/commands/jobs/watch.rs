@@ -145,14 +145,13 @@ fn summary(progress: &BatchProgress, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Whether a run has reached an end for the watch: applied, refused, failed, or planned as
-/// a dry run (a run to be applied goes on from planned).
+/// Whether a run has reached an end for the watch: applied, refused or failed. A planned
+/// run (an upload's preview) is waited on until someone applies it.
 fn run_ended(run: &ImportRun) -> bool {
-    match run.status {
-        ImportStatus::Applied | ImportStatus::Refused | ImportStatus::Failed => true,
-        ImportStatus::Planned => run.dry_run,
-        _ => false,
-    }
+    matches!(
+        run.status,
+        ImportStatus::Applied | ImportStatus::Refused | ImportStatus::Failed
+    )
 }
 
 /// Follows an import run on the event stream until it ends. `None` when it was applied with
@@ -176,6 +175,13 @@ async fn follow_import(
                     print_json(&serde_json::json!({"import": run.id, "status": run.status}))
                 } else {
                     println!("import {} {}", run.id, run.status.as_str());
+                    if run.status == ImportStatus::Planned {
+                        note(&format!(
+                            "import {} is a preview: waiting for it to be applied \
+                             (POST /api/v1/imports/{}/apply); interrupt to stop",
+                            run.id, run.id
+                        ));
+                    }
                     Ok(())
                 }
             })?;
