@@ -143,6 +143,7 @@ pub struct DeliveryListParams {
     /// `import.applied`, `import.refused`, `import.failed`, `device.noncompliant`,
     /// `audit.verification_failed`, `operator.locked_out`, `certificate.expiring`,
     /// `backup.stale` or `test`.
+    #[param(inline, value_type = Option<EventKind>)]
     pub event: Option<String>,
 }
 
