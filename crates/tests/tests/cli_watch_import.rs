@@ -41,6 +41,20 @@ fn watch(url: &str, token: &str, id: &str) -> Command {
     cmd
 }
 
+/// A server with the bash target (accounts in a temporary folder, kept alive by the returned
+/// guard), no worker yet, and an operator's API token.
+async fn started(backend: Backend) -> (tempfile::TempDir, Harness, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start(
+        backend,
+        vec![bash_target("bash-demo", dir.path())],
+        LifecyclePolicy::default(),
+    )
+    .await;
+    let token = h.app.api_token(cc_domain::OperatorRole::Operator).await;
+    (dir, h, token)
+}
+
 async fn ended(cmd: &mut Command) -> (Option<i32>, String, String) {
     let child = cmd.spawn().expect("start jobs watch");
     let out = tokio::time::timeout(DEADLINE, child.wait_with_output())
@@ -55,14 +69,7 @@ async fn ended(cmd: &mut Command) -> (Option<i32>, String, String) {
 }
 
 async fn an_applied_import_is_followed_until_its_jobs_finish(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::start(
-        backend,
-        vec![bash_target("bash-demo", dir.path())],
-        LifecyclePolicy::default(),
-    )
-    .await;
-    let token = h.app.api_token(cc_domain::OperatorRole::Operator).await;
+    let (_dir, mut h, token) = started(backend).await;
     let (_, run) = h
         .client()
         .upload_import(
@@ -123,14 +130,7 @@ async fn an_applied_import_is_followed_until_its_jobs_finish(backend: Backend) {
 }
 
 async fn a_refused_import_ends_the_watch_with_exit_1(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let h = Harness::start(
-        backend,
-        vec![bash_target("bash-demo", dir.path())],
-        LifecyclePolicy::default(),
-    )
-    .await;
-    let token = h.app.api_token(cc_domain::OperatorRole::Operator).await;
+    let (_dir, h, token) = started(backend).await;
     let (_, run) = h
         .client()
         .upload_import(
@@ -162,14 +162,7 @@ async fn a_refused_import_ends_the_watch_with_exit_1(backend: Backend) {
 /// applied, then follows its jobs.
 async fn a_preview_is_watched_until_it_is_applied(backend: Backend) {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::start(
-        backend,
-        vec![bash_target("bash-demo", dir.path())],
-        LifecyclePolicy::default(),
-    )
-    .await;
-    let token = h.app.api_token(cc_domain::OperatorRole::Operator).await;
+    let (_dir, mut h, token) = started(backend).await;
     let (_, run) = h
         .client()
         .upload_import("roster.csv", roster_fixture("roster.csv"), &[])
