@@ -3,14 +3,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use cc_domain::{BatchProgress, Cursor, Job, JobDetail, JobQuery, JobState, Page};
+use cc_domain::{BatchProgress, Job, JobDetail, JobQuery, JobState, Page};
 use cc_queue::ops::{self, OpError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::CommonErrors;
-use crate::error::{ApiError, ApiResult, ProblemType};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, CurrentActor};
 use crate::AppState;
 
@@ -39,18 +39,7 @@ pub async fn list(
     State(app): State<AppState>,
     ApiQuery(p): ApiQuery<JobListParams>,
 ) -> ApiResult<Json<Page<Job>>> {
-    let limit = cc_domain::page::parse_limit(p.limit)
-        .map_err(|m| ApiError::new(ProblemType::InvalidQuery, m))?;
-    let before_id = p
-        .cursor
-        .as_deref()
-        .map(|c| {
-            Cursor::decode(c, CURSOR_KIND)
-                .ok()
-                .and_then(|c| c.v.parse::<i64>().ok())
-                .ok_or_else(|| ApiError::new(ProblemType::InvalidCursor, "cursor is not valid"))
-        })
-        .transpose()?;
+    let (limit, before_id) = super::id_paging(p.limit, p.cursor.as_deref(), CURSOR_KIND)?;
     let q = JobQuery {
         state: p.state,
         kind: p.kind,
@@ -62,14 +51,7 @@ pub async fn list(
     let page = app.store.list_jobs(&q).await?;
     Ok(Json(Page {
         items: page.items,
-        next_cursor: page.next_cursor.map(|v| {
-            Cursor {
-                s: CURSOR_KIND.into(),
-                v,
-                id: Uuid::nil(),
-            }
-            .encode()
-        }),
+        next_cursor: page.next_cursor.map(|v| super::id_cursor(CURSOR_KIND, v)),
     }))
 }
 

@@ -77,6 +77,37 @@ impl Paging {
 }
 
 /// The sort of lists ordered by creation (id) only.
+/// The page size and the starting id of a list keyed by a numeric id, newest first (jobs,
+/// notification deliveries): `cursor` is one this module encoded for `kind`.
+pub(crate) fn id_paging(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+    kind: &str,
+) -> crate::error::ApiResult<(u32, Option<i64>)> {
+    use crate::error::{ApiError, ProblemType};
+    let limit = cc_domain::page::parse_limit(limit)
+        .map_err(|m| ApiError::new(ProblemType::InvalidQuery, m))?;
+    let before_id = cursor
+        .map(|c| {
+            cc_domain::Cursor::decode(c, kind)
+                .ok()
+                .and_then(|c| c.v.parse::<i64>().ok())
+                .ok_or_else(|| ApiError::new(ProblemType::InvalidCursor, "cursor is not valid"))
+        })
+        .transpose()?;
+    Ok((limit, before_id))
+}
+
+/// The cursor that continues an id-keyed list after `id` (see [`id_paging`]).
+pub(crate) fn id_cursor(kind: &str, id: impl ToString) -> String {
+    cc_domain::Cursor {
+        s: kind.into(),
+        v: id.to_string(),
+        id: uuid::Uuid::nil(),
+    }
+    .encode()
+}
+
 pub(crate) const ID_SORT: &[&str] = &["created_at"];
 
 /// Error responses shared by the operations, for the OpenAPI document.

@@ -4,11 +4,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use cc_domain::{Cursor, DeliveryState, EventKind, NewAuditEvent, NotificationDelivery, Page};
+use cc_domain::{DeliveryState, EventKind, NewAuditEvent, NotificationDelivery, Page};
 use cc_store::DeliveryQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::{BodyErrors, CommonErrors};
 use crate::error::{ApiError, ApiResult, ProblemType};
@@ -156,18 +155,7 @@ pub async fn deliveries(
     State(app): State<AppState>,
     ApiQuery(p): ApiQuery<DeliveryListParams>,
 ) -> ApiResult<Json<Page<NotificationDelivery>>> {
-    let limit = cc_domain::page::parse_limit(p.limit)
-        .map_err(|m| ApiError::new(ProblemType::InvalidQuery, m))?;
-    let before_id = p
-        .cursor
-        .as_deref()
-        .map(|c| {
-            Cursor::decode(c, CURSOR_KIND)
-                .ok()
-                .and_then(|c| c.v.parse::<i64>().ok())
-                .ok_or_else(|| ApiError::new(ProblemType::InvalidCursor, "cursor is not valid"))
-        })
-        .transpose()?;
+    let (limit, before_id) = super::id_paging(p.limit, p.cursor.as_deref(), CURSOR_KIND)?;
     if let Some(e) = p.event.as_deref() {
         if EventKind::parse(e).is_none() {
             return Err(ApiError::new(
@@ -190,14 +178,7 @@ pub async fn deliveries(
         .await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
-        items.last().map(|d| {
-            Cursor {
-                s: CURSOR_KIND.into(),
-                v: d.id.to_string(),
-                id: Uuid::nil(),
-            }
-            .encode()
-        })
+        items.last().map(|d| super::id_cursor(CURSOR_KIND, d.id))
     } else {
         None
     };
