@@ -139,6 +139,14 @@ function follow(kinds) {
   source.addEventListener('open', () => {
     document.body.dataset.live = 'true';
   });
+  // Close the stream as the page goes away (a link, a form post, the back/forward cache):
+  // a browser keeps at most six connections to one server over HTTP/1.1, and a stream left
+  // open until the server ends it would hold one, so the next page's requests would queue.
+  // A page brought back from the back/forward cache follows the stream again.
+  window.addEventListener('pagehide', () => source.close(), { once: true });
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted) { refresh(); follow(kinds); }
+  }, { once: true });
   source.addEventListener('error', () => {
     delete document.body.dataset.live;
     // The browser reconnects by itself unless the server refused the stream (signed out,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cc_domain::{Actor, JobState, NewJob};
-use cc_queue::{handler_fn, with_policy, JobError, KindPolicy, Registry, RetryPolicy};
+use cc_queue::{handler_fn, with_policy, JobError, KindPolicy, QueueConfig, Registry, RetryPolicy};
 use cc_store::jobs::{ClaimRequest, Completion, Failure, Finish, Heartbeat};
 use cc_store::Store;
 use cc_tests::queue::{fast_config, RunningWorker};
@@ -162,7 +162,14 @@ async fn retries_with_backoff_then_dead_letters_and_redrives(backend: Backend) {
         "test.panics",
         |_, _| async move { panic!("boom") },
     ));
-    let worker = RunningWorker::start(store.clone(), registry, fast_config(&[("default", 10)]));
+    // Nothing here is about leases: a lease that outlives a loaded machine's scheduling
+    // delays keeps every recorded error the handler's own.
+    let config = QueueConfig {
+        lease_ttl: Duration::from_secs(15),
+        heartbeat_interval: Duration::from_secs(1),
+        ..fast_config(&[("default", 10)])
+    };
+    let worker = RunningWorker::start(store.clone(), registry, config);
 
     let flaky = enqueue(&store, NewJob::new("test.flaky", json!({}))).await;
     let broken = enqueue(
