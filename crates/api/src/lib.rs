@@ -267,16 +267,22 @@ impl AppState {
         Self(Arc::new(parts))
     }
 
-    /// Uses `notifier`'s channels for test messages and channel checks.
+    /// Uses `notifier`'s channels for test messages and channel checks, and lets device
+    /// changes, lockouts and audit verifications enqueue the notifications they subscribe to.
     #[must_use]
     pub fn with_notifier(self, notifier: cc_notify::Notifier) -> Self {
         let mut parts = Arc::unwrap_or_clone(self.0);
         crate::metrics::handle();
         notifier.export_metrics();
+        let subscriptions = notifier.subscriptions();
         parts.directory = parts
             .directory
             .clone()
-            .with_notifications(notifier.is_enabled());
+            .with_notifications(subscriptions.clone());
+        parts.auth = parts.auth.clone().with_notifications(subscriptions.clone());
+        parts.audit_verifier = Arc::new(
+            cc_service::AuditVerifier::new(parts.store.clone()).with_notifications(subscriptions),
+        );
         parts.notifier = notifier;
         Self(Arc::new(parts))
     }

@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+mod backups;
 mod limits;
 mod queue;
 
+pub use backups::BackupsSettings;
 pub use limits::LimitsSettings;
 pub use queue::QueueSettings;
 
@@ -78,6 +80,9 @@ pub struct Config {
     /// Notification channels and their windows (`[notifications]`; channels from the file
     /// only); see docs/notifications.md.
     pub notifications: Notifications,
+    /// Backup freshness (`[backups]`): where backups land and how old the newest may be;
+    /// see docs/operations.md.
+    pub backups: BackupsSettings,
 }
 
 /// The `[notifications]` section (compared by its serialized form, secrets left out).
@@ -498,6 +503,7 @@ impl Default for Config {
             targets: Targets::default(),
             cloudflare: None,
             notifications: Notifications::default(),
+            backups: BackupsSettings::default(),
         }
     }
 }
@@ -661,6 +667,7 @@ impl Config {
             .0
             .validate(false)
             .map_err(anyhow::Error::msg)?;
+        self.backups.validate().map_err(anyhow::Error::msg)?;
         self.validate_security()
     }
 
@@ -840,7 +847,8 @@ impl Config {
         };
         // Verified at start (logged); a failure is a warning, the jobs report it when they run.
         health.check().await;
-        let alerts = cc_notify::CertificateAlerts::new(store.clone());
+        let alerts =
+            cc_notify::CertificateAlerts::new(store.clone(), self.notifications.0.subscriptions());
         Ok(Some(
             cc_lifecycle::cloudflare::CloudflareJobs::new(health.service().clone(), store)
                 .with_notifier(std::sync::Arc::new(alerts)),
@@ -882,6 +890,15 @@ impl Config {
             .cloned();
         cc_notify::Notifier::new(store, n, public_url)
             .map_err(|e| anyhow::anyhow!("notifications: {e}"))
+    }
+
+    /// The watch of the backup directory when `[backups]` is configured, telling
+    /// `notifier`'s channels of stale backups.
+    #[must_use]
+    pub fn backup_watch(&self, notifier: &cc_notify::Notifier) -> Option<cc_notify::BackupWatch> {
+        self.backups.is_configured().then(|| {
+            notifier.backup_watch(PathBuf::from(&self.backups.dir), self.backups.max_age())
+        })
     }
 
     /// Builds the configured lifecycle targets and the engine that runs them.
@@ -934,11 +951,20 @@ fn config_dir(path: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Makes the file's relative paths outside `[[targets]]` relative to `dir`: a relative
-/// `sqlite://` database and `tls.cert_file` / `tls.key_file`.
+/// `sqlite://` database, `tls.cert_file` / `tls.key_file` and `backups.dir`.
 fn resolve_file_paths(file: &mut toml::Value, dir: &Path) {
     if let Some(toml::Value::String(url)) = file.get_mut("database_url") {
         if let Some(resolved) = resolve_sqlite_url(url, dir) {
             *url = resolved;
+        }
+    }
+    if let Some(toml::Value::Table(backups)) = file.get_mut("backups") {
+        if let Some(toml::Value::String(p)) = backups.get_mut("dir") {
+            if !p.is_empty() {
+                *p = cc_connectors::paths::resolve(dir, Path::new(p.as_str()))
+                    .to_string_lossy()
+                    .into_owned();
+            }
         }
     }
     if let Some(toml::Value::Table(tls)) = file.get_mut("tls") {
@@ -1251,6 +1277,48 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn backups_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cc.toml");
+        let c = Config::load(None, &env(&[])).unwrap();
+        assert!(!c.backups.is_configured());
+        assert_eq!(c.backups.max_age_hours, 26);
+        std::fs::write(&file, "[backups]\ndir = \"dumps\"\n").unwrap();
+        let c = Config::load(Some(&file), &env(&[])).unwrap();
+        assert_eq!(c.backups.dir, dir.path().join("dumps").to_string_lossy());
+        assert_eq!(
+            c.backups.max_age(),
+            std::time::Duration::from_secs(26 * 3600)
+        );
+        let c = Config::load(
+            Some(&file),
+            &env(&[
+                ("CC_BACKUPS_DIR", "/backups"),
+                ("CC_BACKUPS_MAX_AGE_HOURS", "30"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.backups.dir.as_str(), c.backups.max_age_hours),
+            ("/backups", 30)
+        );
+        let rc = crate::commands::worker::runtime_config(&c, &Default::default());
+        assert!(
+            rc.cron.iter().any(|e| e.kind == "backup.check"),
+            "{:?}",
+            rc.cron
+        );
+        let e = format!(
+            "{:#}",
+            Config::load(None, &env(&[("CC_BACKUPS_MAX_AGE_HOURS", "0")])).unwrap_err()
+        );
+        assert!(e.contains("backups.max_age_hours"), "{e}");
+        std::fs::write(&file, "[backups]\ndirectory = \"/backups\"\n").unwrap();
+        let e = format!("{:#}", Config::load(Some(&file), &env(&[])).unwrap_err());
+        assert!(e.contains("directory"), "{e}");
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub use lifecycle::{
 };
 pub use notice::{NewNotice, Notice, NoticeTopic, StreamEvent};
 pub use notification::{
-    DeliveryState, EventKind, NewDelivery, NotificationDelivery, NotificationEvent,
+    DeliveryState, EventKind, NewDelivery, NotificationDelivery, NotificationEvent, Subscription,
+    Subscriptions,
 };
 pub use operator::{ApiToken, NewApiToken, NewOperator, Operator, OperatorPatch, OperatorRole};
 pub use page::{Cursor, Page, SortDir};

@@ -229,6 +229,51 @@ impl NotificationEvent {
     }
 }
 
+/// What one channel subscribes to: the event kinds (all when `None`) from a minimum severity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub events: Option<Vec<EventKind>>,
+    pub min_severity: Severity,
+}
+
+impl Subscription {
+    #[must_use]
+    pub fn wants(&self, e: &NotificationEvent) -> bool {
+        e.severity >= self.min_severity && self.events.as_ref().is_none_or(|k| k.contains(&e.kind))
+    }
+}
+
+/// What the configured channels subscribe to, for the emitters: an event is enqueued only
+/// when some channel wants it, so where no channel is configured (or none takes the kind)
+/// nothing is queued at all. Empty by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscriptions(Vec<Subscription>);
+
+impl Subscriptions {
+    #[must_use]
+    pub fn new(subscriptions: Vec<Subscription>) -> Self {
+        Self(subscriptions)
+    }
+
+    /// No channel is configured.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Some channel wants `e`.
+    #[must_use]
+    pub fn wants(&self, e: &NotificationEvent) -> bool {
+        self.0.iter().any(|s| s.wants(e))
+    }
+
+    /// The `notify.dispatch` job for `e` when some channel wants it.
+    #[must_use]
+    pub fn dispatch_job(&self, e: &NotificationEvent) -> Option<crate::NewJob> {
+        self.wants(e).then(|| e.dispatch_job())
+    }
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -308,4 +353,30 @@ pub struct NewDelivery {
     pub title: String,
     /// The job that delivers it, when that job already exists (a digest).
     pub job_id: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_want_an_event_when_a_channel_takes_its_kind_and_severity() {
+        let e = NotificationEvent::new(EventKind::OperatorLockedOut, "login x", "locked");
+        assert!(!Subscriptions::default().wants(&e));
+        assert!(Subscriptions::default().dispatch_job(&e).is_none());
+        let only = |events: Option<Vec<EventKind>>, min_severity| {
+            Subscriptions::new(vec![Subscription {
+                events,
+                min_severity,
+            }])
+        };
+        assert!(only(None, Severity::Info).wants(&e));
+        assert!(only(None, Severity::Warning).wants(&e));
+        assert!(!only(None, Severity::Critical).wants(&e));
+        assert!(!only(Some(vec![EventKind::JobDiscarded]), Severity::Info).wants(&e));
+        let job = only(Some(vec![EventKind::OperatorLockedOut]), Severity::Info)
+            .dispatch_job(&e)
+            .unwrap();
+        assert_eq!(job.kind, NOTIFY_DISPATCH_KIND);
+    }
 }

@@ -497,15 +497,22 @@ pub struct PolicyQuery {
 /// when it passes all of them (or none apply), noncompliant when it fails any.
 #[must_use]
 pub fn evaluate_compliance(device: &crate::Device, policies: &[Policy]) -> crate::Compliance {
-    let failing = policies
-        .iter()
-        .filter(|p| p.applies_to(device.platform))
-        .any(|p| !p.rule.evaluate(&device.facts));
-    if failing {
+    if failing_policies(device, policies).next().is_some() {
         crate::Compliance::Noncompliant
     } else {
         crate::Compliance::Compliant
     }
+}
+
+/// The enabled policies that apply to the device's platform and that it fails, in the order
+/// given.
+pub fn failing_policies<'a>(
+    device: &'a crate::Device,
+    policies: &'a [Policy],
+) -> impl Iterator<Item = &'a Policy> + 'a {
+    policies
+        .iter()
+        .filter(move |p| p.applies_to(device.platform) && !p.rule.evaluate(&device.facts))
 }
 
 #[cfg(test)]

@@ -3,22 +3,28 @@
 use std::sync::Arc;
 
 use cc_connectors::cloudflare::{CertificateExpiring, CertificateNotifier};
-use cc_domain::{EventKind, NotificationEvent};
+use cc_domain::{EventKind, NotificationEvent, Subscriptions};
 use cc_store::Store;
 
 /// The [`CertificateNotifier`] given to the Cloudflare jobs: each warning becomes a
-/// `certificate.expiring` event. The certificate job has already written the warning's audit
-/// event; the dispatch job is enqueued right after (the trait is synchronous, so on a task
-/// of its own), and a failure to enqueue is logged.
+/// `certificate.expiring` event when a channel subscribes to it. The certificate job has
+/// already written the warning's audit event; the dispatch job is enqueued right after (the
+/// trait is synchronous, so on a task of its own), and a failure to enqueue is logged.
 #[derive(Clone)]
 pub struct CertificateAlerts {
     store: Arc<dyn Store>,
+    subscriptions: Subscriptions,
 }
 
 impl CertificateAlerts {
+    /// Warnings as notifications to the channels `subscriptions` describes
+    /// (see [`crate::Notifier::certificate_alerts`]).
     #[must_use]
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn Store>, subscriptions: Subscriptions) -> Self {
+        Self {
+            store,
+            subscriptions,
+        }
     }
 
     /// The event for one warning.
@@ -46,7 +52,9 @@ impl CertificateAlerts {
 
 impl CertificateNotifier for CertificateAlerts {
     fn certificate_expiring(&self, w: &CertificateExpiring) {
-        let job = Self::event(w).dispatch_job();
+        let Some(job) = self.subscriptions.dispatch_job(&Self::event(w)) else {
+            return;
+        };
         let store = self.store.clone();
         let host = w.host.clone();
         tokio::spawn(async move {

@@ -116,6 +116,17 @@ impl NotificationsConfig {
 }
 
 impl NotificationsConfig {
+    /// What the channels subscribe to (read from the settings alone: no secret is read).
+    #[must_use]
+    pub fn subscriptions(&self) -> cc_domain::Subscriptions {
+        cc_domain::Subscriptions::new(
+            self.channels
+                .iter()
+                .map(ChannelConfig::subscription)
+                .collect(),
+        )
+    }
+
     /// Makes the channels' relative file paths relative to `dir` (the configuration file's).
     pub fn resolve_relative_to(&mut self, dir: &Path) {
         let fix = |p: &mut Option<PathBuf>| {
@@ -164,6 +175,17 @@ pub struct ChannelConfig {
     pub timeout_ms: u64,
     #[serde(flatten)]
     pub kind: ChannelKind,
+}
+
+impl ChannelConfig {
+    /// The kinds and severities this channel takes.
+    #[must_use]
+    pub fn subscription(&self) -> cc_domain::Subscription {
+        cc_domain::Subscription {
+            events: self.events.clone(),
+            min_severity: self.min_severity,
+        }
+    }
 }
 
 fn default_severity() -> Severity {

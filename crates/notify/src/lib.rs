@@ -9,9 +9,12 @@
 //!   to the channel within the dedupe window), held for a digest (the channel already got the
 //!   threshold of this kind within the digest window), or pending with its `notify.deliver`
 //!   job enqueued in the same transaction.
+//! - Backup freshness ([`backups`]) is checked by a cron job of its own and emits
+//!   `backup.stale` once per stale period.
 //! - The deliver job sends one message to one channel: retried on network errors, 429 and
 //!   5xx (honouring `Retry-After`), failed for good on any other refusal.
 
+pub mod backups;
 mod certificates;
 mod channel;
 pub mod config;
@@ -26,9 +29,12 @@ mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cc_domain::{DeliveryState, EventKind, NewDelivery, NotificationEvent};
+use cc_domain::{
+    DeliveryState, EventKind, NewDelivery, NotificationEvent, Subscription, Subscriptions,
+};
 use cc_store::Store;
 
+pub use backups::BackupWatch;
 pub use certificates::CertificateAlerts;
 pub use channel::{Channel, SendError};
 pub use config::{ChannelConfig, ChannelKind, NotificationsConfig};
@@ -53,13 +59,12 @@ pub fn describe_metrics() {
 #[derive(Clone)]
 pub(crate) struct Subscribed {
     pub(crate) channel: Arc<dyn Channel>,
-    pub(crate) events: Option<Vec<EventKind>>,
-    pub(crate) min_severity: cc_domain::notification::Severity,
+    pub(crate) subscription: Subscription,
 }
 
 impl Subscribed {
     fn wants(&self, e: &NotificationEvent) -> bool {
-        e.severity >= self.min_severity && self.events.as_ref().is_none_or(|k| k.contains(&e.kind))
+        self.subscription.wants(e)
     }
 }
 
@@ -107,8 +112,7 @@ impl Notifier {
             let channel = build_channel(c).map_err(|e| format!("channel {:?}: {e}", c.name))?;
             channels.push(Subscribed {
                 channel,
-                events: c.events.clone(),
-                min_severity: c.min_severity,
+                subscription: c.subscription(),
             });
         }
         let public_url = public_url
@@ -203,6 +207,31 @@ impl Notifier {
     #[must_use]
     pub fn is_enabled(&self) -> bool {
         !self.channels.is_empty()
+    }
+
+    /// What the channels subscribe to: the emitters enqueue only the events some channel
+    /// wants.
+    #[must_use]
+    pub fn subscriptions(&self) -> Subscriptions {
+        Subscriptions::new(
+            self.channels
+                .iter()
+                .map(|s| s.subscription.clone())
+                .collect(),
+        )
+    }
+
+    /// A watch of the backup directory `dir` (`[backups]`) whose stale periods are
+    /// `backup.stale` notifications to these channels.
+    #[must_use]
+    pub fn backup_watch(&self, dir: std::path::PathBuf, max_age: Duration) -> BackupWatch {
+        BackupWatch::new(self.store.clone(), dir, max_age, self.subscriptions())
+    }
+
+    /// The certificate warnings of the Cloudflare jobs, as notifications to these channels.
+    #[must_use]
+    pub fn certificate_alerts(&self) -> CertificateAlerts {
+        CertificateAlerts::new(self.store.clone(), self.subscriptions())
     }
 
     pub(crate) fn find(&self, name: &str) -> Option<&Subscribed> {

@@ -1,7 +1,7 @@
 //! Building audit events and verifying the chain.
 
 use cc_domain::audit::{ChainBreak, ChainVerifier};
-use cc_domain::{Actor, NewAuditEvent};
+use cc_domain::{Actor, NewAuditEvent, Subscriptions};
 use cc_store::Store;
 use serde::Serialize;
 use serde_json::Value;
@@ -72,6 +72,18 @@ pub struct VerifyReport {
 /// # Errors
 /// The store could not be read.
 pub async fn verify_chain(store: &dyn Store) -> Result<VerifyReport> {
+    verify_chain_notifying(store, &Subscriptions::default()).await
+}
+
+/// [`verify_chain`], and a break found is an `audit.verification_failed` notification when
+/// one of `notify`'s channels subscribes to it.
+///
+/// # Errors
+/// The store could not be read.
+pub async fn verify_chain_notifying(
+    store: &dyn Store,
+    notify: &Subscriptions,
+) -> Result<VerifyReport> {
     const BATCH: u32 = 5_000;
     let (head_seq, head_hash) = store.audit_head().await?;
     let mut verifier = ChainVerifier::default();
@@ -82,7 +94,7 @@ pub async fn verify_chain(store: &dyn Store) -> Result<VerifyReport> {
         after = last.seq;
         for e in events.iter().take_while(|e| e.seq <= head_seq) {
             if let Err(b) = verifier.push(e) {
-                notify_break(store, &b).await;
+                notify_break(store, notify, &b).await;
                 return Ok(VerifyReport {
                     checked: verifier.checked(),
                     head_seq,
@@ -93,7 +105,7 @@ pub async fn verify_chain(store: &dyn Store) -> Result<VerifyReport> {
     }
     let first_break = verifier.finish(head_seq, &head_hash).err();
     if let Some(b) = &first_break {
-        notify_break(store, b).await;
+        notify_break(store, notify, b).await;
     }
     Ok(VerifyReport {
         checked: verifier.checked(),
@@ -105,7 +117,7 @@ pub async fn verify_chain(store: &dyn Store) -> Result<VerifyReport> {
 /// Queues the `audit.verification_failed` notification for a broken chain (the same break
 /// is told once per dedupe window however often it is verified). A failure to queue is
 /// logged: the report still reaches whoever asked.
-async fn notify_break(store: &dyn Store, b: &ChainBreak) {
+async fn notify_break(store: &dyn Store, notify: &Subscriptions, b: &ChainBreak) {
     let event = cc_domain::NotificationEvent::new(
         cc_domain::EventKind::AuditVerificationFailed,
         format!("audit chain at event {}", b.seq),
@@ -113,9 +125,12 @@ async fn notify_break(store: &dyn Store, b: &ChainBreak) {
     )
     .with_error(b.detail.clone())
     .with_link("/audit");
+    let Some(job) = notify.dispatch_job(&event) else {
+        return;
+    };
     let queued = async {
         let mut tx = store.begin().await?;
-        tx.enqueue(&event.dispatch_job()).await?;
+        tx.enqueue(&job).await?;
         tx.commit().await
     }
     .await;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use cc_store::Store;
 use tokio::sync::broadcast;
 
-use crate::audit::{verify_chain, VerifyReport};
+use crate::audit::{verify_chain_notifying, VerifyReport};
 use crate::{Result, ServiceError};
 
 type Outcome = std::result::Result<VerifyReport, String>;
@@ -17,6 +17,8 @@ type Outcome = std::result::Result<VerifyReport, String>;
 /// Single-flight audit-chain verification.
 pub struct AuditVerifier {
     store: Arc<dyn Store>,
+    /// What the notification channels subscribe to (a break is told when one wants it).
+    notify: cc_domain::Subscriptions,
     /// The running verification's result channel, when one runs.
     running: Mutex<Option<broadcast::Sender<Outcome>>>,
     runs: AtomicU64,
@@ -51,10 +53,19 @@ impl AuditVerifier {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
+            notify: cc_domain::Subscriptions::default(),
             running: Mutex::new(None),
             runs: AtomicU64::new(0),
             callers: AtomicUsize::new(0),
         }
+    }
+
+    /// A break found is an `audit.verification_failed` notification when one of these
+    /// channels subscribes to it (none by default).
+    #[must_use]
+    pub fn with_notifications(mut self, subscriptions: cc_domain::Subscriptions) -> Self {
+        self.notify = subscriptions;
+        self
     }
 
     /// The chain's verification: the one running when there is one, else a new one.
@@ -84,7 +95,7 @@ impl AuditVerifier {
             }
             let leading = Leading(self);
             self.runs.fetch_add(1, Ordering::Relaxed);
-            let result = verify_chain(self.store.as_ref()).await;
+            let result = verify_chain_notifying(self.store.as_ref(), &self.notify).await;
             let tx = self
                 .running
                 .lock()

@@ -1,22 +1,32 @@
 //! Writing devices. Compliance is evaluated against the enabled policies whenever a device
 //! is written (it reports new facts).
 
-use cc_domain::policy::evaluate_compliance;
+use cc_domain::policy::{evaluate_compliance, failing_policies};
 use cc_domain::{Actor, Device, DevicePatch, NewDevice, Policy, PolicyQuery};
 use uuid::Uuid;
 
 use crate::audit::change_event;
 use crate::{check_version, Directory, Result, ServiceError};
 
-/// The `device.noncompliant` notification, queued in the transaction that writes the change.
-fn noncompliant_event(d: &Device) -> cc_domain::NotificationEvent {
+/// The `device.noncompliant` notification naming the policies the device fails, queued in
+/// the transaction that writes the change.
+fn noncompliant_event(d: &Device, policies: &[Policy]) -> cc_domain::NotificationEvent {
+    let failing: Vec<&str> = failing_policies(d, policies)
+        .map(|p| p.name.as_str())
+        .collect();
     cc_domain::NotificationEvent::new(
         cc_domain::EventKind::DeviceNoncompliant,
         format!("device {}", d.id),
         format!(
-            "Device {} ({}) is now noncompliant",
+            "Device {} ({}) is now noncompliant: it fails {} {}",
             d.name.as_deref().unwrap_or("without a name"),
-            d.serial_number
+            d.serial_number,
+            if failing.len() == 1 {
+                "policy"
+            } else {
+                "policies"
+            },
+            failing.join(", ")
         ),
     )
     .with_link(format!("/devices/{}", d.id))
@@ -49,12 +59,17 @@ impl Directory {
     /// Validation (including an unknown assigned user), a unique conflict, a store failure.
     pub async fn create_device(&self, actor: &Actor, input: NewDevice) -> Result<Device> {
         let mut device = input.into_device(cc_domain::new_id(), cc_domain::now())?;
-        device.compliance = evaluate_compliance(&device, &self.enabled_policies().await?);
+        let policies = self.enabled_policies().await?;
+        device.compliance = evaluate_compliance(&device, &policies);
         let mut tx = self.store.begin().await?;
         tx.insert_device(&device).await?;
-        if self.notifications && device.compliance == cc_domain::Compliance::Noncompliant {
-            tx.enqueue(&noncompliant_event(&device).dispatch_job())
-                .await?;
+        if device.compliance == cc_domain::Compliance::Noncompliant {
+            if let Some(job) = self
+                .notifications
+                .dispatch_job(&noncompliant_event(&device, &policies))
+            {
+                tx.enqueue(&job).await?;
+            }
         }
         tx.append_audit(change_event(
             actor,
@@ -98,12 +113,16 @@ impl Directory {
             return Ok(current);
         }
         tx.update_device(&next).await?;
-        if self.notifications
-            && next.compliance == cc_domain::Compliance::Noncompliant
+        // Told when it becomes noncompliant, not again while it stays so.
+        if next.compliance == cc_domain::Compliance::Noncompliant
             && current.compliance != cc_domain::Compliance::Noncompliant
         {
-            tx.enqueue(&noncompliant_event(&next).dispatch_job())
-                .await?;
+            if let Some(job) = self
+                .notifications
+                .dispatch_job(&noncompliant_event(&next, &policies))
+            {
+                tx.enqueue(&job).await?;
+            }
         }
         tx.append_audit(change_event(
             actor,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use cc_store::Store;
 
-pub use audit::{verify_chain, VerifyReport};
+pub use audit::{verify_chain, verify_chain_notifying, VerifyReport};
 pub use audit_verify::AuditVerifier;
 pub use auth::{Auth, AuthError, AuthSettings, Principal};
 pub use error::ServiceError;
@@ -34,8 +34,9 @@ pub struct Directory {
     store: Arc<dyn Store>,
     lifecycle: lifecycle::LifecyclePolicy,
     owners: cc_domain::FieldOwners,
-    /// Notification channels are configured: device changes enqueue their notifications.
-    notifications: bool,
+    /// What the notification channels subscribe to: device changes enqueue the events
+    /// some channel wants.
+    notifications: cc_domain::Subscriptions,
 }
 
 impl Directory {
@@ -46,7 +47,7 @@ impl Directory {
             store,
             lifecycle: lifecycle::LifecyclePolicy::default(),
             owners: cc_domain::FieldOwners::default(),
-            notifications: false,
+            notifications: cc_domain::Subscriptions::default(),
         }
     }
 
@@ -64,11 +65,11 @@ impl Directory {
         self
     }
 
-    /// Devices becoming noncompliant enqueue a `device.noncompliant` notification (off by
-    /// default: without channels there is no one to tell).
+    /// Devices becoming noncompliant enqueue a `device.noncompliant` notification when a
+    /// channel subscribes to it (none by default: without channels there is no one to tell).
     #[must_use]
-    pub fn with_notifications(mut self, on: bool) -> Self {
-        self.notifications = on;
+    pub fn with_notifications(mut self, subscriptions: cc_domain::Subscriptions) -> Self {
+        self.notifications = subscriptions;
         self
     }
 

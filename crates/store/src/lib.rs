@@ -7,6 +7,7 @@
 //! is chosen by the database URL's scheme in [`connect`].
 
 pub mod auth;
+pub mod backups;
 pub mod certificates;
 mod error;
 pub mod imports;

@@ -83,4 +83,18 @@ pub trait NotificationStore: Send + Sync {
     /// Moves feed `name` from `from` to `to` and enqueues `jobs`, in one transaction; `false`
     /// (and nothing written) when another process moved it first.
     async fn advance_feed(&self, name: &str, from: i64, to: i64, jobs: &[NewJob]) -> Result<bool>;
+
+    /// Records a check of a backup directory (migration 0021). When the check finds the
+    /// backups stale (`problem` set) and the directory was not stale already, it begins a
+    /// stale period: `stale_since` is set and `job` (the notification) enqueued, in the same
+    /// transaction, and the answer is `true`. Concurrent checks begin one period between
+    /// them. A fresh check ends the period.
+    async fn record_backup_check(
+        &self,
+        check: &crate::backups::BackupCheck,
+        job: Option<NewJob>,
+    ) -> Result<bool>;
+
+    /// The most recent check of any backup directory.
+    async fn latest_backup_check(&self) -> Result<Option<crate::backups::BackupCheck>>;
 }

@@ -3,6 +3,12 @@
 //! server (aiosmtpd, with STARTTLS and authentication); dedupe, digests, retries and
 //! permanent failures recorded in the deliveries log.
 
+#[allow(dead_code)]
+#[path = "cloudflare/fake.rs"]
+mod fake;
+#[path = "cloudflare/schema.rs"]
+mod schema;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -504,14 +510,27 @@ struct Wired {
     app: TestApp,
     worker: RunningWorker,
     feeds: tokio_util::sync::CancellationToken,
+    /// The worker's notifier (what `serve` and `worker` build from the configuration).
+    notifier: Notifier,
 }
 
 async fn wired(backend: Backend, channels: &str) -> Wired {
+    wired_with(backend, cc_tests::test_config(), channels, |_, _, _| {}).await
+}
+
+/// [`wired`] with API settings of its own, and `extra` adding kinds to the worker's registry
+/// the way `serve` and `worker` do (given the worker's notifier).
+async fn wired_with(
+    backend: Backend,
+    api: cc_api::ApiConfig,
+    channels: &str,
+    extra: impl FnOnce(&Notifier, &Arc<dyn Store>, &mut Registry),
+) -> Wired {
     let cfg = config(&format!(
         "public_url = \"https://cc.example.org\"\n{channels}"
     ));
     let for_api = cfg.clone();
-    let app = TestApp::spawn_customized(backend, cc_tests::test_config(), None, move |s| {
+    let app = TestApp::spawn_customized(backend, api, None, move |s| {
         let n = Notifier::new(s.store.clone(), &for_api, None).unwrap();
         s.with_notifier(n)
     })
@@ -520,13 +539,19 @@ async fn wired(backend: Backend, channels: &str) -> Wired {
     let mut registry = Registry::with_builtins();
     notifier.register(&mut registry);
     registry.register(Refused);
+    extra(&notifier, &app.store, &mut registry);
     let worker = RunningWorker::start(app.store.clone(), registry, fast_config(&[("default", 4)]));
     let feeds = tokio_util::sync::CancellationToken::new();
     for _ in 0..2 {
         let (n, stop) = (notifier.clone(), feeds.clone());
         tokio::spawn(async move { n.run_feed(Duration::from_millis(50), stop).await });
     }
-    Wired { app, worker, feeds }
+    Wired {
+        app,
+        worker,
+        feeds,
+        notifier,
+    }
 }
 
 impl Wired {
@@ -873,6 +898,627 @@ async fn the_cli_sends_a_test_and_lists_deliveries(backend: Backend) {
     w.stop().await;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The other emitters, through the paths the product runs them on.
+
+/// A webhook channel at `url` taking every event kind.
+fn hook_channel(url: &str) -> String {
+    format!("[[channels]]\nname = \"helpdesk\"\nkind = \"webhook\"\nurl = \"{url}\"\n")
+}
+
+/// The `notify.dispatch` jobs queued for events of `kind`.
+async fn dispatch_jobs(store: &Arc<dyn Store>, kind: EventKind) -> Vec<cc_domain::Job> {
+    store
+        .list_jobs(&cc_domain::JobQuery {
+            kind: Some(cc_domain::notification::NOTIFY_DISPATCH_KIND.into()),
+            limit: 500,
+            ..cc_domain::JobQuery::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|j| j.args["kind"] == kind.as_str())
+        .collect()
+}
+
+/// Every `notify.*` job, whatever its kind.
+async fn notify_jobs(store: &Arc<dyn Store>) -> Vec<cc_domain::Job> {
+    store
+        .list_jobs(&cc_domain::JobQuery {
+            limit: 500,
+            ..cc_domain::JobQuery::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|j| j.kind.starts_with("notify."))
+        .collect()
+}
+
+/// Waits until the receiver got `n` messages about `event`; returns them.
+async fn wait_bodies(hook: &Receiver, event: &str, n: usize) -> Vec<serde_json::Value> {
+    wait_for(
+        &format!("{n} {event} message(s) at the webhook"),
+        WAIT,
+        || {
+            let hook = hook.clone();
+            async move {
+                let b: Vec<_> = hook
+                    .bodies()
+                    .into_iter()
+                    .filter(|b| b["event"] == event)
+                    .collect();
+                (b.len() >= n).then_some(b)
+            }
+        },
+    )
+    .await
+}
+
+/// An enabled policy requiring disk encryption, through the API.
+async fn encryption_policy(app: &TestApp) {
+    let policy: cc_domain::NewPolicy = serde_json::from_value(serde_json::json!({
+        "name": "disk-encryption",
+        "category": "security",
+        "rule": {"fact": "disk_encryption", "op": "eq", "value": true},
+        "severity": "high"
+    }))
+    .unwrap();
+    app.client.create_policy(&policy).await.unwrap();
+}
+
+/// A device's facts, as a patch.
+fn facts(v: serde_json::Value) -> cc_domain::DevicePatch {
+    serde_json::from_value(serde_json::json!({ "facts": v })).unwrap()
+}
+
+/// A device reporting facts that fail a policy becomes noncompliant through the devices API:
+/// one `device.noncompliant` message naming the device and the policy it fails. Further
+/// reports while it stays noncompliant queue nothing more (the device is told about when it
+/// becomes noncompliant); compliant again and then failing again is a new message.
+async fn a_device_becoming_noncompliant_is_told_once(backend: Backend) {
+    let (hook, url) = Receiver::start(vec![]).await;
+    let w = wired(backend, &hook_channel(&url)).await;
+    encryption_policy(&w.app).await;
+    let device: cc_domain::NewDevice = serde_json::from_value(serde_json::json!({
+        "serial_number": "C02XK1JH",
+        "name": "lab-mac-07",
+        "platform": "macos",
+        "facts": {"disk_encryption": true}
+    }))
+    .unwrap();
+    let device = w.app.client.create_device(&device).await.unwrap();
+    assert_eq!(device.compliance, cc_domain::Compliance::Compliant);
+    let store = &w.app.store;
+    assert!(dispatch_jobs(store, EventKind::DeviceNoncompliant)
+        .await
+        .is_empty());
+
+    let changed = w
+        .app
+        .client
+        .update_device(
+            device.id,
+            &facts(serde_json::json!({"disk_encryption": false})),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.compliance, cc_domain::Compliance::Noncompliant);
+    let bodies = wait_bodies(&hook, "device.noncompliant", 1).await;
+    let b = &bodies[0];
+    assert_eq!(b["subject"], format!("device {}", device.id));
+    let title = b["title"].as_str().unwrap();
+    assert!(
+        title.contains("lab-mac-07") && title.contains("C02XK1JH"),
+        "{b}"
+    );
+    assert!(title.contains("disk-encryption"), "the failing policy: {b}");
+    assert_eq!(
+        b["link"],
+        format!("https://cc.example.org/devices/{}", device.id)
+    );
+
+    // Still failing, with other facts changed: evaluated again, nothing queued.
+    let again = w
+        .app
+        .client
+        .update_device(
+            device.id,
+            &facts(serde_json::json!({"disk_encryption": false, "os_version": "14.6"})),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.compliance, cc_domain::Compliance::Noncompliant);
+    assert!(again.version > changed.version);
+    assert_eq!(
+        dispatch_jobs(store, EventKind::DeviceNoncompliant)
+            .await
+            .len(),
+        1
+    );
+
+    // Compliant, then failing again: a new message (the same subject, so only after the
+    // dedupe window would it reach the channel; the dispatch job is queued either way).
+    w.app
+        .client
+        .update_device(
+            device.id,
+            &facts(serde_json::json!({"disk_encryption": true})),
+            None,
+        )
+        .await
+        .unwrap();
+    w.app
+        .client
+        .update_device(
+            device.id,
+            &facts(serde_json::json!({"disk_encryption": false})),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        dispatch_jobs(store, EventKind::DeviceNoncompliant)
+            .await
+            .len(),
+        2
+    );
+    let recorded = wait_deliveries(store, "the second event deduplicated", |d| {
+        d.iter()
+            .filter(|d| d.event == "device.noncompliant")
+            .map(|d| d.state)
+            .collect::<Vec<_>>()
+            == [DeliveryState::Deduplicated, DeliveryState::Sent]
+    })
+    .await;
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    assert_eq!(hook.count(), 1, "{:?}", hook.bodies());
+    w.stop().await;
+}
+
+/// Locks a name after 3 failures from one address, without slowing attempts down first.
+fn lockout_config() -> cc_api::ApiConfig {
+    let mut config = cc_tests::test_config();
+    let t = &mut config.auth.throttle;
+    t.name_throttle_after = 1000;
+    t.name_lockout_after = 3;
+    t.lockout_secs = 600;
+    t.address_throttle_after = 1000;
+    t.address_lockout_after = 1000;
+    config
+}
+
+const GUESS: &str = "Autumn-Guess-4471";
+
+/// Three wrong passwords for `username` through `POST /auth/login`; then the right one is
+/// refused as locked.
+async fn lock_out(app: &TestApp, username: &str, password: &str) {
+    for _ in 0..3 {
+        let err = app.anonymous().login(username, GUESS).await.unwrap_err();
+        assert!(err.to_string().contains("invalid"), "{err}");
+    }
+    let err = app.anonymous().login(username, password).await.unwrap_err();
+    assert!(err.to_string().contains("locked"), "{err}");
+}
+
+/// An operator locked out by the login throttle, through the login route: one
+/// `operator.locked_out` message naming the login, without the password tried.
+async fn a_locked_out_operator_is_told(backend: Backend) {
+    let (hook, url) = Receiver::start(vec![]).await;
+    let w = wired_with(backend, lockout_config(), &hook_channel(&url), |_, _, _| {}).await;
+    let password = "violet kettle ocean 42";
+    w.app
+        .client
+        .create_operator(&cc_domain::NewOperator {
+            username: "dana".into(),
+            password: password.into(),
+            role: cc_domain::OperatorRole::Operator,
+        })
+        .await
+        .unwrap();
+    lock_out(&w.app, "dana", password).await;
+
+    let bodies = wait_bodies(&hook, "operator.locked_out", 1).await;
+    let b = &bodies[0];
+    assert_eq!(b["subject"], "login operator:dana");
+    assert_eq!(b["severity"], "warning");
+    assert!(
+        b["title"]
+            .as_str()
+            .unwrap()
+            .contains("after 3 failed attempts"),
+        "{b}"
+    );
+    let jobs = dispatch_jobs(&w.app.store, EventKind::OperatorLockedOut).await;
+    assert_eq!(jobs.len(), 1, "one lock, one event");
+    let everything = format!("{:?} {:?}", hook.bodies(), jobs);
+    assert!(!everything.contains(GUESS), "{everything}");
+    assert!(!everything.contains(password), "{everything}");
+    w.stop().await;
+}
+
+/// With no channel (or none taking the kind), a lockout, a device becoming noncompliant and
+/// a broken audit chain queue no notification job at all.
+async fn nothing_is_queued_without_a_channel_that_wants_it(backend: Backend) {
+    for channels in [
+        String::new(),
+        "[[channels]]\nname = \"jobs-only\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n\
+         events = [\"job.discarded\"]\n"
+            .to_owned(),
+    ] {
+        let w = wired_with(backend, lockout_config(), &channels, |_, _, _| {}).await;
+        lock_out(&w.app, "admin", &w.app.admin_password.clone()).await;
+        let locks = w
+            .app
+            .client
+            .list_audit(&[("action", "auth.lockout")])
+            .await
+            .unwrap();
+        assert_eq!(locks.items.len(), 1, "the lock happened");
+        encryption_policy(&w.app).await;
+        let device: cc_domain::NewDevice = serde_json::from_value(serde_json::json!({
+            "serial_number": "PF3XK9", "platform": "windows", "facts": {"disk_encryption": false}
+        }))
+        .unwrap();
+        let device = w.app.client.create_device(&device).await.unwrap();
+        assert_eq!(device.compliance, cc_domain::Compliance::Noncompliant);
+        tamper_audit(&w.app.db, 1).await;
+        let report = w.app.client.verify_audit().await.unwrap();
+        assert_eq!(report["intact"], false, "{report}");
+        assert!(
+            notify_jobs(&w.app.store).await.is_empty(),
+            "channels {channels:?}: {:?}",
+            notify_jobs(&w.app.store).await
+        );
+        w.stop().await;
+    }
+}
+
+/// Changes a stored audit event behind the chain's back.
+async fn tamper_audit(db: &TestDb, seq: i64) {
+    let sql = "UPDATE audit_events SET action = 'tampered.action' WHERE seq = $1";
+    let n = match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            let n = sqlx::query(sql)
+                .bind(seq)
+                .execute(&pool)
+                .await
+                .unwrap()
+                .rows_affected();
+            pool.close().await;
+            n
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let n = sqlx::query(sql)
+                .bind(seq)
+                .execute(&pool)
+                .await
+                .unwrap()
+                .rows_affected();
+            pool.close().await;
+            n
+        }
+    };
+    assert_eq!(n, 1, "audit event {seq} tampered");
+}
+
+/// A stored audit event changed in the database: verification through
+/// `GET /audit/verify` reports the break and tells the channel, once however often it is
+/// verified within the dedupe window.
+async fn a_broken_audit_chain_is_told(backend: Backend) {
+    use cc_domain::OperatorRole::Auditor;
+    let (hook, url) = Receiver::start(vec![]).await;
+    let w = wired(backend, &hook_channel(&url)).await;
+    encryption_policy(&w.app).await;
+    let before: serde_json::Value = w.get(Auditor, "/audit/verify").await.json().await.unwrap();
+    assert_eq!(before["intact"], true, "{before}");
+    assert!(
+        dispatch_jobs(&w.app.store, EventKind::AuditVerificationFailed)
+            .await
+            .is_empty()
+    );
+    let head = before["head_seq"].as_i64().unwrap();
+    tamper_audit(&w.app.db, head).await;
+
+    let report: serde_json::Value = w.get(Auditor, "/audit/verify").await.json().await.unwrap();
+    assert_eq!(report["intact"], false, "{report}");
+    assert_eq!(report["first_break"]["seq"], head, "{report}");
+    let bodies = wait_bodies(&hook, "audit.verification_failed", 1).await;
+    let b = &bodies[0];
+    assert_eq!(b["subject"], format!("audit chain at event {head}"));
+    assert_eq!(b["severity"], "critical");
+    assert_eq!(b["link"], "https://cc.example.org/audit");
+    assert!(b["error"].as_str().is_some_and(|e| !e.is_empty()), "{b}");
+
+    // Verified again: queued again, deduplicated at the channel.
+    let again: serde_json::Value = w.get(Auditor, "/audit/verify").await.json().await.unwrap();
+    assert_eq!(again["intact"], false);
+    wait_deliveries(&w.app.store, "the repeat deduplicated", |d| {
+        d.iter()
+            .filter(|d| d.event == "audit.verification_failed")
+            .map(|d| d.state)
+            .collect::<Vec<_>>()
+            == [DeliveryState::Deduplicated, DeliveryState::Sent]
+    })
+    .await;
+    assert_eq!(hook.count(), 1, "{:?}", hook.bodies());
+    w.stop().await;
+}
+
+const CF_ZONE: &str = "district.example.org";
+
+/// A certificate of a managed zone within a warning threshold: the certificate job (run by
+/// the worker with the notifier's certificate alerts, as `serve` and `worker` wire it) sends
+/// one `certificate.expiring` message per host, and none on its next run.
+async fn an_expiring_certificate_is_told(backend: Backend) {
+    use cc_connectors::cloudflare::{Cloudflare, CloudflareConfig};
+    let fake = fake::FakeCloudflare::start(&[CF_ZONE]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", fake::TOKEN)).unwrap();
+    let config: CloudflareConfig = toml::from_str(&format!(
+        "token_file = {token_file:?}\napi_base = {:?}\nzones = [{CF_ZONE:?}]\n\
+         certificate_warning_days = [30, 14, 7]\n",
+        fake.base_url()
+    ))
+    .unwrap();
+    let expires_on = chrono::Utc::now() + chrono::Duration::days(10);
+    let zone_id = fake.zone_id(CF_ZONE);
+    fake.world.lock().unwrap().packs.insert(zone_id, vec![
+        serde_json::json!({ "id": "3822ff90ea2944df9e5521300bb9419b", "type": "universal", "status": "active",
+            "hosts": ["district.example.org", "www.district.example.org"],
+            "certificates": [{ "id": "7e7b8deba8538af625850b7b2530034c",
+                "hosts": ["district.example.org", "www.district.example.org"],
+                "status": "active", "expires_on": expires_on.to_rfc3339() }] }),
+    ]);
+    let (hook, url) = Receiver::start(vec![]).await;
+    let w = wired_with(
+        backend,
+        cc_tests::test_config(),
+        &hook_channel(&url),
+        move |notifier, store, registry| {
+            let service = Cloudflare::new(config).unwrap();
+            cc_lifecycle::cloudflare::CloudflareJobs::new(Arc::new(service), store.clone())
+                .with_notifier(Arc::new(notifier.certificate_alerts()))
+                .register(registry);
+        },
+    )
+    .await;
+    let run = || async {
+        let job = cc_domain::NewJob::new(
+            cc_lifecycle::cloudflare::CERTIFICATES_KIND,
+            serde_json::json!({}),
+        );
+        let job = cc_queue::ops::enqueue(w.app.store.as_ref(), &job)
+            .await
+            .unwrap();
+        finished(&w.app.store, job.id).await
+    };
+    let first = run().await;
+    assert_eq!(
+        first.result.as_ref().unwrap()["warnings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let bodies = wait_bodies(&hook, "certificate.expiring", 2).await;
+    let mut subjects: Vec<String> = bodies
+        .iter()
+        .map(|b| b["subject"].as_str().unwrap().to_owned())
+        .collect();
+    subjects.sort();
+    let day = expires_on.date_naive();
+    assert_eq!(
+        subjects,
+        [
+            format!("certificate district.example.org {day}"),
+            format!("certificate www.district.example.org {day}")
+        ]
+    );
+    assert!(bodies.iter().all(|b| b["severity"] == "warning"));
+    assert!(
+        bodies[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("warning at 14 days"),
+        "{}",
+        bodies[0]
+    );
+
+    let second = run().await;
+    assert!(second.result.as_ref().unwrap()["warnings"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        dispatch_jobs(&w.app.store, EventKind::CertificateExpiring)
+            .await
+            .len(),
+        2
+    );
+    w.stop().await;
+    fake.assert_clean();
+}
+
+/// A job through the queue to its end: completed, with its result.
+async fn finished(store: &Arc<dyn Store>, id: i64) -> cc_domain::Job {
+    let job = wait_for(&format!("job {id} to finish"), WAIT, || {
+        let store = store.clone();
+        async move {
+            let job = store.get_job(id).await.unwrap()?;
+            job.state.is_final().then_some(job)
+        }
+    })
+    .await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    job
+}
+
+/// Sets a file's modification time `hours` ago.
+fn age(path: &std::path::Path, hours: u64) {
+    let t = std::time::SystemTime::now() - Duration::from_secs(hours * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+/// `[backups]`: the `backup.check` job finds the newest backup 30 hours old (26 allowed) and
+/// tells the channel once; checked again, by this worker or another, nothing more; a fresh
+/// backup ends the stale period without a message; stale again is a new message. The gauge
+/// and readiness show the last check.
+async fn stale_backups_are_told_once_per_stale_period(backend: Backend) {
+    let (hook, url) = Receiver::start(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().to_owned();
+    let w = wired_with(
+        backend,
+        cc_tests::test_config(),
+        &hook_channel(&url),
+        move |notifier, _, registry| {
+            notifier
+                .backup_watch(watched, Duration::from_secs(26 * 3600))
+                .register(registry);
+        },
+    )
+    .await;
+    let check = || async {
+        let job = cc_domain::NewJob::new(cc_notify::backups::CHECK_KIND, serde_json::json!({}));
+        let job = cc_queue::ops::enqueue(w.app.store.as_ref(), &job)
+            .await
+            .unwrap();
+        finished(&w.app.store, job.id).await.result.unwrap()
+    };
+    let stale_jobs = || dispatch_jobs(&w.app.store, EventKind::BackupStale);
+    let old = dir.path().join("command-center-20260101T020000Z.dump");
+    std::fs::write(&old, "dump").unwrap();
+    age(&old, 30);
+
+    let first = check().await;
+    assert_eq!(first["began_stale"], true, "{first}");
+    assert!(
+        first["problem"]
+            .as_str()
+            .unwrap()
+            .contains("30 hours old (allowed: 26 hours)"),
+        "{first}"
+    );
+    let bodies = wait_bodies(&hook, "backup.stale", 1).await;
+    assert!(
+        bodies[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains(&dir.path().display().to_string()),
+        "{}",
+        bodies[0]
+    );
+    assert_eq!(bodies[0]["severity"], "warning");
+    let metrics = w
+        .app
+        .client
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mtime = std::fs::metadata(&old)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let gauge = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("cc_backup_newest_timestamp_seconds "))
+        .unwrap_or_else(|| panic!("the gauge: {metrics}"));
+    assert_eq!(gauge.parse::<f64>().unwrap().floor() as u64, mtime);
+
+    // Again, and from a second worker's watch: still the one period.
+    assert_eq!(check().await["began_stale"], false);
+    let other = w
+        .notifier
+        .backup_watch(dir.path().to_owned(), Duration::from_secs(26 * 3600));
+    assert!(!other.check().await.unwrap().began_stale);
+    assert_eq!(stale_jobs().await.len(), 1);
+    let ready: serde_json::Value = w
+        .app
+        .anonymous()
+        .request(reqwest::Method::GET, "/health/ready")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["detail"]["backups"]["status"], "stale", "{ready}");
+    assert_eq!(ready["detail"]["backups"]["max_age_hours"], 26, "{ready}");
+
+    // A fresh backup: the period ends, silently.
+    let fresh = dir.path().join("command-center-20260102T020000Z.dump");
+    std::fs::write(&fresh, "dump").unwrap();
+    let ok = check().await;
+    assert!(ok["problem"].is_null(), "{ok}");
+    assert_eq!(ok["began_stale"], false);
+    assert_eq!(stale_jobs().await.len(), 1);
+    let ready: serde_json::Value = w
+        .app
+        .anonymous()
+        .request(reqwest::Method::GET, "/health/ready")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["detail"]["backups"]["status"], "ok", "{ready}");
+
+    // Stale again: a new period, a new message (its own subject: not a repeat).
+    age(&fresh, 27);
+    let again = check().await;
+    assert_eq!(again["began_stale"], true, "{again}");
+    assert_eq!(stale_jobs().await.len(), 2);
+    let bodies = wait_bodies(&hook, "backup.stale", 2).await;
+    assert_ne!(bodies[0]["subject"], bodies[1]["subject"]);
+    // Emptied: still the same stale period.
+    std::fs::remove_file(&old).unwrap();
+    std::fs::remove_file(&fresh).unwrap();
+    let empty = check().await;
+    assert_eq!(empty["began_stale"], false, "{empty}");
+    assert!(
+        empty["problem"]
+            .as_str()
+            .unwrap()
+            .contains("holds no backup"),
+        "{empty}"
+    );
+    assert_eq!(stale_jobs().await.len(), 2);
+    let ready: serde_json::Value = w
+        .app
+        .anonymous()
+        .request(reqwest::Method::GET, "/health/ready")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["detail"]["backups"]["status"], "empty", "{ready}");
+    assert_eq!(hook.count(), 2, "{:?}", hook.bodies());
+    w.stop().await;
+}
+
 backend_tests!(
     slack_escaped_and_webhook_signed,
     retries_then_succeeds,
@@ -882,4 +1528,10 @@ backend_tests!(
     discarded_jobs_and_refused_imports_reach_a_webhook,
     the_test_endpoint_delivers_by_email,
     the_cli_sends_a_test_and_lists_deliveries,
+    a_device_becoming_noncompliant_is_told_once,
+    a_locked_out_operator_is_told,
+    nothing_is_queued_without_a_channel_that_wants_it,
+    a_broken_audit_chain_is_told,
+    an_expiring_certificate_is_told,
+    stale_backups_are_told_once_per_stale_period,
 );

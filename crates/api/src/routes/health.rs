@@ -26,8 +26,8 @@ pub struct HealthReport {
     /// Reported for operators, never a reason for 503: lifecycle targets (remote systems
     /// whose outages jobs ride out by retrying; the last periodic check of each), the
     /// Cloudflare API token (its last periodic verification), job workers
-    /// (they may run in other processes) and Redis (rate limits fall back to per-instance
-    /// counts).
+    /// (they may run in other processes), Redis (rate limits fall back to per-instance
+    /// counts) and the last backup check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<ReadinessDetail>,
 }
@@ -48,6 +48,45 @@ pub struct ReadinessDetail {
     /// every few minutes, never by the probe itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloudflare: Option<cc_lifecycle::TargetHealth>,
+    /// The last check of the backup directory (`[backups]`, checked by the workers every 15
+    /// minutes), when one was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups: Option<BackupsDetail>,
+}
+
+/// The last backup check, as the workers recorded it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BackupsDetail {
+    /// `ok`; `stale` (the newest backup is too old, or the directory cannot be read); or
+    /// `empty` (no backup at all: stale too, but expected of a new deployment).
+    pub status: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub checked_at: chrono::DateTime<chrono::Utc>,
+    /// The modification time of the newest backup.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub newest_backup_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// How old the newest backup may be.
+    pub max_age_hours: i64,
+    /// Why the backups are stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<cc_store::backups::BackupCheck> for BackupsDetail {
+    fn from(c: cc_store::backups::BackupCheck) -> Self {
+        Self {
+            status: match c.problem.as_deref() {
+                None => "ok",
+                Some(cc_notify::backups::NO_BACKUP) => "empty",
+                Some(_) => "stale",
+            }
+            .into(),
+            checked_at: c.checked_at,
+            newest_backup_at: c.newest_at,
+            max_age_hours: c.max_age_secs / 3600,
+            detail: c.problem,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -168,7 +207,10 @@ const WORKER_WINDOW: Duration = Duration::from_secs(60);
 async fn readiness_detail(app: &AppState) -> ReadinessDetail {
     let since = cc_domain::now()
         - chrono::Duration::from_std(WORKER_WINDOW).unwrap_or_else(|_| chrono::Duration::zero());
-    let (workers, _) = timed(app.store.list_workers(since)).await;
+    let ((workers, _), (backups, _)) = tokio::join!(
+        timed(app.store.list_workers(since)),
+        timed(app.store.notifications().latest_backup_check())
+    );
     let workers = workers.unwrap_or_default();
     let start = Instant::now();
     let redis = app.limiter.ping_redis().await.map(|r| Check {
@@ -187,6 +229,7 @@ async fn readiness_detail(app: &AppState) -> ReadinessDetail {
             .cloudflare
             .as_ref()
             .map(cc_lifecycle::cloudflare::TokenHealth::last),
+        backups: backups.ok().flatten().map(BackupsDetail::from),
     }
 }
 

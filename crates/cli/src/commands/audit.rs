@@ -118,7 +118,11 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
         } => {
             let store = open_store(cfg).await?;
             require_current_schema(store.as_ref()).await?;
-            let report = cc_service::verify_chain(store.as_ref()).await?;
+            let report = cc_service::verify_chain_notifying(
+                store.as_ref(),
+                &cfg.notifications.0.subscriptions(),
+            )
+            .await?;
             store.close().await;
             print_report(&serde_json::to_value(report)?, output)
         }

@@ -5,7 +5,8 @@
 //! configured), request id, errors, openapi, docs, metrics, api, job round trip (a
 //! `system.noop` job through the queue), one `target <name>` row per lifecycle target (bind,
 //! base readable, schema capabilities, checked now), cloudflare (the API token's last
-//! verification, when configured), one `channel <name>` row per notification channel (SMTP
+//! verification, when configured), backups (the workers' last check of the backup directory,
+//! when `[backups]` is configured), one `channel <name>` row per notification channel (SMTP
 //! connect, EHLO, TLS and login; webhook URL; nothing sent), audit chain, prometheus and grafana
 //! (when their URLs are given).
 
@@ -191,6 +192,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     c.workers(&body["detail"]["workers"]);
     c.redis(&body["detail"]["redis"]);
     c.cloudflare(&body["detail"]["cloudflare"]);
+    c.backups(&body["detail"]["backups"], chrono::Utc::now());
 
     // 5. Request ids.
     let t = Instant::now();
@@ -411,6 +413,13 @@ impl Checker {
             detail,
             ms: h["latency_ms"].as_f64().unwrap_or(0.0),
         });
+    }
+
+    /// The workers' last check of the backup directory, as readiness reports it: stale
+    /// backups fail; none at all yet, or a check not run for an hour (it runs every 15
+    /// minutes), is a warning.
+    fn backups(&mut self, b: &Value, now: chrono::DateTime<chrono::Utc>) {
+        self.results.push(backups_row(b, now));
     }
 
     /// Enqueues a `system.noop` job and waits (up to the timeout) for a worker to finish it.
@@ -699,6 +708,66 @@ fn finish(results: &[CheckResult], output: Output) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The `backups` row from readiness's `detail.backups`.
+fn backups_row(b: &Value, now: chrono::DateTime<chrono::Utc>) -> CheckResult {
+    let row = |status, detail: String| CheckResult {
+        name: "backups".into(),
+        status,
+        detail,
+        ms: 0.0,
+    };
+    if b.is_null() {
+        return row(
+            "skip",
+            "no backup check recorded ([backups] dir not configured on a worker)".into(),
+        );
+    }
+    let ago = |key: &str| {
+        b[key]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| now - t.with_timezone(&chrono::Utc))
+    };
+    let human = |d: chrono::Duration| {
+        if d.num_minutes() < 120 {
+            format!("{} min", d.num_minutes().max(0))
+        } else {
+            format!("{:.1} h", d.num_minutes() as f64 / 60.0)
+        }
+    };
+    let checked =
+        ago("checked_at").map_or_else(|| "never".to_owned(), |d| format!("{} ago", human(d)));
+    if b["status"] == "empty" {
+        return row(
+            "warn",
+            format!(
+                "no backup in the directory yet (checked {checked}); take one, e.g. `just backup`"
+            ),
+        );
+    }
+    if b["status"] == "stale" {
+        return row(
+            "fail",
+            format!(
+                "stale: {} (checked {checked})",
+                b["detail"].as_str().unwrap_or("no fresh backup")
+            ),
+        );
+    }
+    let newest = ago("newest_backup_at").map_or_else(|| "?".to_owned(), human);
+    let detail = format!(
+        "newest backup {newest} old (limit {} h), checked {checked}",
+        b["max_age_hours"]
+    );
+    if ago("checked_at").is_none_or(|d| d > chrono::Duration::hours(1)) {
+        return row(
+            "warn",
+            format!("{detail}: not checked for over an hour; is a worker with [backups] running?"),
+        );
+    }
+    row("pass", detail)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -723,5 +792,37 @@ mod tests {
         );
         assert!(!row.detail.contains("user.old"), "{}", row.detail);
         assert_eq!(super::job_handlers("cc_jobs 1\n").status, "pass");
+    }
+
+    #[test]
+    fn the_backups_row_reads_the_last_check() {
+        let now = chrono::Utc::now();
+        let at = |mins: i64| (now - chrono::Duration::minutes(mins)).to_rfc3339();
+        let row = |v: serde_json::Value| super::backups_row(&v, now);
+        assert_eq!(row(serde_json::Value::Null).status, "skip");
+        let fresh = row(serde_json::json!({
+            "status": "ok", "checked_at": at(5), "newest_backup_at": at(180), "max_age_hours": 26
+        }));
+        assert_eq!(fresh.status, "pass", "{}", fresh.detail);
+        assert!(
+            fresh.detail.contains("3.0 h old (limit 26 h)"),
+            "{}",
+            fresh.detail
+        );
+        let stale = row(serde_json::json!({
+            "status": "stale", "checked_at": at(5), "max_age_hours": 26,
+            "detail": "the backup directory holds no backup"
+        }));
+        assert_eq!(stale.status, "fail");
+        assert!(stale.detail.contains("holds no backup"), "{}", stale.detail);
+        let empty = row(serde_json::json!({
+            "status": "empty", "checked_at": at(5), "max_age_hours": 26,
+            "detail": "the backup directory holds no backup"
+        }));
+        assert_eq!(empty.status, "warn", "{}", empty.detail);
+        let unchecked = row(serde_json::json!({
+            "status": "ok", "checked_at": at(90), "newest_backup_at": at(100), "max_age_hours": 26
+        }));
+        assert_eq!(unchecked.status, "warn", "{}", unchecked.detail);
     }
 }

@@ -120,13 +120,12 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         let rc = super::worker::runtime_config(&cfg, &super::worker::Args::default());
         let cloudflare = cloudflare.as_ref().map(|h| {
             cc_lifecycle::cloudflare::CloudflareJobs::new(h.service().clone(), store.clone())
-                .with_notifier(std::sync::Arc::new(cc_notify::CertificateAlerts::new(
-                    store.clone(),
-                )))
+                .with_notifier(std::sync::Arc::new(notifier.certificate_alerts()))
         });
+        let backups = cfg.backup_watch(&notifier);
         let worker = cc_queue::Worker::new(
             store.clone(),
-            super::worker::registry(&engine, cloudflare.as_ref(), &notifier),
+            super::worker::registry(&engine, cloudflare.as_ref(), &notifier, backups.as_ref()),
             rc,
         );
         super::worker::spawn_feed(&notifier, token.clone());

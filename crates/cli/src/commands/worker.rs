@@ -48,6 +48,18 @@ pub fn runtime_config(cfg: &Config, args: &Args) -> QueueConfig {
             q.concurrency = n;
         }
     }
+    if cfg.backups.is_configured() {
+        let kind = cc_notify::backups::CHECK_KIND;
+        if !rc.cron.iter().any(|c| c.kind == kind) {
+            rc.cron.push(cc_queue::CronEntry {
+                name: "backup-check".into(),
+                schedule: cc_notify::backups::CHECK_SCHEDULE.into(),
+                kind: kind.into(),
+                args: serde_json::json!({}),
+                queue: cc_domain::job::DEFAULT_QUEUE.into(),
+            });
+        }
+    }
     if let Some(cf) = &cfg.cloudflare {
         let kind = cc_lifecycle::cloudflare::CERTIFICATES_KIND;
         if !rc.cron.iter().any(|c| c.kind == kind) {
@@ -64,20 +76,25 @@ pub fn runtime_config(cfg: &Config, args: &Args) -> QueueConfig {
 }
 
 /// The kinds this binary can run: the built-in `system.*` kinds, the `lifecycle.*` kinds
-/// on `engine`'s targets, the `notify.*` kinds (always: events are enqueued whether or not
-/// channels are configured, and end at once without them), and the `cloudflare.*` kinds when
-/// `[cloudflare]` is configured.
+/// on `engine`'s targets, the `notify.*` kinds (always: events are enqueued only when a
+/// channel wants them, but jobs queued before a channel was removed must still end), the
+/// `cloudflare.*` kinds when `[cloudflare]` is configured, and `backup.check` when
+/// `[backups]` is.
 #[must_use]
 pub fn registry(
     engine: &cc_lifecycle::Engine,
     cloudflare: Option<&cc_lifecycle::cloudflare::CloudflareJobs>,
     notifier: &cc_notify::Notifier,
+    backups: Option<&cc_notify::BackupWatch>,
 ) -> Registry {
     let mut r = Registry::with_builtins();
     engine.register(&mut r);
     notifier.register(&mut r);
     if let Some(c) = cloudflare {
         c.register(&mut r);
+    }
+    if let Some(b) = backups {
+        b.register(&mut r);
     }
     r
 }
@@ -111,9 +128,10 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
     }
     let cloudflare = cfg.cloudflare_jobs(store.clone()).await?;
     let notifier = cfg.notifier(store.clone())?;
+    let backups = cfg.backup_watch(&notifier);
     let mut worker = Worker::new(
         store.clone(),
-        registry(&engine, cloudflare.as_ref(), &notifier),
+        registry(&engine, cloudflare.as_ref(), &notifier, backups.as_ref()),
         rc,
     );
     spawn_feed(&notifier, token.clone());

@@ -118,6 +118,8 @@ pub struct Auth {
     principals: Arc<GenerationCache<PrincipalKey, CachedPrincipal>>,
     /// The configured OpenID providers.
     oidc: oidc::OidcProviders,
+    /// What the notification channels subscribe to (a lockout is told when one wants it).
+    notifications: cc_domain::Subscriptions,
 }
 
 /// Principals cached at most (one entry per API token or session in use).
@@ -153,7 +155,16 @@ impl Auth {
             hasher: Arc::new(PasswordHasher::new()),
             keys,
             principals: Arc::new(GenerationCache::new(PRINCIPAL_CACHE_ENTRIES)),
+            notifications: cc_domain::Subscriptions::default(),
         })
+    }
+
+    /// Lockouts enqueue an `operator.locked_out` notification when a channel subscribes to
+    /// it (none by default).
+    #[must_use]
+    pub fn with_notifications(mut self, subscriptions: cc_domain::Subscriptions) -> Self {
+        self.notifications = subscriptions;
+        self
     }
 
     #[must_use]

@@ -13,8 +13,9 @@
 //! An attempt is checked and counted in one transaction before the password is verified (the
 //! rows are locked while it runs), so parallel attempts are admitted one after the other and
 //! exactly as often as a sequential run; a successful login gives its count back. Locks and
-//! their end are audited, and a lock of an admin's name is logged as a warning and counted in
-//! `cc_login_lockouts_total{role}`.
+//! their end are audited, a lock of an admin's name is logged as a warning, every lock is
+//! counted in `cc_login_lockouts_total{role}`, and a lock of a name is an
+//! `operator.locked_out` notification when a channel subscribes to it.
 
 use std::net::IpAddr;
 
@@ -270,7 +271,9 @@ impl Auth {
                     ),
                 )
                 .with_link("/audit?action=auth.lockout");
-                tx.enqueue(&event.dispatch_job()).await?;
+                if let Some(job) = self.notifications.dispatch_job(&event) {
+                    tx.enqueue(&job).await?;
+                }
             }
             metrics::counter!("cc_login_lockouts_total", "role" => role).increment(1);
             if attempt.role == Some(OperatorRole::Admin) && !s.key.starts_with("addr:") {

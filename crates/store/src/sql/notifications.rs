@@ -277,4 +277,80 @@ impl NotificationStore for Store {
         crate::Tx::commit(Box::new(tx)).await?;
         Ok(true)
     }
+
+    async fn record_backup_check(
+        &self,
+        c: &crate::backups::BackupCheck,
+        job: Option<NewJob>,
+    ) -> Result<bool> {
+        let mut tx = self.new_tx(self.timed_begin().await?);
+        // Takes the row's lock: a concurrent check waits, then sees the period begun.
+        sqlx::query(
+            "INSERT INTO backup_checks (dir, checked_at, newest_at, max_age_secs, problem) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dir) DO UPDATE SET \
+             checked_at = excluded.checked_at, newest_at = excluded.newest_at, \
+             max_age_secs = excluded.max_age_secs, problem = excluded.problem",
+        )
+        .bind(&c.dir)
+        .bind(c.checked_at)
+        .bind(c.newest_at)
+        .bind(c.max_age_secs)
+        .bind(&c.problem)
+        .execute(&mut *tx.0)
+        .await?;
+        let began = if c.problem.is_some() {
+            let began = sqlx::query(
+                "UPDATE backup_checks SET stale_since = $2 WHERE dir = $1 AND stale_since IS NULL",
+            )
+            .bind(&c.dir)
+            .bind(c.checked_at)
+            .execute(&mut *tx.0)
+            .await?
+            .rows_affected()
+                == 1;
+            if began {
+                if let Some(job) = job {
+                    tx.enqueue(&job).await?;
+                }
+            }
+            began
+        } else {
+            sqlx::query("UPDATE backup_checks SET stale_since = NULL WHERE dir = $1")
+                .bind(&c.dir)
+                .execute(&mut *tx.0)
+                .await?;
+            false
+        };
+        crate::Tx::commit(Box::new(tx)).await?;
+        Ok(began)
+    }
+
+    async fn latest_backup_check(&self) -> Result<Option<crate::backups::BackupCheck>> {
+        type Row = (
+            String,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+            i64,
+            Option<String>,
+            Option<DateTime<Utc>>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT dir, checked_at, newest_at, max_age_secs, problem, stale_since \
+             FROM backup_checks ORDER BY checked_at DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *self.read_conn().await?)
+        .await?;
+        Ok(row.map(
+            |(dir, checked_at, newest_at, max_age_secs, problem, stale_since)| {
+                crate::backups::BackupCheck {
+                    dir,
+                    checked_at,
+                    newest_at,
+                    max_age_secs,
+                    problem,
+                    stale_since,
+                }
+            },
+        ))
+    }
 }

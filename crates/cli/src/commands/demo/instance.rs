@@ -85,6 +85,7 @@ impl Instance {
                 &engine,
                 None,
                 &cc_notify::Notifier::disabled(store.clone()),
+                None,
             ),
             rc,
         );
