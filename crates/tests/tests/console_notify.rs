@@ -263,17 +263,53 @@ async fn an_auditor_sees_no_notification_actions_and_forged_ones_are_refused(bac
     app.stop().await;
 }
 
-async fn without_channels_the_page_says_where_to_add_one(backend: Backend) {
-    let app = TestApp::spawn_console(backend, test_config()).await;
-    let cookie = http_sign_in(&app.base_url, "admin", &app.admin_password).await;
+/// Records `n` failed deliveries of discarded jobs to `channel`, straight into the log.
+async fn record_failed(app: &TestApp, channel: &str, n: i64) {
+    for i in 0..n {
+        let event = cc_domain::NotificationEvent::new(
+            cc_domain::EventKind::JobDiscarded,
+            format!("job {i}"),
+            format!("Job {i} (lifecycle.provision) was discarded"),
+        );
+        app.store
+            .notifications()
+            .record_delivery(
+                &cc_domain::NewDelivery {
+                    channel: channel.into(),
+                    title: event.summary.clone(),
+                    event,
+                    state: cc_domain::DeliveryState::Failed,
+                    job_id: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let res = http()
-        .get(format!("{}/notifications", app.base_url))
-        .header("cookie", &cookie)
+        .get(format!("{}{path}", app.base_url))
+        .header("cookie", cookie)
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    let html = res.text().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// The `href` of the first `<a rel="next">` in `html`, unescaped.
+fn next_link(html: &str) -> Option<String> {
+    let at = html.find("rel=\"next\" href=\"")? + "rel=\"next\" href=\"".len();
+    let end = html[at..].find('"')? + at;
+    Some(html[at..end].replace("&amp;", "&"))
+}
+
+async fn without_channels_the_page_says_so_and_pages_the_log(backend: Backend) {
+    let app = TestApp::spawn_console(backend, test_config()).await;
+    let cookie = http_sign_in(&app.base_url, "admin", &app.admin_password).await;
+    let (status, html) = get_page(&app, &cookie, "/notifications").await;
+    assert_eq!(status, 200);
     assert!(
         html.contains("No notification channel is configured"),
         "{html}"
@@ -283,14 +319,45 @@ async fn without_channels_the_page_says_where_to_add_one(backend: Backend) {
         !html.contains("check-form"),
         "a check with nothing to check"
     );
-    // A status that is not one is the API's 400, rendered as a page.
-    let res = http()
-        .get(format!("{}/notifications?status=lost", app.base_url))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    assert!(html.contains("No deliveries match"), "{html}");
+
+    // A channel since removed from the configuration keeps its log, 50 rows to a page.
+    record_failed(&app, "retired", 55).await;
+    let rows = |html: &str| html.matches("data-delivery-id=").count();
+    let (_, first) = get_page(
+        &app,
+        &cookie,
+        "/notifications?channel=retired&status=failed",
+    )
+    .await;
+    assert_eq!(rows(&first), 50);
+    assert!(
+        first.contains("<option value=\"retired\" selected"),
+        "the filter keeps its channel"
+    );
+    let next = next_link(&first).expect("a next page");
+    assert!(
+        next.contains("channel=retired") && next.contains("status=failed"),
+        "{next}"
+    );
+    let (status, second) = get_page(&app, &cookie, &next).await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&second), 5);
+    assert!(next_link(&second).is_none());
+    assert!(second.contains("First page"));
+    // Newest first: the second page holds the oldest five.
+    assert!(second.contains("Job 0 (lifecycle.provision)"), "{second}");
+    assert!(!first.contains("Job 4 (lifecycle.provision)"), "{first}");
+
+    // Filters the log cannot use are the API's 400, rendered as a page.
+    for bad in [
+        "/notifications?status=lost",
+        "/notifications?event=nothing",
+        "/notifications?cursor=x",
+    ] {
+        let (status, _) = get_page(&app, &cookie, bad).await;
+        assert_eq!(status, 400, "{bad}");
+    }
     app.stop().await;
 }
 
@@ -391,6 +458,6 @@ async fn health_shows_the_cloudflare_token_state(backend: Backend) {
 backend_tests!(
     an_operator_sends_a_test_message_and_checks_the_channels,
     an_auditor_sees_no_notification_actions_and_forged_ones_are_refused,
-    without_channels_the_page_says_where_to_add_one,
+    without_channels_the_page_says_so_and_pages_the_log,
     health_shows_the_cloudflare_token_state,
 );
