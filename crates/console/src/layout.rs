@@ -20,6 +20,7 @@ pub enum Nav {
     Jobs,
     Imports,
     Audit,
+    Notifications,
     Operators,
     Health,
     /// A page outside the navigation (sign-in, errors).
@@ -41,6 +42,12 @@ const ENTRIES: &[(Nav, &str, &str, OperatorRole)] = &[
     (Nav::Jobs, "Jobs", "/jobs", OperatorRole::Auditor),
     (Nav::Imports, "Imports", "/imports", OperatorRole::Auditor),
     (Nav::Audit, "Audit", "/audit", OperatorRole::Auditor),
+    (
+        Nav::Notifications,
+        "Notifications",
+        "/notifications",
+        OperatorRole::Auditor,
+    ),
     (
         Nav::Operators,
         "Operators",

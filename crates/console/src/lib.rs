@@ -158,9 +158,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         ))
 }
 
-/// Jobs, imports, audit, operators and API tokens.
+/// Jobs, imports, notifications, audit, operators and API tokens.
 fn ops_routes() -> Router<AppState> {
-    use pages::{audit, imports, jobs, operators};
+    use pages::{audit, imports, jobs, notifications, operators};
     Router::new()
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::detail))
@@ -178,6 +178,9 @@ fn ops_routes() -> Router<AppState> {
         .route("/imports/{id}", get(imports::detail))
         .route("/imports/{id}/apply", post(imports::apply))
         .route("/imports/{id}/errors.csv", get(imports::errors_csv))
+        .route(notifications::PATH, get(notifications::page))
+        .route(notifications::TEST_ROUTE, post(notifications::test))
+        .route(notifications::CHECK_ROUTE, post(notifications::check))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
         .route("/operators", get(operators::list).post(operators::create))

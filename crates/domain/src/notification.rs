@@ -292,6 +292,16 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    /// Every state, in the order a delivery may pass through them.
+    pub const ALL: [DeliveryState; 6] = [
+        DeliveryState::Pending,
+        DeliveryState::Sent,
+        DeliveryState::Failed,
+        DeliveryState::Deduplicated,
+        DeliveryState::Held,
+        DeliveryState::Digested,
+    ];
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -306,16 +316,7 @@ impl DeliveryState {
 
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            DeliveryState::Pending,
-            DeliveryState::Sent,
-            DeliveryState::Failed,
-            DeliveryState::Deduplicated,
-            DeliveryState::Held,
-            DeliveryState::Digested,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

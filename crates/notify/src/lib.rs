@@ -68,6 +68,19 @@ impl Subscribed {
     }
 }
 
+/// A configured channel as it may be shown (the console's Notifications page): nothing that
+/// is a credential or says where messages go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelSubscription {
+    pub name: String,
+    /// `slack`, `email` or `webhook`.
+    pub kind: &'static str,
+    /// The event kinds it receives; every kind when `None`.
+    pub events: Option<Vec<EventKind>>,
+    /// Events below this severity are not sent to it.
+    pub min_severity: cc_domain::notification::Severity,
+}
+
 /// Why a test message could not be queued.
 #[derive(Debug, thiserror::Error)]
 pub enum TestError {
@@ -140,6 +153,21 @@ impl Notifier {
         self.channels
             .iter()
             .map(|s| (s.channel.name().to_owned(), s.channel.kind()))
+            .collect()
+    }
+
+    /// Each channel's name, kind and subscription, in configuration order: what may be shown
+    /// of a channel (no URL, address or secret).
+    #[must_use]
+    pub fn channel_subscriptions(&self) -> Vec<ChannelSubscription> {
+        self.channels
+            .iter()
+            .map(|s| ChannelSubscription {
+                name: s.channel.name().to_owned(),
+                kind: s.channel.kind(),
+                events: s.subscription.events.clone(),
+                min_severity: s.subscription.min_severity,
+            })
             .collect()
     }
 

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use cc_domain::{DeliveryState, EventKind, NewAuditEvent, NotificationDelivery, Page};
+use cc_domain::{Actor, DeliveryState, EventKind, NewAuditEvent, NotificationDelivery, Page};
 use cc_store::DeliveryQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -56,25 +56,26 @@ pub async fn test(
     CurrentActor(actor): CurrentActor,
     ApiJson(body): ApiJson<TestRequest>,
 ) -> ApiResult<(StatusCode, Json<TestQueued>)> {
-    if body.channel.len() > MAX_CHANNEL
-        || !app
-            .notifier
-            .channels()
-            .iter()
-            .any(|(n, _)| *n == body.channel)
-    {
-        return Err(ApiError::not_found(
-            "No notification channel with that name is configured.",
-        ));
+    let queued = queue_test(&app, &actor, &body.channel).await?;
+    Ok((StatusCode::ACCEPTED, Json(queued)))
+}
+
+/// Queues a test message to `channel` and audits it (`notification.test`): the one path for
+/// `POST /notifications/test` and the console's Notifications page.
+///
+/// # Errors
+/// No channel has that name (404), or the store failed.
+pub async fn queue_test(app: &AppState, actor: &Actor, channel: &str) -> ApiResult<TestQueued> {
+    let unknown = || ApiError::not_found("No notification channel with that name is configured.");
+    if channel.len() > MAX_CHANNEL || !app.notifier.channels().iter().any(|(n, _)| n == channel) {
+        return Err(unknown());
     }
     let id = app
         .notifier
-        .send_test(&body.channel, &actor.name)
+        .send_test(channel, &actor.name)
         .await
         .map_err(|e| match e {
-            cc_notify::TestError::UnknownChannel(_) => {
-                ApiError::not_found("No notification channel with that name is configured.")
-            }
+            cc_notify::TestError::UnknownChannel(_) => unknown(),
             cc_notify::TestError::Store(e) => e.into(),
         })?;
     let mut tx = app.store.begin().await?;
@@ -82,20 +83,17 @@ pub async fn test(
         actor: actor.name.clone(),
         action: "notification.test".into(),
         target_type: "notification_channel".into(),
-        target_id: Some(body.channel.clone()),
+        target_id: Some(channel.to_owned()),
         request_id: actor.request_id.clone(),
         before: None,
         after: Some(serde_json::json!({ "delivery_id": id })),
     })
     .await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(TestQueued {
-            delivery_id: id,
-            channel: body.channel,
-        }),
-    ))
+    Ok(TestQueued {
+        delivery_id: id,
+        channel: channel.to_owned(),
+    })
 }
 
 /// Check every channel without sending a message: an email channel connects, says EHLO,
@@ -104,28 +102,33 @@ pub async fn test(
 #[utoipa::path(post, path = "/notifications/channels/check", tag = "notifications",
     responses((status = 200, description = "Each channel's check, in configuration order", body = Vec<ChannelCheck>), CommonErrors))]
 pub async fn check_channels(State(app): State<AppState>) -> Json<Vec<ChannelCheck>> {
-    let checks = app.notifier.check().await;
-    Json(
-        checks
-            .into_iter()
-            .map(|(channel, kind, r)| {
-                let (status, detail) = match r {
-                    Ok(d) => ("ok", d),
-                    Err(d) => ("failed", d),
-                };
-                ChannelCheck {
-                    channel,
-                    kind: kind.to_owned(),
-                    status: status.to_owned(),
-                    detail,
-                }
-            })
-            .collect(),
-    )
+    Json(check_all(&app).await)
+}
+
+/// Every channel checked without sending, in configuration order: the one path for
+/// `POST /notifications/channels/check` and the console's Notifications page.
+pub async fn check_all(app: &AppState) -> Vec<ChannelCheck> {
+    app.notifier
+        .check()
+        .await
+        .into_iter()
+        .map(|(channel, kind, r)| {
+            let (status, detail) = match r {
+                Ok(d) => ("ok", d),
+                Err(d) => ("failed", d),
+            };
+            ChannelCheck {
+                channel,
+                kind: kind.to_owned(),
+                status: status.to_owned(),
+                detail,
+            }
+        })
+        .collect()
 }
 
 /// Filters and paging for `GET /api/v1/notifications/deliveries` (newest first).
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryListParams {
@@ -155,6 +158,19 @@ pub async fn deliveries(
     State(app): State<AppState>,
     ApiQuery(p): ApiQuery<DeliveryListParams>,
 ) -> ApiResult<Json<Page<NotificationDelivery>>> {
+    Ok(Json(list_deliveries(&app, p).await?))
+}
+
+/// One page of the deliveries log, newest first: the one read for
+/// `GET /notifications/deliveries` and the console's Notifications page (whose paging links
+/// carry the same cursors).
+///
+/// # Errors
+/// A bad limit, cursor or event kind (400), or the store failed.
+pub async fn list_deliveries(
+    app: &AppState,
+    p: DeliveryListParams,
+) -> ApiResult<Page<NotificationDelivery>> {
     let (limit, before_id) = super::id_paging(p.limit, p.cursor.as_deref(), CURSOR_KIND)?;
     if let Some(e) = p.event.as_deref() {
         if EventKind::parse(e).is_none() {
@@ -182,5 +198,5 @@ pub async fn deliveries(
     } else {
         None
     };
-    Ok(Json(Page { items, next_cursor }))
+    Ok(Page { items, next_cursor })
 }

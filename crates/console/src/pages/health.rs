@@ -15,6 +15,7 @@ use cc_api::extract::ApiQuery;
 use cc_api::routes::health::{readiness, Check, HealthReport};
 use cc_api::{ApiError, AppState};
 use cc_domain::Job;
+use cc_lifecycle::TargetHealth;
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -152,6 +153,26 @@ fn check_row(name: &str, c: &Check) -> Markup {
     }
 }
 
+/// A row for a remote system's last periodic check (a lifecycle target, the Cloudflare
+/// token): its status, how long the check took, what it verified or why it failed, and when.
+fn target_row(id: Option<&str>, name: &str, t: &TargetHealth) -> Markup {
+    html! {
+        tr id=[id] class={ "row-" (level(&t.status)) } {
+            th scope="row" { (name) }
+            td { (status_badge(level(&t.status), word(&t.status))) }
+            td.num { (latency(t.latency_ms)) }
+            td {
+                @if let Some(e) = &t.last_error { "Last error: " (e) }
+                @else if let Some(d) = &t.detail { (d) }
+                @else if t.checked_at.is_none() { "Not checked yet" }
+                @if let Some(at) = t.checked_at {
+                    " (checked " (at.format("%H:%M:%S UTC")) ")"
+                }
+            }
+        }
+    }
+}
+
 /// The report as the page's `main` content.
 #[must_use]
 pub fn render(report: &HealthReport) -> Markup {
@@ -193,18 +214,10 @@ pub fn render(report: &HealthReport) -> Markup {
                         }
                     }
                     @for t in &d.targets {
-                        tr class={ "row-" (level(&t.status)) } {
-                            th scope="row" { "Target " (t.target) " (" (t.kind) ")" }
-                            td { (status_badge(level(&t.status), word(&t.status))) }
-                            td.num { (latency(t.latency_ms)) }
-                            td {
-                                @if let Some(e) = &t.last_error { "Last error: " (e) }
-                                @else if let Some(d) = &t.detail { (d) }
-                                @if let Some(at) = t.checked_at {
-                                    " (checked " (at.format("%H:%M:%S UTC")) ")"
-                                }
-                            }
-                        }
+                        (target_row(None, &format!("Target {} ({})", t.target, t.kind), t))
+                    }
+                    @if let Some(cf) = &d.cloudflare {
+                        (target_row(Some("cloudflare-row"), "Cloudflare API token", cf))
                     }
                 }
             }

@@ -6,6 +6,7 @@ pub mod health;
 pub mod imports;
 pub mod jobs;
 pub mod login;
+pub mod notifications;
 pub mod operators;
 pub mod overview;
 pub mod people;

@@ -7,6 +7,7 @@ use axum::response::Response;
 use cc_api::routes::health::HealthReport;
 use cc_api::{ApiError, AppState};
 use cc_domain::{ImportRun, ImportStatus, Job, JobState};
+use cc_lifecycle::TargetHealth;
 use cc_service::overview::{Overview, THROUGHPUT_MINUTES};
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
@@ -123,27 +124,37 @@ fn dependencies(report: &HealthReport, now: DateTime<Utc>) -> Markup {
                             td.num { "–" }
                         }
                         @for t in &d.targets {
-                            tr {
-                                th scope="row" { "Target " (t.target) }
-                                td {
-                                    (status_badge(level(&t.status), word(&t.status)))
-                                    @if let Some(at) = t.checked_at {
-                                        " " span.muted {
-                                            @if t.status == "ok" { "last success " } @else { "checked " }
-                                            (ago(at, now))
-                                        }
-                                    }
-                                    @if let Some(e) = &t.last_error {
-                                        br; span.muted { "Last error: " (e) }
-                                    }
-                                }
-                                td.num { (t.latency_ms.map_or_else(|| "–".to_owned(), |ms| format!("{ms:.1} ms"))) }
-                            }
+                            (remote_row(None, &format!("Target {}", t.target), t, now))
+                        }
+                        @if let Some(cf) = &d.cloudflare {
+                            (remote_row(Some("dep-cloudflare"), "Cloudflare API token", cf, now))
                         }
                     }
                 }
             }
             p { a href="/status" { "All readiness checks" } }
+        }
+    }
+}
+
+/// A remote system's last periodic check (a lifecycle target, the Cloudflare token).
+fn remote_row(id: Option<&str>, name: &str, t: &TargetHealth, now: DateTime<Utc>) -> Markup {
+    html! {
+        tr id=[id] {
+            th scope="row" { (name) }
+            td {
+                (status_badge(level(&t.status), word(&t.status)))
+                @if let Some(at) = t.checked_at {
+                    " " span.muted {
+                        @if t.status == "ok" { "last success " } @else { "checked " }
+                        (ago(at, now))
+                    }
+                }
+                @if let Some(e) = &t.last_error {
+                    br; span.muted { "Last error: " (e) }
+                }
+            }
+            td.num { (t.latency_ms.map_or_else(|| "–".to_owned(), |ms| format!("{ms:.1} ms"))) }
         }
     }
 }
