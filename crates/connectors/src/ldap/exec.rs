@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use ldap3::Mod;
 
 use super::config::Schema;
-use super::dn;
+use super::entries::{ou_attributes, GroupSpec};
 use super::schema::unicode_pwd;
 use super::session::{
     Session, Written, ATTRIBUTE_OR_VALUE_EXISTS, ENTRY_ALREADY_EXISTS, NOT_ALLOWED_ON_NON_LEAF,
@@ -195,14 +195,17 @@ impl LdapTarget {
                 member_attribute,
                 member,
             } => {
-                let mut attrs = vec![
-                    (name("objectClass"), one(object_class)),
-                    (name(name_attribute), one(group)),
-                    (name(member_attribute), one(member)),
-                ];
-                if self.schema == Schema::ActiveDirectory {
-                    attrs.push((name("sAMAccountName"), one(group)));
-                }
+                let spec = GroupSpec {
+                    dn: dn.clone(),
+                    object_class: object_class.clone(),
+                    name_attribute: name_attribute.clone(),
+                    member_attribute: member_attribute.clone(),
+                };
+                let attrs = spec
+                    .attributes(self.schema, group, vec![member.clone()])
+                    .into_iter()
+                    .map(|(k, v)| (name(&k), set(&v)))
+                    .collect();
                 match s.add_expecting(dn, attrs, &[ENTRY_ALREADY_EXISTS]).await? {
                     Written::Changed => Ok(Performed::Changed),
                     // Another job created the group a moment ago: join it instead.
@@ -251,12 +254,10 @@ impl LdapTarget {
     /// Creates an OU; one that exists already (another job made it) is success when it is
     /// an organizationalUnit.
     async fn create_ou(&self, s: &mut Session, dn: &str) -> Result<Performed, StepError> {
-        let (rdn, _) = dn::split_first(dn);
-        let (_, value) = dn::rdn_parts(&rdn);
-        let attrs = vec![
-            (name("objectClass"), one("organizationalUnit")),
-            (name("ou"), one(&value)),
-        ];
+        let attrs = ou_attributes(dn)
+            .into_iter()
+            .map(|(k, v)| (name(&k), set(&v)))
+            .collect();
         if s.add_expecting(dn, attrs, &[ENTRY_ALREADY_EXISTS]).await? == Written::Changed {
             return Ok(Performed::Changed);
         }

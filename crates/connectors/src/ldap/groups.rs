@@ -116,16 +116,13 @@ impl LdapTarget {
                         value: final_value.clone(),
                     });
                 }
-            } else if g.create_missing {
+            } else if let (true, Some(spec)) = (g.create_missing, self.group_spec(name)) {
                 plan.steps.push(Step::CreateGroup {
-                    dn: format!("{name_attr}={},{}", dn::escape_value(name), g.base),
-                    object_class: g
-                        .object_class
-                        .clone()
-                        .unwrap_or_else(|| default_group_class(g.style, self.schema).into()),
-                    name_attribute: name_attr.into(),
+                    dn: spec.dn,
+                    object_class: spec.object_class,
+                    name_attribute: spec.name_attribute,
                     name: name.clone(),
-                    member_attribute: attr.into(),
+                    member_attribute: spec.member_attribute,
                     member: final_value.clone(),
                 });
             } else {

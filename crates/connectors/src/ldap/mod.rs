@@ -1,7 +1,8 @@
 //! LDAP / Active Directory target.
 //!
-//! Each operation opens a connection (ldaps://, StartTLS, or plain ldap:// for loopback
-//! tests), binds as the service account, finds the account (by the link's DN, else by the
+//! Each operation takes a connection bound as the service account from the target's pool
+//! (ldaps://, StartTLS, or plain ldap:// for loopback tests; at most `max_connections`),
+//! finds the account (by the link's DN, else by the
 //! search filter for the current and then the previous user record), works out the steps
 //! that bring it to the desired state, and performs them. `plan` stops after working out the
 //! steps. Nothing is written when the entry already matches, so re-runs converge.
@@ -9,9 +10,11 @@
 mod capabilities;
 mod config;
 pub mod dn;
+mod entries;
 mod exec;
 mod groups;
 mod planner;
+mod pool;
 pub mod schema;
 mod session;
 mod steps;
@@ -29,8 +32,9 @@ use secrecy::SecretString;
 use config::host_of;
 pub use config::{
     DeprovisionConfig, DeprovisionMode, DisableConfig, GroupsConfig, LdapConfig, MemberStyle,
-    Schema,
+    Schema, DEFAULT_MAX_CONNECTIONS,
 };
+pub use entries::NewEntry;
 
 use crate::config::{expose, operation_set, resolve_secret};
 use crate::target::unhandled;
@@ -66,6 +70,7 @@ pub struct LdapTarget {
     groups: Option<GroupsConfig>,
     /// Whether the capability check has passed once (operations run it until it does).
     capabilities_checked: AtomicBool,
+    pool: pool::Pool,
 }
 
 impl LdapTarget {
@@ -92,6 +97,9 @@ impl LdapTarget {
         if c.timeout_ms == 0 {
             return Err(err("`timeout_ms` must be positive".into()));
         }
+        if c.max_connections == 0 {
+            return Err(err("`max_connections` must be at least 1".into()));
+        }
         let bind_password = resolve_secret(
             &c.name,
             "bind_password",
@@ -100,6 +108,7 @@ impl LdapTarget {
             true,
         )?
         .unwrap_or_else(|| unreachable!("required"));
+        let pool_password = bind_password.clone();
         let tls = match &c.tls_ca_file {
             Some(path) => Some(tls_config(path).map_err(|m| err(format!("`tls_ca_file`: {m}")))?),
             None => None,
@@ -288,9 +297,12 @@ impl LdapTarget {
             graveyard,
             groups: c.groups.clone(),
             capabilities_checked: AtomicBool::new(false),
+            pool: pool::Pool::new(c.max_connections, c.bind_dn.clone(), pool_password),
         })
     }
 
+    /// A connection of its own (not from the pool), for the capability check: it shows
+    /// that a bind works now.
     async fn session(&self) -> Result<Session, TargetError> {
         self.endpoint
             .bind(&self.bind_dn, expose(&self.bind_password))
@@ -434,17 +446,25 @@ impl Target for LdapTarget {
         if !self.handles(req.operation) {
             return Err(unhandled(&self.name, req.operation));
         }
-        let run = async {
-            let mut s = self.session().await?;
+        let mut first = true;
+        let plan = loop {
+            let mut lease = self
+                .pool
+                .get(&self.endpoint)
+                .await
+                .map_err(|e| self.scrub(req, e))?;
+            let s = lease.session();
             let plan = async {
-                self.check_capabilities(&mut s).await?;
-                self.plan_steps(&mut s, req, true).await
+                self.check_capabilities(s).await?;
+                self.plan_steps(s, req, true).await
             }
             .await;
-            s.close().await;
-            plan
+            if std::mem::take(&mut first) && lease.went_stale(&plan) {
+                continue;
+            }
+            lease.finish(&plan).await;
+            break plan.map_err(|e| self.scrub(req, e))?;
         };
-        let plan = run.await.map_err(|e| self.scrub(req, e))?;
         Ok(TargetPlan {
             account_id: plan.account_id.clone(),
             exists: plan.current.is_some(),
@@ -457,17 +477,25 @@ impl Target for LdapTarget {
         if !self.handles(req.operation) {
             return Err(unhandled(&self.name, req.operation));
         }
-        let run = async {
-            let mut s = self.session().await?;
+        let mut first = true;
+        loop {
+            let mut lease = self
+                .pool
+                .get(&self.endpoint)
+                .await
+                .map_err(|e| self.scrub(req, e))?;
+            let s = lease.session();
             let result = async {
-                self.ensure_capabilities(&mut s).await?;
-                self.converge(&mut s, req).await
+                self.ensure_capabilities(s).await?;
+                self.converge(s, req).await
             }
             .await;
-            s.close().await;
-            result
-        };
-        run.await.map_err(|e| self.scrub(req, e))
+            if std::mem::take(&mut first) && lease.went_stale(&result) {
+                continue;
+            }
+            lease.finish(&result).await;
+            return result.map_err(|e| self.scrub(req, e));
+        }
     }
 
     async fn check(&self) -> Result<String, TargetError> {
