@@ -13,6 +13,8 @@ pub mod dn;
 mod entries;
 mod exec;
 mod groups;
+mod known;
+mod members;
 mod planner;
 mod pool;
 pub mod schema;
@@ -71,6 +73,10 @@ pub struct LdapTarget {
     /// Whether the capability check has passed once (operations run it until it does).
     capabilities_checked: AtomicBool,
     pool: pool::Pool,
+    /// Containers seen to exist a moment ago.
+    known: known::KnownEntries,
+    /// Members waiting to be added to groups, per group.
+    member_queues: members::MemberQueues,
 }
 
 impl LdapTarget {
@@ -298,6 +304,8 @@ impl LdapTarget {
             groups: c.groups.clone(),
             capabilities_checked: AtomicBool::new(false),
             pool: pool::Pool::new(c.max_connections, c.bind_dn.clone(), pool_password),
+            known: known::KnownEntries::default(),
+            member_queues: members::MemberQueues::default(),
         })
     }
 
@@ -362,18 +370,83 @@ impl LdapTarget {
 const MAX_PLANS: usize = 3;
 
 impl LdapTarget {
-    /// Plans and performs the steps; when another job changed the directory under the plan,
-    /// plans again from what is there now (up to [`MAX_PLANS`] times).
+    /// Plans and performs the steps on `s`, but for the member additions that can wait
+    /// until the connection is back in the pool (returned, for [`LdapTarget::add_members`]).
+    /// When another job changed the directory under the plan, plans again from what is
+    /// there now; `round` counts the plans made for this operation (at most [`MAX_PLANS`]).
     async fn converge(
         &self,
         s: &mut Session,
+        req: &OperationRequest,
+        changes: &mut Vec<crate::Change>,
+        round: &mut usize,
+    ) -> Result<(planner::Plan, Vec<steps::Step>), TargetError> {
+        loop {
+            let mut plan = self.plan_steps(s, req, false).await?;
+            let later = exec::take_member_adds(&mut plan.steps);
+            match self.execute(s, req, &plan.steps).await {
+                Ok(done) => {
+                    changes.extend(done);
+                    return Ok((plan, later));
+                }
+                Err(stop) => {
+                    changes.extend(stop.done.iter().cloned());
+                    self.plan_again(&stop, *round)?;
+                    *round += 1;
+                }
+            }
+        }
+    }
+
+    /// The stop's error, unless it asks for a fresh plan and one is left.
+    fn plan_again(&self, stop: &exec::Stop, round: usize) -> Result<(), TargetError> {
+        if !stop.replan || round >= MAX_PLANS {
+            return Err(stop.error.clone());
+        }
+        tracing::debug!(
+            target_name = %self.name,
+            reason = stop.error.message(),
+            "the directory changed under the plan; planning again"
+        );
+        Ok(())
+    }
+
+    /// [`LdapTarget::converge`] on a pooled connection; once more on a new one when a
+    /// reused connection turns out to be closed (see `Lease::went_stale`).
+    async fn converge_pooled(
+        &self,
+        req: &OperationRequest,
+        changes: &mut Vec<crate::Change>,
+        round: &mut usize,
+    ) -> Result<(planner::Plan, Vec<steps::Step>), TargetError> {
+        let mut first = true;
+        loop {
+            let mut lease = self.pool.get(&self.endpoint).await?;
+            let s = lease.session();
+            let result = async {
+                self.ensure_capabilities(s).await?;
+                self.converge(s, req, changes, round).await
+            }
+            .await;
+            if std::mem::take(&mut first) && lease.went_stale(&result) {
+                continue;
+            }
+            lease.finish(&result).await;
+            return result;
+        }
+    }
+
+    /// Converges on a pooled connection, gives the connection back, then adds the account
+    /// to its groups together with other operations joining the same groups.
+    async fn converge_and_join(
+        &self,
         req: &OperationRequest,
     ) -> Result<TargetOutcome, TargetError> {
         let mut changes = Vec::new();
         let mut round = 1;
         loop {
-            let plan = self.plan_steps(s, req, false).await?;
-            match self.execute(s, req, &plan.steps).await {
+            let (plan, later) = self.converge_pooled(req, &mut changes, &mut round).await?;
+            match self.add_members(&later).await {
                 Ok(done) => {
                     changes.extend(done);
                     return Ok(TargetOutcome {
@@ -383,15 +456,8 @@ impl LdapTarget {
                     });
                 }
                 Err(stop) => {
-                    changes.extend(stop.done);
-                    if !stop.replan || round >= MAX_PLANS {
-                        return Err(stop.error);
-                    }
-                    tracing::debug!(
-                        target_name = %self.name,
-                        reason = stop.error.message(),
-                        "the directory changed under the plan; planning again"
-                    );
+                    changes.extend(stop.done.iter().cloned());
+                    self.plan_again(&stop, round)?;
                     round += 1;
                 }
             }
@@ -477,25 +543,9 @@ impl Target for LdapTarget {
         if !self.handles(req.operation) {
             return Err(unhandled(&self.name, req.operation));
         }
-        let mut first = true;
-        loop {
-            let mut lease = self
-                .pool
-                .get(&self.endpoint)
-                .await
-                .map_err(|e| self.scrub(req, e))?;
-            let s = lease.session();
-            let result = async {
-                self.ensure_capabilities(s).await?;
-                self.converge(s, req).await
-            }
-            .await;
-            if std::mem::take(&mut first) && lease.went_stale(&result) {
-                continue;
-            }
-            lease.finish(&result).await;
-            return result.map_err(|e| self.scrub(req, e));
-        }
+        self.converge_and_join(req)
+            .await
+            .map_err(|e| self.scrub(req, e))
     }
 
     async fn check(&self) -> Result<String, TargetError> {

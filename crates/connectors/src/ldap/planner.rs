@@ -233,7 +233,11 @@ impl LdapTarget {
     ) -> Result<(), TargetError> {
         let mut missing = Vec::new();
         let mut dn = parent.to_owned();
-        while !dn.is_empty() && s.read(&dn, &["1.1"]).await?.is_none() {
+        while !dn.is_empty() && !self.known.exists(&dn) {
+            if s.read(&dn, &["1.1"]).await?.is_some() {
+                self.known.saw(&dn);
+                break;
+            }
             if dn::same(&dn, &self.base_dn) || !dn::is_within(&dn, &self.base_dn) {
                 return Err(TargetError::permanent(format!(
                     "the base {} does not exist",
