@@ -2,10 +2,12 @@
 //!
 //! Each operation takes a connection bound as the service account from the target's pool
 //! (ldaps://, StartTLS, or plain ldap:// for loopback tests; at most `max_connections`),
-//! finds the account (by the link's DN, else by the
-//! search filter for the current and then the previous user record), works out the steps
-//! that bring it to the desired state, and performs them. `plan` stops after working out the
-//! steps. Nothing is written when the entry already matches, so re-runs converge.
+//! finds the account (by the link's DN, else by the search filter for the current and then
+//! the previous user record), works out the steps that bring it to the desired state, and
+//! performs them; new group memberships last, after the connection is back in the pool,
+//! together with other operations' (see `members`). `plan` stops after working out the
+//! steps, on a connection of its own. Nothing is written when the entry already matches, so
+//! re-runs converge.
 
 mod capabilities;
 mod config;
@@ -309,8 +311,8 @@ impl LdapTarget {
         })
     }
 
-    /// A connection of its own (not from the pool), for the capability check: it shows
-    /// that a bind works now.
+    /// A connection of its own (not from the pool), for a dry run or the capability check:
+    /// they do not wait behind the jobs, and the check shows that a bind works now.
     async fn session(&self) -> Result<Session, TargetError> {
         self.endpoint
             .bind(&self.bind_dn, expose(&self.bind_password))
@@ -512,25 +514,19 @@ impl Target for LdapTarget {
         if !self.handles(req.operation) {
             return Err(unhandled(&self.name, req.operation));
         }
-        let mut first = true;
-        let plan = loop {
-            let mut lease = self
-                .pool
-                .get(&self.endpoint)
-                .await
-                .map_err(|e| self.scrub(req, e))?;
-            let s = lease.session();
+        // A connection of its own: a dry run is asked for by someone waiting for it, and
+        // must not queue behind a bulk of jobs holding the pool.
+        let run = async {
+            let mut s = self.session().await?;
             let plan = async {
-                self.check_capabilities(s).await?;
-                self.plan_steps(s, req, true).await
+                self.check_capabilities(&mut s).await?;
+                self.plan_steps(&mut s, req, true).await
             }
             .await;
-            if std::mem::take(&mut first) && lease.went_stale(&plan) {
-                continue;
-            }
-            lease.finish(&plan).await;
-            break plan.map_err(|e| self.scrub(req, e))?;
+            s.close().await;
+            plan
         };
+        let plan = run.await.map_err(|e| self.scrub(req, e))?;
         Ok(TargetPlan {
             account_id: plan.account_id.clone(),
             exists: plan.current.is_some(),

@@ -43,8 +43,10 @@ pub struct Args {
     /// Rounds; each runs Command Center and ldapadd once, alternating which goes first.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
-    /// Provision jobs the in-process worker runs at once.
-    #[arg(long, default_value_t = 32)]
+    /// Provision jobs the in-process worker runs at once. Well above the number of groups
+    /// being filled, so that new members of one group are added together while
+    /// `--ldap-connections` bounds what reaches the directory.
+    #[arg(long, default_value_t = 256)]
     concurrency: u32,
     /// The LDAP target's `max_connections`: connections (so operations in flight) it opens
     /// to the directory at most.

@@ -116,6 +116,9 @@ impl Counts {
     }
 }
 
+/// An entry's attributes, as ldap3 adds them.
+type Attrs<'a> = Vec<(&'a str, std::collections::HashSet<&'a str>)>;
+
 /// A running slapd with the base entries loaded.
 pub struct Slapd {
     pub port: u16,
@@ -227,7 +230,7 @@ impl Slapd {
                 ("ou", [name].into()),
             ]
         };
-        let entries: [(&str, Vec<(&str, std::collections::HashSet<&str>)>); 4] = [
+        let entries: [(&str, Attrs<'_>); 4] = [
             (
                 BASE_DN,
                 vec![
