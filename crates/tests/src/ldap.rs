@@ -4,6 +4,7 @@
 //! `dc=example,dc=org`, the ppolicy overlay with a default policy so `pwdAccountLockedTime`
 //! locks accounts, and the Password Modify extended operation slapd always offers), starts
 //! slapd in the foreground on a free port, loads the base entries, and kills slapd on drop.
+//! `cn=Monitor` is on, so a test can count the operations and connections slapd served.
 //! When slapd is not installed the test fails loudly: `scripts/test.sh` installs it.
 
 use std::collections::HashMap;
@@ -170,7 +171,8 @@ impl TestLdap {
              rootdn \"{ADMIN_DN}\"\n\
              rootpw {ADMIN_PASSWORD}\n\
              directory {dir}/data\n\
-             {overlay}",
+             {overlay}\
+             database monitor\n",
             modules = module_dir(),
             load_ppolicy = if ppolicy { "moduleload ppolicy\n" } else { "" },
             overlay = if ppolicy {
@@ -364,6 +366,28 @@ impl TestLdap {
             .into_iter()
             .map(|e| SearchEntry::construct(e).dn)
             .collect()
+    }
+
+    /// Operations of one kind (`Add`, `Modify`, `Search`, `Bind`, …) slapd has completed.
+    pub async fn operations(&self, kind: &str) -> u64 {
+        self.monitor_counter(
+            &format!("cn={kind},cn=Operations,cn=Monitor"),
+            "monitorOpCompleted",
+        )
+        .await
+    }
+
+    /// Connections slapd has accepted since it started.
+    pub async fn connections_accepted(&self) -> u64 {
+        self.monitor_counter("cn=Total,cn=Connections,cn=Monitor", "monitorCounter")
+            .await
+    }
+
+    async fn monitor_counter(&self, dn: &str, attr: &str) -> u64 {
+        self.entry(dn)
+            .await
+            .and_then(|e| e.get(&attr.to_ascii_lowercase())?.first()?.parse().ok())
+            .unwrap_or_else(|| panic!("{dn} has no {attr} (is cn=Monitor on?)"))
     }
 
     /// Whether `dn` can bind with `password`.

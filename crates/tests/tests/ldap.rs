@@ -646,6 +646,135 @@ async fn concurrent_provisions_converge_on_the_same_new_ous_and_group() {
     assert_eq!(ldap.search(ou, "(uid=p*)").await.len(), PEOPLE);
 }
 
+/// The group every test below joins, created beforehand with a placeholder member (a
+/// groupOfNames needs one).
+async fn club(ldap: &TestLdap) -> &'static str {
+    let dn = "cn=club,ou=Groups,dc=example,dc=org";
+    ldap.add(
+        dn,
+        &[
+            ("objectClass", vec!["groupOfNames"]),
+            ("cn", vec!["club"]),
+            ("member", vec!["uid=placeholder,dc=example,dc=org"]),
+        ],
+    )
+    .await;
+    dn
+}
+
+/// Provisions `people` students into the club at once; returns their outcomes.
+async fn provision_club(t: &std::sync::Arc<LdapTarget>, people: usize) -> Vec<TargetOutcome> {
+    let runs = (0..people).map(|i| {
+        let t = t.clone();
+        let mut u = user(&format!("m{i:02}"));
+        u.groups = vec!["club".into()];
+        tokio::spawn(async move {
+            t.apply(&OperationRequest::new(Operation::Provision, u))
+                .await
+        })
+    });
+    futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("every provision converges"))
+        .collect()
+}
+
+fn joined(o: &TargetOutcome) -> bool {
+    o.changes.iter().any(|c| c.kind == ChangeKind::AddMember)
+}
+
+/// However many operations run at once, the target keeps to `max_connections` and reuses
+/// its connections; and the new members of one group are added together: twenty students
+/// provisioned at once through one connection take one connection and a few modifies of
+/// the group, not twenty, and every one of them is in it.
+#[tokio::test]
+async fn concurrent_provisions_share_connections_and_group_writes() {
+    const PEOPLE: usize = 20;
+    let ldap = TestLdap::start().await;
+    let group = club(&ldap).await;
+    let t = std::sync::Arc::new(target(
+        &ldap,
+        &format!("max_connections = 1\n{LOCK}\n[groups]\nbase = \"ou=Groups,dc=example,dc=org\"\n"),
+    ));
+    let modifies = ldap.operations("Modify").await;
+    let connections = ldap.connections_accepted().await;
+    let outcomes = provision_club(&t, PEOPLE).await;
+    // Less the connection that read the counter.
+    let opened = ldap.connections_accepted().await - connections - 1;
+    let group_writes = ldap.operations("Modify").await - modifies;
+    assert_eq!(opened, 1, "one connection, reused by every operation");
+    assert!(
+        group_writes < (PEOPLE / 2) as u64,
+        "{group_writes} modifies for {PEOPLE} new members"
+    );
+    assert!(
+        outcomes.iter().all(joined),
+        "each outcome reports its membership"
+    );
+    let members = &ldap.entry(group).await.expect("group")["member"];
+    assert_eq!(members.len(), PEOPLE + 1, "{members:?}");
+    for i in 0..PEOPLE {
+        let dn = dn_of(&format!("m{i:02}"), "grade-10");
+        assert!(members.contains(&dn), "{dn} is not in the group");
+    }
+}
+
+/// A modify adding several members fails as a whole when one of them is there already:
+/// then each is added on its own, and each operation gets the outcome it would have had
+/// alone (the one already in the group reports no change to it).
+#[tokio::test]
+async fn a_member_already_in_the_group_does_not_fail_the_others() {
+    const PEOPLE: usize = 6;
+    let ldap = TestLdap::start().await;
+    let group = club(&ldap).await;
+    let already = dn_of("m03", "grade-10");
+    let (driver, mut conn) = ldap3::LdapConnAsync::new(&ldap.url())
+        .await
+        .expect("connect");
+    ldap3::drive!(driver);
+    conn.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
+        .await
+        .and_then(ldap3::LdapResult::success)
+        .expect("bind");
+    let value = std::collections::HashSet::from([already.as_str()]);
+    conn.modify(group, vec![ldap3::Mod::Add("member", value)])
+        .await
+        .and_then(ldap3::LdapResult::success)
+        .expect("add the member beforehand");
+    let t = std::sync::Arc::new(target(
+        &ldap,
+        &format!("max_connections = 1\n{LOCK}\n[groups]\nbase = \"ou=Groups,dc=example,dc=org\"\n"),
+    ));
+    let outcomes = provision_club(&t, PEOPLE).await;
+    for (i, o) in outcomes.iter().enumerate() {
+        assert_eq!(joined(o), i != 3, "m{i:02}: {:?}", o.changes);
+    }
+    let members = &ldap.entry(group).await.expect("group")["member"];
+    assert_eq!(members.len(), PEOPLE + 1, "each member once: {members:?}");
+}
+
+/// A directory restarted between two operations closed the pooled connection: the next
+/// operation notices and connects again, without failing.
+#[tokio::test]
+async fn a_pooled_connection_closed_by_the_server_is_replaced() {
+    let mut ldap = TestLdap::start().await;
+    let t = target(&ldap, LOCK);
+    apply(
+        &t,
+        &OperationRequest::new(Operation::Provision, user("ada")),
+    )
+    .await;
+    ldap.restart().await;
+    let out = apply(
+        &t,
+        &OperationRequest::new(Operation::Provision, user("bea")),
+    )
+    .await;
+    assert!(!out.is_noop());
+    assert!(ldap.entry(&dn_of("bea", "grade-10")).await.is_some());
+}
+
 /// An entry where the account would be created that is not this person's (the search filter
 /// does not find it) is a permanent conflict that says so, and nothing is overwritten.
 #[tokio::test]

@@ -47,6 +47,13 @@ pub struct LdapConfig {
     /// Time allowed for connecting and for each LDAP request.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Connections the jobs of one process keep open to this directory at most, reused
+    /// from one operation to the next: so at most this many of their operations are in
+    /// flight on it, however many jobs run (the others wait for a connection). Lower it to
+    /// spare a busy domain controller. Dry runs, the capability check and password tests
+    /// each use a short-lived connection of their own besides.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
     /// The directory's base, e.g. `dc=example,dc=org`. Every DN this target writes is below it.
     pub base_dn: String,
     /// Attribute preset and directory behaviour: `inetorgperson` (OpenLDAP) or
@@ -95,6 +102,13 @@ pub struct LdapConfig {
 
 fn default_timeout_ms() -> u64 {
     10_000
+}
+
+/// The default of [`LdapConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+
+fn default_max_connections() -> u32 {
+    DEFAULT_MAX_CONNECTIONS
 }
 
 impl LdapConfig {

@@ -15,6 +15,7 @@ use ldap3::Mod;
 
 use super::config::Schema;
 use super::dn;
+use super::entries::{ou_attributes, GroupSpec};
 use super::schema::unicode_pwd;
 use super::session::{
     Session, Written, ATTRIBUTE_OR_VALUE_EXISTS, ENTRY_ALREADY_EXISTS, NOT_ALLOWED_ON_NON_LEAF,
@@ -134,8 +135,12 @@ impl LdapTarget {
                     self.check_password_transport()?;
                     a.push((name("unicodePwd"), HashSet::from([unicode_pwd(expose(pw))])));
                 }
-                match s.add_expecting(dn, a, &[ENTRY_ALREADY_EXISTS]).await? {
+                match s
+                    .add_expecting(dn, a, &[ENTRY_ALREADY_EXISTS, NO_SUCH_OBJECT])
+                    .await?
+                {
                     Written::Changed => Ok(Performed::Changed),
+                    Written::Found(NO_SUCH_OBJECT) => Err(replan(self.container_gone(dn))),
                     // Created meanwhile: if it is this person's account, a fresh plan finds
                     // it and converges on it; if not, the fresh plan ends here again.
                     Written::Found(_) => Err(replan(self.taken(req, dn))),
@@ -147,7 +152,12 @@ impl LdapTarget {
                     .await?;
                 match w {
                     Written::Changed => Ok(Performed::Changed),
-                    Written::Found(rc) => Err(replan(moved_meanwhile(from, rc))),
+                    Written::Found(rc) => {
+                        if rc == NO_SUCH_OBJECT {
+                            self.known.forget_with_parents(parent);
+                        }
+                        Err(replan(moved_meanwhile(from, rc)))
+                    }
                 }
             }
             Step::Modify {
@@ -195,14 +205,17 @@ impl LdapTarget {
                 member_attribute,
                 member,
             } => {
-                let mut attrs = vec![
-                    (name("objectClass"), one(object_class)),
-                    (name(name_attribute), one(group)),
-                    (name(member_attribute), one(member)),
-                ];
-                if self.schema == Schema::ActiveDirectory {
-                    attrs.push((name("sAMAccountName"), one(group)));
-                }
+                let spec = GroupSpec {
+                    dn: dn.clone(),
+                    object_class: object_class.clone(),
+                    name_attribute: name_attribute.clone(),
+                    member_attribute: member_attribute.clone(),
+                };
+                let attrs = spec
+                    .attributes(self.schema, group, vec![member.clone()])
+                    .into_iter()
+                    .map(|(k, v)| (name(&k), set(&v)))
+                    .collect();
                 match s.add_expecting(dn, attrs, &[ENTRY_ALREADY_EXISTS]).await? {
                     Written::Changed => Ok(Performed::Changed),
                     // Another job created the group a moment ago: join it instead.
@@ -241,24 +254,33 @@ impl LdapTarget {
             Step::Delete { dn } => Ok(done(s.delete(dn).await?)),
             // Already gone (another job removed it) or no longer empty (another job put an
             // entry there meanwhile): either way there is nothing to clean up.
-            Step::RemoveEmptyOu { dn } => Ok(done(
-                s.delete_expecting(dn, &[NO_SUCH_OBJECT, NOT_ALLOWED_ON_NON_LEAF])
-                    .await?,
-            )),
+            Step::RemoveEmptyOu { dn } => {
+                self.known.forget_with_parents(dn);
+                Ok(done(
+                    s.delete_expecting(dn, &[NO_SUCH_OBJECT, NOT_ALLOWED_ON_NON_LEAF])
+                        .await?,
+                ))
+            }
         }
     }
 
     /// Creates an OU; one that exists already (another job made it) is success when it is
     /// an organizationalUnit.
     async fn create_ou(&self, s: &mut Session, dn: &str) -> Result<Performed, StepError> {
-        let (rdn, _) = dn::split_first(dn);
-        let (_, value) = dn::rdn_parts(&rdn);
-        let attrs = vec![
-            (name("objectClass"), one("organizationalUnit")),
-            (name("ou"), one(&value)),
-        ];
-        if s.add_expecting(dn, attrs, &[ENTRY_ALREADY_EXISTS]).await? == Written::Changed {
-            return Ok(Performed::Changed);
+        let attrs = ou_attributes(dn)
+            .into_iter()
+            .map(|(k, v)| (name(&k), set(&v)))
+            .collect();
+        match s
+            .add_expecting(dn, attrs, &[ENTRY_ALREADY_EXISTS, NO_SUCH_OBJECT])
+            .await?
+        {
+            Written::Changed => {
+                self.known.saw(dn);
+                return Ok(Performed::Changed);
+            }
+            Written::Found(NO_SUCH_OBJECT) => return Err(replan(self.container_gone(dn))),
+            Written::Found(_) => {}
         }
         let entry = s.read(dn, &["objectClass"]).await?;
         let is_ou = entry.as_ref().is_some_and(|e| {
@@ -269,7 +291,10 @@ impl LdapTarget {
             })
         });
         match (entry, is_ou) {
-            (_, true) => Ok(Performed::AlreadyDone),
+            (_, true) => {
+                self.known.saw(dn);
+                Ok(Performed::AlreadyDone)
+            }
             // Created and removed again in between: look again.
             (None, _) => Err(replan(TargetError::retryable(format!(
                 "{dn} appeared and disappeared while this job ran"
@@ -312,6 +337,50 @@ impl LdapTarget {
         }
     }
 
+    /// The error for an entry whose container is missing after all (someone removed it
+    /// after this target saw it): forgotten, so a fresh plan reads it again.
+    fn container_gone(&self, entry_dn: &str) -> TargetError {
+        let (_, parent) = dn::split_first(entry_dn);
+        self.known.forget_with_parents(&parent);
+        TargetError::retryable(format!("{parent} was removed while this job ran"))
+    }
+
+    /// Performs the member additions [`take_member_adds`] set aside, each together with
+    /// other operations' additions to the same group (see `members`).
+    pub(crate) async fn add_members(&self, steps: &[Step]) -> Result<Vec<Change>, Stop> {
+        let mut changes = Vec::new();
+        for step in steps {
+            let Step::AddMember {
+                group,
+                attribute,
+                value,
+            } = step
+            else {
+                continue;
+            };
+            let stop = |done, error, replan| Stop {
+                done,
+                error,
+                replan,
+            };
+            match self.add_member_batched(group, attribute, value).await {
+                Ok(Written::Changed) => changes.push(step.change()),
+                Ok(Written::Found(NO_SUCH_OBJECT)) => {
+                    return Err(stop(
+                        changes,
+                        TargetError::retryable(format!(
+                            "the group {group} was removed while this job ran"
+                        )),
+                        true,
+                    ))
+                }
+                Ok(Written::Found(_)) => {}
+                Err(e) => return Err(stop(changes, e, false)),
+            }
+        }
+        Ok(changes)
+    }
+
     /// The error for an account entry that exists where this person's should be created.
     /// After a re-plan it stands only when the entry is not theirs.
     fn taken(&self, req: &OperationRequest, dn: &str) -> TargetError {
@@ -323,6 +392,20 @@ impl LdapTarget {
             self.search_filter.source()
         ))
     }
+}
+
+/// The member additions that can wait until the connection is back in the pool, taken out
+/// of `steps`: all of them, unless the plan also removes members (then every step runs in
+/// order, so that a group gains its new member before it loses the old one).
+pub(crate) fn take_member_adds(steps: &mut Vec<Step>) -> Vec<Step> {
+    if steps.iter().any(|s| matches!(s, Step::RemoveMember { .. })) {
+        return Vec::new();
+    }
+    let (adds, rest) = std::mem::take(steps)
+        .into_iter()
+        .partition(|s| matches!(s, Step::AddMember { .. }));
+    *steps = rest;
+    adds
 }
 
 /// The error for an entry that vanished, or a move whose destination is taken, between plan

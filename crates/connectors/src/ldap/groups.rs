@@ -50,31 +50,50 @@ impl LdapTarget {
             known.push(final_value.clone());
         }
 
-        // Groups that list the account now, with the values they list it under.
+        // Groups that list the account now, with the values they list it under; and the
+        // wanted groups that exist, by lower-cased name.
         let mut member_of: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-        for value in &known {
-            let filter = format!("({attr}={})", dn::escape_filter(value));
-            for e in s.search(&g.base, &filter, &["1.1"]).await? {
-                member_of
-                    .entry(dn::normalize(&e.dn))
-                    .or_insert_with(|| (e.dn.clone(), Vec::new()))
-                    .1
-                    .push(value.clone());
-            }
-        }
-        // The wanted groups that exist, by lower-cased name.
         let mut existing: BTreeMap<String, String> = BTreeMap::new();
-        if !wanted.is_empty() {
-            let filter = format!(
-                "(|{})",
-                wanted
-                    .iter()
-                    .map(|w| format!("({name_attr}={})", dn::escape_filter(w)))
-                    .collect::<String>()
-            );
+        let wanted_filter = || {
+            wanted
+                .iter()
+                .map(|w| format!("({name_attr}={})", dn::escape_filter(w)))
+                .collect::<String>()
+        };
+        let member_filter = |value: &str| format!("({attr}={})", dn::escape_filter(value));
+        if old_dn.is_none() && known.len() == 1 && !wanted.is_empty() {
+            // A new account: one search finds both. A wanted group that lists it already
+            // (a leftover of an earlier entry at the same DN) gets an addition that finds
+            // the value there, which counts as done.
+            let filter = format!("(|{}{})", member_filter(&final_value), wanted_filter());
+            let wanted_names: BTreeSet<String> = wanted.iter().map(|w| w.to_lowercase()).collect();
             for e in s.search(&g.base, &filter, &[name_attr]).await? {
-                if let Some(name) = first_value(&e.attrs, name_attr) {
-                    existing.entry(name.to_lowercase()).or_insert(e.dn);
+                let name = first_value(&e.attrs, name_attr).map(|n| n.to_lowercase());
+                match name.filter(|n| wanted_names.contains(n)) {
+                    Some(n) => {
+                        existing.entry(n).or_insert(e.dn);
+                    }
+                    None => {
+                        member_of.insert(dn::normalize(&e.dn), (e.dn, vec![final_value.clone()]));
+                    }
+                }
+            }
+        } else {
+            for value in &known {
+                for e in s.search(&g.base, &member_filter(value), &["1.1"]).await? {
+                    member_of
+                        .entry(dn::normalize(&e.dn))
+                        .or_insert_with(|| (e.dn.clone(), Vec::new()))
+                        .1
+                        .push(value.clone());
+                }
+            }
+            if !wanted.is_empty() {
+                let filter = format!("(|{})", wanted_filter());
+                for e in s.search(&g.base, &filter, &[name_attr]).await? {
+                    if let Some(name) = first_value(&e.attrs, name_attr) {
+                        existing.entry(name.to_lowercase()).or_insert(e.dn);
+                    }
                 }
             }
         }
@@ -116,16 +135,13 @@ impl LdapTarget {
                         value: final_value.clone(),
                     });
                 }
-            } else if g.create_missing {
+            } else if let (true, Some(spec)) = (g.create_missing, self.group_spec(name)) {
                 plan.steps.push(Step::CreateGroup {
-                    dn: format!("{name_attr}={},{}", dn::escape_value(name), g.base),
-                    object_class: g
-                        .object_class
-                        .clone()
-                        .unwrap_or_else(|| default_group_class(g.style, self.schema).into()),
-                    name_attribute: name_attr.into(),
+                    dn: spec.dn,
+                    object_class: spec.object_class,
+                    name_attribute: spec.name_attribute,
                     name: name.clone(),
-                    member_attribute: attr.into(),
+                    member_attribute: spec.member_attribute,
                     member: final_value.clone(),
                 });
             } else {

@@ -1,17 +1,24 @@
 //! LDAP / Active Directory target.
 //!
-//! Each operation opens a connection (ldaps://, StartTLS, or plain ldap:// for loopback
-//! tests), binds as the service account, finds the account (by the link's DN, else by the
-//! search filter for the current and then the previous user record), works out the steps
-//! that bring it to the desired state, and performs them. `plan` stops after working out the
-//! steps. Nothing is written when the entry already matches, so re-runs converge.
+//! Each operation takes a connection bound as the service account from the target's pool
+//! (ldaps://, StartTLS, or plain ldap:// for loopback tests; at most `max_connections`),
+//! finds the account (by the link's DN, else by the search filter for the current and then
+//! the previous user record), works out the steps that bring it to the desired state, and
+//! performs them; new group memberships last, after the connection is back in the pool,
+//! together with other operations' (see `members`). `plan` stops after working out the
+//! steps, on a connection of its own. Nothing is written when the entry already matches, so
+//! re-runs converge.
 
 mod capabilities;
 mod config;
 pub mod dn;
+mod entries;
 mod exec;
 mod groups;
+mod known;
+mod members;
 mod planner;
+mod pool;
 pub mod schema;
 mod session;
 mod steps;
@@ -29,8 +36,9 @@ use secrecy::SecretString;
 use config::host_of;
 pub use config::{
     DeprovisionConfig, DeprovisionMode, DisableConfig, GroupsConfig, LdapConfig, MemberStyle,
-    Schema,
+    Schema, DEFAULT_MAX_CONNECTIONS,
 };
+pub use entries::NewEntry;
 
 use crate::config::{expose, operation_set, resolve_secret};
 use crate::target::unhandled;
@@ -66,6 +74,11 @@ pub struct LdapTarget {
     groups: Option<GroupsConfig>,
     /// Whether the capability check has passed once (operations run it until it does).
     capabilities_checked: AtomicBool,
+    pool: pool::Pool,
+    /// Containers seen to exist a moment ago.
+    known: known::KnownEntries,
+    /// Members waiting to be added to groups, per group.
+    member_queues: members::MemberQueues,
 }
 
 impl LdapTarget {
@@ -92,6 +105,9 @@ impl LdapTarget {
         if c.timeout_ms == 0 {
             return Err(err("`timeout_ms` must be positive".into()));
         }
+        if c.max_connections == 0 {
+            return Err(err("`max_connections` must be at least 1".into()));
+        }
         let bind_password = resolve_secret(
             &c.name,
             "bind_password",
@@ -100,6 +116,7 @@ impl LdapTarget {
             true,
         )?
         .unwrap_or_else(|| unreachable!("required"));
+        let pool_password = bind_password.clone();
         let tls = match &c.tls_ca_file {
             Some(path) => Some(tls_config(path).map_err(|m| err(format!("`tls_ca_file`: {m}")))?),
             None => None,
@@ -288,9 +305,14 @@ impl LdapTarget {
             graveyard,
             groups: c.groups.clone(),
             capabilities_checked: AtomicBool::new(false),
+            pool: pool::Pool::new(c.max_connections, c.bind_dn.clone(), pool_password),
+            known: known::KnownEntries::default(),
+            member_queues: members::MemberQueues::default(),
         })
     }
 
+    /// A connection of its own (not from the pool), for a dry run or the capability check:
+    /// they do not wait behind the jobs, and the check shows that a bind works now.
     async fn session(&self) -> Result<Session, TargetError> {
         self.endpoint
             .bind(&self.bind_dn, expose(&self.bind_password))
@@ -350,18 +372,83 @@ impl LdapTarget {
 const MAX_PLANS: usize = 3;
 
 impl LdapTarget {
-    /// Plans and performs the steps; when another job changed the directory under the plan,
-    /// plans again from what is there now (up to [`MAX_PLANS`] times).
+    /// Plans and performs the steps on `s`, but for the member additions that can wait
+    /// until the connection is back in the pool (returned, for [`LdapTarget::add_members`]).
+    /// When another job changed the directory under the plan, plans again from what is
+    /// there now; `round` counts the plans made for this operation (at most [`MAX_PLANS`]).
     async fn converge(
         &self,
         s: &mut Session,
+        req: &OperationRequest,
+        changes: &mut Vec<crate::Change>,
+        round: &mut usize,
+    ) -> Result<(planner::Plan, Vec<steps::Step>), TargetError> {
+        loop {
+            let mut plan = self.plan_steps(s, req, false).await?;
+            let later = exec::take_member_adds(&mut plan.steps);
+            match self.execute(s, req, &plan.steps).await {
+                Ok(done) => {
+                    changes.extend(done);
+                    return Ok((plan, later));
+                }
+                Err(stop) => {
+                    changes.extend(stop.done.iter().cloned());
+                    self.plan_again(&stop, *round)?;
+                    *round += 1;
+                }
+            }
+        }
+    }
+
+    /// The stop's error, unless it asks for a fresh plan and one is left.
+    fn plan_again(&self, stop: &exec::Stop, round: usize) -> Result<(), TargetError> {
+        if !stop.replan || round >= MAX_PLANS {
+            return Err(stop.error.clone());
+        }
+        tracing::debug!(
+            target_name = %self.name,
+            reason = stop.error.message(),
+            "the directory changed under the plan; planning again"
+        );
+        Ok(())
+    }
+
+    /// [`LdapTarget::converge`] on a pooled connection; once more on a new one when a
+    /// reused connection turns out to be closed (see `Lease::went_stale`).
+    async fn converge_pooled(
+        &self,
+        req: &OperationRequest,
+        changes: &mut Vec<crate::Change>,
+        round: &mut usize,
+    ) -> Result<(planner::Plan, Vec<steps::Step>), TargetError> {
+        let mut first = true;
+        loop {
+            let mut lease = self.pool.get(&self.endpoint).await?;
+            let s = lease.session();
+            let result = async {
+                self.ensure_capabilities(s).await?;
+                self.converge(s, req, changes, round).await
+            }
+            .await;
+            if std::mem::take(&mut first) && lease.went_stale(&result) {
+                continue;
+            }
+            lease.finish(&result).await;
+            return result;
+        }
+    }
+
+    /// Converges on a pooled connection, gives the connection back, then adds the account
+    /// to its groups together with other operations joining the same groups.
+    async fn converge_and_join(
+        &self,
         req: &OperationRequest,
     ) -> Result<TargetOutcome, TargetError> {
         let mut changes = Vec::new();
         let mut round = 1;
         loop {
-            let plan = self.plan_steps(s, req, false).await?;
-            match self.execute(s, req, &plan.steps).await {
+            let (plan, later) = self.converge_pooled(req, &mut changes, &mut round).await?;
+            match self.add_members(&later).await {
                 Ok(done) => {
                     changes.extend(done);
                     return Ok(TargetOutcome {
@@ -371,15 +458,8 @@ impl LdapTarget {
                     });
                 }
                 Err(stop) => {
-                    changes.extend(stop.done);
-                    if !stop.replan || round >= MAX_PLANS {
-                        return Err(stop.error);
-                    }
-                    tracing::debug!(
-                        target_name = %self.name,
-                        reason = stop.error.message(),
-                        "the directory changed under the plan; planning again"
-                    );
+                    changes.extend(stop.done.iter().cloned());
+                    self.plan_again(&stop, round)?;
                     round += 1;
                 }
             }
@@ -434,6 +514,8 @@ impl Target for LdapTarget {
         if !self.handles(req.operation) {
             return Err(unhandled(&self.name, req.operation));
         }
+        // A connection of its own: a dry run is asked for by someone waiting for it, and
+        // must not queue behind a bulk of jobs holding the pool.
         let run = async {
             let mut s = self.session().await?;
             let plan = async {
@@ -457,17 +539,9 @@ impl Target for LdapTarget {
         if !self.handles(req.operation) {
             return Err(unhandled(&self.name, req.operation));
         }
-        let run = async {
-            let mut s = self.session().await?;
-            let result = async {
-                self.ensure_capabilities(&mut s).await?;
-                self.converge(&mut s, req).await
-            }
-            .await;
-            s.close().await;
-            result
-        };
-        run.await.map_err(|e| self.scrub(req, e))
+        self.converge_and_join(req)
+            .await
+            .map_err(|e| self.scrub(req, e))
     }
 
     async fn check(&self) -> Result<String, TargetError> {

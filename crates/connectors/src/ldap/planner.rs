@@ -50,14 +50,14 @@ impl Plan {
 }
 
 /// The entry the user record calls for.
-struct Desired {
-    rdn: String,
-    parent: String,
-    attrs: Vec<(String, Vec<String>)>,
+pub(super) struct Desired {
+    pub rdn: String,
+    pub parent: String,
+    pub attrs: Vec<(String, Vec<String>)>,
 }
 
 impl Desired {
-    fn dn(&self) -> String {
+    pub fn dn(&self) -> String {
         format!("{},{}", self.rdn, self.parent)
     }
 }
@@ -142,7 +142,7 @@ impl LdapTarget {
         self.render_dn(t, user, "user_ou")
     }
 
-    fn desired(&self, user: &User, enabled: bool) -> Result<Desired, TargetError> {
+    pub(super) fn desired(&self, user: &User, enabled: bool) -> Result<Desired, TargetError> {
         let vars = self.vars(user);
         let mut attrs = Vec::new();
         let mut rdn_value = None;
@@ -233,7 +233,11 @@ impl LdapTarget {
     ) -> Result<(), TargetError> {
         let mut missing = Vec::new();
         let mut dn = parent.to_owned();
-        while !dn.is_empty() && s.read(&dn, &["1.1"]).await?.is_none() {
+        while !dn.is_empty() && !self.known.exists(&dn) {
+            if s.read(&dn, &["1.1"]).await?.is_some() {
+                self.known.saw(&dn);
+                break;
+            }
             if dn::same(&dn, &self.base_dn) || !dn::is_within(&dn, &self.base_dn) {
                 return Err(TargetError::permanent(format!(
                     "the base {} does not exist",
@@ -443,21 +447,15 @@ impl LdapTarget {
         let Some(cur) = current else {
             self.ensure_parents(s, &desired.parent, &mut plan.steps)
                 .await?;
-            let mut attrs = vec![("objectClass".to_owned(), self.object_classes.clone())];
-            attrs.extend(desired.attrs.iter().cloned());
             let password = req.password.is_some() && req.operation.takes_password();
             if password {
                 self.check_password_transport()?;
             }
             let ad = self.schema == Schema::ActiveDirectory;
-            if ad {
-                // Created disabled unless its password comes in the same request: AD refuses
-                // an enabled account without one under the usual password policy.
-                let uac = uac_with_enabled(None, enabled && password);
-                attrs.push(("userAccountControl".into(), vec![uac.to_string()]));
-            } else if let (false, Some((a, v))) = (enabled, &self.disable_attribute) {
-                attrs.push((a.clone(), vec![v.clone()]));
-            }
+            // On Active Directory it is created disabled unless its password comes in the
+            // same request: AD refuses an enabled account without one under the usual
+            // password policy.
+            let attrs = self.new_account_attributes(desired.attrs.clone(), enabled, password);
             plan.steps.push(Step::Add {
                 dn: target_dn.clone(),
                 attrs,

@@ -1,5 +1,5 @@
-//! One bound LDAP connection per operation, with a timeout on every request, and the mapping
-//! of LDAP failures to retryable or permanent errors.
+//! A bound LDAP connection, with a timeout on every request, and the mapping of LDAP
+//! failures to retryable or permanent errors.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -342,6 +342,11 @@ impl Session {
             .and_then(ldap3::result::ExopResult::success)
             .map(drop)
             .map_err(|e| classify(e).context(format!("set the password of {dn}")))
+    }
+
+    /// Whether the connection is gone (the server or the network closed it).
+    pub fn is_closed(&mut self) -> bool {
+        self.ldap.is_closed()
     }
 
     pub async fn close(&mut self) {

@@ -409,7 +409,7 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wipe_postgres_after_migrating(cfg: &Config, url: &str) -> anyhow::Result<()> {
+pub(super) async fn wipe_postgres_after_migrating(cfg: &Config, url: &str) -> anyhow::Result<()> {
     let store = cc_store::connect(url, &cfg.pool())
         .await
         .context("opening the benchmark database")?;
