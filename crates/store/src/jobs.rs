@@ -233,7 +233,8 @@ pub trait JobStore: Send + Sync {
     async fn rescue_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
     /// Deletes finished jobs (and their events) finalized before `before`; returns how many jobs.
     async fn prune_jobs(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
-    /// Deletes every job of a queue (benchmarks start from an empty queue).
+    /// Deletes every job of a queue (benchmarks start from an empty queue); on PostgreSQL the
+    /// job tables are vacuumed after.
     async fn purge_queue(&self, queue: &str) -> Result<u64>;
 
     async fn register_worker(&self, w: &WorkerInfo) -> Result<()>;
