@@ -1519,6 +1519,104 @@ async fn stale_backups_are_told_once_per_stale_period(backend: Backend) {
     w.stop().await;
 }
 
+/// The real `command-center serve`, configured by a file as an operator would configure it:
+/// a lockout through the login route and a test message through the API reach the webhook,
+/// delivered by the server's own workers. This is the server's wiring (its configuration,
+/// the notifier it hands to the login throttle and the workers), not the test harness's.
+async fn serve_delivers_to_a_configured_webhook(backend: Backend) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    const ADMIN_PASSWORD: &str = "serve-notifies-keeper-1";
+    let (hook, url) = Receiver::start(vec![]).await;
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("command-center.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[auth]\nlogin_throttle_after = 100\nlogin_lockout_after = 3\n\n\
+             [[notifications.channels]]\nname = \"helpdesk\"\nkind = \"webhook\"\nurl = \"{url}\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(cc_tests::queue::command_center_bin())
+        .arg("serve")
+        .env("CC_DATABASE_URL", &db.url)
+        .env("CC_CONFIG", &config)
+        .env("CC_LISTEN", "127.0.0.1:0")
+        .env("CC_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("CC_REDIS_URL", "")
+        .env("CC_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start command-center serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line
+                .find("http://")
+                .filter(|_| line.contains("listening on"))
+            {
+                let addr = line[at..].split_whitespace().next().unwrap();
+                return addr.trim_end_matches('/').to_owned();
+            }
+        }
+        panic!("command-center serve exited without printing its address");
+    })
+    .await
+    .expect("serve printed its address");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let anonymous = cc_client::Client::new(&base).unwrap();
+    let (admin, _) = anonymous.logged_in("admin", ADMIN_PASSWORD).await.unwrap();
+    let password = "quiet harbour lantern 9";
+    admin
+        .create_operator(&cc_domain::NewOperator {
+            username: "dana".into(),
+            password: password.into(),
+            role: cc_domain::OperatorRole::Operator,
+        })
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let err = anonymous.login("dana", GUESS).await.unwrap_err();
+        assert!(err.to_string().contains("invalid"), "{err}");
+    }
+    let err = anonymous.login("dana", password).await.unwrap_err();
+    assert!(err.to_string().contains("locked"), "{err}");
+    let locked = wait_bodies(&hook, "operator.locked_out", 1).await;
+    assert_eq!(locked[0]["subject"], "login operator:dana");
+
+    let sent = admin.test_notification("helpdesk").await.unwrap();
+    assert_eq!(sent["channel"], "helpdesk");
+    let tests = wait_bodies(&hook, "test", 1).await;
+    assert_eq!(tests.len(), 1);
+    let everything = format!("{:?}", hook.bodies());
+    assert!(!everything.contains(GUESS), "{everything}");
+    assert!(!everything.contains(password), "{everything}");
+    assert!(!everything.contains(ADMIN_PASSWORD), "{everything}");
+
+    // The deliveries log agrees: both recorded sent (the worker records it after the
+    // receiver answered).
+    let store = db.store().await;
+    wait_for("both deliveries recorded sent", WAIT, || {
+        let store = store.clone();
+        async move {
+            let all = deliveries(&store).await;
+            let sent = |event: &str| {
+                all.iter()
+                    .filter(|d| d.event == event && d.state == DeliveryState::Sent)
+                    .count()
+            };
+            (sent("operator.locked_out") == 1 && sent("test") == 1).then_some(())
+        }
+    })
+    .await;
+    child.kill().await.unwrap();
+}
+
 backend_tests!(
     slack_escaped_and_webhook_signed,
     retries_then_succeeds,
@@ -1534,4 +1632,5 @@ backend_tests!(
     a_broken_audit_chain_is_told,
     an_expiring_certificate_is_told,
     stale_backups_are_told_once_per_stale_period,
+    serve_delivers_to_a_configured_webhook,
 );
