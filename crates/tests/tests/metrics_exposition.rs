@@ -47,11 +47,13 @@ fn deployed_metric_names() -> Vec<String> {
         .collect();
     assert!(names.len() > 10, "too few names listed: {names:?}");
     // Metrics of an optional integration exist once it is configured and has something to
-    // report (a certificate of a managed Cloudflare zone; a notification channel);
+    // report (a certificate of a managed Cloudflare zone; a notification channel; a
+    // backups directory);
     // tests/cloudflare.rs and tests/metrics_first_scrape.rs check them.
-    const CONFIGURED_ONLY: [&str; 2] = [
+    const CONFIGURED_ONLY: [&str; 3] = [
         "cc_cloudflare_certificate_expiry_timestamp_seconds",
         "cc_notifications_sent_total",
+        "cc_backup_newest_timestamp_seconds",
     ];
     names
         .into_iter()

@@ -81,9 +81,13 @@ fn rule_exprs(yaml: &str) -> Vec<String> {
 }
 
 /// Metrics of an optional integration: exposed once it is configured and has something to
-/// report (a certificate of a managed zone), never as made-up series. Their values are checked
-/// by the integration's own tests (`tests/cloudflare.rs`).
-const CONFIGURED_ONLY: &[&str] = &["cc_cloudflare_certificate_expiry_timestamp_seconds"];
+/// report (a certificate of a managed zone; a backups directory), never as made-up series.
+/// Their values are checked by the integration's own tests (`tests/cloudflare.rs`,
+/// `tests/notifications.rs`).
+const CONFIGURED_ONLY: &[&str] = &[
+    "cc_cloudflare_certificate_expiry_timestamp_seconds",
+    "cc_backup_newest_timestamp_seconds",
+];
 
 /// The `cc_*` metrics the dashboards and alert rules query.
 fn deployed_cc_metrics() -> BTreeSet<String> {
