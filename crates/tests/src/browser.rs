@@ -330,15 +330,25 @@ impl Browser {
     /// # Panics
     /// When there is no such element within [`DEADLINE`].
     pub async fn click(&mut self, css: &str) {
-        self.client
-            .wait()
-            .at_most(DEADLINE)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css} to click: {e}"))
-            .click()
-            .await
-            .expect("click");
+        let start = Instant::now();
+        loop {
+            let el = self
+                .client
+                .wait()
+                .at_most(DEADLINE)
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no {css} to click: {e}"));
+            match el.click().await {
+                Ok(_) => return,
+                // A live page swapped its content between finding the element and
+                // clicking it: find it again in the new content, as a person would.
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+                        && start.elapsed() < DEADLINE => {}
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     /// Starts a browser at `path`, signs in there as `username` and waits to be back on it
