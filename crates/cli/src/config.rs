@@ -847,8 +847,7 @@ impl Config {
         };
         // Verified at start (logged); a failure is a warning, the jobs report it when they run.
         health.check().await;
-        let alerts =
-            cc_notify::CertificateAlerts::new(store.clone(), self.notifications.0.subscriptions());
+        let alerts = cc_notify::CertificateAlerts::new(self.notifications.0.subscriptions());
         Ok(Some(
             cc_lifecycle::cloudflare::CloudflareJobs::new(health.service().clone(), store)
                 .with_notifier(std::sync::Arc::new(alerts)),

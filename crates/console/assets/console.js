@@ -108,8 +108,14 @@ function parse(e) {
   try { return JSON.parse(e.data); } catch (_) { return null; }
 }
 
-function follow(kinds) {
-  const source = new EventSource('/api/v1/events', { withCredentials: true });
+// `after`: the event log position the page was rendered at (`main[data-events-after]`), so
+// the stream starts with the first event the page does not show yet. Without it (following
+// again later) the stream starts at its opening, and `refreshOnOpen` re-reads the page once it
+// is open, so nothing falls between the two either.
+function follow(kinds, after, refreshOnOpen) {
+  const url = /^[0-9]{1,18}$/.test(after || '')
+    ? `/api/v1/events?after=${after}` : '/api/v1/events';
+  const source = new EventSource(url, { withCredentials: true });
   source.addEventListener('job', (e) => {
     if (kinds.includes('job')) schedule();
     const ev = parse(e);
@@ -138,6 +144,7 @@ function follow(kinds) {
   });
   source.addEventListener('open', () => {
     document.body.dataset.live = 'true';
+    if (refreshOnOpen) { refreshOnOpen = false; refresh(); }
   });
   // Close the stream as the page goes away (a link, a form post, the back/forward cache):
   // a browser keeps at most six connections to one server over HTTP/1.1, and a stream left
@@ -145,14 +152,14 @@ function follow(kinds) {
   // A page brought back from the back/forward cache follows the stream again.
   window.addEventListener('pagehide', () => source.close(), { once: true });
   window.addEventListener('pageshow', (e) => {
-    if (e.persisted) { refresh(); follow(kinds); }
+    if (e.persisted) follow(kinds, null, true);
   }, { once: true });
   source.addEventListener('error', () => {
     delete document.body.dataset.live;
     // The browser reconnects by itself unless the server refused the stream (signed out,
     // too many streams): then check the page, which sends a signed-out viewer to sign in.
     if (source.readyState === EventSource.CLOSED) {
-      setTimeout(() => { refresh(); follow(kinds); }, 5000);
+      setTimeout(() => follow(kinds, null, true), 5000);
     }
   });
 }
@@ -167,7 +174,7 @@ function start() {
   const kinds = (main.dataset.liveOn || '').split(/\s+/).filter(Boolean);
   // Every signed-in page follows the stream for its toasts; pages that name event kinds
   // also refresh on them.
-  if (kinds.length > 0 || csrfToken()) follow(kinds);
+  if (kinds.length > 0 || csrfToken()) follow(kinds, main.dataset.eventsAfter, false);
   const every = Number(main.dataset.refreshEvery || 0);
   if (every > 0) {
     setInterval(() => { if (!document.hidden) refresh(); }, every * 1000);

@@ -134,7 +134,8 @@ pub fn page(viewer: &Viewer, title: &str, nav: Nav, options: &PageOptions, body:
                 }
                 main #main tabindex="-1"
                     data-live-on=[(!live.is_empty()).then_some(live.as_str())]
-                    data-refresh-every=[options.refresh_every] {
+                    data-refresh-every=[options.refresh_every]
+                    data-events-after=[viewer.events_after] {
                     (body)
                 }
                 (toast_region())

@@ -56,7 +56,10 @@
 //!   signed in by the same cookie) and, on an event of those kinds (`job`, `import`,
 //!   `target`), re-fetches its own URL with the
 //!   `CC-Fragment: 1` header and swaps `main`'s content (debounced). The response to a
-//!   fragment request is just the body passed to [`layout::respond`].
+//!   fragment request is just the body passed to [`layout::respond`]. The stream starts
+//!   after `main[data-events-after]`, the event log position read before the page's data
+//!   (see [`viewer::Viewer::events_after`]), so an event committed while the page was being
+//!   rendered and loaded still reaches it.
 //! - `main[data-refresh-every="30"]`: the same fragment refresh on a timer.
 //!   Background fetches send `CC-Background: 1` and do not count as activity for the
 //!   idle timeout.

@@ -28,6 +28,10 @@ pub struct Viewer {
     /// The request asked for the `main` region only (fragment refresh).
     pub fragment: bool,
     pub request_id: Option<String>,
+    /// The event log position read before the page's data (whole pages only): the page's
+    /// script follows the event stream from there, so an event committed between reading the
+    /// data and opening the stream is not missed.
+    pub events_after: Option<i64>,
 }
 
 impl Viewer {
@@ -68,11 +72,20 @@ impl FromRequestParts<AppState> for Viewer {
             ));
         };
         let csrf = app.auth.csrf_token(session).await?;
+        let fragment = parts.headers.contains_key(FRAGMENT_HEADER);
+        // Read before the handler reads the page's data. Without it (the event log cannot be
+        // read) the page follows the stream from whenever it opens, as before.
+        let events_after = if fragment {
+            None
+        } else {
+            app.events.start().await.ok()
+        };
         Ok(Self {
             principal,
             csrf,
-            fragment: parts.headers.contains_key(FRAGMENT_HEADER),
+            fragment,
             request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+            events_after,
         })
     }
 }

@@ -1,18 +1,13 @@
 //! Certificate expiry warnings from the Cloudflare certificate job, as notifications.
 
-use std::sync::Arc;
-
 use cc_connectors::cloudflare::{CertificateExpiring, CertificateNotifier};
 use cc_domain::{EventKind, NotificationEvent, Subscriptions};
-use cc_store::Store;
 
 /// The [`CertificateNotifier`] given to the Cloudflare jobs: each warning becomes a
-/// `certificate.expiring` event when a channel subscribes to it. The certificate job has
-/// already written the warning's audit event; the dispatch job is enqueued right after (the
-/// trait is synchronous, so on a task of its own), and a failure to enqueue is logged.
+/// `certificate.expiring` event when a channel subscribes to it: the dispatch job, which the
+/// certificate job enqueues in the transaction that records the warning and its audit event.
 #[derive(Clone)]
 pub struct CertificateAlerts {
-    store: Arc<dyn Store>,
     subscriptions: Subscriptions,
 }
 
@@ -20,11 +15,8 @@ impl CertificateAlerts {
     /// Warnings as notifications to the channels `subscriptions` describes
     /// (see [`crate::Notifier::certificate_alerts`]).
     #[must_use]
-    pub fn new(store: Arc<dyn Store>, subscriptions: Subscriptions) -> Self {
-        Self {
-            store,
-            subscriptions,
-        }
+    pub fn new(subscriptions: Subscriptions) -> Self {
+        Self { subscriptions }
     }
 
     /// The event for one warning.
@@ -51,22 +43,7 @@ impl CertificateAlerts {
 }
 
 impl CertificateNotifier for CertificateAlerts {
-    fn certificate_expiring(&self, w: &CertificateExpiring) {
-        let Some(job) = self.subscriptions.dispatch_job(&Self::event(w)) else {
-            return;
-        };
-        let store = self.store.clone();
-        let host = w.host.clone();
-        tokio::spawn(async move {
-            let queued = async {
-                let mut tx = store.begin().await?;
-                tx.enqueue(&job).await?;
-                tx.commit().await
-            }
-            .await;
-            if let Err(e) = queued {
-                tracing::warn!(error = %e, host, "could not queue a certificate expiry notification");
-            }
-        });
+    fn certificate_expiring(&self, w: &CertificateExpiring) -> Option<cc_domain::NewJob> {
+        self.subscriptions.dispatch_job(&Self::event(w))
     }
 }

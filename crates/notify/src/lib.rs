@@ -259,7 +259,7 @@ impl Notifier {
     /// The certificate warnings of the Cloudflare jobs, as notifications to these channels.
     #[must_use]
     pub fn certificate_alerts(&self) -> CertificateAlerts {
-        CertificateAlerts::new(self.store.clone(), self.subscriptions())
+        CertificateAlerts::new(self.subscriptions())
     }
 
     pub(crate) fn find(&self, name: &str) -> Option<&Subscribed> {

@@ -6,13 +6,7 @@ mod fake;
 #[path = "cloudflare/schema.rs"]
 mod schema;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
-use cc_connectors::cloudflare::{
-    CertificateExpiring, CertificateNotifier, CertificateWatch, Cloudflare, CloudflareConfig,
-    PurgeRequest,
-};
+use cc_connectors::cloudflare::{CertificateWatch, Cloudflare, CloudflareConfig, PurgeRequest};
 use fake::{Failure, FakeCloudflare, TOKEN};
 use serde_json::{json, Value};
 
@@ -397,20 +391,6 @@ async fn cache_purge_is_split_by_the_per_request_limit() {
     s.fake.assert_clean();
 }
 
-/// Counts warnings: the place notifications plug in.
-#[derive(Default)]
-struct Counting {
-    seen: Mutex<Vec<CertificateExpiring>>,
-    calls: AtomicUsize,
-}
-
-impl CertificateNotifier for Counting {
-    fn certificate_expiring(&self, event: &CertificateExpiring) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.seen.lock().expect("lock").push(event.clone());
-    }
-}
-
 #[tokio::test]
 async fn a_certificate_ten_days_from_expiry_is_measured_and_warned_once() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -440,19 +420,14 @@ async fn a_certificate_ten_days_from_expiry_is_measured_and_warned_once() {
     }
     let cf = service(&s, "certificate_warning_days = [30, 14, 7]\n");
     let watch = CertificateWatch::default();
-    let notifier = Counting::default();
-    let first = cf
-        .monitor_certificates(&watch, &notifier)
-        .await
-        .expect("monitor");
+    let first = cf.monitor_certificates(&watch).await.expect("monitor");
     let second = cf
-        .monitor_certificates(&watch, &notifier)
+        .monitor_certificates(&watch)
         .await
         .expect("monitor again");
     assert_eq!(first.len(), 2, "both hosts of the pack: {first:#?}");
     assert!(second.is_empty(), "no repeat warning");
-    assert_eq!(notifier.calls.load(Ordering::SeqCst), 2);
-    let seen = notifier.seen.lock().expect("lock").clone();
+    let seen = first;
     assert!(seen
         .iter()
         .all(|e| e.threshold_days == 14 && e.days_left == 9));

@@ -334,6 +334,91 @@ async fn the_health_page_refreshes_itself_without_javascript(backend: Backend) {
     app.stop().await;
 }
 
+/// A page names the event log position it was rendered at, and a stream opened from there
+/// (as the page's script opens it) starts with the first event the page could not show: one
+/// committed between rendering the page and opening the stream is not missed.
+async fn a_page_follows_the_stream_from_where_it_was_rendered(backend: Backend) {
+    let app = console_app(backend).await;
+    let before = app.client.ping_job().await.unwrap();
+    let cookie = http_sign_in(&app, "admin", &app.admin_password).await;
+    let page = http()
+        .get(format!("{}/jobs", app.base_url))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let after: i64 = html
+        .split("data-events-after=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("main names its event position: {html}"));
+    assert!(after > 0, "the job enqueued before the page is in the log");
+    assert!(
+        html.contains(&before.id.to_string()),
+        "the page shows the job enqueued before it"
+    );
+    // Fragment refreshes do not need it and do not carry it.
+    let fragment = http()
+        .get(format!("{}/jobs", app.base_url))
+        .header(COOKIE, &cookie)
+        .header("CC-Fragment", "1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!fragment.contains("data-events-after"), "{fragment}");
+
+    // Committed after the page was rendered, before the stream opens.
+    let missed = app.client.ping_job().await.unwrap();
+    let mut stream = http()
+        .get(format!("{}/api/v1/events?after={after}", app.base_url))
+        .header(COOKIE, &cookie)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut text = String::new();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let Some(at) = text.find("event: job") {
+                if let Some(end) = text[at..].find("\n\n") {
+                    return text[at..at + end].to_owned();
+                }
+            }
+            let chunk = stream
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("an event within 10 s");
+    let data = first
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("data");
+    let event: cc_domain::JobEvent = serde_json::from_str(data).unwrap();
+    assert_eq!(
+        event.job_id, missed.id,
+        "the first event is the one committed after the page: {first}"
+    );
+    let id: i64 = first
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("an id");
+    assert!(id > after, "{id} > {after}");
+    app.stop().await;
+}
+
 /// Signs in through the form (plain HTTP) and returns the `Cookie` header value.
 async fn http_sign_in(app: &TestApp, name: &str, password: &str) -> String {
     let res = http()
@@ -598,4 +683,5 @@ backend_tests!(
     a_disabled_operator_is_signed_out_at_the_next_page,
     console_sessions_end_when_idle_and_when_too_old,
     imports_and_targets_are_announced_as_toasts,
+    a_page_follows_the_stream_from_where_it_was_rendered,
 );

@@ -1308,6 +1308,15 @@ async fn an_expiring_certificate_is_told(backend: Backend) {
             .len(),
         2
     );
+    // Enqueued in the transaction that records each warning, not after it: both deliveries
+    // exist the moment the certificate job has finished.
+    let deliveries = w
+        .app
+        .client
+        .list_jobs(&[("kind", cc_domain::notification::NOTIFY_DISPATCH_KIND)])
+        .await
+        .unwrap();
+    assert_eq!(deliveries.items.len(), 2, "{:?}", deliveries.items);
     let bodies = wait_bodies(&hook, "certificate.expiring", 2).await;
     let mut subjects: Vec<String> = bodies
         .iter()

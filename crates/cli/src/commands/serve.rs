@@ -107,11 +107,13 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         server = server.with_tls(files);
     }
     let addr = server.local_addr()?;
-    println!(
+    if !crate::telemetry::json_only(&cfg) {
+        println!(
         "Command Center {} listening on {scheme}://{addr} ({})\n  Console:   {scheme}://{addr}/\n  API docs:  {scheme}://{addr}/docs\n  Readiness: {scheme}://{addr}/health/ready",
         env!("CARGO_PKG_VERSION"),
         cc_store::redact_url(&cfg.database_url),
-    );
+        );
+    }
     tracing::info!(%addr, backend = store.backend().as_str(), "serving");
     let token = tokio_util::sync::CancellationToken::new();
     let workers = if args.no_workers {
@@ -192,7 +194,7 @@ async fn provision_demo(
         .context("requesting accounts for the demo people")?;
     tracing::info!(
         provisioned = requested.provisioned,
-        batch_id = ?requested.batch_id,
+        batch_id = requested.batch_id.map(|b| b.to_string()),
         "requested accounts for the demo people on the configured targets"
     );
     Ok(())
@@ -298,7 +300,9 @@ async fn serve_metrics_separately(
             tracing::error!(error = %e, "the metrics listener failed");
         }
     });
-    println!("  Metrics:   http://{addr}/metrics");
+    if !crate::telemetry::json_only(cfg) {
+        println!("  Metrics:   http://{addr}/metrics");
+    }
     tracing::info!(%addr, "serving metrics on a separate address");
     Ok(stop)
 }

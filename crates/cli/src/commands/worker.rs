@@ -144,7 +144,11 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        println!("  Probes and metrics: http://{}", listener.local_addr()?);
+        let probes = listener.local_addr()?;
+        if !crate::telemetry::json_only(&cfg) {
+            println!("  Probes and metrics: http://{probes}");
+        }
+        tracing::info!(addr = %probes, "serving probes and metrics");
         let app = cc_api::probe_router(state);
         let stop = token.clone();
         tokio::spawn(async move {
@@ -156,7 +160,9 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    println!("Command Center worker {} started", worker.id());
+    if !crate::telemetry::json_only(&cfg) {
+        println!("Command Center worker {} started", worker.id());
+    }
     let signal = token.clone();
     tokio::spawn(async move {
         super::serve::shutdown_signal().await;

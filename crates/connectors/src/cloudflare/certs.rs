@@ -127,7 +127,11 @@ pub struct CertificateExpiring {
 /// Where warnings go. The notifications subsystem implements this; the certificate job
 /// also records each warning as an audit event and in its result.
 pub trait CertificateNotifier: Send + Sync {
-    fn certificate_expiring(&self, event: &CertificateExpiring);
+    /// The job that delivers this warning (a notification dispatch), or `None` when nobody
+    /// wants it. The certificate job enqueues it in the transaction that records the warning
+    /// and its audit event, so a warning is recorded together with its delivery or not at
+    /// all (a crash in between cannot record it as sent and lose the message).
+    fn certificate_expiring(&self, event: &CertificateExpiring) -> Option<cc_domain::NewJob>;
 }
 
 /// For each certificate within a warning threshold, the smallest such threshold: what is

@@ -194,26 +194,23 @@ impl Cloudflare {
         Ok(all)
     }
 
-    /// The certificate monitoring step the cron job runs: read, publish, and hand each
-    /// threshold crossing to the notifier once.
+    /// Certificate monitoring without a database: read, publish the expiry metric, and
+    /// return each threshold crossing `watch` has not returned before. (The worker's
+    /// certificate job keeps the record in the database instead, and hands each warning to
+    /// its [`CertificateNotifier`] in the transaction that records it.)
     ///
     /// # Errors
     /// The API failing.
     pub async fn monitor_certificates(
         &self,
         watch: &CertificateWatch,
-        notifier: &dyn CertificateNotifier,
     ) -> Result<Vec<CertificateExpiring>, TargetError> {
         let all = self.certificates().await?;
-        let due = watch.due(
+        Ok(watch.due(
             &all,
             &self.config.certificate_warning_days,
             chrono::Utc::now(),
-        );
-        for e in &due {
-            notifier.certificate_expiring(e);
-        }
-        Ok(due)
+        ))
     }
 
     /// Asks Cloudflare to validate a certificate pack again.

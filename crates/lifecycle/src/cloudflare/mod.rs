@@ -3,10 +3,11 @@
 //! `cloudflare.retry_validation`. Each finished job writes one audit event (never the token).
 //!
 //! Certificate warnings: `cloudflare.certificates` writes a
-//! `cloudflare.certificate_expiring` audit event per threshold crossed and hands it to the
-//! [`CertificateNotifier`] given to [`CloudflareJobs::with_notifier`] — where notification
-//! channels plug in. Which thresholds were warned about is recorded in the database with the
-//! audit event (one transaction), so a restarted worker, or a second one, does not warn again.
+//! `cloudflare.certificate_expiring` audit event per threshold crossed and enqueues the
+//! delivery the [`CertificateNotifier`] given to [`CloudflareJobs::with_notifier`] asks for —
+//! where notification channels plug in. Which thresholds were warned about is recorded in the
+//! database with the audit event and the delivery job (one transaction), so a restarted
+//! worker, or a second one, does not warn again, and a crash cannot lose a recorded warning.
 //!
 //! [`TokenHealth`] keeps the last verification of the API token for readiness and `check`.
 
@@ -231,9 +232,6 @@ impl JobHandler for CertificatesHandler {
         let mut warnings = Vec::new();
         for w in crossings {
             if self.0.claim_warning(&ctx, &w).await? {
-                if let Some(n) = &self.0.notifier {
-                    n.certificate_expiring(&w);
-                }
                 warnings.push(w);
             }
         }
@@ -245,8 +243,8 @@ impl JobHandler for CertificatesHandler {
 }
 
 impl CloudflareJobs {
-    /// Records a threshold crossing and its audit event in one transaction, unless it was
-    /// warned about before: `true` when it is new (and the notifier should hear of it).
+    /// Records a threshold crossing, its audit event and the notifier's delivery job in one
+    /// transaction, unless it was warned about before: `true` when it is new.
     async fn claim_warning(
         &self,
         ctx: &JobContext,
@@ -259,6 +257,10 @@ impl CloudflareJobs {
             expires_on: w.expires_on,
             threshold_days: w.threshold_days,
         };
+        let delivery = self
+            .notifier
+            .as_ref()
+            .and_then(|n| n.certificate_expiring(w));
         let claimed = async {
             let mut tx = self.store.begin().await?;
             if !tx.claim_certificate_warning(&key).await? {
@@ -274,6 +276,9 @@ impl CloudflareJobs {
                 after: Some(serde_json::to_value(w).unwrap_or(Value::Null)),
             })
             .await?;
+            if let Some(job) = &delivery {
+                tx.enqueue(job).await?;
+            }
             tx.commit().await?;
             Ok::<_, cc_store::StoreError>(true)
         }

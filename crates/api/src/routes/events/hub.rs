@@ -55,6 +55,21 @@ impl EventHub {
     pub async fn subscribe(
         self: &Arc<Self>,
     ) -> Result<(broadcast::Receiver<Batch>, i64), cc_store::StoreError> {
+        self.start().await?;
+        // Subscribe before reading the position: a batch published after the position
+        // moved past it is then always on the receiver.
+        let rx = self.tx.subscribe();
+        Ok((rx, self.position.load(Ordering::SeqCst)))
+    }
+
+    /// Starts the poller on first use and returns the position: a page rendered after this
+    /// call reflects every event up to it, so a stream opened later with `after` set to it
+    /// misses nothing that happened in between (console pages embed it as
+    /// `data-events-after`).
+    ///
+    /// # Errors
+    /// The newest event's number cannot be read (first use only).
+    pub async fn start(self: &Arc<Self>) -> Result<i64, cc_store::StoreError> {
         self.started
             .get_or_try_init(|| async {
                 let last = self.store.last_job_event().await?;
@@ -63,10 +78,7 @@ impl EventHub {
                 Ok::<_, cc_store::StoreError>(())
             })
             .await?;
-        // Subscribe before reading the position: a batch published after the position
-        // moved past it is then always on the receiver.
-        let rx = self.tx.subscribe();
-        Ok((rx, self.position.load(Ordering::SeqCst)))
+        Ok(self.position.load(Ordering::SeqCst))
     }
 
     /// The last sequence number broadcast.
