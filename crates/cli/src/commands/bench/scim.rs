@@ -132,14 +132,17 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
                     args.connections,
                     warmup,
                     duration,
-                    request(scenario, target.clone()),
+                    request(scenario, target.clone(), round),
                 )
                 .await;
                 if m.errors > 0 {
                     eprintln!(
                         "bench scim: {} answered {} of {} requests to {scenario} with an error \
-                         (not counted)",
-                        target.name, m.errors, m.requests
+                         (not counted): {}",
+                        target.name,
+                        m.errors,
+                        m.requests,
+                        statuses(&m)
                     );
                 }
                 rounds[i].push(m);
@@ -182,18 +185,23 @@ fn report(args: &Args, figures: &[Figures]) -> anyhow::Result<()> {
         ),
         Output::Table => {
             println!(
-                "{:<32} {:<15} {:>12} {:>30}",
-                "scenario", "server", "median req/s", "rounds req/s"
+                "{:<32} {:<15} {:>12} {:>24}  errors by status (rounds)",
+                "scenario", "server", "median ok/s", "rounds ok/s"
             );
             for f in figures {
-                let rounds: Vec<String> =
-                    f.rounds.iter().map(|m| format!("{:.0}", m.rps)).collect();
+                let rounds: Vec<String> = f
+                    .rounds
+                    .iter()
+                    .map(|m| format!("{:.0}", ok_rps(m)))
+                    .collect();
+                let errors: Vec<String> = f.rounds.iter().map(statuses).collect();
                 println!(
-                    "{:<32} {:<15} {:>12.0} {:>30}",
+                    "{:<32} {:<15} {:>12.0} {:>24}  {}",
                     f.scenario,
                     f.server,
                     f.median_rps,
-                    rounds.join(" ")
+                    rounds.join(" "),
+                    errors.join(" ")
                 );
             }
             println!();
@@ -208,14 +216,16 @@ fn report(args: &Args, figures: &[Figures]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The requests of a scenario against a target; connection `conn`'s request `n`.
-fn request(scenario: &'static str, t: Target) -> MakeRequest {
-    Arc::new(move |c, conn, n| {
+/// The requests of a scenario against a target in round `round`; connection `conn`'s request
+/// `n`. Every `POST` creates a new person: `n` is unique within a run (the connections share
+/// one counter) and the round is part of the userName, so no two runs on a server collide.
+fn request(scenario: &'static str, t: Target, round: usize) -> MakeRequest {
+    Arc::new(move |c, _conn, n| {
         let pick = usize::try_from(n).unwrap_or(0) % t.ids.len().max(1);
         let rb = match scenario {
             "POST /Users" => c
                 .post(format!("{}/Users", t.base))
-                .body(user(&format!("bench-{conn:03}-{n:09}@bench.example")).to_string()),
+                .body(user(&new_user_name(round, n)).to_string()),
             "GET /Users?filter=userName eq" => c
                 .get(format!("{}/Users", t.base))
                 .query(&[("filter", format!("userName eq \"{}\"", t.names[pick]))]),
@@ -226,6 +236,23 @@ fn request(scenario: &'static str, t: Target) -> MakeRequest {
         rb.bearer_auth(&t.token)
             .header(reqwest::header::CONTENT_TYPE, "application/scim+json")
     })
+}
+
+/// The userName of request `n` of a `POST` run in round `round`.
+fn new_user_name(round: usize, n: u64) -> String {
+    format!("bench-r{round:02}-{n:09}@bench.example")
+}
+
+/// A measurement's error answers as `status×count`, comma-separated (`-` when none).
+fn statuses(m: &Measurement) -> String {
+    if m.error_statuses.is_empty() {
+        return "-".to_owned();
+    }
+    m.error_statuses
+        .iter()
+        .map(|(status, count)| format!("{status}×{count}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn user(user_name: &str) -> Value {
@@ -390,4 +417,43 @@ async fn scim_token(auth: &cc_service::Auth) -> anyhow::Result<String> {
         )
         .await?;
     Ok(token.secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_post_of_every_round_names_a_new_user() {
+        let mut seen = std::collections::HashSet::new();
+        for round in 0..3 {
+            for n in 0..1_000 {
+                assert!(seen.insert(new_user_name(round, n)), "round {round}, n {n}");
+            }
+        }
+        // Nor does one collide with the people seeded before measuring.
+        assert!(!seen.iter().any(|name| name.starts_with("seed-")));
+    }
+
+    #[test]
+    fn error_statuses_read_as_status_and_count() {
+        let mut m = Measurement {
+            scenario: "POST /Users".into(),
+            requests: 10,
+            errors: 0,
+            error_statuses: std::collections::BTreeMap::new(),
+            seconds: 1.0,
+            rps: 10.0,
+            p50_ms: 1.0,
+            p90_ms: 1.0,
+            p99_ms: 1.0,
+            max_ms: 1.0,
+        };
+        assert_eq!(statuses(&m), "-");
+        m.error_statuses.insert("409".into(), 3);
+        m.error_statuses.insert(load::NO_ANSWER.into(), 1);
+        m.errors = 4;
+        assert_eq!(statuses(&m), "409×3,no answer×1");
+        assert!((ok_rps(&m) - 6.0).abs() < f64::EPSILON);
+    }
 }
