@@ -7,7 +7,7 @@ use cc_connectors::{Change, OperationRequest, Target, TargetError};
 use cc_domain::{
     LifecycleJobArgs, LifecycleOperation, LinkStatus, NewAuditEvent, TargetLinkRecord, User,
 };
-use cc_queue::{JobContext, JobError, JobHandler, KindPolicy};
+use cc_queue::{CompletionWrites, JobContext, JobError, JobHandler, KindPolicy};
 use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -155,6 +155,9 @@ impl JobHandler for LifecycleHandler {
             .await
             .map_err(JobError::retryable)?;
         let mut results = Vec::new();
+        // The links this attempt changed: committed with the job's completion when every
+        // target succeeded, written at once otherwise (a retry then skips the targets done).
+        let mut records: Vec<TargetLinkRecord> = Vec::new();
         for target in self.engine.targets().iter().filter(|t| t.handles(self.op)) {
             let name = target.name();
             let done_here = links.iter().any(|l| {
@@ -186,7 +189,14 @@ impl JobHandler for LifecycleHandler {
                 req = req.with_password(pw.clone());
             }
             let started = Instant::now();
-            let outcome = tokio_select(&ctx, target.as_ref(), &req).await?;
+            let outcome = match tokio_select(&ctx, target.as_ref(), &req).await {
+                Ok(o) => o,
+                Err(e) => {
+                    // Stopped: what earlier targets did must not be lost with the attempt.
+                    self.write_links(&records).await?;
+                    return Err(e);
+                }
+            };
             metrics::histogram!(DURATION_METRIC, "operation" => self.op.as_str(), "target" => name.to_owned())
                 .record(started.elapsed().as_secs_f64());
             let previous_account = links
@@ -264,13 +274,10 @@ impl JobHandler for LifecycleHandler {
                     )
                 }
             };
-            store
-                .upsert_target_link(&record)
-                .await
-                .map_err(JobError::retryable)?;
             self.engine
                 .note_target_outcome(name, record.last_error.as_deref())
                 .await;
+            records.push(record);
             results.push(result);
         }
         let report = json!({
@@ -279,9 +286,22 @@ impl JobHandler for LifecycleHandler {
             "username": user.username,
             "targets": results,
         });
+        let failed: Vec<&TargetResult> = results.iter().filter(|r| r.status == "failed").collect();
+        if failed.is_empty() {
+            // The links, the per-target outcomes (as the job's progress) and the audit event
+            // commit with the completion, in its transaction: once the job is completed they
+            // are there, and only then. A crash before leaves none; the retry finds the
+            // accounts again (targets look before they act) and links them.
+            ctx.on_completion(CompletionWrites {
+                progress: Some(report.clone()),
+                links: records,
+                audit: vec![self.audit_event(&ctx, &user, &results)],
+            });
+            return Ok(report);
+        }
+        self.write_links(&records).await?;
         // The per-target outcomes stay on the job even when it fails.
         let _ = ctx.report_progress(&report).await;
-        let failed: Vec<&TargetResult> = results.iter().filter(|r| r.status == "failed").collect();
         let retry = failed.iter().any(|r| r.retryable == Some(true));
         let summary = failed
             .iter()
@@ -292,9 +312,7 @@ impl JobHandler for LifecycleHandler {
         if finished {
             self.audit(&ctx, &user, &results).await;
         }
-        if failed.is_empty() {
-            Ok(report)
-        } else if retry {
+        if retry {
             // The longest wait any target asked for: retrying sooner would only be refused.
             let after = failed
                 .iter()
@@ -315,9 +333,42 @@ impl JobHandler for LifecycleHandler {
 }
 
 impl LifecycleHandler {
+    /// Records the links an attempt changed now, in one transaction each (the attempt is not
+    /// completing, so they cannot wait for its completion).
+    async fn write_links(&self, records: &[TargetLinkRecord]) -> Result<(), JobError> {
+        for record in records {
+            self.engine
+                .store()
+                .upsert_target_link(record)
+                .await
+                .map_err(JobError::retryable)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the audit event of a job that finished without completing (discarded). A
+    /// completed job's event is written with its completion instead.
+    async fn audit(&self, ctx: &JobContext, user: &User, results: &[TargetResult]) {
+        let event = self.audit_event(ctx, user, results);
+        let written = async {
+            let mut tx = self.engine.store().begin().await?;
+            tx.append_audit(event).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not audit a lifecycle job's outcome");
+        }
+    }
+
     /// One audit event per finished job: which targets changed, which failed. Never the
     /// password, never attribute values (those are in the job's result for operators).
-    async fn audit(&self, ctx: &JobContext, user: &User, results: &[TargetResult]) {
+    fn audit_event(
+        &self,
+        ctx: &JobContext,
+        user: &User,
+        results: &[TargetResult],
+    ) -> NewAuditEvent {
         let targets: Vec<Value> = results
             .iter()
             .map(|r| {
@@ -329,7 +380,7 @@ impl LifecycleHandler {
                 })
             })
             .collect();
-        let event = NewAuditEvent {
+        NewAuditEvent {
             actor: format!("worker:{}", ctx.worker_id),
             action: format!("lifecycle.{}", self.op.as_str()),
             target_type: "user".into(),
@@ -337,15 +388,6 @@ impl LifecycleHandler {
             request_id: None,
             before: None,
             after: Some(json!({"job_id": ctx.job_id, "attempt": ctx.attempt, "targets": targets})),
-        };
-        let written = async {
-            let mut tx = self.engine.store().begin().await?;
-            tx.append_audit(event).await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(e) = written {
-            tracing::warn!(error = %e, "could not audit a lifecycle job's outcome");
         }
     }
 }

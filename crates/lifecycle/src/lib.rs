@@ -11,6 +11,12 @@
 //! - applies the operation (targets converge: they look before they act),
 //! - records the outcome as the person's link to the target (account id, status, error, time).
 //!
+//! When every target succeeded, the links, the per-target outcomes (the job's progress) and the
+//! job's audit event commit with the job's completion, in its (batched) transaction: once the
+//! job is completed they are there, exactly once. When a target failed, the links and the
+//! progress are written at once, before the failure is recorded, so a retry skips the targets
+//! that are done.
+//!
 //! A job overtaken by a later change (a provision still queued when the person was
 //! deprovisioned) is skipped: jobs never apply out of order. Any retryable target failure makes
 //! the job retry through the queue; a permanent one discards it with every target's outcome

@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use cc_store::jobs::Lease;
+use cc_store::jobs::{CompletionWrites, Lease};
 use cc_store::Store;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -71,6 +71,8 @@ pub struct JobContext {
     pub span: tracing::Span,
     pub(crate) lease: Lease,
     pub(crate) store: Arc<dyn Store>,
+    /// What to write with the completion (see [`JobContext::on_completion`]).
+    pub(crate) completion: Arc<Mutex<CompletionWrites>>,
 }
 
 impl JobContext {
@@ -88,6 +90,20 @@ impl JobContext {
     #[must_use]
     pub fn is_last_attempt(&self) -> bool {
         self.attempt >= self.max_attempts
+    }
+
+    /// Writes to commit together with this attempt's completion, in the completion's
+    /// transaction (completions are written in batches, so this costs no transaction of its
+    /// own): the job's progress, people's links to targets, audit events. They are written only
+    /// if the handler returns `Ok` and the completion is recorded with the lease still held;
+    /// an attempt that fails, is cancelled, times out or loses its lease writes none of them,
+    /// and neither does a crash before the completion. Adds to what earlier calls in the same
+    /// attempt gave (a later progress replaces an earlier one).
+    pub fn on_completion(&self, writes: CompletionWrites) {
+        self.completion
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .merge(writes);
     }
 
     /// Records the handler's progress (any JSON, e.g. `{"done": 40, "total": 100}`), shown on

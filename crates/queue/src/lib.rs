@@ -18,6 +18,7 @@ mod policy;
 mod runtime;
 
 pub use builtin::{register_builtins, NoopHandler, SleepArgs, SleepHandler};
+pub use cc_store::jobs::CompletionWrites;
 pub use config::{CronEntry, QueueConfig, QueueSpec};
 pub use cron::CronSchedule;
 pub use error::{JobError, MAX_RETRY_AFTER};

@@ -7,7 +7,10 @@
 //! appends to `job_events` in the same transaction.
 
 use async_trait::async_trait;
-use cc_domain::{Job, JobEvent, JobQuery, JobState, NewJob, Page, StreamEvent, WorkerInfo};
+use cc_domain::{
+    Job, JobEvent, JobQuery, JobState, NewAuditEvent, NewJob, Page, StreamEvent, TargetLinkRecord,
+    WorkerInfo,
+};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
@@ -54,6 +57,78 @@ pub struct ClaimedJob {
 pub struct Completion {
     pub lease: Lease,
     pub result: Option<Value>,
+    /// Written in the completion's transaction, only if the completion is recorded.
+    pub writes: CompletionWrites,
+}
+
+impl Completion {
+    /// A completion with its result and nothing else to write.
+    #[must_use]
+    pub fn new(lease: Lease, result: Option<Value>) -> Self {
+        Self {
+            lease,
+            result,
+            writes: CompletionWrites::default(),
+        }
+    }
+}
+
+/// What a handler asks to commit together with its job's completion: in the same
+/// transaction as the job's move to `completed`, and only for a completion that is recorded
+/// (its lease still held). A job whose completion is rejected, or that fails, is cancelled or
+/// loses its lease, writes none of it; a crash before the completion leaves none of it either.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompletionWrites {
+    /// Stored as the job's progress (otherwise the last progress report stays).
+    pub progress: Option<Value>,
+    /// Upserted as the person's links to targets (skipped for a person deleted meanwhile).
+    pub links: Vec<TargetLinkRecord>,
+    /// Appended to the audit chain, in order, after the batch's earlier completions' events.
+    pub audit: Vec<NewAuditEvent>,
+}
+
+impl CompletionWrites {
+    /// True when there is nothing to write.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.progress.is_none() && self.links.is_empty() && self.audit.is_empty()
+    }
+
+    /// Adds `other`: its progress replaces this one's when given; links and events are
+    /// appended.
+    pub fn merge(&mut self, other: CompletionWrites) {
+        if other.progress.is_some() {
+            self.progress = other.progress;
+        }
+        self.links.extend(other.links);
+        self.audit.extend(other.audit);
+    }
+}
+
+/// The links and audit events of the completions in `items` that were recorded (`done`, the
+/// ids the completion statement changed), in the batch's order; of two links of one person to
+/// one target (not expected: a person's jobs run one at a time), the later one.
+pub(crate) fn recorded_writes(
+    items: &[Completion],
+    done: &[i64],
+) -> (Vec<TargetLinkRecord>, Vec<NewAuditEvent>) {
+    let done: std::collections::HashSet<i64> = done.iter().copied().collect();
+    let mut links: Vec<TargetLinkRecord> = Vec::new();
+    let mut seen: std::collections::HashMap<(Uuid, &str), usize> = std::collections::HashMap::new();
+    let mut audit = Vec::new();
+    for c in items.iter().filter(|c| done.contains(&c.lease.job_id)) {
+        for l in &c.writes.links {
+            match seen.entry((l.user_id, l.target.as_str())) {
+                std::collections::hash_map::Entry::Occupied(e) => links[*e.get()] = l.clone(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(links.len());
+                    links.push(l.clone());
+                }
+            }
+        }
+        audit.extend(c.writes.audit.iter().cloned());
+    }
+    (links, audit)
 }
 
 /// A failed attempt.
@@ -201,7 +276,8 @@ pub trait JobSignals: Send {
 pub trait JobStore: Send + Sync {
     /// Claims up to `limit` due jobs of one queue for a worker, highest priority first.
     async fn claim_jobs(&self, req: &ClaimRequest<'_>) -> Result<Vec<ClaimedJob>>;
-    /// Completes the jobs whose lease still matches; returns the ids completed.
+    /// Completes the jobs whose lease still matches, with each one's [`CompletionWrites`] in
+    /// the same transaction; returns the ids completed.
     async fn complete_jobs(&self, batch: Finish<'_, Completion>) -> Result<Vec<i64>>;
     /// Records failed attempts (to `retryable` or `discarded`); returns the ids changed.
     async fn fail_jobs(&self, batch: Finish<'_, Failure>) -> Result<Vec<i64>>;

@@ -128,6 +128,15 @@ async fn every_operation_reaches_the_targets(backend: Backend) {
         .unwrap();
     assert!(audit.contains("user.provision") && audit.contains("lifecycle.provision"));
     assert!(!audit.contains(&first_pw));
+    // One event for the job, written with its completion; its progress shows every target.
+    let audit: Value = serde_json::from_str(&audit).unwrap();
+    let events = audit["items"].as_array().expect("audit items");
+    let of_job = events
+        .iter()
+        .filter(|e| e["action"] == "lifecycle.provision" && e["after"]["job_id"] == job_id(&body))
+        .count();
+    assert_eq!(of_job, 1, "{audit}");
+    assert_eq!(done.job.progress.as_ref(), Some(&result));
 
     // The link records where the account stands.
     let links = c.user_targets(ada.id).await.unwrap();

@@ -151,10 +151,7 @@ async fn duplicate_unique_key_returns_the_existing_job(backend: Backend) {
         .complete_jobs(cc_store::jobs::Finish {
             worker_id: "w",
             now,
-            items: &[cc_store::jobs::Completion {
-                lease,
-                result: None,
-            }],
+            items: &[cc_store::jobs::Completion::new(lease, None)],
         })
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cc_domain::{Actor, JobState, NewJob};
 use cc_queue::{handler_fn, with_policy, JobError, KindPolicy, QueueConfig, Registry, RetryPolicy};
-use cc_store::jobs::{ClaimRequest, Completion, Failure, Finish, Heartbeat};
+use cc_store::jobs::{ClaimRequest, Completion, CompletionWrites, Failure, Finish, Heartbeat};
 use cc_store::Store;
 use cc_tests::queue::{fast_config, RunningWorker};
 use cc_tests::{backend_tests, wait_for, Backend, TestDb};
@@ -446,10 +446,7 @@ async fn a_worker_that_lost_its_lease_cannot_finish_the_job(backend: Backend) {
         items,
     };
     assert!(store
-        .complete_jobs(fin(&[Completion {
-            lease: old,
-            result: Some(json!("stale"))
-        }]))
+        .complete_jobs(fin(&[Completion::new(old, Some(json!("stale")))]))
         .await
         .unwrap()
         .is_empty());
@@ -502,10 +499,7 @@ async fn a_worker_that_lost_its_lease_cannot_finish_the_job(backend: Backend) {
         .complete_jobs(Finish {
             worker_id: "worker-b",
             now,
-            items: &[Completion {
-                lease: new,
-                result: Some(json!("fresh")),
-            }],
+            items: &[Completion::new(new, Some(json!("fresh")))],
         })
         .await
         .unwrap();
@@ -522,6 +516,167 @@ async fn a_worker_that_lost_its_lease_cannot_finish_the_job(backend: Backend) {
         .collect();
     assert_eq!(completed.len(), 1);
     assert_eq!(completed[0].worker_id.as_deref(), Some("worker-b"));
+}
+
+fn test_link(user_id: uuid::Uuid, job_id: i64) -> cc_domain::TargetLinkRecord {
+    let now = cc_domain::now();
+    cc_domain::TargetLinkRecord {
+        user_id,
+        target: "directory".into(),
+        account_id: Some(format!("acct-{job_id}")),
+        status: cc_domain::LinkStatus::Ok,
+        last_operation: cc_domain::LifecycleOperation::Provision,
+        last_job_id: Some(job_id),
+        last_error: None,
+        synced_at: Some(now),
+        updated_at: now,
+    }
+}
+
+fn test_writes(user_id: uuid::Uuid, job_id: i64, action: &str) -> CompletionWrites {
+    CompletionWrites {
+        progress: Some(json!({"job": job_id})),
+        links: vec![test_link(user_id, job_id)],
+        audit: vec![cc_domain::NewAuditEvent {
+            actor: "worker:test".into(),
+            action: action.into(),
+            target_type: "user".into(),
+            target_id: Some(user_id.to_string()),
+            request_id: None,
+            before: None,
+            after: Some(json!({"job_id": job_id})),
+        }],
+    }
+}
+
+async fn audited_jobs(store: &Arc<dyn Store>, action: &str) -> Vec<i64> {
+    let events = store
+        .list_audit(&cc_domain::AuditQuery {
+            action: Some(action.into()),
+            limit: 100,
+            ..cc_domain::AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let mut jobs: Vec<i64> = events
+        .iter()
+        .map(|e| e.after.as_ref().unwrap()["job_id"].as_i64().unwrap())
+        .collect();
+    jobs.sort_unstable();
+    jobs
+}
+
+/// What a handler asks to write with its completion (progress, a person's link to a target,
+/// an audit event) is there once the job is completed, and only for a completion that is
+/// recorded: not for an attempt that fails, not for a completion by a worker that lost the
+/// lease, not for a person who is gone.
+async fn writes_commit_with_the_completion_only(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let ada = cc_tests::student("ada")
+        .into_user(cc_domain::new_id(), cc_domain::now())
+        .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_user(&ada).await.unwrap();
+    tx.commit().await.unwrap();
+    let ada_id = ada.id;
+
+    let mut registry = Registry::new();
+    registry.register(handler_fn("test.linked", move |ctx, _| async move {
+        ctx.on_completion(test_writes(ada_id, ctx.job_id, "test.linked"));
+        Ok(json!("linked"))
+    }));
+    registry.register(handler_fn("test.unlinked", move |ctx, _| async move {
+        ctx.on_completion(test_writes(ada_id, ctx.job_id, "test.linked"));
+        Err::<Value, _>(JobError::Permanent("the target refused".into()))
+    }));
+    let failing = enqueue(&store, NewJob::new("test.unlinked", json!({}))).await;
+    let worker = RunningWorker::start(store.clone(), registry, fast_config(&[("default", 4)]));
+    let failed = wait_state(&store, failing, JobState::Discarded).await;
+    assert_eq!(failed.progress, None, "a failed attempt writes none of it");
+    assert!(store.list_target_links(ada_id).await.unwrap().is_empty());
+    assert!(audited_jobs(&store, "test.linked").await.is_empty());
+
+    let linked = enqueue(&store, NewJob::new("test.linked", json!({}))).await;
+    let done = wait_state(&store, linked, JobState::Completed).await;
+    assert_eq!(done.result, Some(json!("linked")));
+    assert_eq!(done.progress, Some(json!({"job": linked})));
+    let links = store.list_target_links(ada_id).await.unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].last_job_id, Some(linked));
+    assert_eq!(
+        links[0].account_id.as_deref(),
+        Some(&*format!("acct-{linked}"))
+    );
+    assert_eq!(audited_jobs(&store, "test.linked").await, [linked]);
+    worker.stop().await;
+
+    // Through the store: a completion whose lease was lost writes nothing; the holder's does.
+    let id = enqueue(&store, NewJob::new("system.noop", json!({}))).await;
+    let claim = |worker: &'static str, ttl_ms: u64| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_jobs(&ClaimRequest {
+                    worker_id: worker,
+                    queue: "default",
+                    kinds: None,
+                    limit: 10,
+                    now: cc_domain::now(),
+                    lease_ttl: Duration::from_millis(ttl_ms),
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let old = claim("worker-a", 100).await[0].lease;
+    wait_for("the expired lease to be rescued", WAIT, || {
+        let store = store.clone();
+        async move { (store.rescue_expired(cc_domain::now(), 100).await.unwrap() == 1).then_some(()) }
+    })
+    .await;
+    let new = claim("worker-b", 30_000).await[0].lease;
+    assert_eq!(new.job_id, id);
+    let complete = |worker_id: &'static str, lease, writes| {
+        let store = store.clone();
+        async move {
+            store
+                .complete_jobs(Finish {
+                    worker_id,
+                    now: cc_domain::now(),
+                    items: &[Completion {
+                        lease,
+                        result: None,
+                        writes,
+                    }],
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let stale = complete("worker-a", old, test_writes(ada_id, id, "test.linked")).await;
+    assert!(stale.is_empty());
+    assert_eq!(
+        store.list_target_links(ada_id).await.unwrap()[0].last_job_id,
+        Some(linked)
+    );
+    assert_eq!(audited_jobs(&store, "test.linked").await, [linked]);
+    // A person deleted meanwhile gets no link; the rest is written.
+    let mut writes = test_writes(ada_id, id, "test.linked");
+    writes.links.push(test_link(cc_domain::new_id(), id));
+    assert_eq!(complete("worker-b", new, writes).await, [id]);
+    let links = store.list_target_links(ada_id).await.unwrap();
+    assert_eq!(links[0].last_job_id, Some(id));
+    assert_eq!(audited_jobs(&store, "test.linked").await, [linked, id]);
+    let job = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.progress),
+        (JobState::Completed, Some(json!({"job": id})))
+    );
+    // The events joined the audit chain as every other write does.
+    let report = cc_service::verify_chain(store.as_ref()).await.unwrap();
+    assert!(report.first_break.is_none(), "{report:?}");
+    assert_eq!(report.checked, 2);
 }
 
 async fn shutdown_releases_unfinished_jobs(backend: Backend) {
@@ -775,10 +930,7 @@ async fn batched_outcomes_drain_the_queue(backend: Backend) {
         assert!(reply.lost.is_empty(), "round {round}: {:?}", reply.lost);
         let items: Vec<Completion> = leases
             .iter()
-            .map(|&lease| Completion {
-                lease,
-                result: None,
-            })
+            .map(|&lease| Completion::new(lease, None))
             .collect();
         let fin = || Finish {
             worker_id: "w1",
@@ -812,6 +964,7 @@ backend_tests!(
     concurrency_is_limited_per_queue,
     cancellation_of_waiting_and_running_jobs,
     a_worker_that_lost_its_lease_cannot_finish_the_job,
+    writes_commit_with_the_completion_only,
     shutdown_releases_unfinished_jobs,
     finished_jobs_are_pruned_after_retention,
     cron_fires_once_per_tick_across_instances,

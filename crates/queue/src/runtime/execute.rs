@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use cc_store::jobs::{ClaimedJob, Completion, Failure};
+use cc_store::jobs::{ClaimedJob, Completion, CompletionWrites, Failure};
 use futures::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
@@ -100,6 +100,7 @@ async fn run(
     };
     let started = std::time::Instant::now();
     let policy = handler.policy();
+    let completion = Arc::new(std::sync::Mutex::new(CompletionWrites::default()));
     let ctx = JobContext {
         job_id: lease.job_id,
         kind: job.kind.clone(),
@@ -111,6 +112,7 @@ async fn run(
         span: span.clone(),
         lease,
         store: shared.store.clone(),
+        completion: completion.clone(),
     };
     let run = AssertUnwindSafe(handler.run_value(ctx, job.args)).catch_unwind();
     let result = match tokio::time::timeout(policy.timeout, run.instrument(span.clone())).await {
@@ -145,7 +147,18 @@ async fn run(
             tracing::warn!("lease lost while running; the outcome is not recorded");
             None
         }
-        (_, Ok(result)) => Some(Outcome::Completed(Completion { lease, result })),
+        (_, Ok(result)) => {
+            let writes = std::mem::take(
+                &mut *completion
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            Some(Outcome::Completed(Completion {
+                lease,
+                result,
+                writes,
+            }))
+        }
         (Some(StopReason::Shutdown), Err(_)) => Some(Outcome::Released(lease)),
         (Some(StopReason::LeaseExpiring), Err(_)) => Some(lease_expiring(shared, lease)),
         (Some(StopReason::Cancelled), Err(_)) | (None, Err(JobError::Cancelled)) => {

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::{PgStore, PgTx, FOR_UPDATE};
 use crate::job_rows::ClaimRow;
 use crate::jobs::{
-    initial_state, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued, Failure, Finish,
-    Heartbeat, HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
+    initial_state, recorded_writes, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued,
+    Failure, Finish, Heartbeat, HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
 };
 use crate::Result;
 use shared::*;
@@ -42,6 +42,51 @@ const PLAN_WITH_VALUES: bool = false;
 
 /// The channel enqueueing transactions notify, with the queue name as payload.
 pub const JOBS_CHANNEL: &str = "cc_jobs";
+
+/// Upserts people's links to targets in one statement, skipping people who are gone (deleted
+/// while their job ran). `links` holds a person's link to a target at most once (see
+/// [`recorded_writes`]): one statement cannot upsert a row twice.
+async fn upsert_links(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    links: &[cc_domain::TargetLinkRecord],
+) -> Result<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let users: Vec<Uuid> = links.iter().map(|l| l.user_id).collect();
+    let targets: Vec<&str> = links.iter().map(|l| l.target.as_str()).collect();
+    let accounts: Vec<Option<&str>> = links.iter().map(|l| l.account_id.as_deref()).collect();
+    let statuses: Vec<&str> = links.iter().map(|l| l.status.as_str()).collect();
+    let operations: Vec<&str> = links.iter().map(|l| l.last_operation.as_str()).collect();
+    let jobs: Vec<Option<i64>> = links.iter().map(|l| l.last_job_id).collect();
+    let errors: Vec<Option<&str>> = links.iter().map(|l| l.last_error.as_deref()).collect();
+    let synced: Vec<Option<DateTime<Utc>>> = links.iter().map(|l| l.synced_at).collect();
+    let updated: Vec<DateTime<Utc>> = links.iter().map(|l| l.updated_at).collect();
+    sqlx::query(
+        "INSERT INTO target_links (user_id, target, account_id, status, last_operation, last_job_id, last_error, \
+           synced_at, updated_at) \
+         SELECT u.* FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], \
+           $8::timestamptz[], $9::timestamptz[]) \
+           AS u(user_id, target, account_id, status, last_operation, last_job_id, last_error, synced_at, updated_at) \
+         WHERE EXISTS (SELECT 1 FROM users WHERE id = u.user_id) \
+         ON CONFLICT (user_id, target) DO UPDATE SET account_id = excluded.account_id, status = excluded.status, \
+           last_operation = excluded.last_operation, last_job_id = excluded.last_job_id, \
+           last_error = excluded.last_error, synced_at = excluded.synced_at, updated_at = excluded.updated_at",
+    )
+    .bind(users)
+    .bind(targets)
+    .bind(accounts)
+    .bind(statuses)
+    .bind(operations)
+    .bind(jobs)
+    .bind(errors)
+    .bind(synced)
+    .bind(updated)
+    .persistent(PLAN_WITH_VALUES)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 fn split(leases: &[Lease]) -> (Vec<i64>, Vec<i64>) {
     leases.iter().map(|l| (l.job_id, l.token)).unzip()
@@ -94,10 +139,16 @@ impl JobStore for PgStore {
             .iter()
             .map(|c| c.result.as_ref().map(Value::to_string))
             .collect();
-        Ok(sqlx::query_scalar(
+        let progress: Vec<Option<String>> = b
+            .items
+            .iter()
+            .map(|c| c.writes.progress.as_ref().map(Value::to_string))
+            .collect();
+        let complete = sqlx::query_scalar(
             "WITH done AS ( \
-               UPDATE jobs j SET state = 'completed', result = u.result::jsonb, finalized_at = $4, lease_expires_at = NULL \
-               FROM unnest($1::int8[], $2::int8[], $3::text[]) AS u(id, token, result) \
+               UPDATE jobs j SET state = 'completed', result = u.result::jsonb, \
+                 progress = COALESCE(u.progress::jsonb, j.progress), finalized_at = $4, lease_expires_at = NULL \
+               FROM unnest($1::int8[], $2::int8[], $3::text[], $6::text[]) AS u(id, token, result, progress) \
                WHERE j.id = u.id AND j.lease_token = u.token AND j.state = 'running' \
                RETURNING j.id, j.attempt \
              ), ev AS ( \
@@ -110,9 +161,22 @@ impl JobStore for PgStore {
         .bind(results)
         .bind(b.now)
         .bind(b.worker_id)
-        .persistent(PLAN_WITH_VALUES)
-        .fetch_all(&self.control)
-        .await?)
+        .bind(progress)
+        .persistent(PLAN_WITH_VALUES);
+        if b.items
+            .iter()
+            .all(|c| c.writes.links.is_empty() && c.writes.audit.is_empty())
+        {
+            return Ok(complete.fetch_all(&self.control).await?);
+        }
+        // Links and audit events commit with the completions that were recorded.
+        let mut tx = self.control.begin().await?;
+        let done: Vec<i64> = complete.fetch_all(&mut *tx).await?;
+        let (links, audit) = recorded_writes(b.items, &done);
+        upsert_links(&mut tx, &links).await?;
+        append_audit_events(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     async fn fail_jobs(&self, b: Finish<'_, Failure>) -> Result<Vec<i64>> {

@@ -2,7 +2,7 @@
 //! locked read of one job. A module of `sqlite/jobs.rs` and `postgres/jobs.rs` (`#[path]`),
 //! which define `Db` and `FOR_UPDATE` (the row-lock suffix, empty on SQLite).
 
-use cc_domain::{Job, JobEvent, JobQuery, JobState, Page, StreamEvent, WorkerInfo};
+use cc_domain::{Job, JobEvent, JobQuery, JobState, NewAuditEvent, Page, StreamEvent, WorkerInfo};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -20,6 +20,23 @@ pub(super) const UNFINISHED: &str =
 
 /// The columns an enqueue writes, in the order of its placeholders.
 pub(super) const INSERT_COLUMNS: &str = "queue, kind, args, priority, state, max_attempts, run_at, unique_key, batch_id, parent_id, created_by, request_id, created_at";
+
+/// Appends `events` to the audit chain inside the caller's write transaction (the chain's
+/// head locked until it commits).
+pub(super) async fn append_audit_events(conn: &mut Conn, events: Vec<NewAuditEvent>) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let head_sql = format!("SELECT seq, hash FROM audit_head WHERE id = 1{FOR_UPDATE}");
+    let (seq, hash): (i64, String) = sqlx::query_as(&head_sql).fetch_one(&mut *conn).await?;
+    let (seq, hash) = super::super::bulk::bulk_append_audit(conn, events, seq, hash).await?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
 
 /// One job, locked for the rest of the transaction where the backend locks rows.
 pub(super) async fn job_for_update(conn: &mut Conn, id: i64) -> Result<Option<Job>> {

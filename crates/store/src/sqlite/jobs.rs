@@ -19,8 +19,8 @@ use uuid::Uuid;
 use super::{SqliteStore, SqliteTx, FOR_UPDATE};
 use crate::job_rows::ClaimRow;
 use crate::jobs::{
-    initial_state, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued, Failure, Finish,
-    Heartbeat, HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
+    initial_state, recorded_writes, CancelOutcome, ClaimRequest, ClaimedJob, Completion, Enqueued,
+    Failure, Finish, Heartbeat, HeartbeatReply, JobSignals, JobStore, JobTx, Lease,
 };
 use crate::Result;
 use shared::*;
@@ -109,6 +109,33 @@ async fn record_events(
     Ok(())
 }
 
+/// Upserts a person's link to a target (`$1` … `$9`: user, target, account id, status, last
+/// operation, last job, last error, synced at, updated at), writing nothing when the person is
+/// gone (deleted while the job ran).
+const UPSERT_LINK: &str = "INSERT INTO target_links (user_id, target, account_id, status, last_operation, \
+     last_job_id, last_error, synced_at, updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+     WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
+     ON CONFLICT (user_id, target) DO UPDATE SET account_id = excluded.account_id, status = excluded.status, \
+     last_operation = excluded.last_operation, last_job_id = excluded.last_job_id, \
+     last_error = excluded.last_error, synced_at = excluded.synced_at, updated_at = excluded.updated_at";
+
+/// Upserts one person's link to a target, unless the person is gone.
+async fn upsert_link(tx: &mut WriteTx, l: &cc_domain::TargetLinkRecord) -> Result<()> {
+    sqlx::query(UPSERT_LINK)
+        .bind(l.user_id)
+        .bind(&l.target)
+        .bind(&l.account_id)
+        .bind(l.status.as_str())
+        .bind(l.last_operation.as_str())
+        .bind(l.last_job_id)
+        .bind(&l.last_error)
+        .bind(l.synced_at)
+        .bind(l.updated_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Refreshes the worker's registration and renews its leases; returns the leases still held,
 /// with their cancel requests.
 async fn renew_leases(
@@ -182,16 +209,23 @@ impl JobStore for SqliteStore {
         let items: Vec<Value> = b
             .items
             .iter()
-            .map(|c| match &c.result {
-                Some(r) => json!({"id": c.lease.job_id, "token": c.lease.token, "result": r}),
-                None => json!({"id": c.lease.job_id, "token": c.lease.token}),
+            .map(|c| {
+                let mut item = json!({"id": c.lease.job_id, "token": c.lease.token});
+                if let Some(r) = &c.result {
+                    item["result"] = r.clone();
+                }
+                if let Some(p) = &c.writes.progress {
+                    item["progress"] = p.clone();
+                }
+                item
             })
             .collect();
         let mut tx = self.begin_write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE jobs SET state = 'completed', result = u.result, finalized_at = $1, lease_expires_at = NULL \
-             FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token, value -> 'result' AS result \
-                   FROM json_each($2)) AS u \
+            "UPDATE jobs SET state = 'completed', result = u.result, progress = COALESCE(u.progress, jobs.progress), \
+               finalized_at = $1, lease_expires_at = NULL \
+             FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token, value -> 'result' AS result, \
+                     value -> 'progress' AS progress FROM json_each($2)) AS u \
              WHERE jobs.id = u.id AND jobs.lease_token = u.token AND jobs.state = 'running' RETURNING jobs.id",
         )
         .bind(b.now)
@@ -199,6 +233,11 @@ impl JobStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         record_events(&mut tx, &ids, b.now, Some(b.worker_id), None).await?;
+        let (links, audit) = recorded_writes(b.items, &ids);
+        for link in &links {
+            upsert_link(&mut tx, link).await?;
+        }
+        append_audit_events(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(ids)
     }
