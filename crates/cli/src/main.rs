@@ -186,7 +186,8 @@ fn main() -> ExitCode {
 /// Turns transparent huge pages off for this process (`PR_SET_THP_DISABLE`), for hosts whose
 /// THP setting is `always` (mimalloc is built not to ask for them where it is `madvise`). The
 /// heap's working set is small and scattered; 2 MiB pages would keep far more of it resident
-/// than is used. Best effort: a kernel without the setting leaves things as they are.
+/// than is used. Processes this one starts (script targets) inherit the setting. Best effort:
+/// a kernel without it leaves things as they are.
 fn no_huge_pages() {
     #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_thp_disable(true);
