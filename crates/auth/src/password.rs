@@ -91,15 +91,7 @@ impl PasswordHasher {
         #[allow(clippy::expect_used)]
         let params = Params::new(19 * 1024, 2, 1, None).expect("valid Argon2 parameters");
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        // A real hash of a random password: verifying against it costs what a real check does,
-        // so an unknown operator name takes as long to refuse as a wrong password.
-        let dummy = argon
-            .hash_password(
-                crate::secret::random_b64(24).as_bytes(),
-                &SaltString::generate(&mut OsRng),
-            )
-            .map(|h| h.to_string())
-            .unwrap_or_default();
+        let dummy = dummy_hash(argon.params());
         Self { argon, dummy }
     }
 
@@ -128,6 +120,31 @@ impl PasswordHasher {
     }
 }
 
+/// A PHC string with `params`, a random salt and a random output: verifying against it runs
+/// Argon2 with the real parameters (so an unknown operator name costs what a wrong password
+/// does) and never matches (the output is 32 random bytes, not the hash of any password we
+/// know). Nothing is hashed to make it, so creating a hasher costs no time and none of
+/// Argon2's 19 MiB of working memory (which the allocator would keep at start-up).
+fn dummy_hash(params: &Params) -> String {
+    use argon2::password_hash::rand_core::RngCore as _;
+    use argon2::password_hash::{Output, ParamsString};
+    let salt = SaltString::generate(&mut OsRng);
+    let mut bytes = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    OsRng.fill_bytes(&mut bytes);
+    #[allow(clippy::expect_used)]
+    let params = ParamsString::try_from(params).expect("Argon2 parameters as a PHC string");
+    #[allow(clippy::expect_used)]
+    let hash = Output::new(&bytes).expect("a 32-byte output is within the PHC bounds");
+    PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params,
+        salt: Some(salt.as_salt()),
+        hash: Some(hash),
+    }
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +161,28 @@ mod tests {
         assert!(!h.verify("correct horse batterY", &stored));
         assert!(!h.verify("x", "not a hash"));
         h.verify_dummy("anything");
+    }
+
+    #[test]
+    fn the_dummy_carries_the_real_parameters_and_matches_nothing() {
+        let h = PasswordHasher::new();
+        let real = h.hash("correct horse battery").unwrap();
+        let params = |s: &str| {
+            let p = PasswordHash::new(s).unwrap();
+            (
+                p.algorithm.to_string(),
+                p.version,
+                p.params.to_string(),
+                p.hash.unwrap().len(),
+            )
+        };
+        // Same algorithm, version, cost parameters and output length: verifying against the
+        // dummy costs one full Argon2 computation, as a real check does.
+        assert_eq!(params(&h.dummy), params(&real));
+        assert!(!h.verify("", &h.dummy));
+        assert!(!h.verify("correct horse battery", &h.dummy));
+        // Random per hasher: two hashers never share a dummy.
+        assert_ne!(h.dummy, PasswordHasher::new().dummy);
     }
 
     #[test]
