@@ -31,10 +31,11 @@ impl Drop for Telemetry {
 /// Whether everything the process writes must be JSON lines: `log_format = "json"` (as the
 /// container image's compose file sets it), where a log collector reads standard output and
 /// standard error together. Start-up banners for people (`serve`'s addresses, `worker`'s
-/// start) are then left out: the same facts are in the `serving` and `worker started` log
-/// events. The one exception is a generated first-start admin password, which has nowhere
-/// else to go (give the bootstrap password as a file, as the compose file does, to avoid it).
-/// `auto` keeps the banners, which scripts that start the server read for its address.
+/// probe address) are then one JSON object each (with a `message` that still says
+/// "listening on …", which scripts look for), and `worker`'s plain "started" line is left
+/// out (the `worker started` log event says it). The one exception is a generated
+/// first-start admin password, which has nowhere else to go (give the bootstrap password as
+/// a file, as the compose file does, to avoid it). `auto` keeps the plain banners.
 #[must_use]
 pub fn json_only(cfg: &Config) -> bool {
     cfg.log_format == "json"

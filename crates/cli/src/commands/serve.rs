@@ -107,11 +107,26 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
         server = server.with_tls(files);
     }
     let addr = server.local_addr()?;
-    if !crate::telemetry::json_only(&cfg) {
-        println!(
-        "Command Center {} listening on {scheme}://{addr} ({})\n  Console:   {scheme}://{addr}/\n  API docs:  {scheme}://{addr}/docs\n  Readiness: {scheme}://{addr}/health/ready",
+    let banner = format!(
+        "Command Center {} listening on {scheme}://{addr} ({})",
         env!("CARGO_PKG_VERSION"),
         cc_store::redact_url(&cfg.database_url),
+    );
+    if crate::telemetry::json_only(&cfg) {
+        // One JSON object, like every other line: scripts still find "listening on".
+        println!(
+            "{}",
+            serde_json::json!({
+                "message": banner,
+                "addr": addr.to_string(),
+                "console": format!("{scheme}://{addr}/"),
+                "docs": format!("{scheme}://{addr}/docs"),
+                "readiness": format!("{scheme}://{addr}/health/ready"),
+            })
+        );
+    } else {
+        println!(
+            "{banner}\n  Console:   {scheme}://{addr}/\n  API docs:  {scheme}://{addr}/docs\n  Readiness: {scheme}://{addr}/health/ready"
         );
     }
     tracing::info!(%addr, backend = store.backend().as_str(), "serving");
@@ -300,7 +315,12 @@ async fn serve_metrics_separately(
             tracing::error!(error = %e, "the metrics listener failed");
         }
     });
-    if !crate::telemetry::json_only(cfg) {
+    if crate::telemetry::json_only(cfg) {
+        println!(
+            "{}",
+            serde_json::json!({ "message": "serving metrics", "metrics": format!("http://{addr}/metrics") })
+        );
+    } else {
         println!("  Metrics:   http://{addr}/metrics");
     }
     tracing::info!(%addr, "serving metrics on a separate address");

@@ -145,7 +145,12 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let probes = listener.local_addr()?;
-        if !crate::telemetry::json_only(&cfg) {
+        if crate::telemetry::json_only(&cfg) {
+            println!(
+                "{}",
+                serde_json::json!({ "message": format!("Probes and metrics: http://{probes}"), "addr": probes.to_string() })
+            );
+        } else {
             println!("  Probes and metrics: http://{probes}");
         }
         tracing::info!(addr = %probes, "serving probes and metrics");
