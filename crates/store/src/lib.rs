@@ -163,6 +163,18 @@ pub trait Store: JobStore + Send + Sync + 'static {
     async fn get_user(&self, id: Uuid) -> Result<Option<User>>;
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>>;
     async fn list_users(&self, q: &UserQuery) -> Result<Page<User>>;
+    /// [`Self::list_users`] with each person's `sync` filled in as [`Self::user_sync`] gives
+    /// it (the backends read both on one connection, the state as a column of the page's
+    /// query).
+    async fn list_users_synced(&self, q: &UserQuery) -> Result<Page<User>> {
+        let mut page = self.list_users(q).await?;
+        let ids: Vec<Uuid> = page.items.iter().map(|u| u.id).collect();
+        let mut sync = self.user_sync(&ids).await?;
+        for user in &mut page.items {
+            user.sync = sync.remove(&user.id);
+        }
+        Ok(page)
+    }
     /// How many people are in each sync state (see [`cc_domain::SyncState`]).
     async fn count_sync_states(&self) -> Result<Vec<(cc_domain::SyncState, i64)>>;
     /// The sync state of each of these people (derived as the `sync` filter derives it) and

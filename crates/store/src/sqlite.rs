@@ -91,7 +91,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(cfg.busy_timeout)
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // A page of people is 51 rows: with the default of 50 the connection's thread
+            // would stop before the last row until the task has taken some.
+            .row_buffer_size(256);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let wakeup = jobs::wakeup_for((!in_memory).then(|| opts.get_filename().to_path_buf()));
         let probe = (!in_memory).then(|| opts.clone().read_only(true));
@@ -100,7 +103,11 @@ impl SqliteStore {
         if !in_memory {
             file_mode::prepare(opts.get_filename())?;
         }
+        // No pools test a connection before handing it out (sqlx's default pings it): a
+        // connection to a local file does not go stale, and each ping is one more round
+        // trip to the connection's thread — on a page of people that was a third of them.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(cfg.acquire_timeout)
@@ -110,6 +117,7 @@ impl SqliteStore {
             write.clone()
         } else {
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(cfg.max_connections.max(1))
                 .min_connections(cfg.min_connections)
                 .acquire_timeout(cfg.acquire_timeout)
@@ -120,12 +128,14 @@ impl SqliteStore {
             read.clone()
         } else {
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(cfg.control_connections)
                 .acquire_timeout(cfg.acquire_timeout)
                 .connect_lazy_with(opts.clone().read_only(true))
         };
         let lease_write = (!in_memory).then(|| {
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(1)
                 .acquire_timeout(cfg.acquire_timeout)
                 .connect_lazy_with(opts)

@@ -114,8 +114,7 @@ pub async fn list(
         Some(_) => Some(crate::limits::expensive(&app, &principal)?),
         None => None,
     };
-    let mut page = app.store.list_users(&query).await?;
-    with_sync(&app, &mut page.items).await?;
+    let page = app.store.list_users_synced(&query).await?;
     let body = axum::body::Bytes::from(serde_json::to_vec(&page).map_err(|e| {
         tracing::error!(error = %e, "serializing a page of people");
         ApiError::internal()

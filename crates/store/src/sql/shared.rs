@@ -88,6 +88,68 @@ static SYNC_PENDING: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// `USER_SELECT` with each person's sync state (`'failed'`, `'pending'` or `'in_sync'`, as
+/// [`sync_clause`] decides it) as one more column, `sync_state`.
+static SYNCED_USER_SELECT: LazyLock<String> = LazyLock::new(|| {
+    USER_SELECT.replacen(
+        " FROM users u",
+        &format!(
+            ", CASE WHEN {SYNC_FAILED} THEN 'failed' WHEN {} THEN 'pending' ELSE 'in_sync' END \
+             AS sync_state FROM users u",
+            *SYNC_PENDING
+        ),
+        1,
+    )
+});
+
+/// A row of [`SYNCED_USER_SELECT`].
+#[derive(sqlx::FromRow)]
+struct SyncedUserRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    sync_state: String,
+}
+
+fn sync_state(name: &str) -> Result<cc_domain::SyncState> {
+    cc_domain::SyncState::ALL
+        .into_iter()
+        .find(|s| s.as_str() == name)
+        .ok_or_else(|| StoreError::Internal(format!("unknown sync state `{name}`")))
+}
+
+/// The target links of these people, by target name (`$1…$n`: the ids).
+async fn links_of(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    ids: &[Uuid],
+) -> Result<Vec<cc_domain::TargetLinkRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT user_id, target, account_id, status, last_operation, last_job_id, last_error, \
+         synced_at, updated_at FROM target_links WHERE user_id IN ({}) ORDER BY target",
+        id_params(ids.len())
+    );
+    let mut links = sqlx::query_as::<Db, LinkRow>(&sql);
+    for id in ids {
+        links = links.bind(*id);
+    }
+    links
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(cc_domain::TargetLinkRecord::try_from)
+        .collect()
+}
+
+/// `$1, $2, …, $n`.
+fn id_params(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// SQL true when user `u` is in `state`.
 fn sync_clause(state: cc_domain::SyncState) -> String {
     match state {
@@ -138,7 +200,17 @@ pub(super) async fn text_index(
 }
 
 pub(super) fn user_sql(q: &UserQuery, member_of: Option<Uuid>, index: Option<&TextIndex>) -> Sql {
-    let mut s = Sql::new(&USER_SELECT);
+    user_sql_from(&USER_SELECT, q, member_of, index)
+}
+
+/// [`user_sql`] on another select of `users u` (`SYNCED_USER_SELECT`).
+fn user_sql_from(
+    select: &str,
+    q: &UserQuery,
+    member_of: Option<Uuid>,
+    index: Option<&TextIndex>,
+) -> Sql {
+    let mut s = Sql::new(select);
     s.push(" WHERE 1=1");
     if let Some(v) = q.status {
         s.eq("u.status", Arg::Text(v.as_str().into()));
@@ -284,6 +356,43 @@ impl crate::Store for Store {
         user_page(rows, q)
     }
 
+    async fn list_users_synced(&self, q: &UserQuery) -> Result<Page<User>> {
+        // One connection, so one snapshot: the page, each person's state (a column of the
+        // same query) and their links agree with each other.
+        let mut conn = self.read_conn().await?;
+        let index = text_index(&mut conn, "users", q.q.as_deref()).await?;
+        let sql = user_sql_from(&SYNCED_USER_SELECT, q, None, index.as_ref());
+        let rows: Vec<SyncedUserRow> = fetch(&mut *conn, sql).await?;
+        let mut states = std::collections::HashMap::with_capacity(rows.len());
+        let mut users = Vec::with_capacity(rows.len());
+        for row in rows {
+            let user = User::try_from(row.user)?;
+            states.insert(user.id, sync_state(&row.sync_state)?);
+            users.push(user);
+        }
+        let mut page = paginate(users, q.limit, q.sort.name(), |u| {
+            (q.sort.value_of(u), u.id)
+        });
+        let ids: Vec<Uuid> = page.items.iter().map(|u| u.id).collect();
+        let mut targets: std::collections::HashMap<Uuid, Vec<cc_domain::TargetSync>> =
+            std::collections::HashMap::new();
+        for link in links_of(&mut conn, &ids).await? {
+            targets
+                .entry(link.user_id)
+                .or_default()
+                .push(cc_domain::TargetSync::of(&link));
+        }
+        for user in &mut page.items {
+            if let Some(state) = states.remove(&user.id) {
+                user.sync = Some(cc_domain::UserSync {
+                    state,
+                    targets: targets.remove(&user.id).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(page)
+    }
+
     async fn count_sync_states(&self) -> Result<Vec<(cc_domain::SyncState, i64)>> {
         let mut out = Vec::new();
         let mut conn = self.read_conn().await?;
@@ -299,48 +408,32 @@ impl crate::Store for Store {
         &self,
         ids: &[Uuid],
     ) -> Result<std::collections::HashMap<Uuid, cc_domain::UserSync>> {
-        use cc_domain::{SyncState, TargetSync, UserSync};
+        use cc_domain::{TargetSync, UserSync};
         let mut out = std::collections::HashMap::with_capacity(ids.len());
         if ids.is_empty() {
             return Ok(out);
         }
-        let list = (1..=ids.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
             "SELECT u.id, CASE WHEN {SYNC_FAILED} THEN 'failed' WHEN {} THEN 'pending' \
-             ELSE 'in_sync' END FROM users u WHERE u.id IN ({list})",
-            *SYNC_PENDING
+             ELSE 'in_sync' END FROM users u WHERE u.id IN ({})",
+            *SYNC_PENDING,
+            id_params(ids.len())
         );
         let mut states = sqlx::query_as::<Db, (Uuid, String)>(&sql);
         for id in ids {
             states = states.bind(*id);
         }
-        let sql = format!(
-            "SELECT user_id, target, account_id, status, last_operation, last_job_id, last_error, \
-             synced_at, updated_at FROM target_links WHERE user_id IN ({list}) ORDER BY target"
-        );
-        let mut links = sqlx::query_as::<Db, LinkRow>(&sql);
-        for id in ids {
-            links = links.bind(*id);
-        }
         let mut conn = self.read_conn().await?;
         for (id, state) in states.fetch_all(&mut *conn).await? {
-            let state = SyncState::ALL
-                .into_iter()
-                .find(|s| s.as_str() == state)
-                .ok_or_else(|| StoreError::Internal(format!("unknown sync state `{state}`")))?;
             out.insert(
                 id,
                 UserSync {
-                    state,
+                    state: sync_state(&state)?,
                     targets: Vec::new(),
                 },
             );
         }
-        for row in links.fetch_all(&mut *conn).await? {
-            let link = cc_domain::TargetLinkRecord::try_from(row)?;
+        for link in links_of(&mut conn, ids).await? {
             if let Some(sync) = out.get_mut(&link.user_id) {
                 sync.targets.push(TargetSync::of(&link));
             }

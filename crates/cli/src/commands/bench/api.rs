@@ -25,9 +25,9 @@ enum Scenario {
     ApiList,
     /// `POST /api/v1/users`.
     ApiCreate,
-    /// `GET /api/v1/users?limit=50&cursor=…` through every page, while a writer commits a new
-    /// person (its audit event and provisioning job) after another: each commit moves the
-    /// change generation, so the page cache cannot answer.
+    /// `GET /api/v1/users?limit=50&cursor=…` through every page, while one writer commits a
+    /// new person (its audit event and provisioning job) after another and another adds jobs:
+    /// each commit moves the change generation, so the page cache can rarely answer.
     ApiPagingUnderWrites,
     /// The console's People page: the first page, and a search.
     ConsolePeople,
@@ -348,10 +348,15 @@ impl Writer {
     }
 }
 
+/// Writers committing until stopped: one creates a person after another (audit event and
+/// provisioning job with it); one adds a job after another to a queue no worker serves, as
+/// job traffic commits. On SQLite every commit to the file moves the change generation, so
+/// with both at work nearly every page is read from the database, not the page cache.
 fn start_writer(dirsvc: cc_service::Directory, actor: cc_domain::Actor) -> Writer {
     let stop = tokio_util::sync::CancellationToken::new();
     let s = stop.clone();
-    let task = tokio::spawn(async move {
+    let store = dirsvc.store().clone();
+    let people = tokio::spawn(async move {
         let mut n = 0_u64;
         while !s.is_cancelled() {
             dirsvc
@@ -359,7 +364,18 @@ fn start_writer(dirsvc: cc_service::Directory, actor: cc_domain::Actor) -> Write
                 .await?;
             n += 1;
         }
-        Ok(n)
+        Ok::<_, anyhow::Error>(n)
+    });
+    let s = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut n = 0_u64;
+        while !s.is_cancelled() {
+            let job = cc_domain::NewJob::new("system.noop", serde_json::json!({ "n": n }))
+                .with_queue("bench-api-traffic");
+            cc_queue::ops::enqueue(store.as_ref(), &job).await?;
+            n += 1;
+        }
+        Ok(n + people.await??)
     });
     Writer { stop, task }
 }
