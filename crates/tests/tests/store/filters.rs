@@ -304,8 +304,100 @@ async fn list_groups_applies_every_filter(backend: Backend) {
     );
 }
 
+/// The page of people with their sync state read in one go says what the page and the
+/// separate per-person lookup say, for every sync filter: ada has a failed link, ben an
+/// unfinished lifecycle job, dee a link that succeeded, cy and eve nothing.
+async fn a_synced_page_agrees_with_the_per_person_lookup(backend: Backend) {
+    use cc_domain::{LifecycleOperation, LinkStatus, SyncState, TargetLinkRecord};
+    let (_db, store) = fresh(backend).await;
+    five_people_in_two_classes(&store).await;
+    let all = store.list_users(&user_query()).await.expect("list");
+    let id = |name: &str| {
+        all.items
+            .iter()
+            .find(|u| u.username == name)
+            .expect(name)
+            .id
+    };
+    let link = |user_id, status, error: Option<&str>| TargetLinkRecord {
+        user_id,
+        target: "ldap".into(),
+        account_id: Some("uid=x".into()),
+        status,
+        last_operation: LifecycleOperation::Provision,
+        last_job_id: None,
+        last_error: error.map(str::to_owned),
+        synced_at: None,
+        updated_at: now(),
+    };
+    let failed = link(id("ada"), LinkStatus::Failed, Some("directory refused"));
+    store.upsert_target_link(&failed).await.expect("link");
+    store
+        .upsert_target_link(&link(id("dee"), LinkStatus::Ok, None))
+        .await
+        .expect("link");
+    let job = cc_domain::NewJob::new(
+        "lifecycle.provision",
+        json!({ "user_id": id("ben"), "operation": "provision" }),
+    );
+    let mut tx = store.begin().await.expect("begin");
+    tx.enqueue(&job).await.expect("enqueue");
+    tx.commit().await.expect("commit");
+
+    let state_of = |page: &Page<User>| -> Vec<(String, SyncState, usize)> {
+        page.items
+            .iter()
+            .map(|u| {
+                let sync = u
+                    .sync
+                    .as_ref()
+                    .expect("every listed person has a sync state");
+                (u.username.clone(), sync.state, sync.targets.len())
+            })
+            .collect()
+    };
+    let synced = store
+        .list_users_synced(&user_query())
+        .await
+        .expect("synced page");
+    assert_eq!(
+        state_of(&synced),
+        [
+            ("ada".to_owned(), SyncState::Failed, 1),
+            ("ben".to_owned(), SyncState::Pending, 0),
+            ("cy".to_owned(), SyncState::InSync, 0),
+            ("dee".to_owned(), SyncState::InSync, 1),
+            ("eve".to_owned(), SyncState::InSync, 0),
+        ]
+    );
+    let ada = &synced.items[0].sync.as_ref().expect("ada").targets[0];
+    assert_eq!(ada.error.as_deref(), Some("directory refused"));
+    for filter in [
+        None,
+        Some(SyncState::Failed),
+        Some(SyncState::Pending),
+        Some(SyncState::InSync),
+    ] {
+        let mut q = user_query();
+        q.sync = filter;
+        let mut separate = store.list_users(&q).await.expect("list");
+        let ids: Vec<Uuid> = separate.items.iter().map(|u| u.id).collect();
+        let mut sync = store.user_sync(&ids).await.expect("user sync");
+        for u in &mut separate.items {
+            u.sync = sync.remove(&u.id);
+        }
+        let together = store.list_users_synced(&q).await.expect("synced page");
+        assert_eq!(together.items, separate.items, "sync filter {filter:?}");
+        assert_eq!(
+            together.next_cursor, separate.next_cursor,
+            "sync filter {filter:?}"
+        );
+    }
+}
+
 backend_tests!(
     list_users_applies_every_filter,
+    a_synced_page_agrees_with_the_per_person_lookup,
     free_text_matches_names_email_and_external_id_ignoring_case,
     text_search_treats_like_wildcards_literally,
     group_members_take_the_same_filters,
