@@ -88,16 +88,21 @@ static SYNC_PENDING: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// `USER_SELECT` with each person's sync state (`'failed'`, `'pending'` or `'in_sync'`, as
-/// [`sync_clause`] decides it) as one more column, `sync_state`.
+/// SQL for user `u`'s sync state: `'failed'`, `'pending'` or `'in_sync'`, as [`sync_clause`]
+/// decides it.
+static SYNC_STATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "CASE WHEN {SYNC_FAILED} THEN 'failed' WHEN {} THEN 'pending' ELSE 'in_sync' END",
+        *SYNC_PENDING
+    )
+});
+
+/// `USER_SELECT` with each person's sync state ([`SYNC_STATE`]) as one more column,
+/// `sync_state`.
 static SYNCED_USER_SELECT: LazyLock<String> = LazyLock::new(|| {
     USER_SELECT.replacen(
         " FROM users u",
-        &format!(
-            ", CASE WHEN {SYNC_FAILED} THEN 'failed' WHEN {} THEN 'pending' ELSE 'in_sync' END \
-             AS sync_state FROM users u",
-            *SYNC_PENDING
-        ),
+        &format!(", {} AS sync_state FROM users u", *SYNC_STATE),
         1,
     )
 });
@@ -261,10 +266,15 @@ fn user_sql_from(
 }
 
 fn user_page(rows: Vec<UserRow>, q: &UserQuery) -> Result<Page<User>> {
-    let users: Vec<User> = convert(rows)?;
-    Ok(paginate(users, q.limit, q.sort.name(), |u| {
+    Ok(users_page(convert(rows)?, q))
+}
+
+/// The page `q` asked for, of the people its query read (one more than the limit when there
+/// are more).
+fn users_page(users: Vec<User>, q: &UserQuery) -> Page<User> {
+    paginate(users, q.limit, q.sort.name(), |u| {
         (q.sort.value_of(u), u.id)
-    }))
+    })
 }
 
 fn by_id_page<T>(items: Vec<T>, limit: u32, id: impl Fn(&T) -> Uuid) -> Page<T> {
@@ -370,9 +380,7 @@ impl crate::Store for Store {
             states.insert(user.id, sync_state(&row.sync_state)?);
             users.push(user);
         }
-        let mut page = paginate(users, q.limit, q.sort.name(), |u| {
-            (q.sort.value_of(u), u.id)
-        });
+        let mut page = users_page(users, q);
         let ids: Vec<Uuid> = page.items.iter().map(|u| u.id).collect();
         let mut targets: std::collections::HashMap<Uuid, Vec<cc_domain::TargetSync>> =
             std::collections::HashMap::new();
@@ -414,9 +422,8 @@ impl crate::Store for Store {
             return Ok(out);
         }
         let sql = format!(
-            "SELECT u.id, CASE WHEN {SYNC_FAILED} THEN 'failed' WHEN {} THEN 'pending' \
-             ELSE 'in_sync' END FROM users u WHERE u.id IN ({})",
-            *SYNC_PENDING,
+            "SELECT u.id, {} FROM users u WHERE u.id IN ({})",
+            *SYNC_STATE,
             id_params(ids.len())
         );
         let mut states = sqlx::query_as::<Db, (Uuid, String)>(&sql);

@@ -351,7 +351,8 @@ impl Writer {
 /// Writers committing until stopped: one creates a person after another (audit event and
 /// provisioning job with it); one adds a job after another to a queue no worker serves, as
 /// job traffic commits. On SQLite every commit to the file moves the change generation, so
-/// with both at work nearly every page is read from the database, not the page cache.
+/// most pages are read from the database; pages asked for again before the next commit still
+/// come from the page cache (how many depends on how often the writers get to commit).
 fn start_writer(dirsvc: cc_service::Directory, actor: cc_domain::Actor) -> Writer {
     let stop = tokio_util::sync::CancellationToken::new();
     let s = stop.clone();
