@@ -229,7 +229,10 @@ async fn readiness_and_heartbeats_hold_during_a_large_apply(backend: Backend) {
             "`{symptom}` was logged:\n{logged}"
         );
     }
-    cc_queue::ops::cancel(app.store.as_ref(), &cc_domain::Actor::system("test"), job)
+    // Clean-up, not part of what is checked: through the observer's pool, which waits for a
+    // connection as long as a server would, not the second the app's starved pool allows
+    // (under a full parallel test run the one SQLite writer can stay busy that long).
+    cc_queue::ops::cancel(observer.as_ref(), &cc_domain::Actor::system("test"), job)
         .await
         .unwrap();
     worker.stop().await;
