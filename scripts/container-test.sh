@@ -4,6 +4,18 @@
 #
 #   scripts/container-test.sh            everything: engine, images, stack, proofs
 #   scripts/container-test.sh images     only prepare the engine and build the images
+#   scripts/container-test.sh base       only the engine and the base images
+#
+# Environment:
+#   CC_CI_BUILD=quick   build the project image with the lighter release
+#                       profile of scripts/container/rust-quick.Containerfile
+#                       (no LTO, opt-level 1): what .ci/run uses, to fit the
+#                       CI budget. Default: the release profile users build.
+#   CC_CI_CARGO_TARGET  host directory mounted as the build's target/ (default
+#                       /var/cache/command-center-ci/target): compiled
+#                       dependencies outlive the checkout, so a new clone on
+#                       the same machine recompiles only the workspace.
+#   CC_CI_REUSE_IMAGE=1 keep an existing project image (working on proofs).
 #
 # What it does (deploy/README.md, "Tested on podman", has the figures):
 #   1. engine: installs podman, runc, docker-compose 1.29, debootstrap... with
@@ -16,9 +28,8 @@
 #      Prometheus and Alertmanager from Debian packages. Upstream images cannot
 #      be pulled on these machines.
 #   3. the project image from deploy/Dockerfile as users build it; only its
-#      build arguments RUST_IMAGE and RUNTIME_IMAGE name the local images.
-#      podman's layer cache keeps the dependency layer until Cargo.lock or a
-#      manifest changes.
+#      build arguments RUST_IMAGE and RUNTIME_IMAGE name the local images,
+#      and the build's target/ is a host directory kept between runs.
 #   4. the stack: deploy/docker-compose.yml plus
 #      scripts/container/docker-compose.podman.yml, which only swaps the images
 #      that cannot be pulled (same environment, volumes, secrets, health checks).
@@ -37,9 +48,9 @@ mkdir -p "$WORK"
 
 MODE=${1:-all}
 case $MODE in
-  all | images) ;;
-  -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: $0 [images]" >&2; exit 2 ;;
+  all | images | base) ;;
+  -h | --help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 [images|base]" >&2; exit 2 ;;
 esac
 
 PROJECT=cc-ci
@@ -86,7 +97,7 @@ engine() {
   step "engine: podman, runc, docker-compose"
   [[ $(id -u) -eq 0 ]] || die "podman runs as root here (runc + cgroupfs); run as root"
   local missing=() pkg
-  for pkg in podman runc docker-compose debootstrap netavark aardvark-dns catatonit curl jq; do
+  for pkg in podman runc docker-compose debootstrap netavark aardvark-dns iptables catatonit curl jq; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
@@ -194,6 +205,11 @@ base_images() {
   REDIS_IMAGE=$(build_local redis "7-$(recipe_tag "$here"/redis.*)" "$here/redis.Containerfile")
   PROMETHEUS_IMAGE=$(build_local prometheus "$(recipe_tag "$here/prometheus.Containerfile")" "$here/prometheus.Containerfile")
   ALERTMANAGER_IMAGE=$(build_local alertmanager "$(recipe_tag "$here/alertmanager.Containerfile")" "$here/alertmanager.Containerfile")
+  if [[ ${CC_CI_BUILD:-release} == quick ]]; then
+    # The same build stage, with the release profile lightened (see the file).
+    RUST_IMAGE=$(build_local rust-quick "$rust_version-$(recipe_tag Cargo.lock "$here"/rust*.Containerfile)" \
+      "$here/rust-quick.Containerfile" --build-arg "RUST_IMAGE=$RUST_IMAGE")
+  fi
   export RUST_IMAGE POSTGRES_IMAGE REDIS_IMAGE PROMETHEUS_IMAGE ALERTMANAGER_IMAGE
 }
 
@@ -207,12 +223,17 @@ project_image() {
     info "reusing the existing $CC_IMAGE (CC_CI_REUSE_IMAGE=1)"
     return
   fi
-  local start
+  local start cache=${CC_CI_CARGO_TARGET:-/var/cache/command-center-ci/target}
+  mkdir -p "$cache"
+  info "build stage $RUST_IMAGE; target/ kept in $cache"
   start=$(date +%s)
   # --format docker keeps the Dockerfile's HEALTHCHECK (OCI images have none).
-  # The ignore file is the one BuildKit reads next to the Dockerfile.
+  # The ignore file is the one BuildKit reads next to the Dockerfile. The
+  # mount is not part of any layer: the binary leaves the build stage through
+  # /out, as the Dockerfile says.
   podman build --format docker -f deploy/Dockerfile --ignorefile deploy/Dockerfile.dockerignore \
     --build-arg "RUST_IMAGE=$RUST_IMAGE" --build-arg "RUNTIME_IMAGE=$BASE_IMAGE" \
+    -v "$cache:/src/target" \
     -t "$CC_IMAGE" . >"$WORK/build-project.log" 2>&1 ||
     { tail -n 40 "$WORK/build-project.log" >&2; die "podman build -f deploy/Dockerfile failed (log: $WORK/build-project.log)"; }
   IMAGE_BUILD_SECONDS=$(($(date +%s) - start))
@@ -604,6 +625,7 @@ warm_restart() {
 
 engine
 base_images
+[[ $MODE == base ]] && exit 0
 if [[ $MODE == images ]]; then
   project_image
   exit 0

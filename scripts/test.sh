@@ -7,13 +7,17 @@
 # axe-core into target/) and python3-venv (schemathesis, for the contract test, is installed
 # into target/venv-schemathesis by scripts/contract-test.sh; scim2-server, for the SCIM
 # target's tests, into target/venv-scim2-server by scripts/install-scim2-server.sh; scim2-tester,
-# for the SCIM compliance run, into target/venv-scim by scripts/scim-compliance.sh).
+# for the SCIM compliance run, into target/venv-scim by scripts/scim-compliance.sh). Last, the
+# container test (scripts/container-test.sh: podman and its tools from Debian, as root) builds
+# the image and runs the Compose stack.
 #
 #   scripts/test.sh                 # everything
-#   scripts/test.sh -p cc-domain    # extra arguments go to the test runner
+#   scripts/test.sh -p cc-domain    # extra arguments go to the test runner (and skip the
+#                                   # contract, SCIM compliance and container runs)
 #
 # Environment: CC_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres),
-#              CC_TEST_REDIS_URL (default redis://127.0.0.1:6379).
+#              CC_TEST_REDIS_URL (default redis://127.0.0.1:6379),
+#              CC_CI_BUILD (default quick: see scripts/container-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -160,4 +164,10 @@ if [ $# -eq 0 ]; then
   scripts/contract-test.sh
   log "Running the SCIM compliance check (scim2-tester)"
   scripts/scim-compliance.sh
+  # The image from deploy/Dockerfile and the stack from deploy/docker-compose.yml on podman,
+  # with the proofs only a running stack gives (deploy/README.md, "Tested on podman"). The
+  # lighter release profile keeps it inside the CI budget; CC_CI_BUILD=release builds what
+  # users build.
+  log "Running the container test (podman; scripts/container-test.sh)"
+  as_root env CC_CI_BUILD="${CC_CI_BUILD:-quick}" scripts/container-test.sh
 fi
