@@ -19,6 +19,7 @@ use imports::load_snapshot;
 
 mod bulk;
 mod changes;
+mod checkpoint;
 mod file_mode;
 mod jobs;
 mod snapshot;
@@ -73,6 +74,8 @@ pub struct SqliteStore {
     probe: Option<SqliteConnectOptions>,
     /// Commits to the file by any connection, for caches (none in memory).
     changes: Option<std::sync::Arc<changes::Changes>>,
+    /// The thread that checkpoints the WAL in place of the write connections (none in memory).
+    _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 /// A SQLite write transaction.
@@ -103,6 +106,24 @@ impl SqliteStore {
         if !in_memory {
             file_mode::prepare(opts.get_filename())?;
         }
+        // The write connections leave checkpoints to the store's own thread (sqlite/checkpoint.rs):
+        // SQLite's automatic one runs inside a COMMIT and held the one write connection.
+        let write_opts = if in_memory {
+            opts.clone()
+        } else {
+            opts.clone()
+                .pragma("wal_autocheckpoint", "0")
+                .pragma("journal_size_limit", checkpoint::JOURNAL_SIZE_LIMIT)
+        };
+        let checkpointer = if in_memory {
+            None
+        } else {
+            let started = checkpoint::Checkpointer::start(opts.get_filename().to_path_buf())
+                .map_err(|e| {
+                    StoreError::Config(format!("cannot start the WAL checkpoint thread: {e}"))
+                })?;
+            Some(std::sync::Arc::new(started))
+        };
         // No pools test a connection before handing it out (sqlx's default pings it): a
         // connection to a local file does not go stale, and each ping is one more round
         // trip to the connection's thread — on a page of people that was a third of them.
@@ -111,7 +132,7 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(cfg.acquire_timeout)
-            .connect_with(opts.clone())
+            .connect_with(write_opts.clone())
             .await?;
         let read = if in_memory {
             write.clone()
@@ -138,7 +159,7 @@ impl SqliteStore {
                 .test_before_acquire(false)
                 .max_connections(1)
                 .acquire_timeout(cfg.acquire_timeout)
-                .connect_lazy_with(opts)
+                .connect_lazy_with(write_opts)
         });
         Ok(Self {
             read,
@@ -148,6 +169,7 @@ impl SqliteStore {
             wakeup,
             probe,
             changes,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -342,6 +364,76 @@ mod tests {
         let (narrowed, plan) = plan_of(&store, &q).await;
         assert!(!narrowed);
         assert!(!plan.iter().any(|l| l.contains("users_fts")), "{plan:?}");
+    }
+
+    /// A commit reaches the database file itself without anyone writing a thousand pages
+    /// more: the store's checkpoint thread copies the WAL back, not the next big `COMMIT`.
+    /// Read through a copy of the file alone (no `-wal` beside it), which holds only what a
+    /// checkpoint has copied.
+    #[tokio::test]
+    async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
+        let dir = std::env::temp_dir().join(format!(
+            "cc-store-checkpoint-{}-{}",
+            std::process::id(),
+            cc_domain::new_id()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let db = dir.join("cc.db");
+        let store = SqliteStore::connect(
+            &format!("sqlite://{}", db.display()),
+            &PoolConfig::default(),
+        )
+        .await
+        .expect("open");
+        store.migrate_up().await.expect("migrate");
+        let autocheckpoint: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(store.write_pool())
+            .await
+            .expect("pragma");
+        assert_eq!(
+            autocheckpoint, 0,
+            "the write connection must not checkpoint in its COMMIT"
+        );
+        let user = cc_domain::NewUser {
+            username: "checkpointed".into(),
+            given_name: "Check".into(),
+            family_name: "Point".into(),
+            role: cc_domain::Role::Staff,
+            ..cc_domain::NewUser::default()
+        }
+        .into_user(cc_domain::new_id(), cc_domain::now())
+        .expect("valid user");
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_user(&user).await.expect("insert");
+        tx.commit().await.expect("commit");
+
+        let copy = dir.join("copy.db");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            for leftover in ["copy.db-wal", "copy.db-shm"] {
+                std::fs::remove_file(dir.join(leftover)).ok();
+            }
+            std::fs::copy(&db, &copy).expect("copy the database file");
+            let found: i64 = rusqlite::Connection::open(&copy)
+                .and_then(|c| {
+                    c.query_row(
+                        "SELECT count(*) FROM users WHERE username = 'checkpointed'",
+                        [],
+                        |r| r.get(0),
+                    )
+                })
+                .unwrap_or(0);
+            if found == 1 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the commit did not reach the database file within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        store.close().await;
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[tokio::test]

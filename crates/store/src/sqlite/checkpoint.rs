@@ -1,0 +1,117 @@
+//! WAL checkpoints off the commit path.
+//!
+//! SQLite's automatic checkpoint runs inside the `COMMIT` that takes the WAL past 1,000 pages,
+//! on the committing connection: it copies the WAL into the database file and `fsync`s both
+//! before that `COMMIT` returns. The store writes through one connection, so every other write
+//! of the process waited behind the copy — a few milliseconds several times a second under a
+//! stream of small writes (SCIM, job completions), and over a second right after a large roster
+//! apply, when the WAL holds the whole apply; heartbeats waited too.
+//!
+//! The store's write connections therefore run with `wal_autocheckpoint = 0` and a
+//! `journal_size_limit`, and this thread checkpoints in their place, on a connection of its
+//! own. A `PASSIVE` checkpoint takes no lock a writer needs: writers go on appending to the WAL
+//! while it copies what was committed before it started. It runs at most once per [`INTERVAL`],
+//! and only when something committed since the last complete one: `PRAGMA data_version` on its
+//! connection changes with every other connection's commit, in this process or another
+//! (a separate `worker`, an `import` from the CLI). A checkpoint that could not copy everything
+//! (a reader still held an older snapshot) is tried again at the next tick.
+//!
+//! Durability is unchanged: with `synchronous = NORMAL` a commit was never `fsync`ed by itself
+//! (it survives a crash of the process, and a power loss once checkpointed), and the checkpoint
+//! `fsync`s exactly as the automatic one did.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// How often, at most, the thread checkpoints. Under a steady stream of writes the WAL grows
+/// by what one second of writes produced before it is copied back; the automatic checkpoint
+/// copied every 1,000 pages, several times a second under the same stream.
+pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
+
+/// The WAL file is cut back to this size when a writer starts it over after a complete
+/// checkpoint: without a limit it keeps the size of the largest transaction ever written
+/// (a roster apply of a million people: gigabytes) for as long as the database is open.
+pub(crate) const JOURNAL_SIZE_LIMIT: &str = "67108864";
+
+/// The running checkpoint thread. Dropping the last handle (with the last clone of the store)
+/// stops it at its next tick; it closes its connection as it ends.
+pub(crate) struct Checkpointer {
+    _stop: Sender<()>,
+}
+
+impl Checkpointer {
+    /// Starts the thread for the database file at `path`.
+    ///
+    /// # Errors
+    /// The thread could not be started. The store must not open without it: its write
+    /// connections never checkpoint, so the WAL would grow without end.
+    pub(crate) fn start(path: PathBuf) -> std::io::Result<Self> {
+        let (stop, stopped) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || run(&path, &stopped))?;
+        Ok(Self { _stop: stop })
+    }
+}
+
+fn run(path: &Path, stopped: &Receiver<()>) {
+    let mut conn: Option<Connection> = None;
+    // The `data_version` at the last complete checkpoint.
+    let mut checkpointed_at: Option<i64> = None;
+    let mut warned = false;
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+        if conn.is_none() {
+            match open(path) {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    if !warned {
+                        tracing::warn!(error = %e, path = %path.display(),
+                            "cannot open the database for WAL checkpoints; retrying every second");
+                        warned = true;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_ref() else { continue };
+        let Ok(version) = c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)) else {
+            conn = None;
+            continue;
+        };
+        if checkpointed_at == Some(version) {
+            continue;
+        }
+        match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        }) {
+            // Every frame of the WAL is in the database file (`-1, -1`: not in WAL mode).
+            Ok((log, copied)) if copied >= log => {
+                checkpointed_at = Some(version);
+                warned = false;
+            }
+            // Some frames are newer than a reader's snapshot: again at the next tick.
+            Ok(_) => {}
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(error = %e, path = %path.display(), "WAL checkpoint failed; retrying");
+                    warned = true;
+                }
+                conn = None;
+            }
+        }
+    }
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // This connection never writes rows; the setting only keeps it from checkpointing
+    // anywhere but here. A PASSIVE checkpoint never waits for a lock, so no busy timeout.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
+}
