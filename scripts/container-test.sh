@@ -505,13 +505,30 @@ wait_completed() { # wait_completed RUN N
   [[ -n $c ]] && ((c >= $2))
 }
 
-kill_worker() { # kill_worker CONTAINER N: SIGKILL from the host to its PID 1
-  local id=$1 before pid
+INTERRUPTED=() # ids of the jobs the kills interrupted
+# in_flight CONTAINER: ids of the system.sleep jobs of this run the worker in
+# CONTAINER is running now: the newest worker registered from the container's
+# hostname (a killed one keeps its jobs as running until their lease expires),
+# leaving out those a kill already interrupted.
+in_flight() {
+  sql_value "SELECT string_agg(id::text, ',' ORDER BY id) FROM jobs WHERE args->>'ci_run' = '$RUN' AND kind = 'system.sleep' AND state = 'running' AND worker_id = (SELECT id FROM job_workers WHERE hostname = '$(podman inspect --format '{{.Config.Hostname}}' "$1")' ORDER BY started_at DESC LIMIT 1) AND id NOT IN ($(IFS=,; echo "${INTERRUPTED[*]:-0}"))"
+}
+has_in_flight() { [[ -n $(in_flight "$1") ]]; }
+kill_worker() { # kill_worker CONTAINER N: SIGKILL from the host to its PID 1, mid-job
+  local id=$1 before pid jobs
   before=$(podman inspect --format '{{.RestartCount}}' "$id")
+  wait_for "worker $(podman inspect --format '{{.Name}}' "$id") is running a sleep job" 120 has_in_flight "$id"
+  jobs=$(in_flight "$id")
   pid=$(podman inspect --format '{{.State.Pid}}' "$id")
   ((pid > 1)) || die "worker $id has no process"
   kill -9 "$pid"
-  info "kill -9 worker $(podman inspect --format '{{.Name}}' "$id") (#$2, $(completed "$RUN") jobs completed so far)"
+  # Interrupted: those still running after the kill (one may have finished
+  # between the query and the kill); no other process can hold them.
+  local after j hit=()
+  after=",$(sql_value "SELECT string_agg(id::text, ',') FROM jobs WHERE id IN ($jobs) AND state = 'running'"),"
+  for j in ${jobs//,/ }; do [[ $after == *",$j,"* ]] && hit+=("$j"); done
+  info "kill -9 worker $(podman inspect --format '{{.Name}}' "$id") (#$2, $(completed "$RUN") jobs completed so far) while it ran sleep jobs ${hit[*]:-(none left)}"
+  INTERRUPTED+=("${hit[@]}")
   wait_for "restart policy brought it back" 120 \
     sh -c "[ \"\$(podman inspect --format '{{.RestartCount}} {{.State.Status}}' $id)\" = \"$((before + 1)) running\" ]"
 }
@@ -519,16 +536,19 @@ kill_worker() { # kill_worker CONTAINER N: SIGKILL from the host to its PID 1
 prove_chaos() {
   step "proof: chaos: $JOBS jobs; kill -9 a worker twice; restart postgres"
   RUN=$(date +%s)-$$
-  # One INSERT of system.noop jobs (and their first history rows, as the
-  # store writes them), then the wake-up the store sends on commit. Their
-  # run_at is spread over SPREAD_SECONDS, so the kills and the restart below
-  # happen while most jobs are still to run (the workers finish 10,000
-  # immediate no-op jobs in a few seconds).
+  # One INSERT of the jobs (and their first history rows, as the store
+  # writes them), then the wake-up the store sends on commit. Their run_at
+  # is spread over SPREAD_SECONDS, so the kills and the restart below happen
+  # while most jobs are still to run (the workers finish 10,000 immediate
+  # no-op jobs in a few seconds). Every 20th is a system.sleep of 2 s, so a
+  # kill lands while the worker runs some (kill_worker waits for one): those
+  # must be rescued when their lease expires and completed once, elsewhere.
   psql_stack >/dev/null <<SQL || die "enqueueing $JOBS jobs failed"
 BEGIN;
 WITH j AS (
   INSERT INTO jobs (queue, kind, args, priority, state, max_attempts, run_at, created_by, created_at)
-  SELECT 'default', 'system.noop', jsonb_build_object('ci_run', '$RUN', 'n', n), 0, 'scheduled', 5,
+  SELECT 'default', CASE WHEN n % 20 = 0 THEN 'system.sleep' ELSE 'system.noop' END,
+         jsonb_build_object('ci_run', '$RUN', 'n', n, 'ms', 2000), 0, 'scheduled', 5,
          now() + make_interval(secs => n * $SPREAD_SECONDS.0 / $JOBS), 'container-test', now()
   FROM generate_series(1, $JOBS) AS n
   RETURNING id)
@@ -536,7 +556,7 @@ INSERT INTO job_events (job_id, at, state, attempt) SELECT id, now(), 'scheduled
 NOTIFY cc_jobs, 'default';
 COMMIT;
 SQL
-  info "$JOBS system.noop jobs enqueued"
+  info "$JOBS jobs enqueued ($((JOBS / 20)) system.sleep of 2 s, the rest system.noop)"
   local victim
   victim=$(running worker | sed -n 1p)
   wait_for "10% completed" 300 wait_completed "$RUN" $((JOBS / 10))
@@ -557,7 +577,13 @@ SQL
   dup=$(sql_value "SELECT count(*) FROM (SELECT e.job_id FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE j.args->>'ci_run' = '$RUN' AND e.state = 'completed' GROUP BY e.job_id HAVING count(*) > 1) s")
   ((once == JOBS && dup == 0)) || die "completion recorded once for $once jobs, more than once for $dup"
   attempts=$(sql_value "SELECT count(*) FROM jobs WHERE args->>'ci_run' = '$RUN' AND attempt > 1")
-  info "all $JOBS completed, each completion recorded exactly once ($attempts jobs needed a second attempt after the kills)"
+  # The jobs the kills interrupted ran again (a later attempt) and completed once.
+  local interrupted=${#INTERRUPTED[@]} rerun ids
+  ((interrupted > 0)) || die "no job was running on the killed worker"
+  ids=$(IFS=,; echo "${INTERRUPTED[*]}")
+  rerun=$(sql_value "SELECT count(*) FROM jobs WHERE id IN ($ids) AND state = 'completed' AND attempt > 1")
+  ((rerun == interrupted)) || die "of the $interrupted jobs the kills interrupted, $rerun were completed by a later attempt"
+  info "all $JOBS completed, each completion recorded exactly once; the $interrupted sleep jobs the kills interrupted were rescued and completed on a later attempt ($attempts jobs in all ran more than once)"
   wait_for "both api replicas healthy after the chaos" 180 all_healthy api 2
   wait_for "all 3 workers healthy after the chaos" 180 all_healthy worker 3
 }
