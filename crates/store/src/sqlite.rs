@@ -75,7 +75,7 @@ pub struct SqliteStore {
     /// Commits to the file by any connection, for caches (none in memory).
     changes: Option<std::sync::Arc<changes::Changes>>,
     /// The thread that checkpoints the WAL in place of the write connections (none in memory).
-    _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
+    checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 /// A SQLite write transaction.
@@ -169,7 +169,7 @@ impl SqliteStore {
             wakeup,
             probe,
             changes,
-            _checkpointer: checkpointer,
+            checkpointer,
         })
     }
 
@@ -218,6 +218,9 @@ impl SqliteStore {
         }
         self.read.close().await;
         self.write.close().await;
+        if let Some(c) = &self.checkpointer {
+            c.stop().await;
+        }
     }
 
     /// The write pool, for the queue and other subsystems that share the file.

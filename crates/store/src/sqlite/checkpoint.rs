@@ -36,10 +36,12 @@ pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 /// (a roster apply of a million people: gigabytes) for as long as the database is open.
 pub(crate) const JOURNAL_SIZE_LIMIT: &str = "67108864";
 
-/// The running checkpoint thread. Dropping the last handle (with the last clone of the store)
-/// stops it at its next tick; it closes its connection as it ends.
+/// The running checkpoint thread. [`Checkpointer::stop`] (the store's `close`) ends it and waits
+/// for it to close its connection; dropping the last handle (with the last clone of the store)
+/// ends it without waiting.
 pub(crate) struct Checkpointer {
-    _stop: Sender<()>,
+    stop: std::sync::Mutex<Option<Sender<()>>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Checkpointer {
@@ -50,10 +52,25 @@ impl Checkpointer {
     /// connections never checkpoint, so the WAL would grow without end.
     pub(crate) fn start(path: PathBuf) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || run(&path, &stopped))?;
-        Ok(Self { _stop: stop })
+        Ok(Self {
+            stop: std::sync::Mutex::new(Some(stop)),
+            thread: std::sync::Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Ends the thread and waits until it has closed its connection. Called after the store's
+    /// pools are closed (the file's last connection to close runs SQLite's final checkpoint),
+    /// so that nothing of a closed store writes to the file afterwards.
+    pub(crate) async fn stop(&self) {
+        drop(self.stop.lock().ok().and_then(|mut s| s.take()));
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            // The thread wakes at once when its channel closes; a checkpoint in progress ends first.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 }
 
