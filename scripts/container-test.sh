@@ -47,6 +47,10 @@ WORK=$root/target/container-ci
 mkdir -p "$WORK"
 
 MODE=${1:-all}
+case ${CC_CI_BUILD:=release} in
+  quick | release) ;;
+  *) echo "CC_CI_BUILD must be quick or release, not '$CC_CI_BUILD'" >&2; exit 2 ;;
+esac
 case $MODE in
   all | images | base) ;;
   -h | --help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -205,7 +209,7 @@ base_images() {
   REDIS_IMAGE=$(build_local redis "7-$(recipe_tag "$here"/redis.*)" "$here/redis.Containerfile")
   PROMETHEUS_IMAGE=$(build_local prometheus "$(recipe_tag "$here/prometheus.Containerfile")" "$here/prometheus.Containerfile")
   ALERTMANAGER_IMAGE=$(build_local alertmanager "$(recipe_tag "$here/alertmanager.Containerfile")" "$here/alertmanager.Containerfile")
-  if [[ ${CC_CI_BUILD:-release} == quick ]]; then
+  if [[ $CC_CI_BUILD == quick ]]; then
     # The same build stage, with the release profile lightened (see the file).
     RUST_IMAGE=$(build_local rust-quick "$rust_version-$(recipe_tag Cargo.lock "$here"/rust*.Containerfile)" \
       "$here/rust-quick.Containerfile" --build-arg "RUST_IMAGE=$RUST_IMAGE")

@@ -283,6 +283,19 @@ mod tests {
     use super::*;
     use crate::Store as _;
 
+    /// A valid teacher, not yet stored.
+    fn person(username: &str, given: &str, family: &str) -> cc_domain::User {
+        cc_domain::NewUser {
+            username: username.into(),
+            given_name: given.into(),
+            family_name: family.into(),
+            role: cc_domain::Role::Teacher,
+            ..cc_domain::NewUser::default()
+        }
+        .into_user(cc_domain::new_id(), cc_domain::now())
+        .expect("valid user")
+    }
+
     /// A migrated in-memory store holding `n` people named `person-<i>` (family name
     /// `Family <i>`), plus Ada Lovelace.
     async fn store_with_people(n: i64) -> SqliteStore {
@@ -291,15 +304,7 @@ mod tests {
             .expect("open");
         store.migrate_up().await.expect("migrate");
         let mut tx = store.begin().await.expect("begin");
-        let mut ada = cc_domain::NewUser {
-            username: "ada".into(),
-            given_name: "Augusta".into(),
-            family_name: "Lovelace".into(),
-            role: cc_domain::Role::Teacher,
-            ..cc_domain::NewUser::default()
-        }
-        .into_user(cc_domain::new_id(), cc_domain::now())
-        .expect("valid user");
+        let mut ada = person("ada", "Augusta", "Lovelace");
         ada.email = Some("countess@example.org".into());
         tx.insert_user(&ada).await.expect("insert");
         tx.commit().await.expect("commit");
@@ -397,15 +402,7 @@ mod tests {
             autocheckpoint, 0,
             "the write connection must not checkpoint in its COMMIT"
         );
-        let user = cc_domain::NewUser {
-            username: "checkpointed".into(),
-            given_name: "Check".into(),
-            family_name: "Point".into(),
-            role: cc_domain::Role::Staff,
-            ..cc_domain::NewUser::default()
-        }
-        .into_user(cc_domain::new_id(), cc_domain::now())
-        .expect("valid user");
+        let user = person("checkpointed", "Check", "Point");
         let mut tx = store.begin().await.expect("begin");
         tx.insert_user(&user).await.expect("insert");
         tx.commit().await.expect("commit");

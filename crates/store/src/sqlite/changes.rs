@@ -62,7 +62,8 @@ impl Changes {
     }
 }
 
-fn data_version(conn: &Connection) -> Option<i64> {
+/// `PRAGMA data_version` of `conn`, or `None` when the connection cannot answer.
+pub(super) fn data_version(conn: &Connection) -> Option<i64> {
     conn.prepare_cached("PRAGMA data_version")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .ok()
