@@ -76,11 +76,12 @@ impl JobHandler for LifecycleHandler {
             )));
         }
         let store = self.engine.store();
-        let current = store
-            .get_user(args.user_id)
+        // The person, any earlier unfinished job for them and their links: one read.
+        let view = store
+            .lifecycle_view(args.user_id, ctx.job_id)
             .await
             .map_err(JobError::retryable)?;
-        let user = match (current, &args.previous) {
+        let user = match (view.user, &args.previous) {
             (Some(u), _) => u,
             // Deprovisioning a person deleted since the request: the last known record.
             (None, Some(prev)) if self.op == LifecycleOperation::Deprovision => prev.clone(),
@@ -90,11 +91,7 @@ impl JobHandler for LifecycleHandler {
         };
         // One job at a time per person, in the order they were requested: wait (without
         // spending attempts) while an earlier one is unfinished.
-        if let Some((earlier, run_at)) = store
-            .earlier_lifecycle_job(user.id, ctx.job_id)
-            .await
-            .map_err(JobError::retryable)?
-        {
+        if let Some((earlier, run_at)) = view.earlier {
             let wait = (run_at - cc_domain::now())
                 .to_std()
                 .unwrap_or_default()
@@ -150,10 +147,7 @@ impl JobHandler for LifecycleHandler {
                 })?)
             }
         };
-        let links = store
-            .list_target_links(user.id)
-            .await
-            .map_err(JobError::retryable)?;
+        let links = view.links;
         let mut results = Vec::new();
         // The links this attempt changed: committed with the job's completion when every
         // target succeeded, written at once otherwise (a retry then skips the targets done).

@@ -86,6 +86,16 @@ impl Default for PoolConfig {
     }
 }
 
+/// What a lifecycle job reads before it acts, as [`Store::lifecycle_view`] returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleView {
+    pub user: Option<User>,
+    /// The oldest unfinished lifecycle job for the person enqueued before this one, and when
+    /// it runs next.
+    pub earlier: Option<(i64, chrono::DateTime<chrono::Utc>)>,
+    pub links: Vec<cc_domain::TargetLinkRecord>,
+}
+
 /// A pool's current occupancy, for metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolStats {
@@ -220,6 +230,23 @@ pub trait Store: JobStore + Send + Sync + 'static {
         user_id: Uuid,
         job_id: i64,
     ) -> Result<Option<(i64, chrono::DateTime<chrono::Utc>)>>;
+
+    /// What a lifecycle job reads before it acts on `user_id`: the person, the oldest
+    /// unfinished lifecycle job for them enqueued before `job_id` (as
+    /// [`Store::earlier_lifecycle_job`]) and their target links (as
+    /// [`Store::list_target_links`]). The backends read all three with one statement, from
+    /// one snapshot; when the person no longer exists, `earlier` and `links` are read apart
+    /// (a deprovision of a deleted person still needs them).
+    async fn lifecycle_view(&self, user_id: Uuid, job_id: i64) -> Result<LifecycleView> {
+        let user = self.get_user(user_id).await?;
+        let earlier = self.earlier_lifecycle_job(user_id, job_id).await?;
+        let links = self.list_target_links(user_id).await?;
+        Ok(LifecycleView {
+            user,
+            earlier,
+            links,
+        })
+    }
 
     /// Where these people's records came from (those with no record of it are left out).
     async fn user_sources(

@@ -696,6 +696,51 @@ impl crate::Store for Store {
         .await?)
     }
 
+    async fn lifecycle_view(&self, user_id: Uuid, job_id: i64) -> Result<crate::LifecycleView> {
+        let rows: Vec<LifecycleViewRow> = sqlx::query_as(&LIFECYCLE_VIEW_SELECT)
+            .bind(user_id)
+            .bind(user_id.to_string())
+            .bind(job_id)
+            .fetch_all(&mut *self.read_conn().await?)
+            .await?;
+        if rows.is_empty() {
+            // The person is gone (a deprovision of a deleted person still needs the rest).
+            return Ok(crate::LifecycleView {
+                user: None,
+                earlier: self.earlier_lifecycle_job(user_id, job_id).await?,
+                links: self.list_target_links(user_id).await?,
+            });
+        }
+        let mut view = crate::LifecycleView {
+            user: None,
+            earlier: None,
+            links: Vec::new(),
+        };
+        for row in rows {
+            if view.user.is_none() {
+                view.earlier = row.earlier_id.zip(row.earlier_run_at);
+                view.user = Some(User::try_from(row.user)?);
+            }
+            if let Some(target) = row.link_target {
+                let missing =
+                    || StoreError::Internal(format!("target link `{target}` is incomplete"));
+                let link = LinkRow {
+                    user_id,
+                    account_id: row.link_account_id,
+                    status: row.link_status.ok_or_else(missing)?,
+                    last_operation: row.link_last_operation.ok_or_else(missing)?,
+                    last_job_id: row.link_last_job_id,
+                    last_error: row.link_last_error,
+                    synced_at: row.link_synced_at,
+                    updated_at: row.link_updated_at.ok_or_else(missing)?,
+                    target,
+                };
+                view.links.push(link.try_into()?);
+            }
+        }
+        Ok(view)
+    }
+
     fn imports(&self) -> Option<&dyn crate::ImportStore> {
         Some(self)
     }
@@ -1185,6 +1230,51 @@ impl Tx for BackendTx {
         self.0.commit().await?;
         Ok(())
     }
+}
+
+/// [`crate::Store::lifecycle_view`] in one statement: the person, the oldest unfinished
+/// lifecycle job for them before `$3` (`$2`: their id as text; the `jobs_lifecycle_user`
+/// index), and their target links joined (one row per link; `link_*` columns all NULL when
+/// there is none), in target order as [`crate::Store::list_target_links`] gives them.
+static LIFECYCLE_VIEW_SELECT: LazyLock<String> = LazyLock::new(|| {
+    let earlier = |column: &str| {
+        format!(
+            "(SELECT j.{column} FROM jobs j WHERE (j.args ->> 'user_id') = $2 AND j.id < $3 \
+             AND j.kind LIKE 'lifecycle.%' AND j.state IN ('available', 'scheduled', 'running', 'retryable') \
+             ORDER BY j.id LIMIT 1)"
+        )
+    };
+    let columns = format!(
+        ", {} AS earlier_id, {} AS earlier_run_at, l.target AS link_target, \
+         l.account_id AS link_account_id, l.status AS link_status, \
+         l.last_operation AS link_last_operation, l.last_job_id AS link_last_job_id, \
+         l.last_error AS link_last_error, l.synced_at AS link_synced_at, \
+         l.updated_at AS link_updated_at \
+         FROM users u LEFT JOIN target_links l ON l.user_id = u.id",
+        earlier("id"),
+        earlier("run_at")
+    );
+    format!(
+        "{} WHERE u.id = $1 ORDER BY l.target",
+        USER_SELECT.replacen(" FROM users u", &columns, 1)
+    )
+});
+
+/// A row of [`LIFECYCLE_VIEW_SELECT`].
+#[derive(sqlx::FromRow)]
+struct LifecycleViewRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    earlier_id: Option<i64>,
+    earlier_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    link_target: Option<String>,
+    link_account_id: Option<String>,
+    link_status: Option<String>,
+    link_last_operation: Option<String>,
+    link_last_job_id: Option<i64>,
+    link_last_error: Option<String>,
+    link_synced_at: Option<chrono::DateTime<chrono::Utc>>,
+    link_updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(sqlx::FromRow)]

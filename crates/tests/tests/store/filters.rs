@@ -395,9 +395,104 @@ async fn a_synced_page_agrees_with_the_per_person_lookup(backend: Backend) {
     }
 }
 
+/// What a lifecycle job reads in one statement says what the three separate reads say: for a
+/// person with two links (in target order), one with an earlier unfinished job (and not for
+/// the first of their jobs), one with nothing, and a person who no longer exists but has jobs.
+async fn the_lifecycle_view_agrees_with_the_separate_reads(backend: Backend) {
+    use cc_domain::{LifecycleOperation, LinkStatus, TargetLinkRecord};
+    let (_db, store) = fresh(backend).await;
+    five_people_in_two_classes(&store).await;
+    let all = store.list_users(&user_query()).await.expect("list");
+    let id = |name: &str| {
+        all.items
+            .iter()
+            .find(|u| u.username == name)
+            .expect(name)
+            .id
+    };
+    let link = |user_id, target: &str, status, error: Option<&str>| TargetLinkRecord {
+        user_id,
+        target: target.into(),
+        account_id: Some(format!("uid={target}")),
+        status,
+        last_operation: LifecycleOperation::Provision,
+        last_job_id: Some(7),
+        last_error: error.map(str::to_owned),
+        synced_at: Some(now()),
+        updated_at: now(),
+    };
+    for l in [
+        link(
+            id("ada"),
+            "ldap",
+            LinkStatus::Failed,
+            Some("directory refused"),
+        ),
+        link(id("ada"), "apps", LinkStatus::Ok, None),
+        link(id("ben"), "ldap", LinkStatus::Ok, None),
+    ] {
+        store.upsert_target_link(&l).await.expect("link");
+    }
+    let gone = Uuid::now_v7();
+    let mut jobs = Vec::new();
+    for user in [id("ben"), id("ben"), gone] {
+        let job = cc_domain::NewJob::new(
+            "lifecycle.update",
+            json!({ "user_id": user, "operation": "update" }),
+        );
+        let mut tx = store.begin().await.expect("begin");
+        jobs.push(tx.enqueue(&job).await.expect("enqueue").id);
+        tx.commit().await.expect("commit");
+    }
+    let cases = [
+        (id("ada"), jobs[1]),
+        (id("ben"), jobs[0]),
+        (id("ben"), jobs[1]),
+        (id("cy"), jobs[1]),
+        (gone, jobs[2] + 1),
+    ];
+    for (user_id, job_id) in cases {
+        let separate = cc_store::LifecycleView {
+            user: store.get_user(user_id).await.expect("user"),
+            earlier: store
+                .earlier_lifecycle_job(user_id, job_id)
+                .await
+                .expect("earlier"),
+            links: store.list_target_links(user_id).await.expect("links"),
+        };
+        let together = store
+            .lifecycle_view(user_id, job_id)
+            .await
+            .expect("lifecycle view");
+        assert_eq!(together, separate, "person {user_id}, job {job_id}");
+    }
+    // The cases above are the ones they claim to be.
+    let view = |user_id, job_id| {
+        let store = store.clone();
+        async move { store.lifecycle_view(user_id, job_id).await.expect("view") }
+    };
+    let ada = view(id("ada"), jobs[1]).await;
+    let targets: Vec<&str> = ada.links.iter().map(|l| l.target.as_str()).collect();
+    assert_eq!(targets, ["apps", "ldap"]);
+    assert_eq!(
+        ada.links[1].last_error.as_deref(),
+        Some("directory refused")
+    );
+    assert_eq!(view(id("ben"), jobs[0]).await.earlier, None);
+    assert_eq!(
+        view(id("ben"), jobs[1]).await.earlier.map(|(job, _)| job),
+        Some(jobs[0])
+    );
+    let gone_view = view(gone, jobs[2] + 1).await;
+    assert_eq!(gone_view.user, None);
+    assert_eq!(gone_view.earlier.map(|(job, _)| job), Some(jobs[2]));
+    assert!(view(id("cy"), jobs[1]).await.links.is_empty());
+}
+
 backend_tests!(
     list_users_applies_every_filter,
     a_synced_page_agrees_with_the_per_person_lookup,
+    the_lifecycle_view_agrees_with_the_separate_reads,
     free_text_matches_names_email_and_external_id_ignoring_case,
     text_search_treats_like_wildcards_literally,
     group_members_take_the_same_filters,
