@@ -46,6 +46,38 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Like [`report`], as one JSON object on standard error, shaped like the JSON log events
+/// (`timestamp`, `level`, `message`, `target`) with the `exit_code`: what `serve`, `worker`
+/// and `migrate` print when they stop on an error with `log_format = "json"`.
+pub fn report_as_json(err: &anyhow::Error) -> ExitCode {
+    let code = exit_code(err);
+    let line = serde_json::json!({
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "level": "ERROR",
+        "message": format!("{err:#}"),
+        "target": "command_center",
+        "exit_code": code,
+    });
+    eprintln!("{line}");
+    ExitCode::from(code)
+}
+
+/// The exit code [`report`] gives `err`.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<Usage>().is_some() {
+            return USAGE;
+        }
+        if cause.downcast_ref::<NotFound>().is_some() {
+            return NOT_FOUND;
+        }
+        if let Some(c) = cause.downcast_ref::<ClientError>() {
+            return code_for_status(c.status());
+        }
+    }
+    1
+}
+
 /// The exit code for an HTTP status.
 #[must_use]
 pub fn code_for_status(status: Option<u16>) -> u8 {

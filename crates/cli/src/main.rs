@@ -135,6 +135,13 @@ fn main() -> ExitCode {
     if let Some(url) = cli.database_url {
         cfg.database_url = url;
     }
+    // The commands a container runs: with `log_format = "json"` even their last word, the
+    // error they stop on, is a JSON line (a log collector reads it with the rest).
+    let json_errors = telemetry::json_only(&cfg)
+        && matches!(
+            cli.command,
+            Command::Serve(_) | Command::Worker(_) | Command::Migrate(_)
+        );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
@@ -179,6 +186,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        Err(e) if json_errors => exit::report_as_json(&e),
         Err(e) => exit::report(&e),
     }
 }

@@ -136,7 +136,34 @@ async fn a_worker_writes_only_json_lines(backend: Backend) {
     assert_all_json(&lines);
 }
 
+/// A worker that stops on an error (here: the database was never migrated) says why in a
+/// JSON line too, with the exit code, and exits with it.
+async fn a_fatal_error_is_a_json_line_too(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (mut child, lines) = start(&db, &["worker"]);
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("the worker stops on an unmigrated database")
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    // The readers may still be draining the pipes after the exit.
+    let error = wait_for("the error line", DEADLINE, || {
+        let lines = lines.clone();
+        async move {
+            lines.lock().unwrap().iter().find_map(|(_, l)| {
+                let v: Value = serde_json::from_str(l).ok()?;
+                (v["level"] == "ERROR" && v["exit_code"] == 1).then_some(v)
+            })
+        }
+    })
+    .await;
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("migrat"), "{message}");
+    assert_all_json(&lines);
+}
+
 backend_tests!(
     serve_writes_only_json_lines,
-    a_worker_writes_only_json_lines
+    a_worker_writes_only_json_lines,
+    a_fatal_error_is_a_json_line_too
 );
