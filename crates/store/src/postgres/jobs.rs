@@ -100,15 +100,19 @@ impl JobStore for PgStore {
         } else {
             ""
         };
+        // The picked ids are handed to the update as an array, so it finds each row by its
+        // primary key. Joined to a CTE instead, the planner could hash the whole table for a
+        // claim (a sequential scan of every job, finished ones and their dead versions
+        // included), so claims cost more the larger the table. See docs/performance.md
+        // ("Job queue").
         let sql = format!(
-            "WITH picked AS ( \
-               SELECT id FROM jobs \
-               WHERE queue = $1 AND state IN ('scheduled', 'available', 'retryable') AND run_at <= $2 \
-               {kind_filter}ORDER BY priority DESC, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED \
-             ), claimed AS ( \
+            "WITH claimed AS ( \
                UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_token = j.lease_token + 1, \
                  worker_id = $4, lease_expires_at = {LEASE_EXPIRY}, attempted_at = $2 \
-               FROM picked WHERE j.id = picked.id \
+               WHERE j.id = ANY (ARRAY( \
+                 SELECT id FROM jobs \
+                 WHERE queue = $1 AND state IN ('scheduled', 'available', 'retryable') AND run_at <= $2 \
+                 {kind_filter}ORDER BY priority DESC, run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)) \
                RETURNING j.id, j.lease_token, j.queue, j.kind, j.args, j.attempt, j.max_attempts, j.created_at, j.batch_id \
              ), ev AS ( \
                INSERT INTO job_events (job_id, at, state, attempt, worker_id) \
@@ -321,10 +325,7 @@ impl JobStore for PgStore {
 
     async fn rescue_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
         let n: i64 = sqlx::query_as(
-            "WITH expired AS ( \
-               SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < now() \
-               ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED \
-             ), rescued AS ( \
+            "WITH rescued AS ( \
                UPDATE jobs j SET \
                  state = CASE WHEN j.cancel_requested THEN 'cancelled' \
                               WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END, \
@@ -332,7 +333,9 @@ impl JobStore for PgStore {
                    'error', 'lease expired: the worker stopped heartbeating', 'worker', j.worker_id)), \
                  finalized_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts THEN $1 END, \
                  run_at = $1, lease_expires_at = NULL \
-               FROM expired WHERE j.id = expired.id AND j.state = 'running' \
+               WHERE j.id = ANY (ARRAY( \
+                 SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < now() \
+                 ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)) AND j.state = 'running' \
                RETURNING j.id, j.state, j.attempt, j.worker_id, j.kind \
              ), ev AS ( \
                INSERT INTO job_events (job_id, at, state, attempt, worker_id, note) \
