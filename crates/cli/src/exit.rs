@@ -23,27 +23,47 @@ pub struct Usage(pub String);
 #[error("{0}")]
 pub struct NotFound(pub String);
 
+/// The first cause of `err` that decides how it is told and its exit code.
+enum Known<'a> {
+    Usage(&'a Usage),
+    NotFound(&'a NotFound),
+    Client(&'a ClientError),
+}
+
+fn known(err: &anyhow::Error) -> Option<Known<'_>> {
+    err.chain().find_map(|cause| {
+        if let Some(u) = cause.downcast_ref::<Usage>() {
+            Some(Known::Usage(u))
+        } else if let Some(n) = cause.downcast_ref::<NotFound>() {
+            Some(Known::NotFound(n))
+        } else {
+            cause.downcast_ref::<ClientError>().map(Known::Client)
+        }
+    })
+}
+
+/// The exit code for `err`: 2, 3 or 4 for the causes above, 1 for anything else.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    match known(err) {
+        Some(Known::Usage(_)) => USAGE,
+        Some(Known::NotFound(_)) => NOT_FOUND,
+        Some(Known::Client(c)) => code_for_status(c.status()),
+        None => 1,
+    }
+}
+
 /// Prints `err` on standard error and returns its exit code. A problem+json answer is
 /// shown with its title, detail, code, field errors and the request id to quote.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     let style = Style::stderr();
     let prefix = style.red("error:");
-    for cause in err.chain() {
-        if let Some(u) = cause.downcast_ref::<Usage>() {
-            eprintln!("{prefix} {u}");
-            return ExitCode::from(USAGE);
-        }
-        if let Some(n) = cause.downcast_ref::<NotFound>() {
-            eprintln!("{prefix} {n}");
-            return ExitCode::from(NOT_FOUND);
-        }
-        if let Some(c) = cause.downcast_ref::<ClientError>() {
-            print_client_error(&prefix, err, c);
-            return ExitCode::from(code_for_status(c.status()));
-        }
+    match known(err) {
+        Some(Known::Usage(u)) => eprintln!("{prefix} {u}"),
+        Some(Known::NotFound(n)) => eprintln!("{prefix} {n}"),
+        Some(Known::Client(c)) => print_client_error(&prefix, err, c),
+        None => eprintln!("{prefix} {err:#}"),
     }
-    eprintln!("{prefix} {err:#}");
-    ExitCode::FAILURE
+    ExitCode::from(exit_code(err))
 }
 
 /// Like [`report`], as one JSON object on standard error, shaped like the JSON log events
@@ -60,22 +80,6 @@ pub fn report_as_json(err: &anyhow::Error) -> ExitCode {
     });
     eprintln!("{line}");
     ExitCode::from(code)
-}
-
-/// The exit code [`report`] gives `err`.
-fn exit_code(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if cause.downcast_ref::<Usage>().is_some() {
-            return USAGE;
-        }
-        if cause.downcast_ref::<NotFound>().is_some() {
-            return NOT_FOUND;
-        }
-        if let Some(c) = cause.downcast_ref::<ClientError>() {
-            return code_for_status(c.status());
-        }
-    }
-    1
 }
 
 /// The exit code for an HTTP status.

@@ -1237,26 +1237,20 @@ impl Tx for BackendTx {
 /// index), and their target links joined (one row per link; `link_*` columns all NULL when
 /// there is none), in target order as [`crate::Store::list_target_links`] gives them.
 static LIFECYCLE_VIEW_SELECT: LazyLock<String> = LazyLock::new(|| {
-    let earlier = |column: &str| {
-        format!(
-            "(SELECT j.{column} FROM jobs j WHERE (j.args ->> 'user_id') = $2 AND j.id < $3 \
-             AND j.kind LIKE 'lifecycle.%' AND j.state IN ('available', 'scheduled', 'running', 'retryable') \
-             ORDER BY j.id LIMIT 1)"
-        )
-    };
-    let columns = format!(
-        ", {} AS earlier_id, {} AS earlier_run_at, l.target AS link_target, \
+    // The earlier job is found once (an index range scan) and joined by its primary key.
+    let columns = ", e.id AS earlier_id, e.run_at AS earlier_run_at, l.target AS link_target, \
          l.account_id AS link_account_id, l.status AS link_status, \
          l.last_operation AS link_last_operation, l.last_job_id AS link_last_job_id, \
          l.last_error AS link_last_error, l.synced_at AS link_synced_at, \
          l.updated_at AS link_updated_at \
-         FROM users u LEFT JOIN target_links l ON l.user_id = u.id",
-        earlier("id"),
-        earlier("run_at")
-    );
+         FROM users u LEFT JOIN jobs e ON e.id = ( \
+           SELECT j.id FROM jobs j WHERE (j.args ->> 'user_id') = $2 AND j.id < $3 \
+           AND j.kind LIKE 'lifecycle.%' AND j.state IN ('available', 'scheduled', 'running', 'retryable') \
+           ORDER BY j.id LIMIT 1) \
+         LEFT JOIN target_links l ON l.user_id = u.id";
     format!(
         "{} WHERE u.id = $1 ORDER BY l.target",
-        USER_SELECT.replacen(" FROM users u", &columns, 1)
+        USER_SELECT.replacen(" FROM users u", columns, 1)
     )
 });
 

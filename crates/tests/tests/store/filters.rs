@@ -304,36 +304,53 @@ async fn list_groups_applies_every_filter(backend: Backend) {
     );
 }
 
+/// The id of the person with this username on `page`.
+fn id_of(page: &Page<User>, name: &str) -> Uuid {
+    page.items
+        .iter()
+        .find(|u| u.username == name)
+        .expect(name)
+        .id
+}
+
+/// A provisioning link of `user_id` on `target`.
+fn link(
+    user_id: Uuid,
+    target: &str,
+    status: cc_domain::LinkStatus,
+    error: Option<&str>,
+) -> cc_domain::TargetLinkRecord {
+    cc_domain::TargetLinkRecord {
+        user_id,
+        target: target.into(),
+        account_id: Some(format!("uid={target}")),
+        status,
+        last_operation: cc_domain::LifecycleOperation::Provision,
+        last_job_id: Some(7),
+        last_error: error.map(str::to_owned),
+        synced_at: Some(now()),
+        updated_at: now(),
+    }
+}
+
 /// The page of people with their sync state read in one go says what the page and the
 /// separate per-person lookup say, for every sync filter: ada has a failed link, ben an
 /// unfinished lifecycle job, dee a link that succeeded, cy and eve nothing.
 async fn a_synced_page_agrees_with_the_per_person_lookup(backend: Backend) {
-    use cc_domain::{LifecycleOperation, LinkStatus, SyncState, TargetLinkRecord};
+    use cc_domain::{LinkStatus, SyncState};
     let (_db, store) = fresh(backend).await;
     five_people_in_two_classes(&store).await;
     let all = store.list_users(&user_query()).await.expect("list");
-    let id = |name: &str| {
-        all.items
-            .iter()
-            .find(|u| u.username == name)
-            .expect(name)
-            .id
-    };
-    let link = |user_id, status, error: Option<&str>| TargetLinkRecord {
-        user_id,
-        target: "ldap".into(),
-        account_id: Some("uid=x".into()),
-        status,
-        last_operation: LifecycleOperation::Provision,
-        last_job_id: None,
-        last_error: error.map(str::to_owned),
-        synced_at: None,
-        updated_at: now(),
-    };
-    let failed = link(id("ada"), LinkStatus::Failed, Some("directory refused"));
+    let id = |name: &str| id_of(&all, name);
+    let failed = link(
+        id("ada"),
+        "ldap",
+        LinkStatus::Failed,
+        Some("directory refused"),
+    );
     store.upsert_target_link(&failed).await.expect("link");
     store
-        .upsert_target_link(&link(id("dee"), LinkStatus::Ok, None))
+        .upsert_target_link(&link(id("dee"), "ldap", LinkStatus::Ok, None))
         .await
         .expect("link");
     let job = cc_domain::NewJob::new(
@@ -399,28 +416,11 @@ async fn a_synced_page_agrees_with_the_per_person_lookup(backend: Backend) {
 /// person with two links (in target order), one with an earlier unfinished job (and not for
 /// the first of their jobs), one with nothing, and a person who no longer exists but has jobs.
 async fn the_lifecycle_view_agrees_with_the_separate_reads(backend: Backend) {
-    use cc_domain::{LifecycleOperation, LinkStatus, TargetLinkRecord};
+    use cc_domain::LinkStatus;
     let (_db, store) = fresh(backend).await;
     five_people_in_two_classes(&store).await;
     let all = store.list_users(&user_query()).await.expect("list");
-    let id = |name: &str| {
-        all.items
-            .iter()
-            .find(|u| u.username == name)
-            .expect(name)
-            .id
-    };
-    let link = |user_id, target: &str, status, error: Option<&str>| TargetLinkRecord {
-        user_id,
-        target: target.into(),
-        account_id: Some(format!("uid={target}")),
-        status,
-        last_operation: LifecycleOperation::Provision,
-        last_job_id: Some(7),
-        last_error: error.map(str::to_owned),
-        synced_at: Some(now()),
-        updated_at: now(),
-    };
+    let id = |name: &str| id_of(&all, name);
     for l in [
         link(
             id("ada"),
