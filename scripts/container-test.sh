@@ -256,6 +256,13 @@ cleanup() {
       echo "--- state of the stack at the failure:" >&2
       podman ps -a --filter "label=com.docker.compose.project=$PROJECT" \
         --format '{{.Names}}  {{.Status}}' >&2
+      # The last lines each of our containers logged (they are gone after the teardown).
+      local c
+      for c in $(podman ps -a --filter "label=com.docker.compose.project=$PROJECT" \
+        --format '{{.Names}}' | grep -E '_(migrate|api|worker)_'); do
+        echo "--- the last log lines of $c:" >&2
+        podman logs --tail 15 "$c" 2>&1 | cut -c1-400 >&2
+      done
     fi
     "${DC[@]}" --profile monitoring down -v --remove-orphans -t 5 >"$WORK/down.log" 2>&1
   fi
