@@ -331,20 +331,32 @@ pub struct TargetSync {
 impl TargetSync {
     #[must_use]
     pub fn of(link: &TargetLinkRecord) -> Self {
-        let failed = link.status == LinkStatus::Failed;
+        Self::from_parts(
+            link.target.clone(),
+            link.status,
+            link.last_error.clone(),
+            link.updated_at,
+        )
+    }
+
+    /// The state of a link with this target, status, last error and time.
+    #[must_use]
+    pub fn from_parts(
+        target: String,
+        status: LinkStatus,
+        last_error: Option<String>,
+        updated_at: DateTime<Utc>,
+    ) -> Self {
+        let failed = status == LinkStatus::Failed;
         Self {
-            target: link.target.clone(),
+            target,
             state: if failed {
                 SyncState::Failed
             } else {
                 SyncState::InSync
             },
-            error: if failed {
-                link.last_error.clone()
-            } else {
-                None
-            },
-            updated_at: link.updated_at,
+            error: if failed { last_error } else { None },
+            updated_at,
         }
     }
 }

@@ -153,6 +153,15 @@ pub trait Store: JobStore + Send + Sync + 'static {
     /// (any commit to the file counts); PostgreSQL: notifications from triggers.
     fn change_generation(&self) -> Option<u64>;
 
+    /// [`Self::change_generation`] for the sign-in tables alone (operators, sessions, API
+    /// tokens, signing keys): it moves whenever one of those changes and may move more often,
+    /// never less; `None` when the store cannot tell. The cache of authenticated principals
+    /// is keyed by it, so commits to the directory or the job queue leave it alone. The
+    /// default is the change generation itself.
+    fn auth_generation(&self) -> Option<u64> {
+        self.change_generation()
+    }
+
     /// Tells caches that this process has just committed a change (so they need not wait
     /// for the database to say so). The API calls it after every write request.
     fn note_local_change(&self);

@@ -22,6 +22,9 @@ type BackendTx = PgTx;
 
 const BACKEND: crate::Backend = crate::Backend::Postgres;
 const GROUP_AGG: &str = "string_agg(g.name, ',')";
+/// A person's target links as one JSON text, `[[target, status, last_error, updated_at], …]`
+/// in target order (NULL when none).
+const LINKS_JSON: &str = "(SELECT json_agg(json_build_array(l.target, l.status, l.last_error, l.updated_at) ORDER BY l.target)::text FROM target_links l WHERE l.user_id = u.id)";
 const READ_POOL: &str = "postgres";
 const WRITE_POOL: &str = "postgres";
 const CONTROL_POOL: &str = "postgres_control";
@@ -62,7 +65,15 @@ pub struct PgStore {
 
 /// A PostgreSQL write transaction, and the statements that rebuild what a first load set
 /// aside (`ImportTx::begin_first_load`; empty otherwise).
-pub struct PgTx(sqlx::Transaction<'static, Db>, Vec<String>);
+/// The last field is set when the transaction writes the sign-in tables (it used
+/// [`crate::Tx::auth`]): its commit then moves this process's auth generation at once,
+/// ahead of the notification.
+pub struct PgTx(
+    sqlx::Transaction<'static, Db>,
+    Vec<String>,
+    std::sync::Arc<changes::Changes>,
+    bool,
+);
 
 impl PgStore {
     /// Connects to the database named by `url`.
@@ -105,6 +116,10 @@ impl PgStore {
 
     fn change_generation_impl(&self) -> Option<u64> {
         self.changes.generation(&self.listen)
+    }
+
+    fn auth_generation_impl(&self) -> Option<u64> {
+        self.changes.auth_generation(&self.listen)
     }
 
     fn note_local_change_impl(&self) {
@@ -150,7 +165,24 @@ impl PgStore {
 
 impl PgStore {
     fn new_tx(&self, tx: sqlx::Transaction<'static, Db>) -> BackendTx {
-        PgTx(tx, Vec::new())
+        PgTx(tx, Vec::new(), self.changes.clone(), false)
+    }
+}
+
+impl PgTx {
+    fn note_auth_use(&mut self) {
+        self.3 = true;
+    }
+
+    /// What to do once the transaction has committed: a commit that wrote the sign-in tables
+    /// moves this process's auth generation (other servers learn of it by notification).
+    fn after_commit(&self) -> impl FnOnce() {
+        let changes = self.3.then(|| self.2.clone());
+        move || {
+            if let Some(c) = changes {
+                c.note_local_auth_change();
+            }
+        }
     }
 }
 

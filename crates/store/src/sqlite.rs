@@ -30,6 +30,9 @@ type BackendTx = SqliteTx;
 
 const BACKEND: crate::Backend = crate::Backend::Sqlite;
 const GROUP_AGG: &str = "group_concat(g.name, ',')";
+/// A person's target links as one JSON text, `[[target, status, last_error, updated_at], …]`
+/// in target order (`[]` when none).
+const LINKS_JSON: &str = "(SELECT json_group_array(json_array(l.target, l.status, l.last_error, l.updated_at) ORDER BY l.target) FROM target_links l WHERE l.user_id = u.id)";
 const READ_POOL: &str = "sqlite_read";
 const WRITE_POOL: &str = "sqlite_write";
 const CONTROL_POOL: &str = "sqlite_control";
@@ -177,6 +180,10 @@ impl SqliteStore {
         self.changes.as_ref()?.generation()
     }
 
+    fn auth_generation_impl(&self) -> Option<u64> {
+        self.changes.as_ref()?.auth_generation()
+    }
+
     fn note_local_change_impl(&self) {
         if let Some(c) = &self.changes {
             c.note_local_change();
@@ -250,6 +257,16 @@ impl SqliteStore {
 
     fn new_tx(&self, tx: sqlx::Transaction<'static, Db>) -> BackendTx {
         SqliteTx(tx, self.wakeup.clone())
+    }
+}
+
+impl SqliteTx {
+    /// Nothing to note: the change probe reads `auth_changes` once the file has changed.
+    fn note_auth_use(&mut self) {}
+
+    /// What to do once the transaction has committed: nothing here (see `note_auth_use`).
+    fn after_commit(&self) -> impl FnOnce() {
+        || {}
     }
 }
 

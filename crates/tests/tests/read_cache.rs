@@ -264,7 +264,102 @@ async fn people_page_follows_writes(backend: Backend) {
     app.stop().await;
 }
 
+/// Waits until every notification sent before now has been counted (PostgreSQL: a marker
+/// sent after them arrives after them; SQLite counts on every look, so nothing to wait for).
+async fn settled(app: &TestApp) {
+    if app.db.backend != Backend::Postgres {
+        return;
+    }
+    let admin = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let before = app.store.change_generation().unwrap();
+    sqlx::query("SELECT pg_notify('cc_changed', '')")
+        .execute(&admin)
+        .await
+        .unwrap();
+    wait_for("the marker notification", NOTICE, || async {
+        app.store.change_generation().filter(|g| *g > before)
+    })
+    .await;
+    admin.close().await;
+}
+
+/// The sign-in tables keep a generation of their own: commits to the directory and the job
+/// queue (by another process, and by this one) move the store's change generation but not
+/// the auth generation, so looked-up tokens stay cached through them; a commit to a sign-in
+/// table moves it, from another process too.
+async fn auth_generation_moves_only_with_the_sign_in_tables(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    caching(&app.store).await;
+    app.api_token(OperatorRole::Operator).await;
+    app.api_token(OperatorRole::Operator).await;
+    let tokens: Vec<_> = app
+        .client
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.revoked_at.is_none() && t.role == OperatorRole::Operator)
+        .collect();
+    assert_eq!(tokens.len(), 2, "{tokens:?}");
+    // (The client signs in with a session: no token use is recorded in the background.)
+    let other = other_process(&app).await;
+    settled(&app).await;
+    let auth_before = app.store.auth_generation().expect("an auth generation");
+    let before = app.store.change_generation().unwrap();
+
+    let dir = cc_service::Directory::new(other.clone());
+    dir.create_user(&Actor::system("elsewhere"), student("not.a.sign.in"))
+        .await
+        .unwrap();
+    let mut tx = other.begin().await.unwrap();
+    tx.enqueue(&cc_domain::NewJob::new("system.noop", json!({})))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    app.store.note_local_change();
+    settled(&app).await;
+    assert!(
+        app.store.change_generation().unwrap() > before,
+        "the change generation moved"
+    );
+    assert_eq!(
+        app.store.auth_generation(),
+        Some(auth_before),
+        "directory and job commits left the auth generation alone"
+    );
+
+    let mut tx = other.begin().await.unwrap();
+    assert!(tx
+        .auth()
+        .revoke_api_token(tokens[0].id, cc_domain::now())
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+    if backend == Backend::Sqlite {
+        // Seen by the very next look.
+        assert!(app.store.auth_generation().unwrap() > auth_before);
+    } else {
+        wait_for("the sign-in change to be heard", NOTICE, || async {
+            app.store.auth_generation().filter(|g| *g > auth_before)
+        })
+        .await;
+    }
+    // And this process's own commit to a sign-in table moves it at once, on both backends.
+    let now_seen = app.store.auth_generation().unwrap();
+    let mut tx = app.store.begin().await.unwrap();
+    assert!(tx
+        .auth()
+        .revoke_api_token(tokens[1].id, cc_domain::now())
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+    assert!(app.store.auth_generation().unwrap() > now_seen);
+    other.close().await;
+    app.stop().await;
+}
+
 backend_tests!(
+    auth_generation_moves_only_with_the_sign_in_tables,
     people_page_follows_writes,
     overview_follows_writes,
     list_follows_writes_through_the_api,

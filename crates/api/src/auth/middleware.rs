@@ -109,12 +109,14 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
         )
         .into_response();
     }
-    // One look at the store's change generation serves the principal cache and the
-    // handler's own cached reads (taken before either reads, so valid for both).
+    // The generations are taken before anything is read, so valid for what is read after:
+    // the sign-in tables' for the principal cache, the store's for the handler's own cached
+    // reads (directory and job commits move only the latter).
     let generation = app.store.change_generation();
+    let auth_generation = app.store.auth_generation();
     let mut renewed_cookie = None;
     let principal = if let Some(token) = bearer(req.headers()) {
-        match app.auth.authenticate_at(token, generation).await {
+        match app.auth.authenticate_at(token, auth_generation).await {
             Ok(p) => p,
             Err(e) => return auth_error(e),
         }
@@ -127,7 +129,7 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
                 .contains_key(session_cookie::BACKGROUND_HEADER);
         match app
             .auth
-            .authenticate_console(credential, generation, activity)
+            .authenticate_console(credential, auth_generation, activity)
             .await
         {
             Ok(s) => {

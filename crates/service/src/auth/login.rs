@@ -257,12 +257,13 @@ impl Auth {
     /// # Errors
     /// [`AuthError::InvalidToken`], or a store failure.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
-        self.authenticate_at(bearer, self.store.change_generation())
+        self.authenticate_at(bearer, self.store.auth_generation())
             .await
     }
 
-    /// [`Auth::authenticate`] with the store's change generation already taken by the
-    /// caller (who may then use the same number for its own cached reads).
+    /// [`Auth::authenticate`] with the store's auth generation
+    /// ([`cc_store::Store::auth_generation`]) already taken by the caller, before it reads
+    /// anything.
     ///
     /// # Errors
     /// As [`Auth::authenticate`].

@@ -97,12 +97,16 @@ static SYNC_STATE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// `USER_SELECT` with each person's sync state ([`SYNC_STATE`]) as one more column,
+/// `USER_SELECT` with each person's sync state ([`SYNC_STATE`]) and target links
+/// ([`LINKS_JSON`]) as two more columns,
 /// `sync_state`.
 static SYNCED_USER_SELECT: LazyLock<String> = LazyLock::new(|| {
     USER_SELECT.replacen(
         " FROM users u",
-        &format!(", {} AS sync_state FROM users u", *SYNC_STATE),
+        &format!(
+            ", {} AS sync_state, {LINKS_JSON} AS links FROM users u",
+            *SYNC_STATE
+        ),
         1,
     )
 });
@@ -113,6 +117,33 @@ struct SyncedUserRow {
     #[sqlx(flatten)]
     user: UserRow,
     sync_state: String,
+    links: Option<String>,
+}
+
+/// The links of one person as [`LINKS_JSON`] gives them.
+fn synced_targets(json: Option<&str>) -> Result<Vec<cc_domain::TargetSync>> {
+    let bad = |e: &dyn std::fmt::Display| StoreError::Internal(format!("target links column: {e}"));
+    let Some(json) = json else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<(String, String, Option<String>, String)> =
+        serde_json::from_str(json).map_err(|e| bad(&e))?;
+    rows.into_iter()
+        .map(|(target, status, error, updated_at)| {
+            let status: cc_domain::LinkStatus = status.parse().map_err(|e: String| bad(&e))?;
+            let at = json_time(&updated_at).ok_or_else(|| bad(&updated_at))?;
+            Ok(cc_domain::TargetSync::from_parts(target, status, error, at))
+        })
+        .collect()
+}
+
+/// A timestamp as the databases write it into JSON: RFC 3339 (PostgreSQL, and SQLite's
+/// stored text), or SQLite's text with a space for the `T`.
+fn json_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z"))
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 fn sync_state(name: &str) -> Result<cc_domain::SyncState> {
@@ -302,6 +333,10 @@ impl crate::Store for Store {
         self.change_generation_impl()
     }
 
+    fn auth_generation(&self) -> Option<u64> {
+        self.auth_generation_impl()
+    }
+
     fn note_local_change(&self) {
         self.note_local_change_impl();
     }
@@ -367,38 +402,22 @@ impl crate::Store for Store {
     }
 
     async fn list_users_synced(&self, q: &UserQuery) -> Result<Page<User>> {
-        // One connection, so one snapshot: the page, each person's state (a column of the
-        // same query) and their links agree with each other.
+        // One statement, so one snapshot and one round trip: each person's state and links
+        // are columns of the page's own query.
         let mut conn = self.read_conn().await?;
         let index = text_index(&mut conn, "users", q.q.as_deref()).await?;
         let sql = user_sql_from(&SYNCED_USER_SELECT, q, None, index.as_ref());
         let rows: Vec<SyncedUserRow> = fetch(&mut *conn, sql).await?;
-        let mut states = std::collections::HashMap::with_capacity(rows.len());
         let mut users = Vec::with_capacity(rows.len());
         for row in rows {
-            let user = User::try_from(row.user)?;
-            states.insert(user.id, sync_state(&row.sync_state)?);
+            let mut user = User::try_from(row.user)?;
+            user.sync = Some(cc_domain::UserSync {
+                state: sync_state(&row.sync_state)?,
+                targets: synced_targets(row.links.as_deref())?,
+            });
             users.push(user);
         }
-        let mut page = users_page(users, q);
-        let ids: Vec<Uuid> = page.items.iter().map(|u| u.id).collect();
-        let mut targets: std::collections::HashMap<Uuid, Vec<cc_domain::TargetSync>> =
-            std::collections::HashMap::new();
-        for link in links_of(&mut conn, &ids).await? {
-            targets
-                .entry(link.user_id)
-                .or_default()
-                .push(cc_domain::TargetSync::of(&link));
-        }
-        for user in &mut page.items {
-            if let Some(state) = states.remove(&user.id) {
-                user.sync = Some(cc_domain::UserSync {
-                    state,
-                    targets: targets.remove(&user.id).unwrap_or_default(),
-                });
-            }
-        }
-        Ok(page)
+        Ok(users_page(users, q))
     }
 
     async fn count_sync_states(&self) -> Result<Vec<(cc_domain::SyncState, i64)>> {
@@ -799,6 +818,7 @@ impl Tx for BackendTx {
     }
 
     fn auth(&mut self) -> &mut dyn crate::AuthTx {
+        self.note_auth_use();
         self
     }
 
@@ -1227,7 +1247,9 @@ impl Tx for BackendTx {
     async fn commit(mut self: Box<Self>) -> Result<()> {
         // What a first load of an import set aside is built before anything commits.
         crate::ImportTx::finish_first_load(&mut *self).await?;
+        let after = self.after_commit();
         self.0.commit().await?;
+        after();
         Ok(())
     }
 }

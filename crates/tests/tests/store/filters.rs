@@ -335,7 +335,7 @@ fn link(
 
 /// The page of people with their sync state read in one go says what the page and the
 /// separate per-person lookup say, for every sync filter: ada has a failed link, ben an
-/// unfinished lifecycle job, dee a link that succeeded, cy and eve nothing.
+/// unfinished lifecycle job, dee two links that succeeded, cy and eve nothing.
 async fn a_synced_page_agrees_with_the_per_person_lookup(backend: Backend) {
     use cc_domain::{LinkStatus, SyncState};
     let (_db, store) = fresh(backend).await;
@@ -351,6 +351,17 @@ async fn a_synced_page_agrees_with_the_per_person_lookup(backend: Backend) {
     store.upsert_target_link(&failed).await.expect("link");
     store
         .upsert_target_link(&link(id("dee"), "ldap", LinkStatus::Ok, None))
+        .await
+        .expect("link");
+    // A second link for dee, on a target that sorts first, written second (and its error
+    // kept but not shown: the link is fine).
+    store
+        .upsert_target_link(&link(
+            id("dee"),
+            "azure",
+            LinkStatus::Ok,
+            Some("an old error"),
+        ))
         .await
         .expect("link");
     let job = cc_domain::NewJob::new(
@@ -383,12 +394,19 @@ async fn a_synced_page_agrees_with_the_per_person_lookup(backend: Backend) {
             ("ada".to_owned(), SyncState::Failed, 1),
             ("ben".to_owned(), SyncState::Pending, 0),
             ("cy".to_owned(), SyncState::InSync, 0),
-            ("dee".to_owned(), SyncState::InSync, 1),
+            ("dee".to_owned(), SyncState::InSync, 2),
             ("eve".to_owned(), SyncState::InSync, 0),
         ]
     );
     let ada = &synced.items[0].sync.as_ref().expect("ada").targets[0];
     assert_eq!(ada.error.as_deref(), Some("directory refused"));
+    let dee = &synced.items[3].sync.as_ref().expect("dee").targets;
+    assert_eq!(
+        dee.iter()
+            .map(|t| (t.target.as_str(), t.error.as_deref()))
+            .collect::<Vec<_>>(),
+        [("azure", None), ("ldap", None)]
+    );
     for filter in [
         None,
         Some(SyncState::Failed),

@@ -129,7 +129,7 @@ impl Follower {
             Credential::Console(c) => self
                 .app
                 .auth
-                .authenticate_console(c, self.app.store.change_generation(), false)
+                .authenticate_console(c, self.app.store.auth_generation(), false)
                 .await
                 .map(|s| s.principal),
         };

@@ -1,0 +1,13 @@
+DROP TRIGGER operators_auth_ins;
+DROP TRIGGER operators_auth_upd;
+DROP TRIGGER operators_auth_del;
+DROP TRIGGER auth_sessions_auth_ins;
+DROP TRIGGER auth_sessions_auth_upd;
+DROP TRIGGER auth_sessions_auth_del;
+DROP TRIGGER api_tokens_auth_ins;
+DROP TRIGGER api_tokens_auth_upd;
+DROP TRIGGER api_tokens_auth_del;
+DROP TRIGGER signing_keys_auth_ins;
+DROP TRIGGER signing_keys_auth_upd;
+DROP TRIGGER signing_keys_auth_del;
+DROP TABLE auth_changes;
