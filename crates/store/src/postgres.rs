@@ -130,6 +130,12 @@ impl PgStore {
         &self.pool
     }
 
+    /// PostgreSQL's driver runs on the runtime's own threads: no hand-off to skip.
+    #[allow(clippy::unused_self)]
+    fn direct_reads(&self) -> Option<&std::sync::Arc<crate::sqlite::direct::DirectReads>> {
+        None
+    }
+
     fn migration_pool(&self) -> &PgPool {
         &self.pool
     }

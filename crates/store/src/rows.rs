@@ -33,6 +33,47 @@ pub(crate) struct UserRow {
     group_names: Option<String>,
 }
 
+impl UserRow {
+    /// The first 14 columns of a `USER_SELECT` row read with `rusqlite` from SQLite, where
+    /// ids are 16-byte blobs and times are text (`sqlite::direct`).
+    pub(crate) fn from_sqlite(r: &rusqlite::Row<'_>) -> Result<Self, StoreError> {
+        let bad = |e: rusqlite::Error| StoreError::Internal(format!("reading a person: {e}"));
+        let id: [u8; 16] = r.get(0).map_err(bad)?;
+        let time = |i: usize| -> Result<DateTime<Utc>, StoreError> {
+            let text: String = r.get(i).map_err(bad)?;
+            sqlite_time(&text)
+        };
+        Ok(Self {
+            id: Uuid::from_bytes(id),
+            external_id: r.get(1).map_err(bad)?,
+            username: r.get(2).map_err(bad)?,
+            given_name: r.get(3).map_err(bad)?,
+            family_name: r.get(4).map_err(bad)?,
+            email: r.get(5).map_err(bad)?,
+            role: r.get(6).map_err(bad)?,
+            grade: r.get(7).map_err(bad)?,
+            school: r.get(8).map_err(bad)?,
+            status: r.get(9).map_err(bad)?,
+            version: r.get(10).map_err(bad)?,
+            created_at: time(11)?,
+            updated_at: time(12)?,
+            group_names: r.get(13).map_err(bad)?,
+        })
+    }
+}
+
+/// A time as SQLite stores it: RFC 3339 text as sqlx binds it, or SQLite's own
+/// `YYYY-MM-DD HH:MM:SS[.f][±HH:MM]` (UTC when it has no offset).
+pub(crate) fn sqlite_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z"))
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map(|t| t.and_utc())
+        })
+        .map_err(|e| StoreError::Internal(format!("stored time `{text}`: {e}")))
+}
+
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(r: UserRow) -> Result<Self, StoreError> {

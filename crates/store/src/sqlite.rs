@@ -20,6 +20,7 @@ use imports::load_snapshot;
 mod bulk;
 mod changes;
 mod checkpoint;
+pub(crate) mod direct;
 mod file_mode;
 mod jobs;
 mod snapshot;
@@ -79,6 +80,8 @@ pub struct SqliteStore {
     changes: Option<std::sync::Arc<changes::Changes>>,
     /// The thread that checkpoints the WAL in place of the write connections (none in memory).
     checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
+    /// The hottest reads, on blocking threads without sqlx's hand-offs (none in memory).
+    direct: Option<std::sync::Arc<direct::DirectReads>>,
 }
 
 /// A SQLite write transaction.
@@ -157,6 +160,14 @@ impl SqliteStore {
                 .acquire_timeout(cfg.acquire_timeout)
                 .connect_lazy_with(opts.clone().read_only(true))
         };
+        let direct = (!in_memory).then(|| {
+            std::sync::Arc::new(direct::DirectReads::new(
+                opts.get_filename().to_path_buf(),
+                cfg.max_connections,
+                cfg.acquire_timeout,
+                cfg.busy_timeout,
+            ))
+        });
         let lease_write = (!in_memory).then(|| {
             SqlitePoolOptions::new()
                 .test_before_acquire(false)
@@ -173,6 +184,7 @@ impl SqliteStore {
             probe,
             changes,
             checkpointer,
+            direct,
         })
     }
 
@@ -192,6 +204,10 @@ impl SqliteStore {
 
     fn reader(&self) -> &SqlitePool {
         &self.read
+    }
+
+    fn direct_reads(&self) -> Option<&std::sync::Arc<direct::DirectReads>> {
+        self.direct.as_ref()
     }
 
     fn migration_pool(&self) -> &SqlitePool {
@@ -215,6 +231,9 @@ impl SqliteStore {
         if let Some(p) = &self.lease_write {
             stats.push(Self::pool_stats_of("sqlite_lease_write", p));
         }
+        if let Some(d) = &self.direct {
+            stats.push(d.stats());
+        }
         stats
     }
 
@@ -222,6 +241,9 @@ impl SqliteStore {
         self.control.close().await;
         if let Some(p) = &self.lease_write {
             p.close().await;
+        }
+        if let Some(d) = &self.direct {
+            d.close().await;
         }
         self.read.close().await;
         self.write.close().await;

@@ -120,6 +120,18 @@ struct SyncedUserRow {
     links: Option<String>,
 }
 
+impl SyncedUserRow {
+    /// A row read with `rusqlite` (SQLite's direct reads, `sqlite/direct.rs`).
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> Result<Self> {
+        let bad = |e: rusqlite::Error| StoreError::Internal(format!("reading a person: {e}"));
+        Ok(Self {
+            user: UserRow::from_sqlite(r)?,
+            sync_state: r.get(14).map_err(bad)?,
+            links: r.get(15).map_err(bad)?,
+        })
+    }
+}
+
 /// The links of one person as [`LINKS_JSON`] gives them.
 fn synced_targets(json: Option<&str>) -> Result<Vec<cc_domain::TargetSync>> {
     let bad = |e: &dyn std::fmt::Display| StoreError::Internal(format!("target links column: {e}"));
@@ -404,10 +416,17 @@ impl crate::Store for Store {
     async fn list_users_synced(&self, q: &UserQuery) -> Result<Page<User>> {
         // One statement, so one snapshot and one round trip: each person's state and links
         // are columns of the page's own query.
-        let mut conn = self.read_conn().await?;
-        let index = text_index(&mut conn, "users", q.q.as_deref()).await?;
+        let index = if q.q.as_deref().and_then(trigram_phrase).is_some() {
+            let mut conn = self.read_conn().await?;
+            text_index(&mut conn, "users", q.q.as_deref()).await?
+        } else {
+            None
+        };
         let sql = user_sql_from(&SYNCED_USER_SELECT, q, None, index.as_ref());
-        let rows: Vec<SyncedUserRow> = fetch(&mut *conn, sql).await?;
+        let rows: Vec<SyncedUserRow> = match self.direct_reads() {
+            Some(direct) => direct.rows(sql, SyncedUserRow::from_sqlite).await?,
+            None => fetch(&mut *self.read_conn().await?, sql).await?,
+        };
         let mut users = Vec::with_capacity(rows.len());
         for row in rows {
             let mut user = User::try_from(row.user)?;

@@ -407,6 +407,10 @@ async fn a_synced_page_agrees_with_the_per_person_lookup(backend: Backend) {
             .collect::<Vec<_>>(),
         [("azure", None), ("ldap", None)]
     );
+    // Every filter, sort and direction, paged two at a time through the cursors: the page
+    // (on SQLite read on its own connections, `sqlite/direct.rs`) binds the same arguments and
+    // reads the same rows as the general list.
+    let mut queries: Vec<(String, UserQuery)> = Vec::new();
     for filter in [
         None,
         Some(SyncState::Failed),
@@ -415,18 +419,61 @@ async fn a_synced_page_agrees_with_the_per_person_lookup(backend: Backend) {
     ] {
         let mut q = user_query();
         q.sync = filter;
-        let mut separate = store.list_users(&q).await.expect("list");
-        let ids: Vec<Uuid> = separate.items.iter().map(|u| u.id).collect();
-        let mut sync = store.user_sync(&ids).await.expect("user sync");
-        for u in &mut separate.items {
-            u.sync = sync.remove(&u.id);
+        queries.push((format!("sync {filter:?}"), q));
+    }
+    for sort in [
+        UserSort::Username,
+        UserSort::FamilyName,
+        UserSort::CreatedAt,
+    ] {
+        for dir in [SortDir::Asc, SortDir::Desc] {
+            let mut q = user_query();
+            q.sort = sort;
+            q.dir = dir;
+            q.limit = 2;
+            queries.push((format!("{sort:?} {dir:?}"), q));
         }
-        let together = store.list_users_synced(&q).await.expect("synced page");
-        assert_eq!(together.items, separate.items, "sync filter {filter:?}");
-        assert_eq!(
-            together.next_cursor, separate.next_cursor,
-            "sync filter {filter:?}"
-        );
+    }
+    type Narrow = fn(&mut UserQuery);
+    let narrowed: [(&str, Narrow); 6] = [
+        ("grade", |q| q.grade = Some(10)),
+        ("school", |q| q.school = Some("roosevelt-hs".into())),
+        ("group", |q| q.group = Some("class-b".into())),
+        ("status", |q| q.status = Some(UserStatus::Active)),
+        ("role", |q| q.role = Some(Role::Teacher)),
+        ("text", |q| q.q = Some("dee".into())),
+    ];
+    for (name, set) in narrowed {
+        let mut q = user_query();
+        q.limit = 1;
+        set(&mut q);
+        queries.push((name.to_owned(), q));
+    }
+    for (name, mut q) in queries {
+        let mut pages = 0;
+        loop {
+            let mut separate = store.list_users(&q).await.expect("list");
+            let ids: Vec<Uuid> = separate.items.iter().map(|u| u.id).collect();
+            let mut sync = store.user_sync(&ids).await.expect("user sync");
+            for u in &mut separate.items {
+                u.sync = sync.remove(&u.id);
+            }
+            let together = store.list_users_synced(&q).await.expect("synced page");
+            assert_eq!(together.items, separate.items, "{name}, page {pages}");
+            assert_eq!(
+                together.next_cursor, separate.next_cursor,
+                "{name}, page {pages}"
+            );
+            pages += 1;
+            assert!(pages <= 5, "{name}: more pages than people");
+            match together.next_cursor {
+                Some(c) => q.cursor = Some(Cursor::decode(&c, q.sort.name()).expect("cursor")),
+                None => break,
+            }
+        }
+        if q.q.is_some() || q.role.is_some() {
+            assert_eq!(pages, 1, "{name}: one person matches");
+        }
     }
 }
 

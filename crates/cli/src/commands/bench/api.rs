@@ -57,6 +57,9 @@ pub struct Args {
     /// URL must name an empty, disposable database.
     #[arg(long)]
     bench_database_url: Option<String>,
+    /// Connections in the server's read pool; default: `database.max_connections`, at least 16.
+    #[arg(long)]
+    pool_connections: Option<u32>,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
 }
@@ -68,7 +71,10 @@ pub async fn run(cfg: &Config, args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
     let mut pool = cfg.pool();
-    pool.max_connections = pool.max_connections.max(16);
+    pool.max_connections = args
+        .pool_connections
+        .unwrap_or_else(|| pool.max_connections.max(16))
+        .max(1);
     let store = cc_store::connect(&url, &pool)
         .await
         .context("opening the benchmark database")?;
