@@ -554,7 +554,58 @@ async fn the_lifecycle_view_agrees_with_the_separate_reads(backend: Backend) {
     assert!(view(id("cy"), jobs[1]).await.links.is_empty());
 }
 
+/// On SQLite a synced page is read on the `sqlite_direct` pool: its connections are opened on
+/// first use, counted in the pool statistics, all closed by `close`, and a read after it is
+/// refused as the other pools refuse it. (PostgreSQL has no such pool.)
+async fn the_direct_page_pool_opens_on_use_and_closes_with_the_store(backend: Backend) {
+    let (_db, store) = fresh(backend).await;
+    five_people_in_two_classes(&store).await;
+    let direct = |store: &Arc<dyn Store>| {
+        store
+            .pool_stats()
+            .into_iter()
+            .find(|p| p.name == "sqlite_direct")
+    };
+    if backend == Backend::Postgres {
+        assert!(direct(&store).is_none(), "no direct pool on PostgreSQL");
+        return;
+    }
+    let before = direct(&store).expect("a direct pool on a SQLite file");
+    assert_eq!(
+        (before.size, before.idle),
+        (0, 0),
+        "nothing opened before a page is read"
+    );
+    let q = user_query();
+    let pages = (0..8).map(|_| store.list_users_synced(&q));
+    for page in futures::future::join_all(pages).await {
+        assert_eq!(page.expect("page").items.len(), 5);
+    }
+    let used = direct(&store).expect("direct pool");
+    assert!(used.size >= 1 && used.size <= used.max, "{used:?}");
+    assert_eq!(
+        used.idle, used.size,
+        "every connection is given back: {used:?}"
+    );
+    store.close().await;
+    let closed = direct(&store).expect("direct pool");
+    assert_eq!(
+        (closed.size, closed.idle),
+        (0, 0),
+        "close closes every connection"
+    );
+    let err = store
+        .list_users_synced(&user_query())
+        .await
+        .expect_err("a closed store refuses reads");
+    assert!(
+        matches!(err, StoreError::Unavailable(ref m) if m.contains("closed")),
+        "{err:?}"
+    );
+}
+
 backend_tests!(
+    the_direct_page_pool_opens_on_use_and_closes_with_the_store,
     list_users_applies_every_filter,
     a_synced_page_agrees_with_the_per_person_lookup,
     the_lifecycle_view_agrees_with_the_separate_reads,
