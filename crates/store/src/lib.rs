@@ -162,6 +162,13 @@ pub trait Store: JobStore + Send + Sync + 'static {
         self.change_generation()
     }
 
+    /// [`Self::change_generation`] and [`Self::auth_generation`] together, from one look at
+    /// the database where the store needs one (SQLite's probe): what a request takes before
+    /// it reads anything.
+    fn generations(&self) -> (Option<u64>, Option<u64>) {
+        (self.change_generation(), self.auth_generation())
+    }
+
     /// Tells caches that this process has just committed a change (so they need not wait
     /// for the database to say so). The API calls it after every write request.
     fn note_local_change(&self);

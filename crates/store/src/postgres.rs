@@ -122,6 +122,11 @@ impl PgStore {
         self.changes.auth_generation(&self.listen)
     }
 
+    /// Two atomic loads each: nothing to share between them.
+    fn generations_impl(&self) -> (Option<u64>, Option<u64>) {
+        (self.change_generation_impl(), self.auth_generation_impl())
+    }
+
     fn note_local_change_impl(&self) {
         self.changes.note_local_change();
     }

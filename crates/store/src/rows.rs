@@ -41,7 +41,7 @@ impl UserRow {
         let id: [u8; 16] = r.get(0).map_err(bad)?;
         let time = |i: usize| -> Result<DateTime<Utc>, StoreError> {
             let text: String = r.get(i).map_err(bad)?;
-            sqlite_time(&text)
+            stored_time(&text)
         };
         Ok(Self {
             id: Uuid::from_bytes(id),
@@ -62,9 +62,10 @@ impl UserRow {
     }
 }
 
-/// A time as SQLite stores it: RFC 3339 text as sqlx binds it, or SQLite's own
-/// `YYYY-MM-DD HH:MM:SS[.f][±HH:MM]` (UTC when it has no offset).
-pub(crate) fn sqlite_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+/// A time stored or returned as text: RFC 3339 (as sqlx binds times on SQLite, and as
+/// PostgreSQL writes them into JSON), or SQLite's own `YYYY-MM-DD HH:MM:SS[.f][±HH:MM]` (UTC
+/// when it has no offset).
+pub(crate) fn stored_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z"))
         .map(|t| t.with_timezone(&Utc))

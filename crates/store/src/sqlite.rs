@@ -196,6 +196,13 @@ impl SqliteStore {
         self.changes.as_ref()?.auth_generation()
     }
 
+    fn generations_impl(&self) -> (Option<u64>, Option<u64>) {
+        self.changes
+            .as_ref()
+            .and_then(|c| c.generations())
+            .map_or((None, None), |(g, a)| (Some(g), Some(a)))
+    }
+
     fn note_local_change_impl(&self) {
         if let Some(c) = &self.changes {
             c.note_local_change();

@@ -306,6 +306,11 @@ async fn auth_generation_moves_only_with_the_sign_in_tables(backend: Backend) {
     settled(&app).await;
     let auth_before = app.store.auth_generation().expect("an auth generation");
     let before = app.store.change_generation().unwrap();
+    assert_eq!(
+        app.store.generations(),
+        (Some(before), Some(auth_before)),
+        "both generations from one look say what each says alone"
+    );
 
     let dir = cc_service::Directory::new(other.clone());
     dir.create_user(&Actor::system("elsewhere"), student("not.a.sign.in"))
@@ -399,15 +404,7 @@ async fn postgres_notifications_drive_the_cache() {
     let admin = sqlx::PgPool::connect(&app.db.url).await.unwrap();
     // The creation's own notification may still be on its way (it would empty the cache
     // after the page below is cached); a marker sent now arrives after it.
-    let before = app.store.change_generation().unwrap();
-    sqlx::query("SELECT pg_notify('cc_changed', '')")
-        .execute(&admin)
-        .await
-        .unwrap();
-    wait_for("the marker notification", NOTICE, || async {
-        app.store.change_generation().filter(|g| *g > before)
-    })
-    .await;
+    settled(&app).await;
     assert_eq!(usernames(&app.client).await, ["pg.cached"]);
     // Without the trigger, nothing tells the server: the cached page stands.
     rename_silently(&admin, u.id, "pg.silent").await;

@@ -112,8 +112,7 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
     // The generations are taken before anything is read, so valid for what is read after:
     // the sign-in tables' for the principal cache, the store's for the handler's own cached
     // reads (directory and job commits move only the latter).
-    let generation = app.store.change_generation();
-    let auth_generation = app.store.auth_generation();
+    let (generation, auth_generation) = app.store.generations();
     let mut renewed_cookie = None;
     let principal = if let Some(token) = bearer(req.headers()) {
         match app.auth.authenticate_at(token, auth_generation).await {

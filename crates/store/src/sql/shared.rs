@@ -143,19 +143,10 @@ fn synced_targets(json: Option<&str>) -> Result<Vec<cc_domain::TargetSync>> {
     rows.into_iter()
         .map(|(target, status, error, updated_at)| {
             let status: cc_domain::LinkStatus = status.parse().map_err(|e: String| bad(&e))?;
-            let at = json_time(&updated_at).ok_or_else(|| bad(&updated_at))?;
+            let at = crate::rows::stored_time(&updated_at)?;
             Ok(cc_domain::TargetSync::from_parts(target, status, error, at))
         })
         .collect()
-}
-
-/// A timestamp as the databases write it into JSON: RFC 3339 (PostgreSQL, and SQLite's
-/// stored text), or SQLite's text with a space for the `T`.
-fn json_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z"))
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 fn sync_state(name: &str) -> Result<cc_domain::SyncState> {
@@ -347,6 +338,10 @@ impl crate::Store for Store {
 
     fn auth_generation(&self) -> Option<u64> {
         self.auth_generation_impl()
+    }
+
+    fn generations(&self) -> (Option<u64>, Option<u64>) {
+        self.generations_impl()
     }
 
     fn note_local_change(&self) {

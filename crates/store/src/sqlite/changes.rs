@@ -60,6 +60,15 @@ impl Changes {
         Some(self.auth.load(Ordering::SeqCst))
     }
 
+    /// Both generations from one probe: `(change, auth)`.
+    pub(crate) fn generations(&self) -> Option<(u64, u64)> {
+        self.probe()?;
+        Some((
+            self.generation.load(Ordering::SeqCst),
+            self.auth.load(Ordering::SeqCst),
+        ))
+    }
+
     /// Asks the file whether anything was committed since the last time, and moves the
     /// generations accordingly; `None` when it cannot be asked.
     fn probe(&self) -> Option<()> {

@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use cc_domain::User;
-use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 use uuid::Uuid;
 
 use crate::imports::{DirectorySnapshot, GroupRef};
+use crate::rows::stored_time;
 use crate::{Result, StoreError};
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -23,13 +23,6 @@ fn db_err(e: rusqlite::Error) -> StoreError {
 
 fn uuid(bytes: &[u8]) -> Result<Uuid> {
     Uuid::from_slice(bytes).map_err(|e| StoreError::Internal(format!("stored id: {e}")))
-}
-
-fn time(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z"))
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Internal(format!("stored time `{text}`: {e}")))
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T> {
@@ -113,8 +106,8 @@ pub(super) fn load(path: &Path) -> Result<DirectorySnapshot> {
                 status: parse(status)?,
                 groups: Vec::new(),
                 version: r.get(10).map_err(db_err)?,
-                created_at: time(created)?,
-                updated_at: time(updated)?,
+                created_at: stored_time(created)?,
+                updated_at: stored_time(updated)?,
                 sync: None,
             };
             index.insert(id, u32::try_from(users.len()).unwrap_or(u32::MAX));
