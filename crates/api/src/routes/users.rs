@@ -114,14 +114,21 @@ pub async fn list(
         Some(_) => Some(crate::limits::expensive(&app, &principal)?),
         None => None,
     };
-    let page = app.store.list_users_synced(&query).await?;
-    let body = axum::body::Bytes::from(serde_json::to_vec(&page).map_err(|e| {
-        tracing::error!(error = %e, "serializing a page of people");
-        ApiError::internal()
-    })?);
-    if let Some(g) = generation {
-        app.user_pages.insert(key, g, body.clone());
-    }
+    let read = || async {
+        let page = app.store.list_users_synced(&query).await?;
+        let body = serde_json::to_vec(&page).map_err(|e| {
+            tracing::error!(error = %e, "serializing a page of people");
+            ApiError::internal()
+        })?;
+        Ok::<_, ApiError>(axum::body::Bytes::from(body))
+    };
+    // Under a known generation, requests for the same page share one read (single-flight:
+    // each commit empties the cache, and the pages asked for next would otherwise each be
+    // read as many times as they are asked for until the first read is back).
+    let body = match generation {
+        Some(g) => app.user_pages.get_or_load(key, g, read).await?,
+        None => read().await?,
+    };
     Ok(json_body(body))
 }
 

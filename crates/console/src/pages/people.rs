@@ -152,15 +152,12 @@ pub async fn list(
         Some(axum::Extension(g)) => g.0,
         None => app.store.change_generation(),
     };
-    let page = match generation.and_then(|g| app.people_rows.get(&key, g)) {
-        Some(page) => page,
-        None => {
-            let page = std::sync::Arc::new(app.store.list_users(&query).await?);
-            if let Some(g) = generation {
-                app.people_rows.insert(key, g, page.clone());
-            }
-            page
-        }
+    // Viewers asking for the same rows under the same generation share one read.
+    let read =
+        || async { Ok::<_, ApiError>(std::sync::Arc::new(app.store.list_users(&query).await?)) };
+    let page = match generation {
+        Some(g) => app.people_rows.get_or_load(key, g, read).await?,
+        None => read().await?,
     };
     let body = html! {
         h1 { "People" }
