@@ -604,7 +604,50 @@ async fn the_direct_page_pool_opens_on_use_and_closes_with_the_store(backend: Ba
     );
 }
 
+/// On PostgreSQL a pooled connection is pinged before use only after it has been idle for
+/// `RECHECK_IDLE` (sqlx pings each one as it is given back anyway): connections that died
+/// while idle — here killed by the server — are replaced without any read failing.
+async fn pooled_connections_killed_while_idle_are_replaced_without_an_error(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return; // a file does not hang up
+    }
+    let (db, store) = fresh(backend).await;
+    five_people_in_two_classes(&store).await;
+    let q = user_query();
+    let reads = (0..6).map(|_| store.list_users(&q));
+    for page in futures::future::join_all(reads).await {
+        assert_eq!(page.expect("page").items.len(), 5);
+    }
+    let admin = sqlx::PgPool::connect(&db.url)
+        .await
+        .expect("admin connection");
+    // What is tested is defined by elapsed time (how long a connection sat idle), so time
+    // has to pass here; nothing else is waited for this way.
+    tokio::time::sleep(cc_store::postgres::RECHECK_IDLE * 3).await;
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND application_name = 'command-center'",
+    )
+    .fetch_one(&admin)
+    .await
+    .expect("terminate");
+    assert!(killed >= 1, "the store had connections open");
+    // More reads, one after another, than the pool had connections: each idle, dead one is
+    // found by its ping and replaced.
+    for n in 0..(killed + 2) {
+        let page = store.list_users(&q).await;
+        assert_eq!(
+            page.map(|p| p.items.len()).ok(),
+            Some(5),
+            "read {n} after {killed} connections were killed"
+        );
+    }
+    admin.close().await;
+}
+
 backend_tests!(
+    pooled_connections_killed_while_idle_are_replaced_without_an_error,
     the_direct_page_pool_opens_on_use_and_closes_with_the_store,
     list_users_applies_every_filter,
     a_synced_page_agrees_with_the_per_person_lookup,
