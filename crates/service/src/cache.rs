@@ -19,12 +19,16 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+/// Reads in flight by key: the generation each was started under, and the cell its value
+/// arrives in.
+type Loading<K, V> = Mutex<HashMap<K, (u64, Arc<OnceCell<V>>)>>;
+
 /// Entries keyed by `K`, each valid for one generation; at most `capacity` of them.
 pub struct GenerationCache<K, V> {
     entries: Mutex<HashMap<K, (u64, V)>>,
     /// Reads in flight, by key, with the generation each was started under. An entry lives
     /// as long as the request that started the read (see [`Flight`]).
-    loading: Mutex<HashMap<K, (u64, Arc<OnceCell<V>>)>>,
+    loading: Loading<K, V>,
     capacity: usize,
 }
 
@@ -32,7 +36,7 @@ pub struct GenerationCache<K, V> {
 /// (a client that goes away cancels its request): the map never keeps a read nobody runs.
 /// Requests already waiting keep their handle on the cell, and one of them reads instead.
 struct Flight<'a, K: Eq + Hash, V> {
-    loading: &'a Mutex<HashMap<K, (u64, Arc<OnceCell<V>>)>>,
+    loading: &'a Loading<K, V>,
     key: K,
     cell: Arc<OnceCell<V>>,
 }
