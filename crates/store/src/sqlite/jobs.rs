@@ -109,19 +109,9 @@ async fn record_events(
     Ok(())
 }
 
-/// Upserts a person's link to a target (`$1` … `$9`: user, target, account id, status, last
-/// operation, last job, last error, synced at, updated at), writing nothing when the person is
-/// gone (deleted while the job ran).
-const UPSERT_LINK: &str = "INSERT INTO target_links (user_id, target, account_id, status, last_operation, \
-     last_job_id, last_error, synced_at, updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
-     WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
-     ON CONFLICT (user_id, target) DO UPDATE SET account_id = excluded.account_id, status = excluded.status, \
-     last_operation = excluded.last_operation, last_job_id = excluded.last_job_id, \
-     last_error = excluded.last_error, synced_at = excluded.synced_at, updated_at = excluded.updated_at";
-
 /// Upserts one person's link to a target, unless the person is gone.
 async fn upsert_link(tx: &mut WriteTx, l: &cc_domain::TargetLinkRecord) -> Result<()> {
-    sqlx::query(UPSERT_LINK)
+    sqlx::query(super::shared::UPSERT_LINK)
         .bind(l.user_id)
         .bind(&l.target)
         .bind(&l.account_id)
