@@ -171,15 +171,70 @@ mod tests {
     use std::sync::Arc;
     use tokio::sync::Notify;
 
-    /// A read that counts its runs and finishes only when `release` is notified.
-    async fn slow_read(
-        runs: &AtomicUsize,
-        release: &Notify,
-        value: u32,
-    ) -> Result<u32, &'static str> {
-        runs.fetch_add(1, Ordering::SeqCst);
-        release.notified().await;
-        Ok(value)
+    type Outcome = Result<u32, &'static str>;
+
+    /// Requests for the key `"page"` on one cache; each read that runs counts itself.
+    struct Requests {
+        cache: Arc<GenerationCache<&'static str, u32>>,
+        runs: Arc<AtomicUsize>,
+        /// Held reads finish when this is notified.
+        release: Arc<Notify>,
+    }
+
+    impl Requests {
+        fn new() -> Self {
+            Self {
+                cache: Arc::new(GenerationCache::new(8)),
+                runs: Arc::new(AtomicUsize::new(0)),
+                release: Arc::new(Notify::new()),
+            }
+        }
+
+        /// A request under `generation`; its own read, if it runs, waits for `release` when
+        /// `held` and answers `outcome`.
+        fn send(
+            &self,
+            generation: u64,
+            held: bool,
+            outcome: Outcome,
+        ) -> tokio::task::JoinHandle<Outcome> {
+            let (cache, runs, release) =
+                (self.cache.clone(), self.runs.clone(), self.release.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_load("page", generation, || async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        if held {
+                            release.notified().await;
+                        }
+                        outcome
+                    })
+                    .await
+            })
+        }
+
+        fn runs(&self) -> usize {
+            self.runs.load(Ordering::SeqCst)
+        }
+
+        /// Waits (with a deadline, no fixed sleep) until `n` reads have started.
+        async fn started(&self, n: usize) {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while self.runs() < n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{n} reads not started in 5 s"
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// Lets the other tasks of this (single-threaded) test runtime run until they wait.
+    async fn settle() {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
     }
 
     /// `fut`'s output, or a failed test after 5 s (a request that waits on the wrong read
@@ -190,143 +245,82 @@ mod tests {
             .expect("finished within 5 s")
     }
 
-    /// Waits (with a deadline, no fixed sleep) until `cond` holds.
-    async fn until(cond: impl Fn() -> bool) {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !cond() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "condition not met in 5 s"
-            );
-            tokio::task::yield_now().await;
-        }
-    }
-
     #[tokio::test]
     async fn requests_for_one_key_and_generation_share_one_read() {
-        let c = Arc::new(GenerationCache::<&str, u32>::new(8));
-        let runs = Arc::new(AtomicUsize::new(0));
-        let release = Arc::new(Notify::new());
-        let mut tasks = Vec::new();
-        for i in 0..5u32 {
-            let (c, runs, release) = (c.clone(), runs.clone(), release.clone());
-            tasks.push(tokio::spawn(async move {
-                c.get_or_load("page", 7, || async move {
-                    slow_read(&runs, &release, 100 + i).await
-                })
-                .await
-            }));
-        }
-        until(|| runs.load(Ordering::SeqCst) == 1).await;
-        // Let the others reach the shared read before it finishes.
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
-        release.notify_waiters();
+        let r = Requests::new();
+        let tasks: Vec<_> = (0..5).map(|i| r.send(7, true, Ok(100 + i))).collect();
+        r.started(1).await;
+        settle().await; // the others reach the shared read before it finishes
+        r.release.notify_waiters();
         let mut values = Vec::new();
         for t in tasks {
             values.push(within(t).await.expect("task").expect("read"));
         }
-        assert_eq!(runs.load(Ordering::SeqCst), 1, "one read for five requests");
+        assert_eq!(r.runs(), 1, "one read for five requests");
         assert!(values.windows(2).all(|w| w[0] == w[1]), "{values:?}");
         assert_eq!(
-            c.get(&"page", 7),
+            r.cache.get(&"page", 7),
             Some(values[0]),
             "the shared read is kept"
         );
-        assert_eq!(c.loading(), 0, "no read left in flight");
+        assert_eq!(r.cache.loading(), 0, "no read left in flight");
     }
 
     #[tokio::test]
     async fn a_newer_generation_does_not_join_an_older_read() {
-        let c = Arc::new(GenerationCache::<&str, u32>::new(8));
-        let runs = Arc::new(AtomicUsize::new(0));
-        let release = Arc::new(Notify::new());
-        let (c1, r1, n1) = (c.clone(), runs.clone(), release.clone());
-        let old = tokio::spawn(async move {
-            c1.get_or_load("page", 1, || async move { slow_read(&r1, &n1, 1).await })
-                .await
-        });
-        until(|| runs.load(Ordering::SeqCst) == 1).await;
-        let newer = within(c.get_or_load("page", 2, || async { Ok::<_, &str>(2) }))
-            .await
-            .expect("read");
-        assert_eq!(newer, 2, "the request under generation 2 read for itself");
-        release.notify_waiters();
-        assert_eq!(old.await.expect("task"), Ok(1));
+        let r = Requests::new();
+        let old = r.send(1, true, Ok(1));
+        r.started(1).await;
+        let newer = within(r.send(2, false, Ok(2))).await.expect("task");
         assert_eq!(
-            c.get(&"page", 2),
+            newer,
+            Ok(2),
+            "the request under generation 2 read for itself"
+        );
+        r.release.notify_waiters();
+        assert_eq!(within(old).await.expect("task"), Ok(1));
+        assert_eq!(
+            r.cache.get(&"page", 2),
             Some(2),
             "the older read did not replace the newer"
         );
-        assert_eq!(c.get(&"page", 1), None);
+        assert_eq!(r.cache.get(&"page", 1), None);
     }
 
     #[tokio::test]
     async fn a_failed_read_is_not_kept_and_a_waiter_reads_again() {
-        let c = Arc::new(GenerationCache::<&str, u32>::new(8));
-        let runs = Arc::new(AtomicUsize::new(0));
-        let release = Arc::new(Notify::new());
-        let (c1, r1, n1) = (c.clone(), runs.clone(), release.clone());
-        let failing = tokio::spawn(async move {
-            c1.get_or_load("page", 3, || async move {
-                r1.fetch_add(1, Ordering::SeqCst);
-                n1.notified().await;
-                Err::<u32, _>("database unavailable")
-            })
-            .await
-        });
-        until(|| runs.load(Ordering::SeqCst) == 1).await;
-        let (c2, r2) = (c.clone(), runs.clone());
-        let waiter = tokio::spawn(async move {
-            c2.get_or_load("page", 3, || async move {
-                r2.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, &str>(33)
-            })
-            .await
-        });
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
-        release.notify_waiters();
-        assert_eq!(failing.await.expect("task"), Err("database unavailable"));
+        let r = Requests::new();
+        let failing = r.send(3, true, Err("database unavailable"));
+        r.started(1).await;
+        let waiter = r.send(3, false, Ok(33));
+        settle().await;
+        r.release.notify_waiters();
+        assert_eq!(
+            within(failing).await.expect("task"),
+            Err("database unavailable")
+        );
         assert_eq!(within(waiter).await.expect("task"), Ok(33));
-        assert_eq!(runs.load(Ordering::SeqCst), 2, "the waiter read on its own");
-        assert_eq!(c.get(&"page", 3), Some(33));
+        assert_eq!(r.runs(), 2, "the waiter read on its own");
+        assert_eq!(r.cache.get(&"page", 3), Some(33));
     }
 
     #[tokio::test]
     async fn a_cancelled_request_leaves_no_read_behind_and_its_waiters_still_get_an_answer() {
-        let c = Arc::new(GenerationCache::<&str, u32>::new(8));
-        let runs = Arc::new(AtomicUsize::new(0));
-        let never = Arc::new(Notify::new());
-        let (c1, r1, n1) = (c.clone(), runs.clone(), never.clone());
-        let first = tokio::spawn(async move {
-            c1.get_or_load("page", 4, || async move { slow_read(&r1, &n1, 1).await })
-                .await
-        });
-        until(|| runs.load(Ordering::SeqCst) == 1).await;
-        assert_eq!(c.loading(), 1);
-        let (c2, r2) = (c.clone(), runs.clone());
-        let waiter = tokio::spawn(async move {
-            c2.get_or_load("page", 4, || async move {
-                r2.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, &str>(44)
-            })
-            .await
-        });
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
+        let r = Requests::new();
+        let first = r.send(4, true, Ok(1)); // never released
+        r.started(1).await;
+        assert_eq!(r.cache.loading(), 1);
+        let waiter = r.send(4, false, Ok(44));
+        settle().await;
         first.abort();
         assert!(first.await.expect_err("aborted").is_cancelled());
         assert_eq!(within(waiter).await.expect("task"), Ok(44));
         assert_eq!(
-            c.loading(),
+            r.cache.loading(),
             0,
             "the cancelled request's read is gone from the map"
         );
-        assert_eq!(c.get(&"page", 4), Some(44));
+        assert_eq!(r.cache.get(&"page", 4), Some(44));
     }
 
     #[test]

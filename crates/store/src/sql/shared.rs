@@ -79,12 +79,28 @@ where
 /// Upserts a person's link to a target (`$1` … `$9`: user, target, account id, status, last
 /// operation, last job, last error, synced at, updated at), writing nothing when the person is
 /// gone (deleted while the job ran).
-pub(super) const UPSERT_LINK: &str = "INSERT INTO target_links (user_id, target, account_id, status, \
+const UPSERT_LINK: &str = "INSERT INTO target_links (user_id, target, account_id, status, \
      last_operation, last_job_id, last_error, synced_at, updated_at) \
      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
      ON CONFLICT (user_id, target) DO UPDATE SET account_id = excluded.account_id, status = excluded.status, \
      last_operation = excluded.last_operation, last_job_id = excluded.last_job_id, \
      last_error = excluded.last_error, synced_at = excluded.synced_at, updated_at = excluded.updated_at";
+
+/// [`UPSERT_LINK`] with `l` bound.
+pub(super) fn upsert_link(
+    l: &cc_domain::TargetLinkRecord,
+) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
+    sqlx::query(UPSERT_LINK)
+        .bind(l.user_id)
+        .bind(&l.target)
+        .bind(&l.account_id)
+        .bind(l.status.as_str())
+        .bind(l.last_operation.as_str())
+        .bind(l.last_job_id)
+        .bind(&l.last_error)
+        .bind(l.synced_at)
+        .bind(l.updated_at)
+}
 
 /// SQL true when a target link of user `u` failed.
 const SYNC_FAILED: &str =
@@ -688,18 +704,7 @@ impl crate::Store for Store {
 
     async fn upsert_target_link(&self, l: &cc_domain::TargetLinkRecord) -> Result<()> {
         let mut tx = self.timed_begin().await?;
-        sqlx::query(UPSERT_LINK)
-            .bind(l.user_id)
-            .bind(&l.target)
-            .bind(&l.account_id)
-            .bind(l.status.as_str())
-            .bind(l.last_operation.as_str())
-            .bind(l.last_job_id)
-            .bind(&l.last_error)
-            .bind(l.synced_at)
-            .bind(l.updated_at)
-            .execute(&mut *tx)
-            .await?;
+        upsert_link(l).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }

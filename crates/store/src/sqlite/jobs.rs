@@ -111,18 +111,7 @@ async fn record_events(
 
 /// Upserts one person's link to a target, unless the person is gone.
 async fn upsert_link(tx: &mut WriteTx, l: &cc_domain::TargetLinkRecord) -> Result<()> {
-    sqlx::query(super::shared::UPSERT_LINK)
-        .bind(l.user_id)
-        .bind(&l.target)
-        .bind(&l.account_id)
-        .bind(l.status.as_str())
-        .bind(l.last_operation.as_str())
-        .bind(l.last_job_id)
-        .bind(&l.last_error)
-        .bind(l.synced_at)
-        .bind(l.updated_at)
-        .execute(&mut **tx)
-        .await?;
+    super::shared::upsert_link(l).execute(&mut **tx).await?;
     Ok(())
 }
 
