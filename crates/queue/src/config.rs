@@ -29,6 +29,9 @@ pub struct QueueConfig {
     pub queues: Vec<QueueSpec>,
     /// Most jobs claimed per round trip.
     pub claim_batch: u32,
+    /// How long a busy queue with a backlog waits for more of its slots to free before it
+    /// claims (zero: claim as soon as one slot is free). See `runtime::claim`.
+    pub claim_gather: Duration,
     /// A lease not renewed for this long (on the database's clock) expires and its job is
     /// rescued. A handler whose lease went unrenewed for two thirds of it is stopped.
     pub lease_ttl: Duration,
@@ -64,6 +67,7 @@ impl Default for QueueConfig {
                 concurrency: 20,
             }],
             claim_batch: 200,
+            claim_gather: Duration::from_millis(20),
             lease_ttl: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(5),
             cancel_poll_interval: Duration::from_millis(500),
@@ -99,6 +103,9 @@ impl QueueConfig {
         }
         if self.claim_batch == 0 {
             return Err("queue.claim_batch must be at least 1".into());
+        }
+        if self.claim_gather > Duration::from_secs(10) {
+            return Err("queue.claim_gather_ms must be at most 10000".into());
         }
         // A handler is stopped when its lease went unrenewed for two thirds of its length, so
         // a lease must survive at least one missed heartbeat.

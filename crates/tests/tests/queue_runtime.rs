@@ -331,6 +331,103 @@ async fn concurrency_is_limited_per_queue(backend: Backend) {
     worker.stop().await;
 }
 
+/// A busy queue with a backlog claims freed slots together (`claim_gather`): with 16 slots it
+/// gathers two. The first freed slot waits (its job's completion is recorded meanwhile); when
+/// a second frees, both are claimed in one statement — the two jobs started next carry the
+/// same claim time. Claimed one by one, they would carry two.
+async fn a_busy_queue_claims_freed_slots_together(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let running = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut registry = Registry::new();
+    let (r, g) = (running.clone(), gate.clone());
+    registry.register(handler_fn("test.held", move |_, _| {
+        let (r, g) = (r.clone(), g.clone());
+        async move {
+            r.fetch_add(1, Ordering::SeqCst);
+            let permit = g.acquire().await.map_err(JobError::permanent)?;
+            permit.forget();
+            r.fetch_sub(1, Ordering::SeqCst);
+            Ok(Value::Null)
+        }
+    }));
+    let ids: Vec<i64> = {
+        let mut tx = store.begin().await.unwrap();
+        let ids = tx
+            .enqueue_many(&vec![NewJob::new("test.held", json!({})); 40])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        ids
+    };
+    let config = QueueConfig {
+        // The longest allowed: long enough that only the second freed slot ends the gathering.
+        claim_gather: Duration::from_secs(10),
+        ..fast_config(&[("default", 16)])
+    };
+    let worker = RunningWorker::start(store.clone(), registry, config);
+    wait_for("16 jobs running", WAIT, || {
+        let running = running.clone();
+        async move { (running.load(Ordering::SeqCst) == 16).then_some(()) }
+    })
+    .await;
+    let running_jobs = || async {
+        let page = store
+            .list_jobs(&cc_domain::JobQuery {
+                state: Some(JobState::Running),
+                limit: 100,
+                ..cc_domain::JobQuery::default()
+            })
+            .await
+            .unwrap();
+        page.items
+    };
+    let first: Vec<i64> = running_jobs().await.iter().map(|j| j.id).collect();
+    assert_eq!(first.len(), 16);
+
+    // One job ends; its completion is recorded, and its slot waits for a second.
+    gate.add_permits(1);
+    wait_for("a job to complete", WAIT, || {
+        let store = store.clone();
+        let ids = ids.clone();
+        async move {
+            let mut done = 0;
+            for id in &ids {
+                if store.get_job(*id).await.unwrap()?.state == JobState::Completed {
+                    done += 1;
+                }
+            }
+            (done == 1).then_some(())
+        }
+    })
+    .await;
+    // A second ends: both slots are claimed together.
+    gate.add_permits(1);
+    let new = wait_for("two more jobs running", WAIT, || {
+        let first = first.clone();
+        async move {
+            let new: Vec<_> = running_jobs()
+                .await
+                .into_iter()
+                .filter(|j| !first.contains(&j.id))
+                .collect();
+            (new.len() == 2).then_some(new)
+        }
+    })
+    .await;
+    assert!(new[0].attempted_at.is_some());
+    assert_eq!(
+        new[0].attempted_at, new[1].attempted_at,
+        "the two freed slots were claimed in one statement"
+    );
+    gate.add_permits(40);
+    for id in ids {
+        wait_state(&store, id, JobState::Completed).await;
+    }
+    worker.stop().await;
+}
+
 async fn cancellation_of_waiting_and_running_jobs(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
@@ -962,6 +1059,7 @@ backend_tests!(
     retries_with_backoff_then_dead_letters_and_redrives,
     timeouts_fail_the_attempt,
     concurrency_is_limited_per_queue,
+    a_busy_queue_claims_freed_slots_together,
     cancellation_of_waiting_and_running_jobs,
     a_worker_that_lost_its_lease_cannot_finish_the_job,
     writes_commit_with_the_completion_only,

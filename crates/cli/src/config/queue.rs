@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct QueueSettings {
     /// Most jobs a worker claims per round trip.
     pub claim_batch: u32,
+    /// How long a busy queue waits for more free slots before claiming (0: at once).
+    pub claim_gather_ms: u64,
     /// A lease not renewed for this long expires and its job is rescued.
     pub lease_ttl_ms: u64,
     /// How often a worker renews its leases (one statement for all of them).
@@ -66,6 +68,7 @@ impl Default for QueueSettings {
         let ms = |x: Duration| u64::try_from(x.as_millis()).unwrap_or(u64::MAX);
         Self {
             claim_batch: d.claim_batch,
+            claim_gather_ms: ms(d.claim_gather),
             lease_ttl_ms: ms(d.lease_ttl),
             heartbeat_interval_ms: ms(d.heartbeat_interval),
             cancel_poll_interval_ms: ms(d.cancel_poll_interval),
@@ -107,6 +110,7 @@ impl QueueSettings {
                 })
                 .collect(),
             claim_batch: self.claim_batch,
+            claim_gather: ms(self.claim_gather_ms),
             lease_ttl: ms(self.lease_ttl_ms),
             heartbeat_interval: ms(self.heartbeat_interval_ms),
             cancel_poll_interval: ms(self.cancel_poll_interval_ms),

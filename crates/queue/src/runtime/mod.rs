@@ -139,6 +139,7 @@ impl Worker {
                 shared.clone(),
                 q.name.clone(),
                 sem,
+                q.concurrency as usize,
                 stop_claiming.clone(),
             )));
         }
