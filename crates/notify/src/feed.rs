@@ -9,7 +9,8 @@
 //! two workers reading at once cannot both enqueue. On PostgreSQL a transaction can commit a
 //! lower sequence number after a higher one was read; the feed stops before such a gap and
 //! waits for it to fill, skipping it only after [`GAP_PATIENCE`] (a rolled-back insert leaves
-//! a gap for good).
+//! a gap for good) — or sooner, once the store says every transaction open when the gap was
+//! seen has ended (`JobStore::event_gap_settled`: the number was rolled back).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -102,19 +103,55 @@ pub fn event_for(e: &StreamEvent) -> Option<NotificationEvent> {
     }
 }
 
-/// Holes in the sequence and when they were first seen.
+/// Holes in the sequence and when they were first seen; and a mark on the database's clock
+/// taken when a step stopped at one, with the highest number that step read.
 #[derive(Default)]
-pub(crate) struct Gaps(HashMap<i64, Instant>);
+pub(crate) struct Gaps {
+    first_seen: HashMap<i64, Instant>,
+    mark: Option<(chrono::DateTime<Utc>, i64)>,
+    /// Holes ending at or below this are final (the store said so).
+    settled_to: i64,
+}
 
 impl Gaps {
-    /// Whether the missing `seq` has been waited for long enough.
-    fn may_skip(&mut self, seq: i64) -> bool {
-        let first = *self.0.entry(seq).or_insert_with(Instant::now);
+    /// Whether the hole from `missing` up to `next` (exclusive) may be passed: it is final, or
+    /// has been waited for long enough.
+    fn may_skip(&mut self, missing: i64, next: i64) -> bool {
+        if next <= self.settled_to {
+            return true;
+        }
+        let first = *self.first_seen.entry(missing).or_insert_with(Instant::now);
         first.elapsed() >= GAP_PATIENCE
     }
 
     fn forget_before(&mut self, seq: i64) {
-        self.0.retain(|s, _| *s > seq);
+        self.first_seen.retain(|s, _| *s > seq);
+    }
+
+    /// Before a read: asks the store whether the transactions open at the mark have ended.
+    async fn check(&mut self, store: &dyn cc_store::Store) {
+        let Some((at, bound)) = self.mark else {
+            return;
+        };
+        match store.event_gap_settled(at).await {
+            Ok(true) => {
+                self.settled_to = self.settled_to.max(bound);
+                self.mark = None;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "checking a gap in the event log failed"),
+        }
+    }
+
+    /// After a read that stopped at a hole: marks it, unless a mark is pending already.
+    async fn stopped_at_gap(&mut self, store: &dyn cc_store::Store, read_up_to: i64) {
+        if self.mark.is_some() {
+            return;
+        }
+        match store.event_gap_mark().await {
+            Ok(at) => self.mark = at.map(|at| (at, read_up_to)),
+            Err(e) => tracing::warn!(error = %e, "marking a gap in the event log failed"),
+        }
     }
 }
 
@@ -125,12 +162,16 @@ impl Notifier {
         let start = self.store.last_job_event().await?;
         let notes = self.store.notifications();
         let from = notes.feed_position(FEED_NAME, start).await?;
+        gaps.check(self.store.as_ref()).await;
         let entries = self.store.job_events_after(from, BATCH).await?;
         let oldest = Utc::now() - chrono::Duration::hours(MAX_AGE_HOURS);
         let (mut to, mut jobs, mut passed) = (from, Vec::new(), 0);
         for e in &entries {
             let seq = e.seq();
-            if seq > to + 1 && !gaps.may_skip(to + 1) {
+            if seq > to + 1 && !gaps.may_skip(to + 1, seq) {
+                if let Some(last) = entries.last() {
+                    gaps.stopped_at_gap(self.store.as_ref(), last.seq()).await;
+                }
                 break;
             }
             to = seq;
@@ -183,5 +224,22 @@ impl Notifier {
 
     fn wants_any(&self, event: &NotificationEvent) -> bool {
         self.channels.iter().any(|s| s.wants(event))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gaps;
+
+    #[test]
+    fn a_hole_the_store_settled_is_passed_at_once_and_one_beyond_it_waits() {
+        let mut gaps = Gaps {
+            settled_to: 10,
+            ..Gaps::default()
+        };
+        assert!(gaps.may_skip(5, 7));
+        assert!(gaps.may_skip(9, 10));
+        assert!(!gaps.may_skip(11, 12), "beyond what the marked read saw");
+        assert!(!Gaps::default().may_skip(1, 3), "new holes are waited for");
     }
 }

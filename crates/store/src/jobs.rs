@@ -329,6 +329,20 @@ pub trait JobStore: Send + Sync {
     async fn job_events_after(&self, after: i64, limit: u32) -> Result<Vec<StreamEvent>>;
     /// The newest event's sequence number (0 when none).
     async fn last_job_event(&self) -> Result<i64>;
+    /// For a gap in event numbers seen by a read that has just returned: a mark on the
+    /// database's clock to hand to [`JobStore::event_gap_settled`] later. `None` where the
+    /// backend cannot tell when such a gap is final (the reader then waits a fixed time).
+    async fn event_gap_mark(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(None)
+    }
+    /// Whether every transaction that was open when `mark` was taken has ended. Then a number
+    /// below the highest one that read saw, and missing from a read made after this answer,
+    /// will never appear: it was taken (numbers are handed out in order) by a transaction
+    /// that began before the mark and rolled back. False when it cannot be told.
+    async fn event_gap_settled(&self, mark: DateTime<Utc>) -> Result<bool> {
+        let _ = mark;
+        Ok(false)
+    }
     /// Counts and timings of one queue.
     async fn queue_stats(&self, queue: &str) -> Result<QueueStats>;
     /// Whether a queue has unfinished jobs (waiting or running). Cheap (the partial claim and

@@ -255,6 +255,15 @@ impl JobStore for FaultStore {
     async fn last_job_event(&self) -> cc_store::Result<i64> {
         self.inner.last_job_event().await
     }
+    async fn event_gap_mark(&self) -> cc_store::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        self.inner.event_gap_mark().await
+    }
+    async fn event_gap_settled(
+        &self,
+        mark: chrono::DateTime<chrono::Utc>,
+    ) -> cc_store::Result<bool> {
+        self.inner.event_gap_settled(mark).await
+    }
     async fn queue_stats(&self, queue: &str) -> cc_store::Result<QueueStats> {
         self.inner.queue_stats(queue).await
     }

@@ -436,6 +436,34 @@ impl JobStore for PgStore {
         read_last_event(&self.pool).await
     }
 
+    async fn event_gap_mark(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(Some(
+            sqlx::query_scalar("SELECT clock_timestamp()")
+                .fetch_one(&self.pool)
+                .await?,
+        ))
+    }
+
+    /// No client session of this database (but this one) is in a transaction that began at
+    /// or before `mark`. A session of another role whose activity this role may not see
+    /// (`<insufficient privilege>`) counts as open, so without `pg_read_all_stats` other
+    /// roles' sessions make readers wait their fixed time, as before; so does a server that
+    /// does not track activity (`track_activities = off`: no `xact_start` to read). A session
+    /// clears its `xact_start` only after its transaction left the set of running ones, so a
+    /// read made after this answer sees whatever it committed.
+    async fn event_gap_settled(&self, mark: DateTime<Utc>) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT current_setting('track_activities') = 'on' \
+               AND NOT EXISTS (SELECT 1 FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                   AND (query = '<insufficient privilege>' \
+                     OR (backend_type = 'client backend' AND xact_start <= $1)))",
+        )
+        .bind(mark)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn queue_stats(&self, queue: &str) -> Result<crate::jobs::QueueStats> {
         read_queue_stats(&self.pool, queue).await
     }

@@ -330,6 +330,15 @@ impl cc_store::JobStore for WritesAfterHead {
     async fn last_job_event(&self) -> cc_store::Result<i64> {
         self.0.last_job_event().await
     }
+    async fn event_gap_mark(&self) -> cc_store::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        self.0.event_gap_mark().await
+    }
+    async fn event_gap_settled(
+        &self,
+        mark: chrono::DateTime<chrono::Utc>,
+    ) -> cc_store::Result<bool> {
+        self.0.event_gap_settled(mark).await
+    }
     async fn queue_stats(&self, queue: &str) -> cc_store::Result<jobs::QueueStats> {
         self.0.queue_stats(queue).await
     }

@@ -89,14 +89,53 @@ impl EventHub {
 
     async fn run(self: Arc<Self>) {
         let mut gap_since = None;
+        // Taken when a gap was seen: the database's clock then, and the highest number that
+        // read returned (a gap below it is final once the transactions open then have ended).
+        let mut mark: Option<(chrono::DateTime<chrono::Utc>, i64)> = None;
         loop {
+            let skip_to = match mark {
+                Some((_, bound)) if bound <= self.position() => {
+                    mark = None;
+                    0
+                }
+                Some((at, bound)) => match self.store.event_gap_settled(at).await {
+                    Ok(true) => {
+                        mark = None;
+                        bound
+                    }
+                    Ok(false) => 0,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "checking a gap in job events failed");
+                        0
+                    }
+                },
+                None => 0,
+            };
             match self.store.job_events_after(self.position(), BATCH).await {
                 Ok(events) => {
-                    let ready = in_order(self.position(), &mut gap_since, events);
+                    let seen = events.last().map(StreamEvent::seq);
+                    let ready = in_order(self.position(), &mut gap_since, skip_to, events);
                     if let Some(last) = ready.last() {
                         self.position.store(last.seq(), Ordering::SeqCst);
                         // No receiver is not an error: nobody is listening right now.
                         let _ = self.tx.send(ready.into());
+                    }
+                    if let (Some(seen), true, None) = (seen, gap_since.is_some(), mark) {
+                        match self.store.event_gap_mark().await {
+                            Ok(Some(at)) => {
+                                mark = Some((at, seen));
+                                // A rolled-back number's transaction has usually ended
+                                // already: ask at once rather than after a poll.
+                                continue;
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "marking a gap in job events failed")
+                            }
+                        }
+                    }
+                    if seen.is_some_and(|s| s == self.position()) {
+                        // Everything read was sent: there may be more.
                         continue;
                     }
                 }
@@ -111,15 +150,17 @@ impl EventHub {
 }
 
 /// The events that can be sent now: those following `after` without a gap, or past a gap
-/// that has been open longer than [`GAP_WAIT`].
+/// that has been open longer than [`GAP_WAIT`], or that ends at or below `skip_to` (a gap the
+/// store said is final: [`cc_store::jobs::JobStore::event_gap_settled`]).
 fn in_order(
     mut after: i64,
     gap_since: &mut Option<Instant>,
+    skip_to: i64,
     events: Vec<StreamEvent>,
 ) -> Vec<StreamEvent> {
     let mut out = Vec::new();
     for e in events {
-        if e.seq() != after + 1 {
+        if e.seq() != after + 1 && e.seq() > skip_to {
             let since = *gap_since.get_or_insert_with(Instant::now);
             if since.elapsed() < GAP_WAIT {
                 break;
@@ -130,4 +171,66 @@ fn in_order(
         out.push(e);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cc_domain::{JobEvent, JobState};
+
+    fn events(seqs: &[i64]) -> Vec<StreamEvent> {
+        seqs.iter()
+            .map(|&seq| {
+                StreamEvent::Job(JobEvent {
+                    seq,
+                    job_id: 1,
+                    at: cc_domain::now(),
+                    state: JobState::Running,
+                    attempt: 1,
+                    worker_id: None,
+                    note: None,
+                    kind: None,
+                    queue: None,
+                })
+            })
+            .collect()
+    }
+
+    fn seqs(events: &[StreamEvent]) -> Vec<i64> {
+        events.iter().map(StreamEvent::seq).collect()
+    }
+
+    #[test]
+    fn a_gap_holds_back_what_follows_it() {
+        let mut gap = None;
+        assert_eq!(
+            seqs(&in_order(0, &mut gap, 0, events(&[1, 2, 4, 5]))),
+            [1, 2]
+        );
+        assert!(gap.is_some());
+        // Filled: everything goes, and the gap is over.
+        assert_eq!(
+            seqs(&in_order(2, &mut gap, 0, events(&[3, 4, 5]))),
+            [3, 4, 5]
+        );
+        assert!(gap.is_none());
+    }
+
+    #[test]
+    fn a_gap_the_store_says_is_final_is_skipped_up_to_its_bound_only() {
+        let mut gap = None;
+        assert_eq!(seqs(&in_order(0, &mut gap, 0, events(&[1, 3, 4]))), [1]);
+        // Settled below 4: the missing 2 is skipped at once; the missing 5 (beyond what the
+        // marked read saw) still holds back 6.
+        let out = in_order(1, &mut gap, 4, events(&[3, 4, 6]));
+        assert_eq!(seqs(&out), [3, 4]);
+        assert!(gap.is_some());
+    }
+
+    #[test]
+    fn a_gap_open_longer_than_the_wait_is_skipped() {
+        let mut gap = Some(Instant::now().checked_sub(GAP_WAIT).unwrap());
+        assert_eq!(seqs(&in_order(0, &mut gap, 0, events(&[2, 3]))), [2, 3]);
+        assert!(gap.is_none());
+    }
 }
