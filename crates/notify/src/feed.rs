@@ -103,12 +103,11 @@ pub fn event_for(e: &StreamEvent) -> Option<NotificationEvent> {
     }
 }
 
-/// Holes in the sequence and when they were first seen; and a mark on the database's clock
-/// taken when a step stopped at one, with the highest number that step read.
+/// Holes in the sequence and when they were first seen, and what the store said is final.
 #[derive(Default)]
 pub(crate) struct Gaps {
     first_seen: HashMap<i64, Instant>,
-    mark: Option<(chrono::DateTime<Utc>, i64)>,
+    watch: cc_store::jobs::GapWatch,
     /// Holes ending at or below this are final (the store said so).
     settled_to: i64,
 }
@@ -127,32 +126,6 @@ impl Gaps {
     fn forget_before(&mut self, seq: i64) {
         self.first_seen.retain(|s, _| *s > seq);
     }
-
-    /// Before a read: asks the store whether the transactions open at the mark have ended.
-    async fn check(&mut self, store: &dyn cc_store::Store) {
-        let Some((at, bound)) = self.mark else {
-            return;
-        };
-        match store.event_gap_settled(at).await {
-            Ok(true) => {
-                self.settled_to = self.settled_to.max(bound);
-                self.mark = None;
-            }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "checking a gap in the event log failed"),
-        }
-    }
-
-    /// After a read that stopped at a hole: marks it, unless a mark is pending already.
-    async fn stopped_at_gap(&mut self, store: &dyn cc_store::Store, read_up_to: i64) {
-        if self.mark.is_some() {
-            return;
-        }
-        match store.event_gap_mark().await {
-            Ok(at) => self.mark = at.map(|at| (at, read_up_to)),
-            Err(e) => tracing::warn!(error = %e, "marking a gap in the event log failed"),
-        }
-    }
 }
 
 impl Notifier {
@@ -162,7 +135,8 @@ impl Notifier {
         let start = self.store.last_job_event().await?;
         let notes = self.store.notifications();
         let from = notes.feed_position(FEED_NAME, start).await?;
-        gaps.check(self.store.as_ref()).await;
+        let settled = gaps.watch.settled_to(self.store.as_ref(), from).await;
+        gaps.settled_to = gaps.settled_to.max(settled);
         let entries = self.store.job_events_after(from, BATCH).await?;
         let oldest = Utc::now() - chrono::Duration::hours(MAX_AGE_HOURS);
         let (mut to, mut jobs, mut passed) = (from, Vec::new(), 0);
@@ -170,7 +144,9 @@ impl Notifier {
             let seq = e.seq();
             if seq > to + 1 && !gaps.may_skip(to + 1, seq) {
                 if let Some(last) = entries.last() {
-                    gaps.stopped_at_gap(self.store.as_ref(), last.seq()).await;
+                    gaps.watch
+                        .stopped_at_gap(self.store.as_ref(), last.seq())
+                        .await;
                 }
                 break;
             }

@@ -125,3 +125,23 @@ impl QueueConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_claim_gathering_window_is_bounded() {
+        let mut c = QueueConfig::default();
+        assert_eq!(c.validate(), Ok(()));
+        c.claim_gather = Duration::ZERO;
+        assert_eq!(c.validate(), Ok(()), "zero turns gathering off");
+        c.claim_gather = Duration::from_secs(10);
+        assert_eq!(c.validate(), Ok(()));
+        c.claim_gather = Duration::from_millis(10_001);
+        assert_eq!(
+            c.validate(),
+            Err("queue.claim_gather_ms must be at most 10000".into())
+        );
+    }
+}

@@ -272,6 +272,65 @@ pub trait JobSignals: Send {
 }
 
 /// Job operations that run on the pool (each its own short transaction where it writes).
+/// What a reader of the event log (`job_events`) knows about a gap in its numbers: a mark
+/// taken on the database's clock when a read stopped at a gap, with the highest number that
+/// read returned. Once the store says every transaction open at the mark has ended
+/// ([`JobStore::event_gap_settled`]), gaps below that number are final. The live event stream
+/// and the notifications feed each keep one; where the store cannot tell, the mark is never
+/// taken and they wait their fixed time.
+#[derive(Debug, Default)]
+pub struct GapWatch {
+    mark: Option<(DateTime<Utc>, i64)>,
+}
+
+impl GapWatch {
+    /// Before a read after `position`: the number up to which gaps are known to be final
+    /// (0 when none is).
+    pub async fn settled_to(&mut self, store: &(impl JobStore + ?Sized), position: i64) -> i64 {
+        match self.mark {
+            Some((_, bound)) if bound <= position => {
+                self.mark = None;
+                0
+            }
+            Some((at, bound)) => match store.event_gap_settled(at).await {
+                Ok(true) => {
+                    self.mark = None;
+                    bound
+                }
+                Ok(false) => 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "checking a gap in the event log failed");
+                    0
+                }
+            },
+            None => 0,
+        }
+    }
+
+    /// After a read that stopped at a gap, having read up to `read_up_to`: takes a mark unless
+    /// one is pending. True when it took one (asking again at once is worth it: a rolled-back
+    /// number's transaction has usually ended already).
+    pub async fn stopped_at_gap(
+        &mut self,
+        store: &(impl JobStore + ?Sized),
+        read_up_to: i64,
+    ) -> bool {
+        if self.mark.is_some() {
+            return false;
+        }
+        match store.event_gap_mark().await {
+            Ok(at) => {
+                self.mark = at.map(|at| (at, read_up_to));
+                self.mark.is_some()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "marking a gap in the event log failed");
+                false
+            }
+        }
+    }
+}
+
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Claims up to `limit` due jobs of one queue for a worker, highest priority first.

@@ -23,6 +23,17 @@ async fn enqueue(store: &Arc<dyn Store>, job: NewJob) -> i64 {
         .id
 }
 
+/// Enqueues `n` jobs of `kind` in one transaction: a worker sees all of them at once.
+async fn enqueue_together(store: &Arc<dyn Store>, kind: &str, n: usize) -> Vec<i64> {
+    let mut tx = store.begin().await.unwrap();
+    let ids = tx
+        .enqueue_many(&vec![NewJob::new(kind, json!({})); n])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    ids
+}
+
 async fn wait_state(store: &Arc<dyn Store>, id: i64, state: JobState) -> cc_domain::Job {
     wait_for(&format!("job {id} to be {state}"), WAIT, || {
         let store = store.clone();
@@ -303,15 +314,7 @@ async fn concurrency_is_limited_per_queue(backend: Backend) {
         }
     }));
     let worker = RunningWorker::start(store.clone(), registry, fast_config(&[("default", 2)]));
-    let ids: Vec<i64> = {
-        let mut tx = store.begin().await.unwrap();
-        let ids = tx
-            .enqueue_many(&vec![NewJob::new("test.gated", json!({})); 6])
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        ids
-    };
+    let ids = enqueue_together(&store, "test.gated", 6).await;
     let stats = |store: Arc<dyn Store>| async move { store.queue_stats("default").await.unwrap() };
     wait_for("two jobs running", WAIT, || {
         let s = stats(store.clone());
@@ -352,15 +355,7 @@ async fn a_busy_queue_claims_freed_slots_together(backend: Backend) {
             Ok(Value::Null)
         }
     }));
-    let ids: Vec<i64> = {
-        let mut tx = store.begin().await.unwrap();
-        let ids = tx
-            .enqueue_many(&vec![NewJob::new("test.held", json!({})); 40])
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        ids
-    };
+    let ids = enqueue_together(&store, "test.held", 40).await;
     let config = QueueConfig {
         // The longest allowed: long enough that only the second freed slot ends the gathering.
         claim_gather: Duration::from_secs(10),

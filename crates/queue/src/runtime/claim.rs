@@ -3,8 +3,8 @@
 //! Only kinds this worker has handlers for are claimed: during a rolling deploy, jobs of a
 //! new kind wait for a worker that can run them instead of failing here.
 //!
-//! While a queue is busy with a backlog, claims are gathered: when a slot frees up and most
-//! of the others are still taken, the claimer waits up to `claim_gather` for more slots to
+//! While a queue is busy with a backlog, claims are gathered: when a slot frees up and at
+//! least [`gather_size`] others are still taken, the claimer waits up to `claim_gather` for more slots to
 //! free ([`gather_size`] of them) and claims them in one round trip. Each claim is a commit
 //! (a WAL flush on PostgreSQL) and a statement that steps through the waiting jobs; jobs that
 //! spend their time waiting on a directory server finish a few at a time, so without this a

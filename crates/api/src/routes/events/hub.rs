@@ -89,28 +89,9 @@ impl EventHub {
 
     async fn run(self: Arc<Self>) {
         let mut gap_since = None;
-        // Taken when a gap was seen: the database's clock then, and the highest number that
-        // read returned (a gap below it is final once the transactions open then have ended).
-        let mut mark: Option<(chrono::DateTime<chrono::Utc>, i64)> = None;
+        let mut gaps = cc_store::jobs::GapWatch::default();
         loop {
-            let skip_to = match mark {
-                Some((_, bound)) if bound <= self.position() => {
-                    mark = None;
-                    0
-                }
-                Some((at, bound)) => match self.store.event_gap_settled(at).await {
-                    Ok(true) => {
-                        mark = None;
-                        bound
-                    }
-                    Ok(false) => 0,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "checking a gap in job events failed");
-                        0
-                    }
-                },
-                None => 0,
-            };
+            let skip_to = gaps.settled_to(self.store.as_ref(), self.position()).await;
             match self.store.job_events_after(self.position(), BATCH).await {
                 Ok(events) => {
                     let seen = events.last().map(StreamEvent::seq);
@@ -120,18 +101,9 @@ impl EventHub {
                         // No receiver is not an error: nobody is listening right now.
                         let _ = self.tx.send(ready.into());
                     }
-                    if let (Some(seen), true, None) = (seen, gap_since.is_some(), mark) {
-                        match self.store.event_gap_mark().await {
-                            Ok(Some(at)) => {
-                                mark = Some((at, seen));
-                                // A rolled-back number's transaction has usually ended
-                                // already: ask at once rather than after a poll.
-                                continue;
-                            }
-                            Ok(None) => {}
-                            Err(e) => {
-                                tracing::warn!(error = %e, "marking a gap in job events failed")
-                            }
+                    if let (Some(seen), true) = (seen, gap_since.is_some()) {
+                        if gaps.stopped_at_gap(self.store.as_ref(), seen).await {
+                            continue;
                         }
                     }
                     if seen.is_some_and(|s| s == self.position()) {
